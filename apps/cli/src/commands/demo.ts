@@ -1,0 +1,43 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { GatewayClient } from "../client.ts";
+import { ExitCode } from "../exit-codes.ts";
+import { formatHits, search, serve } from "../main.ts";
+import { formatSummary, upload } from "./upload.ts";
+
+const EXAMPLES = fileURLToPath(new URL("../../examples", import.meta.url));
+const QUERIES: [string, string][] = [
+  ["invoice total due", "HYBRID"],
+  ["termination of the agreement", "KEYWORD"],
+  ["quarterly revenue growth", "VECTOR"],
+];
+
+/** The README's first command: a fresh embedded server, the bundled examples, a few searches. */
+export async function runDemo(dataDir?: string): Promise<number> {
+  const dir = dataDir ?? (await mkdtemp(join(tmpdir(), "docfleet-demo-")));
+  process.env.DOCFLEET_LOG_LEVEL ??= "warn";
+  const system = await serve({ port: 0, host: "127.0.0.1", dataDir: dir, concurrency: 2 });
+  try {
+    const client = new GatewayClient(system.url);
+    process.stdout.write(`docfleet demo: embedded server at ${system.url}/graphql, data in ${dir}\n\n`);
+    const summary = await upload(client, [EXAMPLES], {
+      batchName: "demo",
+      concurrency: 4,
+      wait: true,
+      json: false,
+      progress: null,
+    });
+    process.stdout.write(`${formatSummary(summary)}\n\n`);
+    for (const [q, mode] of QUERIES) {
+      process.stdout.write(`search (${mode}) "${q}":\n`);
+      process.stdout.write(formatHits(q, await search(client, q, mode, 3)));
+      process.stdout.write("\n");
+    }
+    return summary.failed > 0 ? ExitCode.PARTIAL : ExitCode.OK;
+  } finally {
+    await system.stop();
+    if (!dataDir) await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,182 @@
+import { Command, InvalidArgumentError, Option } from "commander";
+import { adapterConfig, baseEnvSchema, ConfigError, parseEnv, type StageName } from "@docfleet/pipeline";
+import { GatewayClient } from "./client.ts";
+import { formatSummary, upload } from "./commands/upload.ts";
+import { CliError, ExitCode } from "./exit-codes.ts";
+import { startSystem, buildDeps } from "./system.ts";
+
+const int = (name: string, min = 0) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be a whole number >= ${min}`);
+  return n;
+};
+
+/** Runs the CLI; returns the exit code (see exit-codes.ts). */
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command("docfleet")
+    .description("docfleet: turn a pile of documents into a searchable archive")
+    .showHelpAfterError()
+    .exitOverride();
+  const endpointOption = () =>
+    new Option("--endpoint <url>", "gateway URL").env("DOCFLEET_ENDPOINT").default("http://127.0.0.1:4000");
+  const keyOption = () => new Option("--api-key <key>", "API key (Authorization: Bearer)").env("DOCFLEET_API_KEY");
+  let code: number = ExitCode.OK;
+
+  program
+    .command("serve")
+    .description("run gateway + workers in one process on the embedded adapters (data under --data-dir)")
+    .addOption(new Option("--port <n>", "port").env("PORT").default(4000).argParser(int("port")))
+    .addOption(new Option("--host <host>", "interface to listen on").env("HOST").default("127.0.0.1"))
+    .addOption(new Option("--data-dir <dir>", "data folder").env("DOCFLEET_DATA_DIR"))
+    .option("--public-url <url>", "URL clients reach this server at (default http://host:port)")
+    .addOption(new Option("--concurrency <n>", "documents per stage at once").default(2).argParser(int("concurrency", 1)))
+    .action(async (o) => {
+      const system = await serve(o);
+      process.stderr.write(`docfleet serving at ${system.url}/graphql (Ctrl-C to stop)\n`);
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.stderr.write("stopping: finishing in-flight work...\n");
+          system.stop().then(resolve, resolve);
+        };
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+      });
+    });
+
+  program
+    .command("upload")
+    .description("upload files and folders as one batch and wait for the outcome")
+    .argument("<paths...>", "files or folders")
+    .addOption(endpointOption())
+    .addOption(keyOption())
+    .option("--name <name>", "batch name")
+    .addOption(new Option("--concurrency <n>", "parallel uploads").default(8).argParser(int("concurrency", 1)))
+    .option("--no-wait", "return once uploaded, without waiting for processing")
+    .option("--json", "print the summary as JSON")
+    .action(async (paths: string[], o) => {
+      const client = new GatewayClient(o.endpoint, o.apiKey);
+      const tty = process.stderr.isTTY && !o.json;
+      const summary = await upload(client, paths, {
+        batchName: o.name,
+        concurrency: o.concurrency,
+        wait: o.wait,
+        json: !!o.json,
+        progress: tty ? (line, final) => process.stderr.write(final ? "\n" : `\r${line.padEnd(90)}`) : null,
+      });
+      process.stdout.write(o.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatSummary(summary)}\n`);
+      if (summary.failed > 0 || summary.rejected.length > 0 || summary.notQueued.length > 0) code = ExitCode.PARTIAL;
+    });
+
+  program
+    .command("search")
+    .description("search the archive")
+    .argument("<query>", "words to look for")
+    .addOption(endpointOption())
+    .addOption(keyOption())
+    .addOption(new Option("--mode <mode>", "KEYWORD, VECTOR or HYBRID").choices(["KEYWORD", "VECTOR", "HYBRID"]).default("HYBRID"))
+    .addOption(new Option("--limit <n>", "results").default(10).argParser(int("limit", 1)))
+    .option("--json", "print results as JSON")
+    .action(async (query: string, o) => {
+      const hits = await search(new GatewayClient(o.endpoint, o.apiKey), query, o.mode, o.limit);
+      if (o.json) process.stdout.write(`${JSON.stringify(hits, null, 2)}\n`);
+      else process.stdout.write(formatHits(query, hits));
+    });
+
+  program
+    .command("migrate")
+    .description("apply pending database migrations (PGlite data folder or DATABASE_URL)")
+    .addOption(new Option("--data-dir <dir>", "data folder").env("DOCFLEET_DATA_DIR"))
+    .action(async (o) => {
+      const cfg = config(o.dataDir);
+      const { createDatabase } = await import("@docfleet/pipeline");
+      const db = await createDatabase(cfg.database);
+      try {
+        const applied = await db.migrate();
+        process.stdout.write(applied.length ? `applied ${applied.join(", ")}\n` : "database is up to date\n");
+      } finally {
+        await db.close();
+      }
+    });
+
+  program
+    .command("demo")
+    .description("ingest the bundled examples on a fresh embedded server and print search results")
+    .option("--data-dir <dir>", "data folder (default: a new temporary folder)")
+    .action(async (o) => {
+      const { runDemo } = await import("./commands/demo.ts");
+      code = await runDemo(o.dataDir);
+    });
+
+  try {
+    await program.parseAsync(argv);
+    return code;
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number };
+    if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return ExitCode.OK;
+    if (e.code?.startsWith("commander.")) return ExitCode.USAGE;
+    if (err instanceof CliError) {
+      process.stderr.write(`docfleet: ${err.message}\n`);
+      return err.exitCode;
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`docfleet: ${err.message}\n`);
+      return ExitCode.USAGE;
+    }
+    process.stderr.write(`docfleet: unexpected error: ${(err as Error)?.stack ?? err}\n`);
+    return ExitCode.INTERNAL;
+  }
+}
+
+function config(dataDir?: string) {
+  const env = { ...process.env, ...(dataDir ? { DOCFLEET_DATA_DIR: dataDir } : {}) };
+  return adapterConfig(parseEnv(baseEnvSchema, env));
+}
+
+export async function serve(o: { port: number; host: string; dataDir?: string; publicUrl?: string; concurrency: number }) {
+  const cfg = config(o.dataDir);
+  const c = o.concurrency;
+  const concurrency: Record<StageName, number> = { PARSE: c, UNDERSTAND: c, EMBED: c, INDEX: c };
+  // With port 0 the public URL is only known once listening: bind first through a fixed port.
+  const port = o.port === 0 ? await freePort(o.host) : o.port;
+  const publicUrl = o.publicUrl ?? `http://${o.host}:${port}`;
+  const deps = await buildDeps(cfg, publicUrl);
+  return startSystem(deps, { port, host: o.host, publicUrl, concurrency });
+}
+
+async function freePort(host: string): Promise<number> {
+  const { createServer } = await import("node:net");
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, host, () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+export interface Hit {
+  score: number;
+  highlight: string | null;
+  document: { id: string; name: string; category: string | null; status: string } | null;
+}
+
+export async function search(client: GatewayClient, query: string, mode: string, limit: number): Promise<Hit[]> {
+  const { search } = await client.request<{ search: { hits: Hit[] } }>(
+    `query($q: String!, $mode: SearchMode, $first: Int) {
+      search(query: $q, mode: $mode, first: $first) { hits { score highlight document { id name category status } } }
+    }`,
+    { q: query, mode, first: limit },
+  );
+  return search.hits;
+}
+
+export function formatHits(query: string, hits: Hit[]): string {
+  if (hits.length === 0) return `no results for "${query}"\n`;
+  return `${hits
+    .map((h, i) => {
+      const snippet = (h.highlight ?? "").replace(/<\/?mark>/g, (m) => (m === "<mark>" ? "\x1b[1m" : "\x1b[0m")).replace(/\s+/g, " ");
+      return `${i + 1}. ${h.document?.name ?? "?"} [${h.document?.category ?? "-"}] score ${h.score.toFixed(4)}\n   ${snippet.slice(0, 240)}`;
+    })
+    .join("\n")}\n`;
+}

@@ -1,0 +1,10 @@
+import { builder } from "../builder.ts";
+import "./batch.ts";
+import "./category.ts";
+import "./document.ts";
+import "./search.ts";
+import "./upload.ts";
+
+export function toSchema() {
+  return builder.toSchema({ sortSchema: false });
+}

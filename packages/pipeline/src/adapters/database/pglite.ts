@@ -1,0 +1,53 @@
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { migrate, PrismaClient } from "@docfleet/schema";
+import { PGlite } from "@electric-sql/pglite";
+import { vector } from "@electric-sql/pglite-pgvector";
+import { PrismaPGlite } from "pglite-prisma-adapter";
+import type { Database } from "../../ports/database.ts";
+
+/**
+ * Opens (creating if needed) an embedded PGlite database in `dataDir`, or in memory when dataDir is
+ * undefined. A new data folder is initialised under a temporary name and renamed into place: a process
+ * killed during initialisation must not leave a half-made folder (seen to hang on reopen).
+ */
+export async function openPgliteDatabase(dataDir: string | undefined): Promise<Database> {
+  if (dataDir !== undefined) await ensureInitialised(dataDir);
+  const pg = await PGlite.create(dataDir ?? "memory://", { extensions: { vector } });
+  return wrapPglite(pg);
+}
+
+async function ensureInitialised(dataDir: string): Promise<void> {
+  if (existsSync(join(dataDir, "PG_VERSION"))) return;
+  const parent = dirname(dataDir);
+  mkdirSync(parent, { recursive: true });
+  const prefix = `.${basename(dataDir)}.init-`;
+  for (const f of readdirSync(parent)) if (f.startsWith(prefix)) rmSync(join(parent, f), { recursive: true, force: true });
+  const tmp = join(parent, `${prefix}${process.pid}`);
+  const pg = await PGlite.create(tmp, { extensions: { vector } });
+  await pg.query("SELECT 1");
+  await pg.close();
+  if (existsSync(dataDir)) rmSync(dataDir, { recursive: true, force: true });
+  renameSync(tmp, dataDir);
+}
+
+export function wrapPglite(pg: PGlite): Database {
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pg) });
+  const db: Database = {
+    kind: "pglite",
+    prisma,
+    async exec(sql) {
+      await pg.exec(sql);
+    },
+    async query<T>(sql: string, params?: unknown[]) {
+      const res = await pg.query<T>(sql, params as unknown[] | undefined);
+      return res.rows;
+    },
+    migrate: () => migrate(db),
+    async close() {
+      await prisma.$disconnect();
+      if (!pg.closed) await pg.close();
+    },
+  };
+  return db;
+}

@@ -1,0 +1,62 @@
+import type { Logger } from "pino";
+import type { Database } from "./ports/database.ts";
+import type { EventBus } from "./ports/event-bus.ts";
+import type { Category, Models } from "./ports/models.ts";
+import type { ObjectStore } from "./ports/object-store.ts";
+import type { Queue } from "./ports/queue.ts";
+import type { SearchIndex } from "./ports/search.ts";
+
+/** Limits and policies the pipeline applies; parsed from config by each app. */
+export interface PipelineSettings {
+  /** Largest file accepted, in bytes (also signed into every upload target). */
+  maxUploadBytes: number;
+  /** How long an upload target stays valid. */
+  uploadTtlSeconds: number;
+  /** Documents with more pages fail with TOO_LARGE. */
+  maxPages: number;
+  /** Extracted text beyond this many characters is dropped. */
+  maxTextChars: number;
+  /** Time budget of one stage run; past it the document fails with TIMEOUT. */
+  stageTimeoutMs: number;
+  /** How long a worker holds a document before the reconciler may hand it to another. */
+  leaseMs: number;
+  /** Attempts of one stage before the message is quarantined. */
+  deliveryLimit: number;
+  /** Below this confidence (category or any field) a document is flagged for review. */
+  reviewThreshold: number;
+  /** Texts per embedding request. */
+  embedBatchSize: number;
+}
+
+export const DEFAULT_SETTINGS: PipelineSettings = {
+  maxUploadBytes: 512 * 1024 * 1024,
+  uploadTtlSeconds: 15 * 60,
+  maxPages: 2000,
+  maxTextChars: 2_000_000,
+  stageTimeoutMs: 120_000,
+  leaseMs: 10 * 60_000,
+  deliveryLimit: 5,
+  reviewThreshold: 0.5,
+  embedBatchSize: 32,
+};
+
+/** Everything the pipeline needs, passed in (no module-level singletons). */
+export interface PipelineDeps {
+  db: Database;
+  store: ObjectStore;
+  queue: Queue;
+  events: EventBus;
+  search: SearchIndex;
+  models: Models;
+  /** Categories when a batch names none. */
+  categories: readonly Category[];
+  settings: PipelineSettings;
+  log: Logger;
+}
+
+/** Object keys, always under the tenant's prefix and never derived from file names. */
+export const objectKeys = {
+  original: (tenantId: string, documentId: string) => `${tenantId}/${documentId}/original`,
+  text: (tenantId: string, documentId: string) => `${tenantId}/${documentId}/text.txt`,
+  chunks: (tenantId: string, documentId: string) => `${tenantId}/${documentId}/chunks.json`,
+};

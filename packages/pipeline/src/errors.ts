@@ -1,0 +1,46 @@
+/**
+ * Domain failure codes: one enum for the whole product. GraphQL errors and CLI exit codes are derived
+ * from it in one place each (gateway `errors.ts`, cli `exit-codes.ts`).
+ */
+export const FailureCode = {
+  /** The bytes are of a type docfleet does not read. */
+  UNSUPPORTED_TYPE: "UNSUPPORTED_TYPE",
+  /** The file claims a known type but cannot be read as one. */
+  CORRUPT: "CORRUPT",
+  /** The file is password-protected. */
+  ENCRYPTED: "ENCRYPTED",
+  /** Over a configured size, page or pixel limit. */
+  TOO_LARGE: "TOO_LARGE",
+  /** The file holds no text that could be extracted. */
+  EMPTY: "EMPTY",
+  /** The uploaded object is missing or its size differs from the one announced. */
+  UPLOAD_MISMATCH: "UPLOAD_MISMATCH",
+  /** A stage ran past its time budget. */
+  TIMEOUT: "TIMEOUT",
+  /** A stage kept failing with transient errors until its attempt limit. */
+  RETRIES_EXHAUSTED: "RETRIES_EXHAUSTED",
+  /** An unexpected error in docfleet itself. */
+  INTERNAL: "INTERNAL",
+} as const;
+export type FailureCode = (typeof FailureCode)[keyof typeof FailureCode];
+
+/** A failure caused by the input: retrying will not help, the document fails at once with `code`. */
+export class DocumentError extends Error {
+  override name = "DocumentError";
+  constructor(
+    readonly code: FailureCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** A failure that may pass (a service down, a timeout): the stage is retried with backoff. */
+export class TransientError extends Error {
+  override name = "TransientError";
+}
+
+export function isDocumentError(err: unknown): err is DocumentError {
+  return err instanceof DocumentError;
+}

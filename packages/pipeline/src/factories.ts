@@ -1,0 +1,96 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import pino, { type Logger } from "pino";
+import { openPgliteDatabase } from "./adapters/database/pglite.ts";
+import { openPostgresDatabase } from "./adapters/database/postgres.ts";
+import { createBuiltinModels } from "./adapters/models/builtin/index.ts";
+import { LocalObjectStore } from "./adapters/objectstore/local.ts";
+import { MemoryEventBus } from "./adapters/queue/memory-event-bus.ts";
+import { MemoryQueue } from "./adapters/queue/memory.ts";
+import { PostgresSearchIndex } from "./adapters/search/postgres.ts";
+import type { AdapterConfig } from "./config.ts";
+import type { Database } from "./ports/database.ts";
+import type { EventBus } from "./ports/event-bus.ts";
+import type { Models } from "./ports/models.ts";
+import type { ObjectStore } from "./ports/object-store.ts";
+import type { Queue } from "./ports/queue.ts";
+import type { SearchIndex } from "./ports/search.ts";
+
+function unknownKind(port: string, cfg: { kind: string }): never {
+  throw new Error(`unknown ${port} adapter ${JSON.stringify(cfg.kind)}`);
+}
+
+// One factory per port, switching on the validated config value (validated by zod, so the default
+// branch is reached only by a config built by hand).
+
+export async function createDatabase(cfg: AdapterConfig["database"]): Promise<Database> {
+  switch (cfg.kind) {
+    case "pglite":
+      return openPgliteDatabase(cfg.dir);
+    case "postgres":
+      return openPostgresDatabase({ url: cfg.url, poolSize: cfg.poolSize });
+    default:
+      return unknownKind("database", cfg);
+  }
+}
+
+export async function createObjectStore(cfg: AdapterConfig["objectStore"], publicUrl: string): Promise<ObjectStore> {
+  switch (cfg.kind) {
+    case "local":
+      return new LocalObjectStore({ root: cfg.root, publicUrl, secret: cfg.secret ?? (await localSecret(cfg.root)) });
+    default:
+      return unknownKind("object store", cfg);
+  }
+}
+
+export function createQueue(cfg: AdapterConfig["queue"], deliveryLimit: number): { queue: Queue; events: EventBus } {
+  switch (cfg.kind) {
+    case "memory":
+      return { queue: new MemoryQueue({ deliveryLimit }), events: new MemoryEventBus() };
+    default:
+      return unknownKind("queue", cfg);
+  }
+}
+
+export function createSearch(cfg: AdapterConfig["search"], db: Database, dimensions: number): SearchIndex {
+  switch (cfg.kind) {
+    case "postgres":
+      return new PostgresSearchIndex(db, { dimensions });
+    default:
+      return unknownKind("search", cfg);
+  }
+}
+
+export function createModels(cfg: AdapterConfig["models"]): Models {
+  switch (cfg.kind) {
+    case "builtin":
+      return createBuiltinModels();
+    default:
+      return unknownKind("models", cfg);
+  }
+}
+
+export function createLogger(level: AdapterConfig["logLevel"], name: string): Logger {
+  return pino({
+    name,
+    level,
+    redact: {
+      paths: ["*.signature", "*.secret", "*.apiKey", "*.authorization", "*.password", "url", "*.url", "headers.authorization"],
+      censor: "[redacted]",
+    },
+  });
+}
+
+/** The local store's signing key: kept in the data folder so URLs survive a restart. */
+async function localSecret(root: string): Promise<string> {
+  const file = join(root, "..", "signing-secret");
+  try {
+    return (await readFile(file, "utf8")).trim();
+  } catch {
+    const secret = randomBytes(32).toString("base64url");
+    await mkdir(join(root, ".."), { recursive: true });
+    await writeFile(file, secret, { mode: 0o600, flag: "wx" }).catch(() => {});
+    return (await readFile(file, "utf8")).trim();
+  }
+}

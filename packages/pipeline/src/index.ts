@@ -1,0 +1,17 @@
+export * from "./config.ts";
+export * from "./context.ts";
+export * from "./errors.ts";
+export * from "./factories.ts";
+export * from "./lifecycle.ts";
+export * from "./messages.ts";
+export type * from "./ports/database.ts";
+export type * from "./ports/event-bus.ts";
+export type * from "./ports/models.ts";
+export * from "./ports/object-store.ts";
+export type * from "./ports/queue.ts";
+export type * from "./ports/search.ts";
+export { LocalObjectStore } from "./adapters/objectstore/local.ts";
+export { OutboxRelay } from "./relay.ts";
+export * from "./service.ts";
+export { checkStageHandlers, STAGE_HANDLERS } from "./stages/index.ts";
+export { DEFAULT_CATEGORIES } from "./categories.ts";

@@ -1,0 +1,104 @@
+import type { Logger } from "pino";
+import type { Database } from "./ports/database.ts";
+import type { Queue } from "./ports/queue.ts";
+
+export interface RelayOptions {
+  /** Rows claimed per round. */
+  batchSize: number;
+  /** Poll interval when nothing kicks the relay. */
+  pollMs: number;
+}
+
+/**
+ * Publishes outbox rows with confirms, then marks them sent. A crash between publish and mark
+ * republishes the row later: consumers are idempotent, so that is harmless. Rows are claimed with
+ * FOR UPDATE SKIP LOCKED so several relays (one per gateway or worker) share the work.
+ */
+export class OutboxRelay {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> | null = null;
+  private again = false;
+  private stopped = false;
+
+  constructor(
+    private readonly db: Database,
+    private readonly queue: Queue,
+    private readonly log: Logger,
+    private readonly opts: RelayOptions = { batchSize: 200, pollMs: 1000 },
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    this.schedule();
+  }
+
+  /** Runs a round now (coalesced with one in progress). */
+  kick = (): void => {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.drain()
+      .catch((err) => this.log.error({ err }, "outbox relay round failed"))
+      .finally(() => {
+        this.running = null;
+        if (this.again && !this.stopped) {
+          this.again = false;
+          this.kick();
+        }
+      });
+  };
+
+  /** Rows not yet published and the age of the oldest, in ms. */
+  async lag(): Promise<{ pending: number; oldestMs: number }> {
+    const [row] = await this.db.query<{ pending: number; oldest: Date | null }>(
+      "SELECT count(*)::int AS pending, min(created_at) AS oldest FROM outbox WHERE sent_at IS NULL",
+    );
+    return { pending: row?.pending ?? 0, oldestMs: row?.oldest ? Date.now() - new Date(row.oldest).getTime() : 0 };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  private schedule() {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.kick();
+      this.schedule();
+    }, this.opts.pollMs);
+    this.timer.unref();
+  }
+
+  /** Publishes until the outbox is empty. */
+  async drain(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await this.round();
+      total += n;
+      if (n < this.opts.batchSize || this.stopped) return total;
+    }
+  }
+
+  private async round(): Promise<number> {
+    return this.db.prisma.$transaction(
+      async (tx) => {
+        const rows = await tx.$queryRawUnsafe<{ id: bigint; topic: string; payload: unknown; key: string }[]>(
+          "SELECT id, topic, key, payload FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+          this.opts.batchSize,
+        );
+        if (rows.length === 0) return 0;
+        await Promise.all(rows.map((r) => this.queue.publish(r.topic, r.payload, { messageId: `outbox-${r.id}` })));
+        await tx.$executeRawUnsafe(
+          "UPDATE outbox SET sent_at = now(), attempts = attempts + 1 WHERE id = ANY($1::bigint[])",
+          rows.map((r) => r.id.toString()),
+        );
+        return rows.length;
+      },
+      { timeout: 60_000, maxWait: 60_000 },
+    );
+  }
+}

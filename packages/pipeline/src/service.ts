@@ -1,0 +1,443 @@
+import type { Batch, Document, Prisma } from "@docfleet/schema";
+import { objectKeys, type PipelineDeps } from "./context.ts";
+import { DocumentError, FailureCode } from "./errors.ts";
+import { StaleStateError, transition, type Tx } from "./lifecycle.ts";
+import { EventType, NEXT_STAGE, StageMessage, type StageName, stageMessage, stageQueue } from "./messages.ts";
+import type { PipelineEvent } from "./ports/event-bus.ts";
+import type { UploadTarget } from "./ports/object-store.ts";
+import type { Disposition } from "./ports/queue.ts";
+import { backoffMs } from "./retry.ts";
+import { STAGE_HANDLERS } from "./stages/index.ts";
+
+export interface FileRequest {
+  name: string;
+  size: number;
+  sha256: string;
+  contentType?: string | null;
+}
+
+export type UploadOutcome =
+  | { status: "UPLOAD"; document: Document; target: UploadTarget }
+  | { status: "DUPLICATE"; document: Document }
+  | { status: "REJECTED"; name: string; code: string; message: string };
+
+export type CompleteOutcome = {
+  documentId: string;
+  status: "QUEUED" | "ALREADY_QUEUED" | "NOT_UPLOADED" | "SIZE_MISMATCH" | "NOT_FOUND";
+  message?: string;
+};
+
+/** An error the caller made (bad input to an API call), with a code for GraphQL and the CLI. */
+export class RequestError extends Error {
+  override name = "RequestError";
+  constructor(
+    readonly code: "BAD_REQUEST" | "NOT_FOUND",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const SHA256_RE = /^[0-9a-f]{64}$/;
+
+/** Outbox topic of stage messages: the stage's queue. */
+function stageOutbox(doc: { id: string; tenantId: string }, stage: StageName) {
+  return { topic: stageQueue(stage), key: doc.id, payload: stageMessage(doc, stage) };
+}
+
+/**
+ * The application core shared by the gateway, the worker and the CLI: every operation that changes a
+ * document goes through here, so counters, events and outbox rows are always written together.
+ */
+export class Pipeline {
+  /** Called after a transaction wrote outbox rows (the relay publishes them now instead of at its next poll). */
+  onOutbox: () => void = () => {};
+
+  constructor(readonly deps: PipelineDeps) {}
+
+  private get prisma() {
+    return this.deps.db.prisma;
+  }
+
+  /** Runs `fn` in a transaction, then publishes its events; retries once when it lost a race. */
+  private async tx<T>(fn: (tx: Tx, events: PipelineEvent[]) => Promise<T>, attempts = 3): Promise<T> {
+    for (let i = 1; ; i++) {
+      const events: PipelineEvent[] = [];
+      try {
+        const result = await this.prisma.$transaction((tx) => fn(tx, events), { timeout: 30_000, maxWait: 30_000 });
+        if (events.length > 0) await this.deps.events.publish(events);
+        this.onOutbox();
+        return result;
+      } catch (err) {
+        const unique = (err as { code?: string })?.code === "P2002";
+        if (i >= attempts || !(err instanceof StaleStateError || unique)) throw err;
+      }
+    }
+  }
+
+  async ensureTenant(id: string, name: string) {
+    return this.prisma.tenant.upsert({ where: { id }, create: { id, name }, update: {} });
+  }
+
+  async createBatch(tenantId: string, input: { name: string; categories?: string[] | null }): Promise<Batch> {
+    const name = input.name.trim();
+    if (!name || name.length > 200) throw new RequestError("BAD_REQUEST", "a batch name must have 1 to 200 characters");
+    const known = new Set(this.deps.categories.map((c) => c.name));
+    const unknown = (input.categories ?? []).filter((c) => !known.has(c));
+    if (unknown.length) throw new RequestError("BAD_REQUEST", `unknown categories: ${unknown.join(", ")}`);
+    return this.prisma.batch.create({
+      data: { tenantId, name, options: input.categories?.length ? { categories: input.categories } : {} },
+    });
+  }
+
+  /**
+   * Registers files and answers an upload target for each new one; a file whose sha256 the tenant
+   * already holds is a DUPLICATE (or gets a fresh target when it was never uploaded).
+   */
+  async requestUploads(tenantId: string, batchId: string, files: readonly FileRequest[]): Promise<UploadOutcome[]> {
+    const batch = await this.prisma.batch.findFirst({ where: { id: batchId, tenantId } });
+    if (!batch) throw new RequestError("NOT_FOUND", `batch ${batchId} not found`);
+    if (files.length > 1000) throw new RequestError("BAD_REQUEST", "at most 1000 files per request");
+    const { maxUploadBytes, uploadTtlSeconds } = this.deps.settings;
+
+    const planned = await this.tx(async (tx, events) => {
+      const outcomes: (UploadOutcome | { status: "NEW" | "PENDING"; document: Document })[] = [];
+      const valid = files.map((f) => validateFile(f, maxUploadBytes));
+      const hashes = [...new Set(valid.flatMap((v) => ("sha256" in v ? [v.sha256] : [])))];
+      const existing = new Map(
+        (await tx.document.findMany({ where: { tenantId, sha256: { in: hashes } } })).map((d) => [d.sha256, d]),
+      );
+      const creates: Prisma.DocumentCreateManyInput[] = [];
+      for (const v of valid) {
+        if ("code" in v) {
+          outcomes.push({ status: "REJECTED", ...v });
+          continue;
+        }
+        const found = existing.get(v.sha256);
+        if (found) {
+          outcomes.push({ status: found.status === "PENDING_UPLOAD" ? "PENDING" : "DUPLICATE", document: found });
+          continue;
+        }
+        const id = crypto.randomUUID();
+        const doc: Prisma.DocumentCreateManyInput = {
+          id,
+          tenantId,
+          batchId,
+          name: v.name,
+          sha256: v.sha256,
+          size: v.size,
+          contentType: v.contentType ?? null,
+          objectKey: objectKeys.original(tenantId, id),
+        };
+        creates.push(doc);
+        const created = { ...doc, status: "PENDING_UPLOAD" } as unknown as Document;
+        existing.set(v.sha256, created);
+        outcomes.push({ status: "NEW", document: created });
+      }
+      if (creates.length > 0) {
+        await tx.document.createMany({ data: creates });
+        events.push(
+          ...(await transition(tx, {
+            tenantId,
+            batchId,
+            documentIds: creates.map((c) => c.id!),
+            from: null,
+            to: { status: "PENDING_UPLOAD", stage: null },
+            eventType: EventType.DOCUMENTS_REQUESTED,
+            batchEvent: { count: creates.length },
+          })),
+        );
+      }
+      return outcomes;
+    });
+    const fresh = planned.some((o) => o.status === "NEW")
+      ? new Map(
+          (
+            await this.prisma.document.findMany({
+              where: { id: { in: planned.flatMap((o) => (o.status === "NEW" ? [o.document.id] : [])) } },
+            })
+          ).map((d) => [d.id, d]),
+        )
+      : new Map<string, Document>();
+    return Promise.all(
+      planned.map(async (o): Promise<UploadOutcome> => {
+        if (o.status !== "NEW" && o.status !== "PENDING") return o as UploadOutcome;
+        const document = fresh.get(o.document.id) ?? o.document;
+        const target = await this.deps.store.createUploadTarget(document.objectKey, {
+          maxSize: document.size,
+          ttlSeconds: uploadTtlSeconds,
+        });
+        return { status: "UPLOAD", document, target };
+      }),
+    );
+  }
+
+  /**
+   * Checks that each document's object exists with the announced size, then queues all good ones
+   * in one transaction (documents QUEUED + outbox rows). Idempotent.
+   */
+  async completeUploads(tenantId: string, documentIds: readonly string[]): Promise<CompleteOutcome[]> {
+    if (documentIds.length > 1000) throw new RequestError("BAD_REQUEST", "at most 1000 documents per request");
+    const ids = [...new Set(documentIds)].filter((id) => /^[0-9a-f-]{36}$/i.test(id));
+    const docs = new Map(
+      (await this.prisma.document.findMany({ where: { id: { in: ids }, tenantId } })).map((d) => [d.id, d]),
+    );
+    const outcomes: CompleteOutcome[] = await Promise.all(
+      documentIds.map(async (documentId): Promise<CompleteOutcome> => {
+        const doc = docs.get(documentId);
+        if (!doc) return { documentId, status: "NOT_FOUND" };
+        if (doc.status !== "PENDING_UPLOAD") return { documentId, status: "ALREADY_QUEUED" };
+        const info = await this.deps.store.stat(doc.objectKey);
+        if (!info) return { documentId, status: "NOT_UPLOADED", message: "no object was uploaded for this document" };
+        if (info.size !== doc.size) {
+          return {
+            documentId,
+            status: "SIZE_MISMATCH",
+            message: `uploaded ${info.size} bytes, announced ${doc.size}`,
+          };
+        }
+        return { documentId, status: "QUEUED" };
+      }),
+    );
+    const ready = outcomes.filter((o) => o.status === "QUEUED").map((o) => docs.get(o.documentId)!);
+    const byBatch = new Map<string, Document[]>();
+    for (const d of ready) byBatch.set(d.batchId, [...(byBatch.get(d.batchId) ?? []), d]);
+    for (const [batchId, group] of byBatch) {
+      await this.tx(async (tx, events) => {
+        // Re-read inside the transaction: a concurrent call may have queued some already.
+        const pending = await tx.document.findMany({
+          where: { id: { in: group.map((d) => d.id) }, status: "PENDING_UPLOAD" },
+          select: { id: true, tenantId: true },
+        });
+        events.push(
+          ...(await transition(tx, {
+            tenantId,
+            batchId,
+            documentIds: pending.map((d) => d.id),
+            from: { status: "PENDING_UPLOAD", stage: null },
+            to: { status: "QUEUED", stage: "PARSE" },
+            eventType: EventType.DOCUMENT_QUEUED,
+            outbox: (id) => stageOutbox({ id, tenantId }, "PARSE"),
+          })),
+        );
+      });
+    }
+    return outcomes;
+  }
+
+  /**
+   * Handles one stage message: claims the document, runs the stage within its time budget, then in one
+   * transaction saves the result and queues the next stage. Decides ack / retry / dead-letter.
+   */
+  async processStage(body: unknown, attempt: number): Promise<Disposition> {
+    const parsed = StageMessage.safeParse(body);
+    if (!parsed.success) return { action: "dead-letter", reason: `invalid stage message: ${parsed.error.message}` };
+    const msg = parsed.data;
+    const { settings, log } = this.deps;
+    const doc = await this.claim(msg);
+    if (!doc) return { action: "ack" };
+
+    const started = performance.now();
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const budget = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          controller.abort();
+          reject(new DocumentError(FailureCode.TIMEOUT, `${msg.stage} ran past its ${settings.stageTimeoutMs} ms budget`));
+        }, settings.stageTimeoutMs);
+      });
+      const out = await Promise.race([STAGE_HANDLERS[msg.stage]({ doc, deps: this.deps, signal: controller.signal }), budget]);
+      const ms = Math.round(performance.now() - started);
+      await this.advance(doc, msg.stage, out, ms);
+      return { action: "ack" };
+    } catch (err) {
+      if (err instanceof StaleStateError) return { action: "ack" }; // another delivery finished it first
+      if (err instanceof DocumentError) {
+        await this.fail(doc, msg.stage, err.code, err.message);
+        return { action: "ack" };
+      }
+      const reason = (err as Error)?.message ?? String(err);
+      log.warn({ err, documentId: doc.id, stage: msg.stage, attempt }, "stage failed; will retry");
+      if (attempt >= settings.deliveryLimit) {
+        await this.fail(doc, msg.stage, FailureCode.RETRIES_EXHAUSTED, `gave up after ${attempt} attempts: ${reason}`);
+        return { action: "dead-letter", reason };
+      }
+      await this.tx(async (tx, events) => {
+        events.push(
+          ...(await transition(tx, {
+            tenantId: doc.tenantId,
+            batchId: doc.batchId,
+            documentIds: [doc.id],
+            from: { status: "PROCESSING", stage: msg.stage },
+            to: { status: "QUEUED", stage: msg.stage },
+            data: { leaseExpiresAt: null },
+            eventType: EventType.STAGE_RETRY,
+            eventPayload: () => ({ attempt, reason }),
+          })),
+        );
+      }).catch((e) => {
+        if (!(e instanceof StaleStateError)) throw e;
+      });
+      return { action: "retry", delayMs: backoffMs(attempt), reason };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Takes the document for this stage, or null when the message is stale (already done, failed, gone). */
+  private async claim(msg: StageMessage): Promise<Document | null> {
+    const doc = await this.prisma.document.findFirst({ where: { id: msg.documentId, tenantId: msg.tenantId } });
+    if (!doc || doc.stage !== msg.stage || (doc.status !== "QUEUED" && doc.status !== "PROCESSING")) return null;
+    const leaseExpiresAt = new Date(Date.now() + this.deps.settings.leaseMs);
+    if (doc.status === "PROCESSING") {
+      // A redelivery after the previous holder died (or a duplicate): take the lease over.
+      const res = await this.prisma.document.updateMany({
+        where: { id: doc.id, status: "PROCESSING", stage: msg.stage },
+        data: { leaseExpiresAt, attempts: { increment: 1 } },
+      });
+      return res.count === 1 ? { ...doc, leaseExpiresAt, attempts: doc.attempts + 1 } : null;
+    }
+    try {
+      await this.tx(async (tx, events) => {
+        events.push(
+          ...(await transition(tx, {
+            tenantId: doc.tenantId,
+            batchId: doc.batchId,
+            documentIds: [doc.id],
+            from: { status: "QUEUED", stage: msg.stage },
+            to: { status: "PROCESSING", stage: msg.stage },
+            data: { leaseExpiresAt, attempts: { increment: 1 } },
+            eventType: EventType.STAGE_STARTED,
+          })),
+        );
+      }, 1);
+    } catch (err) {
+      if (err instanceof StaleStateError) return null;
+      throw err;
+    }
+    return { ...doc, status: "PROCESSING", leaseExpiresAt, attempts: doc.attempts + 1 };
+  }
+
+  private async advance(doc: Document, stage: StageName, out: import("./stages/types.ts").StageOutput, ms: number) {
+    const next = NEXT_STAGE[stage];
+    const timings = { ...(doc.timings as Record<string, number>), [stage]: ms };
+    const flag = out.needsReview;
+    const needsReviewDelta = flag === undefined || flag === doc.needsReview ? 0 : flag ? 1 : -1;
+    await this.tx(async (tx, events) => {
+      events.push(
+        ...(await transition(tx, {
+          tenantId: doc.tenantId,
+          batchId: doc.batchId,
+          documentIds: [doc.id],
+          from: { status: "PROCESSING", stage },
+          to: next ? { status: "QUEUED", stage: next } : { status: "COMPLETED", stage: null },
+          data: {
+            ...out.data,
+            ...(flag === undefined ? {} : { needsReview: flag }),
+            timings,
+            attempts: 0,
+            leaseExpiresAt: null,
+            ...(next ? {} : { completedAt: new Date(), errorCode: null, errorMessage: null }),
+          },
+          needsReviewDelta,
+          eventType: next ? EventType.STAGE_COMPLETED : EventType.DOCUMENT_COMPLETED,
+          eventPayload: () => ({ completedStage: stage, ms, ...out.payload }),
+          outbox: next ? () => stageOutbox(doc, next) : undefined,
+        })),
+      );
+    }, 1);
+  }
+
+  private async fail(doc: Document, stage: StageName, code: string, message: string) {
+    await this.tx(async (tx, events) => {
+      events.push(
+        ...(await transition(tx, {
+          tenantId: doc.tenantId,
+          batchId: doc.batchId,
+          documentIds: [doc.id],
+          from: { status: "PROCESSING", stage },
+          to: { status: "FAILED", stage },
+          data: { errorCode: code, errorMessage: message.slice(0, 2000), leaseExpiresAt: null },
+          eventType: EventType.DOCUMENT_FAILED,
+          eventPayload: () => ({ code, message: message.slice(0, 500) }),
+        })),
+      );
+    }, 1).catch((e) => {
+      if (!(e instanceof StaleStateError)) throw e;
+    });
+  }
+
+  /**
+   * Re-enqueues documents whose stage lease expired (their worker died without a trace): they go back
+   * to QUEUED with a fresh outbox row. Safe to run from several processes: each move is guarded.
+   */
+  async reconcileExpiredLeases(now = new Date(), limit = 500): Promise<number> {
+    const expired = await this.prisma.document.findMany({
+      where: { status: "PROCESSING", leaseExpiresAt: { lt: now } },
+      select: { id: true, tenantId: true, batchId: true, stage: true },
+      take: limit,
+    });
+    let moved = 0;
+    for (const d of expired) {
+      try {
+        await this.tx(async (tx, events) => {
+          events.push(
+            ...(await transition(tx, {
+              tenantId: d.tenantId,
+              batchId: d.batchId,
+              documentIds: [d.id],
+              from: { status: "PROCESSING", stage: d.stage },
+              to: { status: "QUEUED", stage: d.stage },
+              data: { leaseExpiresAt: null },
+              eventType: EventType.STAGE_RETRY,
+              eventPayload: () => ({ reason: "lease expired" }),
+              outbox: () => stageOutbox(d, d.stage!),
+            })),
+          );
+        }, 1);
+        moved++;
+      } catch (err) {
+        if (!(err instanceof StaleStateError)) throw err;
+      }
+    }
+    return moved;
+  }
+
+  /**
+   * After a restart of the embedded (in-memory) queue every queued message is gone: publish one for
+   * each unfinished document again. Duplicates with messages still in the outbox are harmless.
+   */
+  async requeueUnfinished(): Promise<number> {
+    let count = 0;
+    let cursor: string | undefined;
+    for (;;) {
+      const page = await this.prisma.document.findMany({
+        where: { status: { in: ["QUEUED", "PROCESSING"] } },
+        select: { id: true, tenantId: true, stage: true },
+        orderBy: { id: "asc" },
+        take: 1000,
+        ...(cursor ? { cursor: { id: cursor }, skip: 1 } : {}),
+      });
+      if (page.length === 0) return count;
+      for (const d of page) {
+        if (d.stage) await this.deps.queue.publish(stageQueue(d.stage), stageMessage(d, d.stage));
+      }
+      count += page.length;
+      cursor = page.at(-1)!.id;
+    }
+  }
+}
+
+function validateFile(
+  f: FileRequest,
+  maxBytes: number,
+): (FileRequest & { sha256: string }) | { name: string; code: string; message: string } {
+  const name = (f.name ?? "").trim();
+  const sha256 = (f.sha256 ?? "").toLowerCase();
+  if (!name || name.length > 1024) return { name, code: "BAD_REQUEST", message: "a file name must have 1 to 1024 characters" };
+  if (!SHA256_RE.test(sha256)) return { name, code: "BAD_REQUEST", message: "sha256 must be 64 hexadecimal characters" };
+  if (!Number.isSafeInteger(f.size) || f.size < 0) return { name, code: "BAD_REQUEST", message: "size must be a whole number of bytes" };
+  if (f.size > maxBytes) return { name, code: FailureCode.TOO_LARGE, message: `${f.size} bytes is over the limit of ${maxBytes}` };
+  return { ...f, name, sha256 };
+}

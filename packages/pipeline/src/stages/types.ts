@@ -1,0 +1,32 @@
+import type { Document, Prisma } from "@docfleet/schema";
+import type { PipelineDeps } from "../context.ts";
+
+export interface StageInput {
+  doc: Document;
+  deps: PipelineDeps;
+  /** Aborted when the stage's time budget runs out. */
+  signal: AbortSignal;
+}
+
+export interface StageOutput {
+  /** Columns to save on the document together with the move to the next stage. */
+  data: Prisma.DocumentUncheckedUpdateManyInput;
+  /** Set by a stage that judges the document (understand). */
+  needsReview?: boolean;
+  /** Added to the stage.completed event. */
+  payload?: Record<string, unknown>;
+}
+
+/**
+ * One stage's work. Must be idempotent: it may run twice for the same document (redelivery), so it
+ * writes artifacts under deterministic keys and never appends.
+ * Throws DocumentError for bad input (fails at once), anything else to retry.
+ */
+export type StageHandler = (input: StageInput) => Promise<StageOutput>;
+
+/** Chunks with their vectors, written by embed and read by index. */
+export interface ChunksArtifact {
+  model: string;
+  dimensions: number;
+  chunks: { chunk: number; text: string; embedding: number[] }[];
+}

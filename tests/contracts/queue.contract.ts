@@ -1,0 +1,137 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { Delivery, Disposition, Queue } from "@docfleet/pipeline";
+
+/** A promise with its resolve function, for waiting on events instead of sleeping. */
+export function deferred<T = void>() {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+/**
+ * The queue port's contract. Every adapter runs it: `make(deliveryLimit)` returns a fresh queue whose
+ * queue names do not collide with other tests.
+ */
+export function queueContract(name: string, make: (deliveryLimit: number) => Promise<Queue>) {
+  describe(`queue contract: ${name}`, () => {
+    let queue: Queue;
+    beforeEach(async () => {
+      queue = await make(3);
+      await queue.setup(["q.a", "q.b"]);
+    });
+    afterEach(async () => {
+      await queue.close();
+    });
+
+    it("delivers every published message once when acked", async () => {
+      const got: unknown[] = [];
+      const all = deferred();
+      const consumer = queue.consume<{ n: number }>("q.a", async (d) => {
+        got.push(d.body.n);
+        if (got.length === 20) all.resolve();
+        return { action: "ack" };
+      }, { concurrency: 4 });
+      for (let n = 0; n < 20; n++) await queue.publish("q.a", { n });
+      await all.promise;
+      await consumer.close();
+      expect([...got].sort((a, b) => (a as number) - (b as number))).toEqual([...Array(20).keys()]);
+      expect(await queue.depth("q.a")).toBe(0);
+    });
+
+    it("never runs more handlers at once than the concurrency", async () => {
+      let active = 0;
+      let peak = 0;
+      let done = 0;
+      const all = deferred();
+      const consumer = queue.consume("q.a", async () => {
+        active++;
+        peak = Math.max(peak, active);
+        await new Promise((r) => setImmediate(r));
+        active--;
+        if (++done === 12) all.resolve();
+        return { action: "ack" };
+      }, { concurrency: 3 });
+      for (let n = 0; n < 12; n++) await queue.publish("q.a", { n });
+      await all.promise;
+      await consumer.close();
+      expect(peak).toBeLessThanOrEqual(3);
+      expect(peak).toBeGreaterThan(1);
+    });
+
+    it("retries with a delay and counts attempts", async () => {
+      const attempts: number[] = [];
+      const ok = deferred<Delivery>();
+      const consumer = queue.consume("q.a", async (d): Promise<Disposition> => {
+        attempts.push(d.attempt);
+        if (d.attempt < 2) return { action: "retry", delayMs: 20, reason: "not yet" };
+        ok.resolve(d);
+        return { action: "ack" };
+      }, { concurrency: 1 });
+      await queue.publish("q.a", { x: 1 });
+      const d = await ok.promise;
+      await consumer.close();
+      expect(attempts).toEqual([1, 2]);
+      expect(d.body).toEqual({ x: 1 });
+    });
+
+    it("treats a thrown error as a retry and quarantines past the delivery limit, keeping the reason", async () => {
+      let calls = 0;
+      const consumer = queue.consume("q.b", async () => {
+        calls++;
+        throw new Error("boom");
+      }, { concurrency: 1 });
+      await queue.publish("q.b", { poison: true });
+      // the limit is 3 deliveries; wait for the dead letter to appear
+      let dead = await queue.deadLetters("q.b");
+      for (let i = 0; dead.length === 0 && i < 300; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        dead = await queue.deadLetters("q.b");
+      }
+      await consumer.close();
+      expect(calls).toBe(3);
+      expect(dead).toHaveLength(1);
+      expect(dead[0]!.body).toEqual({ poison: true });
+      expect(dead[0]!.reason).toMatch(/boom/);
+    });
+
+    it("dead-letters at once when the handler says so, and the queue keeps flowing", async () => {
+      const later = deferred();
+      const consumer = queue.consume<{ n: number }>("q.a", async (d) => {
+        if (d.body.n === 0) return { action: "dead-letter", reason: "bad input" };
+        later.resolve();
+        return { action: "ack" };
+      }, { concurrency: 1 });
+      await queue.publish("q.a", { n: 0 });
+      await queue.publish("q.a", { n: 1 });
+      await later.promise;
+      await consumer.close();
+      const dead = await queue.deadLetters("q.a");
+      expect(dead.map((d) => d.reason)).toEqual(["bad input"]);
+    });
+
+    it("close() waits for in-flight handlers and stops taking messages", async () => {
+      const started = deferred();
+      const release = deferred();
+      let finished = false;
+      let calls = 0;
+      const consumer = queue.consume("q.a", async () => {
+        calls++;
+        started.resolve();
+        await release.promise;
+        finished = true;
+        return { action: "ack" };
+      }, { concurrency: 1 });
+      await queue.publish("q.a", { n: 1 });
+      await queue.publish("q.a", { n: 2 });
+      await started.promise;
+      const closing = consumer.close();
+      release.resolve();
+      await closing;
+      expect(finished).toBe(true);
+      expect(calls).toBe(1);
+      expect(await queue.depth("q.a")).toBe(1);
+    });
+  });
+}
