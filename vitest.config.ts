@@ -1,8 +1,18 @@
+import { createRequire } from "node:module";
 import { defineConfig } from "vitest/config";
+
+const require = createRequire(import.meta.url);
 
 // One run over every workspace, so CI gets a single summary. Test files in a file run in order;
 // files run in parallel (forks), each resetting the state it uses (own PGlite, own schema/vhost).
 export default defineConfig({
+  resolve: {
+    // graphql 16 ships index.js and index.mjs without an exports map: Node loads index.js for every
+    // package, but Vite would hand our own source index.mjs, a second GraphQLError class that
+    // graphql-yoga's instanceof checks reject (every coded error then reads INTERNAL_SERVER_ERROR).
+    // Resolve it the way Node does.
+    alias: [{ find: /^graphql$/, replacement: require.resolve("graphql") }],
+  },
   test: {
     include: ["apps/*/src/**/*.test.ts", "packages/*/src/**/*.test.ts", "tests/**/*.test.ts"],
     exclude: ["**/node_modules/**"],

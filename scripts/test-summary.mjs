@@ -13,7 +13,9 @@ try {
 }
 const passed = report.numPassedTests ?? 0;
 // a file that failed to load has no tests but is a failure
-const failed = (report.numFailedTests ?? 0) + (report.testResults ?? []).filter((f) => f.status === "failed" && f.assertionResults?.length === 0).length;
+const failed =
+  (report.numFailedTests ?? 0) +
+  (report.testResults ?? []).filter((f) => f.status === "failed" && f.assertionResults?.length === 0).length;
 const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
 process.exit(failed > 0 || passed === 0 ? 1 : 0);

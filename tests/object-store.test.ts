@@ -3,8 +3,8 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
 import { LocalObjectStore } from "@docfleet/pipeline/adapters/objectstore/local";
+import { describe, expect, it } from "vitest";
 import { objectStoreContract, postUpload } from "./contracts/object-store.contract.ts";
 
 /** A local store behind a bare HTTP server (the gateway mounts the same handler). */
@@ -48,8 +48,12 @@ describe("local object store signatures", () => {
       const old = await fx.store.createUploadTarget("t/d/original", { maxSize: 100, ttlSeconds: -1 });
       expect((await postUpload(old, body)).status).toBe(403);
       // a path that tries to leave the root
-      const evil = await fx.store.createUploadTarget("t/d/original", { maxSize: 100, ttlSeconds: 60 }).then((x) => x);
-      expect((await postUpload(evil, body, { ...evil.fields, key: "../../etc/passwd" })).status).toBeGreaterThanOrEqual(400);
+      const evil = await fx.store
+        .createUploadTarget("t/d/original", { maxSize: 100, ttlSeconds: 60 })
+        .then((x) => x);
+      expect(
+        (await postUpload(evil, body, { ...evil.fields, key: "../../etc/passwd" })).status,
+      ).toBeGreaterThanOrEqual(400);
       // no body but fields
       const noFile = await fetch(t.url, { method: "POST", body: new URLSearchParams(t.fields) });
       expect(noFile.status).toBe(400);

@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
 import { testDatabases } from "./helpers/db.ts";
 
 // The Prisma schema engine cannot run here, so migrations are hand-written SQL. These tests prove the
@@ -59,7 +59,13 @@ describe.each(testDatabases)("migrations on %o", (make) => {
       expect(applied).toContain("0001_init.sql");
       expect(await db.migrate()).toEqual([]);
 
-      const cols = await db.query<{ table_name: string; column_name: string; data_type: string; udt_name: string; is_nullable: string }>(
+      const cols = await db.query<{
+        table_name: string;
+        column_name: string;
+        data_type: string;
+        udt_name: string;
+        is_nullable: string;
+      }>(
         `SELECT table_name, column_name, data_type, udt_name, is_nullable FROM information_schema.columns
          WHERE table_schema = current_schema()`,
       );
@@ -79,7 +85,8 @@ describe.each(testDatabases)("migrations on %o", (make) => {
           expect(col!.is_nullable === "YES", `${model.name}.${f.name} nullability`).toBe(!f.required);
           if (f.isEnum) expect(col!.udt_name).toBe(f.type);
           else if (f.list) expect(col!.data_type).toBe("ARRAY");
-          else expect(PG_TYPES[f.type], `${model.name}.${f.name}: ${col!.data_type}`).toContain(col!.data_type);
+          else
+            expect(PG_TYPES[f.type], `${model.name}.${f.name}: ${col!.data_type}`).toContain(col!.data_type);
         }
         // and no column the Prisma schema does not know
         expect([...table!.keys()].sort()).toEqual(model.fields.map((f) => f.column).sort());
@@ -98,10 +105,22 @@ describe.each(testDatabases)("migrations on %o", (make) => {
       const p = db.prisma;
       const tenant = await p.tenant.create({ data: { name: "acme" } });
       const key = await p.apiKey.create({
-        data: { tenantId: tenant.id, name: "ci", hash: "h".repeat(64), prefix: "df_abc", scopes: ["read", "upload"], expiresAt: new Date("2030-01-01T00:00:00.123Z") },
+        data: {
+          tenantId: tenant.id,
+          name: "ci",
+          hash: "h".repeat(64),
+          prefix: "df_abc",
+          scopes: ["read", "upload"],
+          expiresAt: new Date("2030-01-01T00:00:00.123Z"),
+        },
       });
-      expect((await p.apiKey.findUniqueOrThrow({ where: { hash: key.hash } })).scopes).toEqual(["read", "upload"]);
-      const batch = await p.batch.create({ data: { tenantId: tenant.id, name: "b1", options: { categories: ["invoice"] } } });
+      expect((await p.apiKey.findUniqueOrThrow({ where: { hash: key.hash } })).scopes).toEqual([
+        "read",
+        "upload",
+      ]);
+      const batch = await p.batch.create({
+        data: { tenantId: tenant.id, name: "b1", options: { categories: ["invoice"] } },
+      });
       const doc = await p.document.create({
         data: {
           tenantId: tenant.id,
@@ -119,16 +138,43 @@ describe.each(testDatabases)("migrations on %o", (make) => {
         },
       });
       const back = await p.document.findUniqueOrThrow({ where: { id: doc.id } });
-      expect(back).toMatchObject({ status: "QUEUED", stage: "PARSE", confidence: 0.75, size: 123, needsReview: false });
+      expect(back).toMatchObject({
+        status: "QUEUED",
+        stage: "PARSE",
+        confidence: 0.75,
+        size: 123,
+        needsReview: false,
+      });
       expect(back.metadata).toEqual({ fields: [{ name: "total", value: "12.50" }] });
       await expect(
-        p.document.create({ data: { tenantId: tenant.id, batchId: batch.id, name: "dup", sha256: "a".repeat(64), objectKey: "k2", size: 1 } }),
+        p.document.create({
+          data: {
+            tenantId: tenant.id,
+            batchId: batch.id,
+            name: "dup",
+            sha256: "a".repeat(64),
+            objectKey: "k2",
+            size: 1,
+          },
+        }),
       ).rejects.toMatchObject({ code: "P2002" });
-      const ev = await p.event.create({ data: { tenantId: tenant.id, batchId: batch.id, seq: 1, documentId: doc.id, type: "t", payload: { a: 1 } } });
+      const ev = await p.event.create({
+        data: {
+          tenantId: tenant.id,
+          batchId: batch.id,
+          seq: 1,
+          documentId: doc.id,
+          type: "t",
+          payload: { a: 1 },
+        },
+      });
       expect(typeof ev.id).toBe("bigint");
       const ob = await p.outbox.create({ data: { topic: "docfleet.parse", key: doc.id, payload: { v: 1 } } });
       expect((await p.outbox.findUniqueOrThrow({ where: { id: ob.id } })).sentAt).toBeNull();
-      const updated = await p.batch.update({ where: { id: batch.id }, data: { queued: { increment: 2 }, eventSeq: { increment: 1 } } });
+      const updated = await p.batch.update({
+        where: { id: batch.id },
+        data: { queued: { increment: 2 }, eventSeq: { increment: 1 } },
+      });
       expect(updated).toMatchObject({ queued: 2, eventSeq: 1 });
       // deleting a tenant removes everything it owns
       await p.tenant.delete({ where: { id: tenant.id } });

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ObjectNotFoundError, type ObjectStore } from "@docfleet/pipeline/ports/object-store";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 export interface ObjectStoreFixture {
   store: ObjectStore;
@@ -7,7 +7,11 @@ export interface ObjectStoreFixture {
 }
 
 /** POSTs `body` to an upload target the way clients do: fields in order, then the file. */
-export async function postUpload(target: { url: string; fields: Record<string, string> }, body: Buffer, fields?: Record<string, string>) {
+export async function postUpload(
+  target: { url: string; fields: Record<string, string> },
+  body: Buffer,
+  fields?: Record<string, string>,
+) {
   const form = new FormData();
   for (const [k, v] of Object.entries(fields ?? target.fields)) form.append(k, v);
   form.append("file", new Blob([new Uint8Array(body)]), "file.bin");
@@ -47,7 +51,10 @@ export function objectStoreContract(name: string, make: () => Promise<ObjectStor
     it("accepts an upload through its signed target and serves it through a signed URL", async () => {
       const { store } = fx;
       const body = Buffer.from("%PDF-1.4 fake bytes");
-      const target = await store.createUploadTarget("t1/d2/original", { maxSize: body.length, ttlSeconds: 60 });
+      const target = await store.createUploadTarget("t1/d2/original", {
+        maxSize: body.length,
+        ttlSeconds: 60,
+      });
       expect(target.expiresAt.getTime()).toBeGreaterThan(Date.now());
       const res = await postUpload(target, body);
       expect(res.status).toBeLessThan(300);

@@ -1,5 +1,5 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Delivery, Disposition, Queue } from "@docfleet/pipeline";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 /** A promise with its resolve function, for waiting on events instead of sleeping. */
 export function deferred<T = void>() {
@@ -28,11 +28,15 @@ export function queueContract(name: string, make: (deliveryLimit: number) => Pro
     it("delivers every published message once when acked", async () => {
       const got: unknown[] = [];
       const all = deferred();
-      const consumer = queue.consume<{ n: number }>("q.a", async (d) => {
-        got.push(d.body.n);
-        if (got.length === 20) all.resolve();
-        return { action: "ack" };
-      }, { concurrency: 4 });
+      const consumer = queue.consume<{ n: number }>(
+        "q.a",
+        async (d) => {
+          got.push(d.body.n);
+          if (got.length === 20) all.resolve();
+          return { action: "ack" };
+        },
+        { concurrency: 4 },
+      );
       for (let n = 0; n < 20; n++) await queue.publish("q.a", { n });
       await all.promise;
       await consumer.close();
@@ -45,14 +49,18 @@ export function queueContract(name: string, make: (deliveryLimit: number) => Pro
       let peak = 0;
       let done = 0;
       const all = deferred();
-      const consumer = queue.consume("q.a", async () => {
-        active++;
-        peak = Math.max(peak, active);
-        await new Promise((r) => setImmediate(r));
-        active--;
-        if (++done === 12) all.resolve();
-        return { action: "ack" };
-      }, { concurrency: 3 });
+      const consumer = queue.consume(
+        "q.a",
+        async () => {
+          active++;
+          peak = Math.max(peak, active);
+          await new Promise((r) => setImmediate(r));
+          active--;
+          if (++done === 12) all.resolve();
+          return { action: "ack" };
+        },
+        { concurrency: 3 },
+      );
       for (let n = 0; n < 12; n++) await queue.publish("q.a", { n });
       await all.promise;
       await consumer.close();
@@ -63,12 +71,16 @@ export function queueContract(name: string, make: (deliveryLimit: number) => Pro
     it("retries with a delay and counts attempts", async () => {
       const attempts: number[] = [];
       const ok = deferred<Delivery>();
-      const consumer = queue.consume("q.a", async (d): Promise<Disposition> => {
-        attempts.push(d.attempt);
-        if (d.attempt < 2) return { action: "retry", delayMs: 20, reason: "not yet" };
-        ok.resolve(d);
-        return { action: "ack" };
-      }, { concurrency: 1 });
+      const consumer = queue.consume(
+        "q.a",
+        async (d): Promise<Disposition> => {
+          attempts.push(d.attempt);
+          if (d.attempt < 2) return { action: "retry", delayMs: 20, reason: "not yet" };
+          ok.resolve(d);
+          return { action: "ack" };
+        },
+        { concurrency: 1 },
+      );
       await queue.publish("q.a", { x: 1 });
       const d = await ok.promise;
       await consumer.close();
@@ -78,10 +90,14 @@ export function queueContract(name: string, make: (deliveryLimit: number) => Pro
 
     it("treats a thrown error as a retry and quarantines past the delivery limit, keeping the reason", async () => {
       let calls = 0;
-      const consumer = queue.consume("q.b", async () => {
-        calls++;
-        throw new Error("boom");
-      }, { concurrency: 1 });
+      const consumer = queue.consume(
+        "q.b",
+        async () => {
+          calls++;
+          throw new Error("boom");
+        },
+        { concurrency: 1 },
+      );
       await queue.publish("q.b", { poison: true });
       // the limit is 3 deliveries; wait for the dead letter to appear
       let dead = await queue.deadLetters("q.b");
@@ -98,11 +114,15 @@ export function queueContract(name: string, make: (deliveryLimit: number) => Pro
 
     it("dead-letters at once when the handler says so, and the queue keeps flowing", async () => {
       const later = deferred();
-      const consumer = queue.consume<{ n: number }>("q.a", async (d) => {
-        if (d.body.n === 0) return { action: "dead-letter", reason: "bad input" };
-        later.resolve();
-        return { action: "ack" };
-      }, { concurrency: 1 });
+      const consumer = queue.consume<{ n: number }>(
+        "q.a",
+        async (d) => {
+          if (d.body.n === 0) return { action: "dead-letter", reason: "bad input" };
+          later.resolve();
+          return { action: "ack" };
+        },
+        { concurrency: 1 },
+      );
       await queue.publish("q.a", { n: 0 });
       await queue.publish("q.a", { n: 1 });
       await later.promise;
@@ -116,13 +136,17 @@ export function queueContract(name: string, make: (deliveryLimit: number) => Pro
       const release = deferred();
       let finished = false;
       let calls = 0;
-      const consumer = queue.consume("q.a", async () => {
-        calls++;
-        started.resolve();
-        await release.promise;
-        finished = true;
-        return { action: "ack" };
-      }, { concurrency: 1 });
+      const consumer = queue.consume(
+        "q.a",
+        async () => {
+          calls++;
+          started.resolve();
+          await release.promise;
+          finished = true;
+          return { action: "ack" };
+        },
+        { concurrency: 1 },
+      );
       await queue.publish("q.a", { n: 1 });
       await queue.publish("q.a", { n: 2 });
       await started.promise;

@@ -24,7 +24,15 @@ describe("docfleet serve + upload over ../shared/corpus/formats", () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "docfleet-e2e-"));
     served = await startServe(join(dir, "data"));
-    const res = await runCli(["upload", join(CORPUS, "formats"), "--endpoint", served.url, "--json", "--name", "formats"]);
+    const res = await runCli([
+      "upload",
+      join(CORPUS, "formats"),
+      "--endpoint",
+      served.url,
+      "--json",
+      "--name",
+      "formats",
+    ]);
     expect(res.stderr).not.toMatch(/unexpected error/);
     summary = JSON.parse(res.stdout);
   }, 300_000);
@@ -45,7 +53,9 @@ describe("docfleet serve + upload over ../shared/corpus/formats", () => {
     expect(failedWithCode).toBe(summary.failed);
     expect(Object.keys(summary.failuresByCode)).not.toContain("UNKNOWN");
     expect(Object.keys(summary.failuresByCode)).not.toContain("INTERNAL");
-    const { batch } = await gql<{ batch: { finished: boolean; counts: Record<string, number>; stages: Record<string, number> } }>(
+    const { batch } = await gql<{
+      batch: { finished: boolean; counts: Record<string, number>; stages: Record<string, number> };
+    }>(
       served.url,
       "query($id: ID!) { batch(id: $id) { finished counts { queued processing pendingUpload } stages { parse understand embed index } } }",
       { id: summary.batchId },
@@ -61,7 +71,17 @@ describe("docfleet serve + upload over ../shared/corpus/formats", () => {
 
   it("finds an expected document by keyword and by hybrid search through the CLI", async () => {
     for (const mode of ["KEYWORD", "HYBRID"]) {
-      const res = await runCli(["search", "duck waterfowl species", "--mode", mode, "--endpoint", served.url, "--json", "--limit", "5"]);
+      const res = await runCli([
+        "search",
+        "duck waterfowl species",
+        "--mode",
+        mode,
+        "--endpoint",
+        served.url,
+        "--json",
+        "--limit",
+        "5",
+      ]);
       expect(res.code).toBe(0);
       const hits = JSON.parse(res.stdout) as { document: { name: string } }[];
       expect(hits.slice(0, 3).map((h) => h.document.name)).toContain("html/wiki_duck.html");

@@ -1,9 +1,8 @@
-import { readFile } from "node:fs/promises";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, expect, it } from "vitest";
 import { openPgliteDatabase } from "@docfleet/pipeline/adapters/database/pglite";
+import { afterAll, expect, it } from "vitest";
 import { CORPUS, gql, runCli, type Served, startServe } from "../helpers/cli.ts";
 
 let dir: string;
@@ -13,21 +12,39 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-type Counts = { total: number; pendingUpload: number; completed: number; failed: number; queued: number; processing: number };
-const countsQuery = "query($id: ID!) { batch(id: $id) { counts { total pendingUpload completed failed queued processing } } }";
+type Counts = {
+  total: number;
+  pendingUpload: number;
+  completed: number;
+  failed: number;
+  queued: number;
+  processing: number;
+};
+const countsQuery =
+  "query($id: ID!) { batch(id: $id) { counts { total pendingUpload completed failed queued processing } } }";
 
 it("kill -9 of docfleet serve mid-batch, then restart: every document finishes, none indexed twice", async () => {
   dir = await mkdtemp(join(tmpdir(), "docfleet-crash-"));
   const data = join(dir, "data");
   served = await startServe(data);
-  const up = await runCli(["upload", join(CORPUS, "pdfjs"), join(CORPUS, "formats"), "--endpoint", served.url, "--json", "--no-wait"]);
+  const up = await runCli([
+    "upload",
+    join(CORPUS, "pdfjs"),
+    join(CORPUS, "formats"),
+    "--endpoint",
+    served.url,
+    "--json",
+    "--no-wait",
+  ]);
   expect(up.code, up.stderr).toBe(0);
   const { batchId, uploaded } = JSON.parse(up.stdout) as { batchId: string; uploaded: number };
 
   // wait until the batch is under way, then kill without warning
   let counts: Counts;
   for (;;) {
-    ({ batch: { counts } } = await gql<{ batch: { counts: Counts } }>(served.url, countsQuery, { id: batchId }));
+    ({
+      batch: { counts },
+    } = await gql<{ batch: { counts: Counts } }>(served.url, countsQuery, { id: batchId }));
     if (counts.completed + counts.failed >= 20) break;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -38,20 +55,30 @@ it("kill -9 of docfleet serve mid-batch, then restart: every document finishes, 
   served = await startServe(data);
   const restartedAt = Date.now();
   for (;;) {
-    ({ batch: { counts } } = await gql<{ batch: { counts: Counts } }>(served.url, countsQuery, { id: batchId }));
+    ({
+      batch: { counts },
+    } = await gql<{ batch: { counts: Counts } }>(served.url, countsQuery, { id: batchId }));
     if (counts.completed + counts.failed === uploaded) break;
     if (Date.now() - restartedAt > 240_000) throw new Error(`stuck after restart: ${JSON.stringify(counts)}`);
     await new Promise((r) => setTimeout(r, 200));
   }
   expect(counts).toMatchObject({ queued: 0, processing: 0, pendingUpload: 0, total: uploaded });
-  console.log(`crash test: killed at ${doneAtKill}/${uploaded} done; all finished ${((Date.now() - restartedAt) / 1000).toFixed(1)} s after restart`);
+  console.log(
+    `crash test: killed at ${doneAtKill}/${uploaded} done; all finished ${((Date.now() - restartedAt) / 1000).toFixed(1)} s after restart`,
+  );
   expect(await served.stop()).toBe(0);
   served = undefined;
 
   // Now look inside: exactly one completion per document, and the index holds each document's chunks once.
   const db = await openPgliteDatabase(join(data, "db"));
   try {
-    const docs = await db.query<{ id: string; tenant_id: string; status: string; error_code: string | null; completions: number }>(
+    const docs = await db.query<{
+      id: string;
+      tenant_id: string;
+      status: string;
+      error_code: string | null;
+      completions: number;
+    }>(
       `SELECT d.id, d.tenant_id, d.status, d.error_code,
               (SELECT count(*)::int FROM event e WHERE e.document_id = d.id AND e.type = 'document.completed') AS completions
        FROM document d WHERE d.batch_id = $1`,
@@ -69,7 +96,9 @@ it("kill -9 of docfleet serve mid-batch, then restart: every document finishes, 
     );
     const byDoc = new Map(chunks.map((c) => [c.document_id, c]));
     for (const d of docs.filter((x) => x.status === "COMPLETED")) {
-      const artifact = JSON.parse(await readFile(join(data, "objects", d.tenant_id, d.id, "chunks.json"), "utf8")) as { chunks: unknown[] };
+      const artifact = JSON.parse(
+        await readFile(join(data, "objects", d.tenant_id, d.id, "chunks.json"), "utf8"),
+      ) as { chunks: unknown[] };
       const c = byDoc.get(d.id);
       expect(c?.n ?? 0, d.id).toBe(artifact.chunks.length);
       if (c) expect(c.max).toBe(c.n - 1);

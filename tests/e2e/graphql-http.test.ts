@@ -2,9 +2,9 @@ import { createHash } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serve } from "@docfleet/cli";
-import { ROOT, gql } from "../helpers/cli.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { gql, ROOT } from "../helpers/cli.ts";
 
 type System = Awaited<ReturnType<typeof serve>>;
 const EXAMPLES = join(ROOT, "apps/cli/examples");
@@ -32,9 +32,16 @@ describe("GraphQL over HTTP: batch → uploads → processing → search", () =>
         return { name, bytes, sha256: createHash("sha256").update(bytes).digest("hex") };
       }),
     );
-    const { createBatch } = await gql<{ createBatch: { id: string } }>(url, 'mutation { createBatch(input: { name: "examples" }) { id } }');
+    const { createBatch } = await gql<{ createBatch: { id: string } }>(
+      url,
+      'mutation { createBatch(input: { name: "examples" }) { id } }',
+    );
     const { requestUploads } = await gql<{
-      requestUploads: { status: string; documentId: string; target: { url: string; fields: { name: string; value: string }[] } }[];
+      requestUploads: {
+        status: string;
+        documentId: string;
+        target: { url: string; fields: { name: string; value: string }[] };
+      }[];
     }>(
       url,
       `mutation($b: ID!, $f: [FileInput!]!) { requestUploads(batchId: $b, files: $f) {
@@ -44,9 +51,13 @@ describe("GraphQL over HTTP: batch → uploads → processing → search", () =>
     expect(requestUploads.map((r) => r.status)).toEqual(files.map(() => "UPLOAD"));
 
     // completing before uploading queues nothing
-    const early = await gql<{ completeUploads: { status: string }[] }>(url, "mutation($ids: [ID!]!) { completeUploads(documentIds: $ids) { status } }", {
-      ids: [requestUploads[0]!.documentId],
-    });
+    const early = await gql<{ completeUploads: { status: string }[] }>(
+      url,
+      "mutation($ids: [ID!]!) { completeUploads(documentIds: $ids) { status } }",
+      {
+        ids: [requestUploads[0]!.documentId],
+      },
+    );
     expect(early.completeUploads[0]!.status).toBe("NOT_UPLOADED");
 
     for (const [i, r] of requestUploads.entries()) {
@@ -57,20 +68,40 @@ describe("GraphQL over HTTP: batch → uploads → processing → search", () =>
       expect(res.status).toBe(204);
     }
     const ids = requestUploads.map((r) => r.documentId);
-    const done = await gql<{ completeUploads: { status: string }[] }>(url, "mutation($ids: [ID!]!) { completeUploads(documentIds: $ids) { status } }", { ids });
+    const done = await gql<{ completeUploads: { status: string }[] }>(
+      url,
+      "mutation($ids: [ID!]!) { completeUploads(documentIds: $ids) { status } }",
+      { ids },
+    );
     expect(done.completeUploads.every((c) => c.status === "QUEUED")).toBe(true);
-    const again = await gql<{ completeUploads: { status: string }[] }>(url, "mutation($ids: [ID!]!) { completeUploads(documentIds: $ids) { status } }", { ids });
+    const again = await gql<{ completeUploads: { status: string }[] }>(
+      url,
+      "mutation($ids: [ID!]!) { completeUploads(documentIds: $ids) { status } }",
+      { ids },
+    );
     expect(again.completeUploads.every((c) => c.status === "ALREADY_QUEUED")).toBe(true);
 
     let batch: { finished: boolean; counts: { total: number; completed: number; failed: number } };
     for (;;) {
-      ({ batch } = await gql(url, "query($id: ID!) { batch(id: $id) { finished counts { total completed failed } } }", { id: createBatch.id }));
+      ({ batch } = await gql(
+        url,
+        "query($id: ID!) { batch(id: $id) { finished counts { total completed failed } } }",
+        { id: createBatch.id },
+      ));
       if (batch.finished) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(batch.counts).toEqual({ total: files.length, completed: files.length, failed: 0 });
 
-    const { document } = await gql<{ document: { status: string; category: string; detectedType: string; fields: { name: string; value: string }[]; text: string } }>(
+    const { document } = await gql<{
+      document: {
+        status: string;
+        category: string;
+        detectedType: string;
+        fields: { name: string; value: string }[];
+        text: string;
+      };
+    }>(
       url,
       "query($id: ID!) { document(id: $id) { status category detectedType text fields { name value } } }",
       { id: requestUploads[names.indexOf("invoice-acme.html")]!.documentId },
@@ -80,7 +111,9 @@ describe("GraphQL over HTTP: batch → uploads → processing → search", () =>
     expect(document.fields).toContainEqual(expect.objectContaining({ name: "total", value: "336.00" }));
 
     for (const mode of ["KEYWORD", "VECTOR", "HYBRID"]) {
-      const { search } = await gql<{ search: { hits: { score: number; highlight: string | null; document: { name: string } }[] } }>(
+      const { search } = await gql<{
+        search: { hits: { score: number; highlight: string | null; document: { name: string } }[] };
+      }>(
         url,
         "query($q: String!, $m: SearchMode) { search(query: $q, mode: $m, first: 3) { hits { score highlight document { name } } } }",
         { q: "termination of the service agreement", m: mode },
@@ -97,7 +130,10 @@ describe("GraphQL over HTTP: batch → uploads → processing → search", () =>
     const dup = await gql<{ requestUploads: { status: string; documentId: string }[] }>(
       url,
       "mutation($b: ID!, $f: [FileInput!]!) { requestUploads(batchId: $b, files: $f) { status documentId } }",
-      { b: createBatch.id, f: [{ name: "copy.html", size: files[0]!.bytes.length, sha256: files[0]!.sha256 }] },
+      {
+        b: createBatch.id,
+        f: [{ name: "copy.html", size: files[0]!.bytes.length, sha256: files[0]!.sha256 }],
+      },
     );
     expect(dup.requestUploads[0]).toEqual({ status: "DUPLICATE", documentId: requestUploads[0]!.documentId });
   });
@@ -110,10 +146,13 @@ describe("GraphQL over HTTP: batch → uploads → processing → search", () =>
     });
     const body = (await res.json()) as { errors: { extensions: { code: string } }[] };
     expect(body.errors[0]!.extensions.code).toBe("NOT_FOUND");
-    const { createBatch } = await gql<{ createBatch: { id: string } }>(system.url, 'mutation { createBatch(input: { name: "bad" }) { id } }');
+    const { createBatch } = await gql<{ createBatch: { id: string } }>(
+      system.url,
+      'mutation { createBatch(input: { name: "bad" }) { id } }',
+    );
     const r = await gql<{ requestUploads: { status: string; code: string }[] }>(
       system.url,
-      "mutation($b: ID!) { requestUploads(batchId: $b, files: [{ name: \"x\", size: 1, sha256: \"zz\" }, { name: \"big\", size: 2000000000, sha256: \"" +
+      'mutation($b: ID!) { requestUploads(batchId: $b, files: [{ name: "x", size: 1, sha256: "zz" }, { name: "big", size: 2000000000, sha256: "' +
         "a".repeat(64) +
         '" }]) { status code } }',
       { b: createBatch.id },
@@ -122,7 +161,10 @@ describe("GraphQL over HTTP: batch → uploads → processing → search", () =>
       { status: "REJECTED", code: "BAD_REQUEST" },
       { status: "REJECTED", code: "TOO_LARGE" },
     ]);
-    const { document } = await gql<{ document: null }>(system.url, 'query { document(id: "not-a-uuid") { id } }');
+    const { document } = await gql<{ document: null }>(
+      system.url,
+      'query { document(id: "not-a-uuid") { id } }',
+    );
     expect(document).toBeNull();
     expect((await fetch(`${system.url}/health`)).status).toBe(200);
   });

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
+import type { Database } from "@docfleet/pipeline";
 import { openPgliteDatabase } from "@docfleet/pipeline/adapters/database/pglite";
 import { openPostgresDatabase } from "@docfleet/pipeline/adapters/database/postgres";
-import type { Database } from "@docfleet/pipeline";
 import pg from "pg";
 
 /** The PostgreSQL every dev and CI machine runs (trust auth); override with TEST_DATABASE_URL. */

@@ -20,21 +20,31 @@ export class GatewayClient {
         body: JSON.stringify({ query, variables }),
       });
     } catch (err) {
-      throw new CliError(`cannot reach the gateway at ${this.endpoint}: ${(err as Error).cause ?? (err as Error).message}`, ExitCode.UNREACHABLE);
+      throw new CliError(
+        `cannot reach the gateway at ${this.endpoint}: ${(err as Error).cause ?? (err as Error).message}`,
+        ExitCode.UNREACHABLE,
+      );
     }
     const text = await res.text();
     let body: { data?: T; errors?: { message: string; extensions?: { code?: string } }[] };
     try {
       body = JSON.parse(text);
     } catch {
-      throw new CliError(`the gateway answered ${res.status} with a body that is not JSON`, ExitCode.UNREACHABLE);
+      throw new CliError(
+        `the gateway answered ${res.status} with a body that is not JSON`,
+        ExitCode.UNREACHABLE,
+      );
     }
     if (body.errors?.length) {
       const e = body.errors[0]!;
       const code = e.extensions?.code;
       throw new CliError(
         `${code ? `${code}: ` : ""}${e.message}`,
-        code === "UNAUTHENTICATED" || code === "FORBIDDEN" ? ExitCode.UNREACHABLE : code === "BAD_REQUEST" || code === "NOT_FOUND" ? ExitCode.USAGE : ExitCode.INTERNAL,
+        code === "UNAUTHENTICATED" || code === "FORBIDDEN"
+          ? ExitCode.UNREACHABLE
+          : code === "BAD_REQUEST" || code === "NOT_FOUND"
+            ? ExitCode.USAGE
+            : ExitCode.INTERNAL,
       );
     }
     if (!body.data) throw new CliError(`the gateway answered ${res.status} without data`, ExitCode.INTERNAL);

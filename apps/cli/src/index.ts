@@ -1,6 +1,6 @@
-export { main, serve, search } from "./main.ts";
-export { upload, formatSummary } from "./commands/upload.ts";
-export type { UploadSummary } from "./commands/upload.ts";
 export { GatewayClient } from "./client.ts";
+export type { UploadSummary } from "./commands/upload.ts";
+export { formatSummary, upload } from "./commands/upload.ts";
 export { ExitCode } from "./exit-codes.ts";
-export { startSystem, buildDeps } from "./system.ts";
+export { main, search, serve } from "./main.ts";
+export { buildDeps, startSystem } from "./system.ts";

@@ -1,15 +1,18 @@
-import { Command, InvalidArgumentError, Option } from "commander";
 import { adapterConfig, baseEnvSchema, ConfigError, parseEnv, type StageName } from "@docfleet/pipeline";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { GatewayClient } from "./client.ts";
 import { formatSummary, upload } from "./commands/upload.ts";
 import { CliError, ExitCode } from "./exit-codes.ts";
-import { startSystem, buildDeps } from "./system.ts";
+import { buildDeps, startSystem } from "./system.ts";
 
-const int = (name: string, min = 0) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be a whole number >= ${min}`);
-  return n;
-};
+const int =
+  (name: string, min = 0) =>
+  (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min)
+      throw new InvalidArgumentError(`${name} must be a whole number >= ${min}`);
+    return n;
+  };
 
 /** Runs the CLI; returns the exit code (see exit-codes.ts). */
 export async function main(argv: string[]): Promise<number> {
@@ -19,7 +22,8 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride();
   const endpointOption = () =>
     new Option("--endpoint <url>", "gateway URL").env("DOCFLEET_ENDPOINT").default("http://127.0.0.1:4000");
-  const keyOption = () => new Option("--api-key <key>", "API key (Authorization: Bearer)").env("DOCFLEET_API_KEY");
+  const keyOption = () =>
+    new Option("--api-key <key>", "API key (Authorization: Bearer)").env("DOCFLEET_API_KEY");
   let code: number = ExitCode.OK;
 
   program
@@ -29,7 +33,11 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option("--host <host>", "interface to listen on").env("HOST").default("127.0.0.1"))
     .addOption(new Option("--data-dir <dir>", "data folder").env("DOCFLEET_DATA_DIR"))
     .option("--public-url <url>", "URL clients reach this server at (default http://host:port)")
-    .addOption(new Option("--concurrency <n>", "documents per stage at once").default(2).argParser(int("concurrency", 1)))
+    .addOption(
+      new Option("--concurrency <n>", "documents per stage at once")
+        .default(2)
+        .argParser(int("concurrency", 1)),
+    )
     .action(async (o) => {
       const system = await serve(o);
       process.stderr.write(`docfleet serving at ${system.url}/graphql (Ctrl-C to stop)\n`);
@@ -50,7 +58,9 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(endpointOption())
     .addOption(keyOption())
     .option("--name <name>", "batch name")
-    .addOption(new Option("--concurrency <n>", "parallel uploads").default(8).argParser(int("concurrency", 1)))
+    .addOption(
+      new Option("--concurrency <n>", "parallel uploads").default(8).argParser(int("concurrency", 1)),
+    )
     .option("--no-wait", "return once uploaded, without waiting for processing")
     .option("--json", "print the summary as JSON")
     .action(async (paths: string[], o) => {
@@ -64,7 +74,8 @@ export async function main(argv: string[]): Promise<number> {
         progress: tty ? (line, final) => process.stderr.write(final ? "\n" : `\r${line.padEnd(90)}`) : null,
       });
       process.stdout.write(o.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatSummary(summary)}\n`);
-      if (summary.failed > 0 || summary.rejected.length > 0 || summary.notQueued.length > 0) code = ExitCode.PARTIAL;
+      if (summary.failed > 0 || summary.rejected.length > 0 || summary.notQueued.length > 0)
+        code = ExitCode.PARTIAL;
     });
 
   program
@@ -73,7 +84,11 @@ export async function main(argv: string[]): Promise<number> {
     .argument("<query>", "words to look for")
     .addOption(endpointOption())
     .addOption(keyOption())
-    .addOption(new Option("--mode <mode>", "KEYWORD, VECTOR or HYBRID").choices(["KEYWORD", "VECTOR", "HYBRID"]).default("HYBRID"))
+    .addOption(
+      new Option("--mode <mode>", "KEYWORD, VECTOR or HYBRID")
+        .choices(["KEYWORD", "VECTOR", "HYBRID"])
+        .default("HYBRID"),
+    )
     .addOption(new Option("--limit <n>", "results").default(10).argParser(int("limit", 1)))
     .option("--json", "print results as JSON")
     .action(async (query: string, o) => {
@@ -132,7 +147,13 @@ function config(dataDir?: string) {
   return adapterConfig(parseEnv(baseEnvSchema, env));
 }
 
-export async function serve(o: { port: number; host: string; dataDir?: string; publicUrl?: string; concurrency: number }) {
+export async function serve(o: {
+  port: number;
+  host: string;
+  dataDir?: string;
+  publicUrl?: string;
+  concurrency: number;
+}) {
   const cfg = config(o.dataDir);
   const c = o.concurrency;
   const concurrency: Record<StageName, number> = { PARSE: c, UNDERSTAND: c, EMBED: c, INDEX: c };
@@ -161,7 +182,12 @@ export interface Hit {
   document: { id: string; name: string; category: string | null; status: string } | null;
 }
 
-export async function search(client: GatewayClient, query: string, mode: string, limit: number): Promise<Hit[]> {
+export async function search(
+  client: GatewayClient,
+  query: string,
+  mode: string,
+  limit: number,
+): Promise<Hit[]> {
   const { search } = await client.request<{ search: { hits: Hit[] } }>(
     `query($q: String!, $mode: SearchMode, $first: Int) {
       search(query: $q, mode: $mode, first: $first) { hits { score highlight document { id name category status } } }
@@ -175,7 +201,9 @@ export function formatHits(query: string, hits: Hit[]): string {
   if (hits.length === 0) return `no results for "${query}"\n`;
   return `${hits
     .map((h, i) => {
-      const snippet = (h.highlight ?? "").replace(/<\/?mark>/g, (m) => (m === "<mark>" ? "\x1b[1m" : "\x1b[0m")).replace(/\s+/g, " ");
+      const snippet = (h.highlight ?? "")
+        .replace(/<\/?mark>/g, (m) => (m === "<mark>" ? "\x1b[1m" : "\x1b[0m"))
+        .replace(/\s+/g, " ");
       return `${i + 1}. ${h.document?.name ?? "?"} [${h.document?.category ?? "-"}] score ${h.score.toFixed(4)}\n   ${snippet.slice(0, 240)}`;
     })
     .join("\n")}\n`;

@@ -1,2 +1,2 @@
-export { createWorker, parseRoles } from "./worker.ts";
 export type { Worker, WorkerOptions } from "./worker.ts";
+export { createWorker, parseRoles } from "./worker.ts";

@@ -1,4 +1,12 @@
-import { checkStageHandlers, type Consumer, type Pipeline, STAGE_HANDLERS, STAGES, type StageName, stageQueue } from "@docfleet/pipeline";
+import {
+  type Consumer,
+  checkStageHandlers,
+  type Pipeline,
+  STAGE_HANDLERS,
+  STAGES,
+  type StageName,
+  stageQueue,
+} from "@docfleet/pipeline";
 
 export interface WorkerOptions {
   pipeline: Pipeline;
@@ -19,10 +27,15 @@ export interface Worker {
 /** Parses `WORKER_ROLES` ("all" or a comma list of stage names, case-insensitive). */
 export function parseRoles(value: string): StageName[] {
   if (value.trim().toLowerCase() === "all") return [...STAGES];
-  const roles = value.split(",").map((r) => r.trim().toUpperCase()).filter(Boolean);
+  const roles = value
+    .split(",")
+    .map((r) => r.trim().toUpperCase())
+    .filter(Boolean);
   const bad = roles.filter((r) => !(STAGES as readonly string[]).includes(r));
   if (bad.length || roles.length === 0) {
-    throw new Error(`WORKER_ROLES: unknown role(s) ${bad.join(", ") || "(none)"}; use all or ${STAGES.join(",").toLowerCase()}`);
+    throw new Error(
+      `WORKER_ROLES: unknown role(s) ${bad.join(", ") || "(none)"}; use all or ${STAGES.join(",").toLowerCase()}`,
+    );
   }
   return [...new Set(roles)] as StageName[];
 }

@@ -71,7 +71,11 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
       dbKind === "postgres"
         ? { kind: "postgres", url: env.DATABASE_URL!, poolSize: env.DATABASE_POOL_SIZE }
         : { kind: "pglite", dir: resolve(dataDir, "db") },
-    objectStore: { kind: env.DOCFLEET_OBJECT_STORE, root: resolve(dataDir, "objects"), secret: env.DOCFLEET_SIGNING_SECRET },
+    objectStore: {
+      kind: env.DOCFLEET_OBJECT_STORE,
+      root: resolve(dataDir, "objects"),
+      secret: env.DOCFLEET_SIGNING_SECRET,
+    },
     queue: { kind: env.DOCFLEET_QUEUE },
     search: { kind: env.DOCFLEET_SEARCH },
     models: { kind: env.DOCFLEET_MODELS },

@@ -6,8 +6,8 @@ import { openPgliteDatabase } from "./adapters/database/pglite.ts";
 import { openPostgresDatabase } from "./adapters/database/postgres.ts";
 import { createBuiltinModels } from "./adapters/models/builtin/index.ts";
 import { LocalObjectStore } from "./adapters/objectstore/local.ts";
-import { MemoryEventBus } from "./adapters/queue/memory-event-bus.ts";
 import { MemoryQueue } from "./adapters/queue/memory.ts";
+import { MemoryEventBus } from "./adapters/queue/memory-event-bus.ts";
 import { PostgresSearchIndex } from "./adapters/search/postgres.ts";
 import type { AdapterConfig } from "./config.ts";
 import type { Database } from "./ports/database.ts";
@@ -35,16 +35,26 @@ export async function createDatabase(cfg: AdapterConfig["database"]): Promise<Da
   }
 }
 
-export async function createObjectStore(cfg: AdapterConfig["objectStore"], publicUrl: string): Promise<ObjectStore> {
+export async function createObjectStore(
+  cfg: AdapterConfig["objectStore"],
+  publicUrl: string,
+): Promise<ObjectStore> {
   switch (cfg.kind) {
     case "local":
-      return new LocalObjectStore({ root: cfg.root, publicUrl, secret: cfg.secret ?? (await localSecret(cfg.root)) });
+      return new LocalObjectStore({
+        root: cfg.root,
+        publicUrl,
+        secret: cfg.secret ?? (await localSecret(cfg.root)),
+      });
     default:
       return unknownKind("object store", cfg);
   }
 }
 
-export function createQueue(cfg: AdapterConfig["queue"], deliveryLimit: number): { queue: Queue; events: EventBus } {
+export function createQueue(
+  cfg: AdapterConfig["queue"],
+  deliveryLimit: number,
+): { queue: Queue; events: EventBus } {
   switch (cfg.kind) {
     case "memory":
       return { queue: new MemoryQueue({ deliveryLimit }), events: new MemoryEventBus() };
@@ -76,7 +86,16 @@ export function createLogger(level: AdapterConfig["logLevel"], name: string): Lo
     name,
     level,
     redact: {
-      paths: ["*.signature", "*.secret", "*.apiKey", "*.authorization", "*.password", "url", "*.url", "headers.authorization"],
+      paths: [
+        "*.signature",
+        "*.secret",
+        "*.apiKey",
+        "*.authorization",
+        "*.password",
+        "url",
+        "*.url",
+        "headers.authorization",
+      ],
       censor: "[redacted]",
     },
   });

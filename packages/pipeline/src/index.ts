@@ -1,3 +1,5 @@
+export { LocalObjectStore } from "./adapters/objectstore/local.ts";
+export { DEFAULT_CATEGORIES } from "./categories.ts";
 export * from "./config.ts";
 export * from "./context.ts";
 export * from "./errors.ts";
@@ -10,8 +12,6 @@ export type * from "./ports/models.ts";
 export * from "./ports/object-store.ts";
 export type * from "./ports/queue.ts";
 export type * from "./ports/search.ts";
-export { LocalObjectStore } from "./adapters/objectstore/local.ts";
 export { OutboxRelay } from "./relay.ts";
 export * from "./service.ts";
 export { checkStageHandlers, STAGE_HANDLERS } from "./stages/index.ts";
-export { DEFAULT_CATEGORIES } from "./categories.ts";

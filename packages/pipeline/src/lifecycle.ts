@@ -104,7 +104,9 @@ export async function transition(tx: Tx, spec: TransitionSpec): Promise<Pipeline
       data: { ...spec.data, status: spec.to.status, stage: spec.to.stage },
     });
     if (res.count !== ids.length) {
-      throw new StaleStateError(`${ids.length - res.count} of ${ids.length} documents changed state concurrently`);
+      throw new StaleStateError(
+        `${ids.length - res.count} of ${ids.length} documents changed state concurrently`,
+      );
     }
   }
   const delta = counterDelta(spec.from, spec.to, ids.length);

@@ -55,7 +55,10 @@ export class OutboxRelay {
     const [row] = await this.db.query<{ pending: number; oldest: Date | null }>(
       "SELECT count(*)::int AS pending, min(created_at) AS oldest FROM outbox WHERE sent_at IS NULL",
     );
-    return { pending: row?.pending ?? 0, oldestMs: row?.oldest ? Date.now() - new Date(row.oldest).getTime() : 0 };
+    return {
+      pending: row?.pending ?? 0,
+      oldestMs: row?.oldest ? Date.now() - new Date(row.oldest).getTime() : 0,
+    };
   }
 
   async stop(): Promise<void> {
@@ -91,7 +94,9 @@ export class OutboxRelay {
           this.opts.batchSize,
         );
         if (rows.length === 0) return 0;
-        await Promise.all(rows.map((r) => this.queue.publish(r.topic, r.payload, { messageId: `outbox-${r.id}` })));
+        await Promise.all(
+          rows.map((r) => this.queue.publish(r.topic, r.payload, { messageId: `outbox-${r.id}` })),
+        );
         await tx.$executeRawUnsafe(
           "UPDATE outbox SET sent_at = now(), attempts = attempts + 1 WHERE id = ANY($1::bigint[])",
           rows.map((r) => r.id.toString()),

@@ -1,7 +1,7 @@
 import type { Batch, Document, Prisma } from "@docfleet/schema";
 import { objectKeys, type PipelineDeps } from "./context.ts";
 import { DocumentError, FailureCode } from "./errors.ts";
-import { StaleStateError, transition, type Tx } from "./lifecycle.ts";
+import { StaleStateError, type Tx, transition } from "./lifecycle.ts";
 import { EventType, NEXT_STAGE, StageMessage, type StageName, stageMessage, stageQueue } from "./messages.ts";
 import type { PipelineEvent } from "./ports/event-bus.ts";
 import type { UploadTarget } from "./ports/object-store.ts";
@@ -64,7 +64,10 @@ export class Pipeline {
     for (let i = 1; ; i++) {
       const events: PipelineEvent[] = [];
       try {
-        const result = await this.prisma.$transaction((tx) => fn(tx, events), { timeout: 30_000, maxWait: 30_000 });
+        const result = await this.prisma.$transaction((tx) => fn(tx, events), {
+          timeout: 30_000,
+          maxWait: 30_000,
+        });
         if (events.length > 0) await this.deps.events.publish(events);
         this.onOutbox();
         return result;
@@ -81,7 +84,8 @@ export class Pipeline {
 
   async createBatch(tenantId: string, input: { name: string; categories?: string[] | null }): Promise<Batch> {
     const name = input.name.trim();
-    if (!name || name.length > 200) throw new RequestError("BAD_REQUEST", "a batch name must have 1 to 200 characters");
+    if (!name || name.length > 200)
+      throw new RequestError("BAD_REQUEST", "a batch name must have 1 to 200 characters");
     const known = new Set(this.deps.categories.map((c) => c.name));
     const unknown = (input.categories ?? []).filter((c) => !known.has(c));
     if (unknown.length) throw new RequestError("BAD_REQUEST", `unknown categories: ${unknown.join(", ")}`);
@@ -94,8 +98,14 @@ export class Pipeline {
    * Registers files and answers an upload target for each new one; a file whose sha256 the tenant
    * already holds is a DUPLICATE (or gets a fresh target when it was never uploaded).
    */
-  async requestUploads(tenantId: string, batchId: string, files: readonly FileRequest[]): Promise<UploadOutcome[]> {
-    const batch = await this.prisma.batch.findFirst({ where: { id: batchId, tenantId } });
+  async requestUploads(
+    tenantId: string,
+    batchId: string,
+    files: readonly FileRequest[],
+  ): Promise<UploadOutcome[]> {
+    const batch = isUuid(batchId)
+      ? await this.prisma.batch.findFirst({ where: { id: batchId, tenantId } })
+      : null;
     if (!batch) throw new RequestError("NOT_FOUND", `batch ${batchId} not found`);
     if (files.length > 1000) throw new RequestError("BAD_REQUEST", "at most 1000 files per request");
     const { maxUploadBytes, uploadTtlSeconds } = this.deps.settings;
@@ -105,9 +115,13 @@ export class Pipeline {
       const valid = files.map((f) => validateFile(f, maxUploadBytes));
       const hashes = [...new Set(valid.flatMap((v) => ("sha256" in v ? [v.sha256] : [])))];
       const existing = new Map(
-        (await tx.document.findMany({ where: { tenantId, sha256: { in: hashes } } })).map((d) => [d.sha256, d]),
+        (await tx.document.findMany({ where: { tenantId, sha256: { in: hashes } } })).map((d) => [
+          d.sha256,
+          d,
+        ]),
       );
       const creates: Prisma.DocumentCreateManyInput[] = [];
+      const createdNow = new Set<string>();
       for (const v of valid) {
         if ("code" in v) {
           outcomes.push({ status: "REJECTED", ...v });
@@ -115,7 +129,9 @@ export class Pipeline {
         }
         const found = existing.get(v.sha256);
         if (found) {
-          outcomes.push({ status: found.status === "PENDING_UPLOAD" ? "PENDING" : "DUPLICATE", document: found });
+          // Still pending from an earlier request: a fresh target. Twice in this request: the second is a duplicate.
+          const pending = found.status === "PENDING_UPLOAD" && !createdNow.has(found.id);
+          outcomes.push({ status: pending ? "PENDING" : "DUPLICATE", document: found });
           continue;
         }
         const id = crypto.randomUUID();
@@ -130,6 +146,7 @@ export class Pipeline {
           objectKey: objectKeys.original(tenantId, id),
         };
         creates.push(doc);
+        createdNow.add(id);
         const created = { ...doc, status: "PENDING_UPLOAD" } as unknown as Document;
         existing.set(v.sha256, created);
         outcomes.push({ status: "NEW", document: created });
@@ -177,7 +194,8 @@ export class Pipeline {
    * in one transaction (documents QUEUED + outbox rows). Idempotent.
    */
   async completeUploads(tenantId: string, documentIds: readonly string[]): Promise<CompleteOutcome[]> {
-    if (documentIds.length > 1000) throw new RequestError("BAD_REQUEST", "at most 1000 documents per request");
+    if (documentIds.length > 1000)
+      throw new RequestError("BAD_REQUEST", "at most 1000 documents per request");
     const ids = [...new Set(documentIds)].filter((id) => /^[0-9a-f-]{36}$/i.test(id));
     const docs = new Map(
       (await this.prisma.document.findMany({ where: { id: { in: ids }, tenantId } })).map((d) => [d.id, d]),
@@ -188,7 +206,8 @@ export class Pipeline {
         if (!doc) return { documentId, status: "NOT_FOUND" };
         if (doc.status !== "PENDING_UPLOAD") return { documentId, status: "ALREADY_QUEUED" };
         const info = await this.deps.store.stat(doc.objectKey);
-        if (!info) return { documentId, status: "NOT_UPLOADED", message: "no object was uploaded for this document" };
+        if (!info)
+          return { documentId, status: "NOT_UPLOADED", message: "no object was uploaded for this document" };
         if (info.size !== doc.size) {
           return {
             documentId,
@@ -231,7 +250,8 @@ export class Pipeline {
    */
   async processStage(body: unknown, attempt: number): Promise<Disposition> {
     const parsed = StageMessage.safeParse(body);
-    if (!parsed.success) return { action: "dead-letter", reason: `invalid stage message: ${parsed.error.message}` };
+    if (!parsed.success)
+      return { action: "dead-letter", reason: `invalid stage message: ${parsed.error.message}` };
     const msg = parsed.data;
     const { settings, log } = this.deps;
     const doc = await this.claim(msg);
@@ -244,10 +264,18 @@ export class Pipeline {
       const budget = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
           controller.abort();
-          reject(new DocumentError(FailureCode.TIMEOUT, `${msg.stage} ran past its ${settings.stageTimeoutMs} ms budget`));
+          reject(
+            new DocumentError(
+              FailureCode.TIMEOUT,
+              `${msg.stage} ran past its ${settings.stageTimeoutMs} ms budget`,
+            ),
+          );
         }, settings.stageTimeoutMs);
       });
-      const out = await Promise.race([STAGE_HANDLERS[msg.stage]({ doc, deps: this.deps, signal: controller.signal }), budget]);
+      const out = await Promise.race([
+        STAGE_HANDLERS[msg.stage]({ doc, deps: this.deps, signal: controller.signal }),
+        budget,
+      ]);
       const ms = Math.round(performance.now() - started);
       await this.advance(doc, msg.stage, out, ms);
       return { action: "ack" };
@@ -260,7 +288,12 @@ export class Pipeline {
       const reason = (err as Error)?.message ?? String(err);
       log.warn({ err, documentId: doc.id, stage: msg.stage, attempt }, "stage failed; will retry");
       if (attempt >= settings.deliveryLimit) {
-        await this.fail(doc, msg.stage, FailureCode.RETRIES_EXHAUSTED, `gave up after ${attempt} attempts: ${reason}`);
+        await this.fail(
+          doc,
+          msg.stage,
+          FailureCode.RETRIES_EXHAUSTED,
+          `gave up after ${attempt} attempts: ${reason}`,
+        );
         return { action: "dead-letter", reason };
       }
       await this.tx(async (tx, events) => {
@@ -287,8 +320,11 @@ export class Pipeline {
 
   /** Takes the document for this stage, or null when the message is stale (already done, failed, gone). */
   private async claim(msg: StageMessage): Promise<Document | null> {
-    const doc = await this.prisma.document.findFirst({ where: { id: msg.documentId, tenantId: msg.tenantId } });
-    if (!doc || doc.stage !== msg.stage || (doc.status !== "QUEUED" && doc.status !== "PROCESSING")) return null;
+    const doc = await this.prisma.document.findFirst({
+      where: { id: msg.documentId, tenantId: msg.tenantId },
+    });
+    if (!doc || doc.stage !== msg.stage || (doc.status !== "QUEUED" && doc.status !== "PROCESSING"))
+      return null;
     const leaseExpiresAt = new Date(Date.now() + this.deps.settings.leaseMs);
     if (doc.status === "PROCESSING") {
       // A redelivery after the previous holder died (or a duplicate): take the lease over.
@@ -319,7 +355,12 @@ export class Pipeline {
     return { ...doc, status: "PROCESSING", leaseExpiresAt, attempts: doc.attempts + 1 };
   }
 
-  private async advance(doc: Document, stage: StageName, out: import("./stages/types.ts").StageOutput, ms: number) {
+  private async advance(
+    doc: Document,
+    stage: StageName,
+    out: import("./stages/types.ts").StageOutput,
+    ms: number,
+  ) {
     const next = NEXT_STAGE[stage];
     const timings = { ...(doc.timings as Record<string, number>), [stage]: ms };
     const flag = out.needsReview;
@@ -435,9 +476,18 @@ function validateFile(
 ): (FileRequest & { sha256: string }) | { name: string; code: string; message: string } {
   const name = (f.name ?? "").trim();
   const sha256 = (f.sha256 ?? "").toLowerCase();
-  if (!name || name.length > 1024) return { name, code: "BAD_REQUEST", message: "a file name must have 1 to 1024 characters" };
-  if (!SHA256_RE.test(sha256)) return { name, code: "BAD_REQUEST", message: "sha256 must be 64 hexadecimal characters" };
-  if (!Number.isSafeInteger(f.size) || f.size < 0) return { name, code: "BAD_REQUEST", message: "size must be a whole number of bytes" };
-  if (f.size > maxBytes) return { name, code: FailureCode.TOO_LARGE, message: `${f.size} bytes is over the limit of ${maxBytes}` };
+  if (!name || name.length > 1024)
+    return { name, code: "BAD_REQUEST", message: "a file name must have 1 to 1024 characters" };
+  if (!SHA256_RE.test(sha256))
+    return { name, code: "BAD_REQUEST", message: "sha256 must be 64 hexadecimal characters" };
+  if (!Number.isSafeInteger(f.size) || f.size < 0)
+    return { name, code: "BAD_REQUEST", message: "size must be a whole number of bytes" };
+  if (f.size > maxBytes)
+    return { name, code: FailureCode.TOO_LARGE, message: `${f.size} bytes is over the limit of ${maxBytes}` };
   return { ...f, name, sha256 };
+}
+
+/** True for a UUID in its canonical text form (the only ids the database holds). */
+export function isUuid(id: string): boolean {
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id);
 }

@@ -1,8 +1,7 @@
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, openAsBlob } from "node:fs";
 import { opendir, stat } from "node:fs/promises";
 import { basename, join, relative } from "node:path";
-import { openAsBlob } from "node:fs";
 import type { GatewayClient } from "../client.ts";
 import { CliError, ExitCode } from "../exit-codes.ts";
 
@@ -64,7 +63,11 @@ export async function sha256File(path: string): Promise<string> {
 }
 
 /** Runs `fn` over `items` with at most `n` at once, keeping order of results. */
-export async function mapLimit<T, R>(items: readonly T[], n: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  n: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   await Promise.all(
@@ -89,7 +92,8 @@ async function sendFile(target: { url: string; fields: { name: string; value: st
       if (res.ok) return;
       const text = await res.text();
       // 4xx will not get better by trying again
-      if (res.status < 500) throw new CliError(`upload of ${file.name} refused (${res.status}): ${text}`, ExitCode.INTERNAL);
+      if (res.status < 500)
+        throw new CliError(`upload of ${file.name} refused (${res.status}): ${text}`, ExitCode.INTERNAL);
       lastErr = new Error(`${res.status} ${text}`);
     } catch (err) {
       if (err instanceof CliError) throw err;
@@ -101,7 +105,11 @@ async function sendFile(target: { url: string; fields: { name: string; value: st
 }
 
 /** Uploads every file under `roots` as one batch and, unless told not to, waits for it to finish. */
-export async function upload(client: GatewayClient, roots: string[], opts: UploadOptions): Promise<UploadSummary> {
+export async function upload(
+  client: GatewayClient,
+  roots: string[],
+  opts: UploadOptions,
+): Promise<UploadSummary> {
   const started = Date.now();
   const say = opts.progress ?? (() => {});
   const files: LocalFile[] = [];
@@ -153,10 +161,15 @@ export async function upload(client: GatewayClient, roots: string[], opts: Uploa
       }`,
       { batchId, files: chunk.map((f) => ({ name: f.name, size: f.size, sha256: f.sha256 })) },
     );
-    const toSend: { file: LocalFile; documentId: string; target: NonNullable<(typeof requestUploads)[number]["target"]> }[] = [];
+    const toSend: {
+      file: LocalFile;
+      documentId: string;
+      target: NonNullable<(typeof requestUploads)[number]["target"]>;
+    }[] = [];
     requestUploads.forEach((r, j) => {
       const file = chunk[j]!;
-      if (r.status === "UPLOAD" && r.target && r.documentId) toSend.push({ file, documentId: r.documentId, target: r.target });
+      if (r.status === "UPLOAD" && r.target && r.documentId)
+        toSend.push({ file, documentId: r.documentId, target: r.target });
       else if (r.status === "DUPLICATE") summary.duplicates++;
       else summary.rejected.push({ name: file.name, code: r.code ?? "REJECTED", message: r.message ?? "" });
     });
@@ -166,14 +179,19 @@ export async function upload(client: GatewayClient, roots: string[], opts: Uploa
       say(`uploading ${summary.uploaded}/${files.length}`, false);
     });
     if (toSend.length > 0) {
-      const { completeUploads } = await client.request<{ completeUploads: { documentId: string; status: string; message: string | null }[] }>(
-        "mutation($ids: [ID!]!) { completeUploads(documentIds: $ids) { documentId status message } }",
-        { ids: toSend.map((s) => s.documentId) },
-      );
+      const { completeUploads } = await client.request<{
+        completeUploads: { documentId: string; status: string; message: string | null }[];
+      }>("mutation($ids: [ID!]!) { completeUploads(documentIds: $ids) { documentId status message } }", {
+        ids: toSend.map((s) => s.documentId),
+      });
       const names = new Map(toSend.map((s) => [s.documentId, s.file.name]));
       for (const c of completeUploads) {
         if (c.status !== "QUEUED" && c.status !== "ALREADY_QUEUED") {
-          summary.notQueued.push({ name: names.get(c.documentId) ?? c.documentId, status: c.status, message: c.message });
+          summary.notQueued.push({
+            name: names.get(c.documentId) ?? c.documentId,
+            status: c.status,
+            message: c.message,
+          });
         }
       }
     }
@@ -193,13 +211,29 @@ async function waitForBatch(
 ) {
   for (;;) {
     const { batch } = await client.request<{
-      batch: { finished: boolean; counts: { total: number; pendingUpload: number; completed: number; failed: number; needsReview: number; done: number } };
-    }>("query($id: ID!) { batch(id: $id) { finished counts { total pendingUpload completed failed needsReview done } } }", {
-      id: batchId,
-    });
+      batch: {
+        finished: boolean;
+        counts: {
+          total: number;
+          pendingUpload: number;
+          completed: number;
+          failed: number;
+          needsReview: number;
+          done: number;
+        };
+      };
+    }>(
+      "query($id: ID!) { batch(id: $id) { finished counts { total pendingUpload completed failed needsReview done } } }",
+      {
+        id: batchId,
+      },
+    );
     const c = batch.counts;
     const expected = c.total - c.pendingUpload;
-    say(`processing ${bar(c.done, expected)} ${c.done}/${expected} (completed ${c.completed}, failed ${c.failed})`, false);
+    say(
+      `processing ${bar(c.done, expected)} ${c.done}/${expected} (completed ${c.completed}, failed ${c.failed})`,
+      false,
+    );
     if (c.done >= expected) {
       summary.completed = c.completed;
       summary.failed = c.failed;
@@ -212,7 +246,10 @@ async function waitForBatch(
   let after: string | null = null;
   for (;;) {
     const res: {
-      documents: { edges: { node: { errorCode: string | null } }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
+      documents: {
+        edges: { node: { errorCode: string | null } }[];
+        pageInfo: { hasNextPage: boolean; endCursor: string | null };
+      };
     } = await client.request(
       `query($f: DocumentFilter, $after: String) {
         documents(filter: $f, first: 100, after: $after) { edges { node { errorCode } } pageInfo { hasNextPage endCursor } }

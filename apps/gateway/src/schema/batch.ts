@@ -1,3 +1,4 @@
+import { isUuid } from "@docfleet/pipeline";
 import { builder } from "../builder.ts";
 import { guard } from "../errors.ts";
 
@@ -24,9 +25,12 @@ BatchCounts.implement({
   }),
 });
 
-export const StageCounts = builder.objectRef<{ atParse: number; atUnderstand: number; atEmbed: number; atIndex: number }>(
-  "StageCounts",
-);
+export const StageCounts = builder.objectRef<{
+  atParse: number;
+  atUnderstand: number;
+  atEmbed: number;
+  atIndex: number;
+}>("StageCounts");
 StageCounts.implement({
   description: "Queued or processing documents per stage",
   fields: (t) => ({
@@ -50,7 +54,11 @@ export const Batch = builder.prismaObject("Batch", {
       resolve: (b) => b.total > 0 && b.completed + b.failed === b.total,
     }),
     lastEventSeq: t.exposeInt("eventSeq"),
-    documents: t.relatedConnection("documents", { cursor: "id", totalCount: true, query: { orderBy: { id: "asc" } } }),
+    documents: t.relatedConnection("documents", {
+      cursor: "id",
+      totalCount: true,
+      query: { orderBy: { id: "asc" } },
+    }),
   }),
 });
 
@@ -67,13 +75,20 @@ builder.queryFields((t) => ({
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
     resolve: (query, _root, args, ctx) =>
-      ctx.prisma.batch.findFirst({ ...query, where: { id: uuidOrNil(String(args.id)), tenantId: ctx.tenantId } }),
+      ctx.prisma.batch.findFirst({
+        ...query,
+        where: { id: uuidOrNil(String(args.id)), tenantId: ctx.tenantId },
+      }),
   }),
   batches: t.prismaConnection({
     type: "Batch",
     cursor: "id",
     resolve: (query, _root, _args, ctx) =>
-      ctx.prisma.batch.findMany({ ...query, where: { tenantId: ctx.tenantId }, orderBy: { createdAt: "desc" } }),
+      ctx.prisma.batch.findMany({
+        ...query,
+        where: { tenantId: ctx.tenantId },
+        orderBy: { createdAt: "desc" },
+      }),
   }),
 }));
 
@@ -87,7 +102,5 @@ builder.mutationFields((t) => ({
 
 /** A syntactically impossible id stays a "not found", never a database error. */
 export function uuidOrNil(id: string): string {
-  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)
-    ? id
-    : "00000000-0000-0000-0000-000000000000";
+  return isUuid(id) ? id : "00000000-0000-0000-0000-000000000000";
 }

@@ -10,5 +10,8 @@ Category.implement({
 });
 
 builder.queryFields((t) => ({
-  categories: t.field({ type: [Category], resolve: (_root, _args, ctx) => [...ctx.pipeline.deps.categories] }),
+  categories: t.field({
+    type: [Category],
+    resolve: (_root, _args, ctx) => [...ctx.pipeline.deps.categories],
+  }),
 }));

@@ -5,7 +5,9 @@ import { uuidOrNil } from "./batch.ts";
 export const DocumentStatus = builder.enumType("DocumentStatus", {
   values: ["PENDING_UPLOAD", "QUEUED", "PROCESSING", "COMPLETED", "FAILED"] as const,
 });
-export const Stage = builder.enumType("Stage", { values: ["PARSE", "UNDERSTAND", "EMBED", "INDEX"] as const });
+export const Stage = builder.enumType("Stage", {
+  values: ["PARSE", "UNDERSTAND", "EMBED", "INDEX"] as const,
+});
 
 const Field = builder.objectRef<{
   name: string;
@@ -93,21 +95,38 @@ builder.queryFields((t) => ({
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
     resolve: (query, _root, args, ctx) =>
-      ctx.prisma.document.findFirst({ ...query, where: { id: uuidOrNil(String(args.id)), tenantId: ctx.tenantId } }),
+      ctx.prisma.document.findFirst({
+        ...query,
+        where: { id: uuidOrNil(String(args.id)), tenantId: ctx.tenantId },
+      }),
   }),
   documents: t.prismaConnection({
     type: "Document",
     cursor: "id",
     args: { filter: t.arg({ type: DocumentFilter }) },
-    totalCount: (_conn, args, ctx) => ctx.prisma.document.count({ where: documentWhere(ctx.tenantId, args.filter) }),
+    totalCount: (_conn, args, ctx) =>
+      ctx.prisma.document.count({ where: documentWhere(ctx.tenantId, args.filter) }),
     resolve: (query, _root, args, ctx) =>
-      ctx.prisma.document.findMany({ ...query, where: documentWhere(ctx.tenantId, args.filter), orderBy: { id: "asc" } }),
+      ctx.prisma.document.findMany({
+        ...query,
+        where: documentWhere(ctx.tenantId, args.filter),
+        orderBy: { id: "asc" },
+      }),
   }),
 }));
 
 function documentWhere(
   tenantId: string,
-  f: { batchId?: string | number | null; status?: string[] | null; category?: string[] | null; errorCode?: string[] | null; needsReview?: boolean | null } | null | undefined,
+  f:
+    | {
+        batchId?: string | number | null;
+        status?: string[] | null;
+        category?: string[] | null;
+        errorCode?: string[] | null;
+        needsReview?: boolean | null;
+      }
+    | null
+    | undefined,
 ): Prisma.DocumentWhereInput {
   return {
     tenantId,

@@ -1,4 +1,4 @@
-import { RequestError, type SearchMode as Mode } from "@docfleet/pipeline";
+import { type SearchMode as Mode, RequestError } from "@docfleet/pipeline";
 import { builder } from "../builder.ts";
 import { guard } from "../errors.ts";
 import { Document } from "./document.ts";
@@ -21,7 +21,10 @@ SearchHit.implement({
   fields: (t) => ({
     score: t.exposeFloat("score"),
     chunk: t.exposeInt("chunk", { description: "index of the best matching chunk" }),
-    highlight: t.exposeString("highlight", { nullable: true, description: "matches wrapped in <mark></mark>" }),
+    highlight: t.exposeString("highlight", {
+      nullable: true,
+      description: "matches wrapped in <mark></mark>",
+    }),
     document: t.prismaField({
       type: Document,
       nullable: true,
@@ -32,10 +35,17 @@ SearchHit.implement({
 });
 
 const SearchEdge = builder.objectRef<{ node: Hit; cursor: string }>("SearchEdge");
-SearchEdge.implement({ fields: (t) => ({ node: t.field({ type: SearchHit, resolve: (e) => e.node }), cursor: t.exposeString("cursor") }) });
-const SearchResult = builder.objectRef<{ edges: { node: Hit; cursor: string }[]; endCursor: string | null; hasNextPage: boolean }>(
-  "SearchResult",
-);
+SearchEdge.implement({
+  fields: (t) => ({
+    node: t.field({ type: SearchHit, resolve: (e) => e.node }),
+    cursor: t.exposeString("cursor"),
+  }),
+});
+const SearchResult = builder.objectRef<{
+  edges: { node: Hit; cursor: string }[];
+  endCursor: string | null;
+  hasNextPage: boolean;
+}>("SearchResult");
 SearchResult.implement({
   fields: (t) => ({
     edges: t.field({ type: [SearchEdge], resolve: (r) => r.edges }),
@@ -60,8 +70,10 @@ builder.queryFields((t) => ({
     resolve: (_root, args, ctx) =>
       guard(async () => {
         const first = args.first ?? 10;
-        if (first < 1 || first > MAX_FIRST) throw new RequestError("BAD_REQUEST", `first must be 1..${MAX_FIRST}`);
-        if (args.query.length > 1000) throw new RequestError("BAD_REQUEST", "query is longer than 1000 characters");
+        if (first < 1 || first > MAX_FIRST)
+          throw new RequestError("BAD_REQUEST", `first must be 1..${MAX_FIRST}`);
+        if (args.query.length > 1000)
+          throw new RequestError("BAD_REQUEST", "query is longer than 1000 characters");
         const offset = args.after ? Number.parseInt(Buffer.from(args.after, "base64url").toString(), 10) : 0;
         if (!Number.isInteger(offset) || offset < 0) throw new RequestError("BAD_REQUEST", "invalid cursor");
         const mode = (args.mode ?? "HYBRID") as Mode;
@@ -72,12 +84,18 @@ builder.queryFields((t) => ({
           text: args.query,
           embedding,
           mode,
-          filter: { categories: args.filter?.category ?? undefined, batchIds: args.filter?.batchId?.map(String) },
+          filter: {
+            categories: args.filter?.category ?? undefined,
+            batchIds: args.filter?.batchId?.map(String),
+          },
           limit: first + 1,
           offset,
         });
         const page = hits.slice(0, first);
-        const edges = page.map((node, i) => ({ node, cursor: Buffer.from(String(offset + i + 1)).toString("base64url") }));
+        const edges = page.map((node, i) => ({
+          node,
+          cursor: Buffer.from(String(offset + i + 1)).toString("base64url"),
+        }));
         return { edges, endCursor: edges.at(-1)?.cursor ?? null, hasNextPage: hits.length > first };
       }),
   }),

@@ -1,6 +1,5 @@
 import { builder } from "../builder.ts";
 import { guard } from "../errors.ts";
-import { uuidOrNil } from "./batch.ts";
 import { Document } from "./document.ts";
 
 const FileInput = builder.inputType("FileInput", {
@@ -20,9 +19,13 @@ const UploadStatus = builder.enumType("UploadStatus", {
   },
 });
 
-const UploadTarget = builder.objectRef<{ url: string; fields: Record<string, string>; expiresAt: Date }>("UploadTarget");
+const UploadTarget = builder.objectRef<{ url: string; fields: Record<string, string>; expiresAt: Date }>(
+  "UploadTarget",
+);
 const FormField = builder.objectRef<[string, string]>("FormField");
-FormField.implement({ fields: (t) => ({ name: t.string({ resolve: (f) => f[0] }), value: t.string({ resolve: (f) => f[1] }) }) });
+FormField.implement({
+  fields: (t) => ({ name: t.string({ resolve: (f) => f[0] }), value: t.string({ resolve: (f) => f[1] }) }),
+});
 UploadTarget.implement({
   description: "POST a multipart/form-data body to url: every field in order, then the file as `file`",
   fields: (t) => ({
@@ -50,7 +53,9 @@ UploadResult.implement({
       type: Document,
       nullable: true,
       resolve: (query, r, _args, ctx) =>
-        r.documentId ? ctx.prisma.document.findFirst({ ...query, where: { id: r.documentId, tenantId: ctx.tenantId } }) : null,
+        r.documentId
+          ? ctx.prisma.document.findFirst({ ...query, where: { id: r.documentId, tenantId: ctx.tenantId } })
+          : null,
     }),
     target: t.field({ type: UploadTarget, nullable: true, resolve: (r) => r.target }),
     code: t.exposeString("code", { nullable: true }),
@@ -61,9 +66,11 @@ UploadResult.implement({
 const CompleteStatus = builder.enumType("CompleteStatus", {
   values: ["QUEUED", "ALREADY_QUEUED", "NOT_UPLOADED", "SIZE_MISMATCH", "NOT_FOUND"] as const,
 });
-const CompleteResult = builder.objectRef<{ documentId: string; status: (typeof CompleteStatus)["$inferType"]; message?: string }>(
-  "CompleteResult",
-);
+const CompleteResult = builder.objectRef<{
+  documentId: string;
+  status: (typeof CompleteStatus)["$inferType"];
+  message?: string;
+}>("CompleteResult");
 CompleteResult.implement({
   fields: (t) => ({
     documentId: t.exposeID("documentId"),
@@ -75,14 +82,23 @@ CompleteResult.implement({
 builder.mutationFields((t) => ({
   requestUploads: t.field({
     type: [UploadResult],
-    description: "Registers files of a batch and answers an upload target per new file (at most 1000 per call)",
+    description:
+      "Registers files of a batch and answers an upload target per new file (at most 1000 per call)",
     args: { batchId: t.arg.id({ required: true }), files: t.arg({ type: [FileInput], required: true }) },
     resolve: (_root, args, ctx) =>
       guard(async () => {
-        const res = await ctx.pipeline.requestUploads(ctx.tenantId, uuidOrNil(String(args.batchId)), args.files);
+        const res = await ctx.pipeline.requestUploads(ctx.tenantId, String(args.batchId), args.files);
         return res.map((r, i): UploadResultShape => {
           const name = args.files[i]!.name;
-          if (r.status === "REJECTED") return { name, status: r.status, documentId: null, target: null, code: r.code, message: r.message };
+          if (r.status === "REJECTED")
+            return {
+              name,
+              status: r.status,
+              documentId: null,
+              target: null,
+              code: r.code,
+              message: r.message,
+            };
           return {
             name,
             status: r.status,
@@ -98,6 +114,7 @@ builder.mutationFields((t) => ({
     type: [CompleteResult],
     description: "Checks the uploaded objects and queues their documents (at most 1000 per call); idempotent",
     args: { documentIds: t.arg.idList({ required: true }) },
-    resolve: (_root, args, ctx) => guard(() => ctx.pipeline.completeUploads(ctx.tenantId, args.documentIds.map(String))),
+    resolve: (_root, args, ctx) =>
+      guard(() => ctx.pipeline.completeUploads(ctx.tenantId, args.documentIds.map(String))),
   }),
 }));

@@ -8,7 +8,15 @@ export interface Category {
   keywords?: string[];
 }
 
-export type FieldKind = "date" | "money" | "email" | "phone" | "iban" | "invoice_number" | "company" | "string";
+export type FieldKind =
+  | "date"
+  | "money"
+  | "email"
+  | "phone"
+  | "iban"
+  | "invoice_number"
+  | "company"
+  | "string";
 
 /** One value found in a document. */
 export interface ExtractedField {

@@ -19,6 +19,8 @@ export function checkStageHandlers(handlers: Partial<Record<string, StageHandler
   const missing = STAGES.filter((s) => typeof handlers[s] !== "function");
   const unknown = Object.keys(handlers).filter((k) => !(STAGES as readonly string[]).includes(k));
   if (missing.length || unknown.length) {
-    throw new Error(`stage handlers: missing ${missing.join(", ") || "none"}, unknown ${unknown.join(", ") || "none"}`);
+    throw new Error(
+      `stage handlers: missing ${missing.join(", ") || "none"}, unknown ${unknown.join(", ") || "none"}`,
+    );
   }
 }

@@ -7,7 +7,10 @@ import type { StageHandler } from "./types.ts";
 export const parseStage: StageHandler = async ({ doc, deps }) => {
   const { settings, store } = deps;
   if (doc.size > settings.maxUploadBytes) {
-    throw new DocumentError(FailureCode.TOO_LARGE, `${doc.size} bytes is over the limit of ${settings.maxUploadBytes}`);
+    throw new DocumentError(
+      FailureCode.TOO_LARGE,
+      `${doc.size} bytes is over the limit of ${settings.maxUploadBytes}`,
+    );
   }
   const bytes = await store.get(doc.objectKey);
   const parsed = await parseDocument(bytes, {

@@ -5,7 +5,10 @@ import type { StageHandler } from "./types.ts";
 /** Classifies and extracts fields in one model call, constrained to the batch's categories. */
 export const understandStage: StageHandler = async ({ doc, deps }) => {
   const text = (await deps.store.get(doc.textKey!)).toString("utf8");
-  const batch = await deps.db.prisma.batch.findUniqueOrThrow({ where: { id: doc.batchId }, select: { options: true } });
+  const batch = await deps.db.prisma.batch.findUniqueOrThrow({
+    where: { id: doc.batchId },
+    select: { options: true },
+  });
   const categories = categoriesFor(batch.options, deps.categories);
   const u = await deps.models.understand({ text, name: doc.name, categories });
   const threshold = deps.settings.reviewThreshold;
@@ -15,7 +18,11 @@ export const understandStage: StageHandler = async ({ doc, deps }) => {
     data: {
       category: u.category,
       confidence: u.confidence,
-      metadata: { fields: u.fields, model: u.model, lowConfidence: lowFields } as unknown as Prisma.InputJsonValue,
+      metadata: {
+        fields: u.fields,
+        model: u.model,
+        lowConfidence: lowFields,
+      } as unknown as Prisma.InputJsonValue,
     },
     needsReview,
     payload: { category: u.category, confidence: u.confidence, needsReview },

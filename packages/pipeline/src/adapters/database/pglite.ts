@@ -22,7 +22,8 @@ async function ensureInitialised(dataDir: string): Promise<void> {
   const parent = dirname(dataDir);
   mkdirSync(parent, { recursive: true });
   const prefix = `.${basename(dataDir)}.init-`;
-  for (const f of readdirSync(parent)) if (f.startsWith(prefix)) rmSync(join(parent, f), { recursive: true, force: true });
+  for (const f of readdirSync(parent))
+    if (f.startsWith(prefix)) rmSync(join(parent, f), { recursive: true, force: true });
   const tmp = join(parent, `${prefix}${process.pid}`);
   const pg = await PGlite.create(tmp, { extensions: { vector } });
   await pg.query("SELECT 1");

@@ -42,7 +42,10 @@ export class LocalObjectStore implements ObjectStore {
     await mkdir(join(this.opts.root, ".tmp"), { recursive: true });
   }
 
-  async createUploadTarget(key: string, opts: { maxSize: number; ttlSeconds: number }): Promise<UploadTarget> {
+  async createUploadTarget(
+    key: string,
+    opts: { maxSize: number; ttlSeconds: number },
+  ): Promise<UploadTarget> {
     this.path(key);
     const expires = Math.floor(Date.now() / 1000) + opts.ttlSeconds;
     const fields = {
@@ -57,7 +60,10 @@ export class LocalObjectStore implements ObjectStore {
   async createDownloadUrl(key: string, opts: { ttlSeconds: number; fileName?: string }): Promise<string> {
     this.path(key);
     const expires = Math.floor(Date.now() / 1000) + opts.ttlSeconds;
-    const q = new URLSearchParams({ expires: String(expires), signature: this.sign(`get\n${key}\n${expires}`) });
+    const q = new URLSearchParams({
+      expires: String(expires),
+      signature: this.sign(`get\n${key}\n${expires}`),
+    });
     if (opts.fileName) q.set("name", opts.fileName);
     return `${this.opts.publicUrl}/objects/${key.split("/").map(encodeURIComponent).join("/")}?${q}`;
   }
@@ -118,7 +124,9 @@ export class LocalObjectStore implements ObjectStore {
         res.writeHead(200, {
           "content-length": info.size,
           "content-type": "application/octet-stream",
-          ...(name ? { "content-disposition": `attachment; filename*=UTF-8''${encodeURIComponent(name)}` } : {}),
+          ...(name
+            ? { "content-disposition": `attachment; filename*=UTF-8''${encodeURIComponent(name)}` }
+            : {}),
         });
         if (req.method === "HEAD") res.end();
         else await pipeline(createReadStream(this.path(key)), res);
@@ -156,7 +164,9 @@ export class LocalObjectStore implements ObjectStore {
     });
     try {
       await pipeline(req, bb).catch((err) => {
-        throw err instanceof SignatureError ? err : new SignatureError(`bad multipart body: ${err.message}`, 400);
+        throw err instanceof SignatureError
+          ? err
+          : new SignatureError(`bad multipart body: ${err.message}`, 400);
       });
       if (!file) throw new SignatureError("the form has no file field", 400);
       const target = this.path(await file);
@@ -178,7 +188,8 @@ export class LocalObjectStore implements ObjectStore {
     const limit = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         size += chunk.length;
-        if (size > maxSize) cb(new SignatureError(`file exceeds the signed maximum of ${maxSize} bytes`, 413));
+        if (size > maxSize)
+          cb(new SignatureError(`file exceeds the signed maximum of ${maxSize} bytes`, 413));
         else cb(null, chunk);
       },
     });

@@ -37,7 +37,11 @@ export class MemoryQueue implements Queue {
 
   async publish(queue: string, body: unknown, opts?: { messageId?: string }): Promise<void> {
     if (this.closed) throw new Error("queue is closed");
-    this.enqueue(queue, { body: structuredClone(body), attempt: 1, messageId: opts?.messageId ?? randomUUID() });
+    this.enqueue(queue, {
+      body: structuredClone(body),
+      attempt: 1,
+      messageId: opts?.messageId ?? randomUUID(),
+    });
   }
 
   consume<T>(queue: string, handler: Handler<T>, opts: { concurrency: number }): Consumer {
@@ -86,10 +90,17 @@ export class MemoryQueue implements Queue {
     try {
       d = await handler(delivery);
     } catch (err) {
-      d = { action: "retry", delayMs: backoffMs(msg.attempt), reason: (err as Error)?.message ?? String(err) };
+      d = {
+        action: "retry",
+        delayMs: backoffMs(msg.attempt),
+        reason: (err as Error)?.message ?? String(err),
+      };
     }
     if (d.action === "retry" && msg.attempt >= this.opts.deliveryLimit) {
-      d = { action: "dead-letter", reason: `delivery limit (${this.opts.deliveryLimit}) reached: ${d.reason}` };
+      d = {
+        action: "dead-letter",
+        reason: `delivery limit (${this.opts.deliveryLimit}) reached: ${d.reason}`,
+      };
     }
     if (d.action === "retry") {
       const next = { ...msg, attempt: msg.attempt + 1 };

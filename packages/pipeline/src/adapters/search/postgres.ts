@@ -181,7 +181,8 @@ export class PostgresSearchIndex implements SearchIndex {
     );
     const best = new Map<string, Ranked>();
     for (const r of rows) {
-      if (!best.has(r.document_id)) best.set(r.document_id, { documentId: r.document_id, chunk: r.chunk, score: 1 - Number(r.distance) });
+      if (!best.has(r.document_id))
+        best.set(r.document_id, { documentId: r.document_id, chunk: r.chunk, score: 1 - Number(r.distance) });
     }
     return [...best.values()].slice(0, n);
   }
@@ -190,7 +191,10 @@ export class PostgresSearchIndex implements SearchIndex {
     if (page.length === 0) return new Map();
     const params: unknown[] = [];
     const where = this.where(q, params);
-    params.push(page.map((r) => `${r.documentId}:${r.chunk}`), q.text);
+    params.push(
+      page.map((r) => `${r.documentId}:${r.chunk}`),
+      q.text,
+    );
     const rows = await this.db.query<{ id: string; snippet: string }>(
       `SELECT id, ts_headline('${this.cfg}', text, websearch_to_tsquery('${this.cfg}', $${params.length}),
          'StartSel=<mark>, StopSel=</mark>, MaxWords=35, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "') AS snippet

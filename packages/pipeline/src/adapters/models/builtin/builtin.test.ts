@@ -3,17 +3,39 @@ import type { Category } from "../../../ports/models.ts";
 import { createBuiltinModels, DEFAULT_CATEGORIES, extractFields, normaliseNumber } from "./index.ts";
 
 const models = createBuiltinModels();
-const field = (fields: { name: string; value: string }[], name: string) => fields.find((f) => f.name === name)?.value;
+const field = (fields: { name: string; value: string }[], name: string) =>
+  fields.find((f) => f.name === name)?.value;
 
 describe("built-in classifier", () => {
   const cases: [string, string][] = [
-    ["invoice", "INVOICE\nInvoice number: INV-2024-001\nBill to: Foo Ltd\nDue date: 2024-05-01\nSubtotal 100.00\nVAT 20.00\nAmount due 120.00"],
-    ["receipt", "SUPERMART\nCashier: 3\n2 x milk 4.00\nTOTAL 4.00\nCASH 10.00\nCHANGE 6.00\nThank you, please come again"],
-    ["contract", "This Agreement is made between the parties. Whereas the Supplier shall provide services, the parties hereby agree. Termination: either party may terminate. Governing law: England."],
-    ["letter", "Dear Mr Smith,\n\nI am writing to let you know that the meeting moved. I look forward to seeing you.\n\nYours sincerely,\nJane"],
-    ["scientific_paper", "Abstract\nWe propose a new method. 1 Introduction\nRelated work ... Experiments on the dataset show ... Conclusion\nReferences\n[1] Smith et al. Proceedings of ..."],
-    ["report", "Quarterly Report Q3\nExecutive summary\nRevenue grew; key metrics and findings follow. Recommendations: ..."],
-    ["form", "APPLICATION FORM\nPlease complete in block capitals.\nFirst name: ____  Surname: ____\nDate of birth: ____\nSignature: ____"],
+    [
+      "invoice",
+      "INVOICE\nInvoice number: INV-2024-001\nBill to: Foo Ltd\nDue date: 2024-05-01\nSubtotal 100.00\nVAT 20.00\nAmount due 120.00",
+    ],
+    [
+      "receipt",
+      "SUPERMART\nCashier: 3\n2 x milk 4.00\nTOTAL 4.00\nCASH 10.00\nCHANGE 6.00\nThank you, please come again",
+    ],
+    [
+      "contract",
+      "This Agreement is made between the parties. Whereas the Supplier shall provide services, the parties hereby agree. Termination: either party may terminate. Governing law: England.",
+    ],
+    [
+      "letter",
+      "Dear Mr Smith,\n\nI am writing to let you know that the meeting moved. I look forward to seeing you.\n\nYours sincerely,\nJane",
+    ],
+    [
+      "scientific_paper",
+      "Abstract\nWe propose a new method. 1 Introduction\nRelated work ... Experiments on the dataset show ... Conclusion\nReferences\n[1] Smith et al. Proceedings of ...",
+    ],
+    [
+      "report",
+      "Quarterly Report Q3\nExecutive summary\nRevenue grew; key metrics and findings follow. Recommendations: ...",
+    ],
+    [
+      "form",
+      "APPLICATION FORM\nPlease complete in block capitals.\nFirst name: ____  Surname: ____\nDate of birth: ____\nSignature: ____",
+    ],
   ];
   it.each(cases)("classifies a typical %s", async (expected, text) => {
     const u = await models.understand({ text, categories: DEFAULT_CATEGORIES });
@@ -39,12 +61,19 @@ describe("built-in classifier", () => {
       { name: "medical", description: "Medical records: patient, diagnosis, prescription, clinic" },
       { name: "shipping", description: "Shipping notes: consignment, carrier, tracking, parcel" },
     ];
-    const u = await models.understand({ text: "The carrier picked up the parcel; tracking number 12345.", categories: custom });
+    const u = await models.understand({
+      text: "The carrier picked up the parcel; tracking number 12345.",
+      categories: custom,
+    });
     expect(u.category).toBe("shipping");
   });
 
   it("uses the file name as a hint", async () => {
-    const u = await models.understand({ text: "Please see attached.", name: "invoice_march.txt", categories: DEFAULT_CATEGORIES });
+    const u = await models.understand({
+      text: "Please see attached.",
+      name: "invoice_march.txt",
+      categories: DEFAULT_CATEGORIES,
+    });
     expect(u.category).toBe("invoice");
   });
 });
@@ -70,14 +99,20 @@ describe("built-in extraction", () => {
     expect(field(fields, "phone")).toBe("+441174960123");
     expect(field(fields, "subtotal")).toBe("1280.00");
     expect(field(fields, "tax")).toBe("256.00");
-    expect(fields.find((f) => f.name === "total")).toMatchObject({ value: "1536.00", currency: "GBP", raw: "£1,536.00" });
+    expect(fields.find((f) => f.name === "total")).toMatchObject({
+      value: "1536.00",
+      currency: "GBP",
+      raw: "£1,536.00",
+    });
     expect(field(fields, "iban")).toBe("GB82WEST12345698765432");
     expect(field(fields, "company")).toBe("ACME Supplies Ltd");
     for (const f of fields) expect(text.slice(f.span![0], f.span![1])).toBe(f.raw);
   });
 
   it("takes a receipt's total, not the cash tendered, and reads a total printed on the next line", () => {
-    expect(field(extractFields("SUBTOTAL 24.50\nTOTAL 25.97\nCASH 30.00\nCHANGE 4.03"), "total")).toBe("25.97");
+    expect(field(extractFields("SUBTOTAL 24.50\nTOTAL 25.97\nCASH 30.00\nCHANGE 4.03"), "total")).toBe(
+      "25.97",
+    );
     expect(field(extractFields("TOTAL\n  RM 8.70\nCASH\n  10.00"), "total")).toBe("8.70");
     expect(field(extractFields("Total qty: 3\nGrand total: 1.234,50 EUR"), "total")).toBe("1234.50");
   });
@@ -100,7 +135,11 @@ describe("built-in extraction", () => {
 
   it("gives the page of fields in paged text", () => {
     const fields = extractFields("cover page\fsecond page Total: $10.00");
-    expect(fields.find((f) => f.name === "total")).toMatchObject({ value: "10.00", currency: "USD", page: 2 });
+    expect(fields.find((f) => f.name === "total")).toMatchObject({
+      value: "10.00",
+      currency: "USD",
+      page: 2,
+    });
   });
 
   it("normalises number formats", () => {

@@ -47,7 +47,11 @@ export class KeywordClassifier {
     }
     const share = top / (top + second);
     const strength = 1 - Math.exp(-top / 4);
-    return { category: best.name, confidence: round(Math.min(0.99, share * strength + (1 - strength) * 0.3)), scores };
+    return {
+      category: best.name,
+      confidence: round(Math.min(0.99, share * strength + (1 - strength) * 0.3)),
+      scores,
+    };
   }
 
   private patterns(category: Category): { re: RegExp; weight: number }[] {
@@ -56,7 +60,9 @@ export class KeywordClassifier {
     if (!found) {
       const keywords = category.keywords?.length
         ? category.keywords.map((k) => ({ k, weight: k.trim().includes(" ") ? 2 : 1 }))
-        : [...new Set(words(fold(category.description)).filter((w) => w.length > 3 && !STOPWORDS.has(w)))].map((k) => ({
+        : [
+            ...new Set(words(fold(category.description)).filter((w) => w.length > 3 && !STOPWORDS.has(w))),
+          ].map((k) => ({
             k,
             weight: 1 / 3,
           }));
@@ -64,7 +70,10 @@ export class KeywordClassifier {
         .map(({ k, weight }) => ({ phrase: fold(k).trim(), weight }))
         .filter(({ phrase }) => phrase.length > 0)
         .map(({ phrase, weight }) => ({
-          re: new RegExp(`(?<![\\p{L}\\p{N}])${phrase.split(/\s+/).map(escapeRegExp).join("\\s+")}(?![\\p{L}\\p{N}])`, "gu"),
+          re: new RegExp(
+            `(?<![\\p{L}\\p{N}])${phrase.split(/\s+/).map(escapeRegExp).join("\\s+")}(?![\\p{L}\\p{N}])`,
+            "gu",
+          ),
           weight,
         }));
       if (this.compiled.size >= 1000) this.compiled.clear();

@@ -17,7 +17,8 @@ export class HashEmbedder {
 
   constructor(options: HashEmbedderOptions = {}) {
     this.dimensions = options.dimensions ?? 256;
-    if (!Number.isInteger(this.dimensions) || this.dimensions < 8) throw new RangeError("dimensions must be an integer >= 8");
+    if (!Number.isInteger(this.dimensions) || this.dimensions < 8)
+      throw new RangeError("dimensions must be an integer >= 8");
   }
 
   embed(text: string): number[] {
@@ -37,7 +38,7 @@ export class HashEmbedder {
     for (const [feature, tf] of counts) {
       const h = fnv1a(feature);
       const sign = h & 0x80000000 ? -1 : 1;
-      v[h % this.dimensions]! += sign * (1 + Math.log(tf > 1 ? tf : 1)) * Math.min(tf, 1);
+      v[h % this.dimensions]! += sign * (tf <= 1 ? tf : 1 + Math.log(tf));
     }
     let norm = 0;
     for (const x of v) norm += x * x;

@@ -9,7 +9,15 @@ import type { ExtractedField, FieldKind } from "../../../ports/models.ts";
 export function extractFields(text: string): ExtractedField[] {
   const pageStarts = pageStartOffsets(text);
   const out: ExtractedField[] = [];
-  const push = (name: string, kind: FieldKind, raw: string, value: string, start: number, confidence: number, currency?: string) => {
+  const push = (
+    name: string,
+    kind: FieldKind,
+    raw: string,
+    value: string,
+    start: number,
+    confidence: number,
+    currency?: string,
+  ) => {
     const field: ExtractedField = { name, kind, raw, value, confidence, span: [start, start + raw.length] };
     if (currency) field.currency = currency;
     if (pageStarts.length > 1) field.page = pageOf(pageStarts, start);
@@ -26,7 +34,8 @@ export function extractFields(text: string): ExtractedField[] {
   }
   for (const m of text.matchAll(INVOICE_NUMBER)) {
     const raw = m[1]!;
-    if (/\d/.test(raw)) push("invoice_number", "invoice_number", raw, raw.toUpperCase(), m.index + m[0].lastIndexOf(raw), 0.85);
+    if (/\d/.test(raw))
+      push("invoice_number", "invoice_number", raw, raw.toUpperCase(), m.index + m[0].lastIndexOf(raw), 0.85);
   }
   for (const m of text.matchAll(COMPANY)) {
     const raw = m[0].trim();
@@ -38,23 +47,79 @@ export function extractFields(text: string): ExtractedField[] {
 // ---------------------------------------------------------------------------------------------- dates
 
 const MONTHS: Record<string, number> = {
-  jan: 1, january: 1, januar: 1, janvier: 1, enero: 1, januari: 1,
-  feb: 2, february: 2, februar: 2, fevrier: 2, febrero: 2, februari: 2,
-  mar: 3, march: 3, marz: 3, mars: 3, marzo: 3, mac: 3,
-  apr: 4, april: 4, avril: 4, abril: 4,
-  may: 5, mai: 5, mayo: 5, mei: 5,
-  jun: 6, june: 6, juni: 6, juin: 6, junio: 6,
-  jul: 7, july: 7, juli: 7, juillet: 7, julio: 7, julai: 7,
-  aug: 8, august: 8, aout: 8, agosto: 8, ogos: 8,
-  sep: 9, sept: 9, september: 9, septembre: 9, septiembre: 9,
-  oct: 10, october: 10, oktober: 10, octobre: 10, octubre: 10,
-  nov: 11, november: 11, novembre: 11, noviembre: 11,
-  dec: 12, december: 12, dezember: 12, decembre: 12, diciembre: 12, disember: 12,
+  jan: 1,
+  january: 1,
+  januar: 1,
+  janvier: 1,
+  enero: 1,
+  januari: 1,
+  feb: 2,
+  february: 2,
+  februar: 2,
+  fevrier: 2,
+  febrero: 2,
+  februari: 2,
+  mar: 3,
+  march: 3,
+  marz: 3,
+  mars: 3,
+  marzo: 3,
+  mac: 3,
+  apr: 4,
+  april: 4,
+  avril: 4,
+  abril: 4,
+  may: 5,
+  mai: 5,
+  mayo: 5,
+  mei: 5,
+  jun: 6,
+  june: 6,
+  juni: 6,
+  juin: 6,
+  junio: 6,
+  jul: 7,
+  july: 7,
+  juli: 7,
+  juillet: 7,
+  julio: 7,
+  julai: 7,
+  aug: 8,
+  august: 8,
+  aout: 8,
+  agosto: 8,
+  ogos: 8,
+  sep: 9,
+  sept: 9,
+  september: 9,
+  septembre: 9,
+  septiembre: 9,
+  oct: 10,
+  october: 10,
+  oktober: 10,
+  octobre: 10,
+  octubre: 10,
+  nov: 11,
+  november: 11,
+  novembre: 11,
+  noviembre: 11,
+  dec: 12,
+  december: 12,
+  dezember: 12,
+  decembre: 12,
+  diciembre: 12,
+  disember: 12,
 };
 const MONTH_NAME = "([A-Za-zÀ-ÿ]{3,9})\\.?";
-const DATE_PATTERNS: { re: RegExp; parse: (m: RegExpExecArray) => { y: number; mo: number; d: number; ambiguous?: boolean } | null }[] = [
+const DATE_PATTERNS: {
+  re: RegExp;
+  parse: (m: RegExpExecArray) => { y: number; mo: number; d: number; ambiguous?: boolean } | null;
+}[] = [
   // 2024-03-15, 2024/03/15
-  { re: /(?<!\d)(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?!\d)/g, parse: (m) => ({ y: +m[1]!, mo: +m[2]!, d: +m[3]! }) },
+  {
+    re: /(?<!\d)(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?!\d)/g,
+    parse: (m) => ({ y: +m[1]!, mo: +m[2]!, d: +m[3]! }),
+  },
   // 15/03/2024, 03/15/2024, 15.03.2024, 15-03-24
   {
     re: /(?<![\d/.-])(\d{1,2})[/.-](\d{1,2})[/.-](\d{4}|\d{2})(?![\d/.-]?\d)/g,
@@ -70,7 +135,10 @@ const DATE_PATTERNS: { re: RegExp; parse: (m: RegExpExecArray) => { y: number; m
   },
   // 15 March 2024, 15-Mar-2024, 15. März 2024
   {
-    re: new RegExp(`(?<![\\p{L}\\d])(\\d{1,2})(?:st|nd|rd|th)?\\.?[ \\-]${MONTH_NAME}[ \\-,]+(\\d{4})(?!\\d)`, "gu"),
+    re: new RegExp(
+      `(?<![\\p{L}\\d])(\\d{1,2})(?:st|nd|rd|th)?\\.?[ \\-]${MONTH_NAME}[ \\-,]+(\\d{4})(?!\\d)`,
+      "gu",
+    ),
     parse: (m) => monthDate(m[3]!, m[2]!, m[1]!),
   },
   // March 15, 2024; Mar 15 2024
@@ -86,7 +154,13 @@ function year(s: string): number {
 }
 
 function monthDate(y: string, month: string, d: string) {
-  const mo = MONTHS[month.normalize("NFD").replace(/\p{M}+/gu, "").toLowerCase()];
+  const mo =
+    MONTHS[
+      month
+        .normalize("NFD")
+        .replace(/\p{M}+/gu, "")
+        .toLowerCase()
+    ];
   return mo ? { y: +y, mo, d: +d } : null;
 }
 
@@ -117,12 +191,19 @@ function findDates(text: string): Found[] {
       const due = DUE_LABEL.test(before);
       const labelled = due || DATE_LABEL.test(before);
       const value = `${p.y}-${pad(p.mo)}-${pad(p.d)}`;
-      found.push({ name: due ? "due_date" : "date", raw: m[0], value, start, confidence: (labelled ? 0.9 : 0.75) - (p.ambiguous ? 0.2 : 0) });
+      found.push({
+        name: due ? "due_date" : "date",
+        raw: m[0],
+        value,
+        start,
+        confidence: (labelled ? 0.9 : 0.75) - (p.ambiguous ? 0.2 : 0),
+      });
     }
   }
   found.sort((a, b) => a.start - b.start);
   // The main `date` is the first labelled non-due date, else the first date; the others are `other_date`.
-  const main = found.find((f) => f.name === "date" && f.confidence >= 0.7) ?? found.find((f) => f.name === "date");
+  const main =
+    found.find((f) => f.name === "date" && f.confidence >= 0.7) ?? found.find((f) => f.name === "date");
   for (const f of found) if (f.name === "date" && f !== main) f.name = "other_date";
   return found;
 }
@@ -138,7 +219,19 @@ function pad(n: number): string {
 
 // -------------------------------------------------------------------------------------------- amounts
 
-const CURRENCY_SYMBOLS: Record<string, string> = { $: "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", RM: "MYR", "S$": "SGD", "A$": "AUD", "C$": "CAD", "US$": "USD", Fr: "CHF" };
+const CURRENCY_SYMBOLS: Record<string, string> = {
+  $: "USD",
+  "€": "EUR",
+  "£": "GBP",
+  "¥": "JPY",
+  "₹": "INR",
+  RM: "MYR",
+  S$: "SGD",
+  A$: "AUD",
+  C$: "CAD",
+  US$: "USD",
+  Fr: "CHF",
+};
 const CURRENCY_CODES = "USD|EUR|GBP|CHF|JPY|MYR|SGD|AUD|CAD|INR|CNY|SEK|NOK|DKK|PLN|CZK|NZD|HKD";
 const SYMBOL = "US\\$|S\\$|A\\$|C\\$|RM|\\$|€|£|¥|₹";
 const NUMBER = "\\d{1,3}(?:[,.' ]\\d{3})+(?:[.,]\\d{1,2})?|\\d+(?:[.,]\\d{1,2})?";
@@ -148,8 +241,16 @@ const AMOUNT = new RegExp(
 );
 /** Labels of amount lines, strongest first. */
 const AMOUNT_LABELS: { name: string; re: RegExp; rank: number }[] = [
-  { name: "total", re: /\b(grand total|total due|amount due|balance due|total amount|amount payable|total payable|total to pay|montant total|gesamtbetrag|jumlah keseluruhan)\b/i, rank: 3 },
-  { name: "subtotal", re: /\b(sub[\s-]?total|zwischensumme|sous[\s-]total|net amount|total excl\w*)\b/i, rank: 2 },
+  {
+    name: "total",
+    re: /\b(grand total|total due|amount due|balance due|total amount|amount payable|total payable|total to pay|montant total|gesamtbetrag|jumlah keseluruhan)\b/i,
+    rank: 3,
+  },
+  {
+    name: "subtotal",
+    re: /\b(sub[\s-]?total|zwischensumme|sous[\s-]total|net amount|total excl\w*)\b/i,
+    rank: 2,
+  },
   { name: "tax", re: /\b(vat|gst|sst|sales tax|tax|mwst|tva|iva)\b/i, rank: 2 },
   { name: "total", re: /\b(total|summe|jumlah|totale)\b/i, rank: 1 },
 ];
@@ -161,7 +262,9 @@ function findAmounts(text: string): Found[] {
   for (let i = 0; i < lines.length; i++) {
     const [ls, le] = lines[i]!;
     const line = text.slice(ls, le);
-    const label = AMOUNT_LABELS.find((l) => l.re.test(line) && !(l.rank === 1 && /\btotal\s+(qty|quantity|items?|pcs|units)\b/i.test(line)));
+    const label = AMOUNT_LABELS.find(
+      (l) => l.re.test(line) && !(l.rank === 1 && /\btotal\s+(qty|quantity|items?|pcs|units)\b/i.test(line)),
+    );
     // An explicit amount on the labelled line; else the first on the next non-empty line (tables, receipts).
     let amounts = label ? amountsIn(line, ls) : [];
     if (label) {
@@ -171,11 +274,22 @@ function findAmounts(text: string): Found[] {
         const next = lines.slice(i + 1).find(([s, e]) => text.slice(s, e).trim() !== "");
         if (next) {
           const nextLine = text.slice(next[0], next[1]);
-          if (!AMOUNT_LABELS.some((l) => l.re.test(nextLine))) amounts = amountsIn(nextLine, next[0]).slice(0, 1);
+          if (!AMOUNT_LABELS.some((l) => l.re.test(nextLine)))
+            amounts = amountsIn(nextLine, next[0]).slice(0, 1);
         }
       }
       const a = amounts[amounts.length - 1];
-      if (a) candidates.push({ name: label.name, raw: a.raw, value: a.value, start: a.start, currency: a.currency, confidence: 0.6 + 0.1 * label.rank, rank: label.rank, amount: Number(a.value) });
+      if (a)
+        candidates.push({
+          name: label.name,
+          raw: a.raw,
+          value: a.value,
+          start: a.start,
+          currency: a.currency,
+          confidence: 0.6 + 0.1 * label.rank,
+          rank: label.rank,
+          amount: Number(a.value),
+        });
     }
   }
   const currency = documentCurrency(text);
@@ -208,7 +322,12 @@ function amountsIn(line: string, offset: number): Amount[] {
     const value = normaliseNumber(digits);
     if (value === null) continue;
     const raw = m[0].trim();
-    out.push({ raw, value: (m[2] ? "-" : "") + value, start: offset + m.index + m[0].indexOf(raw), currency: symbol ? currencyOf(symbol) : undefined });
+    out.push({
+      raw,
+      value: (m[2] ? "-" : "") + value,
+      start: offset + m.index + m[0].indexOf(raw),
+      currency: symbol ? currencyOf(symbol) : undefined,
+    });
   }
   return out;
 }
@@ -245,7 +364,8 @@ function documentCurrency(text: string): string | undefined {
 
 const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/g;
 const PHONE = /(?<![\w+])(\+|00)?\(?\d[\d\s().-]{6,18}\d(?![\w])/g;
-const PHONE_LABEL = /\b(tel|telephone|phone|ph|fax|mobile|mob|cell|hp|telefon|telefono|tél)\b\.?\s*(no\.?|number|#)?\s*[:.]?\s*$/i;
+const PHONE_LABEL =
+  /\b(tel|telephone|phone|ph|fax|mobile|mob|cell|hp|telefon|telefono|tél)\b\.?\s*(no\.?|number|#)?\s*[:.]?\s*$/i;
 const IBAN = /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b/g;
 const INVOICE_NUMBER =
   /\b(?:invoice|inv|bill|receipt|rechnung|facture|factura|invois)\s*(?:no\.?|number|num\.?|nr\.?|n°|#|id)?\s*[:#.]?\s*([A-Z0-9][A-Z0-9\-/]{2,24})\b/gi;
@@ -264,7 +384,13 @@ function findPhones(text: string): Found[] {
     // Unlabelled digit runs are too often account, order or receipt numbers: only with a + or 00.
     if (!labelled && !international) continue;
     const fax = /\bfax\b/i.test(before);
-    found.push({ name: fax ? "fax" : "phone", raw: m[0].trim(), value: (international ? "+" : "") + digits.replace(/^00/, ""), start: m.index, confidence: labelled ? 0.85 : 0.7 });
+    found.push({
+      name: fax ? "fax" : "phone",
+      raw: m[0].trim(),
+      value: (international ? "+" : "") + digits.replace(/^00/, ""),
+      start: m.index,
+      confidence: labelled ? 0.85 : 0.7,
+    });
   }
   return found;
 }

@@ -25,7 +25,12 @@ export function createBuiltinModels(options: BuiltinModelsOptions = {}): Models 
     embeddingDimensions: embedder.dimensions,
     async understand(input: UnderstandInput): Promise<Understanding> {
       const c = classifier.classify(input.text, input.categories, input.name);
-      return { category: c.category, confidence: c.confidence, fields: extractFields(input.text), model: "builtin-rules@1" };
+      return {
+        category: c.category,
+        confidence: c.confidence,
+        fields: extractFields(input.text),
+        model: "builtin-rules@1",
+      };
     },
     async embed(texts: readonly string[]): Promise<number[][]> {
       return texts.map((t) => embedder.embed(t));

@@ -1,6 +1,10 @@
 /** Lower-cases and strips accents (é → e, ß → ss) so keywords match however they were typed. */
 export function fold(s: string): string {
-  return s.normalize("NFD").replace(/\p{M}+/gu, "").replace(/ß/g, "ss").toLowerCase();
+  return s
+    .normalize("NFD")
+    .replace(/\p{M}+/gu, "")
+    .replace(/ß/g, "ss")
+    .toLowerCase();
 }
 
 /** Words of folded text: runs of letters and digits. */
