@@ -197,14 +197,31 @@ export async function search(
   return search.hits;
 }
 
-export function formatHits(query: string, hits: Hit[]): string {
+export function formatHits(query: string, hits: Hit[], color = process.stdout.isTTY === true): string {
   if (hits.length === 0) return `no results for "${query}"\n`;
   return `${hits
     .map((h, i) => {
-      const snippet = (h.highlight ?? "")
-        .replace(/<\/?mark>/g, (m) => (m === "<mark>" ? "\x1b[1m" : "\x1b[0m"))
-        .replace(/\s+/g, " ");
-      return `${i + 1}. ${h.document?.name ?? "?"} [${h.document?.category ?? "-"}] score ${h.score.toFixed(4)}\n   ${snippet.slice(0, 240)}`;
+      const head = `${i + 1}. ${h.document?.name ?? "?"} [${h.document?.category ?? "-"}] score ${h.score.toFixed(4)}`;
+      return `${head}\n   ${snippet(h.highlight ?? "", 240, color)}`;
     })
     .join("\n")}\n`;
+}
+
+/** A highlight cut to `max` visible characters; <mark> becomes bold on a terminal and vanishes elsewhere. */
+function snippet(highlight: string, max: number, color: boolean): string {
+  let out = "";
+  let visible = 0;
+  let bold = false;
+  for (const part of highlight.replace(/\s+/g, " ").split(/(<\/?mark>)/)) {
+    if (part === "<mark>" || part === "</mark>") {
+      bold = part === "<mark>";
+      if (color) out += bold ? "\x1b[1m" : "\x1b[0m";
+      continue;
+    }
+    const take = part.slice(0, max - visible);
+    out += take;
+    visible += take.length;
+    if (visible >= max) break;
+  }
+  return bold && color ? `${out}\x1b[0m` : out;
 }
