@@ -1,9 +1,12 @@
+import { randomBytes } from "node:crypto";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
-import { createServer } from "node:http";
+import { createServer, type Server } from "node:http";
+import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LocalObjectStore } from "@docfleet/pipeline/adapters/objectstore/local";
+import { S3ObjectStore } from "@docfleet/pipeline/adapters/objectstore/s3";
 import { describe, expect, it } from "vitest";
 import { objectStoreContract, postUpload } from "./contracts/object-store.contract.ts";
 
@@ -32,6 +35,144 @@ async function localFixture() {
 }
 
 objectStoreContract("local", localFixture);
+
+/** The part of s3rver's API used here (it ships no types). */
+interface S3rverInstance {
+  run(): Promise<AddressInfo>;
+  close(): Promise<void>;
+  httpServer?: Server;
+}
+const S3rver = createRequire(import.meta.url)("s3rver") as new (opts: {
+  address: string;
+  port: number;
+  directory: string;
+  silent: boolean;
+}) => S3rverInstance;
+
+/** s3rver in process on a free port, over a temporary folder; `setup()` creates the bucket. */
+async function s3Fixture() {
+  const directory = await mkdtemp(join(tmpdir(), "docfleet-s3rver-"));
+  const server = new S3rver({ address: "127.0.0.1", port: 0, directory, silent: true });
+  const { port } = await server.run();
+  const store = new S3ObjectStore({
+    endPoint: `http://127.0.0.1:${port}`,
+    // s3rver knows one account and refuses other access keys
+    accessKey: "S3RVER",
+    secretKey: "S3RVER",
+    bucket: "docfleet-test",
+  });
+  return {
+    store,
+    // s3rver checks neither V4 signatures nor POST-policy conditions (content-length-range, key, expiry):
+    // tests/object-store-s3-policy.test.ts checks the policy the adapter signs instead.
+    policyNotEnforced: "s3rver does not enforce POST-policy conditions",
+    close: async () => {
+      server.httpServer?.closeAllConnections();
+      await server.close();
+      await rm(directory, { recursive: true, force: true });
+    },
+  };
+}
+
+objectStoreContract("s3 (s3rver)", s3Fixture);
+
+describe("s3 object store against s3rver", () => {
+  it("uploads 12 MiB in three presigned parts and reads it back whole", async () => {
+    const fx = await s3Fixture();
+    try {
+      const { store } = fx;
+      await store.setup();
+      const body = randomBytes(12 * 1024 * 1024);
+      const partSize = 5 * 1024 * 1024;
+      const upload = await store.createMultipartUpload("t/big/original", {
+        size: body.length,
+        partSize,
+        ttlSeconds: 300,
+      });
+      expect(upload.parts.map((p) => p.partNumber)).toEqual([1, 2, 3]);
+      for (const { partNumber, url } of upload.parts) {
+        const q = new URL(url).searchParams;
+        expect([q.get("partNumber"), q.get("uploadId"), q.get("X-Amz-Expires")]).toEqual([
+          String(partNumber),
+          upload.uploadId,
+          "300",
+        ]);
+      }
+      expect(upload.expiresAt.getTime()).toBeGreaterThan(Date.now());
+      // out of order on purpose: the part number, not the arrival, decides the position
+      const etags = await Promise.all(
+        [...upload.parts].reverse().map(async ({ partNumber, url }) => {
+          const part = body.subarray((partNumber - 1) * partSize, partNumber * partSize);
+          const res = await fetch(url, { method: "PUT", body: new Uint8Array(part) });
+          expect(res.status).toBe(200);
+          const etag = res.headers.get("etag");
+          expect(etag).toBeTruthy();
+          return { partNumber, etag: etag ?? "" };
+        }),
+      );
+      expect(await store.stat("t/big/original")).toBeNull();
+      await store.completeMultipartUpload("t/big/original", upload.uploadId, etags);
+      expect(await store.stat("t/big/original")).toEqual({ size: body.length });
+      expect((await store.get("t/big/original")).equals(body)).toBe(true);
+    } finally {
+      await fx.close();
+    }
+  });
+
+  it("refuses part sizes S3 would refuse, before starting an upload", async () => {
+    const fx = await s3Fixture();
+    try {
+      const { store } = fx;
+      await expect(
+        store.createMultipartUpload("t/big/original", { size: 12, partSize: 5, ttlSeconds: 60 }),
+      ).rejects.toBeInstanceOf(RangeError);
+      await expect(
+        store.createMultipartUpload("t/big/original", {
+          size: 10_001 * 5 * 1024 * 1024,
+          partSize: 5 * 1024 * 1024,
+          ttlSeconds: 60,
+        }),
+      ).rejects.toBeInstanceOf(RangeError);
+    } finally {
+      await fx.close();
+    }
+  });
+
+  it("serves the download with the file name, stats, and tells a missing object from a failure", async () => {
+    const fx = await s3Fixture();
+    try {
+      const { store } = fx;
+      await store.setup();
+      await store.setup();
+      await store.put("t/d/original", Buffer.from("bytes"), "application/pdf");
+      const url = await store.createDownloadUrl("t/d/original", { ttlSeconds: 60, fileName: "Été 2024.pdf" });
+      const res = await fetch(url);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-disposition")).toBe(
+        `attachment; filename*=UTF-8''${encodeURIComponent("Été 2024.pdf")}`,
+      );
+      expect(await res.text()).toBe("bytes");
+      expect(await store.stat("t/d/missing")).toBeNull();
+      await store.delete("t/d/missing");
+      // a missing bucket is a failure, not a missing object
+      const other = new S3ObjectStore({
+        endPoint: new URL(url).origin,
+        accessKey: "S3RVER",
+        secretKey: "S3RVER",
+        bucket: "no-such-bucket",
+      });
+      await expect(other.get("t/d/original")).rejects.toMatchObject({ code: "NoSuchBucket" });
+      for (const key of ["../etc/passwd", "/t/d", "t//d", "t/./d", ""]) {
+        await expect(store.get(key)).rejects.toThrow(/invalid object key/);
+        await expect(store.createUploadTarget(key, { maxSize: 1, ttlSeconds: 60 })).rejects.toThrow(
+          /invalid object key/,
+        );
+      }
+    } finally {
+      await fx.close();
+    }
+  });
+});
 
 describe("local object store signatures", () => {
   it("refuses tampered, expired and re-keyed uploads and downloads", async () => {

@@ -4,6 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 export interface ObjectStoreFixture {
   store: ObjectStore;
   close(): Promise<void>;
+  /**
+   * Set, with the reason, when the server behind the store accepts uploads that break the signed policy
+   * (a test double such as s3rver); the tests of refusal are then skipped, not passed.
+   */
+  policyNotEnforced?: string;
 }
 
 /** POSTs `body` to an upload target the way clients do: fields in order, then the file. */
@@ -65,7 +70,8 @@ export function objectStoreContract(name: string, make: () => Promise<ObjectStor
       expect(Buffer.from(await got.arrayBuffer())).toEqual(body);
     });
 
-    it("refuses an upload larger than the signed maximum and keeps nothing", async () => {
+    it("refuses an upload larger than the signed maximum and keeps nothing", async ({ skip }) => {
+      skip(fx.policyNotEnforced !== undefined, fx.policyNotEnforced);
       const target = await fx.store.createUploadTarget("t1/d3/original", { maxSize: 10, ttlSeconds: 60 });
       const res = await postUpload(target, Buffer.alloc(11, 1));
       expect(res.status).toBeGreaterThanOrEqual(400);

@@ -1,4 +1,12 @@
-import { adapterConfig, baseEnvSchema, ConfigError, parseEnv, type StageName } from "@docfleet/pipeline";
+import {
+  adapterConfig,
+  baseEnvSchema,
+  ConfigError,
+  parseEnv,
+  STAGES,
+  type StageName,
+} from "@docfleet/pipeline";
+import { parseRoles } from "@docfleet/worker";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { GatewayClient } from "./client.ts";
 import { formatSummary, upload } from "./commands/upload.ts";
@@ -41,14 +49,54 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (o) => {
       const system = await serve(o);
       process.stderr.write(`docfleet serving at ${system.url}/graphql (Ctrl-C to stop)\n`);
-      await new Promise<void>((resolve) => {
-        const stop = () => {
-          process.stderr.write("stopping: finishing in-flight work...\n");
-          system.stop().then(resolve, resolve);
-        };
-        process.once("SIGINT", stop);
-        process.once("SIGTERM", stop);
+      await untilSignal(system);
+    });
+
+  program
+    .command("gateway")
+    .description("run a GraphQL gateway (and outbox relay) of the distributed mode; stateless, run several")
+    .addOption(new Option("--port <n>", "port").env("PORT").default(4000).argParser(int("port")))
+    .addOption(new Option("--host <host>", "interface to listen on").env("HOST").default("127.0.0.1"))
+    .option("--public-url <url>", "URL clients reach this gateway at (default http://host:port)")
+    .action(async (o) => {
+      const cfg = distributedConfig("gateway");
+      const publicUrl = o.publicUrl ?? `http://${o.host}:${o.port}`;
+      const system = await startSystem(await buildDeps(cfg, publicUrl), {
+        gateway: { port: o.port, host: o.host },
+        requeueOnStart: false,
       });
+      process.stderr.write(`docfleet gateway at ${system.url}/graphql\n`);
+      await untilSignal(system);
+    });
+
+  program
+    .command("worker")
+    .description("run stage consumers of the distributed mode (SIGTERM drains in-flight work)")
+    .addOption(
+      new Option("--roles <list>", "stages to consume: all, or a comma list of parse,understand,embed,index")
+        .env("WORKER_ROLES")
+        .default("all"),
+    )
+    .addOption(
+      new Option("--concurrency <n>", "documents per stage at once (prefetch)")
+        .env("WORKER_CONCURRENCY")
+        .default(2)
+        .argParser(int("concurrency", 1)),
+    )
+    .action(async (o) => {
+      let roles: StageName[];
+      try {
+        roles = parseRoles(o.roles);
+      } catch (err) {
+        throw new CliError((err as Error).message, ExitCode.USAGE);
+      }
+      const cfg = distributedConfig("worker");
+      const system = await startSystem(await buildDeps(cfg, "http://unused.invalid"), {
+        worker: { roles, concurrency: perStage(o.concurrency) },
+        requeueOnStart: false,
+      });
+      process.stderr.write(`docfleet worker consuming ${roles.join(", ").toLowerCase()}\n`);
+      await untilSignal(system);
     });
 
   program
@@ -155,13 +203,47 @@ export async function serve(o: {
   concurrency: number;
 }) {
   const cfg = config(o.dataDir);
-  const c = o.concurrency;
-  const concurrency: Record<StageName, number> = { PARSE: c, UNDERSTAND: c, EMBED: c, INDEX: c };
   // With port 0 the public URL is only known once listening: bind first through a fixed port.
   const port = o.port === 0 ? await freePort(o.host) : o.port;
   const publicUrl = o.publicUrl ?? `http://${o.host}:${port}`;
   const deps = await buildDeps(cfg, publicUrl);
-  return startSystem(deps, { port, host: o.host, publicUrl, concurrency });
+  return startSystem(deps, {
+    gateway: { port, host: o.host },
+    worker: { roles: STAGES, concurrency: perStage(o.concurrency) },
+    requeueOnStart: cfg.queue.kind === "memory",
+  });
+}
+
+function perStage(n: number): Record<StageName, number> {
+  return { PARSE: n, UNDERSTAND: n, EMBED: n, INDEX: n };
+}
+
+/** Config of a `gateway` or `worker` process: only meaningful with a shared database and broker. */
+function distributedConfig(what: string) {
+  const cfg = config();
+  const missing = [
+    cfg.database.kind !== "postgres" && "DATABASE_URL (PostgreSQL)",
+    cfg.queue.kind !== "rabbitmq" && "AMQP_URL (RabbitMQ)",
+  ].filter(Boolean);
+  if (missing.length > 0) {
+    throw new ConfigError(
+      `docfleet ${what} is a process of the distributed mode and needs ${missing.join(" and ")}; ` +
+        "for everything in one process on the embedded adapters, use `docfleet serve`",
+    );
+  }
+  return cfg;
+}
+
+/** Resolves after SIGINT/SIGTERM once `system` has drained and stopped. */
+function untilSignal(system: { stop(): Promise<void> }): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = () => {
+      process.stderr.write("stopping: finishing in-flight work...\n");
+      system.stop().then(resolve, resolve);
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
 }
 
 async function freePort(host: string): Promise<number> {

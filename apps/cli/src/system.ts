@@ -17,11 +17,15 @@ import {
 import { createWorker } from "@docfleet/worker";
 
 export interface ServeOptions {
-  port: number;
-  host: string;
-  /** URL clients use to reach this gateway (signed upload URLs point there); defaults to http://host:port. */
-  publicUrl?: string;
-  concurrency: Record<StageName, number>;
+  /** Serve the GraphQL gateway (and, for the local store, /objects) on this address. */
+  gateway?: { port: number; host: string };
+  /** Consume these stages. */
+  worker?: { roles: readonly StageName[]; concurrency: Record<StageName, number> };
+  /**
+   * Queue every unfinished document again at start: needed when the queue lived in this process's
+   * memory (embedded), never with a broker that kept the messages.
+   */
+  requeueOnStart: boolean;
 }
 
 export interface System {
@@ -50,8 +54,9 @@ export async function buildDeps(cfg: AdapterConfig, publicUrl: string): Promise<
 }
 
 /**
- * The composition root of `docfleet serve`: gateway + relay + worker (all roles) in one process, over
- * the adapters it is given. Returns once listening.
+ * The composition root of every docfleet process: `serve` (gateway + all worker roles, embedded),
+ * `gateway` (gateway + outbox relay) and `worker` (stage consumers + relay + lease reconciler), over
+ * the adapters it is given. Returns once listening and consuming.
  */
 export async function startSystem(deps: PipelineDeps, opts: ServeOptions): Promise<System> {
   const { db, store, queue, search, log } = deps;
@@ -60,24 +65,32 @@ export async function startSystem(deps: PipelineDeps, opts: ServeOptions): Promi
   const pipeline = new Pipeline(deps);
   await pipeline.ensureTenant(LOCAL_TENANT_ID, "local");
 
+  // Every process relays: rows are claimed with SKIP LOCKED, so replicas share the outbox.
   const relay = new OutboxRelay(db, queue, log);
   pipeline.onOutbox = relay.kick;
-  const worker = createWorker({
-    pipeline,
-    roles: ["PARSE", "UNDERSTAND", "EMBED", "INDEX"],
-    concurrency: opts.concurrency,
-    reconcileEveryMs: Math.max(1000, Math.floor(deps.settings.leaseMs / 4)),
-  });
-  const gateway = createGateway({ pipeline, log, allowAnonymous: true, graphiql: true });
+  const worker =
+    opts.worker &&
+    createWorker({
+      pipeline,
+      roles: opts.worker.roles,
+      concurrency: opts.worker.concurrency,
+      reconcileEveryMs: Math.max(1000, Math.floor(deps.settings.leaseMs / 4)),
+    });
 
-  // In-memory queues lost their messages with the last process: queue unfinished work again.
   await relay.drain();
-  const requeued = await pipeline.requeueUnfinished();
-  if (requeued > 0) log.info({ requeued }, "re-enqueued unfinished documents after restart");
+  if (opts.requeueOnStart) {
+    const requeued = await pipeline.requeueUnfinished();
+    if (requeued > 0) log.info({ requeued }, "re-enqueued unfinished documents after restart");
+  }
   relay.start();
-  await worker.start();
-  const { server, url } = await gateway.listen(opts.port, opts.host);
-  log.info({ url: `${url}/graphql` }, "docfleet is serving");
+  await worker?.start();
+  let server: import("node:http").Server | undefined;
+  let url = "";
+  if (opts.gateway) {
+    const gateway = createGateway({ pipeline, log, allowAnonymous: true, graphiql: true });
+    ({ server, url } = await gateway.listen(opts.gateway.port, opts.gateway.host));
+    log.info({ url: `${url}/graphql` }, "docfleet gateway is serving");
+  }
 
   let stopping: Promise<void> | undefined;
   return {
@@ -85,11 +98,14 @@ export async function startSystem(deps: PipelineDeps, opts: ServeOptions): Promi
     pipeline,
     stop: () =>
       (stopping ??= (async () => {
-        await new Promise<void>((r) => {
-          server.close(() => r());
-          server.closeAllConnections();
-        });
-        await worker.stop();
+        if (server) {
+          const s = server;
+          await new Promise<void>((r) => {
+            s.close(() => r());
+            s.closeAllConnections();
+          });
+        }
+        await worker?.stop();
         await relay.stop();
         await queue.close();
         await deps.events.close();

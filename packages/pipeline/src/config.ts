@@ -15,8 +15,23 @@ export const baseEnvSchema = z.object({
   DOCFLEET_DATABASE: z.enum(["pglite", "postgres"]).optional(),
   DATABASE_URL: z.string().url().optional(),
   DATABASE_POOL_SIZE: int(10, 1),
-  DOCFLEET_OBJECT_STORE: z.enum(["local"]).default("local"),
-  DOCFLEET_QUEUE: z.enum(["memory"]).default("memory"),
+  DOCFLEET_OBJECT_STORE: z.enum(["local", "s3"]).optional(),
+  S3_ENDPOINT: z.string().url().optional(),
+  S3_PUBLIC_URL: z.string().url().optional(),
+  S3_ACCESS_KEY: z.string().min(1).optional(),
+  S3_SECRET_KEY: z.string().min(1).optional(),
+  S3_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "a valid S3 bucket name")
+    .default("docfleet"),
+  S3_REGION: z.string().default("us-east-1"),
+  DOCFLEET_QUEUE: z.enum(["memory", "rabbitmq"]).optional(),
+  AMQP_URL: z
+    .string()
+    .regex(/^amqps?:\/\//, "an amqp:// or amqps:// URL")
+    .optional(),
+  /** Prepended to every queue and exchange name: several deployments (or tests) on one broker. */
+  AMQP_PREFIX: z.string().default(""),
   DOCFLEET_SEARCH: z.enum(["postgres"]).default("postgres"),
   DOCFLEET_MODELS: z.enum(["builtin"]).default("builtin"),
   /** HMAC key for signed URLs of the local object store; generated and kept in the data folder if unset. */
@@ -50,8 +65,18 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv 
 export interface AdapterConfig {
   dataDir: string;
   database: { kind: "pglite"; dir: string } | { kind: "postgres"; url: string; poolSize: number };
-  objectStore: { kind: "local"; root: string; secret: string | undefined };
-  queue: { kind: "memory" };
+  objectStore:
+    | { kind: "local"; root: string; secret: string | undefined }
+    | {
+        kind: "s3";
+        endPoint: string;
+        publicUrl: string | undefined;
+        accessKey: string;
+        secretKey: string;
+        bucket: string;
+        region: string;
+      };
+  queue: { kind: "memory" } | { kind: "rabbitmq"; url: string; prefix: string };
   search: { kind: "postgres" };
   models: { kind: "builtin" };
   logLevel: BaseEnv["DOCFLEET_LOG_LEVEL"];
@@ -61,22 +86,43 @@ export interface AdapterConfig {
 /** The typed, nested configuration every composition root takes. */
 export function adapterConfig(env: BaseEnv): AdapterConfig {
   const dataDir = resolve(env.DOCFLEET_DATA_DIR);
+  // Each distributed adapter is chosen by its variable, or implied by its connection setting.
   const dbKind = env.DOCFLEET_DATABASE ?? (env.DATABASE_URL ? "postgres" : "pglite");
-  if (dbKind === "postgres" && !env.DATABASE_URL) {
-    throw new ConfigError("invalid configuration:\n  DATABASE_URL: required when DOCFLEET_DATABASE=postgres");
+  const storeKind = env.DOCFLEET_OBJECT_STORE ?? (env.S3_ENDPOINT ? "s3" : "local");
+  const queueKind = env.DOCFLEET_QUEUE ?? (env.AMQP_URL ? "rabbitmq" : "memory");
+  const missing: string[] = [];
+  const need = (name: keyof BaseEnv, why: string) => {
+    if (!env[name]) missing.push(`  ${name}: required when ${why}`);
+  };
+  if (dbKind === "postgres") need("DATABASE_URL", "DOCFLEET_DATABASE=postgres");
+  if (storeKind === "s3") {
+    for (const v of ["S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY"] as const)
+      need(v, "the object store is s3");
   }
+  if (queueKind === "rabbitmq") need("AMQP_URL", "DOCFLEET_QUEUE=rabbitmq");
+  if (missing.length > 0) throw new ConfigError(`invalid configuration:\n${missing.join("\n")}`);
   return {
     dataDir,
     database:
       dbKind === "postgres"
         ? { kind: "postgres", url: env.DATABASE_URL!, poolSize: env.DATABASE_POOL_SIZE }
         : { kind: "pglite", dir: resolve(dataDir, "db") },
-    objectStore: {
-      kind: env.DOCFLEET_OBJECT_STORE,
-      root: resolve(dataDir, "objects"),
-      secret: env.DOCFLEET_SIGNING_SECRET,
-    },
-    queue: { kind: env.DOCFLEET_QUEUE },
+    objectStore:
+      storeKind === "s3"
+        ? {
+            kind: "s3",
+            endPoint: env.S3_ENDPOINT!,
+            publicUrl: env.S3_PUBLIC_URL,
+            accessKey: env.S3_ACCESS_KEY!,
+            secretKey: env.S3_SECRET_KEY!,
+            bucket: env.S3_BUCKET,
+            region: env.S3_REGION,
+          }
+        : { kind: "local", root: resolve(dataDir, "objects"), secret: env.DOCFLEET_SIGNING_SECRET },
+    queue:
+      queueKind === "rabbitmq"
+        ? { kind: "rabbitmq", url: env.AMQP_URL!, prefix: env.AMQP_PREFIX }
+        : { kind: "memory" },
     search: { kind: env.DOCFLEET_SEARCH },
     models: { kind: env.DOCFLEET_MODELS },
     logLevel: env.DOCFLEET_LOG_LEVEL,

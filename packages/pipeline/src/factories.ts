@@ -6,6 +6,7 @@ import { openPgliteDatabase } from "./adapters/database/pglite.ts";
 import { openPostgresDatabase } from "./adapters/database/postgres.ts";
 import { createBuiltinModels } from "./adapters/models/builtin/index.ts";
 import { LocalObjectStore } from "./adapters/objectstore/local.ts";
+import { S3ObjectStore } from "./adapters/objectstore/s3.ts";
 import { MemoryQueue } from "./adapters/queue/memory.ts";
 import { MemoryEventBus } from "./adapters/queue/memory-event-bus.ts";
 import { PostgresSearchIndex } from "./adapters/search/postgres.ts";
@@ -46,6 +47,8 @@ export async function createObjectStore(
         publicUrl,
         secret: cfg.secret ?? (await localSecret(cfg.root)),
       });
+    case "s3":
+      return new S3ObjectStore(cfg);
     default:
       return unknownKind("object store", cfg);
   }

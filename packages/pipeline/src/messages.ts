@@ -40,4 +40,5 @@ export const EventType = {
   STAGE_RETRY: "stage.retry",
   DOCUMENT_COMPLETED: "document.completed",
   DOCUMENT_FAILED: "document.failed",
+  DOCUMENT_RETRIED: "document.retried",
 } as const;

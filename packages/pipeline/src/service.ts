@@ -2,7 +2,15 @@ import type { Batch, Document, Prisma } from "@docfleet/schema";
 import { objectKeys, type PipelineDeps } from "./context.ts";
 import { DocumentError, FailureCode } from "./errors.ts";
 import { StaleStateError, type Tx, transition } from "./lifecycle.ts";
-import { EventType, NEXT_STAGE, StageMessage, type StageName, stageMessage, stageQueue } from "./messages.ts";
+import {
+  EventType,
+  NEXT_STAGE,
+  STAGES,
+  StageMessage,
+  type StageName,
+  stageMessage,
+  stageQueue,
+} from "./messages.ts";
 import type { PipelineEvent } from "./ports/event-bus.ts";
 import type { UploadTarget } from "./ports/object-store.ts";
 import type { Disposition } from "./ports/queue.ts";
@@ -28,6 +36,31 @@ export type CompleteOutcome = {
 };
 
 /** An error the caller made (bad input to an API call), with a code for GraphQL and the CLI. */
+/** Per-document options a retry may set; kept on the document until the next retry. */
+export interface DocumentOptions {
+  /** Time budget of each stage run, instead of the deployment's DOCFLEET_STAGE_TIMEOUT_MS. */
+  stageTimeoutMs?: number;
+}
+
+export interface RetryRequest {
+  /** Stage to start again from; default: the stage a failed document stopped at. Required for completed documents. */
+  stage?: StageName;
+  options?: DocumentOptions;
+}
+
+export type RetryOutcome = {
+  documentId: string;
+  status: "QUEUED" | "NOT_FOUND" | "IN_FLIGHT" | "BAD_STAGE";
+  message?: string;
+};
+
+export interface QuarantineGroup {
+  code: string;
+  count: number;
+  /** Up to `sample` of the group's documents, most recent first. */
+  documentIds: string[];
+}
+
 export class RequestError extends Error {
   override name = "RequestError";
   constructor(
@@ -259,18 +292,14 @@ export class Pipeline {
 
     const started = performance.now();
     const controller = new AbortController();
+    const budgetMs = (doc.options as DocumentOptions | null)?.stageTimeoutMs ?? settings.stageTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
     try {
       const budget = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
           controller.abort();
-          reject(
-            new DocumentError(
-              FailureCode.TIMEOUT,
-              `${msg.stage} ran past its ${settings.stageTimeoutMs} ms budget`,
-            ),
-          );
-        }, settings.stageTimeoutMs);
+          reject(new DocumentError(FailureCode.TIMEOUT, `${msg.stage} ran past its ${budgetMs} ms budget`));
+        }, budgetMs);
       });
       const out = await Promise.race([
         STAGE_HANDLERS[msg.stage]({ doc, deps: this.deps, signal: controller.signal }),
@@ -407,6 +436,181 @@ export class Pipeline {
     }, 1).catch((e) => {
       if (!(e instanceof StaleStateError)) throw e;
     });
+  }
+
+  /**
+   * Queues finished documents again (operators' retry and release from quarantine): FAILED ones from
+   * the stage they stopped at (or an earlier one), COMPLETED ones from the given stage (e.g. to
+   * understand again with other options). Clears the error, resets attempts and stores `options` on
+   * the document. Documents still in flight are left alone (IN_FLIGHT). Tenant-scoped.
+   */
+  async retryDocuments(
+    tenantId: string,
+    documentIds: readonly string[],
+    req: RetryRequest = {},
+  ): Promise<RetryOutcome[]> {
+    if (documentIds.length > 1000)
+      throw new RequestError("BAD_REQUEST", "at most 1000 documents per request");
+    const timeout = req.options?.stageTimeoutMs;
+    if (timeout !== undefined && !(Number.isInteger(timeout) && timeout >= 100 && timeout <= 3_600_000)) {
+      throw new RequestError(
+        "BAD_REQUEST",
+        "stageTimeoutMs must be a whole number of ms between 100 and 3600000",
+      );
+    }
+    const ids = [...new Set(documentIds)].filter(isUuid);
+    const docs = new Map(
+      (
+        await this.prisma.document.findMany({
+          where: { id: { in: ids }, tenantId },
+          select: { id: true, tenantId: true, batchId: true, status: true, stage: true },
+        })
+      ).map((d) => [d.id, d]),
+    );
+    const outcomes = new Map<string, RetryOutcome>();
+    const groups = new Map<
+      string,
+      {
+        batchId: string;
+        from: { status: "FAILED" | "COMPLETED"; stage: StageName | null };
+        to: StageName;
+        ids: string[];
+      }
+    >();
+    for (const id of documentIds) {
+      const d = docs.get(id);
+      if (!d) {
+        outcomes.set(id, { documentId: id, status: "NOT_FOUND" });
+        continue;
+      }
+      if (d.status !== "FAILED" && d.status !== "COMPLETED") {
+        outcomes.set(id, { documentId: id, status: "IN_FLIGHT", message: `document is ${d.status}` });
+        continue;
+      }
+      const to = req.stage ?? (d.status === "FAILED" ? (d.stage ?? "PARSE") : undefined);
+      if (!to) {
+        outcomes.set(id, {
+          documentId: id,
+          status: "BAD_STAGE",
+          message: "a completed document needs the stage to run again from",
+        });
+        continue;
+      }
+      // A stage needs the artifacts of the stages before it: a failed document can only go back.
+      if (d.status === "FAILED" && STAGES.indexOf(to) > STAGES.indexOf(d.stage ?? "PARSE")) {
+        outcomes.set(id, {
+          documentId: id,
+          status: "BAD_STAGE",
+          message: `document failed at ${d.stage}; it cannot skip to ${to}`,
+        });
+        continue;
+      }
+      const key = `${d.batchId}|${d.status}|${d.stage}|${to}`;
+      const g = groups.get(key) ?? {
+        batchId: d.batchId,
+        from: { status: d.status, stage: d.stage },
+        to,
+        ids: [],
+      };
+      g.ids.push(id);
+      groups.set(key, g);
+    }
+    for (const g of groups.values()) {
+      try {
+        await this.tx(async (tx, events) => {
+          events.push(
+            ...(await transition(tx, {
+              tenantId,
+              batchId: g.batchId,
+              documentIds: g.ids,
+              from: g.from,
+              to: { status: "QUEUED", stage: g.to },
+              data: {
+                errorCode: null,
+                errorMessage: null,
+                attempts: 0,
+                completedAt: null,
+                leaseExpiresAt: null,
+                ...(req.options ? { options: req.options as Prisma.InputJsonValue } : {}),
+              },
+              eventType: EventType.DOCUMENT_RETRIED,
+              eventPayload: () => ({ fromStatus: g.from.status, stage: g.to, options: req.options ?? null }),
+              outbox: (id) => stageOutbox({ id, tenantId }, g.to),
+            })),
+          );
+        });
+        for (const id of g.ids) outcomes.set(id, { documentId: id, status: "QUEUED" });
+      } catch (err) {
+        if (!(err instanceof StaleStateError)) throw err;
+        for (const id of g.ids)
+          outcomes.set(id, {
+            documentId: id,
+            status: "IN_FLIGHT",
+            message: "document changed state concurrently; try again",
+          });
+      }
+    }
+    return documentIds.map((id) => outcomes.get(id)!);
+  }
+
+  /** Queues a batch's FAILED documents again (and, unless `failedOnly`, its COMPLETED ones from parse). */
+  async retryBatch(
+    tenantId: string,
+    batchId: string,
+    failedOnly = true,
+    options?: DocumentOptions,
+  ): Promise<number> {
+    const batch = isUuid(batchId)
+      ? await this.prisma.batch.findFirst({ where: { id: batchId, tenantId } })
+      : null;
+    if (!batch) throw new RequestError("NOT_FOUND", `batch ${batchId} not found`);
+    let queued = 0;
+    for (const status of failedOnly ? (["FAILED"] as const) : (["FAILED", "COMPLETED"] as const)) {
+      for (;;) {
+        const page = await this.prisma.document.findMany({
+          where: { batchId, tenantId, status },
+          select: { id: true },
+          take: 500,
+          orderBy: { id: "asc" },
+        });
+        if (page.length === 0) break;
+        const res = await this.retryDocuments(
+          tenantId,
+          page.map((d) => d.id),
+          { stage: status === "COMPLETED" ? "PARSE" : undefined, options },
+        );
+        const n = res.filter((r) => r.status === "QUEUED").length;
+        queued += n;
+        if (n === 0) break; // nothing movable left (raced with another retry)
+      }
+    }
+    return queued;
+  }
+
+  /** The tenant's failed documents grouped by reason code, largest group first. */
+  async quarantine(
+    tenantId: string,
+    opts: { batchId?: string; sample?: number } = {},
+  ): Promise<QuarantineGroup[]> {
+    if (opts.batchId !== undefined && !isUuid(opts.batchId)) return [];
+    const where = { tenantId, status: "FAILED" as const, ...(opts.batchId ? { batchId: opts.batchId } : {}) };
+    const groups = await this.prisma.document.groupBy({ by: ["errorCode"], where, _count: { _all: true } });
+    const sample = Math.min(Math.max(opts.sample ?? 10, 0), 100);
+    const out = await Promise.all(
+      groups.map(async (g) => ({
+        code: g.errorCode ?? "UNKNOWN",
+        count: g._count._all,
+        documentIds: (
+          await this.prisma.document.findMany({
+            where: { ...where, errorCode: g.errorCode },
+            select: { id: true },
+            orderBy: { updatedAt: "desc" },
+            take: sample,
+          })
+        ).map((d) => d.id),
+      })),
+    );
+    return out.sort((a, b) => b.count - a.count || a.code.localeCompare(b.code));
   }
 
   /**

@@ -2,6 +2,7 @@ import { builder } from "../builder.ts";
 import "./batch.ts";
 import "./category.ts";
 import "./document.ts";
+import "./operations.ts";
 import "./search.ts";
 import "./upload.ts";
 

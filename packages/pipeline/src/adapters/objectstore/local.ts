@@ -6,7 +6,12 @@ import { dirname, join, resolve, sep } from "node:path";
 import { type Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import busboy from "busboy";
-import { ObjectNotFoundError, type ObjectStore, type UploadTarget } from "../../ports/object-store.ts";
+import {
+  assertObjectKey,
+  ObjectNotFoundError,
+  type ObjectStore,
+  type UploadTarget,
+} from "../../ports/object-store.ts";
 
 export interface LocalObjectStoreOptions {
   /** Folder holding the objects. */
@@ -16,8 +21,6 @@ export interface LocalObjectStoreOptions {
   /** HMAC key for signed URLs. */
   secret: string;
 }
-
-const KEY_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/;
 
 export class SignatureError extends Error {
   override name = "SignatureError";
@@ -215,8 +218,10 @@ export class LocalObjectStore implements ObjectStore {
 
   /** The file path of a key; rejects anything that could leave the root. */
   private path(key: string): string {
-    if (!KEY_RE.test(key) || key.split("/").some((p) => p === "." || p === "..")) {
-      throw new SignatureError(`invalid object key: ${JSON.stringify(key)}`, 400);
+    try {
+      assertObjectKey(key);
+    } catch (err) {
+      throw new SignatureError((err as Error).message, 400);
     }
     const root = resolve(this.opts.root);
     const p = resolve(root, key);

@@ -1,0 +1,189 @@
+import { createHash } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildDeps, startSystem } from "@docfleet/cli";
+import { LOCAL_TENANT_ID } from "@docfleet/gateway";
+import { adapterConfig, baseEnvSchema, type PipelineEvent, parseEnv, STAGES } from "@docfleet/pipeline";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+type System = Awaited<ReturnType<typeof startSystem>>;
+const T = LOCAL_TENANT_ID;
+
+/**
+ * Poison documents, quarantine and operators' retries, on the embedded adapters: a document whose
+ * understand stage throws every time ends FAILED (RETRIES_EXHAUSTED) with its message quarantined,
+ * the rest of its batch completes, and a retry after the cause is gone completes it.
+ */
+describe("poison documents, quarantine and retries", () => {
+  let dir: string;
+  let system: System;
+  let poisoned = true;
+  const events: PipelineEvent[] = [];
+  const waiters = new Set<() => void>();
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "docfleet-ops-"));
+    const cfg = adapterConfig(
+      parseEnv(baseEnvSchema, {
+        DOCFLEET_DATA_DIR: dir,
+        DOCFLEET_DELIVERY_LIMIT: "3",
+        DOCFLEET_LOG_LEVEL: "silent",
+      }),
+    );
+    const deps = await buildDeps(cfg, "http://127.0.0.1:9");
+    const real = deps.models;
+    deps.models = {
+      ...real,
+      names: real.names,
+      embeddingDimensions: real.embeddingDimensions,
+      embed: (t) => real.embed(t),
+      understand: async (input) => {
+        if (poisoned && input.name === "poison.txt") throw new Error("model crashed on this document");
+        return real.understand(input);
+      },
+    };
+    deps.events.subscribe((e) => {
+      events.push(e);
+      for (const w of waiters) w();
+    });
+    system = await startSystem(deps, {
+      worker: { roles: STAGES, concurrency: { PARSE: 2, UNDERSTAND: 2, EMBED: 2, INDEX: 2 } },
+      requeueOnStart: true,
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await system?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Resolves once the batch has no document queued or processing (seen through its events). */
+  function settled(batchId: string, after = 0): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        const last = events.filter((e) => e.batchId === batchId && e.seq > after).at(-1);
+        const c = last?.payload.batch as
+          | { queued: number; processing: number; pendingUpload: number }
+          | undefined;
+        if (c && c.queued === 0 && c.processing === 0 && c.pendingUpload === 0) {
+          waiters.delete(check);
+          resolve();
+        }
+      };
+      waiters.add(check);
+      check();
+    });
+  }
+
+  async function ingest(files: Record<string, string>) {
+    const p = system.pipeline;
+    const batch = await p.createBatch(T, { name: "ops" });
+    const list = Object.entries(files).map(([name, text]) => ({
+      name,
+      size: Buffer.byteLength(text),
+      sha256: createHash("sha256").update(text).digest("hex"),
+    }));
+    const outcomes = await p.requestUploads(T, batch.id, list);
+    const ids: Record<string, string> = {};
+    for (const [i, o] of outcomes.entries()) {
+      if (o.status !== "UPLOAD") throw new Error(`unexpected ${o.status}`);
+      const name = list[i]!.name;
+      ids[name] = o.document.id;
+      await p.deps.store.put(o.document.objectKey, files[name]!);
+    }
+    await p.completeUploads(T, Object.values(ids));
+    return { batchId: batch.id, ids };
+  }
+
+  it("quarantines a poison document after the delivery limit while the rest of the batch completes", async () => {
+    const { batchId, ids } = await ingest({
+      "poison.txt": "This document makes the model crash. Invoice total 10.00",
+      "ok-1.txt": "Dear Sir, I am writing about the lease. Yours sincerely, Ann",
+      "ok-2.txt": "INVOICE No 42. Amount due: 99.00 EUR",
+    });
+    await settled(batchId);
+    const docs = await system.pipeline.deps.db.prisma.document.findMany({ where: { batchId } });
+    const byName = Object.fromEntries(docs.map((d) => [d.name, d]));
+    expect(byName["ok-1.txt"]!.status).toBe("COMPLETED");
+    expect(byName["ok-2.txt"]!.status).toBe("COMPLETED");
+    expect(byName["poison.txt"]).toMatchObject({
+      status: "FAILED",
+      stage: "UNDERSTAND",
+      errorCode: "RETRIES_EXHAUSTED",
+    });
+    expect(byName["poison.txt"]!.errorMessage).toMatch(/after 3 attempts: model crashed/);
+
+    const retries = events.filter((e) => e.documentId === ids["poison.txt"] && e.type === "stage.retry");
+    expect(retries).toHaveLength(2);
+    const dead = await system.pipeline.deps.queue.deadLetters("docfleet.understand");
+    expect(dead.map((d) => d.reason)).toContain("model crashed on this document");
+
+    const groups = await system.pipeline.quarantine(T, { batchId });
+    expect(groups).toEqual([{ code: "RETRIES_EXHAUSTED", count: 1, documentIds: [ids["poison.txt"]] }]);
+  });
+
+  it("retries a quarantined document with a longer time budget once the cause is fixed", async () => {
+    const poison = await system.pipeline.deps.db.prisma.document.findFirstOrThrow({
+      where: { name: "poison.txt" },
+    });
+    poisoned = false;
+    const lastSeq = events.filter((e) => e.batchId === poison.batchId).at(-1)!.seq;
+    const res = await system.pipeline.retryDocuments(T, [poison.id, "00000000-0000-4000-8000-000000000999"], {
+      options: { stageTimeoutMs: 300_000 },
+    });
+    expect(res).toEqual([
+      { documentId: poison.id, status: "QUEUED" },
+      { documentId: "00000000-0000-4000-8000-000000000999", status: "NOT_FOUND" },
+    ]);
+    await settled(poison.batchId, lastSeq);
+    const after = await system.pipeline.deps.db.prisma.document.findUniqueOrThrow({
+      where: { id: poison.id },
+    });
+    expect(after).toMatchObject({
+      status: "COMPLETED",
+      errorCode: null,
+      options: { stageTimeoutMs: 300_000 },
+    });
+    const batch = await system.pipeline.deps.db.prisma.batch.findUniqueOrThrow({
+      where: { id: poison.batchId },
+    });
+    expect(batch).toMatchObject({ completed: 3, failed: 0, queued: 0, processing: 0 });
+    expect(await system.pipeline.quarantine(T, { batchId: poison.batchId })).toEqual([]);
+  });
+
+  it("re-runs completed documents from a chosen stage, refuses what cannot run, and retries whole batches", async () => {
+    const { batchId, ids } = await ingest({
+      "again.txt": "Quarterly report: revenue grew.",
+      "bad.bin": "\u0000\u0001\u0002binary",
+    });
+    await settled(batchId);
+    const failedDoc = await system.pipeline.deps.db.prisma.document.findUniqueOrThrow({
+      where: { id: ids["bad.bin"]! },
+    });
+    expect(failedDoc.status).toBe("FAILED");
+
+    const res = await system.pipeline.retryDocuments(T, [ids["again.txt"]!, ids["bad.bin"]!], {
+      stage: "INDEX",
+    });
+    expect(res[0]).toEqual({ documentId: ids["again.txt"], status: "QUEUED" });
+    expect(res[1]).toMatchObject({ status: "BAD_STAGE", message: expect.stringMatching(/failed at PARSE/) });
+    const noStage = await system.pipeline.retryDocuments(T, [ids["again.txt"]!]);
+    expect(noStage[0]!.status).toMatch(/IN_FLIGHT|BAD_STAGE/);
+
+    const seq = events.filter((e) => e.batchId === batchId).at(-1)!.seq;
+    expect(await system.pipeline.retryBatch(T, batchId)).toBe(1);
+    await settled(batchId, seq);
+    const docs = await system.pipeline.deps.db.prisma.document.findMany({
+      where: { batchId },
+      orderBy: { name: "asc" },
+    });
+    expect(docs.map((d) => [d.name, d.status, d.errorCode])).toEqual([
+      ["again.txt", "COMPLETED", null],
+      ["bad.bin", "FAILED", failedDoc.errorCode],
+    ]);
+    await expect(system.pipeline.retryBatch("00000000-0000-4000-8000-000000000002", batchId)).rejects.toThrow(
+      /not found/,
+    );
+  });
+});
