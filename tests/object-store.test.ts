@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import { createRequire } from "node:module";
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +8,7 @@ import { LocalObjectStore } from "@docfleet/pipeline/adapters/objectstore/local"
 import { S3ObjectStore } from "@docfleet/pipeline/adapters/objectstore/s3";
 import { describe, expect, it } from "vitest";
 import { objectStoreContract, postUpload } from "./contracts/object-store.contract.ts";
+import { startS3rver } from "./helpers/s3rver.ts";
 
 /** A local store behind a bare HTTP server (the gateway mounts the same handler). */
 async function localFixture() {
@@ -36,29 +36,13 @@ async function localFixture() {
 
 objectStoreContract("local", localFixture);
 
-/** The part of s3rver's API used here (it ships no types). */
-interface S3rverInstance {
-  run(): Promise<AddressInfo>;
-  close(): Promise<void>;
-  httpServer?: Server;
-}
-const S3rver = createRequire(import.meta.url)("s3rver") as new (opts: {
-  address: string;
-  port: number;
-  directory: string;
-  silent: boolean;
-}) => S3rverInstance;
-
 /** s3rver in process on a free port, over a temporary folder; `setup()` creates the bucket. */
 async function s3Fixture() {
-  const directory = await mkdtemp(join(tmpdir(), "docfleet-s3rver-"));
-  const server = new S3rver({ address: "127.0.0.1", port: 0, directory, silent: true });
-  const { port } = await server.run();
+  const s3 = await startS3rver();
   const store = new S3ObjectStore({
-    endPoint: `http://127.0.0.1:${port}`,
-    // s3rver knows one account and refuses other access keys
-    accessKey: "S3RVER",
-    secretKey: "S3RVER",
+    endPoint: s3.endPoint,
+    accessKey: s3.accessKey,
+    secretKey: s3.secretKey,
     bucket: "docfleet-test",
   });
   return {
@@ -66,11 +50,7 @@ async function s3Fixture() {
     // s3rver checks neither V4 signatures nor POST-policy conditions (content-length-range, key, expiry):
     // tests/object-store-s3-policy.test.ts checks the policy the adapter signs instead.
     policyNotEnforced: "s3rver does not enforce POST-policy conditions",
-    close: async () => {
-      server.httpServer?.closeAllConnections();
-      await server.close();
-      await rm(directory, { recursive: true, force: true });
-    },
+    close: () => s3.close(),
   };
 }
 

@@ -53,7 +53,19 @@ export interface Served {
 /** Starts `docfleet serve` on a free port and waits until /ready answers 200. */
 export async function startServe(dataDir: string, env: NodeJS.ProcessEnv = {}): Promise<Served> {
   const port = await freePort();
-  const child = spawn(process.execPath, [BIN, "serve", "--port", String(port), "--data-dir", dataDir], {
+  return startDocfleet(["serve", "--port", String(port), "--data-dir", dataDir], env, { port });
+}
+
+/**
+ * Starts a long-running `docfleet <args>` process and waits until it is ready: /ready answers 200 on
+ * `port` when given (serve, gateway), else the process printed `readyLine` (worker).
+ */
+export async function startDocfleet(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: { port: number } | { readyLine: RegExp },
+): Promise<Served> {
+  const child = spawn(process.execPath, [BIN, ...args], {
     env: { ...process.env, DOCFLEET_LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -61,19 +73,24 @@ export async function startServe(dataDir: string, env: NodeJS.ProcessEnv = {}): 
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
   const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-  const url = `http://127.0.0.1:${port}`;
+  const url = "port" in ready ? `http://127.0.0.1:${ready.port}` : "";
   const deadline = Date.now() + 90_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`docfleet serve exited with ${child.exitCode}:\n${out}`);
-    try {
-      const res = await fetch(`${url}/ready`);
-      if (res.status === 200) break;
-    } catch {
-      // not listening yet
+    if (child.exitCode !== null)
+      throw new Error(`docfleet ${args[0]} exited with ${child.exitCode}:\n${out}`);
+    if ("readyLine" in ready) {
+      if (ready.readyLine.test(out)) break;
+    } else {
+      try {
+        const res = await fetch(`${url}/ready`);
+        if (res.status === 200) break;
+      } catch {
+        // not listening yet
+      }
     }
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
-      throw new Error(`docfleet serve did not become ready:\n${out}`);
+      throw new Error(`docfleet ${args[0]} did not become ready:\n${out}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -82,11 +99,11 @@ export async function startServe(dataDir: string, env: NodeJS.ProcessEnv = {}): 
     child,
     output: () => out,
     stop: async () => {
-      child.kill("SIGTERM");
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       return exited;
     },
     kill: async () => {
-      child.kill("SIGKILL");
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
       await exited;
     },
   };

@@ -58,12 +58,14 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option("--port <n>", "port").env("PORT").default(4000).argParser(int("port")))
     .addOption(new Option("--host <host>", "interface to listen on").env("HOST").default("127.0.0.1"))
     .option("--public-url <url>", "URL clients reach this gateway at (default http://host:port)")
+    .option("--no-relay", "leave the outbox to other processes (e.g. `docfleet relay`)")
     .action(async (o) => {
       const cfg = distributedConfig("gateway");
       const publicUrl = o.publicUrl ?? `http://${o.host}:${o.port}`;
       const system = await startSystem(await buildDeps(cfg, publicUrl), {
         gateway: { port: o.port, host: o.host },
         requeueOnStart: false,
+        relay: o.relay,
       });
       process.stderr.write(`docfleet gateway at ${system.url}/graphql\n`);
       await untilSignal(system);
@@ -83,6 +85,7 @@ export async function main(argv: string[]): Promise<number> {
         .default(2)
         .argParser(int("concurrency", 1)),
     )
+    .option("--no-relay", "leave the outbox to other processes (e.g. `docfleet relay`)")
     .action(async (o) => {
       let roles: StageName[];
       try {
@@ -94,8 +97,28 @@ export async function main(argv: string[]): Promise<number> {
       const system = await startSystem(await buildDeps(cfg, "http://unused.invalid"), {
         worker: { roles, concurrency: perStage(o.concurrency) },
         requeueOnStart: false,
+        relay: o.relay,
       });
       process.stderr.write(`docfleet worker consuming ${roles.join(", ").toLowerCase()}\n`);
+      await untilSignal(system);
+    });
+
+  program
+    .command("relay")
+    .description("run only the outbox relay of the distributed mode (publishes committed messages)")
+    .addOption(
+      new Option("--poll-ms <n>", "how often to look for unpublished rows")
+        .env("DOCFLEET_RELAY_POLL_MS")
+        .default(100)
+        .argParser(int("poll-ms", 10)),
+    )
+    .action(async (o) => {
+      const cfg = distributedConfig("relay");
+      const system = await startSystem(await buildDeps(cfg, "http://unused.invalid"), {
+        requeueOnStart: false,
+        relayPollMs: o.pollMs,
+      });
+      process.stderr.write("docfleet relay publishing the outbox\n");
       await untilSignal(system);
     });
 

@@ -26,6 +26,12 @@ export interface ServeOptions {
    * memory (embedded), never with a broker that kept the messages.
    */
   requeueOnStart: boolean;
+  /**
+   * Publish the outbox from this process (default true). Rows are claimed with SKIP LOCKED, so any
+   * number of processes may relay; a dedicated `docfleet relay` process polls every `relayPollMs`.
+   */
+  relay?: boolean;
+  relayPollMs?: number;
 }
 
 export interface System {
@@ -65,9 +71,11 @@ export async function startSystem(deps: PipelineDeps, opts: ServeOptions): Promi
   const pipeline = new Pipeline(deps);
   await pipeline.ensureTenant(LOCAL_TENANT_ID, "local");
 
-  // Every process relays: rows are claimed with SKIP LOCKED, so replicas share the outbox.
-  const relay = new OutboxRelay(db, queue, log);
-  pipeline.onOutbox = relay.kick;
+  const relay =
+    opts.relay === false
+      ? undefined
+      : new OutboxRelay(db, queue, log, { batchSize: 200, pollMs: opts.relayPollMs ?? 1000 });
+  if (relay) pipeline.onOutbox = relay.kick;
   const worker =
     opts.worker &&
     createWorker({
@@ -77,12 +85,12 @@ export async function startSystem(deps: PipelineDeps, opts: ServeOptions): Promi
       reconcileEveryMs: Math.max(1000, Math.floor(deps.settings.leaseMs / 4)),
     });
 
-  await relay.drain();
+  await relay?.drain();
   if (opts.requeueOnStart) {
     const requeued = await pipeline.requeueUnfinished();
     if (requeued > 0) log.info({ requeued }, "re-enqueued unfinished documents after restart");
   }
-  relay.start();
+  relay?.start();
   await worker?.start();
   let server: import("node:http").Server | undefined;
   let url = "";
@@ -106,7 +114,7 @@ export async function startSystem(deps: PipelineDeps, opts: ServeOptions): Promi
           });
         }
         await worker?.stop();
-        await relay.stop();
+        await relay?.stop();
         await queue.close();
         await deps.events.close();
         await db.close();

@@ -25,6 +25,8 @@ const CANDIDATES = 200;
  */
 export class PostgresSearchIndex implements SearchIndex {
   private readonly cfg: string;
+  /** Whether vectors are pgvector columns (else real[]); known after setup(). */
+  private pgvector = true;
 
   constructor(
     private readonly db: Database,
@@ -38,8 +40,15 @@ export class PostgresSearchIndex implements SearchIndex {
   }
 
   async setup(): Promise<void> {
+    // pgvector when the server has it (PGlite always does); otherwise vectors are plain real[] compared
+    // by brute force, which is correct but scans every chunk of the tenant: fine for small archives,
+    // tests and servers without the extension; large ones belong in OpenSearch or on pgvector.
+    const [ext] = await this.db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pg_available_extensions WHERE name = 'vector'",
+    );
+    this.pgvector = (ext?.n ?? 0) > 0;
     await this.db.exec(`
-      CREATE EXTENSION IF NOT EXISTS vector;
+      ${this.pgvector ? "CREATE EXTENSION IF NOT EXISTS vector;" : ""}
       CREATE TABLE IF NOT EXISTS search_chunk (
         id           text PRIMARY KEY,
         tenant_id    uuid NOT NULL,
@@ -50,15 +59,19 @@ export class PostgresSearchIndex implements SearchIndex {
         name         text NOT NULL,
         text         text NOT NULL,
         tsv          tsvector NOT NULL,
-        embedding    vector(${this.opts.dimensions}) NOT NULL
+        embedding    ${this.pgvector ? `vector(${this.opts.dimensions})` : "real[]"} NOT NULL
       );
       CREATE INDEX IF NOT EXISTS search_chunk_doc_idx ON search_chunk(tenant_id, document_id);
       CREATE INDEX IF NOT EXISTS search_chunk_tsv_idx ON search_chunk USING gin(tsv);
-      CREATE INDEX IF NOT EXISTS search_chunk_embedding_idx ON search_chunk USING hnsw (embedding vector_cosine_ops);
+      ${this.pgvector ? "CREATE INDEX IF NOT EXISTS search_chunk_embedding_idx ON search_chunk USING hnsw (embedding vector_cosine_ops);" : ""}
     `);
-    const [row] = await this.db.query<{ dims: number }>(
-      "SELECT atttypmod AS dims FROM pg_attribute WHERE attrelid = 'search_chunk'::regclass AND attname = 'embedding'",
-    );
+    const [row] = this.pgvector
+      ? await this.db.query<{ dims: number }>(
+          "SELECT atttypmod AS dims FROM pg_attribute WHERE attrelid = 'search_chunk'::regclass AND attname = 'embedding'",
+        )
+      : await this.db.query<{ dims: number }>(
+          "SELECT cardinality(embedding) AS dims FROM search_chunk LIMIT 1",
+        );
     if (row && row.dims !== this.opts.dimensions) {
       throw new Error(
         `the search index holds ${row.dims}-dimensional vectors but the embedding model gives ${this.opts.dimensions}; reindex into a new data folder`,
@@ -77,7 +90,7 @@ export class PostgresSearchIndex implements SearchIndex {
          INSERT INTO search_chunk (id, tenant_id, batch_id, document_id, chunk, category, name, text, tsv, embedding)
          SELECT c.id, $1, $4, $2, c.chunk, $5, $6, c.text,
                 setweight(to_tsvector('${this.cfg}', $6), 'A') || setweight(to_tsvector('${this.cfg}', c.text), 'B'),
-                c.embedding::vector
+                c.embedding::${this.pgvector ? "vector" : "real[]"}
          FROM unnest($3::text[], $7::int[], $8::text[], $9::text[]) AS c(id, chunk, text, embedding)
          ON CONFLICT (id) DO UPDATE SET batch_id = EXCLUDED.batch_id, category = EXCLUDED.category,
            name = EXCLUDED.name, text = EXCLUDED.text, tsv = EXCLUDED.tsv, embedding = EXCLUDED.embedding`,
@@ -173,10 +186,15 @@ export class PostgresSearchIndex implements SearchIndex {
     const params: unknown[] = [];
     const where = this.where(q, params);
     params.push(this.vector(q.embedding), n * 4);
+    const v = `$${params.length - 1}`;
+    // Vectors are unit length, so 1 - dot product is the cosine distance.
+    const distance = this.pgvector
+      ? `embedding <=> ${v}::vector`
+      : `1 - (SELECT sum(a * b) FROM unnest(embedding, ${v}::real[]) AS t(a, b))`;
     const rows = await this.db.query<{ document_id: string; chunk: number; distance: number }>(
-      `SELECT document_id, chunk, embedding <=> $${params.length - 1}::vector AS distance
+      `SELECT document_id, chunk, ${distance} AS distance
        FROM search_chunk WHERE ${where}
-       ORDER BY embedding <=> $${params.length - 1}::vector LIMIT $${params.length}`,
+       ORDER BY distance LIMIT $${params.length}`,
       params,
     );
     const best = new Map<string, Ranked>();
@@ -208,7 +226,8 @@ export class PostgresSearchIndex implements SearchIndex {
     if (v.length !== this.opts.dimensions) {
       throw new Error(`embedding has ${v.length} dimensions, the index ${this.opts.dimensions}`);
     }
-    return `[${v.map((x) => (Number.isFinite(x) ? x : 0)).join(",")}]`;
+    const list = v.map((x) => (Number.isFinite(x) ? x : 0)).join(",");
+    return this.pgvector ? `[${list}]` : `{${list}}`;
   }
 }
 

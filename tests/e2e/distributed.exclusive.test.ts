@@ -1,0 +1,223 @@
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort, gql, runCli, type Served, startDocfleet } from "../helpers/cli.ts";
+import { TEST_DATABASE_URL } from "../helpers/db.ts";
+import { type RunningS3rver, startS3rver } from "../helpers/s3rver.ts";
+
+const exec = promisify(execFile);
+const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+
+type Counts = {
+  total: number;
+  completed: number;
+  failed: number;
+  queued: number;
+  processing: number;
+  pendingUpload: number;
+};
+const countsQuery =
+  "query($id: ID!) { batch(id: $id) { counts { total completed failed queued processing pendingUpload } } }";
+
+async function counts(url: string, batchId: string): Promise<Counts> {
+  return (await gql<{ batch: { counts: Counts } }>(url, countsQuery, { id: batchId })).batch.counts;
+}
+
+/** Polls until `done` holds for the batches' counters, or fails after `ms` with the last counters. */
+async function waitFor(
+  url: string,
+  batchIds: string[],
+  done: (c: Counts[]) => boolean,
+  ms: number,
+): Promise<Counts[]> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const c = await Promise.all(batchIds.map((id) => counts(url, id)));
+    if (done(c)) return c;
+    if (Date.now() > deadline) throw new Error(`timed out; counters: ${JSON.stringify(c)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+const finished = (c: Counts[]) => c.every((x) => x.completed + x.failed === x.total && x.total > 0);
+
+/** `n` small, distinct text documents of a few kinds under `dir`. */
+async function writeDocs(dir: string, n: number, tag: string) {
+  await mkdir(dir, { recursive: true });
+  const kinds = [
+    (i: number) =>
+      `INVOICE No ${tag}-${i}\nInvoice date: 2024-03-${String((i % 28) + 1).padStart(2, "0")}\nTotal due: ${i}.50 EUR`,
+    (i: number) => `Dear customer ${i},\n\nI am writing about order ${tag}-${i}. Yours sincerely, Ann`,
+    (i: number) =>
+      `Service Agreement ${tag}-${i}. The parties hereby agree; either party may terminate on notice.`,
+    (i: number) => `Quarterly report ${tag}-${i}: revenue grew ${i % 17}% in the quarter.`,
+  ];
+  for (let i = 0; i < n; i++) await writeFile(join(dir, `doc-${i}.txt`), kinds[i % kinds.length]!(i));
+}
+
+/**
+ * The distributed mode as separate processes: 2 gateways, 2 workers (parse,index / understand,embed),
+ * RabbitMQ and PostgreSQL of this machine, s3rver for objects. Runs alone (it restarts the broker).
+ */
+describe("distributed: 2 gateways, 2 workers, RabbitMQ, PostgreSQL, S3", () => {
+  const procs: Served[] = [];
+  let env: NodeJS.ProcessEnv;
+  let dbName: string;
+  let prefix: string;
+  let s3: RunningS3rver;
+  let dir: string;
+  let gw1: Served;
+  let gw2: Served;
+  let workerB: Served;
+
+  const startWorker = (roles: string) =>
+    startDocfleet(["worker", "--roles", roles, "--concurrency", "4"], env, {
+      readyLine: /docfleet worker consuming/,
+    }).then((p) => (procs.push(p), p));
+  const startGateway = async () => {
+    const port = await freePort();
+    const p = await startDocfleet(["gateway", "--port", String(port)], env, { port });
+    procs.push(p);
+    return p;
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "docfleet-dist-"));
+    dbName = `docfleet_e2e_${randomBytes(4).toString("hex")}`;
+    const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${dbName}`);
+    await admin.end();
+    prefix = `e2e${randomBytes(3).toString("hex")}.`;
+    s3 = await startS3rver();
+    const dbUrl = new URL(TEST_DATABASE_URL);
+    dbUrl.pathname = `/${dbName}`;
+    env = {
+      DATABASE_URL: dbUrl.toString(),
+      AMQP_URL,
+      AMQP_PREFIX: prefix,
+      S3_ENDPOINT: s3.endPoint,
+      S3_ACCESS_KEY: s3.accessKey,
+      S3_SECRET_KEY: s3.secretKey,
+      S3_BUCKET: "docfleet-e2e",
+      DOCFLEET_LEASE_MS: "20000",
+    };
+    gw1 = await startGateway(); // first: migrates the fresh database
+    [gw2] = await Promise.all([startGateway(), startWorker("parse,index")]);
+    workerB = await startWorker("understand,embed");
+  }, 180_000);
+
+  afterAll(async () => {
+    const codes = await Promise.all(procs.map((p) => p.stop()));
+    await s3?.close();
+    const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await admin.connect();
+    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await admin.end();
+    // queues and exchanges of this run
+    const { stdout } = await exec("rabbitmqctl", ["list_queues", "-q", "name"]).catch(() => ({ stdout: "" }));
+    for (const q of stdout.split("\n").filter((n) => n.startsWith(prefix))) {
+      await exec("rabbitmqctl", ["delete_queue", q]).catch(() => {});
+    }
+    await rm(dir, { recursive: true, force: true });
+    // every process that was not killed drained and exited cleanly on SIGTERM
+    expect(codes.filter((c) => c !== null && c !== 0)).toEqual([]);
+  }, 120_000);
+
+  it("1,000 documents through two gateways; a worker killed mid-batch; exactly one index entry each", async () => {
+    await writeDocs(join(dir, "a"), 500, "A");
+    await writeDocs(join(dir, "b"), 500, "B");
+    const [upA, upB] = await Promise.all([
+      runCli(["upload", join(dir, "a"), "--endpoint", gw1.url, "--json", "--no-wait", "--concurrency", "16"]),
+      runCli(["upload", join(dir, "b"), "--endpoint", gw2.url, "--json", "--no-wait", "--concurrency", "16"]),
+    ]);
+    expect(upA.code, upA.stderr).toBe(0);
+    expect(upB.code, upB.stderr).toBe(0);
+    const batches = [JSON.parse(upA.stdout).batchId as string, JSON.parse(upB.stdout).batchId as string];
+
+    // a batch started on one gateway is visible on the other
+    const before = await waitFor(
+      gw2.url,
+      batches,
+      (c) => c.reduce((s, x) => s + x.completed, 0) >= 150,
+      180_000,
+    );
+    expect(before.map((c) => c.total)).toEqual([500, 500]);
+
+    // kill -9 the GPU-role worker mid-batch, start a fresh one
+    const doneAtKill = before.reduce((s, x) => s + x.completed + x.failed, 0);
+    expect(doneAtKill).toBeLessThan(1000);
+    const killedAt = Date.now();
+    await workerB.kill();
+    workerB = await startWorker("understand,embed");
+    const startedAt = Date.now();
+    await waitFor(
+      gw1.url,
+      batches,
+      (c) => c.reduce((s, x) => s + x.completed + x.failed, 0) > doneAtKill + 4,
+      60_000,
+    );
+    const resumedAt = Date.now();
+
+    const end = await waitFor(gw1.url, batches, finished, 300_000);
+    console.log(
+      `distributed: worker killed at ${doneAtKill}/1000; replacement up in ${((startedAt - killedAt) / 1000).toFixed(1)} s; ` +
+        `work resumed ${((resumedAt - killedAt) / 1000).toFixed(1)} s after the kill; all done ${((Date.now() - killedAt) / 1000).toFixed(1)} s after it`,
+    );
+    expect(end.map((c) => [c.completed, c.failed, c.queued, c.processing])).toEqual([
+      [500, 0, 0, 0],
+      [500, 0, 0, 0],
+    ]);
+
+    const db = new pg.Client({ connectionString: env.DATABASE_URL });
+    await db.connect();
+    try {
+      const { rows } = await db.query<{
+        docs: number;
+        entries: number;
+        duplicates: number;
+        completions: number;
+      }>(
+        `SELECT (SELECT count(*)::int FROM document WHERE batch_id = ANY($1::uuid[])) AS docs,
+                (SELECT count(*)::int FROM search_chunk WHERE batch_id = ANY($1::uuid[])) AS entries,
+                (SELECT count(*)::int FROM (SELECT document_id, chunk FROM search_chunk WHERE batch_id = ANY($1::uuid[])
+                   GROUP BY 1, 2 HAVING count(*) > 1) d) AS duplicates,
+                (SELECT count(*)::int FROM event WHERE batch_id = ANY($1::uuid[]) AND type = 'document.completed') AS completions`,
+        [batches],
+      );
+      // every document is one chunk long: exactly one search entry and one completion per document
+      expect(rows[0]).toEqual({ docs: 1000, entries: 1000, duplicates: 0, completions: 1000 });
+    } finally {
+      await db.end();
+    }
+  }, 600_000);
+
+  it("RabbitMQ restarted mid-batch: publishers and consumers reconnect, nothing is lost", async () => {
+    await writeDocs(join(dir, "c"), 200, "C");
+    const up = await runCli([
+      "upload",
+      join(dir, "c"),
+      "--endpoint",
+      gw1.url,
+      "--json",
+      "--no-wait",
+      "--concurrency",
+      "16",
+    ]);
+    expect(up.code, up.stderr).toBe(0);
+    const batchId = JSON.parse(up.stdout).batchId as string;
+    await waitFor(gw1.url, [batchId], ([c]) => c!.completed >= 20, 120_000);
+    await exec("rabbitmqctl", ["stop_app"]);
+    try {
+      await new Promise((r) => setTimeout(r, 2000)); // the broker stays down for a while
+    } finally {
+      await exec("rabbitmqctl", ["start_app"]);
+    }
+    const [c] = await waitFor(gw2.url, [batchId], finished, 300_000);
+    expect(c).toMatchObject({ total: 200, completed: 200, failed: 0, queued: 0, processing: 0 });
+  }, 600_000);
+});
