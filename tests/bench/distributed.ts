@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
+import { AMQP_URL } from "../helpers/amqp.ts";
 import { freePort, runCli, type Served, startDocfleet, startServe } from "../helpers/cli.ts";
 import { TEST_DATABASE_URL } from "../helpers/db.ts";
 import { startS3rver } from "../helpers/s3rver.ts";
@@ -88,7 +89,7 @@ const s3 = await startS3rver();
 const prefix = `bench${randomBytes(3).toString("hex")}.`;
 const env = {
   DATABASE_URL: dbUrl.toString(),
-  AMQP_URL: process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672",
+  AMQP_URL,
   AMQP_PREFIX: prefix,
   S3_ENDPOINT: s3.endPoint,
   S3_ACCESS_KEY: s3.accessKey,

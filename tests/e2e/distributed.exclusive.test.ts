@@ -11,7 +11,8 @@ import { TEST_DATABASE_URL } from "../helpers/db.ts";
 import { type RunningS3rver, startS3rver } from "../helpers/s3rver.ts";
 
 const exec = promisify(execFile);
-const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+
+import { AMQP_URL } from "../helpers/amqp.ts";
 
 type Counts = {
   total: number;

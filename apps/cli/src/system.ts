@@ -45,7 +45,7 @@ export async function buildDeps(cfg: AdapterConfig, publicUrl: string): Promise<
   const log = createLogger(cfg.logLevel, "docfleet");
   const db = await createDatabase(cfg.database);
   const models = createModels(cfg.models);
-  const { queue, events } = createQueue(cfg.queue, cfg.settings.deliveryLimit);
+  const { queue, events } = createQueue(cfg.queue, cfg.settings.deliveryLimit, log);
   return {
     db,
     store: await createObjectStore(cfg.objectStore, publicUrl),

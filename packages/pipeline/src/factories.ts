@@ -7,6 +7,8 @@ import { openPostgresDatabase } from "./adapters/database/postgres.ts";
 import { createBuiltinModels } from "./adapters/models/builtin/index.ts";
 import { LocalObjectStore } from "./adapters/objectstore/local.ts";
 import { S3ObjectStore } from "./adapters/objectstore/s3.ts";
+import { AmqpQueue } from "./adapters/queue/amqp.ts";
+import { AmqpEventBus } from "./adapters/queue/amqp-event-bus.ts";
 import { MemoryQueue } from "./adapters/queue/memory.ts";
 import { MemoryEventBus } from "./adapters/queue/memory-event-bus.ts";
 import { PostgresSearchIndex } from "./adapters/search/postgres.ts";
@@ -57,10 +59,16 @@ export async function createObjectStore(
 export function createQueue(
   cfg: AdapterConfig["queue"],
   deliveryLimit: number,
+  log?: Logger,
 ): { queue: Queue; events: EventBus } {
   switch (cfg.kind) {
     case "memory":
       return { queue: new MemoryQueue({ deliveryLimit }), events: new MemoryEventBus() };
+    case "rabbitmq":
+      return {
+        queue: new AmqpQueue({ url: cfg.url, prefix: cfg.prefix, deliveryLimit, log }),
+        events: new AmqpEventBus({ url: cfg.url, prefix: cfg.prefix, log }),
+      };
     default:
       return unknownKind("queue", cfg);
   }

@@ -19,5 +19,7 @@ export interface EventBus {
   publish(events: readonly PipelineEvent[]): Promise<void>;
   /** Calls `fn` for every event published from now on; returns the unsubscribe function. */
   subscribe(fn: (event: PipelineEvent) => void): () => void;
+  /** Resolves once events published from now on reach this bus's subscribers (broker binding made). */
+  ready(): Promise<void>;
   close(): Promise<void>;
 }

@@ -21,6 +21,8 @@ export class MemoryEventBus implements EventBus {
     return () => this.subscribers.delete(fn);
   }
 
+  async ready(): Promise<void> {}
+
   async close(): Promise<void> {
     this.subscribers.clear();
   }
