@@ -75,10 +75,13 @@ describe("distributed: 2 gateways, 2 workers, RabbitMQ, PostgreSQL, S3", () => {
   let gw2: Served;
   let workerB: Served;
 
-  const startWorker = (roles: string) =>
-    startDocfleet(["worker", "--roles", roles, "--concurrency", "4"], env, {
+  const startWorker = async (roles: string) => {
+    const p = await startDocfleet(["worker", "--roles", roles, "--concurrency", "4"], env, {
       readyLine: /docfleet worker consuming/,
-    }).then((p) => (procs.push(p), p));
+    });
+    procs.push(p);
+    return p;
+  };
   const startGateway = async () => {
     const port = await freePort();
     const p = await startDocfleet(["gateway", "--port", String(port)], env, { port });
