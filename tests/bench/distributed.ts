@@ -9,16 +9,12 @@
  * counted). Each process's CPU is read from /proc/<pid>/stat before the upload and after the batch.
  */
 import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import pg from "pg";
-import { AMQP_URL } from "../helpers/amqp.ts";
 import { freePort, runCli, type Served, startDocfleet, startServe } from "../helpers/cli.ts";
-import { TEST_DATABASE_URL } from "../helpers/db.ts";
-import { startS3rver } from "../helpers/s3rver.ts";
+import { distributedEnv } from "../helpers/distributed.ts";
 
 const exec = promisify(execFile);
 const N = Number(process.argv[2] ?? 400);
@@ -79,23 +75,8 @@ const embedded = await measure(() => uploadTo(serve.url, docs), { serve });
 await serve.stop();
 
 // Distributed: gateway, relay and worker as separate processes.
-const dbName = `docfleet_bench_${randomBytes(4).toString("hex")}`;
-const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
-await admin.connect();
-await admin.query(`CREATE DATABASE ${dbName}`);
-const dbUrl = new URL(TEST_DATABASE_URL);
-dbUrl.pathname = `/${dbName}`;
-const s3 = await startS3rver();
-const prefix = `bench${randomBytes(3).toString("hex")}.`;
-const env = {
-  DATABASE_URL: dbUrl.toString(),
-  AMQP_URL,
-  AMQP_PREFIX: prefix,
-  S3_ENDPOINT: s3.endPoint,
-  S3_ACCESS_KEY: s3.accessKey,
-  S3_SECRET_KEY: s3.secretKey,
-  S3_BUCKET: "docfleet-bench",
-};
+const deployment = await distributedEnv("bench");
+const env = deployment.env;
 const port = await freePort();
 const gateway = await startDocfleet(["gateway", "--port", String(port), "--no-relay"], env, { port });
 const [relay, worker] = await Promise.all([
@@ -106,12 +87,7 @@ const [relay, worker] = await Promise.all([
 ]);
 const distributed = await measure(() => uploadTo(gateway.url, docs), { gateway, relay, worker });
 await Promise.all([gateway.stop(), relay.stop(), worker.stop()]);
-await s3.close();
-await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-await admin.end();
-const { stdout } = await exec("rabbitmqctl", ["list_queues", "-q", "name"]);
-for (const q of stdout.split("\n").filter((n) => n.startsWith(prefix)))
-  await exec("rabbitmqctl", ["delete_queue", q]);
+await deployment.close();
 await rm(dir, { recursive: true, force: true });
 
 const rate = (r: Result) => N / r.seconds;

@@ -1,5 +1,4 @@
 import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,12 +6,9 @@ import { promisify } from "node:util";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, gql, runCli, type Served, startDocfleet } from "../helpers/cli.ts";
-import { TEST_DATABASE_URL } from "../helpers/db.ts";
-import { type RunningS3rver, startS3rver } from "../helpers/s3rver.ts";
+import { type DistributedEnv, distributedEnv } from "../helpers/distributed.ts";
 
 const exec = promisify(execFile);
-
-import { AMQP_URL } from "../helpers/amqp.ts";
 
 type Counts = {
   total: number;
@@ -67,9 +63,7 @@ async function writeDocs(dir: string, n: number, tag: string) {
 describe("distributed: 2 gateways, 2 workers, RabbitMQ, PostgreSQL, S3", () => {
   const procs: Served[] = [];
   let env: NodeJS.ProcessEnv;
-  let dbName: string;
-  let prefix: string;
-  let s3: RunningS3rver;
+  let deployment: DistributedEnv;
   let dir: string;
   let gw1: Served;
   let gw2: Served;
@@ -91,25 +85,8 @@ describe("distributed: 2 gateways, 2 workers, RabbitMQ, PostgreSQL, S3", () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "docfleet-dist-"));
-    dbName = `docfleet_e2e_${randomBytes(4).toString("hex")}`;
-    const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${dbName}`);
-    await admin.end();
-    prefix = `e2e${randomBytes(3).toString("hex")}.`;
-    s3 = await startS3rver();
-    const dbUrl = new URL(TEST_DATABASE_URL);
-    dbUrl.pathname = `/${dbName}`;
-    env = {
-      DATABASE_URL: dbUrl.toString(),
-      AMQP_URL,
-      AMQP_PREFIX: prefix,
-      S3_ENDPOINT: s3.endPoint,
-      S3_ACCESS_KEY: s3.accessKey,
-      S3_SECRET_KEY: s3.secretKey,
-      S3_BUCKET: "docfleet-e2e",
-      DOCFLEET_LEASE_MS: "20000",
-    };
+    deployment = await distributedEnv("e2e");
+    env = { ...deployment.env, DOCFLEET_LEASE_MS: "20000" };
     gw1 = await startGateway(); // first: migrates the fresh database
     [gw2] = await Promise.all([startGateway(), startWorker("parse,index")]);
     workerB = await startWorker("understand,embed");
@@ -117,16 +94,7 @@ describe("distributed: 2 gateways, 2 workers, RabbitMQ, PostgreSQL, S3", () => {
 
   afterAll(async () => {
     const codes = await Promise.all(procs.map((p) => p.stop()));
-    await s3?.close();
-    const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await admin.end();
-    // queues and exchanges of this run
-    const { stdout } = await exec("rabbitmqctl", ["list_queues", "-q", "name"]).catch(() => ({ stdout: "" }));
-    for (const q of stdout.split("\n").filter((n) => n.startsWith(prefix))) {
-      await exec("rabbitmqctl", ["delete_queue", q]).catch(() => {});
-    }
+    await deployment?.close();
     await rm(dir, { recursive: true, force: true });
     // every process that was not killed drained and exited cleanly on SIGTERM
     expect(codes.filter((c) => c !== null && c !== 0)).toEqual([]);

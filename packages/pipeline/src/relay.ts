@@ -67,13 +67,29 @@ export class OutboxRelay {
     await this.running;
   }
 
+  private lastLagReport = 0;
+
   private schedule() {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.kick();
+      this.reportLag();
       this.schedule();
     }, this.opts.pollMs);
     this.timer.unref();
+  }
+
+  /** Every 30 s while rows wait: their count and the oldest's age (a warning past 10 s). */
+  private reportLag() {
+    if (Date.now() - this.lastLagReport < 30_000) return;
+    this.lastLagReport = Date.now();
+    this.lag()
+      .then((lag) => {
+        if (lag.pending === 0) return;
+        if (lag.oldestMs > 10_000) this.log.warn(lag, "outbox relay is behind");
+        else this.log.info(lag, "outbox relay lag");
+      })
+      .catch((err) => this.log.warn({ err }, "could not read the outbox lag"));
   }
 
   /** Publishes until the outbox is empty. */

@@ -1,7 +1,7 @@
 import type { Batch, Document, Prisma } from "@docfleet/schema";
 import { objectKeys, type PipelineDeps } from "./context.ts";
 import { DocumentError, FailureCode } from "./errors.ts";
-import { StaleStateError, type Tx, transition } from "./lifecycle.ts";
+import { StaleStateError, type TransitionSpec, type Tx, transition } from "./lifecycle.ts";
 import {
   EventType,
   NEXT_STAGE,
@@ -109,6 +109,13 @@ export class Pipeline {
         if (i >= attempts || !(err instanceof StaleStateError || unique)) throw err;
       }
     }
+  }
+
+  /** One transition in its own transaction (retried on a lost race up to `attempts` times). */
+  private move(spec: TransitionSpec, attempts = 3): Promise<void> {
+    return this.tx(async (tx, events) => {
+      events.push(...(await transition(tx, spec)));
+    }, attempts);
   }
 
   async ensureTenant(id: string, name: string) {
@@ -325,19 +332,15 @@ export class Pipeline {
         );
         return { action: "dead-letter", reason };
       }
-      await this.tx(async (tx, events) => {
-        events.push(
-          ...(await transition(tx, {
-            tenantId: doc.tenantId,
-            batchId: doc.batchId,
-            documentIds: [doc.id],
-            from: { status: "PROCESSING", stage: msg.stage },
-            to: { status: "QUEUED", stage: msg.stage },
-            data: { leaseExpiresAt: null },
-            eventType: EventType.STAGE_RETRY,
-            eventPayload: () => ({ attempt, reason }),
-          })),
-        );
+      await this.move({
+        tenantId: doc.tenantId,
+        batchId: doc.batchId,
+        documentIds: [doc.id],
+        from: { status: "PROCESSING", stage: msg.stage },
+        to: { status: "QUEUED", stage: msg.stage },
+        data: { leaseExpiresAt: null },
+        eventType: EventType.STAGE_RETRY,
+        eventPayload: () => ({ attempt, reason }),
       }).catch((e) => {
         if (!(e instanceof StaleStateError)) throw e;
       });
@@ -364,19 +367,18 @@ export class Pipeline {
       return res.count === 1 ? { ...doc, leaseExpiresAt, attempts: doc.attempts + 1 } : null;
     }
     try {
-      await this.tx(async (tx, events) => {
-        events.push(
-          ...(await transition(tx, {
-            tenantId: doc.tenantId,
-            batchId: doc.batchId,
-            documentIds: [doc.id],
-            from: { status: "QUEUED", stage: msg.stage },
-            to: { status: "PROCESSING", stage: msg.stage },
-            data: { leaseExpiresAt, attempts: { increment: 1 } },
-            eventType: EventType.STAGE_STARTED,
-          })),
-        );
-      }, 1);
+      await this.move(
+        {
+          tenantId: doc.tenantId,
+          batchId: doc.batchId,
+          documentIds: [doc.id],
+          from: { status: "QUEUED", stage: msg.stage },
+          to: { status: "PROCESSING", stage: msg.stage },
+          data: { leaseExpiresAt, attempts: { increment: 1 } },
+          eventType: EventType.STAGE_STARTED,
+        },
+        1,
+      );
     } catch (err) {
       if (err instanceof StaleStateError) return null;
       throw err;
@@ -394,46 +396,44 @@ export class Pipeline {
     const timings = { ...(doc.timings as Record<string, number>), [stage]: ms };
     const flag = out.needsReview;
     const needsReviewDelta = flag === undefined || flag === doc.needsReview ? 0 : flag ? 1 : -1;
-    await this.tx(async (tx, events) => {
-      events.push(
-        ...(await transition(tx, {
-          tenantId: doc.tenantId,
-          batchId: doc.batchId,
-          documentIds: [doc.id],
-          from: { status: "PROCESSING", stage },
-          to: next ? { status: "QUEUED", stage: next } : { status: "COMPLETED", stage: null },
-          data: {
-            ...out.data,
-            ...(flag === undefined ? {} : { needsReview: flag }),
-            timings,
-            attempts: 0,
-            leaseExpiresAt: null,
-            ...(next ? {} : { completedAt: new Date(), errorCode: null, errorMessage: null }),
-          },
-          needsReviewDelta,
-          eventType: next ? EventType.STAGE_COMPLETED : EventType.DOCUMENT_COMPLETED,
-          eventPayload: () => ({ completedStage: stage, ms, ...out.payload }),
-          outbox: next ? () => stageOutbox(doc, next) : undefined,
-        })),
-      );
-    }, 1);
+    await this.move(
+      {
+        tenantId: doc.tenantId,
+        batchId: doc.batchId,
+        documentIds: [doc.id],
+        from: { status: "PROCESSING", stage },
+        to: next ? { status: "QUEUED", stage: next } : { status: "COMPLETED", stage: null },
+        data: {
+          ...out.data,
+          ...(flag === undefined ? {} : { needsReview: flag }),
+          timings,
+          attempts: 0,
+          leaseExpiresAt: null,
+          ...(next ? {} : { completedAt: new Date(), errorCode: null, errorMessage: null }),
+        },
+        needsReviewDelta,
+        eventType: next ? EventType.STAGE_COMPLETED : EventType.DOCUMENT_COMPLETED,
+        eventPayload: () => ({ completedStage: stage, ms, ...out.payload }),
+        outbox: next ? () => stageOutbox(doc, next) : undefined,
+      },
+      1,
+    );
   }
 
   private async fail(doc: Document, stage: StageName, code: string, message: string) {
-    await this.tx(async (tx, events) => {
-      events.push(
-        ...(await transition(tx, {
-          tenantId: doc.tenantId,
-          batchId: doc.batchId,
-          documentIds: [doc.id],
-          from: { status: "PROCESSING", stage },
-          to: { status: "FAILED", stage },
-          data: { errorCode: code, errorMessage: message.slice(0, 2000), leaseExpiresAt: null },
-          eventType: EventType.DOCUMENT_FAILED,
-          eventPayload: () => ({ code, message: message.slice(0, 500) }),
-        })),
-      );
-    }, 1).catch((e) => {
+    await this.move(
+      {
+        tenantId: doc.tenantId,
+        batchId: doc.batchId,
+        documentIds: [doc.id],
+        from: { status: "PROCESSING", stage },
+        to: { status: "FAILED", stage },
+        data: { errorCode: code, errorMessage: message.slice(0, 2000), leaseExpiresAt: null },
+        eventType: EventType.DOCUMENT_FAILED,
+        eventPayload: () => ({ code, message: message.slice(0, 500) }),
+      },
+      1,
+    ).catch((e) => {
       if (!(e instanceof StaleStateError)) throw e;
     });
   }
@@ -517,27 +517,23 @@ export class Pipeline {
     }
     for (const g of groups.values()) {
       try {
-        await this.tx(async (tx, events) => {
-          events.push(
-            ...(await transition(tx, {
-              tenantId,
-              batchId: g.batchId,
-              documentIds: g.ids,
-              from: g.from,
-              to: { status: "QUEUED", stage: g.to },
-              data: {
-                errorCode: null,
-                errorMessage: null,
-                attempts: 0,
-                completedAt: null,
-                leaseExpiresAt: null,
-                ...(req.options ? { options: req.options as Prisma.InputJsonValue } : {}),
-              },
-              eventType: EventType.DOCUMENT_RETRIED,
-              eventPayload: () => ({ fromStatus: g.from.status, stage: g.to, options: req.options ?? null }),
-              outbox: (id) => stageOutbox({ id, tenantId }, g.to),
-            })),
-          );
+        await this.move({
+          tenantId,
+          batchId: g.batchId,
+          documentIds: g.ids,
+          from: g.from,
+          to: { status: "QUEUED", stage: g.to },
+          data: {
+            errorCode: null,
+            errorMessage: null,
+            attempts: 0,
+            completedAt: null,
+            leaseExpiresAt: null,
+            ...(req.options ? { options: req.options as Prisma.InputJsonValue } : {}),
+          },
+          eventType: EventType.DOCUMENT_RETRIED,
+          eventPayload: () => ({ fromStatus: g.from.status, stage: g.to, options: req.options ?? null }),
+          outbox: (id) => stageOutbox({ id, tenantId }, g.to),
         });
         for (const id of g.ids) outcomes.set(id, { documentId: id, status: "QUEUED" });
       } catch (err) {
@@ -626,21 +622,20 @@ export class Pipeline {
     let moved = 0;
     for (const d of expired) {
       try {
-        await this.tx(async (tx, events) => {
-          events.push(
-            ...(await transition(tx, {
-              tenantId: d.tenantId,
-              batchId: d.batchId,
-              documentIds: [d.id],
-              from: { status: "PROCESSING", stage: d.stage },
-              to: { status: "QUEUED", stage: d.stage },
-              data: { leaseExpiresAt: null },
-              eventType: EventType.STAGE_RETRY,
-              eventPayload: () => ({ reason: "lease expired" }),
-              outbox: () => stageOutbox(d, d.stage!),
-            })),
-          );
-        }, 1);
+        await this.move(
+          {
+            tenantId: d.tenantId,
+            batchId: d.batchId,
+            documentIds: [d.id],
+            from: { status: "PROCESSING", stage: d.stage },
+            to: { status: "QUEUED", stage: d.stage },
+            data: { leaseExpiresAt: null },
+            eventType: EventType.STAGE_RETRY,
+            eventPayload: () => ({ reason: "lease expired" }),
+            outbox: () => stageOutbox(d, d.stage!),
+          },
+          1,
+        );
         moved++;
       } catch (err) {
         if (!(err instanceof StaleStateError)) throw err;
