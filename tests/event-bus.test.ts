@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { AmqpEventBus } from "@docfleet/pipeline/adapters/queue/amqp-event-bus";
 import { MemoryEventBus } from "@docfleet/pipeline/adapters/queue/memory-event-bus";
+import { Connection } from "rabbitmq-client";
 import { eventBusContract } from "./contracts/event-bus.contract.ts";
 import { AMQP_URL } from "./helpers/amqp.ts";
 
@@ -19,6 +20,13 @@ eventBusContract("rabbitmq", async () => {
     b,
     close: async () => {
       await Promise.all([a.close(), b.close()]);
+      // the buses' queues are auto-deleted; the durable exchange is not
+      const raw = new Connection(AMQP_URL);
+      try {
+        await raw.exchangeDelete({ exchange: `${prefix}docfleet.events` });
+      } finally {
+        await raw.close();
+      }
     },
   };
 });

@@ -48,6 +48,7 @@ export function eventBusContract(
     it("stops delivering after unsubscribe, and a throwing subscriber does not stop the others", async () => {
       fx = await make();
       const kept: number[] = [];
+      const first = deferred();
       const second = deferred();
       const off = fx.b.subscribe(() => {
         throw new Error("broken subscriber");
@@ -56,11 +57,12 @@ export function eventBusContract(
       const offGone = fx.b.subscribe((e) => gone.push(e.seq));
       fx.b.subscribe((e) => {
         kept.push(e.seq);
+        if (e.seq === 1) first.resolve();
         if (e.seq === 2) second.resolve();
       });
       await fx.b.ready();
       await fx.a.publish([event(1)]);
-      for (let i = 0; kept.length < 1 && i < 200; i++) await new Promise((r) => setTimeout(r, 10));
+      await first.promise;
       offGone();
       off();
       await fx.a.publish([event(2)]);

@@ -92,6 +92,7 @@ export function queueContract(name: string, make: (deliveryLimit: number) => Pro
     });
 
     it("treats a thrown error as a retry and quarantines past the delivery limit, keeping the reason", async () => {
+      const before = Date.now();
       let calls = 0;
       const consumer = queue.consume(
         "q.b",
@@ -113,6 +114,52 @@ export function queueContract(name: string, make: (deliveryLimit: number) => Pro
       expect(dead).toHaveLength(1);
       expect(dead[0]!.body).toEqual({ poison: true });
       expect(dead[0]!.reason).toMatch(/boom/);
+      expect(dead[0]!.queue).toBe("q.b");
+      expect(dead[0]!.attempts).toBe(3);
+      expect(dead[0]!.at.getTime()).toBeGreaterThanOrEqual(before);
+      expect(dead[0]!.at.getTime()).toBeLessThanOrEqual(Date.now());
+    });
+
+    it("keeps the messageId across retries", async () => {
+      const ids: string[] = [];
+      const ok = deferred();
+      const consumer = queue.consume(
+        "q.a",
+        async (d): Promise<Disposition> => {
+          ids.push(d.messageId);
+          if (d.attempt < 2) return { action: "retry", delayMs: 20, reason: "not yet" };
+          ok.resolve();
+          return { action: "ack" };
+        },
+        { concurrency: 1 },
+      );
+      await queue.publish("q.a", { x: 1 }, { messageId: "doc-1:parse" });
+      await ok.promise;
+      await consumer.close();
+      expect(ids).toEqual(["doc-1:parse", "doc-1:parse"]);
+    });
+
+    it("lists dead letters oldest first, and reading them does not consume them", async () => {
+      let n = 0;
+      const three = deferred();
+      const consumer = queue.consume<{ n: number }>(
+        "q.a",
+        async (d) => {
+          if (++n === 3) three.resolve();
+          return { action: "dead-letter", reason: `bad ${d.body.n}` };
+        },
+        { concurrency: 1 },
+      );
+      for (let i = 0; i < 3; i++) await queue.publish("q.a", { n: i });
+      await three.promise;
+      await consumer.close();
+      const first = await queue.deadLetters("q.a");
+      expect(first.map((d) => d.reason)).toEqual(["bad 0", "bad 1", "bad 2"]);
+      expect(first.map((d) => d.body)).toEqual([{ n: 0 }, { n: 1 }, { n: 2 }]);
+      expect(first.map((d) => d.attempts)).toEqual([1, 1, 1]);
+      expect(await queue.deadLetters("q.a")).toEqual(first);
+      expect(await queue.deadLetters("q.b")).toEqual([]);
+      expect(await queue.depth("q.a")).toBe(0);
     });
 
     it("dead-letters at once when the handler says so, and the queue keeps flowing", async () => {

@@ -216,16 +216,17 @@ export class AmqpQueue implements Queue {
             // keep the raw bytes
           }
         }
+        // Quarantined by the broker (consumers kept dying): delivered deliveryLimit + 1 times.
+        const byBroker = h[REASON] === undefined && deaths?.[0]?.reason === "delivery_limit";
         out.push({
           queue,
           body,
           reason:
             (h[REASON] as string | undefined) ??
-            (deaths?.[0]?.reason === "delivery_limit"
-              ? "delivery limit reached"
-              : (deaths?.[0]?.reason ?? "unknown")),
-          attempts: Number(h[ATTEMPT]) || Number(h["x-delivery-count"]) || deaths?.[0]?.count || 1,
-          at: new Date(Number(h[QUARANTINED_AT]) || m.timestamp || Date.now()),
+            (byBroker ? "delivery limit reached" : (deaths?.[0]?.reason ?? "unknown")),
+          attempts: (Number(h[ATTEMPT]) || 1) + (byBroker ? this.opts.deliveryLimit : 0),
+          // AMQP timestamps (the broker's on dead-lettering) are in seconds
+          at: new Date(Number(h[QUARANTINED_AT]) || (m.timestamp ?? 0) * 1000 || Date.now()),
         });
       }
     } finally {
