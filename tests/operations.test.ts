@@ -6,6 +6,7 @@ import { buildDeps, startSystem } from "@docfleet/cli";
 import { LOCAL_TENANT_ID } from "@docfleet/gateway";
 import { adapterConfig, baseEnvSchema, type PipelineEvent, parseEnv, STAGES } from "@docfleet/pipeline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { deferred } from "./contracts/queue.contract.ts";
 
 type System = Awaited<ReturnType<typeof startSystem>>;
 const T = LOCAL_TENANT_ID;
@@ -19,6 +20,8 @@ describe("poison documents, quarantine and retries", () => {
   let dir: string;
   let system: System;
   let poisoned = true;
+  const stalled = deferred();
+  const release = deferred();
   const events: PipelineEvent[] = [];
   const waiters = new Set<() => void>();
 
@@ -40,6 +43,10 @@ describe("poison documents, quarantine and retries", () => {
       embed: (t) => real.embed(t),
       understand: async (input) => {
         if (poisoned && input.name === "poison.txt") throw new Error("model crashed on this document");
+        if (input.name === "stalled.txt") {
+          stalled.resolve();
+          await release.promise; // a worker that hangs past its lease
+        }
         return real.understand(input);
       },
     };
@@ -185,5 +192,33 @@ describe("poison documents, quarantine and retries", () => {
     await expect(system.pipeline.retryBatch("00000000-0000-4000-8000-000000000002", batchId)).rejects.toThrow(
       /not found/,
     );
+  });
+
+  it("re-enqueues a document whose lease expired exactly once, even with two reconcilers at once", async () => {
+    const { batchId, ids } = await ingest({ "stalled.txt": "Dear Bob, the report is late. Regards, Ann" });
+    await stalled.promise;
+    const id = ids["stalled.txt"]!;
+    const db = system.pipeline.deps.db.prisma;
+    expect(await db.document.findUniqueOrThrow({ where: { id } })).toMatchObject({
+      status: "PROCESSING",
+      stage: "UNDERSTAND",
+    });
+    const seq = events.filter((e) => e.batchId === batchId).at(-1)!.seq;
+
+    const later = new Date(Date.now() + system.pipeline.deps.settings.leaseMs + 1000);
+    const moved = await Promise.all([
+      system.pipeline.reconcileExpiredLeases(later),
+      system.pipeline.reconcileExpiredLeases(later),
+    ]);
+    expect(moved[0]! + moved[1]!).toBe(1);
+    release.resolve(); // the stalled holder wakes up and finds the document taken over
+    await settled(batchId, seq);
+
+    const mine = events.filter((e) => e.documentId === id);
+    expect(mine.filter((e) => e.type === "stage.retry").map((e) => e.payload.reason)).toEqual([
+      "lease expired",
+    ]);
+    expect(mine.filter((e) => e.type === "document.completed")).toHaveLength(1);
+    expect(await db.document.findUniqueOrThrow({ where: { id } })).toMatchObject({ status: "COMPLETED" });
   });
 });

@@ -40,6 +40,7 @@ export function parseRoles(value: string): StageName[] {
   return [...new Set(roles)] as StageName[];
 }
 
+/** Stage consumers and the lease reconciler; the caller has set up the queues (startSystem does). */
 export function createWorker(opts: WorkerOptions): Worker {
   const { pipeline } = opts;
   const { queue, log } = pipeline.deps;
@@ -50,7 +51,6 @@ export function createWorker(opts: WorkerOptions): Worker {
   return {
     async start() {
       checkStageHandlers(STAGE_HANDLERS);
-      await queue.setup(opts.roles.map(stageQueue));
       for (const stage of opts.roles) {
         consumers.push(
           queue.consume(stageQueue(stage), (d) => pipeline.processStage(d.body, d.attempt), {

@@ -236,7 +236,7 @@ export class Pipeline {
   async completeUploads(tenantId: string, documentIds: readonly string[]): Promise<CompleteOutcome[]> {
     if (documentIds.length > 1000)
       throw new RequestError("BAD_REQUEST", "at most 1000 documents per request");
-    const ids = [...new Set(documentIds)].filter((id) => /^[0-9a-f-]{36}$/i.test(id));
+    const ids = [...new Set(documentIds)].filter(isUuid);
     const docs = new Map(
       (await this.prisma.document.findMany({ where: { id: { in: ids }, tenantId } })).map((d) => [d.id, d]),
     );
@@ -332,18 +332,8 @@ export class Pipeline {
         );
         return { action: "dead-letter", reason };
       }
-      await this.move({
-        tenantId: doc.tenantId,
-        batchId: doc.batchId,
-        documentIds: [doc.id],
-        from: { status: "PROCESSING", stage: msg.stage },
-        to: { status: "QUEUED", stage: msg.stage },
-        data: { leaseExpiresAt: null },
-        eventType: EventType.STAGE_RETRY,
-        eventPayload: () => ({ attempt, reason }),
-      }).catch((e) => {
-        if (!(e instanceof StaleStateError)) throw e;
-      });
+      // The queue redelivers after the backoff: no outbox row.
+      await this.requeueAtStage(doc, msg.stage, { attempt, reason }, false);
       return { action: "retry", delayMs: backoffMs(attempt), reason };
     } finally {
       clearTimeout(timer);
@@ -621,27 +611,42 @@ export class Pipeline {
     });
     let moved = 0;
     for (const d of expired) {
-      try {
-        await this.move(
-          {
-            tenantId: d.tenantId,
-            batchId: d.batchId,
-            documentIds: [d.id],
-            from: { status: "PROCESSING", stage: d.stage },
-            to: { status: "QUEUED", stage: d.stage },
-            data: { leaseExpiresAt: null },
-            eventType: EventType.STAGE_RETRY,
-            eventPayload: () => ({ reason: "lease expired" }),
-            outbox: () => stageOutbox(d, d.stage!),
-          },
-          1,
-        );
-        moved++;
-      } catch (err) {
-        if (!(err instanceof StaleStateError)) throw err;
-      }
+      if (await this.requeueAtStage(d, d.stage!, { reason: "lease expired" }, true)) moved++;
     }
     return moved;
+  }
+
+  /**
+   * Moves a PROCESSING document back to QUEUED at the same stage (a retry, or an expired lease), with
+   * an outbox row when no queue message will come back by itself. False when the document moved on
+   * meanwhile (another delivery or reconciler got there first).
+   */
+  private async requeueAtStage(
+    d: { id: string; tenantId: string; batchId: string },
+    stage: StageName,
+    payload: Record<string, unknown>,
+    outbox: boolean,
+  ): Promise<boolean> {
+    try {
+      await this.move(
+        {
+          tenantId: d.tenantId,
+          batchId: d.batchId,
+          documentIds: [d.id],
+          from: { status: "PROCESSING", stage },
+          to: { status: "QUEUED", stage },
+          data: { leaseExpiresAt: null },
+          eventType: EventType.STAGE_RETRY,
+          eventPayload: () => payload,
+          outbox: outbox ? () => stageOutbox(d, stage) : undefined,
+        },
+        1,
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof StaleStateError) return false;
+      throw err;
+    }
   }
 
   /**
