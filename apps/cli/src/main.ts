@@ -46,6 +46,14 @@ export async function main(argv: string[]): Promise<number> {
         .default(2)
         .argParser(int("concurrency", 1)),
     )
+    .addOption(
+      new Option(
+        "--understand-concurrency <n>",
+        "documents in the understand stage at once (default: --concurrency); with Ollama about twice its parallel slots keeps them busy",
+      )
+        .env("WORKER_UNDERSTAND_CONCURRENCY")
+        .argParser(int("understand-concurrency", 1)),
+    )
     .action(async (o) => {
       const system = await serve(o);
       process.stderr.write(`docfleet serving at ${system.url}/graphql (Ctrl-C to stop)\n`);
@@ -85,6 +93,14 @@ export async function main(argv: string[]): Promise<number> {
         .default(2)
         .argParser(int("concurrency", 1)),
     )
+    .addOption(
+      new Option(
+        "--understand-concurrency <n>",
+        "documents in the understand stage at once (default: --concurrency); with Ollama about twice its parallel slots keeps them busy",
+      )
+        .env("WORKER_UNDERSTAND_CONCURRENCY")
+        .argParser(int("understand-concurrency", 1)),
+    )
     .option("--no-relay", "leave the outbox to other processes (e.g. `docfleet relay`)")
     .action(async (o) => {
       let roles: StageName[];
@@ -95,7 +111,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       const cfg = distributedConfig("worker");
       const system = await startSystem(await buildDeps(cfg, "http://unused.invalid"), {
-        worker: { roles, concurrency: perStage(o.concurrency) },
+        worker: { roles, concurrency: perStage(o.concurrency, o.understandConcurrency) },
         requeueOnStart: false,
         relay: o.relay,
       });
@@ -224,6 +240,7 @@ export async function serve(o: {
   dataDir?: string;
   publicUrl?: string;
   concurrency: number;
+  understandConcurrency?: number;
 }) {
   const cfg = config(o.dataDir);
   // With port 0 the public URL is only known once listening: bind first through a fixed port.
@@ -232,13 +249,13 @@ export async function serve(o: {
   const deps = await buildDeps(cfg, publicUrl);
   return startSystem(deps, {
     gateway: { port, host: o.host },
-    worker: { roles: STAGES, concurrency: perStage(o.concurrency) },
+    worker: { roles: STAGES, concurrency: perStage(o.concurrency, o.understandConcurrency) },
     requeueOnStart: cfg.queue.kind === "memory",
   });
 }
 
-function perStage(n: number): Record<StageName, number> {
-  return { PARSE: n, UNDERSTAND: n, EMBED: n, INDEX: n };
+function perStage(n: number, understand?: number): Record<StageName, number> {
+  return { PARSE: n, UNDERSTAND: understand ?? n, EMBED: n, INDEX: n };
 }
 
 /** Config of a `gateway` or `worker` process: only meaningful with a shared database and broker. */

@@ -7,6 +7,7 @@ import {
   createObjectStore,
   createQueue,
   createSearch,
+  createThreadParser,
   DEFAULT_CATEGORIES,
   OutboxRelay,
   Pipeline,
@@ -53,6 +54,7 @@ export async function buildDeps(cfg: AdapterConfig, publicUrl: string): Promise<
     events,
     search: createSearch(cfg.search, db, models.embeddingDimensions),
     models,
+    parser: createThreadParser(cfg.parser),
     categories: DEFAULT_CATEGORIES,
     settings: cfg.settings,
     log,
@@ -117,6 +119,7 @@ export async function startSystem(deps: PipelineDeps, opts: ServeOptions): Promi
         await relay?.stop();
         await queue.close();
         await deps.events.close();
+        await deps.parser.close();
         await db.close();
       })()),
   };

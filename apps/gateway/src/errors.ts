@@ -1,9 +1,10 @@
-import { RequestError } from "@docfleet/pipeline";
+import { CategoryError, RequestError } from "@docfleet/pipeline";
 import { GraphQLError } from "graphql";
 
 /** Turns expected domain errors into GraphQL errors with a code; anything else stays masked. */
 export function toGraphQLError(err: unknown): unknown {
-  if (err instanceof RequestError) return new GraphQLError(err.message, { extensions: { code: err.code } });
+  if (err instanceof RequestError || err instanceof CategoryError)
+    return new GraphQLError(err.message, { extensions: { code: err.code } });
   return err;
 }
 

@@ -63,4 +63,80 @@ describe("configuration", () => {
       "pglite",
     );
   });
+
+  it("implies the Ollama models from OLLAMA_URL, with defaults for every model setting", () => {
+    expect(cfg({ OLLAMA_URL: "http://gpu-1:11434" }).models).toEqual({
+      kind: "ollama",
+      url: "http://gpu-1:11434",
+      textModel: "qwen2.5:7b-instruct",
+      visionModel: "qwen2.5vl:7b",
+      embedModel: "nomic-embed-text",
+      embedDimensions: 768,
+      timeoutMs: 60_000,
+      maxRetries: 2,
+      embedBatch: 32,
+      visionPixels: 1_003_520,
+      numCtx: 8192,
+      maxPromptChars: 16_000,
+    });
+  });
+
+  it("reads every Ollama setting", () => {
+    const m = cfg({
+      DOCFLEET_MODELS: "ollama",
+      OLLAMA_URL: "http://gpu-2:11434",
+      OLLAMA_TEXT_MODEL: "llama3.1:8b",
+      OLLAMA_VISION_MODEL: "llama3.2-vision",
+      OLLAMA_EMBED_MODEL: "mxbai-embed-large",
+      OLLAMA_EMBED_DIMENSIONS: "1024",
+      OLLAMA_TIMEOUT_MS: "30000",
+      OLLAMA_MAX_RETRIES: "0",
+      OLLAMA_EMBED_BATCH: "64",
+      OLLAMA_VISION_PIXELS: "262144",
+      OLLAMA_NUM_CTX: "16384",
+      OLLAMA_MAX_PROMPT_CHARS: "40000",
+    }).models;
+    expect(m).toEqual({
+      kind: "ollama",
+      url: "http://gpu-2:11434",
+      textModel: "llama3.1:8b",
+      visionModel: "llama3.2-vision",
+      embedModel: "mxbai-embed-large",
+      embedDimensions: 1024,
+      timeoutMs: 30_000,
+      maxRetries: 0,
+      embedBatch: 64,
+      visionPixels: 262_144,
+      numCtx: 16_384,
+      maxPromptChars: 40_000,
+    });
+  });
+
+  it("refuses DOCFLEET_MODELS=ollama without OLLAMA_URL, and bad Ollama values", () => {
+    expect(() => cfg({ DOCFLEET_MODELS: "ollama" })).toThrow(
+      /OLLAMA_URL: required when DOCFLEET_MODELS=ollama/,
+    );
+    expect(() => cfg({ DOCFLEET_MODELS: "openai" })).toThrow(/DOCFLEET_MODELS/);
+    const err = (() => {
+      try {
+        cfg({
+          OLLAMA_URL: "not a url",
+          OLLAMA_EMBED_DIMENSIONS: "0",
+          OLLAMA_EMBED_BATCH: "x",
+          OLLAMA_MAX_RETRIES: "-1",
+        });
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(err).toBeInstanceOf(ConfigError);
+    for (const v of ["OLLAMA_URL", "OLLAMA_EMBED_DIMENSIONS", "OLLAMA_EMBED_BATCH", "OLLAMA_MAX_RETRIES"])
+      expect(err!.message).toContain(v);
+  });
+
+  it("keeps the built-in models when asked to, even with OLLAMA_URL set", () => {
+    expect(cfg({ OLLAMA_URL: "http://gpu-1:11434", DOCFLEET_MODELS: "builtin" }).models).toEqual({
+      kind: "builtin",
+    });
+  });
 });

@@ -33,7 +33,24 @@ export const baseEnvSchema = z.object({
   /** Prepended to every queue and exchange name: several deployments (or tests) on one broker. */
   AMQP_PREFIX: z.string().default(""),
   DOCFLEET_SEARCH: z.enum(["postgres"]).default("postgres"),
-  DOCFLEET_MODELS: z.enum(["builtin"]).default("builtin"),
+  DOCFLEET_MODELS: z.enum(["builtin", "ollama"]).optional(),
+  OLLAMA_URL: z.string().url().optional(),
+  OLLAMA_TEXT_MODEL: z.string().min(1).default("qwen2.5:7b-instruct"),
+  OLLAMA_VISION_MODEL: z.string().min(1).default("qwen2.5vl:7b"),
+  OLLAMA_EMBED_MODEL: z.string().min(1).default("nomic-embed-text"),
+  /** Fixed for the life of a search index: changing it needs a new index. */
+  OLLAMA_EMBED_DIMENSIONS: int(768, 1),
+  /** Per HTTP call to Ollama; past it the call counts as transient and the stage retries. */
+  OLLAMA_TIMEOUT_MS: int(60_000, 100),
+  /** Extra attempts when a model's answer does not fit the schema. */
+  OLLAMA_MAX_RETRIES: int(2, 0).pipe(z.number().max(10)),
+  OLLAMA_EMBED_BATCH: int(32, 1),
+  /** Largest page image sent to the vision model: 1,003,520 px ≈ 1,280 Qwen2.5-VL tokens (28×28 px each). */
+  OLLAMA_VISION_PIXELS: int(1_003_520, 28 * 28),
+  /** num_ctx asked of Ollama: fixed, since a different value makes Ollama reload the model. */
+  OLLAMA_NUM_CTX: int(8192, 512),
+  /** Document text sent per understand call; longer texts keep their start. */
+  OLLAMA_MAX_PROMPT_CHARS: int(16_000, 500),
   /** HMAC key for signed URLs of the local object store; generated and kept in the data folder if unset. */
   DOCFLEET_SIGNING_SECRET: z.string().min(32).optional(),
   DOCFLEET_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -43,6 +60,14 @@ export const baseEnvSchema = z.object({
   DOCFLEET_STAGE_TIMEOUT_MS: int(DEFAULT_SETTINGS.stageTimeoutMs, 100),
   DOCFLEET_LEASE_MS: int(DEFAULT_SETTINGS.leaseMs, 1000),
   DOCFLEET_DELIVERY_LIMIT: int(DEFAULT_SETTINGS.deliveryLimit, 1),
+  /** Sandboxed parse threads per process (each also runs one OCR thread); default: cores, at most 4. */
+  DOCFLEET_PARSE_THREADS: z.coerce.number().int().min(1).max(64).optional(),
+  /** V8 heap limit of each parse thread; a document needing more fails TOO_LARGE. */
+  DOCFLEET_PARSE_HEAP_MB: int(1024, 32),
+  /** Pages OCR'd per document at most (the rest keep no text). */
+  DOCFLEET_MAX_OCR_PAGES: int(DEFAULT_SETTINGS.maxOcrPages, 0),
+  /** Pixels of one image or rendered page at most; more fails TOO_LARGE (pixel bombs). */
+  DOCFLEET_MAX_PIXELS: int(DEFAULT_SETTINGS.maxPixels, 1_000_000),
   DOCFLEET_REVIEW_THRESHOLD: z.coerce.number().min(0).max(1).default(DEFAULT_SETTINGS.reviewThreshold),
 });
 
@@ -78,7 +103,23 @@ export interface AdapterConfig {
       };
   queue: { kind: "memory" } | { kind: "rabbitmq"; url: string; prefix: string };
   search: { kind: "postgres" };
-  models: { kind: "builtin" };
+  models:
+    | { kind: "builtin" }
+    | {
+        kind: "ollama";
+        url: string;
+        textModel: string;
+        visionModel: string;
+        embedModel: string;
+        embedDimensions: number;
+        timeoutMs: number;
+        maxRetries: number;
+        embedBatch: number;
+        visionPixels: number;
+        numCtx: number;
+        maxPromptChars: number;
+      };
+  parser: { threads: number | undefined; heapMb: number };
   logLevel: BaseEnv["DOCFLEET_LOG_LEVEL"];
   settings: PipelineSettings;
 }
@@ -90,6 +131,7 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
   const dbKind = env.DOCFLEET_DATABASE ?? (env.DATABASE_URL ? "postgres" : "pglite");
   const storeKind = env.DOCFLEET_OBJECT_STORE ?? (env.S3_ENDPOINT ? "s3" : "local");
   const queueKind = env.DOCFLEET_QUEUE ?? (env.AMQP_URL ? "rabbitmq" : "memory");
+  const modelsKind = env.DOCFLEET_MODELS ?? (env.OLLAMA_URL ? "ollama" : "builtin");
   const missing: string[] = [];
   const need = (name: keyof BaseEnv, why: string) => {
     if (!env[name]) missing.push(`  ${name}: required when ${why}`);
@@ -100,6 +142,7 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
       need(v, "the object store is s3");
   }
   if (queueKind === "rabbitmq") need("AMQP_URL", "DOCFLEET_QUEUE=rabbitmq");
+  if (modelsKind === "ollama") need("OLLAMA_URL", "DOCFLEET_MODELS=ollama");
   if (missing.length > 0) throw new ConfigError(`invalid configuration:\n${missing.join("\n")}`);
   return {
     dataDir,
@@ -124,7 +167,24 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
         ? { kind: "rabbitmq", url: env.AMQP_URL!, prefix: env.AMQP_PREFIX }
         : { kind: "memory" },
     search: { kind: env.DOCFLEET_SEARCH },
-    models: { kind: env.DOCFLEET_MODELS },
+    models:
+      modelsKind === "ollama"
+        ? {
+            kind: "ollama",
+            url: env.OLLAMA_URL!,
+            textModel: env.OLLAMA_TEXT_MODEL,
+            visionModel: env.OLLAMA_VISION_MODEL,
+            embedModel: env.OLLAMA_EMBED_MODEL,
+            embedDimensions: env.OLLAMA_EMBED_DIMENSIONS,
+            timeoutMs: env.OLLAMA_TIMEOUT_MS,
+            maxRetries: env.OLLAMA_MAX_RETRIES,
+            embedBatch: env.OLLAMA_EMBED_BATCH,
+            visionPixels: env.OLLAMA_VISION_PIXELS,
+            numCtx: env.OLLAMA_NUM_CTX,
+            maxPromptChars: env.OLLAMA_MAX_PROMPT_CHARS,
+          }
+        : { kind: "builtin" },
+    parser: { threads: env.DOCFLEET_PARSE_THREADS, heapMb: env.DOCFLEET_PARSE_HEAP_MB },
     logLevel: env.DOCFLEET_LOG_LEVEL,
     settings: {
       ...DEFAULT_SETTINGS,
@@ -135,6 +195,8 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
       leaseMs: env.DOCFLEET_LEASE_MS,
       deliveryLimit: env.DOCFLEET_DELIVERY_LIMIT,
       reviewThreshold: env.DOCFLEET_REVIEW_THRESHOLD,
+      maxOcrPages: env.DOCFLEET_MAX_OCR_PAGES,
+      maxPixels: env.DOCFLEET_MAX_PIXELS,
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { DocumentParser } from "./parse/sandbox.ts";
 import type { Database } from "./ports/database.ts";
 import type { EventBus } from "./ports/event-bus.ts";
 import type { Category, Models } from "./ports/models.ts";
@@ -26,6 +27,10 @@ export interface PipelineSettings {
   reviewThreshold: number;
   /** Texts per embedding request. */
   embedBatchSize: number;
+  /** Images (and rendered pages) with more pixels fail with TOO_LARGE. */
+  maxPixels: number;
+  /** Pages OCR'd per document at most. */
+  maxOcrPages: number;
 }
 
 export const DEFAULT_SETTINGS: PipelineSettings = {
@@ -38,6 +43,8 @@ export const DEFAULT_SETTINGS: PipelineSettings = {
   deliveryLimit: 5,
   reviewThreshold: 0.5,
   embedBatchSize: 32,
+  maxPixels: 100_000_000,
+  maxOcrPages: 50,
 };
 
 /** Everything the pipeline needs, passed in (no module-level singletons). */
@@ -48,7 +55,9 @@ export interface PipelineDeps {
   events: EventBus;
   search: SearchIndex;
   models: Models;
-  /** Categories when a batch names none. */
+  /** Reads documents (type detection, text, OCR, page images); a sandboxed thread pool in workers. */
+  parser: DocumentParser;
+  /** The default categories every tenant starts with. */
   categories: readonly Category[];
   settings: PipelineSettings;
   log: Logger;
@@ -59,4 +68,8 @@ export const objectKeys = {
   original: (tenantId: string, documentId: string) => `${tenantId}/${documentId}/original`,
   text: (tenantId: string, documentId: string) => `${tenantId}/${documentId}/text.txt`,
   chunks: (tenantId: string, documentId: string) => `${tenantId}/${documentId}/chunks.json`,
+  words: (tenantId: string, documentId: string) => `${tenantId}/${documentId}/words.json`,
+  pageImage: (tenantId: string, documentId: string, page: number) =>
+    `${tenantId}/${documentId}/page-${page}.jpg`,
+  thumbnail: (tenantId: string, documentId: string) => `${tenantId}/${documentId}/thumbnail.webp`,
 };

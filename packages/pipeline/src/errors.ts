@@ -19,6 +19,10 @@ export const FailureCode = {
   TIMEOUT: "TIMEOUT",
   /** A stage kept failing with transient errors until its attempt limit. */
   RETRIES_EXHAUSTED: "RETRIES_EXHAUSTED",
+  /** A model answered something that does not fit the requested schema, again after its retries. */
+  MODEL_OUTPUT_INVALID: "MODEL_OUTPUT_INVALID",
+  /** The configured model is not available on the model server (e.g. not pulled in Ollama). */
+  MODEL_UNAVAILABLE: "MODEL_UNAVAILABLE",
   /** An unexpected error in docfleet itself. */
   INTERNAL: "INTERNAL",
 } as const;

@@ -5,6 +5,7 @@ import pino, { type Logger } from "pino";
 import { openPgliteDatabase } from "./adapters/database/pglite.ts";
 import { openPostgresDatabase } from "./adapters/database/postgres.ts";
 import { createBuiltinModels } from "./adapters/models/builtin/index.ts";
+import { OllamaModels } from "./adapters/models/ollama.ts";
 import { LocalObjectStore } from "./adapters/objectstore/local.ts";
 import { S3ObjectStore } from "./adapters/objectstore/s3.ts";
 import { AmqpQueue } from "./adapters/queue/amqp.ts";
@@ -87,6 +88,10 @@ export function createModels(cfg: AdapterConfig["models"]): Models {
   switch (cfg.kind) {
     case "builtin":
       return createBuiltinModels();
+    case "ollama": {
+      const { kind: _kind, ...options } = cfg;
+      return new OllamaModels(options);
+    }
     default:
       return unknownKind("models", cfg);
   }

@@ -41,4 +41,5 @@ export const EventType = {
   DOCUMENT_COMPLETED: "document.completed",
   DOCUMENT_FAILED: "document.failed",
   DOCUMENT_RETRIED: "document.retried",
+  DOCUMENT_CORRECTED: "document.corrected",
 } as const;

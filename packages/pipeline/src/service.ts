@@ -1,6 +1,8 @@
-import type { Batch, Document, Prisma } from "@docfleet/schema";
+import { type Batch, type Document, Prisma } from "@docfleet/schema";
+import { Categories, fieldKind, type StoredCategory } from "./categories.ts";
 import { objectKeys, type PipelineDeps } from "./context.ts";
 import { DocumentError, FailureCode } from "./errors.ts";
+import { labelTokens, relabel } from "./labels.ts";
 import { StaleStateError, type TransitionSpec, type Tx, transition } from "./lifecycle.ts";
 import {
   EventType,
@@ -12,10 +14,14 @@ import {
   stageQueue,
 } from "./messages.ts";
 import type { PipelineEvent } from "./ports/event-bus.ts";
+import type { LearnedLabels } from "./ports/models.ts";
 import type { UploadTarget } from "./ports/object-store.ts";
 import type { Disposition } from "./ports/queue.ts";
 import { backoffMs } from "./retry.ts";
+import { CHUNKER_VERSION } from "./stages/embed.ts";
 import { STAGE_HANDLERS } from "./stages/index.ts";
+import { PARSER_VERSION } from "./stages/parse.ts";
+import type { StoredField } from "./stages/understand.ts";
 
 export interface FileRequest {
   name: string;
@@ -36,10 +42,24 @@ export type CompleteOutcome = {
 };
 
 /** An error the caller made (bad input to an API call), with a code for GraphQL and the CLI. */
-/** Per-document options a retry may set; kept on the document until the next retry. */
+/** Per-document options a retry or reprocess may set; kept on the document until the next one. */
 export interface DocumentOptions {
   /** Time budget of each stage run, instead of the deployment's DOCFLEET_STAGE_TIMEOUT_MS. */
   stageTimeoutMs?: number;
+  /** The stages this run goes through (a reprocess); absent: every stage after the current one. */
+  stages?: StageName[];
+  /** Models for this run instead of the deployment's (a reprocess with another model). */
+  models?: { understand?: string };
+}
+
+/** The stage after `stage` in this run: the plan's next one while the plan covers `stage`, else the pipeline's. */
+export function nextStage(stage: StageName, options: DocumentOptions | null | undefined): StageName | null {
+  const plan = options?.stages;
+  if (plan?.includes(stage)) {
+    const at = STAGES.indexOf(stage);
+    return STAGES.find((s, i) => i > at && plan.includes(s)) ?? null;
+  }
+  return NEXT_STAGE[stage];
 }
 
 export interface RetryRequest {
@@ -86,7 +106,12 @@ export class Pipeline {
   /** Called after a transaction wrote outbox rows (the relay publishes them now instead of at its next poll). */
   onOutbox: () => void = () => {};
 
-  constructor(readonly deps: PipelineDeps) {}
+  /** The tenants' categories (seeded from `deps.categories`). */
+  readonly categories: Categories;
+
+  constructor(readonly deps: PipelineDeps) {
+    this.categories = new Categories(deps.db.prisma, deps.categories);
+  }
 
   private get prisma() {
     return this.deps.db.prisma;
@@ -126,7 +151,7 @@ export class Pipeline {
     const name = input.name.trim();
     if (!name || name.length > 200)
       throw new RequestError("BAD_REQUEST", "a batch name must have 1 to 200 characters");
-    const known = new Set(this.deps.categories.map((c) => c.name));
+    const known = new Set((await this.categories.list(tenantId)).map((c) => c.name));
     const unknown = (input.categories ?? []).filter((c) => !known.has(c));
     if (unknown.length) throw new RequestError("BAD_REQUEST", `unknown categories: ${unknown.join(", ")}`);
     return this.prisma.batch.create({
@@ -382,8 +407,18 @@ export class Pipeline {
     out: import("./stages/types.ts").StageOutput,
     ms: number,
   ) {
-    const next = NEXT_STAGE[stage];
+    const options = doc.options as DocumentOptions | null;
+    const next = nextStage(stage, options);
     const timings = { ...(doc.timings as Record<string, number>), [stage]: ms };
+    const provenance = out.provenance
+      ? {
+          ...(doc.provenance as Record<string, unknown>),
+          [stage]: { ...out.provenance, at: new Date().toISOString() },
+        }
+      : undefined;
+    // A finished run's plan and model choice are spent; a later retry starts from the full pipeline.
+    const { stages: _s, models: _m, ...rest } = options ?? {};
+    const spent = !next && options && (options.stages || options.models);
     const flag = out.needsReview;
     const needsReviewDelta = flag === undefined || flag === doc.needsReview ? 0 : flag ? 1 : -1;
     await this.move(
@@ -397,6 +432,8 @@ export class Pipeline {
           ...out.data,
           ...(flag === undefined ? {} : { needsReview: flag }),
           timings,
+          ...(provenance ? { provenance: provenance as Prisma.InputJsonValue } : {}),
+          ...(spent ? { options: Object.keys(rest).length ? rest : Prisma.DbNull } : {}),
           attempts: 0,
           leaseExpiresAt: null,
           ...(next ? {} : { completedAt: new Date(), errorCode: null, errorMessage: null }),
@@ -573,6 +610,169 @@ export class Pipeline {
     return queued;
   }
 
+  /**
+   * Records a person's fix of a completed document's category and/or fields: the document takes them
+   * (confidence 1, no longer needing review), the confirmed category becomes a training label for the
+   * tenant's classifier, and a changed category re-runs understand (the new category's fields) and
+   * index. Field values are checked against the category's declared types.
+   */
+  async correctDocument(
+    tenantId: string,
+    documentId: string,
+    input: {
+      category?: string | null;
+      fields?: readonly { name: string; value: string; currency?: string | null }[] | null;
+    },
+  ): Promise<Document> {
+    const doc = isUuid(documentId)
+      ? await this.prisma.document.findFirst({ where: { id: documentId, tenantId } })
+      : null;
+    if (!doc) throw new RequestError("NOT_FOUND", `document ${documentId} not found`);
+    if (doc.status !== "COMPLETED") {
+      throw new RequestError(
+        "BAD_REQUEST",
+        `only completed documents can be corrected; this one is ${doc.status}`,
+      );
+    }
+    const name = input.category ?? doc.category;
+    const category = name ? await this.categories.get(tenantId, name) : null;
+    if (!category) throw new RequestError("BAD_REQUEST", `unknown category: ${name ?? "(none)"}`);
+    const changed = category.name !== doc.category;
+    const corrected = (input.fields ?? []).map((f) => humanField(category, f));
+    const old = ((doc.metadata as { fields?: StoredField[] } | null)?.fields ?? []).filter((f) =>
+      !changed || f.source === "human" ? declared(category, f.name) : true,
+    );
+    const fields = [...old.filter((f) => !corrected.some((c) => c.name === f.name)), ...corrected];
+    const tokens = doc.textKey ? labelTokens((await this.deps.store.get(doc.textKey)).toString("utf8")) : [];
+    const requeue = changed ? (["UNDERSTAND", "INDEX"] as StageName[]) : null;
+    await this.tx(async (tx, events) => {
+      const before = await tx.label.findUnique({ where: { documentId: doc.id } });
+      await tx.label.upsert({
+        where: { documentId: doc.id },
+        create: { documentId: doc.id, tenantId, category: category.name, tokens },
+        update: { category: category.name, tokens, createdAt: new Date() },
+      });
+      await tx.$executeRaw`INSERT INTO tenant_model (tenant_id) VALUES (${tenantId}::uuid) ON CONFLICT DO NOTHING`;
+      const [row] = await tx.$queryRaw<{ learned: LearnedLabels; labels: number }[]>`
+        SELECT learned, labels FROM tenant_model WHERE tenant_id = ${tenantId}::uuid FOR UPDATE`;
+      const learned = relabel(row!.learned, before, { category: category.name, tokens });
+      await tx.tenantModel.update({
+        where: { tenantId },
+        data: {
+          learned: learned as unknown as Prisma.InputJsonValue,
+          labels: row!.labels + (before ? 0 : 1),
+        },
+      });
+      const { fields: _f, lowConfidence: _l, ...kept } = (doc.metadata ?? {}) as Record<string, unknown>;
+      events.push(
+        ...(await transition(tx, {
+          tenantId,
+          batchId: doc.batchId,
+          documentIds: [doc.id],
+          from: { status: "COMPLETED", stage: null },
+          to: requeue ? { status: "QUEUED", stage: requeue[0]! } : { status: "COMPLETED", stage: null },
+          data: {
+            category: category.name,
+            confidence: 1,
+            categoryVersion: category.version,
+            needsReview: false,
+            correctedAt: new Date(),
+            metadata: { ...kept, fields, lowConfidence: [] } as unknown as Prisma.InputJsonValue,
+            ...(requeue ? { options: { stages: requeue }, completedAt: null, attempts: 0 } : {}),
+          },
+          needsReviewDelta: doc.needsReview ? -1 : 0,
+          eventType: EventType.DOCUMENT_CORRECTED,
+          eventPayload: () => ({
+            category: category.name,
+            previousCategory: doc.category,
+            fields: corrected.map((f) => f.name),
+          }),
+          outbox: requeue ? () => stageOutbox(doc, requeue[0]!) : undefined,
+        })),
+      );
+    });
+    return this.prisma.document.findUniqueOrThrow({ where: { id: doc.id } });
+  }
+
+  /**
+   * Runs chosen stages again for the documents a filter selects, and only where it changes something:
+   * understand where the model, its prompt version or the category's definition differ from what the
+   * document was understood with (or `models.understand` names another model); embed where the
+   * embedding model or chunking changed; parse where the parser changed (then every later stage too).
+   * Index follows whichever of them runs. `force` re-runs the chosen stages regardless. Only COMPLETED
+   * documents are reprocessed (failed ones are retried); documents in flight are left alone.
+   */
+  async reprocess(
+    tenantId: string,
+    req: {
+      filter: ReprocessFilter;
+      stages: readonly StageName[];
+      models?: { understand?: string | null; embed?: string | null } | null;
+      force?: boolean | null;
+    },
+  ): Promise<{ queued: number; upToDate: number; inFlight: number; documentIds: string[] }> {
+    if (req.stages.length === 0)
+      throw new RequestError("BAD_REQUEST", "name at least one stage to run again");
+    const { models } = this.deps;
+    if (req.models?.embed && req.models.embed !== models.names.embed) {
+      throw new RequestError(
+        "BAD_REQUEST",
+        `the embedding model is fixed per index (${models.names.embed}); another one needs a reindex`,
+      );
+    }
+    const understandModel = req.models?.understand ?? undefined;
+    const current = new Map((await this.categories.list(tenantId)).map((c) => [c.name, c.version]));
+    const where = reprocessWhere(tenantId, req.filter);
+    const out = { queued: 0, upToDate: 0, inFlight: 0, documentIds: [] as string[] };
+    let cursor: string | undefined;
+    for (;;) {
+      const page = await this.prisma.document.findMany({
+        where: { ...where, ...(cursor ? { id: { gt: cursor } } : {}) },
+        select: { id: true, status: true, category: true, provenance: true },
+        orderBy: { id: "asc" },
+        take: 500,
+      });
+      if (page.length === 0) break;
+      cursor = page.at(-1)!.id;
+      const plans = new Map<string, string[]>();
+      for (const d of page) {
+        if (d.status !== "COMPLETED") {
+          out.inFlight += d.status === "FAILED" ? 0 : 1;
+          continue;
+        }
+        const plan = planFor(d, req.stages, {
+          force: req.force ?? false,
+          understandModels: understandModel
+            ? [models.qualify(understandModel)]
+            : [models.names.understand, ...(models.names.vision ? [models.names.vision] : [])],
+          promptVersion: understandModel ? undefined : models.promptVersion,
+          embedModel: models.names.embed,
+          categoryVersion: d.category ? current.get(d.category) : undefined,
+        });
+        if (plan.length === 0) {
+          out.upToDate++;
+          continue;
+        }
+        const key = plan.join(",");
+        plans.set(key, [...(plans.get(key) ?? []), d.id]);
+      }
+      for (const [key, ids] of plans) {
+        const stages = key.split(",") as StageName[];
+        const res = await this.retryDocuments(tenantId, ids, {
+          stage: stages[0],
+          options: { stages, ...(understandModel ? { models: { understand: understandModel } } : {}) },
+        });
+        for (const r of res) {
+          if (r.status === "QUEUED") {
+            out.queued++;
+            if (out.documentIds.length < 1000) out.documentIds.push(r.documentId);
+          } else out.inFlight++;
+        }
+      }
+    }
+    return out;
+  }
+
   /** The tenant's failed documents grouped by reason code, largest group first. */
   async quarantine(
     tenantId: string,
@@ -692,6 +892,104 @@ function validateFile(
 }
 
 /** True for a UUID in its canonical text form (the only ids the database holds). */
+export interface ReprocessFilter {
+  batchId?: string | null;
+  documentIds?: readonly string[] | null;
+  category?: readonly string[] | null;
+  needsReview?: boolean | null;
+}
+
+function reprocessWhere(tenantId: string, f: ReprocessFilter): Prisma.DocumentWhereInput {
+  if (f.batchId && !isUuid(f.batchId)) throw new RequestError("NOT_FOUND", `batch ${f.batchId} not found`);
+  return {
+    tenantId,
+    status: { in: ["COMPLETED", "QUEUED", "PROCESSING"] },
+    ...(f.batchId ? { batchId: f.batchId } : {}),
+    ...(f.documentIds?.length ? { id: { in: f.documentIds.filter(isUuid) } } : {}),
+    ...(f.category?.length ? { category: { in: [...f.category] } } : {}),
+    ...(typeof f.needsReview === "boolean" ? { needsReview: f.needsReview } : {}),
+  };
+}
+
+/** The stages a document needs to run again out of `requested` (empty: it is up to date). */
+export function planFor(
+  d: { category: string | null; provenance: unknown },
+  requested: readonly StageName[],
+  now: {
+    force: boolean;
+    /** Models whose results count as current (the text and the vision model, or the one chosen). */
+    understandModels: readonly string[];
+    /** undefined when another model was chosen: its prompt version is unknown until it runs. */
+    promptVersion?: string;
+    embedModel: string;
+    categoryVersion?: number;
+  },
+): StageName[] {
+  const p = (d.provenance ?? {}) as Record<string, Record<string, unknown> | undefined>;
+  const want = (s: StageName) => requested.includes(s);
+  if (want("PARSE") && (now.force || p.PARSE?.parser !== PARSER_VERSION)) return [...STAGES];
+  const u = p.UNDERSTAND;
+  const understand =
+    want("UNDERSTAND") &&
+    (now.force ||
+      !u ||
+      !now.understandModels.includes(String(u.model)) ||
+      (now.promptVersion !== undefined && u.promptVersion !== now.promptVersion) ||
+      (now.categoryVersion !== undefined && u.categoryVersion !== now.categoryVersion));
+  const e = p.EMBED;
+  const embed =
+    want("EMBED") && (now.force || !e || e.model !== now.embedModel || e.chunker !== CHUNKER_VERSION);
+  const index =
+    understand || embed || (want("INDEX") && (now.force || !p.INDEX || p.INDEX.category !== d.category));
+  return [
+    ...(understand ? (["UNDERSTAND"] as const) : []),
+    ...(embed ? (["EMBED"] as const) : []),
+    ...(index ? (["INDEX"] as const) : []),
+  ];
+}
+
+/** A person's value for a declared field, checked and normalised for the field's type. */
+function humanField(
+  category: StoredCategory,
+  f: { name: string; value: string; currency?: string | null },
+): StoredField {
+  const schema = category.fields?.properties[f.name];
+  if (!schema) {
+    throw new RequestError("BAD_REQUEST", `category ${category.name} declares no field ${f.name}`);
+  }
+  const kind = fieldKind(schema);
+  const raw = f.value.trim();
+  const bad = (why: string) => new RequestError("BAD_REQUEST", `field ${f.name}: ${why}`);
+  let value = raw;
+  if (raw === "") throw bad("a value is required");
+  if (kind === "date") {
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(raw) || Number.isNaN(Date.parse(`${raw}T00:00:00Z`)))
+      throw bad("a date is written YYYY-MM-DD");
+  } else if (kind === "money" || kind === "number") {
+    if (!/^-?\d+(\.\d+)?$/.test(raw)) throw bad("a number is written like 1234.50 (no grouping)");
+    value = kind === "money" ? Number(raw).toFixed(2) : String(Number(raw));
+  } else if (kind === "enum") {
+    const s = schema.type === "array" ? schema.items : schema;
+    const members = "enum" in s ? (s.enum ?? []) : [];
+    if (!members.includes(raw)) throw bad(`one of ${members.join(", ")}`);
+  }
+  const currency = kind === "money" && f.currency ? f.currency.trim().toUpperCase() : undefined;
+  if (currency !== undefined && !/^[A-Z]{3}$/.test(currency)) throw bad("a currency is an ISO 4217 code");
+  return {
+    name: f.name,
+    kind,
+    raw,
+    value,
+    ...(currency ? { currency } : {}),
+    confidence: 1,
+    source: "human",
+  };
+}
+
+function declared(category: StoredCategory, field: string): boolean {
+  return field in (category.fields?.properties ?? {});
+}
+
 export function isUuid(id: string): boolean {
   return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id);
 }

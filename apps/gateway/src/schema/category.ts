@@ -1,17 +1,85 @@
-import type { Category as CategoryShape } from "@docfleet/pipeline";
+import type { StoredCategory } from "@docfleet/pipeline";
 import { builder } from "../builder.ts";
+import { guard } from "../errors.ts";
 
-const Category = builder.objectRef<CategoryShape>("Category");
+const Category = builder.objectRef<StoredCategory>("Category");
 Category.implement({
+  description:
+    "A category documents are sorted into, with the fields extracted for it (per tenant, versioned)",
   fields: (t) => ({
     name: t.exposeString("name"),
     description: t.exposeString("description"),
+    keywords: t.stringList({ resolve: (c) => c.keywords ?? [] }),
+    fields: t.field({
+      type: "JSON",
+      description:
+        'the fields as a JSON Schema subset: {"type":"object","properties":{"total":{"type":"string","format":"money"},...}}; ' +
+        'types: string, number, date ({"type":"string","format":"date"}), money ({"type":"string","format":"money"}), ' +
+        'enum ({"type":"string","enum":[...]}), array ({"type":"array","items":...})',
+      resolve: (c) => c.fields ?? { type: "object", properties: {} },
+    }),
+    version: t.exposeInt("version", {
+      description: "bumped by every change; documents record the one they used",
+    }),
+    updatedAt: t.expose("updatedAt", { type: "DateTime" }),
+  }),
+});
+
+const CategoryInput = builder.inputType("CategoryInput", {
+  fields: (t) => ({
+    name: t.string({ required: true, description: "snake_case, unique per tenant" }),
+    description: t.string({ required: true, description: "what belongs here, in words (models read it)" }),
+    keywords: t.stringList({ description: "typical words and phrases (bootstrap the built-in classifier)" }),
+    fields: t.field({ type: "JSON", description: "see Category.fields" }),
+  }),
+});
+
+const CategoryChange = builder.inputType("CategoryChange", {
+  fields: (t) => ({
+    description: t.string(),
+    keywords: t.stringList(),
+    fields: t.field({ type: "JSON" }),
   }),
 });
 
 builder.queryFields((t) => ({
   categories: t.field({
     type: [Category],
-    resolve: (_root, _args, ctx) => [...ctx.pipeline.deps.categories],
+    description: "The tenant's categories (the default set until it defines its own)",
+    resolve: (_root, _args, ctx) => ctx.pipeline.categories.list(ctx.tenantId),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  defineCategory: t.field({
+    type: Category,
+    description: "Adds a category (CONFLICT when the name is taken: change it with updateCategory)",
+    args: { input: t.arg({ type: CategoryInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      guard(() =>
+        ctx.pipeline.categories.define(ctx.tenantId, {
+          name: input.name,
+          description: input.description,
+          keywords: input.keywords ?? undefined,
+          fields: input.fields ?? undefined,
+        } as never),
+      ),
+  }),
+  updateCategory: t.field({
+    type: Category,
+    description:
+      "Changes a category's description, keywords or fields; a real change bumps its version (reprocess then re-runs what it affects)",
+    args: {
+      name: t.arg.string({ required: true }),
+      change: t.arg({ type: CategoryChange, required: true }),
+    },
+    resolve: (_root, { name, change }, ctx) =>
+      guard(() =>
+        ctx.pipeline.categories.update(ctx.tenantId, name, {
+          description: change.description,
+          keywords: change.keywords,
+          fields: change.fields ?? undefined,
+        }),
+      ),
   }),
 }));

@@ -1,5 +1,7 @@
+import type { StoredField } from "@docfleet/pipeline";
 import type { Prisma } from "@docfleet/schema";
 import { builder } from "../builder.ts";
+import { guard } from "../errors.ts";
 import { uuidOrNil } from "./batch.ts";
 
 export const DocumentStatus = builder.enumType("DocumentStatus", {
@@ -9,16 +11,7 @@ export const Stage = builder.enumType("Stage", {
   values: ["PARSE", "UNDERSTAND", "EMBED", "INDEX"] as const,
 });
 
-const Field = builder.objectRef<{
-  name: string;
-  kind: string;
-  raw: string;
-  value: string;
-  currency?: string;
-  confidence: number;
-  page?: number;
-  span?: [number, number];
-}>("ExtractedField");
+const Field = builder.objectRef<StoredField>("ExtractedField");
 Field.implement({
   fields: (t) => ({
     name: t.exposeString("name"),
@@ -30,6 +23,15 @@ Field.implement({
     page: t.exposeInt("page", { nullable: true }),
     start: t.int({ nullable: true, resolve: (f) => f.span?.[0] ?? null }),
     end: t.int({ nullable: true, resolve: (f) => f.span?.[1] ?? null }),
+    box: t.intList({
+      nullable: true,
+      description: "[x0, y0, x1, y1] on the page image, in pixels, when the text came from OCR",
+      resolve: (f) => f.bbox ?? null,
+    }),
+    source: t.string({
+      description: "MODEL, or HUMAN for a value a person set with correctDocument",
+      resolve: (f) => (f.source === "human" ? "HUMAN" : "MODEL"),
+    }),
   }),
 });
 
@@ -59,6 +61,30 @@ export const Document = builder.prismaObject("Document", {
     model: t.string({
       nullable: true,
       resolve: (d) => (d.metadata as { model?: string } | null)?.model ?? null,
+    }),
+    categoryVersion: t.exposeInt("categoryVersion", {
+      nullable: true,
+      description: "the version of the category definition the fields were extracted with",
+    }),
+    provenance: t.expose("provenance", {
+      type: "JSON",
+      description: "per stage: the parser, model, prompt and category versions that produced its result",
+    }),
+    correctedAt: t.expose("correctedAt", { type: "DateTime", nullable: true }),
+    attachments: t.field({
+      type: "JSON",
+      nullable: true,
+      description: "files attached to a message (EML, MSG): name, size, contentType",
+      resolve: (d) => (d.metadata as { attachments?: unknown } | null)?.attachments ?? null,
+    }),
+    thumbnailUrl: t.string({
+      nullable: true,
+      description: "a signed URL to a small WebP of the first page or image, valid for 15 minutes",
+      select: { thumbnailKey: true },
+      resolve: (d, _args, ctx) =>
+        d.thumbnailKey
+          ? ctx.pipeline.deps.store.createDownloadUrl(d.thumbnailKey, { ttlSeconds: 900 })
+          : null,
     }),
     batch: t.relation("batch"),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
@@ -137,3 +163,98 @@ function documentWhere(
     ...(typeof f?.needsReview === "boolean" ? { needsReview: f.needsReview } : {}),
   };
 }
+
+const FieldCorrection = builder.inputType("FieldCorrection", {
+  fields: (t) => ({
+    name: t.string({ required: true, description: "a field the category declares" }),
+    value: t.string({
+      required: true,
+      description: "dates YYYY-MM-DD, money and numbers like 1234.50, enums one of their members",
+    }),
+    currency: t.string({ description: "ISO 4217 code, for money" }),
+  }),
+});
+
+const ReprocessFilter = builder.inputType("ReprocessFilter", {
+  fields: (t) => ({
+    batchId: t.id(),
+    ids: t.idList(),
+    category: t.stringList(),
+    needsReview: t.boolean(),
+  }),
+});
+
+const ReprocessModels = builder.inputType("ReprocessModels", {
+  fields: (t) => ({
+    understand: t.string({
+      description: "another model of the configured backend, e.g. an Ollama model name",
+    }),
+    embed: t.string({ description: "must be the index's embedding model (another one needs a reindex)" }),
+  }),
+});
+
+const ReprocessResult = builder.objectRef<{
+  queued: number;
+  upToDate: number;
+  inFlight: number;
+  documentIds: string[];
+}>("ReprocessResult");
+ReprocessResult.implement({
+  fields: (t) => ({
+    queued: t.exposeInt("queued"),
+    upToDate: t.exposeInt("upToDate", {
+      description: "selected documents whose results already match: nothing to do",
+    }),
+    inFlight: t.exposeInt("inFlight", {
+      description: "selected documents still being processed: left alone",
+    }),
+    documentIds: t.exposeIDList("documentIds", { description: "the queued documents (first 1000)" }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  correctDocument: t.prismaField({
+    type: "Document",
+    description:
+      "Records a person's fix of a completed document's category and/or fields; the category becomes a training label for the tenant's classifier",
+    args: {
+      id: t.arg.id({ required: true }),
+      category: t.arg.string(),
+      fields: t.arg({ type: [FieldCorrection] }),
+    },
+    resolve: async (query, _root, args, ctx) => {
+      const doc = await guard(() =>
+        ctx.pipeline.correctDocument(ctx.tenantId, String(args.id), {
+          category: args.category,
+          fields: args.fields,
+        }),
+      );
+      return ctx.prisma.document.findUniqueOrThrow({ ...query, where: { id: doc.id } });
+    },
+  }),
+  reprocess: t.field({
+    type: ReprocessResult,
+    description:
+      "Re-runs `stages` for the selected completed documents where something changed (model, prompt or category version, parser, chunker); `force` re-runs regardless. Index follows what runs.",
+    args: {
+      filter: t.arg({ type: ReprocessFilter, required: true }),
+      stages: t.arg({ type: [Stage], required: true }),
+      models: t.arg({ type: ReprocessModels }),
+      force: t.arg.boolean({ defaultValue: false }),
+    },
+    resolve: (_root, args, ctx) =>
+      guard(() =>
+        ctx.pipeline.reprocess(ctx.tenantId, {
+          filter: {
+            batchId: args.filter.batchId == null ? null : String(args.filter.batchId),
+            documentIds: args.filter.ids?.map(String) ?? null,
+            category: args.filter.category,
+            needsReview: args.filter.needsReview,
+          },
+          stages: args.stages,
+          models: args.models,
+          force: args.force,
+        }),
+      ),
+  }),
+}));

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { classifyText, detectType } from "./detect.ts";
+import { classifyText, detectType, looksLikeEmail } from "./detect.ts";
 
 const corpus = new URL("../../../../../shared/corpus/", import.meta.url);
 const formats = new URL("formats/", corpus);
@@ -25,6 +25,10 @@ describe("detectType on the corpus", () => {
     ["html", "html"],
     ["md", "md"],
     ["csv", "csv"],
+    ["xlsx", "xlsx"],
+    ["pptx", "pptx"],
+    ["epub", "epub"],
+    ["email", "msg"],
   ] as const) {
     it(`detects every file in formats/${folder} as ${type}`, async () => {
       const files = filesOf(folder);
@@ -67,9 +71,31 @@ describe("detectType on the corpus", () => {
   });
 
   it("names the formats it detects but does not read", async () => {
-    expect((await detectType(read("xlsx/xlsx_01.xlsx")))?.type).toBe("xlsx");
-    expect((await detectType(read("pptx/pptx_chart.pptx")))?.type).toBe("pptx");
     expect((await detectType(read("tiff/2206.01062.tif")))?.type).toBe("tif");
+  });
+
+  it("reads macro-enabled workbooks as xlsx, keeping their mime type", async () => {
+    expect(await detectType(read("xlsx/xlsx_02_sample_sales_data.xlsm"), "sales.xlsx")).toEqual({
+      type: "xlsx",
+      mimeType: "application/vnd.ms-excel.sheet.macroenabled.12",
+    });
+  });
+
+  it("tells OpenDocument text from presentation from its mimetype entry", async () => {
+    expect((await detectType(read("odf/text_document_01.odt")))?.type).toBe("odt");
+    expect((await detectType(read("odf/odf_presentation_01.odp"), "slides.odt"))?.type).toBe("odp");
+  });
+
+  it("tells an Outlook message from another compound file", async () => {
+    expect(await detectType(read("email/msg_simple.msg"), "mail.doc")).toEqual({
+      type: "msg",
+      mimeType: "application/vnd.ms-outlook",
+    });
+    const cfb = Buffer.alloc(2048);
+    Buffer.from([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]).copy(cfb);
+    expect((await detectType(cfb, "mail.msg"))?.type).toBe("cfb");
+    Buffer.from("__properties_version1.0", "utf16le").copy(cfb, 1100);
+    expect((await detectType(cfb))?.type).toBe("msg");
   });
 });
 
@@ -103,6 +129,28 @@ describe("detectType on crafted bytes", () => {
     const junk = Buffer.concat([Buffer.from([0x00, 0x01, 0x02, 0xff]), pdf]);
     expect((await detectType(junk))?.type).toBe("pdf");
     expect((await detectType(Buffer.from("A file starts with %PDF-1.7 and then...\n")))?.type).toBe("txt");
+  });
+});
+
+describe("e-mail detection", () => {
+  const message = "From: Ann <ann@example.com>\r\nTo: bob@example.org\r\nSubject: Hi\r\n\r\nHello Bob.\r\n";
+
+  it("detects an RFC 822 message from its header block, whatever the file is called", async () => {
+    expect(await detectType(Buffer.from(message), "notes.txt")).toEqual({
+      type: "eml",
+      mimeType: "message/rfc822",
+    });
+    const folded = "Received: from a\n\tby b; Tue, 14 May 2024\nMessage-ID: <1@x>\nX-Custom: y\n\nbody";
+    expect(looksLikeEmail(folded)).toBe(true);
+  });
+
+  it("wants two known headers, only header lines, and a blank line after them", () => {
+    expect(looksLikeEmail("Subject: Hi\nX-Other: 1\n\nbody")).toBe(false);
+    expect(looksLikeEmail("From: a\nTo: b\nSubject: c")).toBe(false);
+    expect(looksLikeEmail("Dear Bob,\nFrom: a\nTo: b\n\nbody")).toBe(false);
+    expect(looksLikeEmail("From: a\nTo: b\nthis line is prose\n\nbody")).toBe(false);
+    expect(looksLikeEmail(" From: a\nTo: b\n\nbody")).toBe(false);
+    expect(classifyText("# Minutes\n\nFrom: a\nTo: b\n\n")).toBe("md");
   });
 });
 

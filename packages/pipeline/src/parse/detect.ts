@@ -28,6 +28,7 @@ export async function detectType(bytes: Uint8Array, fileName?: string): Promise<
     if (text !== null) return textType(text, fileName);
   }
   const magic = await fileTypeFromBuffer(bytes);
+  if (magic?.ext === "cfb" && isOutlookMessage(bytes)) return { type: "msg", mimeType: MSG_MIME };
   // `<?xml ` is the only magic file-type reports that XHTML also starts with.
   if (magic && magic.ext !== "xml") return toType(magic);
   const text = decodeText(sample(bytes));
@@ -38,11 +39,60 @@ export async function detectType(bytes: Uint8Array, fileName?: string): Promise<
   return null;
 }
 
+export const EML_MIME = "message/rfc822";
+export const MSG_MIME = "application/vnd.ms-outlook";
+
+/** Macro-enabled OOXML is read like its plain sibling; the mime type keeps the difference. */
+const SAME_READER: Record<string, string> = { xlsm: "xlsx", docm: "docx", pptm: "pptx" };
+
 function toType(magic: { ext: string; mime: string }): DetectedType {
-  return { type: magic.ext, mimeType: magic.mime };
+  return { type: SAME_READER[magic.ext] ?? magic.ext, mimeType: magic.mime };
+}
+
+const MSG_STREAMS = [
+  Buffer.from("__substg1.0_", "utf16le"),
+  Buffer.from("__properties_version1.0", "utf16le"),
+];
+
+/**
+ * An OLE compound file is an Outlook message when its directory names the MAPI property streams
+ * (`__substg1.0_XXXXYYYY`, `__properties_version1.0`), stored in UTF-16LE like every directory name.
+ */
+export function isOutlookMessage(bytes: Uint8Array): boolean {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return MSG_STREAMS.some((name) => buffer.includes(name));
+}
+
+const MAIL_HEADERS = new Set(["from", "to", "subject", "date", "received", "message-id", "mime-version"]);
+/** RFC 5322 field names are printable ASCII without spaces or colons. */
+const HEADER_LINE = /^([!-9;-~]+):/;
+/** A header block longer than this is not one. */
+const MAX_HEADER_LINES = 500;
+
+/**
+ * An RFC 822 message: the text opens with a block of `Name: value` lines (continuations indented) that
+ * ends with a blank line, naming at least two of From, To, Subject, Date, Received, Message-ID and
+ * MIME-Version.
+ */
+export function looksLikeEmail(text: string): boolean {
+  const lines = text.split(/\r?\n/, MAX_HEADER_LINES + 1);
+  const seen = new Set<string>();
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line === "") return i > 0 && seen.size >= 2;
+    if (/^[ \t]/.test(line)) {
+      if (i === 0) return false;
+      continue;
+    }
+    const name = HEADER_LINE.exec(line)?.[1]?.toLowerCase();
+    if (!name) return false;
+    if (MAIL_HEADERS.has(name)) seen.add(name);
+  }
+  return false;
 }
 
 function textType(text: string, fileName?: string): DetectedType {
+  if (looksLikeEmail(text)) return { type: "eml", mimeType: EML_MIME };
   const type = classifyText(text.slice(0, SAMPLE_CHARS), fileName);
   return { type, mimeType: TEXT_MIME[type] };
 }

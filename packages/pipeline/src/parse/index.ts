@@ -1,21 +1,49 @@
 import { DocumentError, FailureCode } from "../errors.ts";
 import { detectType } from "./detect.ts";
 import { extractDocx, isEncryptedOoxml } from "./docx.ts";
+import { extractEml, extractMsg } from "./email.ts";
+import { extractEpub } from "./epub.ts";
 import { extractHtml } from "./html.ts";
+import { extractImage } from "./image.ts";
+import { extractOdf } from "./odf.ts";
 import { extractPdf } from "./pdf.ts";
+import { extractPptx } from "./pptx.ts";
 import { csvToText, decodeText } from "./text.ts";
 import type { DetectedType, Extracted, ParsedDocument, ParseOptions } from "./types.ts";
+import { extractXlsx } from "./xlsx.ts";
 
 export { detectType } from "./detect.ts";
-export type { DetectedType, ParsedDocument, ParsedPage, ParseOptions } from "./types.ts";
+export type { Attachment, DetectedType, ParsedDocument, ParsedPage, ParseOptions } from "./types.ts";
 
 /** Types parseDocument reads; others are detected but fail with UNSUPPORTED_TYPE. */
-export const SUPPORTED_TYPES: readonly string[] = ["pdf", "docx", "html", "txt", "md", "csv"];
+export const SUPPORTED_TYPES: readonly string[] = [
+  "pdf",
+  "docx",
+  "xlsx",
+  "pptx",
+  "odt",
+  "ods",
+  "odp",
+  "epub",
+  "eml",
+  "msg",
+  "html",
+  "txt",
+  "md",
+  "csv",
+  "png",
+  "jpg",
+  "tif",
+  "webp",
+  "gif",
+];
+
+const IMAGE_TYPES: ReadonlySet<string> = new Set(["png", "jpg", "tif", "webp", "gif"]);
 
 /**
  * Detects the type from the bytes and extracts the text. Every failure is a DocumentError:
- * EMPTY (no bytes or no text), UNSUPPORTED_TYPE, CORRUPT, ENCRYPTED (PDF or Office password),
- * TOO_LARGE (> maxPages).
+ * EMPTY (no bytes or no text), UNSUPPORTED_TYPE, CORRUPT, ENCRYPTED (PDF, Office or zip password),
+ * TOO_LARGE (> maxPages pages, sheets or slides; a zip over its limits, such as a zip bomb).
  * Text over `maxTextChars` is truncated, not rejected.
  */
 export async function parseDocument(bytes: Buffer, opts: ParseOptions): Promise<ParsedDocument> {
@@ -25,7 +53,7 @@ export async function parseDocument(bytes: Buffer, opts: ParseOptions): Promise<
     if (!detected) {
       throw new DocumentError(
         FailureCode.UNSUPPORTED_TYPE,
-        "Unrecognised binary content: not a PDF, DOCX, HTML or text document",
+        "Unrecognised binary content: not a PDF, Office, OpenDocument, EPUB, e-mail, HTML or text document",
       );
     }
     if (detected.type === "cfb" && isEncryptedOoxml(bytes)) {
@@ -39,11 +67,17 @@ export async function parseDocument(bytes: Buffer, opts: ParseOptions): Promise<
     }
     const extracted = await extract(detected, bytes, opts);
     if (extracted.pages.every((p) => p.text.trim() === "")) {
-      throw new DocumentError(FailureCode.EMPTY, `The ${detected.type} document contains no text`);
+      throw new DocumentError(
+        FailureCode.EMPTY,
+        IMAGE_TYPES.has(detected.type)
+          ? `The ${detected.type} image contains no text ${opts.ocr ? "OCR could read" : "(OCR is not configured)"}`
+          : `The ${detected.type} document contains no text`,
+      );
     }
     return assemble(detected, extracted, opts.maxTextChars);
   } catch (err) {
-    if (err instanceof DocumentError) throw err;
+    // A stage's time budget ran out: that is the caller's TIMEOUT, not a broken file.
+    if (err instanceof DocumentError || opts.signal?.aborted) throw err;
     // Parsers fail on malformed input in their own ways; to the pipeline they all mean "unreadable".
     throw new DocumentError(
       FailureCode.CORRUPT,
@@ -54,8 +88,27 @@ export async function parseDocument(bytes: Buffer, opts: ParseOptions): Promise<
 }
 
 async function extract(detected: DetectedType, bytes: Buffer, opts: ParseOptions): Promise<Extracted> {
-  if (detected.type === "pdf") return extractPdf(bytes, opts);
-  if (detected.type === "docx") return single(await extractDocx(bytes));
+  if (IMAGE_TYPES.has(detected.type)) return extractImage(bytes, detected.type, opts);
+  switch (detected.type) {
+    case "pdf":
+      return extractPdf(bytes, opts);
+    case "docx":
+      return single(await extractDocx(bytes));
+    case "xlsx":
+      return extractXlsx(bytes, opts);
+    case "pptx":
+      return extractPptx(bytes, opts);
+    case "odt":
+    case "ods":
+    case "odp":
+      return extractOdf(bytes, opts);
+    case "epub":
+      return extractEpub(bytes, opts);
+    case "eml":
+      return extractEml(bytes);
+    case "msg":
+      return extractMsg(bytes);
+  }
   const text = decodeText(bytes);
   if (text === null) {
     throw new DocumentError(FailureCode.CORRUPT, `The ${detected.type} file contains binary data`);
@@ -69,11 +122,8 @@ function single(text: string): Extracted {
   return { pages: [{ number: 1, text }], pageCount: 1 };
 }
 
-function assemble(
-  detected: DetectedType,
-  { pages, pageCount }: Extracted,
-  maxTextChars: number,
-): ParsedDocument {
+function assemble(detected: DetectedType, extracted: Extracted, maxTextChars: number): ParsedDocument {
+  const { pages, pageCount } = extracted;
   const kept: Extracted["pages"] = [];
   let length = 0;
   let truncated = false;
@@ -101,6 +151,11 @@ function assemble(
     pages: kept,
     pageCount,
     truncated,
+    words: extracted.words ?? [],
+    images: extracted.images ?? [],
+    attachments: extracted.attachments ?? [],
+    ...(extracted.thumbnail ? { thumbnail: extracted.thumbnail } : {}),
+    ...(extracted.title ? { title: extracted.title } : {}),
   };
 }
 

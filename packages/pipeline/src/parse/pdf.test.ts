@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync } from "node:fs";
-import { describe, expect, it } from "vitest";
+import sharp from "sharp";
+import { afterAll, describe, expect, it } from "vitest";
 import { DocumentError } from "../errors.ts";
+import { createOcrPool } from "./ocr.ts";
 import { extractPdf, joinItems } from "./pdf.ts";
 
 const corpus = new URL("../../../../../shared/corpus/", import.meta.url);
@@ -85,10 +87,23 @@ describe("extractPdf", () => {
     expect(err.message).toContain("3 pages");
   });
 
-  it("fails EMPTY, pointing at OCR, when there is no text layer", async () => {
+  it("fails EMPTY, pointing at OCR, when there is no text layer and no OCR engine", async () => {
     const err = await failure(extractPdf(read("pdfjs/jbig2_file_header.pdf"), limits));
     expect(err.code).toBe("EMPTY");
-    expect(err.message).toMatch(/OCR/);
+    expect(err.message).toMatch(/OCR is not configured/);
+  });
+
+  it("gives a text PDF a WebP thumbnail of page 1 and no page images", async () => {
+    const { thumbnail, images, words, pages } = await extractPdf(
+      read("formats/pdf/bookmark_sample.pdf"),
+      limits,
+    );
+    const meta = await sharp(thumbnail).metadata();
+    expect(meta.format).toBe("webp");
+    expect(Math.max(meta.width ?? 0, meta.height ?? 0)).toBe(320);
+    expect(images).toEqual([]);
+    expect(words).toEqual([]);
+    expect(pages.every((p) => p.source === "text")).toBe(true);
   });
 
   it("stops reading pages once maxTextChars is reached", async () => {
@@ -98,6 +113,47 @@ describe("extractPdf", () => {
     });
     expect(pageCount).toBe(3);
     expect(pages).toHaveLength(1);
+  });
+});
+
+describe("extractPdf with OCR", () => {
+  const ocr = createOcrPool();
+  afterAll(() => ocr.close());
+
+  it("reads a page without a text layer with OCR (its text is an image mask)", async () => {
+    const { pages, words, images, thumbnail } = await extractPdf(read("pdfjs/issue4379.pdf"), {
+      ...limits,
+      ocr,
+    });
+    expect(pages).toEqual([{ number: 1, text: "Image\nMask\nExample", source: "ocr" }]);
+    expect(words?.map((w) => [w.text, w.page])).toEqual([
+      ["Image", 1],
+      ["Mask", 1],
+      ["Example", 1],
+    ]);
+    // Rendered at 300 dpi (A4: 2481 px wide, within the 8 MP budget): boxes are in those pixels.
+    const [x0 = 0, , x1 = 0] = words?.[0]?.bbox ?? [];
+    expect(x1 - x0).toBeGreaterThan(300);
+    expect(images).toHaveLength(1);
+    expect(images?.[0]?.width).toBeLessThanOrEqual(1000);
+    expect((images?.[0]?.width ?? 0) * (images?.[0]?.height ?? 0)).toBeLessThanOrEqual(1_000_000);
+    expect((await sharp(thumbnail).metadata()).format).toBe("webp");
+  });
+
+  it("fails EMPTY when OCR reads nothing either", async () => {
+    const err = await failure(extractPdf(read("pdfjs/jbig2_file_header.pdf"), { ...limits, ocr }));
+    expect(err.code).toBe("EMPTY");
+    expect(err.message).toMatch(/OCR found no text/);
+  });
+
+  it("keeps pages past maxOcrPages empty, and stops when the signal is aborted", async () => {
+    const scan = read("pdfjs/issue4379.pdf");
+    const none = await failure(extractPdf(scan, { ...limits, ocr, maxOcrPages: 0 }));
+    expect(none.code).toBe("EMPTY");
+    const reason = new Error("budget spent");
+    await expect(extractPdf(scan, { ...limits, ocr, signal: AbortSignal.abort(reason) })).rejects.toBe(
+      reason,
+    );
   });
 });
 

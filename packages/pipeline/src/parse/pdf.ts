@@ -1,9 +1,21 @@
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import type { PDFDocumentProxy } from "pdfjs-dist/legacy/build/pdf.mjs";
-import { getDocument, VerbosityLevel } from "pdfjs-dist/legacy/build/pdf.mjs";
+import { createCanvas } from "@napi-rs/canvas";
+import type { PDFDocumentProxy, PDFPageProxy } from "pdfjs-dist/legacy/build/pdf.mjs";
+import { getDocument, OPS, VerbosityLevel } from "pdfjs-dist/legacy/build/pdf.mjs";
 import { DocumentError, FailureCode } from "../errors.ts";
-import type { Extracted } from "./types.ts";
+import {
+  DEFAULT_MAX_OCR_PAGES,
+  DEFAULT_MAX_PIXELS,
+  DEFAULT_VISION_PIXEL_BUDGET,
+  fitToPixels,
+  MAX_VISION_PAGES,
+  makeThumbnail,
+  type RawImage,
+  THUMBNAIL_SIZE,
+  toPng,
+} from "./image.ts";
+import type { Extracted, PageImage, PageWord, ParseOptions } from "./types.ts";
 
 // pdf.js reads fonts and CMaps from these folders through `fs` (its Node factories): no network.
 const pdfjsRoot = dirname(createRequire(import.meta.url).resolve("pdfjs-dist/package.json"));
@@ -17,15 +29,41 @@ interface TextItemLike {
   hasEOL: boolean;
 }
 
+/** Pages are rendered for OCR at 300 dpi, within this many pixels (an A4 page at 300 dpi is 8.7 MP). */
+const OCR_DPI = 300;
+const RENDER_PIXEL_BUDGET = 8_000_000;
+/** A page with fewer characters than this in its text layer and an image on it is treated as a scan. */
+const HANDFUL = 32;
+/** Thumbnails are rendered at twice their size, then downscaled, for legible edges. */
+const THUMBNAIL_RENDER = 2 * THUMBNAIL_SIZE;
+/** Some pages (huge shadings, pathological paths) take minutes to render: give up on them. */
+const RENDER_TIMEOUT_MS = 15_000;
+const THUMBNAIL_TIMEOUT_MS = 3_000;
+/** OCR on fewer pixels reads nothing (tesseract refuses images this small). */
+const MIN_OCR_SIDE = 16;
+
+const IMAGE_OPS = new Set<number>([
+  OPS.paintImageXObject,
+  OPS.paintInlineImageXObject,
+  OPS.paintImageMaskXObject,
+  OPS.paintImageXObjectRepeat,
+  OPS.paintImageMaskXObjectRepeat,
+  OPS.paintInlineImageXObjectGroup,
+  OPS.paintImageMaskXObjectGroup,
+]);
+
 /**
- * Text layer of a PDF, one string per page. Stops reading pages once `maxTextChars` is reached.
+ * Text of a PDF, one string per page: the text layer, or OCR of the rendered page where the layer is
+ * missing or a handful of characters over an image (scans), on at most `maxOcrPages` pages. Stops
+ * reading pages once `maxTextChars` is reached. Rendered pages (up to 4) also come back as images
+ * for a vision model; page 1 always as a thumbnail.
  * Throws DocumentError: ENCRYPTED (password), CORRUPT (unreadable), TOO_LARGE (> maxPages),
- * EMPTY (no text layer: scanned pages wait for OCR).
+ * EMPTY (no text layer and OCR found none or is not configured); the signal's reason when aborted.
  */
-export async function extractPdf(
-  bytes: Uint8Array,
-  limits: { maxPages: number; maxTextChars: number },
-): Promise<Extracted> {
+export async function extractPdf(bytes: Uint8Array, opts: ParseOptions): Promise<Extracted> {
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const maxOcrPages = opts.maxOcrPages ?? DEFAULT_MAX_OCR_PAGES;
+  const budget = opts.visionPixelBudget ?? DEFAULT_VISION_PIXEL_BUDGET;
   const task = getDocument({
     // pdf.js transfers the buffer to its worker, detaching it: hand it a copy so the caller's stays usable.
     data: new Uint8Array(bytes),
@@ -46,26 +84,64 @@ export async function extractPdf(
     } catch (err) {
       throw openError(err);
     }
-    if (doc.numPages > limits.maxPages) {
+    if (doc.numPages > opts.maxPages) {
       throw new DocumentError(
         FailureCode.TOO_LARGE,
-        `PDF has ${doc.numPages} pages, more than the limit of ${limits.maxPages}`,
+        `PDF has ${doc.numPages} pages, more than the limit of ${opts.maxPages}`,
       );
     }
     const pages: Extracted["pages"] = [];
+    const words: PageWord[] = [];
+    const images: PageImage[] = [];
+    let thumbnail: Buffer | undefined;
     let chars = 0;
     let failed = 0;
     let firstFailure: unknown;
-    for (let number = 1; number <= doc.numPages && chars < limits.maxTextChars; number++) {
+    let ocrPages = 0;
+    for (let number = 1; number <= doc.numPages && chars < opts.maxTextChars; number++) {
+      opts.signal?.throwIfAborted();
+      let page: PDFPageProxy | undefined;
       let text = "";
+      let source: "text" | "ocr" = "text";
       try {
-        text = await readPage(doc, number);
+        page = await doc.getPage(number);
+        text = await readText(page);
       } catch (err) {
         // One broken page should not cost the others their text.
         failed++;
         firstFailure ??= err;
       }
-      pages.push({ number, text });
+      const ocr = opts.ocr !== undefined && ocrPages < maxOcrPages ? opts.ocr : undefined;
+      if (page && (ocr || images.length < MAX_VISION_PAGES) && (await isScan(page, text))) {
+        // Without OCR the page is only looked at by a vision model: render no more than it takes.
+        const scale = ocr ? ocrScale(page, maxPixels) : fitScale(page, Math.min(budget, maxPixels));
+        // A page that cannot be rendered keeps its text layer (if any): the others still count.
+        const raw = await render(page, scale, RENDER_TIMEOUT_MS, opts.signal).catch(() => undefined);
+        opts.signal?.throwIfAborted();
+        if (raw) {
+          if (number === 1) thumbnail = await makeThumbnail(raw).catch(() => undefined);
+          const image =
+            images.length < MAX_VISION_PAGES && (await fitToPixels(raw, budget).catch(() => undefined));
+          if (image) images.push({ page: number, ...image });
+          if (ocr && Math.min(raw.width, raw.height) >= MIN_OCR_SIDE) {
+            ocrPages++;
+            const read = await ocr.recognize(await toPng(raw), number, opts.signal);
+            if (read.text.length > text.trim().length) {
+              text = read.text;
+              source = "ocr";
+              words.push(...read.words);
+            }
+          }
+        }
+      }
+      if (page && number === 1 && !thumbnail) {
+        const scale = fitScale(page, THUMBNAIL_RENDER * THUMBNAIL_RENDER);
+        const raw = await render(page, scale, THUMBNAIL_TIMEOUT_MS, opts.signal).catch(() => undefined);
+        opts.signal?.throwIfAborted();
+        if (raw) thumbnail = await makeThumbnail(raw).catch(() => undefined);
+      }
+      page?.cleanup();
+      pages.push({ number, text, source });
       chars += text.length + 1;
     }
     if (failed === pages.length && pages.length > 0) {
@@ -76,13 +152,79 @@ export async function extractPdf(
     if (pages.every((p) => p.text.trim() === "")) {
       throw new DocumentError(
         FailureCode.EMPTY,
-        "PDF has no text layer (scanned or image-only pages); OCR is not supported yet",
+        opts.ocr
+          ? "PDF has no text layer and OCR found no text on its pages"
+          : "PDF has no text layer (scanned or image-only pages) and OCR is not configured",
       );
     }
-    return { pages, pageCount: doc.numPages };
+    return { pages, pageCount: doc.numPages, words, images, thumbnail };
   } finally {
     // Destroying the task also destroys the document and its fake worker: nothing is left behind.
     await task.destroy().catch(() => undefined);
+  }
+}
+
+async function readText(page: PDFPageProxy): Promise<string> {
+  const content = await page.getTextContent();
+  return joinItems(content.items.flatMap((item) => ("str" in item ? [item] : [])));
+}
+
+/** No text at all, or a handful of characters (a page number, a stamp) over an image. */
+async function isScan(page: PDFPageProxy, text: string): Promise<boolean> {
+  const visible = text.replace(/\s+/g, "").length;
+  if (visible === 0) return true;
+  if (visible >= HANDFUL) return false;
+  try {
+    const { fnArray } = await page.getOperatorList();
+    return fnArray.some((fn) => IMAGE_OPS.has(fn));
+  } catch {
+    return false;
+  }
+}
+
+function ocrScale(page: PDFPageProxy, maxPixels: number): number {
+  const { width, height } = page.getViewport({ scale: 1 });
+  const pixels = Math.min(RENDER_PIXEL_BUDGET, maxPixels);
+  return Math.min(OCR_DPI / 72, Math.sqrt(pixels / Math.max(1, width * height)));
+}
+
+/** The scale at which the page has at most `pixels` pixels. */
+function fitScale(page: PDFPageProxy, pixels: number): number {
+  const { width, height } = page.getViewport({ scale: 1 });
+  return Math.sqrt(pixels / Math.max(1, width * height));
+}
+
+/**
+ * Renders one page to RGBA pixels; the canvas is released before returning. Rendering runs on this
+ * thread in chunks: between chunks it yields to the event loop and gives up past `timeoutMs` or on
+ * abort (one chunk, a huge shading or path, can still take seconds).
+ */
+async function render(
+  page: PDFPageProxy,
+  scale: number,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<RawImage> {
+  const viewport = page.getViewport({ scale });
+  const width = Math.max(1, Math.floor(viewport.width));
+  const height = Math.max(1, Math.floor(viewport.height));
+  const canvas = createCanvas(width, height);
+  const deadline = Date.now() + timeoutMs;
+  try {
+    const context = canvas.getContext("2d");
+    // pdf.js paints white under the page itself; its types name the DOM canvas it mimics.
+    const task = page.render({ canvas: canvas as unknown as HTMLCanvasElement, viewport });
+    task.onContinue = (next: () => void) => {
+      if (Date.now() > deadline || signal?.aborted) task.cancel();
+      else setImmediate(next);
+    };
+    await task.promise;
+    const { data } = context.getImageData(0, 0, width, height);
+    return { data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), width, height, channels: 4 };
+  } finally {
+    // Frees the native pixel buffer now rather than at the next garbage collection.
+    canvas.width = 0;
+    canvas.height = 0;
   }
 }
 
@@ -96,16 +238,6 @@ function openError(err: unknown): DocumentError {
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-async function readPage(doc: PDFDocumentProxy, number: number): Promise<string> {
-  const page = await doc.getPage(number);
-  try {
-    const content = await page.getTextContent();
-    return joinItems(content.items.flatMap((item) => ("str" in item ? [item] : [])));
-  } finally {
-    page.cleanup();
-  }
 }
 
 /**

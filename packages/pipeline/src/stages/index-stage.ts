@@ -16,5 +16,9 @@ export const indexStage: StageHandler = async ({ doc, deps }) => {
       chunks: artifact.chunks,
     },
   ]);
-  return { data: {}, payload: { chunks: artifact.chunks.length } };
+  return {
+    data: {},
+    provenance: { category: doc.category, chunks: artifact.chunks.length },
+    payload: { chunks: artifact.chunks.length },
+  };
 };

@@ -1,10 +1,29 @@
+import type { Prisma } from "@docfleet/schema";
 import { objectKeys } from "../context.ts";
 import { DocumentError, FailureCode } from "../errors.ts";
-import { parseDocument } from "../parse/index.ts";
 import type { StageHandler } from "./types.ts";
 
-/** Detects the type from the bytes, extracts the text and stores it as an artifact. */
-export const parseStage: StageHandler = async ({ doc, deps }) => {
+/** Bumped whenever parsing changes what it extracts (a reprocess of PARSE then has work to do). */
+export const PARSER_VERSION = "parse-2";
+
+/** What parse records for the later stages (in the document's provenance). */
+export interface ParseProvenance {
+  parser: string;
+  detectedType: string;
+  /** Pages read by OCR. */
+  ocrPages: number[];
+  /** Pages with an image for a vision model (artifacts `page-N.jpg`). */
+  images: number[];
+  /** OCR words stored (artifact `words.json`). */
+  words: boolean;
+  truncated: boolean;
+}
+
+/**
+ * Detects the type from the bytes, extracts the text (OCR for pages without a text layer) and stores
+ * the artifacts: text, OCR words, page images for a vision model, a thumbnail.
+ */
+export const parseStage: StageHandler = async ({ doc, deps, signal }) => {
   const { settings, store } = deps;
   if (doc.size > settings.maxUploadBytes) {
     throw new DocumentError(
@@ -13,15 +32,59 @@ export const parseStage: StageHandler = async ({ doc, deps }) => {
     );
   }
   const bytes = await store.get(doc.objectKey);
-  const parsed = await parseDocument(bytes, {
-    maxPages: settings.maxPages,
-    maxTextChars: settings.maxTextChars,
-    fileName: doc.name,
-  });
-  const textKey = objectKeys.text(doc.tenantId, doc.id);
-  await store.put(textKey, parsed.text, "text/plain; charset=utf-8");
+  const parsed = await deps.parser.parse(
+    bytes,
+    {
+      maxPages: settings.maxPages,
+      maxTextChars: settings.maxTextChars,
+      fileName: doc.name,
+      maxPixels: settings.maxPixels,
+      maxOcrPages: settings.maxOcrPages,
+      visionPixelBudget: deps.models.visionPixelBudget,
+    },
+    signal,
+  );
+  const { tenantId, id } = doc;
+  const textKey = objectKeys.text(tenantId, id);
+  const writes: Promise<void>[] = [store.put(textKey, parsed.text, "text/plain; charset=utf-8")];
+  if (parsed.words.length > 0) {
+    writes.push(store.put(objectKeys.words(tenantId, id), JSON.stringify(parsed.words), "application/json"));
+  }
+  for (const image of parsed.images) {
+    writes.push(store.put(objectKeys.pageImage(tenantId, id, image.page), image.data, "image/jpeg"));
+  }
+  const thumbnailKey = parsed.thumbnail ? objectKeys.thumbnail(tenantId, id) : null;
+  if (parsed.thumbnail && thumbnailKey) writes.push(store.put(thumbnailKey, parsed.thumbnail, "image/webp"));
+  await Promise.all(writes);
+  const provenance: ParseProvenance = {
+    parser: PARSER_VERSION,
+    detectedType: parsed.detectedType,
+    ocrPages: parsed.pages.filter((p) => p.source === "ocr").map((p) => p.number),
+    images: parsed.images.map((i) => i.page),
+    words: parsed.words.length > 0,
+    truncated: parsed.truncated,
+  };
   return {
-    data: { detectedType: parsed.detectedType, pageCount: parsed.pageCount, textKey },
-    payload: { detectedType: parsed.detectedType, pageCount: parsed.pageCount, chars: parsed.text.length },
+    data: {
+      detectedType: parsed.detectedType,
+      pageCount: parsed.pageCount,
+      textKey,
+      thumbnailKey,
+      ...(parsed.title || parsed.attachments.length
+        ? {
+            metadata: {
+              ...(parsed.title ? { title: parsed.title } : {}),
+              ...(parsed.attachments.length ? { attachments: parsed.attachments } : {}),
+            } as Prisma.InputJsonValue,
+          }
+        : {}),
+    },
+    provenance: provenance as unknown as Record<string, unknown>,
+    payload: {
+      detectedType: parsed.detectedType,
+      pageCount: parsed.pageCount,
+      chars: parsed.text.length,
+      ocrPages: provenance.ocrPages.length,
+    },
   };
 };

@@ -13,6 +13,8 @@ export interface StageOutput {
   data: Prisma.DocumentUncheckedUpdateManyInput;
   /** Set by a stage that judges the document (understand). */
   needsReview?: boolean;
+  /** What produced the result (model, prompt and category versions, ...): kept per stage on the document. */
+  provenance?: Record<string, unknown>;
   /** Added to the stage.completed event. */
   payload?: Record<string, unknown>;
 }

@@ -1,39 +1,102 @@
 import type { Prisma } from "@docfleet/schema";
-import type { Category } from "../ports/models.ts";
+import { Categories } from "../categories.ts";
+import { objectKeys } from "../context.ts";
+import { DocumentError, FailureCode } from "../errors.ts";
+import type { ExtractedField, LearnedLabels, PageImage, PageWord } from "../ports/models.ts";
+import type { DocumentOptions } from "../service.ts";
+import type { ParseProvenance } from "./parse.ts";
 import type { StageHandler } from "./types.ts";
 
-/** Classifies and extracts fields in one model call, constrained to the batch's categories. */
-export const understandStage: StageHandler = async ({ doc, deps }) => {
-  const text = (await deps.store.get(doc.textKey!)).toString("utf8");
-  const batch = await deps.db.prisma.batch.findUniqueOrThrow({
-    where: { id: doc.batchId },
-    select: { options: true },
+/** A field as stored on the document: what a model found, or what a person set (`source: "human"`). */
+export type StoredField = ExtractedField & { source?: "model" | "human" };
+
+/**
+ * Classifies and extracts the category's fields in one model call, constrained to the batch's
+ * categories (the tenant's, versioned). OCR words and page images from parse go along; the tenant's
+ * confirmed labels teach the models that learn. A person's corrections survive a re-run.
+ */
+export const understandStage: StageHandler = async ({ doc, deps, signal }) => {
+  const { store, db } = deps;
+  const prisma = db.prisma;
+  const parse = (doc.provenance as { PARSE?: ParseProvenance } | null)?.PARSE;
+  const [text, batch, learnedRow, label, words, images] = await Promise.all([
+    store.get(doc.textKey!).then((b) => b.toString("utf8")),
+    prisma.batch.findUniqueOrThrow({ where: { id: doc.batchId }, select: { options: true } }),
+    prisma.tenantModel.findUnique({ where: { tenantId: doc.tenantId }, select: { learned: true } }),
+    prisma.label.findUnique({ where: { documentId: doc.id }, select: { category: true } }),
+    parse?.words
+      ? store
+          .get(objectKeys.words(doc.tenantId, doc.id))
+          .then((b) => JSON.parse(b.toString("utf8")) as PageWord[])
+      : undefined,
+    Promise.all(
+      (parse?.images ?? []).map(
+        async (page): Promise<PageImage> => ({
+          page,
+          data: await store.get(objectKeys.pageImage(doc.tenantId, doc.id, page)),
+          width: 0,
+          height: 0,
+        }),
+      ),
+    ),
+  ]);
+  const categories = await new Categories(prisma, deps.categories).forBatch(doc.tenantId, batch.options);
+  const model = (doc.options as DocumentOptions | null)?.models?.understand;
+  const u = await deps.models.understand({
+    text,
+    name: doc.name,
+    categories,
+    words,
+    images: images.length > 0 ? images : undefined,
+    learned: (learnedRow?.learned as LearnedLabels | undefined) ?? undefined,
+    model,
+    signal,
   });
-  const categories = categoriesFor(batch.options, deps.categories);
-  const u = await deps.models.understand({ text, name: doc.name, categories });
+  const chosen = categories.find((c) => c.name === (label?.category ?? u.category));
+  if (!chosen) {
+    throw new DocumentError(
+      FailureCode.MODEL_OUTPUT_INVALID,
+      `${u.model} answered category "${u.category}", which is not one of ${categories.map((c) => c.name).join(", ")}`,
+    );
+  }
+  // A person's word outranks a model's: a confirmed category and corrected fields stay.
+  const old = (doc.metadata as { fields?: StoredField[] } | null)?.fields ?? [];
+  const human = old.filter((f) => f.source === "human");
+  const fields: StoredField[] = [
+    ...u.fields
+      .filter((f) => !human.some((h) => h.name === f.name))
+      .map((f) => ({ ...f, source: "model" as const })),
+    ...human,
+  ];
   const threshold = deps.settings.reviewThreshold;
-  const lowFields = u.fields.filter((f) => f.confidence < threshold).map((f) => f.name);
-  const needsReview = u.confidence < threshold || lowFields.length > 0;
+  const confidence = label ? 1 : u.confidence;
+  const lowFields = fields.filter((f) => f.confidence < threshold).map((f) => f.name);
+  const needsReview = confidence < threshold || lowFields.length > 0;
+  const {
+    fields: _f,
+    model: _m,
+    lowConfidence: _l,
+    ...kept
+  } = (doc.metadata ?? {}) as Record<string, unknown>;
   return {
     data: {
-      category: u.category,
-      confidence: u.confidence,
+      category: chosen.name,
+      confidence,
+      categoryVersion: chosen.version,
       metadata: {
-        fields: u.fields,
+        ...kept,
+        fields,
         model: u.model,
         lowConfidence: lowFields,
       } as unknown as Prisma.InputJsonValue,
     },
     needsReview,
-    payload: { category: u.category, confidence: u.confidence, needsReview },
+    provenance: {
+      model: u.model,
+      promptVersion: u.promptVersion,
+      category: chosen.name,
+      categoryVersion: chosen.version,
+    },
+    payload: { category: chosen.name, confidence, needsReview, model: u.model },
   };
 };
-
-/** The batch's chosen categories (by name) out of the known ones; all of them when it chose none. */
-export function categoriesFor(options: unknown, all: readonly Category[]): Category[] {
-  const chosen = (options as { categories?: unknown } | null)?.categories;
-  if (!Array.isArray(chosen) || chosen.length === 0) return [...all];
-  const names = new Set(chosen.map(String));
-  const picked = all.filter((c) => names.has(c.name));
-  return picked.length > 0 ? picked : [...all];
-}

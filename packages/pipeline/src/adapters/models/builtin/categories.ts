@@ -10,6 +10,19 @@ export const DEFAULT_CATEGORIES: Category[] = [
     name: "invoice",
     description:
       "A bill from a seller asking a buyer to pay for goods or services: invoice number, invoice and due dates, line items, tax and a total amount due.",
+    fields: {
+      type: "object",
+      properties: {
+        invoice_number: { type: "string", description: "the invoice's number or reference" },
+        date: { type: "string", format: "date", description: "the invoice date" },
+        due_date: { type: "string", format: "date", description: "the date payment is due" },
+        total: { type: "string", format: "money", description: "the total amount due, tax included" },
+        tax: { type: "string", format: "money", description: "the tax (VAT, GST, sales tax) amount" },
+        company: { type: "string", description: "the seller issuing the invoice" },
+        address: { type: "string", description: "the seller's postal address" },
+        iban: { type: "string", description: "the bank account (IBAN) to pay to" },
+      },
+    },
     keywords: [
       "invoice",
       "invoice number",
@@ -45,6 +58,15 @@ export const DEFAULT_CATEGORIES: Category[] = [
     name: "receipt",
     description:
       "A proof of payment from a shop, restaurant or service: items bought, total paid, cash or card tendered, change; usually short and printed at the till.",
+    fields: {
+      type: "object",
+      properties: {
+        company: { type: "string", description: "the shop or business that issued the receipt" },
+        date: { type: "string", format: "date", description: "the date of purchase" },
+        address: { type: "string", description: "the issuer's postal address" },
+        total: { type: "string", format: "money", description: "the total paid" },
+      },
+    },
     keywords: [
       "receipt",
       "cash",
@@ -82,6 +104,14 @@ export const DEFAULT_CATEGORIES: Category[] = [
     name: "contract",
     description:
       "An agreement binding two or more parties: terms, obligations, duration, termination, governing law and signatures.",
+    fields: {
+      type: "object",
+      properties: {
+        parties: { type: "array", items: { type: "string" }, description: "the parties to the contract" },
+        effective_date: { type: "string", format: "date", description: "the date the contract takes effect" },
+        governing_law: { type: "string", description: "the law or jurisdiction that governs it" },
+      },
+    },
     keywords: [
       "agreement",
       "contract",
@@ -114,6 +144,15 @@ export const DEFAULT_CATEGORIES: Category[] = [
     name: "letter",
     description:
       "A letter or formal correspondence addressed to a person or organisation: salutation, body, closing and sender.",
+    fields: {
+      type: "object",
+      properties: {
+        sender: { type: "string", description: "who wrote the letter" },
+        recipient: { type: "string", description: "who it is addressed to" },
+        date: { type: "string", format: "date", description: "the date of the letter" },
+        subject: { type: "string", description: "the subject or reference line" },
+      },
+    },
     keywords: [
       "dear",
       "sincerely",
@@ -144,6 +183,13 @@ export const DEFAULT_CATEGORIES: Category[] = [
     name: "form",
     description:
       "A form to be filled in: labelled blanks, checkboxes, applicant details, declarations and a signature line.",
+    fields: {
+      type: "object",
+      properties: {
+        form_number: { type: "string", description: "the form's number or code" },
+        date: { type: "string", format: "date", description: "the date filled in or signed" },
+      },
+    },
     keywords: [
       "form",
       "application form",
@@ -174,6 +220,13 @@ export const DEFAULT_CATEGORIES: Category[] = [
     name: "report",
     description:
       "A report presenting findings or figures on a subject: summary, sections, analysis, results, tables and recommendations.",
+    fields: {
+      type: "object",
+      properties: {
+        title: { type: "string", description: "the report's title" },
+        date: { type: "string", format: "date", description: "the publication date" },
+      },
+    },
     keywords: [
       "report",
       "annual report",
@@ -202,6 +255,14 @@ export const DEFAULT_CATEGORIES: Category[] = [
     name: "scientific_paper",
     description:
       "A scientific or academic paper: title, authors and affiliations, abstract, introduction, methods, results, citations and references.",
+    fields: {
+      type: "object",
+      properties: {
+        title: { type: "string", description: "the paper's title" },
+        doi: { type: "string", description: "the DOI identifier" },
+        date: { type: "string", format: "date", description: "the publication date" },
+      },
+    },
     keywords: [
       "abstract",
       "introduction",
@@ -230,6 +291,7 @@ export const DEFAULT_CATEGORIES: Category[] = [
   {
     name: "other",
     description: "Anything that fits none of the other categories.",
+    fields: { type: "object", properties: {} },
     keywords: [],
   },
 ];

@@ -1,4 +1,5 @@
-import type { Category } from "../../../ports/models.ts";
+import { labelTokens } from "../../../labels.ts";
+import type { Category, LearnedLabels } from "../../../ports/models.ts";
 import { escapeRegExp, fold, STOPWORDS, words } from "./text.ts";
 
 export interface Classification {
@@ -21,7 +22,24 @@ export const FALLBACK_CATEGORY = "other";
 export class KeywordClassifier {
   private readonly compiled = new Map<string, { re: RegExp; weight: number }[]>();
 
-  classify(text: string, categories: readonly Category[], fileName?: string): Classification {
+  classify(
+    text: string,
+    categories: readonly Category[],
+    fileName?: string,
+    learned?: LearnedLabels,
+  ): Classification {
+    const byKeywords = this.classifyByKeywords(text, categories, fileName);
+    if (!learned) return byKeywords;
+    const labelled = categories.reduce((n, c) => n + (learned.docs[c.name] ?? 0), 0);
+    if (labelled === 0) return byKeywords;
+    return blend(byKeywords, learnedProbabilities(text, categories, learned), labelled);
+  }
+
+  private classifyByKeywords(
+    text: string,
+    categories: readonly Category[],
+    fileName?: string,
+  ): Classification {
     if (categories.length === 0) throw new RangeError("at least one category is needed");
     const body = fold(text);
     const head = body.slice(0, 2000);
@@ -81,6 +99,51 @@ export class KeywordClassifier {
     }
     return found;
   }
+}
+
+/**
+ * What the tenant's confirmed labels say: a Bernoulli naive Bayes over the document's distinct tokens
+ * (only tokens some label has seen count), with add-half smoothing. Naive Bayes is famously
+ * over-confident, so the log-likelihoods are tempered by the square root of the evidence size.
+ */
+export function learnedProbabilities(
+  text: string,
+  categories: readonly Category[],
+  learned: LearnedLabels,
+): Record<string, number> {
+  const total = categories.reduce((n, c) => n + (learned.docs[c.name] ?? 0), 0);
+  const vocab = (w: string) => categories.some((c) => (learned.tokens[c.name]?.[w] ?? 0) > 0);
+  const tokens = labelTokens(text).filter(vocab);
+  const temper = Math.max(1, Math.sqrt(tokens.length));
+  const logs = categories.map((c) => {
+    const n = learned.docs[c.name] ?? 0;
+    const df = learned.tokens[c.name] ?? {};
+    let lp = Math.log((n + 1) / (total + categories.length));
+    for (const w of tokens) lp += Math.log(((df[w] ?? 0) + 0.5) / (n + 1)) / temper;
+    return lp;
+  });
+  const max = Math.max(...logs);
+  const exps = logs.map((l) => Math.exp(l - max));
+  const sum = exps.reduce((a, b) => a + b, 0);
+  return Object.fromEntries(categories.map((c, i) => [c.name, exps[i]! / sum]));
+}
+
+/**
+ * Mixes the keyword guess with the learnt probabilities; the more labels, the more the labels count
+ * (half at 5 labels, at most 90 %: keywords still speak for categories nobody has labelled yet).
+ */
+function blend(byKeywords: Classification, learnt: Record<string, number>, labelled: number): Classification {
+  const names = Object.keys(byKeywords.scores);
+  const w = Math.min(0.9, labelled / (labelled + 5));
+  const others = names.length > 1 ? (1 - byKeywords.confidence) / (names.length - 1) : 0;
+  const mixed = Object.fromEntries(
+    names.map((n) => {
+      const kw = n === byKeywords.category ? byKeywords.confidence : others;
+      return [n, (1 - w) * kw + w * (learnt[n] ?? 0)];
+    }),
+  );
+  const best = names.reduce((a, b) => (mixed[b]! > mixed[a]! ? b : a));
+  return { category: best, confidence: round(Math.min(0.99, mixed[best]!)), scores: byKeywords.scores };
 }
 
 function count(re: RegExp, s: string): number {

@@ -1,47 +1,643 @@
-import type { ExtractedField, FieldKind } from "../../../ports/models.ts";
+import type { Category, ExtractedField, FieldKind, FieldSchema, PageWord } from "../../../ports/models.ts";
+import { findAddress } from "./address.ts";
+import { confidenceOf, type Rule } from "./calibration.ts";
+import { findCompany, type Span } from "./company.ts";
+import { type Line, splitLines } from "./lines.ts";
+import { escapeRegExp, fold } from "./text.ts";
 
 /**
- * Rule-based field extraction: dates, amounts (total, subtotal, tax), e-mail addresses, phone numbers,
- * IBANs, invoice numbers and company names. Values are normalised (ISO dates, decimal strings,
- * lower-case e-mail, +digits phones, IBAN without spaces). Each field carries the printed text, its
- * character span and, for paged text (pages joined by form feeds), its page.
+ * Fills a category's declared fields from a document's text with rules. Each declared field is mapped
+ * to a rule by its name, type/format and description (a money field named total → the document's
+ * total, a date named due_date → the date labelled "due", a string named company → the letterhead's
+ * name, anything else → the value after a label spelling the field's name). Values are normalised as
+ * the port says; confidences are the rules' measured precisions (calibration.ts). Pages come from
+ * form feeds; with OCR `words`, each value gets the box of the words it was read from.
  */
-export function extractFields(text: string): ExtractedField[] {
-  const pageStarts = pageStartOffsets(text);
-  const out: ExtractedField[] = [];
-  const push = (
-    name: string,
-    kind: FieldKind,
-    raw: string,
-    value: string,
-    start: number,
-    confidence: number,
-    currency?: string,
-  ) => {
-    const field: ExtractedField = { name, kind, raw, value, confidence, span: [start, start + raw.length] };
-    if (currency) field.currency = currency;
-    if (pageStarts.length > 1) field.page = pageOf(pageStarts, start);
-    out.push(field);
-  };
+export function extractCategoryFields(
+  text: string,
+  category: Category,
+  words?: readonly PageWord[],
+): ExtractedField[] {
+  return explainCategoryFields(text, category, words).map((e) => e.field);
+}
 
-  for (const d of findDates(text)) push(d.name, "date", d.raw, d.value, d.start, d.confidence);
-  for (const m of findAmounts(text)) push(m.name, "money", m.raw, m.value, m.start, m.confidence, m.currency);
-  for (const m of text.matchAll(EMAIL)) push("email", "email", m[0], m[0].toLowerCase(), m.index, 0.95);
-  for (const p of findPhones(text)) push(p.name, "phone", p.raw, p.value, p.start, p.confidence);
-  for (const m of text.matchAll(IBAN)) {
-    const value = m[0].replace(/\s+/g, "").toUpperCase();
-    if (validIban(value)) push("iban", "iban", m[0], value, m.index, 0.97);
+/** extractCategoryFields with the rule behind each field (benchmarks measure rules with it). */
+export function explainCategoryFields(
+  text: string,
+  category: Category,
+  words?: readonly PageWord[],
+): { field: ExtractedField; rule: Rule }[] {
+  const doc = new Doc(text, words);
+  const out: { field: ExtractedField; rule: Rule }[] = [];
+  for (const [name, schema] of Object.entries(category.fields?.properties ?? {})) {
+    const item = schema.type === "array" ? schema.items : schema;
+    const kind = kindOf(item);
+    const description = `${schema.description ?? ""} ${item.description ?? ""}`;
+    let found = resolve(doc, name, kind, item, description);
+    if (schema.type !== "array") found = found.slice(0, 1);
+    else found = dedupeFound(found).sort((a, b) => a.start - b.start);
+    for (const f of found) out.push({ field: doc.toField(name, kind, f), rule: f.rule });
   }
-  for (const m of text.matchAll(INVOICE_NUMBER)) {
-    const raw = m[1]!;
-    if (/\d/.test(raw))
-      push("invoice_number", "invoice_number", raw, raw.toUpperCase(), m.index + m[0].lastIndexOf(raw), 0.85);
+  return out;
+}
+
+function kindOf(schema: Exclude<FieldSchema, { type: "array" }>): FieldKind {
+  if (schema.type === "number") return "number";
+  if (schema.enum) return "enum";
+  return schema.format ?? "string";
+}
+
+/** A value found by a rule: printed text, normalised value, where, and which rule. */
+interface Found {
+  raw: string;
+  value: string;
+  start: number;
+  end: number;
+  rule: Rule;
+  currency?: string;
+}
+
+// -------------------------------------------------------------------------------------- the mapping
+
+/** Field-name words that say which date, amount or string a field wants. */
+const COMPANY_NAME =
+  /^(company|vendor|merchant|seller|supplier|issuer|shop|store|business|biller|payee|retailer|from|sender|organi[sz]ation|firm|brand)$/;
+const TOTAL_NAME = /^(total|amount|grand|due|paid|payable|balance|sum|gross|final)$/;
+const SUBTOTAL_NAME = /^(subtotal|sub|net)$/;
+const TAX_NAME = /^(tax|vat|gst|sst|mwst|tva|iva)$/;
+const DOC_DATE_NAME =
+  /^(date|invoice|receipt|document|doc|issue|issued|transaction|purchase|bill|tax|point)$/;
+const ID_NAME = /^(number|no|num|nr|id|ref|reference|code)$/;
+
+function resolve(
+  doc: Doc,
+  name: string,
+  kind: FieldKind,
+  schema: Exclude<FieldSchema, { type: "array" }>,
+  description: string,
+): Found[] {
+  const nameWords = splitName(name);
+  const has = (re: RegExp) => nameWords.some((w) => re.test(w));
+  const desc = fold(description);
+  switch (kind) {
+    case "date": {
+      const own = nameWords.filter((w) => !DOC_DATE_NAME.test(w));
+      if (own.length === 0) return doc.documentDates();
+      return doc.datesLabelled(own);
+    }
+    case "money": {
+      if (has(SUBTOTAL_NAME)) return doc.labelledAmounts(SUBTOTAL_LABEL, "money.subtotal");
+      if (has(TAX_NAME)) return doc.labelledAmounts(TAX_LABEL, "money.tax");
+      if (has(TOTAL_NAME) || /\btotal\b/.test(desc)) return doc.totals();
+      return doc.labelledAmounts(labelRegExp(nameWords), "money.label");
+    }
+    case "number":
+      return doc.labelledValue(nameWords, NUMBER_VALUE, "number.label");
+    case "enum":
+      return doc.enumMembers(schema.type === "string" ? (schema.enum ?? []) : []);
+    default:
+      break;
   }
-  for (const m of text.matchAll(COMPANY)) {
-    const raw = m[0].trim();
-    push("company", "company", raw, raw.replace(/\s+/g, " "), m.index + m[0].indexOf(raw), 0.7);
+  if (has(/^e?-?mail$/)) return doc.emails();
+  if (has(/^(phone|telephone|tel|mobile|fax|contact)$/)) return doc.phones(has(/^fax$/));
+  if (has(/^iban$/)) return doc.ibans();
+  if (has(/^address$/) && !has(/^(customer|billing|shipping|buyer|recipient|delivery|client)$/)) {
+    const a = doc.address();
+    return a ? [a] : doc.labelledValue(nameWords, TEXT_VALUE, "string.label");
   }
-  return dedupe(out);
+  if (
+    has(COMPANY_NAME) ||
+    (nameWords.length === 1 &&
+      /^(name)$/.test(nameWords[0]!) &&
+      /\b(shop|business|company|issuer|merchant)\b/.test(desc))
+  ) {
+    const c = doc.company();
+    return c ? [c] : [];
+  }
+  if (has(ID_NAME) || /\b(number|identifier|id)\b/.test(desc)) {
+    const own = nameWords.filter((w) => !ID_NAME.test(w));
+    // "Invoice No: X" and "INVOICE X" both: the number word is optional after the field's own words.
+    return doc.labelledValue(own.length > 0 ? [...own, "number?"] : ["number"], ID_VALUE, "id.label");
+  }
+  return doc.labelledValue(nameWords, TEXT_VALUE, "string.label");
+}
+
+/** "invoice_number" / "dueDate" / "Total Amount" → ["invoice", "number"] / ["due", "date"] / [...]. */
+function splitName(name: string): string[] {
+  return fold(name.replace(/([a-z])([A-Z])/g, "$1 $2"))
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean)
+    .map((w) => w.replace(/(?<=[a-z]{2}[^s])s$/, "")); // plurals of array fields: emails → email
+}
+
+/** How a name word may be printed as a label. */
+const LABEL_SYNONYMS: Record<string, string> = {
+  number: "(?:no\\.?|number|num\\.?|nr\\.?|n°|#|id)",
+  due: "(?:due|payable|zahlbar|f[aä]llig|[ée]ch[ée]ance|vencimiento|pay\\s*by)",
+  no: "(?:no\\.?|number|num\\.?|nr\\.?|n°|#)",
+  num: "(?:no\\.?|number|num\\.?|nr\\.?|n°|#)",
+  nr: "(?:no\\.?|number|num\\.?|nr\\.?|n°|#)",
+  id: "(?:id|no\\.?|number|#)",
+  ref: "(?:ref\\.?|reference)",
+  reference: "(?:ref\\.?|reference)",
+  reg: "(?:reg\\.?|registration)",
+  registration: "(?:reg\\.?|registration)",
+  tax: "(?:tax|gst|vat|sst)",
+  vat: "(?:vat|tax|gst)",
+  invoice: "(?:invoice|inv\\.?|invois|rechnung|facture|factura)",
+  receipt: "(?:receipt|rcpt\\.?|rec\\.?)",
+  document: "(?:document|doc\\.?)",
+  doc: "(?:document|doc\\.?)",
+  company: "(?:company|co\\.?)",
+  order: "(?:order|ord\\.?|po)",
+  purchase: "(?:purchase|p\\.?)",
+  customer: "(?:customer|cust\\.?|client)",
+  account: "(?:account|acct?\\.?|a\\/c)",
+};
+
+/** A label spelling the given name words, as printed: "invoice_number" matches "Invoice No." too. */
+function labelRegExp(words: readonly string[]): RegExp {
+  const parts = words.map((w) => {
+    const optional = w.endsWith("?");
+    const word = optional ? w.slice(0, -1) : w;
+    const part = LABEL_SYNONYMS[word] ?? `${escapeRegExp(word)}\\w{0,3}`;
+    return optional ? `(?:[\\s._-]*${part})?` : part;
+  });
+  const joined = parts.reduce(
+    (re, p) => (p.startsWith("(?:[") || re === "" ? re + p : `${re}[\\s._-]*${p}`),
+    "",
+  );
+  return new RegExp(`(?<![\\p{L}])${joined}(?![\\p{L}])`, "iu");
+}
+
+// Label words between the field's words and the value are skipped: "Tax id" reads "GST Reg No: X".
+const ID_VALUE =
+  /^[\s:#.]*(?:(?:reg\w*|no|number|id|nr|num)\.?[\s:#.]*){0,3}([A-Za-z0-9][A-Za-z0-9\-/.]{1,30}[A-Za-z0-9])/i;
+// A unit in brackets may sit between label and number: "Weight (kg) 12.5".
+const NUMBER_VALUE = /^[\s:#=]*(?:\([^)]{0,10}\)[\s:#=]*)?(-?\d[\d,.' ]*\d|\d)(?!\d)/;
+const TEXT_VALUE = /^\s*[:=-]\s*(\S.*?)\s*$|^\s+(\S.*?)\s*$/;
+
+const SUBTOTAL_LABEL =
+  /\b(sub[\s-]?total|zwischensumme|sous[\s-]total|net amount|total excl\w*|total \(?excl\w*)/i;
+const TAX_LABEL =
+  /\b(vat|gst|sst|sales tax|tax|mwst|tva|iva)\b(?!\s*(invoice|id|no|reg|number|summary|code))/i;
+
+// ----------------------------------------------------------------------------------------- document
+
+/** One document's text with what the rules found in it, each computed once on first use. */
+class Doc {
+  readonly lines: Line[];
+  private readonly pageStarts: number[];
+  private readonly placed: { start: number; end: number; word: PageWord }[] = [];
+  private cache = new Map<string, unknown>();
+
+  constructor(
+    readonly text: string,
+    words?: readonly PageWord[],
+  ) {
+    this.lines = splitLines(text);
+    this.pageStarts = [0];
+    for (let i = text.indexOf("\f"); i >= 0; i = text.indexOf("\f", i + 1)) this.pageStarts.push(i + 1);
+    if (words?.length) this.placeWords(words);
+  }
+
+  private once<T>(key: string, make: () => T): T {
+    if (!this.cache.has(key)) this.cache.set(key, make());
+    return this.cache.get(key) as T;
+  }
+
+  toField(name: string, kind: FieldKind, f: Found): ExtractedField {
+    const field: ExtractedField = {
+      name,
+      kind,
+      raw: f.raw,
+      value: f.value,
+      confidence: 0,
+      span: [f.start, f.end],
+    };
+    if (f.currency) field.currency = f.currency;
+    const page = this.pageOf(f.start);
+    if (this.pageStarts.length > 1) field.page = page;
+    const covering = this.placed.filter((p) => p.start < f.end && p.end > f.start);
+    if (covering.length > 0) {
+      field.page = page;
+      const boxes = covering.map((c) => c.word.bbox);
+      field.bbox = [
+        Math.min(...boxes.map((b) => b[0])),
+        Math.min(...boxes.map((b) => b[1])),
+        Math.max(...boxes.map((b) => b[2])),
+        Math.max(...boxes.map((b) => b[3])),
+      ];
+    }
+    field.confidence = confidenceOf(f.rule);
+    return field;
+  }
+
+  private pageOf(offset: number): number {
+    let page = 1;
+    while (page < this.pageStarts.length && this.pageStarts[page]! <= offset) page++;
+    return page;
+  }
+
+  /** Finds each OCR word in the text, in reading order, page by page (OCR text is built from them). */
+  private placeWords(words: readonly PageWord[]) {
+    const cursors = new Map<number, number>();
+    for (const word of words) {
+      const w = word.text.trim();
+      if (!w) continue;
+      const pageStart = this.pageStarts[word.page - 1];
+      if (pageStart === undefined) continue;
+      const pageEnd = this.pageStarts[word.page] ?? this.text.length + 1;
+      const cursor = cursors.get(word.page) ?? pageStart;
+      const at = this.text.indexOf(w, cursor);
+      // A word not found close ahead was not printed into the text (or differently): skip it.
+      if (at < 0 || at + w.length > pageEnd || at - cursor > 200) continue;
+      this.placed.push({ start: at, end: at + w.length, word });
+      cursors.set(word.page, at + w.length);
+    }
+  }
+
+  found(start: number, end: number, rule: Rule, value?: string, currency?: string): Found {
+    const raw = this.text.slice(start, end);
+    const f: Found = { raw, value: value ?? raw.replace(/\s+/g, " ").trim(), start, end, rule };
+    if (currency) f.currency = currency;
+    return f;
+  }
+
+  // ------------------------------------------------------------------------------------ letterhead
+
+  company(): Found | undefined {
+    return this.once("company", () => {
+      const c = findCompany(this.lines);
+      return c && this.found(c.start, c.end, c.rule, c.value);
+    });
+  }
+
+  address(): Found | undefined {
+    return this.once("address", () => {
+      const a = findAddress(this.lines, this.companySpan());
+      return a && this.found(a.start, a.end, a.rule, a.value);
+    });
+  }
+
+  private companySpan(): Span | undefined {
+    return this.once("companySpan", () => findCompany(this.lines));
+  }
+
+  // ----------------------------------------------------------------------------------------- dates
+
+  private dates(): DateFound[] {
+    return this.once("dates", () => findDates(this.text, this.lines));
+  }
+
+  /** The document's own date first (labelled "date", else the first not labelled as another date). */
+  documentDates(): Found[] {
+    const all = this.dates();
+    const own = all.filter((d) => !OTHER_DATE_LABEL.test(d.label));
+    const labelled = own.find((d) => DOC_DATE_LABEL.test(d.label));
+    const best = labelled ?? own[0] ?? all[0];
+    if (!best) return [];
+    const rule: Rule = best.ambiguous ? "date.ambiguous" : labelled ? "date.labelled" : "date.first";
+    return [
+      { ...best, rule },
+      ...all.filter((d) => d !== best).map((d) => ({ ...d, rule: "date.first" as Rule })),
+    ];
+  }
+
+  /** Dates whose label spells the given words ("due" → "Due date:", "Payable by"). */
+  datesLabelled(words: readonly string[]): Found[] {
+    const re = labelRegExp(words);
+    return this.dates()
+      .filter((d) => re.test(d.label))
+      .map((d) => ({ ...d, rule: d.ambiguous ? "date.ambiguous" : "date.due" }));
+  }
+
+  // --------------------------------------------------------------------------------------- amounts
+
+  private amounts(line: Line): Amount[] {
+    return amountsIn(line.text, line.start);
+  }
+
+  /** The amount of each line carrying the label: after the label, else alone on the next line. */
+  labelledAmounts(label: RegExp, rule: Rule): Found[] {
+    const out: Found[] = [];
+    const currency = this.currency();
+    this.lines.forEach((line, i) => {
+      const m = label.exec(line.text);
+      if (!m) return;
+      const a = this.amountAfter(i, m.index + m[0].length);
+      if (a) out.push(this.found(a.start, a.end, rule, a.value, a.currency ?? currency));
+    });
+    return out;
+  }
+
+  private amountAfter(i: number, labelEnd: number): Amount | undefined {
+    const line = this.lines[i]!;
+    const after = this.amounts(line).filter((a) => a.start - line.start >= labelEnd);
+    if (after.length > 0) return after[after.length - 1];
+    // Label alone on its line (a short line: not a table header) → the amount printed under it.
+    if (line.text.trim().split(/\s+/).length > 4) return undefined;
+    const next = this.lines.slice(i + 1, i + 3).find((l) => l.text.trim() !== "");
+    if (!next || /\p{L}{3,}/u.test(next.text.replace(/\b(RM|MYR|USD|EUR|GBP|SGD)\b/g, ""))) return undefined;
+    return this.amounts(next)[0];
+  }
+
+  private currency(): string | undefined {
+    return this.once("currency", () => documentCurrency(this.text));
+  }
+
+  /**
+   * The total paid. Candidates are the amounts of total lines (not subtotal, quantity, tax or
+   * exclusive-of-tax lines); one equal to cash tendered minus change wins, then the strongest label
+   * (grand/nett/rounded total, amount due, total incl. tax), then the one printed most often, then the
+   * last. A rounding adjustment printed under a plain total is applied when the result is printed too.
+   */
+  totals(): Found[] {
+    return this.once("totals", () => {
+      const currency = this.currency();
+      const lines = this.lines;
+      const cands: { a: Amount; strength: number; i: number; score: number; rule: Rule }[] = [];
+      let cash: Amount | undefined;
+      let change: Amount | undefined;
+      const rounding: { i: number; a: Amount }[] = [];
+      let roundingLine = -1;
+      let summary = false;
+      lines.forEach((line, i) => {
+        const t = line.text;
+        // The tax summary under the total repeats totals of its own (net, tax per rate).
+        summary ||= SUMMARY_LABEL.test(t);
+        if (summary) return;
+        if (CHANGE_LABEL.test(t)) {
+          change ??= this.amounts(line).at(-1);
+          return;
+        }
+        if (ROUNDING_LABEL.test(t) && !/\btotal\b/i.test(t)) {
+          const a = this.amounts(line).at(-1);
+          if (a) rounding.push({ i, a });
+          roundingLine = i;
+          return;
+        }
+        if (TENDERED_LABEL.test(t) && !TOTAL_LABEL.test(t)) {
+          cash ??= this.amountAfter(i, t.search(TENDERED_LABEL));
+          return;
+        }
+        const excluded = NOT_TOTAL_LABEL.test(t) && !INCLUSIVE.test(t);
+        if (excluded) return;
+        const strong = STRONG_TOTAL_LABEL.exec(t);
+        const plain = strong ?? TOTAL_LABEL.exec(t);
+        if (!plain) return;
+        const a = this.amountAfter(i, plain.index + plain[0].length);
+        if (a) {
+          // A total printed after the rounding line is the rounded one, the amount paid.
+          cands.push({
+            a,
+            strength: (strong ? 2 : 1) + (roundingLine >= 0 ? 1.5 : 0),
+            i,
+            score: 0,
+            rule: strong ? "total.strong_label" : "total.plain_label",
+          });
+          return;
+        }
+        // OCR drops decimal points: "TOTAL 1000" on a receipt is 10.00.
+        const bare = /(?<![\d.,])(\d{3,5})\s*\W{0,2}$/.exec(t.slice(plain.index + plain[0].length));
+        if (bare) {
+          const start = line.start + plain.index + plain[0].length + bare.index;
+          const digits = bare[1]!;
+          const value = `${Number(digits.slice(0, -2))}.${digits.slice(-2)}`;
+          cands.push({
+            a: { raw: digits, value, start, end: start + digits.length },
+            strength: 0,
+            i,
+            score: 0,
+            rule: "total.no_decimal",
+          });
+        }
+      });
+      const paid =
+        cash && change && Number(cash.value) > Number(change.value)
+          ? (Number(cash.value) - Number(change.value)).toFixed(2)
+          : undefined;
+      const count = new Map<string, number>();
+      for (const line of lines)
+        for (const a of this.amounts(line)) count.set(a.value, (count.get(a.value) ?? 0) + 1);
+      for (const c of cands) {
+        const matchesPaid = paid !== undefined && c.a.value === paid;
+        const repeated = Math.min((count.get(c.a.value) ?? 1) - 1, 2);
+        c.score = c.strength + (matchesPaid ? 3 : 0) + 0.3 * repeated + 0.001 * c.i;
+        if (matchesPaid) c.rule = "total.cash_check";
+      }
+      cands.sort((x, y) => y.score - x.score);
+      const out: Found[] = [];
+      const best = cands[0];
+      if (paid !== undefined && best && best.rule !== "total.cash_check" && nearMiss(best.a.value, paid)) {
+        // OCR misread a digit of the total (or its rounding): cash minus change says what was paid.
+        out.push(
+          this.found(best.a.start, best.a.end, "total.paid_corrected", paid, best.a.currency ?? currency),
+        );
+      }
+      if (best && best.rule !== "total.cash_check") {
+        // A rounding adjustment under the chosen total, and the rounded amount printed too.
+        const r = rounding.find((r) => r.i > best.i && r.i <= best.i + 3 && Number(r.a.value) !== 0);
+        if (r) {
+          const rounded = (Number(best.a.value) + Number(r.a.value)).toFixed(2);
+          for (const line of lines.slice(r.i + 1, r.i + 4)) {
+            const a = this.amounts(line).find((x) => x.value === rounded);
+            if (a) {
+              out.push(this.found(a.start, a.end, "total.rounded", a.value, a.currency ?? currency));
+              break;
+            }
+          }
+        }
+      }
+      for (const c of cands)
+        out.push(this.found(c.a.start, c.a.end, c.rule, c.a.value, c.a.currency ?? currency));
+      if (out.length === 0 && paid !== undefined) {
+        // No total line read, but cash minus change is printed elsewhere (a misread label).
+        for (const line of lines) {
+          const a = this.amounts(line).find((x) => x.value === paid);
+          if (a && a.start !== cash?.start) {
+            out.push(this.found(a.start, a.end, "total.paid_only", a.value, a.currency ?? currency));
+            break;
+          }
+        }
+      }
+      if (out.length === 0 && cash && (!change || Number(change.value) === 0))
+        out.push(this.found(cash.start, cash.end, "total.cash_only", cash.value, cash.currency ?? currency));
+      return out;
+    });
+  }
+
+  // ----------------------------------------------------------------------------------- labelled text
+
+  /** The value after a label spelling `words`, on its line, or on the next line when the label ends it. */
+  labelledValue(words: readonly string[], value: RegExp, rule: Rule): Found[] {
+    const label = labelRegExp(words);
+    const out: Found[] = [];
+    this.lines.forEach((line, i) => {
+      const m = label.exec(line.text);
+      if (!m) return;
+      let at = line.start + m.index + m[0].length;
+      let rest = line.text.slice(m.index + m[0].length);
+      if (/^[\s:#.=;-]*$/.test(rest)) {
+        const next = this.lines.slice(i + 1, i + 3).find((l) => l.text.trim() !== "");
+        if (!next) return;
+        at = next.start;
+        rest = ` ${next.text}`;
+        at -= 1;
+      }
+      const v = value.exec(rest.replace(/;/g, ":"));
+      const printed = v && (v[1] ?? v[2]);
+      if (!printed) return;
+      // Columns: a value ends at a wide gap.
+      const cut = printed.split(/\s{2,}|\t/)[0]!.trim();
+      if (value === ID_VALUE && !/\d/.test(cut)) return;
+      const start = at + rest.indexOf(cut, v.index);
+      let normalised = cut;
+      if (value === NUMBER_VALUE) {
+        const n = normaliseNumber(cut.replace(/\s/g, ""));
+        if (n === null) return;
+        normalised = n.replace(/\.?0+$/, "");
+      }
+      out.push(this.found(start, start + cut.length, rule, normalised));
+    });
+    return out;
+  }
+
+  enumMembers(members: readonly string[]): Found[] {
+    const hits: { member: string; start: number; end: number }[] = [];
+    const folded = fold(this.text);
+    for (const member of members) {
+      const pattern = fold(member)
+        .split(/[\s_-]+/)
+        .map(escapeRegExp)
+        .join("[\\s_-]+");
+      const re = new RegExp(`(?<![\\p{L}\\p{N}])${pattern}(?![\\p{L}\\p{N}])`, "gu");
+      // fold keeps offsets except for ß; close enough for a span.
+      for (const m of folded.matchAll(re)) hits.push({ member, start: m.index, end: m.index + m[0].length });
+    }
+    hits.sort((a, b) => a.start - b.start);
+    const distinct = new Set(hits.map((h) => h.member));
+    const rule: Rule = distinct.size === 1 ? "enum.single" : "enum.first";
+    const seen = new Set<string>();
+    return hits
+      .filter((h) => !seen.has(h.member) && seen.add(h.member))
+      .map((h) => this.found(h.start, h.end, rule, h.member));
+  }
+
+  // ----------------------------------------------------------------------------------- patterns
+
+  emails(): Found[] {
+    return [...this.text.matchAll(EMAIL)].map((m) =>
+      this.found(m.index, m.index + m[0].length, "email", m[0].toLowerCase()),
+    );
+  }
+
+  phones(fax: boolean): Found[] {
+    const out: Found[] = [];
+    for (const m of this.text.matchAll(PHONE)) {
+      const digits = m[0].replace(/\D/g, "");
+      if (digits.length < 8 || digits.length > 15) continue;
+      const lineStart = this.text.lastIndexOf("\n", m.index) + 1;
+      const before = this.text.slice(Math.max(lineStart, m.index - 30), m.index);
+      const labelled = PHONE_LABEL.test(before);
+      const international = m[1] !== undefined;
+      // Unlabelled digit runs are too often account, order or receipt numbers: only with a + or 00.
+      if (!labelled && !international) continue;
+      if (/\bfax\b/i.test(before) !== fax) continue;
+      const raw = m[0].trim();
+      const start = m.index + m[0].indexOf(raw);
+      const value = (international ? "+" : "") + digits.replace(/^00/, "");
+      out.push(
+        this.found(start, start + raw.length, labelled ? "phone.label" : "phone.international", value),
+      );
+    }
+    return out;
+  }
+
+  ibans(): Found[] {
+    const out: Found[] = [];
+    for (const m of this.text.matchAll(IBAN)) {
+      const value = m[0].replace(/\s+/g, "").toUpperCase();
+      if (validIban(value)) out.push(this.found(m.index, m.index + m[0].length, "iban", value));
+    }
+    return out;
+  }
+}
+
+function dedupeFound(found: Found[]): Found[] {
+  const seen = new Set<string>();
+  return found.filter((f) => !seen.has(f.value) && seen.add(f.value));
+}
+
+// ---------------------------------------------------------------------------------------- totals
+
+/** Labels of the amount paid, strongest first in the alternation. */
+const STRONG_TOTAL_LABEL =
+  /\b(grand\s*t[o0a]t[a4][l1!i|]|nett?\s*t[o0a]t[a4][l1!i|]|t[o0a]t[a4][l1!i|]\s*(rounded|after\s*adj\w*|payable|due|to\s*pay|amount|amt|sales\s*\(?incl\w*|incl\w*|\((rm|myr|\$)\))|rounded\s*total|round\w*\s*d\s*total|amount\s*(due|payable|paid)|balance\s*due|total\s*\(incl\w*|montant\s*total|gesamtbetrag|jumlah\s*(keseluruhan|besar))/i;
+// OCR reads "TOTAL" as "TOTA!", "T0TAL", "Tatal".
+const TOTAL_LABEL = /\b(t[o0a]t[a4][l1!i|]|summe|jumlah|totale|amount)(?![\p{L}])/iu;
+const SUMMARY_LABEL = /\b(gst|tax|sst|vat)\s*(summary|code|analysis)\b|\bsummary\b/i;
+
+/** Two amounts that differ by one misread digit, or by a rounding (≤ 0.05). */
+function nearMiss(a: string, b: string): boolean {
+  if (Math.abs(Number(a) - Number(b)) <= 0.05) return true;
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) diff++;
+  return diff === 1;
+}
+/** Lines that say "total" but are not the total paid. */
+const NOT_TOTAL_LABEL =
+  /\b(sub[\s-]?total|total\s*(qty|quantity|items?|pcs|units|disc\w*|savings?|gst|tax|vat|sst|excl\w*|gross|weight|points?)|qty|excl\w*|before|service\s*charge|savings?|summary|discount|deposit|tax\s*amt|description|price)\b/i;
+const INCLUSIVE = /\bincl(usive|udes?|\.)?\b/i;
+const TENDERED_LABEL =
+  /\b(cash|tunai|tendered|received|payment|paid|visa|master\w*|credit|debit|card|amex|e-?wallet)\b/i;
+const CHANGE_LABEL = /\b(change|baki|kembalian)\b/i;
+const ROUNDING_LABEL = /\b(round\w*|adj\w*)\b/i;
+
+/** Labels of the document's own date, and of the other dates a document carries. */
+const DOC_DATE_LABEL = /\b(date|dated|dt|datum|fecha|tarikh|issued|date of issue)\b|date\b/i;
+const OTHER_DATE_LABEL =
+  /\b(due|payable|expir\w*|valid\w*|deliver\w*|ship\w*|order\w*|birth|dob|until|period|start|end|print\w*|pay\s*by|zahlbar|f[aä]llig)\b/i;
+
+type DateFound = Omit<Found, "rule"> & { label: string; ambiguous: boolean };
+
+function findDates(text: string, lines: readonly Line[]): DateFound[] {
+  const found: DateFound[] = [];
+  const taken: [number, number][] = [];
+  for (const { re, parse } of DATE_PATTERNS) {
+    for (const m of text.matchAll(re)) {
+      const start = m.index;
+      const end = start + m[0].length;
+      if (taken.some(([s, e]) => start < e && end > s)) continue;
+      const p = parse(m as RegExpExecArray);
+      if (!p || !validDate(p.y, p.mo, p.d)) continue;
+      taken.push([start, end]);
+      found.push({
+        raw: m[0],
+        value: `${p.y}-${pad(p.mo)}-${pad(p.d)}`,
+        start,
+        end,
+        label: dateLabel(text, lines, start),
+        ambiguous: p.ambiguous === true,
+      });
+    }
+  }
+  return found.sort((a, b) => a.start - b.start);
+}
+
+/** The words before a date on its line, or the line above when the date starts its line. */
+function dateLabel(text: string, lines: readonly Line[], at: number): string {
+  const li = lines.findIndex((l) => l.start <= at && at <= l.end);
+  const line = lines[li];
+  if (!line) return "";
+  const before = text.slice(Math.max(line.start, at - 30), at);
+  if (/[\p{L}]/u.test(before)) return before;
+  const prev = lines
+    .slice(0, li)
+    .reverse()
+    .find((l) => l.text.trim() !== "");
+  return prev && prev.text.trim().split(/\s+/).length <= 4 ? prev.text : before;
 }
 
 // ---------------------------------------------------------------------------------------------- dates
@@ -136,7 +732,7 @@ const DATE_PATTERNS: {
   // 15 March 2024, 15-Mar-2024, 15. März 2024
   {
     re: new RegExp(
-      `(?<![\\p{L}\\d])(\\d{1,2})(?:st|nd|rd|th)?\\.?[ \\-]${MONTH_NAME}[ \\-,]+(\\d{4})(?!\\d)`,
+      `(?<![\\p{L}\\d])(\\d{1,2})(?:st|nd|rd|th)?\\.?[ \\-]?${MONTH_NAME}[ \\-,]+(\\d{4})(?!\\d)`,
       "gu",
     ),
     parse: (m) => monthDate(m[3]!, m[2]!, m[1]!),
@@ -154,58 +750,8 @@ function year(s: string): number {
 }
 
 function monthDate(y: string, month: string, d: string) {
-  const mo =
-    MONTHS[
-      month
-        .normalize("NFD")
-        .replace(/\p{M}+/gu, "")
-        .toLowerCase()
-    ];
+  const mo = MONTHS[fold(month)];
   return mo ? { y: +y, mo, d: +d } : null;
-}
-
-const DUE_LABEL = /\b(due|payable|zahlbar|echeance|vencimiento|expir\w*)\b[^\n]{0,25}$/i;
-const DATE_LABEL = /\b(date[ds]?|dated|datum|fecha|tarikh|issued|invoice date|on)\b[^\n]{0,25}$/i;
-
-interface Found {
-  name: string;
-  raw: string;
-  value: string;
-  start: number;
-  confidence: number;
-  currency?: string;
-}
-
-function findDates(text: string): Found[] {
-  const found: Found[] = [];
-  const taken: [number, number][] = [];
-  for (const { re, parse } of DATE_PATTERNS) {
-    for (const m of text.matchAll(re)) {
-      const start = m.index;
-      const end = start + m[0].length;
-      if (taken.some(([s, e]) => start < e && end > s)) continue;
-      const p = parse(m as RegExpExecArray);
-      if (!p || !validDate(p.y, p.mo, p.d)) continue;
-      taken.push([start, end]);
-      const before = text.slice(Math.max(0, start - 40), start);
-      const due = DUE_LABEL.test(before);
-      const labelled = due || DATE_LABEL.test(before);
-      const value = `${p.y}-${pad(p.mo)}-${pad(p.d)}`;
-      found.push({
-        name: due ? "due_date" : "date",
-        raw: m[0],
-        value,
-        start,
-        confidence: (labelled ? 0.9 : 0.75) - (p.ambiguous ? 0.2 : 0),
-      });
-    }
-  }
-  found.sort((a, b) => a.start - b.start);
-  // The main `date` is the first labelled non-due date, else the first date; the others are `other_date`.
-  const main =
-    found.find((f) => f.name === "date" && f.confidence >= 0.7) ?? found.find((f) => f.name === "date");
-  for (const f of found) if (f.name === "date" && f !== main) f.name = "other_date";
-  return found;
 }
 
 function validDate(y: number, mo: number, d: number): boolean {
@@ -230,85 +776,21 @@ const CURRENCY_SYMBOLS: Record<string, string> = {
   A$: "AUD",
   C$: "CAD",
   US$: "USD",
-  Fr: "CHF",
 };
 const CURRENCY_CODES = "USD|EUR|GBP|CHF|JPY|MYR|SGD|AUD|CAD|INR|CNY|SEK|NOK|DKK|PLN|CZK|NZD|HKD";
 const SYMBOL = "US\\$|S\\$|A\\$|C\\$|RM|\\$|€|£|¥|₹";
-const NUMBER = "\\d{1,3}(?:[,.' ]\\d{3})+(?:[.,]\\d{1,2})?|\\d+(?:[.,]\\d{1,2})?";
+// Thousands grouped by , . or ' (by a space only before a decimal comma: "1 150.00" is qty + price).
+const NUMBER = "\\d{1,3}(?:[,.']\\d{3})+(?:[.,]\\d{1,2})?|\\d{1,3}(?: \\d{3})+,\\d{2}|\\d+(?:[.,]\\d{1,2})?";
 const AMOUNT = new RegExp(
   `(?:(${SYMBOL}|${CURRENCY_CODES})\\s?)?(-)?(${NUMBER})(?:\\s?(${CURRENCY_CODES}|€))?(?![\\d%])`,
   "g",
 );
-/** Labels of amount lines, strongest first. */
-const AMOUNT_LABELS: { name: string; re: RegExp; rank: number }[] = [
-  {
-    name: "total",
-    re: /\b(grand total|total due|amount due|balance due|total amount|amount payable|total payable|total to pay|montant total|gesamtbetrag|jumlah keseluruhan)\b/i,
-    rank: 3,
-  },
-  {
-    name: "subtotal",
-    re: /\b(sub[\s-]?total|zwischensumme|sous[\s-]total|net amount|total excl\w*)\b/i,
-    rank: 2,
-  },
-  { name: "tax", re: /\b(vat|gst|sst|sales tax|tax|mwst|tva|iva)\b/i, rank: 2 },
-  { name: "total", re: /\b(total|summe|jumlah|totale)\b/i, rank: 1 },
-];
-
-function findAmounts(text: string): Found[] {
-  const found: Found[] = [];
-  const lines = lineSpans(text);
-  const candidates: (Found & { rank: number; amount: number })[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const [ls, le] = lines[i]!;
-    const line = text.slice(ls, le);
-    const label = AMOUNT_LABELS.find(
-      (l) => l.re.test(line) && !(l.rank === 1 && /\btotal\s+(qty|quantity|items?|pcs|units)\b/i.test(line)),
-    );
-    // An explicit amount on the labelled line; else the first on the next non-empty line (tables, receipts).
-    let amounts = label ? amountsIn(line, ls) : [];
-    if (label) {
-      const labelAt = line.search(label.re);
-      amounts = amounts.filter((a) => a.start - ls > labelAt);
-      if (amounts.length === 0) {
-        const next = lines.slice(i + 1).find(([s, e]) => text.slice(s, e).trim() !== "");
-        if (next) {
-          const nextLine = text.slice(next[0], next[1]);
-          if (!AMOUNT_LABELS.some((l) => l.re.test(nextLine)))
-            amounts = amountsIn(nextLine, next[0]).slice(0, 1);
-        }
-      }
-      const a = amounts[amounts.length - 1];
-      if (a)
-        candidates.push({
-          name: label.name,
-          raw: a.raw,
-          value: a.value,
-          start: a.start,
-          currency: a.currency,
-          confidence: 0.6 + 0.1 * label.rank,
-          rank: label.rank,
-          amount: Number(a.value),
-        });
-    }
-  }
-  const currency = documentCurrency(text);
-  for (const name of ["total", "subtotal", "tax"]) {
-    const of = candidates.filter((c) => c.name === name);
-    if (of.length === 0) continue;
-    // Highest-ranked label; among equals, the largest amount (a grand total tops partial totals).
-    const best = of.reduce((a, b) => (b.rank > a.rank || (b.rank === a.rank && b.amount > a.amount) ? b : a));
-    best.currency ??= currency;
-    const { rank: _r, amount: _a, ...field } = best;
-    found.push(field);
-  }
-  return found;
-}
 
 interface Amount {
   raw: string;
   value: string;
   start: number;
+  end: number;
   currency?: string;
 }
 
@@ -319,15 +801,16 @@ function amountsIn(line: string, offset: number): Amount[] {
     const digits = m[3]!;
     // Bare integers without a currency are quantities, years or codes, not amounts.
     if (!symbol && !/[.,]\d{1,2}$/.test(digits)) continue;
+    // Part of a date or a time (25.12.2018, 12.30.45).
+    if (/^[.,/:-]\d/.test(line.slice(m.index + m[0].length))) continue;
+    if (m.index > 0 && /[\d/:]$/.test(line.slice(0, m.index))) continue;
     const value = normaliseNumber(digits);
     if (value === null) continue;
     const raw = m[0].trim();
-    out.push({
-      raw,
-      value: (m[2] ? "-" : "") + value,
-      start: offset + m.index + m[0].indexOf(raw),
-      currency: symbol ? currencyOf(symbol) : undefined,
-    });
+    const start = offset + m.index + m[0].indexOf(raw);
+    const amount: Amount = { raw, value: (m[2] ? "-" : "") + value, start, end: start + raw.length };
+    if (symbol) amount.currency = currencyOf(symbol);
+    out.push(amount);
   }
   return out;
 }
@@ -367,33 +850,6 @@ const PHONE = /(?<![\w+])(\+|00)?\(?\d[\d\s().-]{6,18}\d(?![\w])/g;
 const PHONE_LABEL =
   /\b(tel|telephone|phone|ph|fax|mobile|mob|cell|hp|telefon|telefono|tél)\b\.?\s*(no\.?|number|#)?\s*[:.]?\s*$/i;
 const IBAN = /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b/g;
-const INVOICE_NUMBER =
-  /\b(?:invoice|inv|bill|receipt|rechnung|facture|factura|invois)\s*(?:no\.?|number|num\.?|nr\.?|n°|#|id)?\s*[:#.]?\s*([A-Z0-9][A-Z0-9\-/]{2,24})\b/gi;
-const COMPANY =
-  /(?<![\p{L}])(?:[A-Z][\p{L}0-9&'-]*\.?\s){1,5}(?:Inc|LLC|L\.L\.C|Ltd|Limited|GmbH|AG|SA|S\.A|SARL|SAS|BV|B\.V|NV|Corp|Corporation|Co|Company|PLC|Pty|LLP|SDN\.? BHD|Sdn\.? Bhd|BHD|Bhd)\b\.?/gu;
-
-function findPhones(text: string): Found[] {
-  const found: Found[] = [];
-  for (const m of text.matchAll(PHONE)) {
-    const digits = m[0].replace(/\D/g, "");
-    if (digits.length < 8 || digits.length > 15) continue;
-    const lineStart = text.lastIndexOf("\n", m.index) + 1;
-    const before = text.slice(Math.max(lineStart, m.index - 30), m.index);
-    const labelled = PHONE_LABEL.test(before);
-    const international = m[1] !== undefined;
-    // Unlabelled digit runs are too often account, order or receipt numbers: only with a + or 00.
-    if (!labelled && !international) continue;
-    const fax = /\bfax\b/i.test(before);
-    found.push({
-      name: fax ? "fax" : "phone",
-      raw: m[0].trim(),
-      value: (international ? "+" : "") + digits.replace(/^00/, ""),
-      start: m.index,
-      confidence: labelled ? 0.85 : 0.7,
-    });
-  }
-  return found;
-}
 
 function validIban(iban: string): boolean {
   if (iban.length < 15 || iban.length > 34) return false;
@@ -404,42 +860,4 @@ function validIban(iban: string): boolean {
     for (const digit of v) rem = (rem * 10 + Number(digit)) % 97;
   }
   return rem === 1;
-}
-
-// ---------------------------------------------------------------------------------------------- util
-
-function lineSpans(text: string): [number, number][] {
-  const spans: [number, number][] = [];
-  let start = 0;
-  for (let i = 0; i <= text.length; i++) {
-    const c = text[i];
-    if (i === text.length || c === "\n" || c === "\f") {
-      spans.push([start, i]);
-      start = i + 1;
-    }
-  }
-  return spans;
-}
-
-function pageStartOffsets(text: string): number[] {
-  const starts = [0];
-  for (let i = text.indexOf("\f"); i >= 0; i = text.indexOf("\f", i + 1)) starts.push(i + 1);
-  return starts;
-}
-
-function pageOf(starts: number[], offset: number): number {
-  let page = 1;
-  while (page < starts.length && starts[page]! <= offset) page++;
-  return page;
-}
-
-/** One field per (name, value): the first, most confident occurrence. */
-function dedupe(fields: ExtractedField[]): ExtractedField[] {
-  const seen = new Map<string, ExtractedField>();
-  for (const f of fields) {
-    const key = `${f.name}\u0000${f.value}`;
-    const prev = seen.get(key);
-    if (!prev || f.confidence > prev.confidence) seen.set(key, f);
-  }
-  return [...seen.values()].sort((a, b) => (a.span?.[0] ?? 0) - (b.span?.[0] ?? 0));
 }

@@ -1,0 +1,275 @@
+import { describe, expect, it } from "vitest";
+import type { Category, ExtractedField, FieldSchema, PageWord } from "../../../ports/models.ts";
+import { RULE_PRECISION } from "./calibration.ts";
+import { extractCategoryFields, normaliseNumber } from "./extractor.ts";
+
+const category = (properties: Record<string, FieldSchema>): Category => ({
+  name: "test",
+  description: "test",
+  fields: { type: "object", properties },
+});
+const money: FieldSchema = { type: "string", format: "money" };
+const date: FieldSchema = { type: "string", format: "date" };
+const str: FieldSchema = { type: "string" };
+const value = (fields: ExtractedField[], name: string) => fields.find((f) => f.name === name)?.value;
+const one = (text: string, name: string, schema: FieldSchema) =>
+  value(extractCategoryFields(text, category({ [name]: schema })), name);
+
+const INVOICE = [
+  "ACME Supplies Ltd",
+  "Invoice No: INV-2024-0042",
+  "Invoice date: 14 March 2024",
+  "Due date: 13/04/2024",
+  "Contact: billing@ACME.example.com  Tel: +44 117 496 0123",
+  "Subtotal   £1,280.00",
+  "VAT 20%    £256.00",
+  "Total due  £1,536.00",
+  "IBAN: GB82 WEST 1234 5698 7654 32",
+].join("\n");
+
+describe("extractCategoryFields: invoices", () => {
+  const invoice = category({
+    vendor: str,
+    invoice_number: str,
+    invoice_date: date,
+    due_date: date,
+    subtotal: money,
+    tax: money,
+    amount_due: money,
+    email: str,
+    phone: str,
+    iban: str,
+  });
+
+  it("fills each declared field by its name, normalised, with printed text and span", () => {
+    const fields = extractCategoryFields(INVOICE, invoice);
+    expect(Object.fromEntries(fields.map((f) => [f.name, f.value]))).toEqual({
+      vendor: "ACME Supplies Ltd",
+      invoice_number: "INV-2024-0042",
+      invoice_date: "2024-03-14",
+      due_date: "2024-04-13",
+      subtotal: "1280.00",
+      tax: "256.00",
+      amount_due: "1536.00",
+      email: "billing@acme.example.com",
+      phone: "+441174960123",
+      iban: "GB82WEST12345698765432",
+    });
+    expect(fields.find((f) => f.name === "amount_due")).toMatchObject({
+      kind: "money",
+      raw: "£1,536.00",
+      currency: "GBP",
+    });
+    for (const f of fields) expect(INVOICE.slice(f.span![0], f.span![1])).toBe(f.raw);
+  });
+
+  it("tells the due date from the invoice date, whichever comes first", () => {
+    const text = "Payment due: 30.06.2024\nInvoice date: 31.05.2024\nOrder date: 20.05.2024";
+    const fields = extractCategoryFields(text, category({ date, due_date: date, order_date: date }));
+    expect(value(fields, "date")).toBe("2024-05-31");
+    expect(value(fields, "due_date")).toBe("2024-06-30");
+    expect(value(fields, "order_date")).toBe("2024-05-20");
+    expect(one("Invoice date: 31.05.2024", "due_date", date)).toBeUndefined();
+  });
+
+  it("reads identifiers after a label spelling the field's words", () => {
+    expect(one("INVOICE INV-000912\nIssued: 2024-06-01", "invoice_number", str)).toBe("INV-000912");
+    expect(one("Invoice number\nOS-55120", "invoice_number", str)).toBe("OS-55120");
+    expect(one("Receipt # ; OR18030502160349", "receipt_number", str)).toBe("OR18030502160349");
+    expect(one("GST Reg No: 000549584896", "tax_id", str)).toBe("000549584896");
+    expect(one("Invoice Date: 2024-01-01", "invoice_number", str)).toBeUndefined();
+  });
+
+  it("reads dates in the common layouts and rejects impossible ones", () => {
+    const d = (s: string) => one(`Date: ${s}`, "date", date);
+    expect(d("2024-02-29")).toBe("2024-02-29");
+    expect(d("31/12/2023")).toBe("2023-12-31");
+    expect(d("12/31/2023")).toBe("2023-12-31");
+    expect(d("March 5, 2024")).toBe("2024-03-05");
+    expect(d("05.03.24")).toBe("2024-03-05");
+    expect(d("12Mar 2018 18:19")).toBe("2018-03-12");
+    expect(d("2023-02-30")).toBeUndefined();
+  });
+
+  it("ignores an IBAN with a bad checksum and digit runs without a phone label", () => {
+    const fields = extractCategoryFields(
+      "IBAN GB82 WEST 1234 5698 7654 33\nOrder 12345678901",
+      category({ iban: str, phone: str }),
+    );
+    expect(fields).toEqual([]);
+  });
+});
+
+describe("extractCategoryFields: receipts", () => {
+  const total = (text: string) => one(text, "total", money);
+
+  it("takes the total after rounding, not the subtotal, tax, cash tendered or change", () => {
+    const receipt = [
+      "SUBTOTAL 24.50",
+      "GST 6% 1.47",
+      "TOTAL 25.97",
+      "ROUNDING ADJ -0.02",
+      "TOTAL ROUNDED 25.95",
+      "CASH 30.00",
+      "CHANGE 4.05",
+    ].join("\n");
+    expect(total(receipt)).toBe("25.95");
+    expect(
+      total("Total Sales (Excluding GST) 80.91\nTotal GST 0.00\nTotal Sales (Inclusive of GST) 85.75"),
+    ).toBe("85.75");
+    expect(total("TOTAL\n  RM 8.70\nCASH\n  10.00")).toBe("8.70");
+    expect(total("Total qty: 3\nGrand total: 1.234,50 EUR")).toBe("1234.50");
+  });
+
+  it("applies a rounding adjustment printed under the total when the rounded amount is printed", () => {
+    expect(total("TOTAL AMT RM 60.31\nROUNDING ADJ -0.01\nRM 60.30\nCASH 70.30\nCHANGE 10.00")).toBe("60.30");
+  });
+
+  it("prefers the total that cash minus change confirms, and ignores the tax summary's totals", () => {
+    const receipt =
+      "Total Amount: 19.60\nTotal: 57.80\nCASH 100.00\nCHANGE 42.20\nGST Summary\nTotal 54.53 3.27";
+    const [f] = extractCategoryFields(receipt, category({ total: money }));
+    expect(f).toMatchObject({ value: "57.80", confidence: RULE_PRECISION["total.cash_check"] });
+  });
+
+  it("finds the company by its legal form, under OCR noise, and the printed address under it", () => {
+    const receipt = [
+      "tan woon yann",
+      "BOOK TA .K (TAMAN DAYA) SDN 8HD",
+      "789417-W",
+      "NO.53 55,57 & 59, JALAN SAGU 18,",
+      "TAMAN DAYA,",
+      "81100 JOHOR BAHRU,",
+      "JOHOR.",
+      "Document No: TDD1167104",
+      "Date 25/12/2018 8:13:39 PM",
+      "Total 9.00",
+    ].join("\n");
+    const fields = extractCategoryFields(
+      receipt,
+      category({
+        company: { type: "string", description: "the shop that issued the receipt" },
+        address: str,
+        date,
+        total: money,
+      }),
+    );
+    expect(Object.fromEntries(fields.map((f) => [f.name, f.value]))).toEqual({
+      company: "BOOK TA .K (TAMAN DAYA) SDN BHD",
+      address: "NO.53 55,57 & 59, JALAN SAGU 18, TAMAN DAYA, 81100 JOHOR BAHRU, JOHOR.",
+      date: "2018-12-25",
+      total: "9.00",
+    });
+  });
+
+  it.each([
+    ["Müller & Söhne GmbH\nHauptstraße 5", "Müller & Söhne GmbH"],
+    ["Receipt\nNorthwind Traders Inc.\n12 Main St", "Northwind Traders Inc."],
+    ["MR D.I.Y. (M) SDN BHD (CO.REG :860671-D)\nLOT 1851-A", "MR D.I.Y. (M) SDN BHD"],
+    ["  YONGFATT ENTERPRISE\n(IMO517726)\nNO.122.124. JALAN DEDAP 13", "YONGFATT ENTERPRISE"],
+    ["Le Petit Atelier SARL\n3 rue des Fleurs, 75004 Paris", "Le Petit Atelier SARL"],
+  ])("reads the company of %j", (text, expected) => {
+    expect(one(text, "merchant", str)).toBe(expected);
+  });
+
+  it("reads a multi-line street address with postcode, region and branch name", () => {
+    const text = [
+      "MR D.I.Y. (JOHOR) SDN BHD",
+      "(CO.REG :933109-X)",
+      "LOT 1851-A & 1851-B, JALAN KPB 6,",
+      "KAWASAN PERINDUSTRIAN BALAKONG,",
+      "43300 SERI KEMBANGAN, SELANGOR",
+      "(MR DIY TESCO TERBAU)",
+      "-INVOICE-",
+    ].join("\n");
+    expect(one(text, "vendor_address", str)).toBe(
+      "LOT 1851-A & 1851-B, JALAN KPB 6, KAWASAN PERINDUSTRIAN BALAKONG, 43300 SERI KEMBANGAN, SELANGOR (MR DIY TESCO TERBAU)",
+    );
+    expect(
+      one("Acme Ltd\n400 Market St, Suite 200\nSan Francisco, CA 94105\nTel 555 0100", "address", str),
+    ).toBe("400 Market St, Suite 200 San Francisco, CA 94105");
+  });
+});
+
+describe("extractCategoryFields: other field types", () => {
+  it("fills an enum with the member the text names", () => {
+    const schema: FieldSchema = { type: "string", enum: ["cash", "credit_card", "bank_transfer"] };
+    expect(one("Paid by Credit Card on 3 May", "payment_method", schema)).toBe("credit_card");
+    expect(one("nothing here", "payment_method", schema)).toBeUndefined();
+  });
+
+  it("fills a number from the label spelling the field's name", () => {
+    expect(one("Guests: 4\nTable No: 12", "guests", { type: "number" })).toBe("4");
+    expect(one("Total weight (kg) 1,250.5", "total_weight", { type: "number" })).toBe("1250.5");
+  });
+
+  it("fills an array field with every match, in order", () => {
+    const fields = extractCategoryFields(
+      "Contacts: a@x.example, b@y.example\nShipped 01/02/2024, delivered 03/02/2024",
+      category({
+        emails: { type: "array", items: { type: "string" } },
+        dates: { type: "array", items: date },
+      }),
+    );
+    expect(fields.map((f) => [f.name, f.value])).toEqual([
+      ["emails", "a@x.example"],
+      ["emails", "b@y.example"],
+      ["dates", "2024-02-01"],
+      ["dates", "2024-02-03"],
+    ]);
+  });
+
+  it("reads any other string after a label spelling its name", () => {
+    expect(one("Project Name: Apollo Phase 2\nClient: Contoso", "project_name", str)).toBe("Apollo Phase 2");
+  });
+
+  it("fills nothing for a category without fields", () => {
+    expect(extractCategoryFields(INVOICE, { name: "x", description: "x" })).toEqual([]);
+  });
+});
+
+describe("extractCategoryFields: pages, boxes, confidence", () => {
+  it("gives the page from form feeds", () => {
+    const [f] = extractCategoryFields("cover page\fsecond page Total: $10.00", category({ total: money }));
+    expect(f).toMatchObject({ value: "10.00", currency: "USD", page: 2 });
+  });
+
+  it("gives the box of the OCR words covering the value", () => {
+    const text = "SHOP SDN BHD\fTOTAL RM 12.50\nCASH 20.00";
+    const words: PageWord[] = [
+      { text: "SHOP", page: 1, bbox: [10, 10, 50, 20], confidence: 0.9 },
+      { text: "SDN", page: 1, bbox: [55, 10, 80, 20], confidence: 0.9 },
+      { text: "BHD", page: 1, bbox: [85, 10, 110, 20], confidence: 0.9 },
+      { text: "TOTAL", page: 2, bbox: [10, 40, 60, 52], confidence: 0.9 },
+      { text: "RM", page: 2, bbox: [70, 40, 90, 52], confidence: 0.9 },
+      { text: "12.50", page: 2, bbox: [95, 41, 140, 53], confidence: 0.9 },
+      { text: "CASH", page: 2, bbox: [10, 60, 50, 72], confidence: 0.9 },
+      { text: "20.00", page: 2, bbox: [95, 60, 140, 72], confidence: 0.9 },
+    ];
+    const fields = extractCategoryFields(text, category({ company: str, total: money }), words);
+    expect(fields.find((f) => f.name === "company")).toMatchObject({ page: 1, bbox: [10, 10, 110, 20] });
+    expect(fields.find((f) => f.name === "total")).toMatchObject({
+      value: "12.50",
+      page: 2,
+      bbox: [70, 40, 140, 53],
+    });
+  });
+
+  it("gives each field its rule's measured precision, lower for weaker rules", () => {
+    const strong = extractCategoryFields("Grand total: 12.00", category({ total: money }))[0]!;
+    const weak = extractCategoryFields("Blue Heron\nsome text", category({ company: str }))[0]!;
+    expect(strong.confidence).toBe(RULE_PRECISION["total.strong_label"]);
+    expect(weak.confidence).toBeLessThan(0.5);
+    for (const p of Object.values(RULE_PRECISION)) {
+      expect(p).toBeGreaterThan(0);
+      expect(p).toBeLessThan(1);
+    }
+  });
+
+  it("normalises number formats", () => {
+    expect(normaliseNumber("1,234.56")).toBe("1234.56");
+    expect(normaliseNumber("1.234,56")).toBe("1234.56");
+    expect(normaliseNumber("12,5")).toBe("12.50");
+    expect(normaliseNumber("1 234")).toBe("1234.00");
+  });
+});

@@ -1,0 +1,80 @@
+import { createCanvas } from "@napi-rs/canvas";
+import { afterAll, describe, expect, it } from "vitest";
+import { createOcrPool } from "./ocr.ts";
+
+/** A white PNG with black lines of text, 28 px sans-serif, left-aligned. */
+function textImage(lines: string[], width = 900): Buffer {
+  const lineHeight = 48;
+  const canvas = createCanvas(width, 40 + lines.length * lineHeight);
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#ffffff";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.fillStyle = "#000000";
+  ctx.font = "28px sans-serif";
+  ctx.textBaseline = "top";
+  lines.forEach((line, i) => {
+    ctx.fillText(line, 30, 20 + i * lineHeight);
+  });
+  return canvas.toBuffer("image/png");
+}
+
+describe("createOcrPool", () => {
+  const pool = createOcrPool();
+  afterAll(() => pool.close());
+
+  it("reads a rendered line, with word boxes in the image's pixels", async () => {
+    const image = textImage(["Invoice number 4711", "Total due 123.45 EUR"]);
+    const { text, words, confidence } = await pool.recognize(image, 3);
+    expect(text).toContain("Invoice number 4711");
+    expect(text).toContain("Total due 123.45 EUR");
+    expect(confidence).toBeGreaterThan(0.7);
+    const total = words.find((w) => w.text === "123.45");
+    expect(total).toMatchObject({ page: 3 });
+    const [x0, y0, x1, y1] = total?.bbox ?? [0, 0, 0, 0];
+    // Second line starts at y = 68; "Total due " is about 130 px wide at 28 px.
+    expect(y0).toBeGreaterThan(60);
+    expect(y1).toBeLessThan(110);
+    expect(x0).toBeGreaterThan(120);
+    expect(x1).toBeLessThan(400);
+    for (const word of words) expect(word.confidence).toBeGreaterThanOrEqual(0);
+  });
+
+  it("on abort rejects with the signal's reason, then serves the next request with a fresh worker", async () => {
+    const controller = new AbortController();
+    const reason = new Error("stage budget spent");
+    const busy = pool.recognize(
+      textImage(Array(12).fill("A long line of text to keep the worker busy")),
+      1,
+      controller.signal,
+    );
+    // Queued behind the aborted one: must still be answered, by the replacement worker.
+    const next = pool.recognize(textImage(["Queued request"]), 2);
+    queueMicrotask(() => controller.abort(reason));
+    await expect(busy).rejects.toBe(reason);
+    expect((await next).text).toContain("Queued request");
+  });
+
+  it("rejects at once when the signal is already aborted", async () => {
+    const reason = new Error("too late");
+    await expect(pool.recognize(textImage(["x"]), 1, AbortSignal.abort(reason))).rejects.toBe(reason);
+  });
+
+  it("reads requests in order of arrival when several wait", async () => {
+    const order: number[] = [];
+    const requests = [1, 2, 3].map((n) =>
+      pool.recognize(textImage([`Page ${n}`]), n).then((r) => {
+        order.push(n);
+        return r;
+      }),
+    );
+    const results = await Promise.all(requests);
+    expect(order).toEqual([1, 2, 3]);
+    expect(results.map((r) => r.words[0]?.page)).toEqual([1, 2, 3]);
+  });
+
+  it("fails requests after close", async () => {
+    const closed = createOcrPool();
+    await closed.close();
+    await expect(closed.recognize(textImage(["x"]), 1)).rejects.toThrow(/closed/);
+  });
+});

@@ -1,0 +1,209 @@
+import { readFileSync } from "node:fs";
+import { strToU8, zipSync } from "fflate";
+import { describe, expect, it } from "vitest";
+import { DocumentError } from "../errors.ts";
+import { parseDocument } from "./index.ts";
+
+const formats = new URL("../../../../../shared/corpus/formats/", import.meta.url);
+const read = (path: string) => readFileSync(new URL(path, formats));
+const opts = { maxPages: 100, maxTextChars: 5_000_000 };
+
+const REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships";
+const rels = (items: [id: string, type: string, target: string][]) =>
+  `<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">${items
+    .map(([id, type, target]) => `<Relationship Id="${id}" Type="${REL}/${type}" Target="${target}"/>`)
+    .join("")}</Relationships>`;
+
+function pack(files: Record<string, string>): Buffer {
+  return Buffer.from(zipSync(Object.fromEntries(Object.entries(files).map(([k, v]) => [k, strToU8(v)]))));
+}
+
+/** An XLSX with an inline string, a shared string with an entity, a date, a float and a gap. */
+function craftedXlsx(): Buffer {
+  const ct =
+    '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">' +
+    '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/></Types>';
+  return pack({
+    "[Content_Types].xml": ct,
+    "_rels/.rels": rels([["rId1", "officeDocument", "xl/workbook.xml"]]),
+    "xl/workbook.xml": `<workbook xmlns="x" xmlns:r="${REL}"><sheets><sheet name="R&amp;D" sheetId="1" r:id="rId1"/></sheets></workbook>`,
+    "xl/_rels/workbook.xml.rels": rels([
+      ["rId1", "worksheet", "worksheets/sheet1.xml"],
+      ["rId2", "sharedStrings", "sharedStrings.xml"],
+      ["rId3", "styles", "styles.xml"],
+    ]),
+    "xl/sharedStrings.xml":
+      "<sst><si><t>Fish &amp; chips</t></si><si><r><t>Ri</t></r><r><t>ch</t></r></si></sst>",
+    "xl/styles.xml":
+      '<styleSheet><numFmts><numFmt numFmtId="164" formatCode="dd/mm/yyyy"/></numFmts><cellXfs><xf numFmtId="0"/><xf numFmtId="164"/></cellXfs></styleSheet>',
+    "xl/worksheets/sheet1.xml":
+      '<worksheet><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c><c r="C1" t="inlineStr"><is><t>inline</t></is></c></row>' +
+      '<row r="3"><c r="A3" s="1"><v>45292</v></c><c r="B3"><v>0.30000000000000004</v></c><c r="C3" t="s"><v>1</v></c><c r="D3" t="b"><v>1</v></c></row></sheetData></worksheet>',
+  });
+}
+
+describe("XLSX", () => {
+  it("gives one page per sheet: the sheet name, then tab-separated rows", async () => {
+    const doc = await parseDocument(craftedXlsx(), opts);
+    expect(doc).toMatchObject({ detectedType: "xlsx", pageCount: 1 });
+    expect(doc.text).toBe("R&D\nFish & chips\t\tinline\n2024-01-01\t0.3\tRich\tTRUE");
+  });
+
+  it("reads the corpus workbooks: shared strings, numbers, dates, chart sheets and comments", async () => {
+    const multi = await parseDocument(read("xlsx/xlsx_01.xlsx"), opts);
+    expect(multi.pages.map((p) => p.text.split("\n")[0])).toEqual(["Sheet1", "Sheet2", "Sheet3", "Sheet4"]);
+    expect(multi.pages[0]!.text).toContain("first\tsecond\tthird\n1\t5\t9");
+
+    const xlsm = await parseDocument(read("xlsx/xlsx_02_sample_sales_data.xlsm"), opts);
+    expect(xlsm.detectedType).toBe("xlsx");
+    expect(xlsm.mimeType).toContain("macroenabled");
+    expect(xlsm.text).toContain("Widget A\t2024-01-01\t5\t5000");
+
+    // The chart sheet has no cells: its page is its name and its chart's title and data.
+    const chart = await parseDocument(read("xlsx/xlsx_03_chartsheet.xlsx"), opts);
+    expect(chart.pages).toHaveLength(2);
+    expect(chart.pages[1]!.text).toMatch(/^Duck Chart\nWild Duck Observations by Year\n/);
+
+    const comments = await parseDocument(read("xlsx/xlsx_comments.xlsx"), opts);
+    expect(comments.text).toContain("Comment by John Reviewer (A1): Why Python specifically?");
+    expect(comments.text).toContain(
+      "Comment by Marcus Sterling (MS) (F7): I never thought it would be so low",
+    );
+    expect(comments.text).not.toContain("[Threaded comment]");
+  });
+
+  it("fails TOO_LARGE over maxPages sheets and CORRUPT when truncated", async () => {
+    const bytes = read("xlsx/xlsx_01.xlsx");
+    await expect(parseDocument(bytes, { ...opts, maxPages: 2 })).rejects.toMatchObject({ code: "TOO_LARGE" });
+    await expect(parseDocument(bytes.subarray(0, bytes.length - 100), opts)).rejects.toMatchObject({
+      code: "CORRUPT",
+    });
+  });
+});
+
+/** A PPTX whose slide order (presentation.xml) is the reverse of its part names, with notes. */
+function craftedPptx(): Buffer {
+  const slide = (title: string, body: string) =>
+    `<p:sld xmlns:p="p" xmlns:a="a"><p:cSld><p:spTree><p:sp><p:txBody><a:p><a:r><a:t>${title}</a:t></a:r></a:p></p:txBody></p:sp>` +
+    `<p:sp><p:txBody><a:p><a:r><a:t>${body}</a:t></a:r><a:br/><a:r><a:t>second line</a:t></a:r></a:p></p:txBody></p:sp></p:spTree></p:cSld></p:sld>`;
+  return pack({
+    "[Content_Types].xml":
+      '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">' +
+      '<Override PartName="/ppt/presentation.xml" ContentType="application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml"/></Types>',
+    "_rels/.rels": rels([["rId1", "officeDocument", "ppt/presentation.xml"]]),
+    "ppt/presentation.xml": `<p:presentation xmlns:p="p" xmlns:r="${REL}"><p:sldIdLst><p:sldId id="256" r:id="rId3"/><p:sldId id="257" r:id="rId2"/></p:sldIdLst></p:presentation>`,
+    "ppt/_rels/presentation.xml.rels": rels([
+      ["rId2", "slide", "slides/slide1.xml"],
+      ["rId3", "slide", "slides/slide2.xml"],
+    ]),
+    "ppt/slides/slide1.xml": slide("Last", "Closing &lt;remarks&gt;"),
+    "ppt/slides/slide2.xml": slide("First", "Opening"),
+    "ppt/slides/_rels/slide2.xml.rels": rels([["rId1", "notesSlide", "../notesSlides/notesSlide1.xml"]]),
+    "ppt/notesSlides/notesSlide1.xml":
+      '<p:notes xmlns:p="p" xmlns:a="a"><p:cSld><p:spTree>' +
+      '<p:sp><p:nvSpPr><p:nvPr><p:ph type="body"/></p:nvPr></p:nvSpPr><p:txBody><a:p><a:r><a:t>Say hello</a:t></a:r></a:p></p:txBody></p:sp>' +
+      '<p:sp><p:nvSpPr><p:nvPr><p:ph type="sldNum"/></p:nvPr></p:nvSpPr><p:txBody><a:p><a:r><a:t>1</a:t></a:r></a:p></p:txBody></p:sp>' +
+      "</p:spTree></p:cSld></p:notes>",
+  });
+}
+
+describe("PPTX", () => {
+  it("gives one page per slide in presentation order, with the notes after the slide text", async () => {
+    const doc = await parseDocument(craftedPptx(), opts);
+    expect(doc).toMatchObject({ detectedType: "pptx", pageCount: 2 });
+    expect(doc.pages.map((p) => p.text)).toEqual([
+      "First\nOpening second line\nNotes:\nSay hello",
+      "Last\nClosing <remarks> second line",
+    ]);
+  });
+
+  it("reads charts' titles and data, and survives malformed pictures", async () => {
+    const chart = await parseDocument(read("pptx/pptx_chart.pptx"), opts);
+    expect(chart.pages[0]!.text).toContain("Quarterly Duck Survey\nWild Duck Observations by Year");
+    expect(chart.pages[0]!.text).toContain("2022\t175\t130");
+    const malformed = await parseDocument(read("pptx/powerpoint_malformed_pictures.pptx"), opts);
+    expect(malformed.pages.map((p) => p.text)).toEqual([
+      "Slide With Missing BlipFill",
+      "Slide With Dangling Rel",
+      "Slide With Wrong Content Type",
+    ]);
+  });
+});
+
+describe("OpenDocument", () => {
+  it("gives one page per ODP slide, with tables as rows", async () => {
+    const doc = await parseDocument(read("odf/odf_presentation_01.odp"), opts);
+    expect(doc).toMatchObject({ detectedType: "odp", pageCount: 3 });
+    expect(doc.pages[0]!.text).toMatch(/^Test Table Slide\nWith footnote\n/);
+    expect(doc.pages[0]!.text).toContain("R1\tTrue\tFalse");
+    expect(doc.pages[1]!.text).toContain("A rectangle shape with this text inside.");
+  });
+
+  it("reads ODT headings, paragraphs and lists in order", async () => {
+    const doc = await parseDocument(read("odf/text_document_01.odt"), opts);
+    expect(doc).toMatchObject({ detectedType: "odt", pageCount: 1 });
+    const lines = doc.text.split("\n");
+    expect(lines.slice(0, 3)).toEqual(["Title", "Subtitle", "heading level 1.0"]);
+    expect(lines.indexOf("bullet list 2.2.1")).toBeGreaterThan(lines.indexOf("numbered list 2"));
+  });
+
+  it("gives one page per ODS table, without expanding repeated empty cells and rows", async () => {
+    const content =
+      '<office:document-content xmlns:office="o" xmlns:table="t" xmlns:text="x"><office:body><office:spreadsheet>' +
+      '<table:table table:name="Budget"><table:table-row><table:table-cell office:value-type="string"><text:p>Item</text:p></table:table-cell>' +
+      '<table:table-cell table:number-columns-repeated="2"/><table:table-cell office:value-type="float" office:value="3"><text:p>3</text:p></table:table-cell>' +
+      '<table:table-cell table:number-columns-repeated="16380"/></table:table-row>' +
+      '<table:table-row table:number-rows-repeated="1048575"><table:table-cell table:number-columns-repeated="16384"/></table:table-row></table:table>' +
+      '<table:table table:name="Two"><table:table-row><table:table-cell><text:p>a<text:s text:c="2"/>b</text:p></table:table-cell></table:table-row></table:table>' +
+      "</office:spreadsheet></office:body></office:document-content>";
+    const ods = Buffer.from(
+      zipSync({
+        mimetype: [strToU8("application/vnd.oasis.opendocument.spreadsheet"), { level: 0 }],
+        "content.xml": strToU8(content),
+      }),
+    );
+    const doc = await parseDocument(ods, opts);
+    expect(doc).toMatchObject({ detectedType: "ods", pageCount: 2 });
+    expect(doc.pages.map((p) => p.text)).toEqual(["Budget\nItem\t\t\t3", "Two\na b"]);
+  });
+});
+
+describe("EPUB", () => {
+  it("reads the spine in order through the HTML extractor, with the package title", async () => {
+    const doc = await parseDocument(read("epub/epub_purvis_poetry.epub"), opts);
+    expect(doc).toMatchObject({ detectedType: "epub", pageCount: 1, title: "Poetry" });
+    expect(doc.text).not.toMatch(/<\/?[a-z]+[ >]/);
+    const imprint = doc.text.indexOf("Imprint");
+    const uncopyright = doc.text.lastIndexOf("Uncopyright");
+    expect(imprint).toBeGreaterThanOrEqual(0);
+    expect(uncopyright).toBeGreaterThan(imprint);
+  });
+});
+
+describe("malformed zip-based documents", () => {
+  it("give text or a DocumentError, never a crash", async () => {
+    const files = [
+      "pptx/powerpoint_malformed_pictures.pptx",
+      "pptx/powerpoint_bad_text.pptx",
+      "xlsx/xlsx_04_inflated.xlsx",
+      "odf/odf_presentation_01.odp",
+      "epub/epub_purvis_poetry.epub",
+    ];
+    for (const file of files) {
+      const bytes = read(file);
+      // Cut at several points: every outcome is text or a coded failure.
+      for (const cut of [bytes.length, Math.floor(bytes.length * 0.9), Math.floor(bytes.length / 2)]) {
+        const outcome = await parseDocument(bytes.subarray(0, cut), opts).then(
+          (d) => d.detectedType,
+          (e: unknown) => (e instanceof DocumentError ? e.code : `crash: ${e}`),
+        );
+        expect(outcome, `${file} cut at ${cut}`).not.toMatch(/^crash/);
+      }
+    }
+  });
+
+  it("read a Strict OOXML document", async () => {
+    const doc = await parseDocument(read("docx/Strict.docx"), opts);
+    expect(doc.text).toBe("Some text");
+  });
+});

@@ -1,0 +1,109 @@
+import { DocumentError, FailureCode } from "../errors.ts";
+import type { Extracted, ParsedPage } from "./types.ts";
+import { chartText, coreTitle, type OfficeOptions, officeDocument } from "./xlsx.ts";
+import {
+  findAll,
+  openZip,
+  type Relationship,
+  relationships,
+  relId,
+  relKind,
+  textOf,
+  type XmlElement,
+  xmlPart,
+  type ZipArchive,
+} from "./zip.ts";
+
+/**
+ * PPTX: one page per slide, in the presentation's order (not the part names'). A page holds the slide's
+ * text in document order (shapes, tables as tab-separated rows, charts' titles and data), then its
+ * speaker notes after a "Notes:" line. Slides whose part is missing give an empty page.
+ */
+export function extractPptx(bytes: Uint8Array, opts: OfficeOptions): Extracted {
+  const zip = openZip(bytes, opts.zipLimits);
+  const presPath = officeDocument(zip, "ppt/presentation.xml");
+  const presentation = xmlPart(zip, presPath);
+  if (!presentation)
+    throw new DocumentError(FailureCode.CORRUPT, "The presentation has no presentation part");
+  const rels = new Map(relationships(zip, presPath).map((r) => [r.id, r]));
+  const slides = findAll(presentation, "sldId")
+    .map((s) => rels.get(relId(s) ?? ""))
+    .filter((r): r is Relationship => r !== undefined && !r.external && relKind(r) === "slide");
+  if (slides.length > opts.maxPages) {
+    throw new DocumentError(
+      FailureCode.TOO_LARGE,
+      `The presentation has ${slides.length} slides (limit ${opts.maxPages})`,
+    );
+  }
+  const pages: ParsedPage[] = [];
+  let chars = 0;
+  for (const slide of slides) {
+    const text = chars > opts.maxTextChars ? "" : slideText(zip, slide.target);
+    chars += text.length + 1;
+    pages.push({ number: pages.length + 1, text });
+  }
+  return { pages, pageCount: pages.length, title: coreTitle(zip) };
+}
+
+function slideText(zip: ZipArchive, path: string): string {
+  const slide = xmlPart(zip, path);
+  if (!slide) return "";
+  const rels = relationships(zip, path);
+  const lines = shapeLines(slide, zip, rels);
+  const notes = rels.find((r) => relKind(r) === "notesSlide" && !r.external);
+  const notesPart = notes ? xmlPart(zip, notes.target) : undefined;
+  if (notesPart) {
+    // The notes page repeats the slide's image and number: only its body placeholders are notes.
+    const body = findAll(notesPart, "sp").filter((sp) => {
+      const type = findAll(sp, "ph")[0]?.attrs.type;
+      return type === "body" || type === undefined;
+    });
+    const noteLines = body.flatMap((sp) => shapeLines(sp, zip, []));
+    if (noteLines.length > 0) lines.push("Notes:", ...noteLines);
+  }
+  return lines.join("\n");
+}
+
+/** Lines of text below `el` in document order: paragraphs, table rows, and referenced charts. */
+function shapeLines(el: XmlElement, zip: ZipArchive, rels: Relationship[]): string[] {
+  const lines: string[] = [];
+  const walk = (node: XmlElement) => {
+    for (const c of node.children) {
+      if (typeof c === "string") continue;
+      if (c.name === "p") {
+        const line = paragraph(c);
+        if (line) lines.push(line);
+      } else if (c.name === "tbl") {
+        for (const tr of findAll(c, "tr")) {
+          const cells = findAll(tr, "tc").map((tc) =>
+            findAll(tc, "p").map(paragraph).filter(Boolean).join(" "),
+          );
+          if (cells.some(Boolean)) lines.push(cells.join("\t"));
+        }
+      } else if (c.name === "AlternateContent") {
+        // Choice and Fallback hold the same content twice: the first choice is enough.
+        const choice = c.children.find((x): x is XmlElement => typeof x !== "string");
+        if (choice) walk(choice);
+      } else if (c.name === "chart") {
+        const rel = rels.find((r) => r.id === relId(c));
+        const part = rel && !rel.external ? xmlPart(zip, rel.target) : undefined;
+        if (part) lines.push(...chartText(part));
+      } else {
+        walk(c);
+      }
+    }
+  };
+  walk(el);
+  return lines;
+}
+
+/** A DrawingML paragraph: its runs and fields, `a:br` as a space. */
+function paragraph(p: XmlElement): string {
+  let s = "";
+  for (const c of p.children) {
+    if (typeof c === "string") continue;
+    if (c.name === "r" || c.name === "fld") s += findAll(c, "t").map(textOf).join("");
+    else if (c.name === "br") s += " ";
+  }
+  return s.replace(/\s+/g, " ").trim();
+}

@@ -1,0 +1,322 @@
+/**
+ * Field accuracy and calibration of the built-in rule extractor on the SROIE receipts (and a few
+ * synthetic invoices): each receipt is OCR'd with the production OCR pool, then its company, date,
+ * address and total are extracted and compared with the ground truth (exact match after normalising
+ * case, spaces, date formats to ISO and amounts to 2 decimals).
+ *
+ *   npm run bench -- tests/bench/sroie.ts [--cache DIR]
+ *
+ * --cache DIR keeps each receipt's OCR output in DIR (NNN.json) and reuses it on the next run, for
+ * tuning rules without re-reading the images. Prints per field: accuracy; per rule: right/total and
+ * the smoothed precision that calibration.ts records; mean confidence of right vs wrong answers.
+ */
+import { existsSync } from "node:fs";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { explainCategoryFields } from "../../packages/pipeline/src/adapters/models/builtin/extractor.ts";
+import { createOcrPool } from "../../packages/pipeline/src/parse/ocr.ts";
+import type { Category, PageWord } from "../../packages/pipeline/src/ports/models.ts";
+
+const CORPUS = join(import.meta.dirname, "../../../shared/corpus/sroie");
+const cacheAt = process.argv.indexOf("--cache");
+const CACHE = cacheAt >= 0 ? process.argv[cacheAt + 1] : undefined;
+
+const receiptCategory: Category = {
+  name: "receipt",
+  description: "A shop or restaurant receipt: proof of a purchase paid on the spot.",
+  fields: {
+    type: "object",
+    properties: {
+      company: { type: "string", description: "the shop or business that issued the receipt" },
+      date: { type: "string", format: "date" },
+      address: { type: "string", description: "the issuer's postal address" },
+      total: { type: "string", format: "money", description: "the total paid" },
+    },
+  },
+};
+
+const invoiceCategory: Category = {
+  name: "invoice",
+  description: "A bill for goods or services.",
+  fields: {
+    type: "object",
+    properties: {
+      vendor: { type: "string" },
+      invoice_number: { type: "string" },
+      invoice_date: { type: "string", format: "date" },
+      due_date: { type: "string", format: "date" },
+      subtotal: { type: "string", format: "money" },
+      tax: { type: "string", format: "money" },
+      amount_due: { type: "string", format: "money" },
+    },
+  },
+};
+
+/** Synthetic invoices in the layouts invoicing tools print: [text, expected values]. */
+const INVOICES: [string, Record<string, string>][] = [
+  [
+    "Northwind Traders Ltd\n12 Harbour Street\nBristol BS1 4DJ\n\nINVOICE\nInvoice No: NW-10231\nInvoice Date: 03/02/2024\nDue Date: 04/03/2024\n\nWidgets 10 x 12.00   120.00\nSubtotal   120.00\nVAT 20%   24.00\nTotal due   £144.00",
+    {
+      vendor: "Northwind Traders Ltd",
+      invoice_number: "NW-10231",
+      invoice_date: "2024-02-03",
+      due_date: "2024-03-04",
+      subtotal: "120.00",
+      tax: "24.00",
+      amount_due: "144.00",
+    },
+  ],
+  [
+    "Müller & Söhne GmbH\nHauptstraße 5, 10115 Berlin\nRechnung Nr. 2024-0815\nDatum: 15.01.2024\nZahlbar bis: 14.02.2024\nZwischensumme 1.000,00 EUR\nMwSt 19% 190,00 EUR\nGesamtbetrag 1.190,00 EUR",
+    {
+      vendor: "Müller & Söhne GmbH",
+      invoice_number: "2024-0815",
+      invoice_date: "2024-01-15",
+      due_date: "2024-02-14",
+      subtotal: "1000.00",
+      tax: "190.00",
+      amount_due: "1190.00",
+    },
+  ],
+  [
+    "BRIGHTPATH CONSULTING LLC\n400 Market St, Suite 200\nSan Francisco, CA 94105\n\nBill To: Contoso Inc\nInvoice #: BP-7781\nDate: March 5, 2024\nPayment due: April 4, 2024\nConsulting hours 20 @ $150.00 $3,000.00\nSubtotal: $3,000.00\nSales tax: $255.00\nAmount Due: $3,255.00",
+    {
+      vendor: "BRIGHTPATH CONSULTING LLC",
+      invoice_number: "BP-7781",
+      invoice_date: "2024-03-05",
+      due_date: "2024-04-04",
+      subtotal: "3000.00",
+      tax: "255.00",
+      amount_due: "3255.00",
+    },
+  ],
+  [
+    "Acme Corp\nINVOICE INV-000912\nIssued: 2024-06-01   Due: 2024-06-30\nDescription   Qty   Price   Amount\nHosting   1   49.00   49.00\nSupport   2   25.00   50.00\nSubtotal 99.00\nTax 0.00\nTotal 99.00",
+    {
+      vendor: "Acme Corp",
+      invoice_number: "INV-000912",
+      invoice_date: "2024-06-01",
+      due_date: "2024-06-30",
+      subtotal: "99.00",
+      tax: "0.00",
+      amount_due: "99.00",
+    },
+  ],
+  [
+    "Tan Brothers Trading Sdn Bhd\nNo. 8, Jalan Ampang, 50450 Kuala Lumpur\nTAX INVOICE\nInvoice No. : TB/2024/118\nDate : 12/04/2024\nTerms : 30 days\nSub Total RM 500.00\nSST 6% RM 30.00\nGrand Total RM 530.00",
+    {
+      vendor: "Tan Brothers Trading Sdn Bhd",
+      invoice_number: "TB/2024/118",
+      invoice_date: "2024-04-12",
+      subtotal: "500.00",
+      tax: "30.00",
+      amount_due: "530.00",
+    },
+  ],
+  [
+    "Office Supplies Co.\nInvoice number\nOS-55120\nInvoice date\n7 May 2024\nDue date\n6 June 2024\nNet amount 80.00\nVAT 16.00\nBalance due 96.00",
+    {
+      vendor: "Office Supplies Co.",
+      invoice_number: "OS-55120",
+      invoice_date: "2024-05-07",
+      due_date: "2024-06-06",
+      subtotal: "80.00",
+      tax: "16.00",
+      amount_due: "96.00",
+    },
+  ],
+  [
+    "Le Petit Atelier SARL\n3 rue des Fleurs, 75004 Paris\nFacture n° FA-2024-031\nDate : 20/02/2024\nÉchéance : 21/03/2024\nSous-total 250,00 €\nTVA 20 % 50,00 €\nMontant total 300,00 €",
+    {
+      vendor: "Le Petit Atelier SARL",
+      invoice_number: "FA-2024-031",
+      invoice_date: "2024-02-20",
+      due_date: "2024-03-21",
+      subtotal: "250.00",
+      tax: "50.00",
+      amount_due: "300.00",
+    },
+  ],
+  [
+    "Globex Inc.\nOrder date: 01/10/2024\nInvoice Date: 01/15/2024\nInvoice ID: GX-4410\nDue Date: 02/14/2024\nSubtotal $410.50\nTax (8%) $32.84\nTotal Amount $443.34",
+    {
+      vendor: "Globex Inc.",
+      invoice_number: "GX-4410",
+      invoice_date: "2024-01-15",
+      due_date: "2024-02-14",
+      subtotal: "410.50",
+      tax: "32.84",
+      amount_due: "443.34",
+    },
+  ],
+];
+
+// ------------------------------------------------------------------------------------ normalising
+
+const MONTHS = "jan feb mar apr may jun jul aug sep oct nov dec".split(" ");
+
+/** A date as printed (d/m/y, d-m-yy, m/d/y when unambiguous, d Mon y, y-m-d) → ISO. */
+function isoDate(s: string): string {
+  const t = s.trim().toLowerCase();
+  let m = /^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$/.exec(t);
+  if (m) return `${m[1]}-${m[2]!.padStart(2, "0")}-${m[3]!.padStart(2, "0")}`;
+  m = /^(\d{1,2})[-/. ]([a-z]{3})[a-z]*[-/. ](\d{2,4})$/.exec(t);
+  if (m) return iso(m[3]!, String(MONTHS.indexOf(m[2]!) + 1), m[1]!);
+  m = /^(\d{1,2})[-/.](\d{1,2})[-/.](\d{2,4})$/.exec(t);
+  if (m) return Number(m[2]) > 12 ? iso(m[3]!, m[1]!, m[2]!) : iso(m[3]!, m[2]!, m[1]!);
+  return t;
+}
+
+function iso(y: string, mo: string, d: string): string {
+  const year = y.length === 2 ? `20${y}` : y;
+  return `${year}-${mo.padStart(2, "0")}-${d.padStart(2, "0")}`;
+}
+
+function amount(s: string): string {
+  const n = Number(s.replace(/[^\d.-]/g, ""));
+  return Number.isFinite(n) && /\d/.test(s) ? n.toFixed(2) : s.trim();
+}
+
+function text(s: string): string {
+  return s
+    .toUpperCase()
+    .replace(/\s*([,.&()/:;-])\s*/g, "$1")
+    .replace(/\s+/g, " ")
+    .trim();
+}
+
+const NORMALISE: Record<string, (s: string) => string> = {
+  date: isoDate,
+  invoice_date: isoDate,
+  due_date: isoDate,
+  total: amount,
+  amount_due: amount,
+  subtotal: amount,
+  tax: amount,
+};
+const normalise = (field: string, s: string) => (NORMALISE[field] ?? text)(s);
+
+/** 1 - edit distance / length: how close a wrong company or address came. */
+function similarity(a: string, b: string): number {
+  if (a === b) return 1;
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const next = Math.min(row[j]! + 1, row[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = row[j]!;
+      row[j] = next;
+    }
+  }
+  return 1 - row[b.length]! / Math.max(a.length, b.length, 1);
+}
+
+// ------------------------------------------------------------------------------------------ run
+
+interface Outcome {
+  field: string;
+  right: boolean;
+  similarity: number;
+  confidence?: number;
+  rule?: string;
+}
+const outcomes: Outcome[] = [];
+
+function score(
+  source: string,
+  textOf: string,
+  category: Category,
+  truth: Record<string, string>,
+  words?: PageWord[],
+) {
+  const got = explainCategoryFields(textOf, category, words);
+  for (const [field, expected] of Object.entries(truth)) {
+    if (!expected) continue; // SROIE leaves a few totals blank
+    const hit = got.find((g) => g.field.name === field);
+    const want = normalise(field, expected);
+    const have = hit ? normalise(field, hit.field.kind === "date" ? hit.field.value : hit.field.value) : "";
+    const right = have === want;
+    outcomes.push({
+      field: `${category.name}.${field}`,
+      right,
+      similarity: similarity(have, want),
+      confidence: hit?.field.confidence,
+      rule: hit?.rule,
+    });
+    if (!right && process.env.VERBOSE)
+      console.log(
+        `${source} ${field}: got ${JSON.stringify(have)} want ${JSON.stringify(want)} (${hit?.rule})`,
+      );
+  }
+}
+
+const ids = (await readdir(join(CORPUS, "img")))
+  .filter((f) => f.endsWith(".jpg"))
+  .map((f) => f.slice(0, -4))
+  .sort();
+if (CACHE) await mkdir(CACHE, { recursive: true });
+const ocr = createOcrPool({ size: 1 });
+let ocrMs = 0;
+try {
+  for (const id of ids) {
+    const cached = CACHE && join(CACHE, `${id}.json`);
+    let read: { text: string; words: PageWord[] };
+    if (cached && existsSync(cached)) read = JSON.parse(await readFile(cached, "utf8"));
+    else {
+      const t0 = performance.now();
+      read = await ocr.recognize(await readFile(join(CORPUS, "img", `${id}.jpg`)), 1);
+      ocrMs += performance.now() - t0;
+      if (cached) await writeFile(cached, JSON.stringify({ text: read.text, words: read.words }));
+    }
+    const truth = JSON.parse(await readFile(join(CORPUS, "key", `${id}.json`), "utf8"));
+    score(id, read.text, receiptCategory, truth, read.words);
+  }
+} finally {
+  await ocr.close();
+}
+for (const [i, [t, truth]] of INVOICES.entries()) score(`invoice ${i}`, t, invoiceCategory, truth);
+
+// ---------------------------------------------------------------------------------------- report
+
+const pct = (n: number, d: number) => (d ? `${((100 * n) / d).toFixed(1)}%` : "-");
+const mean = (xs: number[]) => (xs.length ? (xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(2) : "-");
+
+console.log(`\nSROIE: ${ids.length} receipts${ocrMs ? `, OCR ${(ocrMs / 1000).toFixed(1)} s` : ""}`);
+console.log("field                  accuracy   mean similarity   answered");
+for (const field of [...new Set(outcomes.map((o) => o.field))]) {
+  const of = outcomes.filter((o) => o.field === field);
+  const right = of.filter((o) => o.right).length;
+  console.log(
+    `${field.padEnd(22)} ${`${right}/${of.length}`.padStart(6)} ${pct(right, of.length).padStart(7)}   ${mean(of.map((o) => o.similarity)).padStart(8)}   ${of.filter((o) => o.rule).length}`,
+  );
+}
+
+console.log("\nrule                    right/total   precision   smoothed (k+1)/(n+2)   table");
+const { RULE_PRECISION } = await import("../../packages/pipeline/src/adapters/models/builtin/calibration.ts");
+for (const rule of [...new Set(outcomes.flatMap((o) => (o.rule ? [o.rule] : [])))].sort()) {
+  const of = outcomes.filter((o) => o.rule === rule);
+  const right = of.filter((o) => o.right).length;
+  const table = RULE_PRECISION[rule as keyof typeof RULE_PRECISION];
+  console.log(
+    `${rule.padEnd(24)}${`${right}/${of.length}`.padStart(10)}   ${pct(right, of.length).padStart(8)}   ${((right + 1) / (of.length + 2)).toFixed(2).padStart(10)}             ${table}`,
+  );
+}
+
+const answered = outcomes.filter((o) => o.confidence !== undefined);
+const right = answered.filter((o) => o.right);
+const wrong = answered.filter((o) => !o.right);
+console.log(
+  `\ncalibration: mean confidence right ${mean(right.map((o) => o.confidence!))} (n=${right.length}), wrong ${mean(wrong.map((o) => o.confidence!))} (n=${wrong.length})`,
+);
+for (const [lo, hi] of [
+  [0, 0.5],
+  [0.5, 0.7],
+  [0.7, 0.85],
+  [0.85, 1.01],
+]) {
+  const bin = answered.filter((o) => o.confidence! >= lo! && o.confidence! < hi!);
+  console.log(
+    `  confidence [${lo!.toFixed(2)}, ${Math.min(hi!, 1).toFixed(2)}): ${bin.length} answers, mean confidence ${mean(bin.map((o) => o.confidence!))}, right ${pct(bin.filter((o) => o.right).length, bin.length)}`,
+  );
+}
