@@ -1,0 +1,192 @@
+import { createHash } from "node:crypto";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { serve } from "@docfleet/cli";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CORPUS, gql } from "../helpers/cli.ts";
+
+type System = Awaited<ReturnType<typeof serve>>;
+
+interface Field {
+  name: string;
+  value: string;
+  confidence: number;
+  box: number[] | null;
+  source: string;
+}
+
+/** A scanned receipt through GraphQL over HTTP: OCR, fields with boxes, a thumbnail, corrections, reprocess. */
+describe("GraphQL over HTTP: understanding a scanned receipt", () => {
+  let dir: string;
+  let system: System;
+  let url: string;
+  let documentId: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "docfleet-gql-understand-"));
+    process.env.DOCFLEET_LOG_LEVEL = "warn";
+    system = await serve({ port: 0, host: "127.0.0.1", dataDir: dir, concurrency: 2 });
+    url = system.url;
+  }, 120_000);
+  afterAll(async () => {
+    await system?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** GraphQL errors' codes instead of a throw. */
+  async function codes(query: string, variables?: Record<string, unknown>): Promise<string[]> {
+    const res = await fetch(`${url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query, variables }),
+    });
+    const body = (await res.json()) as { errors?: { extensions?: { code?: string } }[] };
+    return (body.errors ?? []).map((e) => e.extensions?.code ?? "NONE");
+  }
+
+  it("OCRs a photographed receipt into the receipt category's fields, with boxes and a thumbnail", async () => {
+    const { categories } = await gql<{
+      categories: { name: string; fields: { properties: object }; version: number }[];
+    }>(url, "{ categories { name fields version } }");
+    const receipt = categories.find((c) => c.name === "receipt")!;
+    expect(Object.keys(receipt.fields.properties).sort()).toEqual(["address", "company", "date", "total"]);
+
+    const bytes = await readFile(join(CORPUS, "sroie/img/000.jpg"));
+    const { createBatch } = await gql<{ createBatch: { id: string } }>(
+      url,
+      'mutation { createBatch(input: { name: "receipts", categories: ["receipt", "invoice", "letter"] }) { id } }',
+    );
+    const { requestUploads } = await gql<{
+      requestUploads: {
+        documentId: string;
+        target: { url: string; fields: { name: string; value: string }[] };
+      }[];
+    }>(
+      url,
+      `mutation($b: ID!, $f: [FileInput!]!) { requestUploads(batchId: $b, files: $f) {
+        documentId target { url fields { name value } } } }`,
+      {
+        b: createBatch.id,
+        // The name lies about the type: detection reads the bytes.
+        f: [
+          { name: "scan.pdf", size: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") },
+        ],
+      },
+    );
+    const r = requestUploads[0]!;
+    documentId = r.documentId;
+    const form = new FormData();
+    for (const f of r.target.fields) form.append(f.name, f.value);
+    form.append("file", new Blob([bytes]), "scan.pdf");
+    expect((await fetch(r.target.url, { method: "POST", body: form })).status).toBe(204);
+    await gql(url, "mutation($ids: [ID!]!) { completeUploads(documentIds: $ids) { status } }", {
+      ids: [documentId],
+    });
+    for (;;) {
+      const { batch } = await gql<{ batch: { finished: boolean } }>(
+        url,
+        "query($id: ID!) { batch(id: $id) { finished } }",
+        {
+          id: createBatch.id,
+        },
+      );
+      if (batch.finished) break;
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    const { document } = await gql<{
+      document: {
+        status: string;
+        detectedType: string;
+        category: string;
+        categoryVersion: number;
+        fields: Field[];
+        thumbnailUrl: string;
+        provenance: Record<string, Record<string, unknown>>;
+        text: string;
+      };
+    }>(
+      url,
+      `query($id: ID!) { document(id: $id) { status detectedType category categoryVersion text thumbnailUrl provenance
+        fields { name value confidence box source } } }`,
+      { id: documentId },
+    );
+    expect(document).toMatchObject({
+      status: "COMPLETED",
+      detectedType: "jpg",
+      category: "receipt",
+      categoryVersion: 1,
+    });
+    expect(document.text.toUpperCase()).toContain("TAMAN DAYA");
+    expect(document.provenance.PARSE).toMatchObject({ ocrPages: [1], words: true });
+    const date = document.fields.find((f) => f.name === "date");
+    // The receipt says 25/12/2018; OCR of a photo may misread a digit, the field's shape must hold.
+    expect(date).toMatchObject({ value: expect.stringMatching(/^2018-12-\d\d$/), source: "MODEL" });
+    expect(date!.box).toHaveLength(4);
+    const thumb = await fetch(document.thumbnailUrl);
+    expect(thumb.status).toBe(200);
+    const webp = Buffer.from(await thumb.arrayBuffer());
+    expect(webp.subarray(0, 4).toString("latin1")).toBe("RIFF");
+    expect(webp.subarray(8, 12).toString("latin1")).toBe("WEBP");
+  }, 120_000);
+
+  it("takes a person's correction, lists documents needing review, and reprocesses on request", async () => {
+    const { correctDocument } = await gql<{ correctDocument: { needsReview: boolean; fields: Field[] } }>(
+      url,
+      `mutation($id: ID!) { correctDocument(id: $id, fields: [{ name: "total", value: "9.00", currency: "MYR" }]) {
+        needsReview fields { name value confidence source } } }`,
+      { id: documentId },
+    );
+    expect(correctDocument.needsReview).toBe(false);
+    expect(correctDocument.fields.find((f) => f.name === "total")).toMatchObject({
+      value: "9.00",
+      confidence: 1,
+      source: "HUMAN",
+    });
+    expect(
+      await codes(
+        `mutation($id: ID!) { correctDocument(id: $id, fields: [{ name: "total", value: "nine" }]) { id } }`,
+        {
+          id: documentId,
+        },
+      ),
+    ).toEqual(["BAD_REQUEST"]);
+
+    const { documents } = await gql<{ documents: { edges: { node: { id: string } }[] } }>(
+      url,
+      "{ documents(filter: { needsReview: false }) { edges { node { id } } } }",
+    );
+    expect(documents.edges.map((e) => e.node.id)).toContain(documentId);
+
+    const { reprocess } = await gql<{ reprocess: { queued: number; upToDate: number } }>(
+      url,
+      `mutation($id: ID!) { reprocess(filter: { ids: [$id] }, stages: [UNDERSTAND]) { queued upToDate } }`,
+      { id: documentId },
+    );
+    expect(reprocess).toEqual({ queued: 0, upToDate: 1 });
+  });
+
+  it("defines and changes categories, with codes for mistakes", async () => {
+    const { defineCategory } = await gql<{ defineCategory: { name: string; version: number } }>(
+      url,
+      `mutation { defineCategory(input: { name: "parking_ticket", description: "A fine for parking",
+        fields: { type: "object", properties: { plate: { type: "string" }, fine: { type: "string", format: "money" } } } }) {
+        name version } }`,
+    );
+    expect(defineCategory).toEqual({ name: "parking_ticket", version: 1 });
+    const { updateCategory } = await gql<{ updateCategory: { version: number } }>(
+      url,
+      `mutation { updateCategory(name: "parking_ticket", change: { keywords: ["parking", "fine", "penalty notice"] }) { version } }`,
+    );
+    expect(updateCategory.version).toBe(2);
+    expect(
+      await codes(
+        `mutation { defineCategory(input: { name: "parking_ticket", description: "again" }) { name } }`,
+      ),
+    ).toEqual(["CONFLICT"]);
+    expect(
+      await codes(
+        `mutation { defineCategory(input: { name: "x", description: "y", fields: { type: "object", properties: { a: { type: "blob" } } } }) { name } }`,
+      ),
+    ).toEqual(["BAD_REQUEST"]);
+  });
+});
