@@ -2,7 +2,7 @@ import { createServer } from "node:net";
 import { DocumentError, FailureCode, TransientError } from "@docfleet/pipeline";
 import { OllamaModels, type OllamaModelsOptions } from "@docfleet/pipeline/adapters/models/ollama";
 import { afterEach, describe, expect, it } from "vitest";
-import { TEST_CATEGORIES as CATEGORIES, jpegHeader } from "./ollama-double/fixtures.ts";
+import { adapterOptions, TEST_CATEGORIES as CATEGORIES, jpegHeader } from "./ollama-double/fixtures.ts";
 import { type OllamaDouble, type OllamaDoubleOptions, startOllamaDouble } from "./ollama-double/index.ts";
 
 // The Ollama adapter against the Ollama DOUBLE (tests/ollama-double): protocol, schema, retries and
@@ -16,18 +16,7 @@ afterEach(async () => {
 
 async function setup(opts: Partial<OllamaModelsOptions> = {}, doubleOpts: OllamaDoubleOptions = {}) {
   double = await startOllamaDouble({ timeScale: 0, ...doubleOpts });
-  const models = new OllamaModels({
-    url: double.url,
-    textModel: "qwen2.5:7b-instruct",
-    visionModel: "qwen2.5vl:7b",
-    embedModel: "nomic-embed-text",
-    embedDimensions: 768,
-    timeoutMs: 10_000,
-    maxRetries: 2,
-    embedBatch: 4,
-    visionPixels: 1_003_520,
-    ...opts,
-  });
+  const models = new OllamaModels({ ...adapterOptions(double.url), ...opts });
   return { models, double };
 }
 

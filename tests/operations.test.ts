@@ -7,6 +7,7 @@ import { LOCAL_TENANT_ID } from "@docfleet/gateway";
 import { adapterConfig, baseEnvSchema, type PipelineEvent, parseEnv, STAGES } from "@docfleet/pipeline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deferred } from "./contracts/queue.contract.ts";
+import { recordEvents } from "./helpers/events.ts";
 
 type System = Awaited<ReturnType<typeof startSystem>>;
 const T = LOCAL_TENANT_ID;
@@ -22,8 +23,9 @@ describe("poison documents, quarantine and retries", () => {
   let poisoned = true;
   const stalled = deferred();
   const release = deferred();
+  let log: ReturnType<typeof recordEvents>;
   const events: PipelineEvent[] = [];
-  const waiters = new Set<() => void>();
+  const settled = (batchId: string, after = 0) => log.settled(batchId, after);
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "docfleet-ops-"));
@@ -50,10 +52,8 @@ describe("poison documents, quarantine and retries", () => {
         return real.understand(input);
       },
     };
-    deps.events.subscribe((e) => {
-      events.push(e);
-      for (const w of waiters) w();
-    });
+    log = recordEvents(deps.events);
+    deps.events.subscribe((e) => events.push(e));
     system = await startSystem(deps, {
       worker: { roles: STAGES, concurrency: { PARSE: 2, UNDERSTAND: 2, EMBED: 2, INDEX: 2 } },
       requeueOnStart: true,
@@ -64,24 +64,6 @@ describe("poison documents, quarantine and retries", () => {
     await system?.stop();
     await rm(dir, { recursive: true, force: true });
   });
-
-  /** Resolves once the batch has no document queued or processing (seen through its events). */
-  function settled(batchId: string, after = 0): Promise<void> {
-    return new Promise((resolve) => {
-      const check = () => {
-        const last = events.filter((e) => e.batchId === batchId && e.seq > after).at(-1);
-        const c = last?.payload.batch as
-          | { queued: number; processing: number; pendingUpload: number }
-          | undefined;
-        if (c && c.queued === 0 && c.processing === 0 && c.pendingUpload === 0) {
-          waiters.delete(check);
-          resolve();
-        }
-      };
-      waiters.add(check);
-      check();
-    });
-  }
 
   async function ingest(files: Record<string, string>) {
     const p = system.pipeline;

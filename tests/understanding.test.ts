@@ -16,6 +16,7 @@ import {
   type StoredField,
 } from "@docfleet/pipeline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { recordEvents } from "./helpers/events.ts";
 
 type System = Awaited<ReturnType<typeof startSystem>>;
 const T = LOCAL_TENANT_ID;
@@ -28,8 +29,9 @@ const OTHER = "00000000-0000-4000-8000-0000000000b2";
 describe("categories, corrections and reprocessing", () => {
   let dir: string;
   let system: System;
+  let log: ReturnType<typeof recordEvents>;
   const events: PipelineEvent[] = [];
-  const waiters = new Set<() => void>();
+  const settled = (batchId: string, after = 0) => log.settled(batchId, after);
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "docfleet-understand-"));
@@ -37,10 +39,8 @@ describe("categories, corrections and reprocessing", () => {
       parseEnv(baseEnvSchema, { DOCFLEET_DATA_DIR: dir, DOCFLEET_LOG_LEVEL: "silent" }),
     );
     const deps = await buildDeps(cfg, "http://127.0.0.1:9");
-    deps.events.subscribe((e) => {
-      events.push(e);
-      for (const w of waiters) w();
-    });
+    log = recordEvents(deps.events);
+    deps.events.subscribe((e) => events.push(e));
     system = await startSystem(deps, {
       worker: { roles: STAGES, concurrency: { PARSE: 1, UNDERSTAND: 2, EMBED: 2, INDEX: 2 } },
       requeueOnStart: true,
@@ -56,25 +56,7 @@ describe("categories, corrections and reprocessing", () => {
   const p = () => system.pipeline;
   const prisma = () => system.pipeline.deps.db.prisma;
 
-  /** Resolves once the batch has nothing queued or processing after event `after`. */
-  function settled(batchId: string, after = 0): Promise<void> {
-    return new Promise((resolve) => {
-      const check = () => {
-        const last = events.filter((e) => e.batchId === batchId && e.seq > after).at(-1);
-        const c = last?.payload.batch as
-          | { queued: number; processing: number; pendingUpload: number }
-          | undefined;
-        if (c && c.queued === 0 && c.processing === 0 && c.pendingUpload === 0) {
-          waiters.delete(check);
-          resolve();
-        }
-      };
-      waiters.add(check);
-      check();
-    });
-  }
-
-  const lastSeq = (batchId: string) => events.filter((e) => e.batchId === batchId).at(-1)?.seq ?? 0;
+  const lastSeq = (batchId: string) => log.lastSeq(batchId);
 
   async function ingest(files: Record<string, string>, categories?: string[]) {
     const batch = await p().createBatch(T, { name: "understand", categories });

@@ -13,6 +13,8 @@
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { DEFAULT_CATEGORIES } from "../../packages/pipeline/src/adapters/models/builtin/categories.ts";
+import { KeywordClassifier } from "../../packages/pipeline/src/adapters/models/builtin/classifier.ts";
 import { explainCategoryFields } from "../../packages/pipeline/src/adapters/models/builtin/extractor.ts";
 import { createOcrPool } from "../../packages/pipeline/src/parse/ocr.ts";
 import type { Category, PageWord } from "../../packages/pipeline/src/ports/models.ts";
@@ -257,6 +259,9 @@ const ids = (await readdir(join(CORPUS, "img")))
   .sort();
 if (CACHE) await mkdir(CACHE, { recursive: true });
 const ocr = createOcrPool({ size: 1 });
+// The built-in classifier over the same OCR text, among the default categories (no labels learnt).
+const classifier = new KeywordClassifier();
+const classified: { right: boolean; confidence: number; category: string }[] = [];
 let ocrMs = 0;
 try {
   for (const id of ids) {
@@ -271,6 +276,8 @@ try {
     }
     const truth = JSON.parse(await readFile(join(CORPUS, "key", `${id}.json`), "utf8"));
     score(id, read.text, receiptCategory, truth, read.words);
+    const c = classifier.classify(read.text, DEFAULT_CATEGORIES, `${id}.jpg`);
+    classified.push({ right: c.category === "receipt", confidence: c.confidence, category: c.category });
   }
 } finally {
   await ocr.close();
@@ -320,3 +327,9 @@ for (const [lo, hi] of [
     `  confidence [${lo!.toFixed(2)}, ${Math.min(hi!, 1).toFixed(2)}): ${bin.length} answers, mean confidence ${mean(bin.map((o) => o.confidence!))}, right ${pct(bin.filter((o) => o.right).length, bin.length)}`,
   );
 }
+
+const wrongAs = classified.filter((c) => !c.right).map((c) => c.category);
+console.log(
+  `\nclassification of the receipts among the ${DEFAULT_CATEGORIES.length} default categories: ${pct(classified.filter((c) => c.right).length, classified.length)} receipt` +
+    ` (mean confidence right ${mean(classified.filter((c) => c.right).map((c) => c.confidence))}, wrong ${mean(classified.filter((c) => !c.right).map((c) => c.confidence))}; wrong answers: ${wrongAs.join(", ") || "none"})`,
+);

@@ -1,4 +1,5 @@
 import type { Category } from "@docfleet/pipeline";
+import type { OllamaModelsOptions } from "@docfleet/pipeline/adapters/models/ollama";
 
 /** Categories with declared fields, as a tenant would configure them (tests and the benchmark). */
 export const TEST_CATEGORIES: Category[] = [
@@ -51,4 +52,19 @@ export function jpegHeader(width: number, height: number): Buffer {
   sof.writeUInt16BE(height, 5);
   sof.writeUInt16BE(width, 7);
   return Buffer.concat([Buffer.from([0xff, 0xd8]), sof, Buffer.from([0xff, 0xd9])]);
+}
+
+/** The Ollama adapter as the tests configure it, pointed at a double (or any Ollama) at `url`. */
+export function adapterOptions(url: string): OllamaModelsOptions {
+  return {
+    url,
+    textModel: "qwen2.5:7b-instruct",
+    visionModel: "qwen2.5vl:7b",
+    embedModel: "nomic-embed-text",
+    embedDimensions: 768,
+    timeoutMs: 10_000,
+    maxRetries: 2,
+    embedBatch: 4,
+    visionPixels: 1_003_520,
+  };
 }

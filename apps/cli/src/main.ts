@@ -46,14 +46,7 @@ export async function main(argv: string[]): Promise<number> {
         .default(2)
         .argParser(int("concurrency", 1)),
     )
-    .addOption(
-      new Option(
-        "--understand-concurrency <n>",
-        "documents in the understand stage at once (default: --concurrency); with Ollama about twice its parallel slots keeps them busy",
-      )
-        .env("WORKER_UNDERSTAND_CONCURRENCY")
-        .argParser(int("understand-concurrency", 1)),
-    )
+    .addOption(understandConcurrencyOption())
     .action(async (o) => {
       const system = await serve(o);
       process.stderr.write(`docfleet serving at ${system.url}/graphql (Ctrl-C to stop)\n`);
@@ -93,14 +86,7 @@ export async function main(argv: string[]): Promise<number> {
         .default(2)
         .argParser(int("concurrency", 1)),
     )
-    .addOption(
-      new Option(
-        "--understand-concurrency <n>",
-        "documents in the understand stage at once (default: --concurrency); with Ollama about twice its parallel slots keeps them busy",
-      )
-        .env("WORKER_UNDERSTAND_CONCURRENCY")
-        .argParser(int("understand-concurrency", 1)),
-    )
+    .addOption(understandConcurrencyOption())
     .option("--no-relay", "leave the outbox to other processes (e.g. `docfleet relay`)")
     .action(async (o) => {
       let roles: StageName[];
@@ -252,6 +238,15 @@ export async function serve(o: {
     worker: { roles: STAGES, concurrency: perStage(o.concurrency, o.understandConcurrency) },
     requeueOnStart: cfg.queue.kind === "memory",
   });
+}
+
+function understandConcurrencyOption(): Option {
+  return new Option(
+    "--understand-concurrency <n>",
+    "documents in the understand stage at once (default: --concurrency); with Ollama about twice its parallel slots keeps them busy",
+  )
+    .env("WORKER_UNDERSTAND_CONCURRENCY")
+    .argParser(int("understand-concurrency", 1));
 }
 
 function perStage(n: number, understand?: number): Record<StageName, number> {

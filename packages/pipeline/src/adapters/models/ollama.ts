@@ -89,7 +89,8 @@ export class OllamaModels implements Models {
     // Page images only come for pages without a usable text layer: those need eyes. A chosen model
     // (a reprocess) replaces either.
     const model =
-      input.model?.replace(/^ollama:/, "") ?? (images.length > 0 ? this.opts.visionModel : this.opts.textModel);
+      input.model?.replace(/^ollama:/, "") ??
+      (images.length > 0 ? this.opts.visionModel : this.opts.textModel);
     const { text: shown, cut } = cutText(input.text, this.opts.maxPromptChars);
     const user: Message = {
       role: "user",

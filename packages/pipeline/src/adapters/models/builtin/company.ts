@@ -43,6 +43,13 @@ export function findCompany(lines: readonly Line[]): Span | undefined {
       end = s + reg.index;
     }
     part = part.replace(/[\s,;:|]+$/, "");
+    // Margin noise after the name: a lone character, or marks after the legal form ("SDN BHD:3").
+    part = part.replace(/\s+[^\s(]$/u, "");
+    const legal = [...part.matchAll(new RegExp(LEGAL_SUFFIX.source, "giu"))].at(-1);
+    if (legal && legal.index > 0) {
+      const cut = legal.index + legal[0].length;
+      if (!/\p{L}{2}|[()]/u.test(part.slice(cut))) part = part.slice(0, cut);
+    }
     end = s + part.length;
     const letters = part.replace(/[^\p{L}]/gu, "").length;
     if (letters < 3 || letters < part.replace(/\s/g, "").length * 0.6) return;

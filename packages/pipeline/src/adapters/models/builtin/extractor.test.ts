@@ -132,6 +132,71 @@ describe("extractCategoryFields: receipts", () => {
     expect(f).toMatchObject({ value: "57.80", confidence: RULE_PRECISION["total.cash_check"] });
   });
 
+  it("checks the total against subtotal plus tax (and service charge, rounding)", () => {
+    const receipt = "Sub Total 68.87\nService Charge 10% 6.89\nGST 6% 4.13\nTotal Amount 19.60\nTOTAL 79.89";
+    const [f] = extractCategoryFields(receipt, category({ total: money }));
+    expect(f).toMatchObject({ value: "79.89", confidence: RULE_PRECISION["total.sum_check"] });
+    // Total label misread: the amount under the subtotal equal to subtotal + tax + rounding.
+    const garbled =
+      "SUB-TOTAL (EX) : 26.00\nTOTAL TAX 1.56\nROUNDING -0.01\nBERL Be 7 2 Re JH 27.55\nCASH 50";
+    const [g] = extractCategoryFields(garbled, category({ total: money }));
+    expect(g).toMatchObject({ value: "27.55", confidence: RULE_PRECISION["total.sum_only"] });
+    // Cash with no change is not the total when subtotal plus tax says otherwise.
+    expect(
+      total("Sub Total 144.68\nTotal Tax 8.68\nTOTA: io, H63.35\nCASH /953.35\nCHANGE 0.00"),
+    ).toBeUndefined();
+    // A digit off cash minus change is corrected only when subtotal plus tax agrees with the latter.
+    expect(total("Total Amount: $2.20\nNett Total: $8.20\nCASH $3.20\nChange $0.00")).toBe("8.20");
+    expect(
+      total(
+        "Total Sales (Excluding GST) 95.17\nTotal GST 5.71\nRounding 0.02\nTotal Sales (Inclusive of GST) 100.80\nCASH 101.00\nChange : 0.10",
+      ),
+    ).toBe("100.90");
+  });
+
+  it("reads amounts through OCR noise: split decimals, look-alike letters, stray marks", () => {
+    expect(total("TOTAL 9 .00")).toBe("9.00");
+    expect(total("TOTAL 1O.50")).toBe("10.50");
+    expect(total("TOTAL \u201cYy /18.00\nCASH 20.00\nCHANGE 2.00")).toBe("18.00");
+    // "RM 64 13": the decimal point read as a space; the rounding under it applied.
+    expect(total("Total Sales (Incl GST 6%) RM 64 13\nRounding Adjustment RM 0 02")).toBe("64.15");
+    expect(total("SR GRAND TOTAL 10 00\nCASH 20.00 MYR 20.00")).toBe("10.00");
+    // No total line read: cash minus change, printed after a colon, or with a space in it.
+    expect(total("TL:RM 28.60\nCASH 100.00\nCASH CHANGE 71.40")).toBe("28.60");
+    expect(total("2 x 95.00 190.00\nTotal (Inclusive of GST): fan oo\nCASH : 200. 00\nCHANGE : 10.00")).toBe(
+      "190.00",
+    );
+  });
+
+  it("takes the rounded total under the rounding line though OCR misread the adjustment", () => {
+    expect(total("TOTAL RM 60.31\nROUNDING ADJ -0.04\nRH 60.30\nTHANK YOU")).toBe("60.30");
+  });
+
+  it("does not read a tax-code column header as the tax summary, nor an AMOUNT header as a total", () => {
+    const receipt =
+      "Qty U.Price Amt Inc Tax Code\n1 8.49 9.00 SR\nTotal Includes GST 6% 9.00\nCash 50.00\nChange 41.00";
+    expect(total(receipt)).toBe("9.00");
+    expect(total("ITEM QTY AMOUNT\nTP-24 5 1.32 6.60\nTOTAL 6.60")).toBe("6.60");
+    expect(total("AMOUNT\n1.32 6.60")).toBeUndefined();
+  });
+
+  it("drops margin noise after the company name", () => {
+    const company = (text: string) => one(text, "company", str);
+    expect(company("UNIHAKKA INTERNATIONAL SDN BHD:3\n12, Jalan Tampoi 7/4")).toBe(
+      "UNIHAKKA INTERNATIONAL SDN BHD",
+    );
+    expect(company("UNIHAKKA INTERNATIONAL SDN BHD A\n12, Jalan Tampoi 7/4")).toBe(
+      "UNIHAKKA INTERNATIONAL SDN BHD",
+    );
+    expect(company("PERNIAGAAN ZHENG HUI 2\nNO.59 JALAN PERMAS")).toBe("PERNIAGAAN ZHENG HUI");
+    expect(company("MR D.I.Y. (M) SDN BHD\nLOT 1851-A")).toBe("MR D.I.Y. (M) SDN BHD");
+  });
+
+  it("reads dates with look-alike letters for digits", () => {
+    expect(one("Date : Z5/12/2018 8:13:39 PM", "date", date)).toBe("2018-12-25");
+    expect(one("Date:25/12/2O18", "date", date)).toBe("2018-12-25");
+  });
+
   it("finds the company by its legal form, under OCR noise, and the printed address under it", () => {
     const receipt = [
       "tan woon yann",

@@ -178,7 +178,7 @@ const NUMBER_VALUE = /^[\s:#=]*(?:\([^)]{0,10}\)[\s:#=]*)?(-?\d[\d,.' ]*\d|\d)(?
 const TEXT_VALUE = /^\s*[:=-]\s*(\S.*?)\s*$|^\s+(\S.*?)\s*$/;
 
 const SUBTOTAL_LABEL =
-  /\b(sub[\s-]?total|zwischensumme|sous[\s-]total|net amount|total excl\w*|total \(?excl\w*)/i;
+  /\b(sub[\s-]?total|zwischensumme|sous[\s-]total|net amount|total\s*(sales\s*)?\(?excl\w*)/i;
 const TAX_LABEL =
   /\b(vat|gst|sst|sales tax|tax|mwst|tva|iva)\b(?!\s*(invoice|id|no|reg|number|summary|code))/i;
 
@@ -348,9 +348,11 @@ class Doc {
 
   /**
    * The total paid. Candidates are the amounts of total lines (not subtotal, quantity, tax or
-   * exclusive-of-tax lines); one equal to cash tendered minus change wins, then the strongest label
-   * (grand/nett/rounded total, amount due, total incl. tax), then the one printed most often, then the
-   * last. A rounding adjustment printed under a plain total is applied when the result is printed too.
+   * exclusive-of-tax lines); one equal to cash tendered minus change wins, then one equal to subtotal
+   * plus tax (plus service charge, plus rounding), then the strongest label (grand/nett/rounded total,
+   * amount due, total incl. tax), then the one printed most often, then the last. A rounding
+   * adjustment printed under a plain total is applied when the result is printed too. Without a total
+   * line, an amount equal to cash minus change, or to subtotal plus tax, is taken.
    */
   totals(): Found[] {
     return this.once("totals", () => {
@@ -362,10 +364,16 @@ class Doc {
       const rounding: { i: number; a: Amount }[] = [];
       let roundingLine = -1;
       let summary = false;
+      // Parts of the sum: subtotal, then tax and service charge printed under it.
+      let subtotal: { i: number; a: Amount } | undefined;
+      const addends: Amount[] = [];
       lines.forEach((line, i) => {
         const t = line.text;
-        // The tax summary under the total repeats totals of its own (net, tax per rate).
-        summary ||= SUMMARY_LABEL.test(t);
+        // The tax summary under the total repeats totals of its own (net, tax per rate); a column
+        // header "Tax Code" above the items is not it.
+        summary ||=
+          (cands.length > 0 || cash !== undefined || change !== undefined || subtotal !== undefined) &&
+          SUMMARY_LABEL.test(t);
         if (summary) return;
         if (CHANGE_LABEL.test(t)) {
           change ??= this.amounts(line).at(-1);
@@ -381,12 +389,29 @@ class Doc {
           cash ??= this.amountAfter(i, t.search(TENDERED_LABEL));
           return;
         }
+        if (SUBTOTAL_LABEL.test(t) && !INCLUSIVE.test(t)) {
+          const a = this.amounts(line).at(-1);
+          if (a && !subtotal && cands.length === 0) subtotal = { i, a };
+        } else if (subtotal && cands.length === 0 && ADDEND_LABEL.test(t) && !INCLUSIVE.test(t)) {
+          const m = ADDEND_LABEL.exec(t)!;
+          const a = this.amounts(line)
+            .filter((x) => x.start - line.start >= m.index + m[0].length)
+            .at(-1);
+          if (a && addends.length < 3) addends.push(a);
+        }
         const excluded = NOT_TOTAL_LABEL.test(t) && !INCLUSIVE.test(t);
         if (excluded) return;
         const strong = STRONG_TOTAL_LABEL.exec(t);
         const plain = strong ?? TOTAL_LABEL.exec(t);
         if (!plain) return;
-        const a = this.amountAfter(i, plain.index + plain[0].length);
+        const labelEnd = plain.index + plain[0].length;
+        // A lone "AMOUNT" is a column header: only an amount on its own line counts.
+        const header = !strong && /^amount$/i.test(plain[0]);
+        const a = header
+          ? this.amounts(line)
+              .filter((x) => x.start - line.start >= labelEnd)
+              .at(-1)
+          : this.amountAfter(i, labelEnd);
         if (a) {
           // A total printed after the rounding line is the rounded one, the amount paid.
           cands.push({
@@ -398,10 +423,25 @@ class Doc {
           });
           return;
         }
+        const rest = t.slice(labelEnd);
+        // OCR reads the decimal point as a space: "TOTAL RM 64 13".
+        const spaced = /(?<![\d.,])(\d{1,4}) (\d{2})\s*\W{0,2}$/.exec(rest);
+        if (spaced) {
+          const start = line.start + labelEnd + spaced.index;
+          const raw = spaced[0].replace(/[^\d]+$/, "");
+          cands.push({
+            a: { raw, value: `${Number(spaced[1])}.${spaced[2]}`, start, end: start + raw.length },
+            strength: (strong ? 1.5 : 0.5) + (roundingLine >= 0 ? 1.5 : 0),
+            i,
+            score: 0,
+            rule: "total.spaced",
+          });
+          return;
+        }
         // OCR drops decimal points: "TOTAL 1000" on a receipt is 10.00.
-        const bare = /(?<![\d.,])(\d{3,5})\s*\W{0,2}$/.exec(t.slice(plain.index + plain[0].length));
+        const bare = /(?<![\d.,])(\d{3,5})\s*\W{0,2}$/.exec(rest);
         if (bare) {
-          const start = line.start + plain.index + plain[0].length + bare.index;
+          const start = line.start + labelEnd + bare.index;
           const digits = bare[1]!;
           const value = `${Number(digits.slice(0, -2))}.${digits.slice(-2)}`;
           cands.push({
@@ -417,35 +457,68 @@ class Doc {
         cash && change && Number(cash.value) > Number(change.value)
           ? (Number(cash.value) - Number(change.value)).toFixed(2)
           : undefined;
+      // Subtotal plus tax (and service charge), and that plus the rounding adjustment.
+      const sums = new Set<string>();
+      if (subtotal && addends.length > 0) {
+        const sum = addends.reduce((acc, x) => acc + Number(x.value), Number(subtotal.a.value));
+        sums.add(sum.toFixed(2));
+        const r = rounding.find((r) => r.i > subtotal!.i);
+        if (r) sums.add((sum + Number(r.a.value)).toFixed(2));
+      }
       const count = new Map<string, number>();
       for (const line of lines)
         for (const a of this.amounts(line)) count.set(a.value, (count.get(a.value) ?? 0) + 1);
       for (const c of cands) {
         const matchesPaid = paid !== undefined && c.a.value === paid;
+        const matchesSum = sums.has(c.a.value) && Number(c.a.value) > 0;
         const repeated = Math.min((count.get(c.a.value) ?? 1) - 1, 2);
-        c.score = c.strength + (matchesPaid ? 3 : 0) + 0.3 * repeated + 0.001 * c.i;
+        c.score = c.strength + (matchesPaid ? 3 : 0) + (matchesSum ? 2 : 0) + 0.3 * repeated + 0.001 * c.i;
         if (matchesPaid) c.rule = "total.cash_check";
+        else if (matchesSum) c.rule = "total.sum_check";
       }
       cands.sort((x, y) => y.score - x.score);
       const out: Found[] = [];
       const best = cands[0];
-      if (paid !== undefined && best && best.rule !== "total.cash_check" && nearMiss(best.a.value, paid)) {
-        // OCR misread a digit of the total (or its rounding): cash minus change says what was paid.
+      const confirmed = best && (best.rule === "total.cash_check" || best.rule === "total.sum_check");
+      if (
+        paid !== undefined &&
+        best &&
+        !confirmed &&
+        (Math.abs(Number(best.a.value) - Number(paid)) <= 0.05 ||
+          (sums.has(paid) && nearMiss(best.a.value, paid)))
+      ) {
+        // OCR misread the total's rounding (or a digit, which subtotal plus tax confirms): cash minus
+        // change says what was paid.
         out.push(
           this.found(best.a.start, best.a.end, "total.paid_corrected", paid, best.a.currency ?? currency),
         );
       }
-      if (best && best.rule !== "total.cash_check") {
-        // A rounding adjustment under the chosen total, and the rounded amount printed too.
+      if (best && !confirmed) {
+        // A rounding adjustment under the chosen total, and the rounded amount printed under it (OCR
+        // misreads the adjustment's digits more often than the total's: within 0.05 will do).
         const r = rounding.find((r) => r.i > best.i && r.i <= best.i + 3 && Number(r.a.value) !== 0);
         if (r) {
-          const rounded = (Number(best.a.value) + Number(r.a.value)).toFixed(2);
-          for (const line of lines.slice(r.i + 1, r.i + 4)) {
-            const a = this.amounts(line).find((x) => x.value === rounded);
+          const rounded = Number(best.a.value) + Number(r.a.value);
+          for (const line of lines.slice(r.i + 1, r.i + 3)) {
+            const a = this.amounts(line).find(
+              (x) =>
+                x.value !== best.a.value &&
+                Math.abs(Number(x.value) - rounded) <= 0.05 &&
+                Math.abs(Number(x.value) - Number(best.a.value)) <= 0.05,
+            );
             if (a) {
               out.push(this.found(a.start, a.end, "total.rounded", a.value, a.currency ?? currency));
               break;
             }
+          }
+          // Not printed (or not read), and no total after the rounding line: total plus adjustment,
+          // when that lands on the 5 sen the rounding is for.
+          const cents = Math.round(rounded * 100);
+          if (out.length === 0 && !cands.some((c) => c.i > r.i) && cents % 5 === 0 && cents > 0) {
+            const value = (cents / 100).toFixed(2);
+            out.push(
+              this.found(best.a.start, best.a.end, "total.adjusted", value, best.a.currency ?? currency),
+            );
           }
         }
       }
@@ -461,7 +534,20 @@ class Doc {
           }
         }
       }
-      if (out.length === 0 && cash && (!change || Number(change.value) === 0))
+      if (out.length === 0 && subtotal && sums.size > 0) {
+        // No total line read, but subtotal plus tax is printed under the subtotal (a misread label).
+        for (const line of lines.slice(subtotal.i + 1)) {
+          const a = this.amounts(line).find((x) => sums.has(x.value) && Number(x.value) > 0);
+          if (a) {
+            out.push(this.found(a.start, a.end, "total.sum_only", a.value, a.currency ?? currency));
+            break;
+          }
+        }
+      }
+      // Cash tendered with no change is the total, unless subtotal plus tax says otherwise.
+      const sumAgrees =
+        sums.size === 0 || [...sums].some((x) => Math.abs(Number(x) - Number(cash?.value)) <= 0.05);
+      if (out.length === 0 && cash && (!change || Number(change.value) === 0) && sumAgrees)
         out.push(this.found(cash.start, cash.end, "total.cash_only", cash.value, cash.currency ?? currency));
       return out;
     });
@@ -593,6 +679,9 @@ const INCLUSIVE = /\bincl(usive|udes?|\.)?\b/i;
 const TENDERED_LABEL =
   /\b(cash|tunai|tendered|received|payment|paid|visa|master\w*|credit|debit|card|amex|e-?wallet)\b/i;
 const CHANGE_LABEL = /\b(change|baki|kembalian)\b/i;
+/** Lines added to the subtotal to make the total: tax, service charge. */
+const ADDEND_LABEL =
+  /\b(gst|tax|sst|vat|service\s*(charge|chrg|chg)|svc\.?\s*(charge|chg))\b[^\d]*?(\d{1,2}(\.\d)?\s*%)?/i;
 const ROUNDING_LABEL = /\b(round\w*|adj\w*)\b/i;
 
 /** Labels of the document's own date, and of the other dates a document carries. */
@@ -602,9 +691,10 @@ const OTHER_DATE_LABEL =
 
 type DateFound = Omit<Found, "rule"> & { label: string; ambiguous: boolean };
 
-function findDates(text: string, lines: readonly Line[]): DateFound[] {
+function findDates(printed: string, lines: readonly Line[]): DateFound[] {
   const found: DateFound[] = [];
   const taken: [number, number][] = [];
+  const text = digitise(printed, DATE_TOKEN, 4);
   for (const { re, parse } of DATE_PATTERNS) {
     for (const m of text.matchAll(re)) {
       const start = m.index;
@@ -614,7 +704,7 @@ function findDates(text: string, lines: readonly Line[]): DateFound[] {
       if (!p || !validDate(p.y, p.mo, p.d)) continue;
       taken.push([start, end]);
       found.push({
-        raw: m[0],
+        raw: printed.slice(start, end),
         value: `${p.y}-${pad(p.mo)}-${pad(p.d)}`,
         start,
         end,
@@ -780,7 +870,9 @@ const CURRENCY_SYMBOLS: Record<string, string> = {
 const CURRENCY_CODES = "USD|EUR|GBP|CHF|JPY|MYR|SGD|AUD|CAD|INR|CNY|SEK|NOK|DKK|PLN|CZK|NZD|HKD";
 const SYMBOL = "US\\$|S\\$|A\\$|C\\$|RM|\\$|€|£|¥|₹";
 // Thousands grouped by , . or ' (by a space only before a decimal comma: "1 150.00" is qty + price).
-const NUMBER = "\\d{1,3}(?:[,.']\\d{3})+(?:[.,]\\d{1,2})?|\\d{1,3}(?: \\d{3})+,\\d{2}|\\d+(?:[.,]\\d{1,2})?";
+// OCR puts a space beside the decimal point ("9 .00", "200. 00"): read as one amount.
+const NUMBER =
+  "\\d{1,3}(?:[,.']\\d{3})+(?:[.,]\\d{1,2})?|\\d{1,3}(?: \\d{3})+,\\d{2}|\\d+(?: [.,]|[.,] )\\d{2}(?!\\d)|\\d+(?:[.,]\\d{1,2})?";
 const AMOUNT = new RegExp(
   `(?:(${SYMBOL}|${CURRENCY_CODES})\\s?)?(-)?(${NUMBER})(?:\\s?(${CURRENCY_CODES}|€))?(?![\\d%])`,
   "g",
@@ -794,20 +886,56 @@ interface Amount {
   currency?: string;
 }
 
-function amountsIn(line: string, offset: number): Amount[] {
+/** Letters OCR reads for digits ("1O.00", "Z5/12/2018"); replaced one for one, keeping offsets. */
+const DIGIT_LOOKALIKES: Record<string, string> = {
+  O: "0",
+  o: "0",
+  D: "0",
+  Z: "2",
+  z: "2",
+  S: "5",
+  l: "1",
+  I: "1",
+  B: "8",
+};
+const LOOKALIKE = "[\\dOoDZzSlIB]";
+const AMOUNT_TOKEN = new RegExp(
+  `(?<![\\p{L}\\d])${LOOKALIKE}*\\d${LOOKALIKE}*[.,]${LOOKALIKE}{2}(?![\\p{L}\\d])`,
+  "gu",
+);
+const DATE_TOKEN = new RegExp(
+  `(?<![\\p{L}\\d])${LOOKALIKE}{1,2}[/.-]${LOOKALIKE}{1,2}[/.-]${LOOKALIKE}{2,4}(?![\\p{L}\\d])`,
+  "gu",
+);
+
+/** Replaces look-alike letters by digits inside tokens shaped as `token` that carry enough digits. */
+function digitise(text: string, token: RegExp, minDigits: number): string {
+  return text.replace(token, (t) =>
+    (t.match(/\d/g)?.length ?? 0) >= minDigits ? t.replace(/[A-Za-z]/g, (c) => DIGIT_LOOKALIKES[c] ?? c) : t,
+  );
+}
+
+function amountsIn(printed: string, offset: number): Amount[] {
   const out: Amount[] = [];
+  const line = digitise(printed, AMOUNT_TOKEN, 2);
   for (const m of line.matchAll(AMOUNT)) {
     const symbol = m[1] ?? m[4];
-    const digits = m[3]!;
+    const digits = m[3]!.replace(/ (?=[.,])|(?<=[.,]) /g, "");
     // Bare integers without a currency are quantities, years or codes, not amounts.
     if (!symbol && !/[.,]\d{1,2}$/.test(digits)) continue;
+    // "RM 64 13": after a currency, OCR read the decimal point as a space.
+    const cents =
+      symbol && !m[4] && /^\d+$/.test(digits)
+        ? /^ (\d{2})(?![\d.,])/.exec(line.slice(m.index + m[0].length))
+        : null;
     // Part of a date or a time (25.12.2018, 12.30.45).
     if (/^[.,/:-]\d/.test(line.slice(m.index + m[0].length))) continue;
-    if (m.index > 0 && /[\d/:]$/.test(line.slice(0, m.index))) continue;
-    const value = normaliseNumber(digits);
+    // After a digit and a slash or colon (a date, a time); "TL:RM 28.60", "TOTAL /18.00" are amounts.
+    if (m.index > 0 && /\d[/:]?$/.test(line.slice(0, m.index))) continue;
+    const value = normaliseNumber(cents ? `${digits}.${cents[1]}` : digits);
     if (value === null) continue;
-    const raw = m[0].trim();
-    const start = offset + m.index + m[0].indexOf(raw);
+    const raw = printed.slice(m.index, m.index + m[0].length + (cents ? cents[0].length : 0)).trim();
+    const start = offset + m.index + (m[0].length - m[0].trimStart().length);
     const amount: Amount = { raw, value: (m[2] ? "-" : "") + value, start, end: start + raw.length };
     if (symbol) amount.currency = currencyOf(symbol);
     out.push(amount);
