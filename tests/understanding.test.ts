@@ -186,21 +186,32 @@ describe("categories, corrections and reprocessing", () => {
     });
   });
 
-  it("takes a person's fields without re-running anything, and keeps them through a reprocess", async () => {
+  it("takes a person's fields, re-indexes only, and keeps them through a reprocess", async () => {
     const doc = await prisma().document.findFirstOrThrow({ where: { name: "po.txt" } });
     const before = lastSeq(doc.batchId);
     const fixed = await p().correctDocument(T, doc.id, { fields: [{ name: "priority", value: "high" }] });
-    expect(fixed).toMatchObject({ status: "COMPLETED", confidence: 1, needsReview: false });
-    expect(events.filter((e) => e.documentId === doc.id && e.seq > before).map((e) => e.type)).toEqual([
-      "document.corrected",
-    ]);
+    expect(fixed).toMatchObject({ status: "QUEUED", stage: "INDEX", confidence: 1, needsReview: false });
+    await settled(doc.batchId, before);
+    const started = events
+      .filter((e) => e.documentId === doc.id && e.seq > before && e.type === "stage.started")
+      .map((e) => (e.payload as { stage?: string }).stage);
+    expect(started).toEqual(["INDEX"]);
+    const found = await p().deps.search.search({
+      tenantId: T,
+      text: "purchase order",
+      mode: "KEYWORD",
+      filter: { fields: [{ name: "priority", op: "eq", value: "HIGH" }] },
+      limit: 10,
+    });
+    expect(found.hits.map((h) => h.documentId)).toEqual([doc.id]);
+    const after = lastSeq(doc.batchId);
     const res = await p().reprocess(T, {
       filter: { documentIds: [doc.id] },
       stages: ["UNDERSTAND"],
       force: true,
     });
     expect(res).toMatchObject({ queued: 1, upToDate: 0 });
-    await settled(doc.batchId, before);
+    await settled(doc.batchId, after);
     const again = await prisma().document.findUniqueOrThrow({ where: { id: doc.id } });
     const fields = (again.metadata as unknown as { fields: StoredField[] }).fields;
     expect(fields.find((f) => f.name === "priority")).toMatchObject({ value: "high", source: "human" });

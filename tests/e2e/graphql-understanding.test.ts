@@ -189,4 +189,48 @@ describe("GraphQL over HTTP: understanding a scanned receipt", () => {
       ),
     ).toEqual(["BAD_REQUEST"]);
   });
+
+  it("searches with filters and facets, and finds similar documents", async () => {
+    type Res = {
+      search: {
+        totalCount: number;
+        hits: { highlights: string[]; matchingChunk: { text: string }; document: { id: string } }[];
+        facets: { field: string; buckets: { value: string; count: number }[] }[];
+      };
+    };
+    const q = `query($q: String!, $mode: SearchMode, $f: SearchFilter, $facets: [String!]) {
+      search(query: $q, mode: $mode, filter: $f, facets: $facets) {
+        totalCount hits { highlights matchingChunk { text } document { id } } facets { field buckets { value count } } } }`;
+    const all = await gql<Res>(url, q, {
+      q: "taman daya",
+      mode: "KEYWORD",
+      facets: ["category", "field:total"],
+    });
+    expect(all.search.hits.map((h) => h.document.id)).toEqual([documentId]);
+    expect(all.search.hits[0]!.highlights.join(" ")).toMatch(/<mark>/i);
+    expect(all.search.facets[0]).toEqual({ field: "category", buckets: [{ value: "receipt", count: 1 }] });
+    // The person's correction of the total is what search filters on.
+    expect(all.search.facets[1]).toEqual({ field: "field:total", buckets: [{ value: "9.00", count: 1 }] });
+    for (const [f, n] of [
+      [{ fields: [{ name: "total", op: "GTE", value: "5" }] }, 1],
+      [{ fields: [{ name: "total", op: "GT", value: "9" }] }, 0],
+      [{ dateFrom: "2019-01-01" }, 0],
+      [{ category: ["invoice"] }, 0],
+    ] as const) {
+      for (const mode of ["KEYWORD", "HYBRID"]) {
+        const res = await gql<Res>(url, q, { q: "taman daya", mode, f });
+        expect({ f, mode, n: res.search.hits.length }).toEqual({ f, mode, n });
+      }
+    }
+    expect(await codes(`{ search(query: "x", facets: ["colour"]) { totalCount } }`)).toEqual(["BAD_REQUEST"]);
+    expect(await codes(`{ search(query: "x", filter: { dateFrom: "yesterday" }) { totalCount } }`)).toEqual([
+      "BAD_REQUEST",
+    ]);
+    const { similar } = await gql<{ similar: { hits: { document: { id: string } }[] } }>(
+      url,
+      "query($id: ID!) { similar(documentId: $id) { hits { document { id } } } }",
+      { id: documentId },
+    );
+    expect(similar.hits.map((h) => h.document.id)).not.toContain(documentId);
+  });
 });

@@ -614,7 +614,7 @@ export class Pipeline {
    * Records a person's fix of a completed document's category and/or fields: the document takes them
    * (confidence 1, no longer needing review), the confirmed category becomes a training label for the
    * tenant's classifier, and a changed category re-runs understand (the new category's fields) and
-   * index. Field values are checked against the category's declared types.
+   * index; changed fields re-run index (search filters and facets on them). Field values are checked against the category's declared types.
    */
   async correctDocument(
     tenantId: string,
@@ -644,7 +644,12 @@ export class Pipeline {
     );
     const fields = [...old.filter((f) => !corrected.some((c) => c.name === f.name)), ...corrected];
     const tokens = doc.textKey ? labelTokens((await this.deps.store.get(doc.textKey)).toString("utf8")) : [];
-    const requeue = changed ? (["UNDERSTAND", "INDEX"] as StageName[]) : null;
+    // A new category needs its own fields extracted; corrected fields need only the index refreshed.
+    const requeue: StageName[] | null = changed
+      ? ["UNDERSTAND", "INDEX"]
+      : corrected.length > 0
+        ? ["INDEX"]
+        : null;
     await this.tx(async (tx, events) => {
       const before = await tx.label.findUnique({ where: { documentId: doc.id } });
       await tx.label.upsert({

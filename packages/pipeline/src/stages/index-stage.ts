@@ -1,11 +1,15 @@
 import { objectKeys } from "../context.ts";
+import type { IndexField } from "../ports/search.ts";
 import type { ChunksArtifact, StageHandler } from "./types.ts";
+import type { StoredField } from "./understand.ts";
 
-/** Upserts the document's chunks into search under deterministic ids. */
+/** Upserts the document's chunks, category, date and extracted fields into search under deterministic ids. */
 export const indexStage: StageHandler = async ({ doc, deps }) => {
   const artifact = JSON.parse(
     (await deps.store.get(objectKeys.chunks(doc.tenantId, doc.id))).toString("utf8"),
   ) as ChunksArtifact;
+  const stored = (doc.metadata as { fields?: StoredField[] } | null)?.fields ?? [];
+  const fields: IndexField[] = stored.map((f) => ({ name: f.name, kind: f.kind, value: f.value }));
   await deps.search.upsert([
     {
       documentId: doc.id,
@@ -13,6 +17,9 @@ export const indexStage: StageHandler = async ({ doc, deps }) => {
       batchId: doc.batchId,
       name: doc.name,
       category: doc.category,
+      createdAt: doc.createdAt.toISOString(),
+      date: documentDate(stored),
+      fields,
       chunks: artifact.chunks,
     },
   ]);
@@ -22,3 +29,14 @@ export const indexStage: StageHandler = async ({ doc, deps }) => {
     payload: { chunks: artifact.chunks.length },
   };
 };
+
+/** The document's own date: a field named `date`, else the first date field (`invoice_date`, ...). */
+export function documentDate(
+  fields: readonly { name: string; kind: string; value: string }[],
+): string | null {
+  const dates = fields.filter((f) => f.kind === "date" && /^\d{4}-\d{2}-\d{2}$/.test(f.value));
+  return (
+    (dates.find((f) => f.name === "date") ?? dates.find((f) => !/due|expir/.test(f.name)) ?? dates[0])
+      ?.value ?? null
+  );
+}

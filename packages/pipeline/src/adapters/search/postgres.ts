@@ -1,5 +1,15 @@
 import type { Database } from "../../ports/database.ts";
-import type { IndexDocument, SearchHit, SearchIndex, SearchQuery } from "../../ports/search.ts";
+import type {
+  Facet,
+  FacetRequest,
+  FieldCondition,
+  IndexDocument,
+  SearchFilter,
+  SearchHit,
+  SearchIndex,
+  SearchQuery,
+  SearchResult,
+} from "../../ports/search.ts";
 
 export interface PostgresSearchOptions {
   /** Vector length; must match the embedding model. */
@@ -8,20 +18,44 @@ export interface PostgresSearchOptions {
   textConfig?: string;
 }
 
-interface Ranked {
+export interface Ranked {
   documentId: string;
   chunk: number;
   score: number;
+  /** Whether the document matched the keyword query (so it gets highlights). */
+  keyword?: boolean;
 }
 
 /** Reciprocal rank fusion constant (as in the original paper and OpenSearch's RRF processor). */
 const RRF_K = 60;
-/** Candidates taken from each list before fusion or grouping. */
+/** Documents taken from each list before fusion; also what VECTOR and HYBRID report as `total`. */
 const CANDIDATES = 200;
+/** Chunks fetched from the HNSW index per wanted document, so grouping by document still fills the list. */
+const CHUNKS_PER_DOC = 4;
+/** Upsert statement size: whole documents, about this many chunks (bounds parameter size, not round trips). */
+const UPSERT_CHUNKS = 1000;
+const FACET_SIZE = 10;
+const FACET_MAX = 100;
+/** ts_headline marks: control characters that never occur in extracted text, swapped for <mark> after escaping. */
+const SEL_START = "\u0002";
+const SEL_STOP = "\u0003";
+const FRAGMENT_SEP = "\u001f";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
 
 /**
  * Search inside PostgreSQL (PGlite in embedded mode): `tsvector` + GIN for keywords, pgvector HNSW
- * for vectors, reciprocal rank fusion for hybrid. The tenant filter is part of every SQL statement.
+ * for vectors (real[] and brute force where the server lacks pgvector), reciprocal rank fusion for
+ * hybrid. The tenant filter is part of every SQL statement, and every filter is applied inside each
+ * ranked sub-query (never after fusion), so a page is never short because of filtering.
+ *
+ * Storage: document attributes that every query filters on (tenant, batch, category, created_at,
+ * doc_date) are copied onto each chunk row, so the GIN and HNSW scans filter on the row they read
+ * without a join. Extracted fields live in a normalised side table `search_field` with one typed
+ * column per kind (value_num, value_date, value_text): range conditions become plain btree-indexable
+ * comparisons and field facets a GROUP BY, which jsonb would need per-kind casts (and no range
+ * index) for; a document has few fields, so the EXISTS probe per candidate is an index lookup.
  */
 export class PostgresSearchIndex implements SearchIndex {
   private readonly cfg: string;
@@ -61,10 +95,35 @@ export class PostgresSearchIndex implements SearchIndex {
         tsv          tsvector NOT NULL,
         embedding    ${this.pgvector ? `vector(${this.opts.dimensions})` : "real[]"} NOT NULL
       );
+      -- data folders indexed before documents had dates (re-indexing fills them)
+      ALTER TABLE search_chunk ADD COLUMN IF NOT EXISTS created_at timestamptz;
+      ALTER TABLE search_chunk ADD COLUMN IF NOT EXISTS doc_date date;
       CREATE INDEX IF NOT EXISTS search_chunk_doc_idx ON search_chunk(tenant_id, document_id);
+      CREATE INDEX IF NOT EXISTS search_chunk_date_idx ON search_chunk(tenant_id, doc_date);
+      CREATE INDEX IF NOT EXISTS search_chunk_created_idx ON search_chunk(tenant_id, created_at);
       CREATE INDEX IF NOT EXISTS search_chunk_tsv_idx ON search_chunk USING gin(tsv);
       ${this.pgvector ? "CREATE INDEX IF NOT EXISTS search_chunk_embedding_idx ON search_chunk USING hnsw (embedding vector_cosine_ops);" : ""}
+      CREATE TABLE IF NOT EXISTS search_field (
+        tenant_id    uuid NOT NULL,
+        document_id  uuid NOT NULL,
+        name         text NOT NULL,
+        kind         text NOT NULL,
+        value_text   text NOT NULL,
+        value_num    numeric,
+        value_date   date
+      );
+      CREATE INDEX IF NOT EXISTS search_field_doc_idx ON search_field(tenant_id, document_id, name);
+      CREATE INDEX IF NOT EXISTS search_field_text_idx ON search_field(tenant_id, name, lower(value_text));
+      CREATE INDEX IF NOT EXISTS search_field_num_idx ON search_field(tenant_id, name, value_num) WHERE value_num IS NOT NULL;
+      CREATE INDEX IF NOT EXISTS search_field_date_idx ON search_field(tenant_id, name, value_date) WHERE value_date IS NOT NULL;
     `);
+    if (this.pgvector && this.db.kind === "pglite") {
+      // Filtered HNSW scans otherwise stop after ef_search (40) tuples, before the tenant and filters
+      // are applied: a small tenant in a large index would find nothing. Iterative scans (pgvector
+      // 0.8) keep walking the graph until the LIMIT is met. PGlite has one session, so a session
+      // setting holds for every query; a pooled server with pgvector should set it per role/database.
+      await this.db.exec("SET hnsw.iterative_scan = relaxed_order");
+    }
     const [row] = this.pgvector
       ? await this.db.query<{ dims: number }>(
           "SELECT atttypmod AS dims FROM pg_attribute WHERE attrelid = 'search_chunk'::regclass AND attname = 'embedding'",
@@ -80,40 +139,143 @@ export class PostgresSearchIndex implements SearchIndex {
   }
 
   async upsert(docs: readonly IndexDocument[]): Promise<void> {
-    for (const d of docs) {
-      const ids = d.chunks.map((c) => `${d.documentId}:${c.chunk}`);
-      // One statement per document: old chunks beyond the new count go, the rest are overwritten.
-      await this.db.query(
-        `WITH gone AS (
-           DELETE FROM search_chunk WHERE tenant_id = $1 AND document_id = $2 AND NOT (id = ANY($3::text[]))
-         )
-         INSERT INTO search_chunk (id, tenant_id, batch_id, document_id, chunk, category, name, text, tsv, embedding)
-         SELECT c.id, $1, $4, $2, c.chunk, $5, $6, c.text,
-                setweight(to_tsvector('${this.cfg}', $6), 'A') || setweight(to_tsvector('${this.cfg}', c.text), 'B'),
-                c.embedding::${this.pgvector ? "vector" : "real[]"}
-         FROM unnest($3::text[], $7::int[], $8::text[], $9::text[]) AS c(id, chunk, text, embedding)
-         ON CONFLICT (id) DO UPDATE SET batch_id = EXCLUDED.batch_id, category = EXCLUDED.category,
-           name = EXCLUDED.name, text = EXCLUDED.text, tsv = EXCLUDED.tsv, embedding = EXCLUDED.embedding`,
-        [
-          d.tenantId,
-          d.documentId,
-          ids,
-          d.batchId,
-          d.category,
-          d.name,
-          d.chunks.map((c) => c.chunk),
-          d.chunks.map((c) => c.text),
-          d.chunks.map((c) => this.vector(c.embedding)),
-        ],
-      );
+    // The same document twice in one call: the last one wins (one statement may not touch a row twice).
+    const unique = [...new Map(docs.map((d) => [`${d.tenantId}/${d.documentId}`, d])).values()];
+    let group: IndexDocument[] = [];
+    let chunks = 0;
+    for (const d of unique) {
+      if (group.length > 0 && chunks + d.chunks.length > UPSERT_CHUNKS) {
+        await this.upsertGroup(group);
+        group = [];
+        chunks = 0;
+      }
+      group.push(d);
+      chunks += d.chunks.length;
     }
+    if (group.length > 0) await this.upsertGroup(group);
+  }
+
+  /**
+   * One statement for a group of whole documents, so each document is replaced atomically: stale
+   * chunks (ids not in the new set) and all old fields go, the new chunks are inserted or overwritten.
+   */
+  private async upsertGroup(docs: readonly IndexDocument[]): Promise<void> {
+    const c = {
+      id: [] as string[],
+      tenant: [] as string[],
+      batch: [] as string[],
+      doc: [] as string[],
+      chunk: [] as number[],
+      category: [] as (string | null)[],
+      name: [] as string[],
+      text: [] as string[],
+      created: [] as string[],
+      date: [] as (string | null)[],
+      embedding: [] as string[],
+    };
+    const f = {
+      tenant: [] as string[],
+      doc: [] as string[],
+      name: [] as string[],
+      kind: [] as string[],
+      text: [] as string[],
+      num: [] as (string | null)[],
+      date: [] as (string | null)[],
+    };
+    for (const d of docs) {
+      const created = new Date(d.createdAt);
+      if (Number.isNaN(created.getTime()))
+        throw new Error(`document ${d.documentId}: createdAt ${d.createdAt} is not a date`);
+      for (const ch of d.chunks) {
+        c.id.push(`${d.documentId}:${ch.chunk}`);
+        c.tenant.push(d.tenantId);
+        c.batch.push(d.batchId);
+        c.doc.push(d.documentId);
+        c.chunk.push(ch.chunk);
+        c.category.push(d.category);
+        c.name.push(d.name);
+        c.text.push(ch.text);
+        c.created.push(created.toISOString());
+        // an unparseable extracted date is dropped rather than failing the document's indexing
+        c.date.push(d.date !== null ? isoDate(d.date) : null);
+        c.embedding.push(this.vector(ch.embedding));
+      }
+      for (const field of d.fields) {
+        f.tenant.push(d.tenantId);
+        f.doc.push(d.documentId);
+        f.name.push(field.name);
+        f.kind.push(field.kind);
+        f.text.push(field.value);
+        f.num.push(field.kind === "number" || field.kind === "money" ? decimal(field.value) : null);
+        f.date.push(field.kind === "date" ? isoDate(field.value) : null);
+      }
+    }
+    const vectorType = this.pgvector ? "vector" : "real[]";
+    // File names are one token to the default parser ("invoice-acme.pdf"): split them into words.
+    const nameText = "regexp_replace(c.name, '[-_./\\\\]+', ' ', 'g')";
+    await this.db.query(
+      `WITH d AS (
+         SELECT * FROM unnest($19::uuid[], $20::uuid[]) AS d(tenant_id, document_id)
+       ),
+       gone AS (
+         DELETE FROM search_chunk s USING d
+         WHERE s.tenant_id = d.tenant_id AND s.document_id = d.document_id
+           AND s.id NOT IN (SELECT unnest($3::text[]))
+       ),
+       fields_gone AS (
+         DELETE FROM search_field s USING d WHERE s.tenant_id = d.tenant_id AND s.document_id = d.document_id
+       ),
+       fields_new AS (
+         INSERT INTO search_field (tenant_id, document_id, name, kind, value_text, value_num, value_date)
+         SELECT * FROM unnest($12::uuid[], $13::uuid[], $14::text[], $15::text[], $16::text[], $17::numeric[], $18::date[])
+       )
+       INSERT INTO search_chunk (id, tenant_id, batch_id, document_id, chunk, category, name, text, created_at, doc_date, tsv, embedding)
+       SELECT c.id, c.tenant_id, c.batch_id, c.document_id, c.chunk, c.category, c.name, c.text, c.created_at, c.doc_date,
+              setweight(to_tsvector('${this.cfg}', ${nameText}), 'A')
+                || setweight(to_tsvector('${this.cfg}', coalesce(c.category, '')), 'C')
+                || setweight(to_tsvector('${this.cfg}', c.text), 'B'),
+              c.embedding::${vectorType}
+       FROM unnest($3::text[], $1::uuid[], $4::uuid[], $2::uuid[], $5::int[], $6::text[], $7::text[], $8::text[],
+                   $9::timestamptz[], $10::date[], $11::text[])
+            AS c(id, tenant_id, batch_id, document_id, chunk, category, name, text, created_at, doc_date, embedding)
+       ON CONFLICT (id) DO UPDATE SET batch_id = EXCLUDED.batch_id, chunk = EXCLUDED.chunk,
+         category = EXCLUDED.category, name = EXCLUDED.name, text = EXCLUDED.text, created_at = EXCLUDED.created_at,
+         doc_date = EXCLUDED.doc_date, tsv = EXCLUDED.tsv, embedding = EXCLUDED.embedding
+       -- ids carry no tenant: never let one tenant's upsert overwrite another's row
+       WHERE search_chunk.tenant_id = EXCLUDED.tenant_id`,
+      [
+        c.tenant,
+        c.doc,
+        c.id,
+        c.batch,
+        c.chunk,
+        c.category,
+        c.name,
+        c.text,
+        c.created,
+        c.date,
+        c.embedding,
+        f.tenant,
+        f.doc,
+        f.name,
+        f.kind,
+        f.text,
+        f.num,
+        f.date,
+        docs.map((d) => d.tenantId),
+        docs.map((d) => d.documentId),
+      ],
+    );
   }
 
   async delete(tenantId: string, documentIds: readonly string[]): Promise<void> {
-    await this.db.query("DELETE FROM search_chunk WHERE tenant_id = $1 AND document_id = ANY($2::uuid[])", [
-      tenantId,
-      documentIds,
-    ]);
+    const ids = documentIds.filter((d) => UUID.test(d));
+    if (ids.length === 0) return;
+    await this.db.query(
+      `WITH fields_gone AS (DELETE FROM search_field WHERE tenant_id = $1 AND document_id = ANY($2::uuid[]))
+       DELETE FROM search_chunk WHERE tenant_id = $1 AND document_id = ANY($2::uuid[])`,
+      [tenantId, ids],
+    );
   }
 
   async stats(tenantId: string) {
@@ -124,102 +286,246 @@ export class PostgresSearchIndex implements SearchIndex {
     return row ?? { documents: 0, chunks: 0 };
   }
 
-  async search(q: SearchQuery): Promise<{ hits: SearchHit[] }> {
+  async search(q: SearchQuery): Promise<SearchResult> {
+    const facets = (q.facets ?? []).map(parseFacet); // bad requests fail before any work
     const offset = q.offset ?? 0;
     const want = offset + q.limit;
+    const depth = Math.max(want, CANDIDATES);
     let ranked: Ranked[];
-    if (q.mode === "KEYWORD") ranked = await this.keyword(q, Math.max(want, CANDIDATES));
-    else if (q.mode === "VECTOR") ranked = await this.vectorSearch(q, Math.max(want, CANDIDATES));
-    else {
-      const [k, v] = await Promise.all([
-        this.keyword(q, Math.max(want, CANDIDATES)),
-        this.vectorSearch(q, Math.max(want, CANDIDATES)),
-      ]);
-      ranked = fuse([k, v]);
+    let total: number;
+    let matches: { sql: string; params: unknown[] };
+    if (q.mode === "KEYWORD") {
+      const kw = await this.keyword(q, want);
+      ranked = kw.ranked;
+      total = kw.total;
+      matches = this.keywordMatches(q);
+    } else {
+      if (!q.embedding) throw new Error(`${q.mode} search needs the query's embedding`);
+      const embedding = q.embedding;
+      if (q.mode === "VECTOR") {
+        ranked = await this.nearest(q.tenantId, embedding, q.filter, depth);
+      } else {
+        // Equal depth for both lists: RRF then favours documents both agree on, and a list that is
+        // empty (no keyword match) leaves the other's order untouched.
+        const [k, v] = await Promise.all([
+          this.keyword(q, depth),
+          this.nearest(q.tenantId, embedding, q.filter, depth),
+        ]);
+        ranked = fuse([k.ranked, v]);
+      }
+      total = ranked.length;
+      matches = { sql: "SELECT unnest($2::uuid[])", params: [ranked.map((r) => r.documentId)] };
     }
     const page = ranked.slice(offset, want);
-    const highlights = await this.highlights(q, page);
-    return {
-      hits: page.map((r) => ({
-        documentId: r.documentId,
-        score: r.score,
-        chunk: r.chunk,
-        highlight: highlights.get(`${r.documentId}:${r.chunk}`) ?? null,
-      })),
+    const [hits, facetResults] = await Promise.all([
+      this.hits(q.tenantId, page, q.text),
+      Promise.all(facets.map((f) => this.facet(q.tenantId, f, matches))),
+    ]);
+    return { hits, total, facets: facetResults };
+  }
+
+  async similar(
+    tenantId: string,
+    documentId: string,
+    opts: { limit: number; offset?: number; filter?: SearchFilter },
+  ): Promise<SearchHit[]> {
+    if (!UUID.test(documentId)) return [];
+    const rows = await this.db.query<{ embedding: string }>(
+      "SELECT embedding::text AS embedding FROM search_chunk WHERE tenant_id = $1 AND document_id = $2 ORDER BY chunk",
+      [tenantId, documentId],
+    );
+    if (rows.length === 0) return [];
+    // The normalised mean of the document's chunk vectors: one query (one HNSW walk) that stands for
+    // the whole document. Max-sim over chunk pairs would cost a search per chunk and rank documents
+    // that merely share one boilerplate chunk (letterhead, payment terms) as most alike.
+    const vectors = rows.map((r) => parseVector(r.embedding));
+    const mean = new Array<number>(this.opts.dimensions).fill(0);
+    for (const v of vectors) for (let i = 0; i < mean.length; i++) mean[i]! += v[i] ?? 0;
+    const norm = Math.hypot(...mean);
+    const query = norm > 1e-9 ? mean.map((x) => x / norm) : (vectors[0] ?? mean);
+    const offset = opts.offset ?? 0;
+    const filter: SearchFilter = {
+      ...opts.filter,
+      excludeDocumentIds: [...(opts.filter?.excludeDocumentIds ?? []), documentId],
     };
+    const ranked = await this.nearest(tenantId, query, filter, offset + opts.limit);
+    return this.hits(tenantId, ranked.slice(offset, offset + opts.limit), "");
   }
 
-  /** Filters shared by every query; the tenant comes first, always. */
-  private where(q: SearchQuery, params: unknown[]): string {
-    params.push(q.tenantId);
-    let sql = `tenant_id = $${params.length}`;
-    if (q.filter?.categories?.length) {
-      params.push(q.filter.categories);
-      sql += ` AND category = ANY($${params.length}::text[])`;
+  /**
+   * Filters shared by every ranked query and facet, on search_chunk aliased `c`; the tenant comes
+   * first, always. Values go in as parameters; malformed dates throw.
+   */
+  private where(tenantId: string, filter: SearchFilter | undefined, params: unknown[]): string {
+    const p = (v: unknown) => {
+      params.push(v);
+      return `$${params.length}`;
+    };
+    const tenant = p(tenantId);
+    const and = [`c.tenant_id = ${tenant}`];
+    if (filter?.categories?.length) and.push(`c.category = ANY(${p(filter.categories)}::text[])`);
+    // ids that are not uuids match nothing (rather than failing the cast)
+    if (filter?.batchIds?.length)
+      and.push(`c.batch_id = ANY(${p(filter.batchIds.filter((b) => UUID.test(b)))}::uuid[])`);
+    if (filter?.dateFrom) and.push(`c.doc_date >= ${p(requireDate("dateFrom", filter.dateFrom))}::date`);
+    if (filter?.dateTo) and.push(`c.doc_date <= ${p(requireDate("dateTo", filter.dateTo))}::date`);
+    if (filter?.createdFrom)
+      and.push(`c.created_at >= ${p(requireInstant("createdFrom", filter.createdFrom, false))}::timestamptz`);
+    if (filter?.createdTo) {
+      // a bare date as upper bound means the whole of that day (UTC)
+      const bare = /^\d{4}-\d{2}-\d{2}$/.test(filter.createdTo);
+      const bound = requireInstant("createdTo", filter.createdTo, bare);
+      and.push(`c.created_at ${bare ? "<" : "<="} ${p(bound)}::timestamptz`);
     }
-    if (q.filter?.batchIds?.length) {
-      params.push(q.filter.batchIds);
-      sql += ` AND batch_id = ANY($${params.length}::uuid[])`;
+    for (const cond of filter?.fields ?? []) {
+      and.push(
+        `EXISTS (SELECT 1 FROM search_field f WHERE f.tenant_id = ${tenant} AND f.document_id = c.document_id AND f.name = ${p(cond.name)}${fieldCondition(cond, p)})`,
+      );
     }
-    return sql;
+    const exclude = filter?.excludeDocumentIds?.filter((d) => UUID.test(d)) ?? [];
+    if (exclude.length) and.push(`NOT (c.document_id = ANY(${p(exclude)}::uuid[]))`);
+    return and.join(" AND ");
   }
 
-  private async keyword(q: SearchQuery, n: number): Promise<Ranked[]> {
-    if (!q.text.trim()) return [];
+  private tsquery(param: string): string {
+    return `websearch_to_tsquery('${this.cfg}', ${param})`;
+  }
+
+  /** Best chunk per document by ts_rank_cd (name weighted A, text B, category C), and the exact match count. */
+  private async keyword(q: SearchQuery, n: number): Promise<{ ranked: Ranked[]; total: number }> {
+    if (!q.text.trim()) return { ranked: [], total: 0 };
     const params: unknown[] = [];
-    const where = this.where(q, params);
+    const where = this.where(q.tenantId, q.filter, params);
     params.push(q.text, n);
-    const tq = `websearch_to_tsquery('${this.cfg}', $${params.length - 1})`;
-    const rows = await this.db.query<{ document_id: string; chunk: number; score: number }>(
-      `SELECT document_id, chunk, score FROM (
-         SELECT DISTINCT ON (document_id) document_id, chunk, ts_rank_cd(tsv, ${tq}, 32) AS score
-         FROM search_chunk WHERE ${where} AND tsv @@ ${tq}
-         ORDER BY document_id, score DESC
+    const tq = this.tsquery(`$${params.length - 1}`);
+    const rows = await this.db.query<{ document_id: string; chunk: number; score: number; total: number }>(
+      `SELECT document_id, chunk, score, count(*) OVER ()::int AS total FROM (
+         SELECT DISTINCT ON (c.document_id) c.document_id, c.chunk, ts_rank_cd(c.tsv, ${tq}, 32) AS score
+         FROM search_chunk c WHERE ${where} AND c.tsv @@ ${tq}
+         ORDER BY c.document_id, score DESC, c.chunk
        ) best ORDER BY score DESC, document_id LIMIT $${params.length}`,
       params,
     );
-    return rows.map((r) => ({ documentId: r.document_id, chunk: r.chunk, score: Number(r.score) }));
+    return {
+      ranked: rows.map((r) => ({
+        documentId: r.document_id,
+        chunk: r.chunk,
+        score: Number(r.score),
+        keyword: true,
+      })),
+      // the window counts every matching document before the LIMIT; no rows means no match at all
+      total: rows[0]?.total ?? 0,
+    };
   }
 
-  private async vectorSearch(q: SearchQuery, n: number): Promise<Ranked[]> {
-    if (!q.embedding) throw new Error(`${q.mode} search needs the query's embedding`);
+  /** The documents a keyword query matches, as a subquery for facets ($1 is the tenant). */
+  private keywordMatches(q: SearchQuery): { sql: string; params: unknown[] } {
+    if (!q.text.trim()) return { sql: "SELECT NULL::uuid WHERE false", params: [] };
+    // placeholders start at $2: the facet query puts its tenant in $1 (the filter repeats it)
+    const params: unknown[] = [q.tenantId];
+    const where = this.where(q.tenantId, q.filter, params);
+    params.push(q.text);
+    return {
+      sql: `SELECT c.document_id FROM search_chunk c WHERE ${where} AND c.tsv @@ ${this.tsquery(`$${params.length}`)}`,
+      params: params.slice(1),
+    };
+  }
+
+  /** Nearest documents by cosine similarity of their best chunk. */
+  private async nearest(
+    tenantId: string,
+    embedding: readonly number[],
+    filter: SearchFilter | undefined,
+    n: number,
+  ): Promise<Ranked[]> {
+    if (n <= 0) return [];
     const params: unknown[] = [];
-    const where = this.where(q, params);
-    params.push(this.vector(q.embedding), n * 4);
-    const v = `$${params.length - 1}`;
-    // Vectors are unit length, so 1 - dot product is the cosine distance.
-    const distance = this.pgvector
-      ? `embedding <=> ${v}::vector`
-      : `1 - (SELECT sum(a * b) FROM unnest(embedding, ${v}::real[]) AS t(a, b))`;
-    const rows = await this.db.query<{ document_id: string; chunk: number; distance: number }>(
-      `SELECT document_id, chunk, ${distance} AS distance
-       FROM search_chunk WHERE ${where}
-       ORDER BY distance LIMIT $${params.length}`,
-      params,
-    );
-    const best = new Map<string, Ranked>();
-    for (const r of rows) {
-      if (!best.has(r.document_id))
-        best.set(r.document_id, { documentId: r.document_id, chunk: r.chunk, score: 1 - Number(r.distance) });
+    const where = this.where(tenantId, filter, params);
+    params.push(this.vector(embedding));
+    const v = `$${params.length}`;
+    params.push(n);
+    const limit = `$${params.length}`;
+    let sql: string;
+    if (this.pgvector) {
+      // HNSW gives chunks in (about) distance order; take a few per wanted document, then group.
+      params.push(n * CHUNKS_PER_DOC);
+      sql = `WITH near AS MATERIALIZED (
+               SELECT c.document_id, c.chunk, c.embedding <=> ${v}::vector AS distance
+               FROM search_chunk c WHERE ${where} ORDER BY distance LIMIT $${params.length}
+             )
+             SELECT document_id, chunk, distance FROM (
+               SELECT DISTINCT ON (document_id) document_id, chunk, distance FROM near
+               ORDER BY document_id, distance, chunk
+             ) best ORDER BY distance, document_id LIMIT ${limit}`;
+    } else {
+      // Vectors are unit length, so 1 - dot product is the cosine distance. Exact: every chunk of
+      // the tenant that passes the filters is scored.
+      sql = `SELECT document_id, chunk, distance FROM (
+               SELECT DISTINCT ON (c.document_id) c.document_id, c.chunk,
+                      1 - (SELECT sum(a * b) FROM unnest(c.embedding, ${v}::real[]) AS t(a, b)) AS distance
+               FROM search_chunk c WHERE ${where}
+               ORDER BY c.document_id, distance, c.chunk
+             ) best ORDER BY distance, document_id LIMIT ${limit}`;
     }
-    return [...best.values()].slice(0, n);
+    const rows = await this.db.query<{ document_id: string; chunk: number; distance: number }>(sql, params);
+    return rows.map((r) => ({ documentId: r.document_id, chunk: r.chunk, score: 1 - Number(r.distance) }));
   }
 
-  private async highlights(q: SearchQuery, page: Ranked[]): Promise<Map<string, string>> {
-    if (page.length === 0) return new Map();
-    const params: unknown[] = [];
-    const where = this.where(q, params);
-    params.push(
-      page.map((r) => `${r.documentId}:${r.chunk}`),
-      q.text,
+  /** Hits for a page: the chunk's text, and highlights for documents that matched by keyword. */
+  private async hits(tenantId: string, page: readonly Ranked[], text: string): Promise<SearchHit[]> {
+    if (page.length === 0) return [];
+    const rows = await this.db.query<{ id: string; text: string; headline: string | null }>(
+      `SELECT id, text,
+         CASE WHEN id = ANY($3::text[]) THEN ts_headline('${this.cfg}', text, ${this.tsquery("$4")},
+           'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', MaxWords=35, MinWords=12, MaxFragments=3, FragmentDelimiter=' || chr(31))
+         END AS headline
+       FROM search_chunk WHERE tenant_id = $1 AND id = ANY($2::text[])`,
+      [
+        tenantId,
+        page.map((r) => `${r.documentId}:${r.chunk}`),
+        page.filter((r) => r.keyword && text.trim()).map((r) => `${r.documentId}:${r.chunk}`),
+        text,
+      ],
     );
-    const rows = await this.db.query<{ id: string; snippet: string }>(
-      `SELECT id, ts_headline('${this.cfg}', text, websearch_to_tsquery('${this.cfg}', $${params.length}),
-         'StartSel=<mark>, StopSel=</mark>, MaxWords=35, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "') AS snippet
-       FROM search_chunk WHERE ${where} AND id = ANY($${params.length - 1}::text[])`,
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return page.map((r) => {
+      const row = byId.get(`${r.documentId}:${r.chunk}`);
+      return {
+        documentId: r.documentId,
+        score: r.score,
+        chunk: r.chunk,
+        chunkText: row?.text ?? "",
+        highlights: row?.headline ? fragments(row.headline) : [],
+      };
+    });
+  }
+
+  /** Counts documents (not chunks) per value among `matches` ($1 is the tenant, then matches' params). */
+  private async facet(
+    tenantId: string,
+    req: { field: string; size: number; kind: "category" | "batch" | "field"; name?: string },
+    matches: { sql: string; params: unknown[] },
+  ): Promise<Facet> {
+    const params: unknown[] = [tenantId, ...matches.params];
+    let sql: string;
+    if (req.kind === "field") {
+      params.push(req.name);
+      sql = `SELECT value_text AS value, count(DISTINCT document_id)::int AS count FROM search_field
+             WHERE tenant_id = $1 AND name = $${params.length} AND document_id IN (${matches.sql})
+             GROUP BY value_text`;
+    } else {
+      const col = req.kind === "category" ? "category" : "batch_id::text";
+      sql = `SELECT value, count(*)::int AS count FROM (
+               SELECT DISTINCT document_id, ${col} AS value FROM search_chunk
+               WHERE tenant_id = $1 AND document_id IN (${matches.sql})
+             ) d WHERE value IS NOT NULL GROUP BY value`;
+    }
+    params.push(req.size);
+    const rows = await this.db.query<{ value: string; count: number }>(
+      `${sql} ORDER BY count DESC, value LIMIT $${params.length}`,
       params,
     );
-    return new Map(rows.map((r) => [r.id, r.snippet]));
+    return { field: req.field, buckets: rows.map((r) => ({ value: r.value, count: Number(r.count) })) };
   }
 
   private vector(v: readonly number[]): string {
@@ -231,7 +537,11 @@ export class PostgresSearchIndex implements SearchIndex {
   }
 }
 
-/** Reciprocal rank fusion of ranked lists; a document keeps the chunk of its best-placed entry. */
+/**
+ * Reciprocal rank fusion of ranked lists (score = sum of 1/(k + rank)). A document keeps the chunk
+ * of its keyword entry when it has one (that chunk holds the words, so its text and highlights show
+ * why it matched), else that of its best-placed entry.
+ */
 export function fuse(lists: Ranked[][]): Ranked[] {
   const acc = new Map<string, Ranked & { best: number }>();
   for (const list of lists) {
@@ -241,14 +551,122 @@ export function fuse(lists: Ranked[][]): Ranked[] {
       if (!cur) acc.set(r.documentId, { ...r, score: s, best: i });
       else {
         cur.score += s;
-        if (i < cur.best) {
-          cur.best = i;
+        if (r.keyword && !cur.keyword) {
+          cur.keyword = true;
           cur.chunk = r.chunk;
-        }
+        } else if (i < cur.best && !cur.keyword) cur.chunk = r.chunk;
+        cur.best = Math.min(cur.best, i);
       }
     });
   }
   return [...acc.values()]
-    .sort((a, b) => b.score - a.score || a.documentId.localeCompare(b.documentId))
+    .sort((a, b) => b.score - a.score || a.best - b.best || a.documentId.localeCompare(b.documentId))
     .map(({ best: _, ...r }) => r);
+}
+
+function parseFacet(req: FacetRequest): {
+  field: string;
+  size: number;
+  kind: "category" | "batch" | "field";
+  name?: string;
+} {
+  const size = Math.min(FACET_MAX, Math.max(1, Math.floor(req.size ?? FACET_SIZE)));
+  if (req.field === "category" || req.field === "batch") return { field: req.field, size, kind: req.field };
+  const m = /^field:(.+)$/.exec(req.field);
+  if (m?.[1]) return { field: req.field, size, kind: "field", name: m[1] };
+  throw new Error(`unknown facet ${JSON.stringify(req.field)}: use category, batch or field:<name>`);
+}
+
+/** The comparison part of a field condition (after name = ...): numbers, money and dates as such. */
+function fieldCondition(cond: FieldCondition, p: (v: unknown) => string): string {
+  // A stored value compares as text only when it is neither a number nor a date.
+  const textual = "f.value_num IS NULL AND f.value_date IS NULL";
+  switch (cond.op) {
+    case "exists":
+      return "";
+    case "in": {
+      const values = cond.values ?? [];
+      const nums = values.map(decimal).filter((x) => x !== null);
+      const dates = values.map(isoDate).filter((x) => x !== null);
+      const or = [
+        `(${textual} AND lower(f.value_text) = ANY(${p(values.map((v) => v.toLowerCase()))}::text[]))`,
+      ];
+      if (nums.length) or.push(`f.value_num = ANY(${p(nums)}::numeric[])`);
+      if (dates.length) or.push(`f.value_date = ANY(${p(dates)}::date[])`);
+      return ` AND (${or.join(" OR ")})`;
+    }
+    case "eq":
+    case "gt":
+    case "gte":
+    case "lt":
+    case "lte": {
+      if (cond.value === undefined)
+        throw new Error(`field condition ${cond.op} on ${cond.name} needs a value`);
+      const op = { eq: "=", gt: ">", gte: ">=", lt: "<", lte: "<=" }[cond.op];
+      const num = decimal(cond.value);
+      const date = isoDate(cond.value);
+      const or = [
+        cond.op === "eq"
+          ? `(${textual} AND lower(f.value_text) = lower(${p(cond.value)}))`
+          : `(${textual} AND f.value_text COLLATE "C" ${op} ${p(cond.value)})`,
+      ];
+      if (num !== null) or.push(`f.value_num ${op} ${p(num)}::numeric`);
+      if (date !== null) or.push(`f.value_date ${op} ${p(date)}::date`);
+      return ` AND (${or.join(" OR ")})`;
+    }
+    default:
+      throw new Error(`unknown field condition op ${JSON.stringify((cond as { op: unknown }).op)}`);
+  }
+}
+
+function decimal(s: string): string | null {
+  const t = s.trim();
+  return DECIMAL.test(t) ? t : null;
+}
+
+/** YYYY-MM-DD when `s` is a real calendar date, else null. */
+function isoDate(s: string): string | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s.trim());
+  if (!m) return null;
+  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
+  return d.toISOString().slice(0, 10) === m[0] ? m[0] : null;
+}
+
+function requireDate(what: string, s: string): string {
+  const d = isoDate(s);
+  if (d === null) throw new Error(`${what} must be a date YYYY-MM-DD, got ${JSON.stringify(s)}`);
+  return d;
+}
+
+/** An ISO instant; a bare date as an exclusive upper bound becomes the next day's midnight UTC. */
+function requireInstant(what: string, s: string, nextDay: boolean): string {
+  const t = Date.parse(s);
+  if (Number.isNaN(t)) throw new Error(`${what} must be an ISO 8601 date or time, got ${JSON.stringify(s)}`);
+  return new Date(nextDay ? t + 86_400_000 : t).toISOString();
+}
+
+function parseVector(text: string): number[] {
+  return text
+    .slice(1, -1)
+    .split(",")
+    .map((x) => Number(x));
+}
+
+/** ts_headline output as safe HTML fragments: text escaped, only the marks as tags; fragments without a match dropped. */
+function fragments(headline: string): string[] {
+  return headline
+    .split(FRAGMENT_SEP)
+    .filter((f) => f.includes(SEL_START))
+    .map((f) =>
+      f
+        .trim()
+        .replace(/\s+/g, " ")
+        .replace(/&/g, "&amp;")
+        .replace(/</g, "&lt;")
+        .replace(/>/g, "&gt;")
+        .replace(/"/g, "&quot;")
+        .replaceAll(SEL_START, "<mark>")
+        .replaceAll(SEL_STOP, "</mark>"),
+    )
+    .slice(0, 3);
 }
