@@ -162,7 +162,8 @@ for (const q of queries) {
   if (perQuery) console.log(`${q.id} ${q.kind.padEnd(8)} ${row.join("  ")}  ${q.query}`);
 }
 const searchMs = performance.now() - t;
-if (perQuery) console.log("(columns: KEYWORD, VECTOR, HYBRID — nDCG@10 and the rank of the first relevant hit)");
+if (perQuery)
+  console.log("(columns: KEYWORD, VECTOR, HYBRID — nDCG@10 and the rank of the first relevant hit)");
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 const kinds = [...new Set(queries.map((q) => q.kind))];

@@ -52,7 +52,7 @@ export async function buildDeps(cfg: AdapterConfig, publicUrl: string): Promise<
     store: await createObjectStore(cfg.objectStore, publicUrl),
     queue,
     events,
-    search: createSearch(cfg.search, db, models.embeddingDimensions),
+    search: createSearch(cfg.search, db, models.embeddingDimensions, log),
     models,
     parser: createThreadParser(cfg.parser),
     categories: DEFAULT_CATEGORIES,

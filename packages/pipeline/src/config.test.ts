@@ -139,4 +139,59 @@ describe("configuration", () => {
       kind: "builtin",
     });
   });
+  it("implies OpenSearch from OPENSEARCH_URL, with defaults for prefix and hybrid fusion", () => {
+    expect(cfg({ OPENSEARCH_URL: "https://search:9200" }).search).toEqual({
+      kind: "opensearch",
+      url: "https://search:9200",
+      username: undefined,
+      password: undefined,
+      prefix: "docfleet",
+      hybrid: "pipeline",
+    });
+    expect(
+      cfg({
+        DOCFLEET_SEARCH: "opensearch",
+        OPENSEARCH_URL: "http://os:9200",
+        OPENSEARCH_USERNAME: "admin",
+        OPENSEARCH_PASSWORD: "s3cret",
+        OPENSEARCH_INDEX_PREFIX: "prod-eu",
+        OPENSEARCH_HYBRID: "client",
+      }).search,
+    ).toEqual({
+      kind: "opensearch",
+      url: "http://os:9200",
+      username: "admin",
+      password: "s3cret",
+      prefix: "prod-eu",
+      hybrid: "client",
+    });
+    // an explicit choice wins over the implied one
+    expect(cfg({ OPENSEARCH_URL: "http://os:9200", DOCFLEET_SEARCH: "postgres" }).search).toEqual({
+      kind: "postgres",
+    });
+  });
+
+  it("refuses DOCFLEET_SEARCH=opensearch without its URL, and bad OpenSearch values, naming each", () => {
+    expect(() => cfg({ DOCFLEET_SEARCH: "opensearch" })).toThrow(
+      /OPENSEARCH_URL: required when DOCFLEET_SEARCH=opensearch/,
+    );
+    expect(() => cfg({ OPENSEARCH_URL: "http://os:9200", OPENSEARCH_USERNAME: "admin" })).toThrow(
+      /OPENSEARCH_USERNAME, OPENSEARCH_PASSWORD: set both or neither/,
+    );
+    const err = (() => {
+      try {
+        cfg({
+          DOCFLEET_SEARCH: "elastic",
+          OPENSEARCH_URL: "os:9200",
+          OPENSEARCH_INDEX_PREFIX: "Bad Prefix",
+          OPENSEARCH_HYBRID: "both",
+        });
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(err).toBeInstanceOf(ConfigError);
+    for (const v of ["DOCFLEET_SEARCH", "OPENSEARCH_URL", "OPENSEARCH_INDEX_PREFIX", "OPENSEARCH_HYBRID"])
+      expect(err!.message).toContain(v);
+  });
 });

@@ -32,7 +32,20 @@ export const baseEnvSchema = z.object({
     .optional(),
   /** Prepended to every queue and exchange name: several deployments (or tests) on one broker. */
   AMQP_PREFIX: z.string().default(""),
-  DOCFLEET_SEARCH: z.enum(["postgres"]).default("postgres"),
+  DOCFLEET_SEARCH: z.enum(["postgres", "opensearch"]).optional(),
+  OPENSEARCH_URL: z
+    .string()
+    .regex(/^https?:\/\//, "an http:// or https:// URL")
+    .optional(),
+  OPENSEARCH_USERNAME: z.string().min(1).optional(),
+  OPENSEARCH_PASSWORD: z.string().min(1).optional(),
+  /** Names the alias, indexes, template and pipeline: several deployments (or tests) on one cluster. */
+  OPENSEARCH_INDEX_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_.-]{0,100}$/, "lowercase letters, digits, '_', '.', '-'")
+    .default("docfleet"),
+  /** pipeline: fused by an OpenSearch search pipeline (RRF, 2.19+); client: fused by docfleet. */
+  OPENSEARCH_HYBRID: z.enum(["pipeline", "client"]).default("pipeline"),
   DOCFLEET_MODELS: z.enum(["builtin", "ollama"]).optional(),
   OLLAMA_URL: z.string().url().optional(),
   OLLAMA_TEXT_MODEL: z.string().min(1).default("qwen2.5:7b-instruct"),
@@ -102,7 +115,16 @@ export interface AdapterConfig {
         region: string;
       };
   queue: { kind: "memory" } | { kind: "rabbitmq"; url: string; prefix: string };
-  search: { kind: "postgres" };
+  search:
+    | { kind: "postgres" }
+    | {
+        kind: "opensearch";
+        url: string;
+        username: string | undefined;
+        password: string | undefined;
+        prefix: string;
+        hybrid: "pipeline" | "client";
+      };
   models:
     | { kind: "builtin" }
     | {
@@ -132,6 +154,7 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
   const storeKind = env.DOCFLEET_OBJECT_STORE ?? (env.S3_ENDPOINT ? "s3" : "local");
   const queueKind = env.DOCFLEET_QUEUE ?? (env.AMQP_URL ? "rabbitmq" : "memory");
   const modelsKind = env.DOCFLEET_MODELS ?? (env.OLLAMA_URL ? "ollama" : "builtin");
+  const searchKind = env.DOCFLEET_SEARCH ?? (env.OPENSEARCH_URL ? "opensearch" : "postgres");
   const missing: string[] = [];
   const need = (name: keyof BaseEnv, why: string) => {
     if (!env[name]) missing.push(`  ${name}: required when ${why}`);
@@ -143,6 +166,9 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
   }
   if (queueKind === "rabbitmq") need("AMQP_URL", "DOCFLEET_QUEUE=rabbitmq");
   if (modelsKind === "ollama") need("OLLAMA_URL", "DOCFLEET_MODELS=ollama");
+  if (searchKind === "opensearch") need("OPENSEARCH_URL", "DOCFLEET_SEARCH=opensearch");
+  if (Boolean(env.OPENSEARCH_USERNAME) !== Boolean(env.OPENSEARCH_PASSWORD))
+    missing.push("  OPENSEARCH_USERNAME, OPENSEARCH_PASSWORD: set both or neither");
   if (missing.length > 0) throw new ConfigError(`invalid configuration:\n${missing.join("\n")}`);
   return {
     dataDir,
@@ -166,7 +192,17 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
       queueKind === "rabbitmq"
         ? { kind: "rabbitmq", url: env.AMQP_URL!, prefix: env.AMQP_PREFIX }
         : { kind: "memory" },
-    search: { kind: env.DOCFLEET_SEARCH },
+    search:
+      searchKind === "opensearch"
+        ? {
+            kind: "opensearch",
+            url: env.OPENSEARCH_URL!,
+            username: env.OPENSEARCH_USERNAME,
+            password: env.OPENSEARCH_PASSWORD,
+            prefix: env.OPENSEARCH_INDEX_PREFIX,
+            hybrid: env.OPENSEARCH_HYBRID,
+          }
+        : { kind: "postgres" },
     models:
       modelsKind === "ollama"
         ? {

@@ -12,6 +12,7 @@ import { AmqpQueue } from "./adapters/queue/amqp.ts";
 import { AmqpEventBus } from "./adapters/queue/amqp-event-bus.ts";
 import { MemoryQueue } from "./adapters/queue/memory.ts";
 import { MemoryEventBus } from "./adapters/queue/memory-event-bus.ts";
+import { OpenSearchSearchIndex } from "./adapters/search/opensearch.ts";
 import { PostgresSearchIndex } from "./adapters/search/postgres.ts";
 import type { AdapterConfig } from "./config.ts";
 import type { Database } from "./ports/database.ts";
@@ -75,10 +76,25 @@ export function createQueue(
   }
 }
 
-export function createSearch(cfg: AdapterConfig["search"], db: Database, dimensions: number): SearchIndex {
+export function createSearch(
+  cfg: AdapterConfig["search"],
+  db: Database,
+  dimensions: number,
+  log?: Logger,
+): SearchIndex {
   switch (cfg.kind) {
     case "postgres":
       return new PostgresSearchIndex(db, { dimensions });
+    case "opensearch":
+      return new OpenSearchSearchIndex({
+        node: cfg.url,
+        username: cfg.username,
+        password: cfg.password,
+        prefix: cfg.prefix,
+        hybrid: cfg.hybrid,
+        dimensions,
+        log,
+      });
     default:
       return unknownKind("search", cfg);
   }

@@ -1,0 +1,263 @@
+/**
+ * Search latency of the embedded index (PGlite + pgvector, data in a temporary folder) at scale:
+ * generates N synthetic documents, bulk upserts them 500 per call (prints the time and documents/s),
+ * then runs 200 queries per mode (KEYWORD, VECTOR, HYBRID; a quarter plain, a quarter filtered, a
+ * quarter with facets, a quarter both) and prints p50 and p99 latency per mode and per variant.
+ *
+ *   npm run bench -- tests/bench/search-latency.ts [docs=100000] [queries=200]
+ *
+ * The documents are deterministic (mulberry32 PRNG): 1–3 chunks of 120–200 words drawn from a
+ * 20,000-word made-up vocabulary with Zipf frequencies (s = 1.07), a quarter of each chunk's words
+ * from its category's topic words (so categories differ as real ones do), 8 categories, a document
+ * date over 2020–2025 and two extracted fields (`total` money, `vendor` string of 300). Vectors come
+ * from the built-in hash embedder (256 dimensions) over the chunk text, as the pipeline makes them;
+ * queries are 1–3 words (from outside the 100 most frequent), embedded the same way.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openPgliteDatabase } from "@docfleet/pipeline/adapters/database/pglite";
+import { createBuiltinModels } from "@docfleet/pipeline/adapters/models/builtin/index";
+import { PostgresSearchIndex } from "@docfleet/pipeline/adapters/search/postgres";
+import type { IndexDocument, SearchMode, SearchQuery } from "@docfleet/pipeline/ports/search";
+
+const N = Number(process.argv[2] ?? 100_000);
+const QUERIES = Number(process.argv[3] ?? 200);
+const BATCH = 500;
+const VOCABULARY = 20_000;
+const ZIPF_S = 1.07;
+const CATEGORIES = ["invoice", "receipt", "contract", "letter", "report", "manual", "minutes", "statement"];
+const TENANT = "00000000-0000-4000-8000-000000000001";
+const MODES: SearchMode[] = ["KEYWORD", "VECTOR", "HYBRID"];
+const VARIANTS = ["plain", "filter", "facets", "filter+facets"] as const;
+
+/** mulberry32: small, fast, deterministic. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const rand = prng(20260101);
+const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+
+// Pronounceable made-up words, so no English stop word or stemming accident skews either index.
+const vocabulary: string[] = [];
+{
+  const onsets = [
+    "b",
+    "d",
+    "f",
+    "g",
+    "k",
+    "l",
+    "m",
+    "n",
+    "p",
+    "r",
+    "s",
+    "t",
+    "v",
+    "z",
+    "br",
+    "st",
+    "tr",
+    "pl",
+    "gr",
+    "sk",
+  ];
+  const vowels = ["a", "e", "i", "o", "u", "ai", "ou"];
+  const codas = ["", "", "n", "r", "s", "l", "m", "k", "nd", "st"];
+  const seen = new Set<string>();
+  while (vocabulary.length < VOCABULARY) {
+    let w = "";
+    for (let s = int(1, 4); s > 0; s--) w += pick(onsets) + pick(vowels);
+    w += pick(codas);
+    if (w.length >= 3 && !seen.has(w)) {
+      seen.add(w);
+      vocabulary.push(w);
+    }
+  }
+}
+const cumulative = new Float64Array(VOCABULARY);
+{
+  let sum = 0;
+  for (let r = 0; r < VOCABULARY; r++) cumulative[r] = sum += 1 / (r + 1) ** ZIPF_S;
+  for (let r = 0; r < VOCABULARY; r++) cumulative[r]! /= sum;
+}
+/** A word rank drawn from the Zipf distribution (binary search of the cumulative weights). */
+function zipfRank(): number {
+  const x = rand();
+  let lo = 0;
+  let hi = VOCABULARY - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (cumulative[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+const topics = CATEGORIES.map(() => Array.from({ length: 300 }, () => int(200, VOCABULARY - 1)));
+const vendors = Array.from(
+  { length: 300 },
+  () => `${pick(vocabulary)} ${pick(["Ltd", "GmbH", "Inc", "SA"])}`,
+);
+
+function chunkOf(topic: readonly number[]): string {
+  const sentences: string[] = [];
+  for (let words = int(120, 200); words > 0; ) {
+    const len = Math.min(words, int(6, 18));
+    const s = Array.from({ length: len }, () => vocabulary[rand() < 0.25 ? pick(topic) : zipfRank()]!);
+    s[0] = s[0]!.charAt(0).toUpperCase() + s[0]!.slice(1);
+    sentences.push(`${s.join(" ")}.`);
+    words -= len;
+  }
+  return sentences.join(" ");
+}
+
+function dateIn(fromYear: number, toYear: number): string {
+  const from = Date.UTC(fromYear, 0, 1);
+  const to = Date.UTC(toYear, 11, 31);
+  return new Date(from + Math.floor(rand() * ((to - from) / 86_400_000 + 1)) * 86_400_000)
+    .toISOString()
+    .slice(0, 10);
+}
+
+const models = createBuiltinModels();
+const batchIds = Array.from(
+  { length: 10 },
+  (_, i) => `00000000-0000-4000-8000-0000000001${String(i).padStart(2, "0")}`,
+);
+
+async function makeBatch(start: number, count: number): Promise<IndexDocument[]> {
+  const docs: IndexDocument[] = [];
+  for (let i = start; i < start + count; i++) {
+    const c = int(0, CATEGORIES.length - 1);
+    const date = dateIn(2020, 2025);
+    const texts = Array.from({ length: int(1, 3) }, () => chunkOf(topics[c]!));
+    const vectors = await models.embed(texts);
+    docs.push({
+      documentId: `00000000-0000-4000-a000-${i.toString(16).padStart(12, "0")}`,
+      tenantId: TENANT,
+      batchId: pick(batchIds),
+      name: `${CATEGORIES[c]}-${i}.pdf`,
+      category: CATEGORIES[c]!,
+      createdAt: `${dateIn(2025, 2025)}T12:00:00.000Z`,
+      date,
+      fields: [
+        { name: "date", kind: "date", value: date },
+        { name: "total", kind: "money", value: (int(100, 500_000) / 100).toFixed(2) },
+        { name: "vendor", kind: "string", value: pick(vendors) },
+      ],
+      chunks: texts.map((text, k) => ({ chunk: k, text, embedding: vectors[k]! })),
+    });
+  }
+  return docs;
+}
+
+const dir = mkdtempSync(join(tmpdir(), "docfleet-search-latency-"));
+const db = await openPgliteDatabase(join(dir, "data"));
+try {
+  const search = new PostgresSearchIndex(db, { dimensions: models.embeddingDimensions });
+  await search.setup();
+
+  let genMs = 0;
+  let upsertMs = 0;
+  const t0 = performance.now();
+  for (let i = 0; i < N; i += BATCH) {
+    let t = performance.now();
+    const docs = await makeBatch(i, Math.min(BATCH, N - i));
+    genMs += performance.now() - t;
+    t = performance.now();
+    await search.upsert(docs);
+    upsertMs += performance.now() - t;
+    const done = i + docs.length;
+    if (done % Math.max(BATCH, Math.min(10_000, N / 10)) === 0 || done === N) {
+      const rss = (process.memoryUsage().rss / 2 ** 30).toFixed(1);
+      console.log(
+        `  ${done} docs: upsert ${(upsertMs / 1000).toFixed(0)} s (${((done / upsertMs) * 1000).toFixed(0)} docs/s), generate+embed ${(genMs / 1000).toFixed(0)} s, rss ${rss} GiB`,
+      );
+    }
+  }
+  const stats = await search.stats(TENANT);
+  console.log(
+    `indexed ${stats.documents} documents (${stats.chunks} chunks) in ${(upsertMs / 1000).toFixed(1)} s of upserts: ` +
+      `${((N / upsertMs) * 1000).toFixed(0)} docs/s (${((stats.chunks / upsertMs) * 1000).toFixed(0)} chunks/s); ` +
+      `generating and embedding took ${(genMs / 1000).toFixed(1)} s more, ${((performance.now() - t0) / 1000).toFixed(1)} s in all`,
+  );
+
+  // Query words from outside the 100 most frequent: nobody searches for the commonest words.
+  const queries: { text: string; variant: (typeof VARIANTS)[number]; q: Omit<SearchQuery, "mode"> }[] = [];
+  for (let i = 0; i < QUERIES; i++) {
+    const words: string[] = [];
+    for (let n = int(1, 3); words.length < n; ) {
+      const r = rand() < 0.5 ? zipfRank() : pick(topics[int(0, CATEGORIES.length - 1)]!);
+      if (r >= 100) words.push(vocabulary[r]!);
+    }
+    const text = words.join(" ");
+    const variant = VARIANTS[i % VARIANTS.length]!;
+    const filtered = variant === "filter" || variant === "filter+facets";
+    const from = dateIn(2020, 2024);
+    queries.push({
+      text,
+      variant,
+      q: {
+        tenantId: TENANT,
+        text,
+        embedding: (await models.embed([text]))[0],
+        limit: 10,
+        filter: filtered
+          ? i % 8 < 4
+            ? {
+                categories: [pick(CATEGORIES), pick(CATEGORIES)],
+                dateFrom: from,
+                dateTo: `${Number(from.slice(0, 4)) + 1}${from.slice(4)}`,
+              }
+            : { fields: [{ name: "total", op: "gte", value: String(int(100, 2000)) }] }
+          : undefined,
+        facets: variant.includes("facets")
+          ? [{ field: "category" }, { field: "field:vendor", size: 5 }]
+          : undefined,
+      },
+    });
+  }
+
+  const pct = (xs: number[], p: number) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? Number.NaN;
+  };
+  const fmt = (ms: number) => `${ms.toFixed(1)}`.padStart(7);
+  console.log(
+    `\n${N} docs, ${QUERIES} queries per mode (${QUERIES / VARIANTS.length} per variant), latency in ms:`,
+  );
+  console.log(`mode        p50     p99  | p50/p99 ${VARIANTS.join(" | ")}   mean hits`);
+  for (const mode of MODES) {
+    for (const { q } of queries.slice(0, 10)) await search.search({ ...q, mode }); // warm-up
+    const times: number[] = [];
+    const byVariant = new Map<string, number[]>(VARIANTS.map((v) => [v, []]));
+    let hits = 0;
+    for (const { q, variant } of queries) {
+      const t = performance.now();
+      const res = await search.search({ ...q, mode });
+      const ms = performance.now() - t;
+      times.push(ms);
+      byVariant.get(variant)!.push(ms);
+      hits += res.hits.length;
+    }
+    const variants = VARIANTS.map((v) => {
+      const xs = byVariant.get(v)!;
+      return `${pct(xs, 50).toFixed(1)}/${pct(xs, 99).toFixed(1)}`;
+    });
+    console.log(
+      `${mode.padEnd(8)} ${fmt(pct(times, 50))} ${fmt(pct(times, 99))}  | ${variants.join(" | ")}   ${(hits / queries.length).toFixed(1)}`,
+    );
+  }
+} finally {
+  await db.close();
+  rmSync(dir, { recursive: true, force: true });
+}
