@@ -4,7 +4,12 @@
  * then runs 200 queries per mode (KEYWORD, VECTOR, HYBRID; a quarter plain, a quarter filtered, a
  * quarter with facets, a quarter both) and prints p50 and p99 latency per mode and per variant.
  *
- *   npm run bench -- tests/bench/search-latency.ts [docs=100000] [queries=200]
+ *   npm run bench -- tests/bench/search-latency.ts [docs=100000] [queries=200] [--analyze]
+ *
+ * --analyze runs ANALYZE after loading. PGlite has no autovacuum, so without it the planner has no
+ * statistics (that is what the embedded mode gets today). A variant whose query takes longer than
+ * 10 s stops there for that mode (printed as ">10s" with how many ran), so a pathological plan
+ * cannot stall the run.
  *
  * The documents are deterministic (mulberry32 PRNG): 1–3 chunks of 120–200 words drawn from a
  * 20,000-word made-up vocabulary with Zipf frequencies (s = 1.07), a quarter of each chunk's words
@@ -21,8 +26,11 @@ import { createBuiltinModels } from "@docfleet/pipeline/adapters/models/builtin/
 import { PostgresSearchIndex } from "@docfleet/pipeline/adapters/search/postgres";
 import type { IndexDocument, SearchMode, SearchQuery } from "@docfleet/pipeline/ports/search";
 
-const N = Number(process.argv[2] ?? 100_000);
-const QUERIES = Number(process.argv[3] ?? 200);
+const args = process.argv.slice(2).filter((a) => !a.startsWith("--"));
+const N = Number(args[0] ?? 100_000);
+const QUERIES = Number(args[1] ?? 200);
+const ANALYZE = process.argv.includes("--analyze");
+const GIVE_UP_MS = 10_000;
 const BATCH = 500;
 const VOCABULARY = 20_000;
 const ZIPF_S = 1.07;
@@ -184,6 +192,11 @@ try {
       );
     }
   }
+  if (ANALYZE) {
+    const t = performance.now();
+    await db.exec("ANALYZE");
+    console.log(`ANALYZE took ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  }
   const stats = await search.stats(TENANT);
   console.log(
     `indexed ${stats.documents} documents (${stats.chunks} chunks) in ${(upsertMs / 1000).toFixed(1)} s of upserts: ` +
@@ -241,21 +254,33 @@ try {
     const times: number[] = [];
     const byVariant = new Map<string, number[]>(VARIANTS.map((v) => [v, []]));
     let hits = 0;
+    let slowest = { ms: 0, what: "" };
+    const gaveUp = new Set<string>();
     for (const { q, variant } of queries) {
+      if (gaveUp.has(variant)) continue;
       const t = performance.now();
       const res = await search.search({ ...q, mode });
       const ms = performance.now() - t;
+      if (ms > slowest.ms)
+        slowest = { ms, what: `${variant} ${JSON.stringify(q.text)} ${JSON.stringify(q.filter ?? {})}` };
+      if (process.env.SLOW_MS && ms > Number(process.env.SLOW_MS))
+        console.log(
+          `    ${mode} ${ms.toFixed(0)} ms: ${variant} ${JSON.stringify(q.text)} ${JSON.stringify(q.filter ?? {})} total ${res.total}`,
+        );
       times.push(ms);
       byVariant.get(variant)!.push(ms);
+      if (ms > GIVE_UP_MS) gaveUp.add(variant);
       hits += res.hits.length;
     }
     const variants = VARIANTS.map((v) => {
       const xs = byVariant.get(v)!;
+      if (gaveUp.has(v)) return `>${GIVE_UP_MS / 1000}s (stopped after ${xs.length})`;
       return `${pct(xs, 50).toFixed(1)}/${pct(xs, 99).toFixed(1)}`;
     });
     console.log(
-      `${mode.padEnd(8)} ${fmt(pct(times, 50))} ${fmt(pct(times, 99))}  | ${variants.join(" | ")}   ${(hits / queries.length).toFixed(1)}`,
+      `${mode.padEnd(8)} ${fmt(pct(times, 50))} ${fmt(pct(times, 99))}${gaveUp.size ? " (incomplete)" : ""}  | ${variants.join(" | ")}   ${(hits / times.length).toFixed(1)}`,
     );
+    console.log(`         slowest ${slowest.ms.toFixed(0)} ms: ${slowest.what}`);
   }
 } finally {
   await db.close();
