@@ -6,6 +6,9 @@ import type {
   SearchFilter,
   SearchQuery,
 } from "../../ports/search.ts";
+import { decimal, isoDate, RRF_K, requireDate, requireInstant } from "./common.ts";
+
+export { decimal, isoDate, RRF_K } from "./common.ts";
 
 // Pure builders of every request body the OpenSearch adapter sends, typed with the client's API
 // types, so unit tests pin exactly what goes over the wire.
@@ -17,7 +20,6 @@ type SearchBody = API.Search_RequestBody;
 /** Bumped whenever the template's mappings change incompatibly; setup() refuses an older index. */
 export const MAPPING_VERSION = 1;
 /** Reciprocal rank fusion constant (as in the RRF paper and OpenSearch's score-ranker-processor). */
-export const RRF_K = 60;
 /** Documents taken from each ranked list; also what VECTOR and HYBRID report as `total` at most. */
 export const CANDIDATES = 200;
 /** Chunks fetched per wanted document when grouping happens on our side (hybrid). */
@@ -35,7 +37,6 @@ const FACET_MAX = 100;
 export const MARK_START = "\u0002";
 export const MARK_STOP = "\u0003";
 
-const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
 const SEARCH_FLAGS = "AND|OR|NOT|PHRASE|PRECEDENCE|WHITESPACE|ESCAPE";
 /** name weighs most (a file called invoice-acme.pdf is about invoices), the category least. */
 const KEYWORD_FIELDS = ["name^3", "text", "category.text^0.5"];
@@ -675,32 +676,6 @@ function escapeSimple(s: string): string {
 /** Field names become object keys: dots would nest them, so they (and the escape itself) are encoded. */
 export function fieldKey(name: string): string {
   return name.replace(/%/g, "%25").replace(/\./g, "%2E");
-}
-
-export function decimal(s: string): string | null {
-  const t = s.trim();
-  return DECIMAL.test(t) ? t : null;
-}
-
-/** YYYY-MM-DD when `s` is a real calendar date, else null. */
-export function isoDate(s: string): string | null {
-  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s.trim());
-  if (!m) return null;
-  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
-  return d.toISOString().slice(0, 10) === m[0] ? m[0] : null;
-}
-
-function requireDate(what: string, s: string): string {
-  const d = isoDate(s);
-  if (d === null) throw new Error(`${what} must be a date YYYY-MM-DD, got ${JSON.stringify(s)}`);
-  return d;
-}
-
-/** An ISO instant; a bare date as an exclusive upper bound becomes the next day's midnight UTC. */
-function requireInstant(what: string, s: string, nextDay: boolean): string {
-  const t = Date.parse(s);
-  if (Number.isNaN(t)) throw new Error(`${what} must be an ISO 8601 date or time, got ${JSON.stringify(s)}`);
-  return new Date(nextDay ? t + 86_400_000 : t).toISOString();
 }
 
 /** Highlighted fragments as safe HTML: text escaped, only the marks as tags; fragments without a match dropped. */

@@ -8,6 +8,7 @@ import type {
   SearchQuery,
   SearchResult,
 } from "../../ports/search.ts";
+import { fuse } from "./common.ts";
 import {
   type BulkOp,
   bulkBody,
@@ -31,13 +32,14 @@ import {
   MAX_K,
   type ParsedFacet,
   parseFacet,
-  RRF_K,
   rankedListBody,
   similarBody,
   staleChunksBody,
   statsBody,
   vectorSearchBody,
 } from "./opensearch-bodies.ts";
+
+export { fuse } from "./common.ts";
 
 export interface OpenSearchOptions {
   /** Cluster URL, e.g. https://search.internal:9200. Ignored when `client` is given. */
@@ -557,32 +559,6 @@ export function aliasSwapBody(
   return {
     actions: [{ remove: { index: from, alias } }, { add: { index: to, alias, is_write_index: true } }],
   };
-}
-
-/**
- * Reciprocal rank fusion (score = sum of 1/(k + rank)), as OpenSearch's score-ranker-processor. A
- * document keeps its keyword entry's chunk when it has one (that chunk holds the words and the
- * highlights), else that of its best-placed entry.
- */
-export function fuse(lists: readonly Ranked[][]): Ranked[] {
-  const acc = new Map<string, Ranked & { best: number }>();
-  for (const list of lists) {
-    list.forEach((r, i) => {
-      const s = 1 / (RRF_K + i + 1);
-      const cur = acc.get(r.documentId);
-      if (!cur) acc.set(r.documentId, { ...r, score: s, best: i });
-      else {
-        cur.score += s;
-        if (r.keyword && !cur.keyword)
-          Object.assign(cur, { keyword: true, chunk: r.chunk, text: r.text, highlights: r.highlights });
-        else if (i < cur.best && !cur.keyword) Object.assign(cur, { chunk: r.chunk, text: r.text });
-        cur.best = Math.min(cur.best, i);
-      }
-    });
-  }
-  return [...acc.values()]
-    .sort((a, b) => b.score - a.score || a.best - b.best || a.documentId.localeCompare(b.documentId))
-    .map(({ best: _, ...r }) => r);
 }
 
 function ranked(h: Hit, keyword: boolean): Ranked {

@@ -10,6 +10,7 @@ import type {
   SearchQuery,
   SearchResult,
 } from "../../ports/search.ts";
+import { decimal, fuse, isoDate, requireDate, requireInstant } from "./common.ts";
 
 export interface PostgresSearchOptions {
   /** Vector length; must match the embedding model. */
@@ -26,8 +27,6 @@ export interface Ranked {
   keyword?: boolean;
 }
 
-/** Reciprocal rank fusion constant (as in the original paper and OpenSearch's RRF processor). */
-const RRF_K = 60;
 /** Documents taken from each list before fusion; also what VECTOR and HYBRID report as `total`. */
 const CANDIDATES = 200;
 /** Chunks fetched from the HNSW index per wanted document, so grouping by document still fills the list. */
@@ -42,7 +41,6 @@ const SEL_STOP = "\u0003";
 const FRAGMENT_SEP = "\u001f";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
 
 /**
  * Search inside PostgreSQL (PGlite in embedded mode): `tsvector` + GIN for keywords, pgvector HNSW
@@ -563,33 +561,6 @@ export class PostgresSearchIndex implements SearchIndex {
   }
 }
 
-/**
- * Reciprocal rank fusion of ranked lists (score = sum of 1/(k + rank)). A document keeps the chunk
- * of its keyword entry when it has one (that chunk holds the words, so its text and highlights show
- * why it matched), else that of its best-placed entry.
- */
-export function fuse(lists: Ranked[][]): Ranked[] {
-  const acc = new Map<string, Ranked & { best: number }>();
-  for (const list of lists) {
-    list.forEach((r, i) => {
-      const s = 1 / (RRF_K + i + 1);
-      const cur = acc.get(r.documentId);
-      if (!cur) acc.set(r.documentId, { ...r, score: s, best: i });
-      else {
-        cur.score += s;
-        if (r.keyword && !cur.keyword) {
-          cur.keyword = true;
-          cur.chunk = r.chunk;
-        } else if (i < cur.best && !cur.keyword) cur.chunk = r.chunk;
-        cur.best = Math.min(cur.best, i);
-      }
-    });
-  }
-  return [...acc.values()]
-    .sort((a, b) => b.score - a.score || a.best - b.best || a.documentId.localeCompare(b.documentId))
-    .map(({ best: _, ...r }) => r);
-}
-
 function parseFacet(req: FacetRequest): {
   field: string;
   size: number;
@@ -643,32 +614,6 @@ function fieldCondition(cond: FieldCondition, p: (v: unknown) => string): string
     default:
       throw new Error(`unknown field condition op ${JSON.stringify((cond as { op: unknown }).op)}`);
   }
-}
-
-function decimal(s: string): string | null {
-  const t = s.trim();
-  return DECIMAL.test(t) ? t : null;
-}
-
-/** YYYY-MM-DD when `s` is a real calendar date, else null. */
-function isoDate(s: string): string | null {
-  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s.trim());
-  if (!m) return null;
-  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
-  return d.toISOString().slice(0, 10) === m[0] ? m[0] : null;
-}
-
-function requireDate(what: string, s: string): string {
-  const d = isoDate(s);
-  if (d === null) throw new Error(`${what} must be a date YYYY-MM-DD, got ${JSON.stringify(s)}`);
-  return d;
-}
-
-/** An ISO instant; a bare date as an exclusive upper bound becomes the next day's midnight UTC. */
-function requireInstant(what: string, s: string, nextDay: boolean): string {
-  const t = Date.parse(s);
-  if (Number.isNaN(t)) throw new Error(`${what} must be an ISO 8601 date or time, got ${JSON.stringify(s)}`);
-  return new Date(nextDay ? t + 86_400_000 : t).toISOString();
 }
 
 function parseVector(text: string): number[] {
