@@ -10,6 +10,7 @@ import { parseRoles } from "@docfleet/worker";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { GatewayClient } from "./client.ts";
 import { formatSummary, upload } from "./commands/upload.ts";
+import { watchBatch } from "./commands/watch.ts";
 import { CliError, ExitCode } from "./exit-codes.ts";
 import { buildDeps, startSystem } from "./system.ts";
 
@@ -135,20 +136,51 @@ export async function main(argv: string[]): Promise<number> {
       new Option("--concurrency <n>", "parallel uploads").default(8).argParser(int("concurrency", 1)),
     )
     .option("--no-wait", "return once uploaded, without waiting for processing")
+    .option("--watch", "once uploaded, follow the batch live (as `docfleet watch`) instead of polling")
     .option("--json", "print the summary as JSON")
     .action(async (paths: string[], o) => {
       const client = new GatewayClient(o.endpoint, o.apiKey);
       const tty = process.stderr.isTTY && !o.json;
+      const watch = o.watch && o.wait;
       const summary = await upload(client, paths, {
         batchName: o.name,
         concurrency: o.concurrency,
-        wait: o.wait,
+        wait: o.wait && !watch,
         json: !!o.json,
         progress: tty ? (line, final) => process.stderr.write(final ? "\n" : `\r${line.padEnd(90)}`) : null,
       });
+      if (watch && summary.uploaded > summary.notQueued.length) {
+        if (tty) process.stderr.write("\n");
+        const w = await watchBatch({
+          endpoint: o.endpoint,
+          apiKey: o.apiKey,
+          batchId: summary.batchId,
+          out: null,
+          ignorePendingUpload: true,
+        });
+        Object.assign(summary, {
+          completed: w.counts.completed,
+          failed: w.counts.failed,
+          needsReview: w.counts.needsReview,
+          failuresByCode: w.failuresByCode,
+          seconds: summary.seconds + w.seconds,
+        });
+      }
       process.stdout.write(o.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatSummary(summary)}\n`);
       if (summary.failed > 0 || summary.rejected.length > 0 || summary.notQueued.length > 0)
         code = ExitCode.PARTIAL;
+    });
+
+  program
+    .command("watch")
+    .description("follow a batch live until it is finished (reconnects and resumes if the gateway restarts)")
+    .argument("<batchId>", "batch id (as printed by upload)")
+    .addOption(endpointOption())
+    .addOption(keyOption())
+    .option("--json", "print the final summary as JSON")
+    .action(async (batchId: string, o) => {
+      const r = await watchBatch({ endpoint: o.endpoint, apiKey: o.apiKey, batchId, json: !!o.json });
+      code = r.exitCode;
     });
 
   program

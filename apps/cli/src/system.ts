@@ -95,9 +95,10 @@ export async function startSystem(deps: PipelineDeps, opts: ServeOptions): Promi
   relay?.start();
   await worker?.start();
   let server: import("node:http").Server | undefined;
+  let gateway: ReturnType<typeof createGateway> | undefined;
   let url = "";
   if (opts.gateway) {
-    const gateway = createGateway({ pipeline, log, allowAnonymous: true, graphiql: true });
+    gateway = createGateway({ pipeline, log, allowAnonymous: true, graphiql: true });
     ({ server, url } = await gateway.listen(opts.gateway.port, opts.gateway.host));
     log.info({ url: `${url}/graphql` }, "docfleet gateway is serving");
   }
@@ -108,6 +109,7 @@ export async function startSystem(deps: PipelineDeps, opts: ServeOptions): Promi
     pipeline,
     stop: () =>
       (stopping ??= (async () => {
+        await gateway?.close();
         if (server) {
           const s = server;
           await new Promise<void>((r) => {

@@ -3,9 +3,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { LocalObjectStore, type Pipeline } from "@docfleet/pipeline";
 import { GraphQLError } from "graphql";
+import { useServer } from "graphql-ws/use/ws";
 import { createYoga, type YogaServerInstance } from "graphql-yoga";
 import type { Logger } from "pino";
+import { WebSocketServer } from "ws";
 import type { Context } from "./builder.ts";
+import { ProgressHub } from "./progress.ts";
 import { toSchema } from "./schema/index.ts";
 
 /** The tenant requests fall back to when they carry no key (embedded mode only). */
@@ -25,13 +28,17 @@ export interface Gateway {
   yoga: YogaServerInstance<Record<string, never>, Context>;
   /** Node request handler: objects (local store), health, then GraphQL. */
   handle(req: IncomingMessage, res: ServerResponse): void;
+  /** Listens for HTTP (GraphQL, SSE subscriptions, objects) and graphql-ws WebSockets on /graphql. */
   listen(port: number, host?: string): Promise<{ server: Server; url: string }>;
+  /** Ends every subscription and WebSocket and stops following the event bus. */
+  close(): Promise<void>;
 }
 
 /** Builds the gateway around a pipeline; no socket until `listen`. Tests call `yoga.fetch` directly. */
 export function createGateway(opts: GatewayOptions): Gateway {
   const { pipeline, log } = opts;
   const prisma = pipeline.deps.db.prisma;
+  const progress = new ProgressHub(pipeline.deps.events);
   const yoga = createYoga<Record<string, never>, Context>({
     schema: toSchema(),
     graphqlEndpoint: "/graphql",
@@ -44,11 +51,23 @@ export function createGateway(opts: GatewayOptions): Gateway {
       warn: (...a) => log.warn(a.length === 1 ? a[0] : a),
       error: (...a) => log.error(a.length === 1 ? a[0] : a),
     },
-    context: async ({ request }) => ({
-      prisma,
-      pipeline,
-      tenantId: await resolveTenant(request.headers.get("authorization"), opts, prisma),
-    }),
+    // HTTP and SSE requests carry the key in their Authorization header; graphql-ws connections in
+    // the connection_init payload ({ authorization: "Bearer ..." }).
+    context: async (init) => {
+      const { request, connectionParams } = init as {
+        request?: Request;
+        connectionParams?: Record<string, unknown>;
+      };
+      const header = connectionParams
+        ? (connectionParams.authorization ?? connectionParams.Authorization)
+        : request?.headers.get("authorization");
+      return {
+        prisma,
+        pipeline,
+        progress,
+        tenantId: await resolveTenant(typeof header === "string" ? header : null, opts, prisma),
+      };
+    },
   });
 
   const store = pipeline.deps.store;
@@ -75,18 +94,62 @@ export function createGateway(opts: GatewayOptions): Gateway {
     });
   };
 
+  const sockets: WebSocketServer[] = [];
   return {
     yoga,
     handle,
     listen: (port, host = "127.0.0.1") =>
       new Promise((resolve, reject) => {
         const server = createServer(handle);
+        const wss = new WebSocketServer({ server, path: "/graphql" });
+        sockets.push(wss);
+        useServer(graphqlWs(yoga), wss);
         server.once("error", reject);
         server.listen(port, host, () => {
           const addr = server.address() as AddressInfo;
           resolve({ server, url: `http://${host}:${addr.port}` });
         });
       }),
+    close: async () => {
+      progress.close();
+      for (const wss of sockets.splice(0)) {
+        for (const ws of wss.clients) ws.terminate();
+        await new Promise<void>((r) => wss.close(() => r()));
+      }
+    },
+  };
+}
+
+/** graphql-ws over yoga's envelop, as graphql-yoga documents it: one execution path for both transports. */
+function graphqlWs(yoga: YogaServerInstance<Record<string, never>, Context>) {
+  type Enveloped = ReturnType<typeof yoga.getEnveloped>;
+  return {
+    execute: (args: unknown) => (args as { rootValue: Enveloped }).rootValue.execute(args as never),
+    subscribe: (args: unknown) => (args as { rootValue: Enveloped }).rootValue.subscribe(args as never),
+    onSubscribe: async (
+      ctx: { connectionParams?: Record<string, unknown>; extra: { request: IncomingMessage } },
+      _id: string,
+      params: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null },
+    ) => {
+      const enveloped = yoga.getEnveloped({
+        ...ctx,
+        req: ctx.extra.request,
+        connectionParams: ctx.connectionParams ?? {},
+        params,
+      });
+      const { schema, execute, subscribe, contextFactory, parse, validate } = enveloped;
+      const args = {
+        schema,
+        operationName: params.operationName,
+        document: parse(params.query),
+        variableValues: params.variables,
+        contextValue: await contextFactory(),
+        rootValue: { execute, subscribe },
+      };
+      const errors = validate(args.schema, args.document);
+      if (errors.length) return errors;
+      return args;
+    },
   };
 }
 

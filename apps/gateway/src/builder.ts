@@ -3,12 +3,15 @@ import { getDatamodel, type PrismaClient, type PrismaTypes } from "@docfleet/sch
 import SchemaBuilder from "@pothos/core";
 import PrismaPlugin from "@pothos/plugin-prisma";
 import RelayPlugin from "@pothos/plugin-relay";
+import type { ProgressHub } from "./progress.ts";
 
 export interface Context {
   prisma: PrismaClient;
   pipeline: Pipeline;
   /** The caller's tenant: every query below is scoped by it. */
   tenantId: string;
+  /** This gateway's fan-out of live events to subscriptions. */
+  progress: ProgressHub;
 }
 
 export const builder = new SchemaBuilder<{

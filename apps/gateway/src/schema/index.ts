@@ -3,6 +3,7 @@ import "./batch.ts";
 import "./category.ts";
 import "./document.ts";
 import "./operations.ts";
+import "./progress.ts";
 import "./search.ts";
 import "./upload.ts";
 

@@ -1,0 +1,241 @@
+import { createHash } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { serve } from "@docfleet/cli";
+import { createClient } from "graphql-ws";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { gql } from "../helpers/cli.ts";
+
+type System = Awaited<ReturnType<typeof serve>>;
+
+interface Message {
+  cursor: number;
+  finished: boolean;
+  counts: { total: number; completed: number; failed: number };
+  events: { seq: number; type: string; documentId: string | null; code: string | null }[];
+}
+
+const BATCH_PROGRESS = `subscription($id: ID!, $after: Int) { batchProgress(id: $id, after: $after) {
+  cursor finished documentsPerMinute etaSeconds counts { total completed failed }
+  events { seq type documentId code } } }`;
+
+/** Live progress over graphql-ws and SSE on the embedded server: replay + live, no gap, no duplicate. */
+describe("subscriptions: batchProgress and documentProgress", () => {
+  let dir: string;
+  let system: System;
+  let url: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "docfleet-subs-"));
+    process.env.DOCFLEET_LOG_LEVEL = "warn";
+    system = await serve({ port: 0, host: "127.0.0.1", dataDir: dir, concurrency: 2 });
+    url = system.url;
+  }, 120_000);
+  afterAll(async () => {
+    await system?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A batch of `n` small documents (one binary: it fails), registered but not yet queued. */
+  async function prepare(
+    n: number,
+  ): Promise<{ batchId: string; complete: () => Promise<void>; ids: string[] }> {
+    const { createBatch } = await gql<{ createBatch: { id: string } }>(
+      url,
+      'mutation { createBatch(input: { name: "subs" }) { id } }',
+    );
+    const files = Array.from({ length: n }, (_, i) => {
+      // The first is binary garbage (unique per batch, so never a duplicate): it fails.
+      const bytes =
+        i === 0
+          ? Buffer.concat([Buffer.from([0, 1, 2, 3, 255, 254, 0, 7]), Buffer.from(createBatch.id)])
+          : Buffer.from(`Letter ${i} of batch ${createBatch.id}. Dear Ann, thank you.`);
+      return { name: `f${i}.txt`, bytes, sha256: createHash("sha256").update(bytes).digest("hex") };
+    });
+    const { requestUploads } = await gql<{
+      requestUploads: {
+        documentId: string;
+        target: { url: string; fields: { name: string; value: string }[] };
+      }[];
+    }>(
+      url,
+      `mutation($b: ID!, $f: [FileInput!]!) { requestUploads(batchId: $b, files: $f) {
+        status documentId target { url fields { name value } } } }`,
+      { b: createBatch.id, f: files.map((f) => ({ name: f.name, size: f.bytes.length, sha256: f.sha256 })) },
+    );
+    expect(requestUploads.map((r) => (r as { status?: string }).status)).toEqual(files.map(() => "UPLOAD"));
+    const ids = requestUploads.map((r) => r.documentId);
+    return {
+      batchId: createBatch.id,
+      ids,
+      complete: async () => {
+        for (const [i, r] of requestUploads.entries()) {
+          const form = new FormData();
+          for (const f of r.target.fields) form.append(f.name, f.value);
+          form.append("file", new Blob([files[i]!.bytes]), files[i]!.name);
+          expect((await fetch(r.target.url, { method: "POST", body: form })).status).toBe(204);
+        }
+        await gql(url, "mutation($ids: [ID!]!) { completeUploads(documentIds: $ids) { status } }", { ids });
+      },
+    };
+  }
+
+  /** Collects batchProgress messages over graphql-ws until `finished`. */
+  function viaWebSocket(batchId: string, after: number): Promise<Message[]> {
+    const client = createClient({ url: `${url.replace(/^http/, "ws")}/graphql`, webSocketImpl: WebSocket });
+    const got: Message[] = [];
+    return new Promise<Message[]>((resolve, reject) => {
+      const stop = client.subscribe<{ batchProgress: Message }>(
+        { query: BATCH_PROGRESS, variables: { id: batchId, after } },
+        {
+          next: ({ data, errors }) => {
+            if (errors) return reject(new Error(JSON.stringify(errors)));
+            got.push(data!.batchProgress);
+            if (data!.batchProgress.finished) {
+              stop();
+              resolve(got);
+            }
+          },
+          error: reject,
+          complete: () => resolve(got),
+        },
+      );
+    }).finally(() => client.dispose());
+  }
+
+  /** Collects batchProgress messages over SSE (GraphQL over SSE, distinct connections mode) until `finished`. */
+  async function viaSse(batchId: string, after: number): Promise<Message[]> {
+    const res = await fetch(`${url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "text/event-stream" },
+      body: JSON.stringify({ query: BATCH_PROGRESS, variables: { id: batchId, after } }),
+    });
+    expect(res.headers.get("content-type")).toMatch(/text\/event-stream/);
+    const got: Message[] = [];
+    const decoder = new TextDecoder();
+    let buffer = "";
+    const reader = res.body!.getReader();
+    try {
+      for (;;) {
+        const { value: chunk, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(chunk, { stream: true });
+        let end = buffer.indexOf("\n\n");
+        while (end >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          end = buffer.indexOf("\n\n");
+          const data = block
+            .split("\n")
+            .filter((l) => l.startsWith("data:"))
+            .map((l) => l.slice(5).trim())
+            .join("");
+          if (!data) continue;
+          const msg = JSON.parse(data) as { data?: { batchProgress: Message }; errors?: unknown };
+          if (msg.errors) throw new Error(JSON.stringify(msg.errors));
+          if (msg.data) {
+            got.push(msg.data.batchProgress);
+            if (msg.data.batchProgress.finished) return got;
+          }
+        }
+      }
+    } finally {
+      await reader.cancel().catch(() => undefined);
+    }
+    return got;
+  }
+
+  async function eventLog(batchId: string): Promise<{ seq: number; type: string }[]> {
+    const rows = await system.pipeline.deps.db.prisma.event.findMany({
+      where: { batchId },
+      orderBy: { seq: "asc" },
+      select: { seq: true, type: true },
+    });
+    return rows;
+  }
+
+  const flat = (messages: Message[]) =>
+    messages.flatMap((m) => m.events.map((e) => ({ seq: e.seq, type: e.type })));
+
+  it("streams every event of a batch over graphql-ws, coalesced, with no gap and no duplicate", async () => {
+    const b = await prepare(25);
+    const live = viaWebSocket(b.batchId, 0);
+    await new Promise((r) => setTimeout(r, 300)); // subscribed before the work starts: the live path
+    await b.complete();
+    const messages = await live;
+    const last = messages.at(-1)!;
+    expect(last.counts).toEqual({ total: 25, completed: 24, failed: 1 });
+    expect(flat(messages)).toEqual(await eventLog(b.batchId));
+    expect(messages.every((m) => m.cursor === m.events.at(-1)!.seq)).toBe(true);
+    expect(messages.length).toBeLessThan(flat(messages).length); // coalesced
+    const failed = messages.flatMap((m) => m.events).filter((e) => e.type === "document.failed");
+    expect(failed).toHaveLength(1);
+    expect(failed[0]!.code).toMatch(/^[A-Z_]+$/);
+
+    // A client resuming from a cursor gets exactly what came after it.
+    const mid = messages[Math.floor(messages.length / 2)]!.cursor;
+    const resumed = await viaWebSocket(b.batchId, mid);
+    expect(flat(resumed)).toEqual((await eventLog(b.batchId)).filter((e) => e.seq > mid));
+  }, 120_000);
+
+  it("streams the same over SSE, and resumes from a cursor", async () => {
+    const b = await prepare(12);
+    const live = viaSse(b.batchId, 0);
+    await new Promise((r) => setTimeout(r, 300));
+    await b.complete();
+    const messages = await live;
+    expect(messages.at(-1)!.counts).toEqual({ total: 12, completed: 11, failed: 1 });
+    expect(flat(messages)).toEqual(await eventLog(b.batchId));
+    const resumed = await viaSse(b.batchId, 3);
+    expect(flat(resumed)).toEqual((await eventLog(b.batchId)).filter((e) => e.seq > 3));
+  }, 120_000);
+
+  it("follows one document and re-resolves it", async () => {
+    const b = await prepare(3);
+    const client = createClient({ url: `${url.replace(/^http/, "ws")}/graphql`, webSocketImpl: WebSocket });
+    const seen: { cursor: number; event: { type: string }; document: { status: string } }[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      const stop = client.subscribe<{ documentProgress: (typeof seen)[number] }>(
+        {
+          query: `subscription($id: ID!) { documentProgress(id: $id) { cursor event { type } document { status } } }`,
+          variables: { id: b.ids[1] },
+        },
+        {
+          next: ({ data }) => {
+            seen.push(data!.documentProgress);
+            if (data!.documentProgress.event.type === "document.completed") {
+              stop();
+              resolve();
+            }
+          },
+          error: reject,
+          complete: resolve,
+        },
+      );
+    });
+    await b.complete();
+    await done;
+    await client.dispose();
+    const log = (
+      await system.pipeline.deps.db.prisma.event.findMany({
+        where: { documentId: b.ids[1] },
+        orderBy: { seq: "asc" },
+      })
+    ).map((e) => e.type);
+    expect(seen.map((s) => s.event.type)).toEqual(log.slice(0, seen.length));
+    expect(seen.at(-1)!.document.status).toBe("COMPLETED");
+  }, 120_000);
+
+  it("refuses an unknown batch with NOT_FOUND", async () => {
+    const client = createClient({ url: `${url.replace(/^http/, "ws")}/graphql`, webSocketImpl: WebSocket });
+    const err = await new Promise<unknown>((resolve) => {
+      client.subscribe(
+        { query: BATCH_PROGRESS, variables: { id: "00000000-0000-4000-8000-00000000dead", after: 0 } },
+        { next: (r) => resolve(r.errors), error: resolve, complete: () => resolve(null) },
+      );
+    });
+    await client.dispose();
+    expect(JSON.stringify(err)).toMatch(/NOT_FOUND/);
+  });
+});
