@@ -163,8 +163,7 @@ export async function watchBatch(opts: WatchOptions): Promise<WatchResult> {
     reconnects,
     exitCode: counts.failed > 0 ? ExitCode.PARTIAL : ExitCode.OK,
   };
-  if (out)
-    out.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatWatchSummary(result)}\n`);
+  if (out) out.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatWatchSummary(result)}\n`);
   return result;
 }
 
@@ -233,13 +232,16 @@ function subscribeOnce(
           else lost(err);
         },
         // the server ends the stream once the batch is finished; if it ends otherwise, resume
-        complete: () => settle(() => resolve({ kind: "dropped", reason: "the gateway ended the subscription" })),
+        complete: () =>
+          settle(() => resolve({ kind: "dropped", reason: "the gateway ended the subscription" })),
       },
     );
   });
 }
 
-function graphqlError(errors: readonly { message: string; extensions?: Record<string, unknown> }[]): CliError {
+function graphqlError(
+  errors: readonly { message: string; extensions?: Record<string, unknown> }[],
+): CliError {
   const e = errors[0]!;
   const code = e.extensions?.code as string | undefined;
   return new CliError(
@@ -371,7 +373,9 @@ function renderBlock(s: ViewState, columns = 100): string[] {
     );
     if (s.stages) {
       const st = s.stages;
-      lines.push(`  stages   parse ${st.parse}  understand ${st.understand}  embed ${st.embed}  index ${st.index}`);
+      lines.push(
+        `  stages   parse ${st.parse}  understand ${st.understand}  embed ${st.embed}  index ${st.index}`,
+      );
     }
     lines.push(`  rate     ${s.perMinute.toFixed(1)} documents/min  ETA ${eta(s.etaSeconds)}`);
     const f = Object.entries(failuresByCode(s));
