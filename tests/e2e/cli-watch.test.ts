@@ -38,8 +38,8 @@ async function makeFiles(dir: string, tag: string): Promise<string> {
     );
   }
   await writeFile(join(dir, "empty.txt"), "");
-  // every byte value, NULs included, no known magic number
-  const garbage = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 151 + 7) % 256));
+  // every byte value, NULs included, no known magic number; differs per tag (not a duplicate)
+  const garbage = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 151 + tag.charCodeAt(0)) % 256));
   await writeFile(join(dir, "garbage.bin"), garbage);
   return dir;
 }
@@ -95,7 +95,7 @@ describe("docfleet watch", () => {
     expect(again.counts).toEqual(r.counts);
     expect(again.failuresByCode).toEqual(r.failuresByCode);
 
-    // upload --watch reports through upload's summary
+    // upload --watch reports through upload's summary (the empty file is a duplicate by now)
     const up = await runCli([
       "upload",
       await makeFiles(join(dir, "files-1b"), "b"),
@@ -106,10 +106,11 @@ describe("docfleet watch", () => {
     ]);
     expect(up.code, up.stderr).toBe(4);
     expect(JSON.parse(up.stdout)).toMatchObject({
-      uploaded: TEXTS + 2,
+      uploaded: TEXTS + 1,
+      duplicates: 1,
       completed: TEXTS,
-      failed: 2,
-      failuresByCode: { EMPTY: 1, UNSUPPORTED_TYPE: 1 },
+      failed: 1,
+      failuresByCode: { UNSUPPORTED_TYPE: 1 },
     });
   });
 

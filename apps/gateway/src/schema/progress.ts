@@ -41,6 +41,13 @@ BatchProgress.implement({
     "Progress of a batch: the events since the previous message (coalesced, a few messages per second at most) and the counters as of the last of them",
   fields: (t) => ({
     batchId: t.exposeID("batchId"),
+    batch: t.prismaField({
+      type: "Batch",
+      nullable: true,
+      description: "the batch as it is now",
+      resolve: (query, m, _args, ctx) =>
+        ctx.prisma.batch.findFirst({ ...query, where: { id: m.batchId, tenantId: ctx.tenantId } }),
+    }),
     cursor: t.int({
       description: "seq of the last event in `events`: resubscribe with `after: cursor` to resume",
       resolve: (m) => m.events.at(-1)!.seq,
