@@ -344,14 +344,16 @@ class LiveView {
     this.timer = null;
     this.last = Date.now();
     if (this.tty) {
-      const block = renderBlock(this.state, process.stdout.columns ?? 100);
+      const block = renderBlock(this.state, (this.stream as { columns?: number }).columns || 100);
       // up to the block's first line, clear to the end of the screen, draw again
       const up = this.lines > 0 ? `\x1b[${this.lines}F\x1b[J` : "";
       this.stream.write(`${up}${block.join("\n")}\n`);
       this.lines = block.length;
     } else {
       const line = renderLine(this.state);
-      if (line !== this.lastPlain) this.stream.write(`${line}\n`);
+      // "connecting" is no news on a log; an error right after says more
+      if (line !== this.lastPlain && (this.state.counts || this.state.disconnected))
+        this.stream.write(`${line}\n`);
       this.lastPlain = line;
     }
   }
