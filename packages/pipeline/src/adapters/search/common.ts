@@ -64,3 +64,24 @@ export function fuse<T extends RankedEntry>(lists: readonly (readonly T[])[]): T
     .sort((a, b) => b.score - a.score || a.best - b.best || a.documentId.localeCompare(b.documentId))
     .map(({ best: _, ...r }) => r as unknown as T);
 }
+
+/**
+ * Highlighted fragments as safe HTML: text escaped, the engine's `start`/`stop` marks (control
+ * characters it cannot contain) turned into <mark> tags; fragments without a match dropped; at most 3.
+ */
+export function markedFragments(raw: readonly string[], start: string, stop: string): string[] {
+  return raw
+    .filter((f) => f.includes(start))
+    .map((f) =>
+      f
+        .trim()
+        .replace(/\s+/g, " ")
+        .replace(/&/g, "&amp;")
+        .replace(/</g, "&lt;")
+        .replace(/>/g, "&gt;")
+        .replace(/"/g, "&quot;")
+        .replaceAll(start, "<mark>")
+        .replaceAll(stop, "</mark>"),
+    )
+    .slice(0, 3);
+}

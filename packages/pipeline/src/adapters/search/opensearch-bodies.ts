@@ -6,7 +6,7 @@ import type {
   SearchFilter,
   SearchQuery,
 } from "../../ports/search.ts";
-import { decimal, isoDate, RRF_K, requireDate, requireInstant } from "./common.ts";
+import { decimal, isoDate, markedFragments, RRF_K, requireDate, requireInstant } from "./common.ts";
 
 export { decimal, isoDate, RRF_K } from "./common.ts";
 
@@ -678,20 +678,7 @@ export function fieldKey(name: string): string {
   return name.replace(/%/g, "%25").replace(/\./g, "%2E");
 }
 
-/** Highlighted fragments as safe HTML: text escaped, only the marks as tags; fragments without a match dropped. */
+/** OpenSearch highlight fragments as safe HTML (see markedFragments). */
 export function fragments(raw: readonly string[] | undefined): string[] {
-  return (raw ?? [])
-    .filter((f) => f.includes(MARK_START))
-    .map((f) =>
-      f
-        .trim()
-        .replace(/\s+/g, " ")
-        .replace(/&/g, "&amp;")
-        .replace(/</g, "&lt;")
-        .replace(/>/g, "&gt;")
-        .replace(/"/g, "&quot;")
-        .replaceAll(MARK_START, "<mark>")
-        .replaceAll(MARK_STOP, "</mark>"),
-    )
-    .slice(0, 3);
+  return markedFragments(raw ?? [], MARK_START, MARK_STOP);
 }

@@ -10,7 +10,7 @@ import type {
   SearchQuery,
   SearchResult,
 } from "../../ports/search.ts";
-import { decimal, fuse, isoDate, requireDate, requireInstant } from "./common.ts";
+import { decimal, fuse, isoDate, markedFragments, requireDate, requireInstant } from "./common.ts";
 
 export interface PostgresSearchOptions {
   /** Vector length; must match the embedding model. */
@@ -623,21 +623,7 @@ function parseVector(text: string): number[] {
     .map((x) => Number(x));
 }
 
-/** ts_headline output as safe HTML fragments: text escaped, only the marks as tags; fragments without a match dropped. */
+/** ts_headline output as safe HTML fragments (see markedFragments). */
 function fragments(headline: string): string[] {
-  return headline
-    .split(FRAGMENT_SEP)
-    .filter((f) => f.includes(SEL_START))
-    .map((f) =>
-      f
-        .trim()
-        .replace(/\s+/g, " ")
-        .replace(/&/g, "&amp;")
-        .replace(/</g, "&lt;")
-        .replace(/>/g, "&gt;")
-        .replace(/"/g, "&quot;")
-        .replaceAll(SEL_START, "<mark>")
-        .replaceAll(SEL_STOP, "</mark>"),
-    )
-    .slice(0, 3);
+  return markedFragments(headline.split(FRAGMENT_SEP), SEL_START, SEL_STOP);
 }
