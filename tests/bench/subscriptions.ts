@@ -7,13 +7,13 @@
  *
  *   npm run bench -- tests/bench/subscriptions.ts [subscribers=1000] [documents=5000]
  */
-import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "graphql-ws";
 import WebSocket from "ws";
 import { gql, startServe } from "../helpers/cli.ts";
+import { completeUploads, uploadFiles } from "../helpers/graphql.ts";
 
 const SUBSCRIBERS = Number(process.argv[2] ?? 1000);
 const DOCUMENTS = Number(process.argv[3] ?? 5000);
@@ -37,34 +37,11 @@ const batchId = createBatch.id;
 // Register the documents (in chunks), upload them, but queue them only once everyone listens.
 const ids: string[] = [];
 for (let i = 0; i < DOCUMENTS; i += 500) {
-  const files = Array.from({ length: Math.min(500, DOCUMENTS - i) }, (_, k) => {
-    const bytes = Buffer.from(
-      `Letter ${i + k} for ${batchId}. Dear Ann, thank you for the invoice of 12.50 EUR.`,
-    );
-    return { name: `d${i + k}.txt`, bytes, sha256: createHash("sha256").update(bytes).digest("hex") };
-  });
-  const { requestUploads } = await gql<{
-    requestUploads: {
-      documentId: string;
-      target: { url: string; fields: { name: string; value: string }[] };
-    }[];
-  }>(
-    url,
-    `mutation($b: ID!, $f: [FileInput!]!) { requestUploads(batchId: $b, files: $f) {
-      documentId target { url fields { name value } } } }`,
-    { b: batchId, f: files.map((f) => ({ name: f.name, size: f.bytes.length, sha256: f.sha256 })) },
-  );
-  for (let j = 0; j < requestUploads.length; j += 16) {
-    await Promise.all(
-      requestUploads.slice(j, j + 16).map(async (r, k) => {
-        const form = new FormData();
-        for (const f of r.target.fields) form.append(f.name, f.value);
-        form.append("file", new Blob([files[j + k]!.bytes]), files[j + k]!.name);
-        await fetch(r.target.url, { method: "POST", body: form });
-      }),
-    );
-  }
-  ids.push(...requestUploads.map((r) => r.documentId));
+  const files = Array.from({ length: Math.min(500, DOCUMENTS - i) }, (_, k) => ({
+    name: `d${i + k}.txt`,
+    bytes: Buffer.from(`Letter ${i + k} for ${batchId}. Dear Ann, thank you for the invoice of 12.50 EUR.`),
+  }));
+  ids.push(...(await uploadFiles(url, batchId, files)));
 }
 
 interface Client {
@@ -118,9 +95,7 @@ while (connected < SUBSCRIBERS) await new Promise((r) => setTimeout(r, 100));
 const cpu0 = await cpuSeconds(serve.child.pid!);
 started = Date.now();
 for (let i = 0; i < ids.length; i += 500) {
-  await gql(url, "mutation($ids: [ID!]!) { completeUploads(documentIds: $ids) { status } }", {
-    ids: ids.slice(i, i + 500),
-  });
+  await completeUploads(url, ids.slice(i, i + 500));
 }
 await Promise.all(clients.map((c) => c.done));
 const seconds = (Date.now() - started) / 1000;

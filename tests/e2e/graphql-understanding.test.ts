@@ -1,10 +1,10 @@
-import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { serve } from "@docfleet/cli";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CORPUS, gql } from "../helpers/cli.ts";
+import { completeUploads, uploadFiles } from "../helpers/graphql.ts";
 
 type System = Awaited<ReturnType<typeof serve>>;
 
@@ -56,32 +56,9 @@ describe("GraphQL over HTTP: understanding a scanned receipt", () => {
       url,
       'mutation { createBatch(input: { name: "receipts", categories: ["receipt", "invoice", "letter"] }) { id } }',
     );
-    const { requestUploads } = await gql<{
-      requestUploads: {
-        documentId: string;
-        target: { url: string; fields: { name: string; value: string }[] };
-      }[];
-    }>(
-      url,
-      `mutation($b: ID!, $f: [FileInput!]!) { requestUploads(batchId: $b, files: $f) {
-        documentId target { url fields { name value } } } }`,
-      {
-        b: createBatch.id,
-        // The name lies about the type: detection reads the bytes.
-        f: [
-          { name: "scan.pdf", size: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") },
-        ],
-      },
-    );
-    const r = requestUploads[0]!;
-    documentId = r.documentId;
-    const form = new FormData();
-    for (const f of r.target.fields) form.append(f.name, f.value);
-    form.append("file", new Blob([bytes]), "scan.pdf");
-    expect((await fetch(r.target.url, { method: "POST", body: form })).status).toBe(204);
-    await gql(url, "mutation($ids: [ID!]!) { completeUploads(documentIds: $ids) { status } }", {
-      ids: [documentId],
-    });
+    // The name lies about the type: detection reads the bytes.
+    documentId = (await uploadFiles(url, createBatch.id, [{ name: "scan.pdf", bytes }]))[0]!;
+    await completeUploads(url, [documentId]);
     for (;;) {
       const { batch } = await gql<{ batch: { finished: boolean } }>(
         url,

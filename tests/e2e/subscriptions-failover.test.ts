@@ -1,10 +1,10 @@
-import { createHash } from "node:crypto";
 import { createClient } from "graphql-ws";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { freePort, gql, type Served, startDocfleet } from "../helpers/cli.ts";
 import { type DistributedEnv, distributedEnv } from "../helpers/distributed.ts";
+import { completeUploads, sseMessages, uploadFiles } from "../helpers/graphql.ts";
 
 interface Message {
   cursor: number;
@@ -52,38 +52,12 @@ describe("subscriptions survive the death of their gateway", () => {
       url,
       'mutation { createBatch(input: { name: "failover" }) { id } }',
     );
-    const files = Array.from({ length: n }, (_, i) => {
-      const bytes = Buffer.from(
-        `Invoice ${i} of ${createBatch.id}\nTotal due: ${i}.50 EUR\nDear Ann, thanks.`,
-      );
-      return { name: `d${i}.txt`, bytes, sha256: createHash("sha256").update(bytes).digest("hex") };
-    });
-    const { requestUploads } = await gql<{
-      requestUploads: {
-        documentId: string;
-        target: { url: string; fields: { name: string; value: string }[] };
-      }[];
-    }>(
-      url,
-      `mutation($b: ID!, $f: [FileInput!]!) { requestUploads(batchId: $b, files: $f) {
-        documentId target { url fields { name value } } } }`,
-      { b: createBatch.id, f: files.map((f) => ({ name: f.name, size: f.bytes.length, sha256: f.sha256 })) },
-    );
-    await Promise.all(
-      requestUploads.map(async (r, i) => {
-        const form = new FormData();
-        for (const f of r.target.fields) form.append(f.name, f.value);
-        form.append("file", new Blob([files[i]!.bytes]), files[i]!.name);
-        const res = await fetch(r.target.url, { method: "POST", body: form });
-        expect(res.status).toBeLessThan(300);
-      }),
-    );
-    const ids = requestUploads.map((r) => r.documentId);
-    return {
-      batchId: createBatch.id,
-      complete: () =>
-        gql(url, "mutation($ids: [ID!]!) { completeUploads(documentIds: $ids) { status } }", { ids }),
-    };
+    const files = Array.from({ length: n }, (_, i) => ({
+      name: `d${i}.txt`,
+      bytes: Buffer.from(`Invoice ${i} of ${createBatch.id}\nTotal due: ${i}.50 EUR\nDear Ann, thanks.`),
+    }));
+    const ids = await uploadFiles(url, createBatch.id, files);
+    return { batchId: createBatch.id, complete: () => completeUploads(url, ids) };
   }
 
   async function eventLog(batchId: string) {
@@ -152,38 +126,20 @@ describe("subscriptions survive the death of their gateway", () => {
       headers: { "content-type": "application/json", accept: "text/event-stream" },
       body: JSON.stringify({ query: QUERY, variables: { id: batchId, after } }),
     });
-    const reader = res.body!.getReader();
-    const decoder = new TextDecoder();
-    let buffer = "";
     try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return { messages: got, dropped: true };
-        buffer += decoder.decode(value, { stream: true });
-        for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const data = block
-            .split("\n")
-            .filter((l) => l.startsWith("data:"))
-            .map((l) => l.slice(5).trim())
-            .join("");
-          if (!data) continue;
-          const msg = JSON.parse(data) as { data?: { batchProgress: Message } };
-          if (!msg.data) continue;
-          got.push(msg.data.batchProgress);
-          if (msg.data.batchProgress.finished) return { messages: got, dropped: false };
-          const n = got.reduce((a, m) => a + m.events.length, 0);
-          if (kill && !killed && n >= kill.afterEvents) {
-            killed = true;
-            kill.fn();
-          }
+      for await (const msg of sseMessages<{ data?: { batchProgress: Message } }>(res)) {
+        if (!msg.data) continue;
+        got.push(msg.data.batchProgress);
+        if (msg.data.batchProgress.finished) return { messages: got, dropped: false };
+        const n = got.reduce((a, m) => a + m.events.length, 0);
+        if (kill && !killed && n >= kill.afterEvents) {
+          killed = true;
+          kill.fn();
         }
       }
+      return { messages: got, dropped: true }; // the stream ended: the gateway is gone
     } catch {
       return { messages: got, dropped: true }; // the connection broke: the gateway is gone
-    } finally {
-      await reader.cancel().catch(() => undefined);
     }
   }
 

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,6 +6,7 @@ import { createClient } from "graphql-ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { gql } from "../helpers/cli.ts";
+import { completeUploads, sseMessages, uploadFiles } from "../helpers/graphql.ts";
 
 type System = Awaited<ReturnType<typeof serve>>;
 
@@ -37,7 +37,7 @@ describe("subscriptions: batchProgress and documentProgress", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  /** A batch of `n` small documents (one binary: it fails), registered but not yet queued. */
+  /** A batch of `n` small documents (one binary: it fails), uploaded but not yet queued. */
   async function prepare(
     n: number,
   ): Promise<{ batchId: string; complete: () => Promise<void>; ids: string[] }> {
@@ -45,40 +45,16 @@ describe("subscriptions: batchProgress and documentProgress", () => {
       url,
       'mutation { createBatch(input: { name: "subs" }) { id } }',
     );
-    const files = Array.from({ length: n }, (_, i) => {
+    const files = Array.from({ length: n }, (_, i) => ({
+      name: `f${i}.txt`,
       // The first is binary garbage (unique per batch, so never a duplicate): it fails.
-      const bytes =
+      bytes:
         i === 0
           ? Buffer.concat([Buffer.from([0, 1, 2, 3, 255, 254, 0, 7]), Buffer.from(createBatch.id)])
-          : Buffer.from(`Letter ${i} of batch ${createBatch.id}. Dear Ann, thank you.`);
-      return { name: `f${i}.txt`, bytes, sha256: createHash("sha256").update(bytes).digest("hex") };
-    });
-    const { requestUploads } = await gql<{
-      requestUploads: {
-        documentId: string;
-        target: { url: string; fields: { name: string; value: string }[] };
-      }[];
-    }>(
-      url,
-      `mutation($b: ID!, $f: [FileInput!]!) { requestUploads(batchId: $b, files: $f) {
-        status documentId target { url fields { name value } } } }`,
-      { b: createBatch.id, f: files.map((f) => ({ name: f.name, size: f.bytes.length, sha256: f.sha256 })) },
-    );
-    expect(requestUploads.map((r) => (r as { status?: string }).status)).toEqual(files.map(() => "UPLOAD"));
-    const ids = requestUploads.map((r) => r.documentId);
-    return {
-      batchId: createBatch.id,
-      ids,
-      complete: async () => {
-        for (const [i, r] of requestUploads.entries()) {
-          const form = new FormData();
-          for (const f of r.target.fields) form.append(f.name, f.value);
-          form.append("file", new Blob([files[i]!.bytes]), files[i]!.name);
-          expect((await fetch(r.target.url, { method: "POST", body: form })).status).toBe(204);
-        }
-        await gql(url, "mutation($ids: [ID!]!) { completeUploads(documentIds: $ids) { status } }", { ids });
-      },
-    };
+          : Buffer.from(`Letter ${i} of batch ${createBatch.id}. Dear Ann, thank you.`),
+    }));
+    const ids = await uploadFiles(url, createBatch.id, files);
+    return { batchId: createBatch.id, ids, complete: () => completeUploads(url, ids) };
   }
 
   /** Collects batchProgress messages over graphql-ws until `finished`. */
@@ -113,35 +89,12 @@ describe("subscriptions: batchProgress and documentProgress", () => {
     });
     expect(res.headers.get("content-type")).toMatch(/text\/event-stream/);
     const got: Message[] = [];
-    const decoder = new TextDecoder();
-    let buffer = "";
-    const reader = res.body!.getReader();
-    try {
-      for (;;) {
-        const { value: chunk, done } = await reader.read();
-        if (done) break;
-        buffer += decoder.decode(chunk, { stream: true });
-        let end = buffer.indexOf("\n\n");
-        while (end >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          end = buffer.indexOf("\n\n");
-          const data = block
-            .split("\n")
-            .filter((l) => l.startsWith("data:"))
-            .map((l) => l.slice(5).trim())
-            .join("");
-          if (!data) continue;
-          const msg = JSON.parse(data) as { data?: { batchProgress: Message }; errors?: unknown };
-          if (msg.errors) throw new Error(JSON.stringify(msg.errors));
-          if (msg.data) {
-            got.push(msg.data.batchProgress);
-            if (msg.data.batchProgress.finished) return got;
-          }
-        }
+    for await (const msg of sseMessages<{ data?: { batchProgress: Message }; errors?: unknown }>(res)) {
+      if (msg.errors) throw new Error(JSON.stringify(msg.errors));
+      if (msg.data) {
+        got.push(msg.data.batchProgress);
+        if (msg.data.batchProgress.finished) return got;
       }
-    } finally {
-      await reader.cancel().catch(() => undefined);
     }
     return got;
   }
