@@ -741,8 +741,9 @@ export class Pipeline {
       cursor = page.at(-1)!.id;
       const plans = new Map<string, string[]>();
       for (const d of page) {
+        // The filter selects COMPLETED documents and those in flight (counted, left alone).
         if (d.status !== "COMPLETED") {
-          out.inFlight += d.status === "FAILED" ? 0 : 1;
+          out.inFlight++;
           continue;
         }
         const plan = planFor(d, req.stages, {
