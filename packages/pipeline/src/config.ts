@@ -69,6 +69,10 @@ export const baseEnvSchema = z.object({
   DOCFLEET_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   DOCFLEET_MAX_UPLOAD_BYTES: int(DEFAULT_SETTINGS.maxUploadBytes, 1).pipe(z.number().max(2 ** 31 - 1)),
   DOCFLEET_UPLOAD_TTL_SECONDS: int(DEFAULT_SETTINGS.uploadTtlSeconds, 10),
+  /** S3's minimum part size; at most what a GraphQL Int carries. */
+  DOCFLEET_MULTIPART_PART_BYTES: int(DEFAULT_SETTINGS.multipartPartBytes, 5 * 1024 * 1024).pipe(
+    z.number().max(2 ** 31 - 1),
+  ),
   DOCFLEET_MAX_PAGES: int(DEFAULT_SETTINGS.maxPages, 1),
   DOCFLEET_STAGE_TIMEOUT_MS: int(DEFAULT_SETTINGS.stageTimeoutMs, 100),
   DOCFLEET_LEASE_MS: int(DEFAULT_SETTINGS.leaseMs, 1000),
@@ -226,6 +230,7 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
       ...DEFAULT_SETTINGS,
       maxUploadBytes: env.DOCFLEET_MAX_UPLOAD_BYTES,
       uploadTtlSeconds: env.DOCFLEET_UPLOAD_TTL_SECONDS,
+      multipartPartBytes: env.DOCFLEET_MULTIPART_PART_BYTES,
       maxPages: env.DOCFLEET_MAX_PAGES,
       stageTimeoutMs: env.DOCFLEET_STAGE_TIMEOUT_MS,
       leaseMs: env.DOCFLEET_LEASE_MS,

@@ -11,8 +11,10 @@ import type { SearchIndex } from "./ports/search.ts";
 export interface PipelineSettings {
   /** Largest file accepted, in bytes (also signed into every upload target). */
   maxUploadBytes: number;
-  /** How long an upload target stays valid. */
+  /** How long an upload target (or a multipart upload's part URLs) stays valid. */
   uploadTtlSeconds: number;
+  /** Part size of a multipart upload when the client names none (grown when 10,000 parts would not do). */
+  multipartPartBytes: number;
   /** Documents with more pages fail with TOO_LARGE. */
   maxPages: number;
   /** Extracted text beyond this many characters is dropped. */
@@ -36,6 +38,7 @@ export interface PipelineSettings {
 export const DEFAULT_SETTINGS: PipelineSettings = {
   maxUploadBytes: 512 * 1024 * 1024,
   uploadTtlSeconds: 15 * 60,
+  multipartPartBytes: 16 * 1024 * 1024,
   maxPages: 2000,
   maxTextChars: 2_000_000,
   stageTimeoutMs: 120_000,

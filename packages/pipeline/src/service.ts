@@ -15,7 +15,16 @@ import {
 } from "./messages.ts";
 import type { PipelineEvent } from "./ports/event-bus.ts";
 import type { LearnedLabels } from "./ports/models.ts";
-import type { UploadTarget } from "./ports/object-store.ts";
+import {
+  type CompletedPart,
+  MULTIPART_MAX_PARTS,
+  MULTIPART_MIN_PART_SIZE,
+  MultipartPartError,
+  type MultipartUpload,
+  MultipartUploadNotFoundError,
+  planMultipartParts,
+  type UploadTarget,
+} from "./ports/object-store.ts";
 import type { Disposition } from "./ports/queue.ts";
 import { backoffMs } from "./retry.ts";
 import { CHUNKER_VERSION } from "./stages/embed.ts";
@@ -41,7 +50,11 @@ export type CompleteOutcome = {
   message?: string;
 };
 
-/** An error the caller made (bad input to an API call), with a code for GraphQL and the CLI. */
+/** A multipart upload's part URLs, with the cut the client must use (resume with the same `partSize`). */
+export interface MultipartTarget extends MultipartUpload {
+  partSize: number;
+}
+
 /** Per-document options a retry or reprocess may set; kept on the document until the next one. */
 export interface DocumentOptions {
   /** Time budget of each stage run, instead of the deployment's DOCFLEET_STAGE_TIMEOUT_MS. */
@@ -81,10 +94,11 @@ export interface QuarantineGroup {
   documentIds: string[];
 }
 
+/** An error the caller made (bad input to an API call), with a code for GraphQL and the CLI. */
 export class RequestError extends Error {
   override name = "RequestError";
   constructor(
-    readonly code: "BAD_REQUEST" | "NOT_FOUND",
+    readonly code: "BAD_REQUEST" | "NOT_FOUND" | "CONFLICT",
     message: string,
   ) {
     super(message);
@@ -307,6 +321,117 @@ export class Pipeline {
       });
     }
     return outcomes;
+  }
+
+  /**
+   * Starts a multipart upload of a PENDING_UPLOAD document's bytes, or with `uploadId` answers fresh
+   * part URLs for one started earlier (resume: pass the `partSize` it was started with). The key and
+   * size are the document's. `partSize` defaults to the `multipartPartBytes` setting, grown so that
+   * 10,000 parts hold the file. NOT_FOUND: no such document in the tenant, or the store does not know
+   * `uploadId` (completed, aborted, expired); CONFLICT: the document is uploaded already; BAD_REQUEST:
+   * a cut S3 refuses, or one that does not fit the parts uploaded so far.
+   */
+  async startMultipartUpload(
+    tenantId: string,
+    documentId: string,
+    opts: { partSize?: number | null; uploadId?: string | null } = {},
+  ): Promise<MultipartTarget> {
+    const doc = await this.pendingUpload(tenantId, documentId);
+    const { multipartPartBytes, uploadTtlSeconds } = this.deps.settings;
+    let partSize: number;
+    if (opts.partSize != null) {
+      partSize = opts.partSize;
+      try {
+        planMultipartParts(doc.size, partSize);
+      } catch (err) {
+        if (err instanceof RangeError) throw new RequestError("BAD_REQUEST", err.message);
+        throw err;
+      }
+    } else {
+      partSize = Math.max(
+        multipartPartBytes,
+        MULTIPART_MIN_PART_SIZE,
+        Math.ceil(doc.size / MULTIPART_MAX_PARTS),
+      );
+    }
+    const cut = { size: doc.size, partSize, ttlSeconds: uploadTtlSeconds };
+    const { store } = this.deps;
+    if (opts.uploadId == null)
+      return { ...(await store.createMultipartUpload(doc.objectKey, cut)), partSize };
+    try {
+      return { ...(await store.signMultipartParts(doc.objectKey, opts.uploadId, cut)), partSize };
+    } catch (err) {
+      if (err instanceof MultipartUploadNotFoundError) {
+        throw new RequestError(
+          "NOT_FOUND",
+          `multipart upload ${opts.uploadId} of document ${documentId} not found (completed, aborted or expired): start again without uploadId`,
+        );
+      }
+      if (err instanceof MultipartPartError) throw new RequestError("BAD_REQUEST", err.message);
+      throw err;
+    }
+  }
+
+  /**
+   * Joins the uploaded parts into the document's object, then checks its size: a size other than the
+   * announced one deletes the object (BAD_REQUEST; upload again). The document stays PENDING_UPLOAD:
+   * `completeUploads` queues it as after a single upload. Retrying after a lost answer is safe: when the
+   * upload is gone but the object is whole, it answers as the first call did. NOT_FOUND: no such document
+   * or upload; CONFLICT: uploaded already; BAD_REQUEST: a part missing, with another ETag, or too small.
+   */
+  async completeMultipartUpload(
+    tenantId: string,
+    documentId: string,
+    uploadId: string,
+    parts: readonly CompletedPart[],
+  ): Promise<void> {
+    const doc = await this.pendingUpload(tenantId, documentId);
+    const { store } = this.deps;
+    try {
+      await store.completeMultipartUpload(doc.objectKey, uploadId, parts);
+    } catch (err) {
+      if (err instanceof MultipartUploadNotFoundError) {
+        if ((await store.stat(doc.objectKey))?.size === doc.size) return;
+        throw new RequestError(
+          "NOT_FOUND",
+          `multipart upload ${uploadId} of document ${documentId} not found (aborted or expired): start again with startMultipartUpload`,
+        );
+      }
+      if (err instanceof MultipartPartError || err instanceof RangeError)
+        throw new RequestError("BAD_REQUEST", err.message);
+      throw err;
+    }
+    const info = await store.stat(doc.objectKey);
+    if (info?.size !== doc.size) {
+      await store.delete(doc.objectKey);
+      throw new RequestError(
+        "BAD_REQUEST",
+        `the parts hold ${info?.size ?? 0} bytes, the document announced ${doc.size}: the object was deleted, upload it again`,
+      );
+    }
+  }
+
+  /** Abandons a multipart upload of the document and frees its parts. Idempotent; NOT_FOUND: no such document. */
+  async abortMultipartUpload(tenantId: string, documentId: string, uploadId: string): Promise<void> {
+    const doc = await this.document(tenantId, documentId);
+    await this.deps.store.abortMultipartUpload(doc.objectKey, uploadId);
+  }
+
+  /** The tenant's document (NOT_FOUND otherwise). */
+  private async document(tenantId: string, documentId: string): Promise<Document> {
+    const doc = isUuid(documentId)
+      ? await this.prisma.document.findFirst({ where: { id: documentId, tenantId } })
+      : null;
+    if (!doc) throw new RequestError("NOT_FOUND", `document ${documentId} not found`);
+    return doc;
+  }
+
+  /** The tenant's document, still waiting for its bytes (NOT_FOUND, CONFLICT otherwise). */
+  private async pendingUpload(tenantId: string, documentId: string): Promise<Document> {
+    const doc = await this.document(tenantId, documentId);
+    if (doc.status !== "PENDING_UPLOAD")
+      throw new RequestError("CONFLICT", `document ${documentId} is already uploaded (${doc.status})`);
+    return doc;
   }
 
   /**

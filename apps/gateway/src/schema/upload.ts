@@ -13,7 +13,10 @@ const FileInput = builder.inputType("FileInput", {
 
 const UploadStatus = builder.enumType("UploadStatus", {
   values: {
-    UPLOAD: { description: "send the bytes to `target`, then call completeUploads" },
+    UPLOAD: {
+      description:
+        "send the bytes to `target` (large files: in parts, see startMultipartUpload), then call completeUploads",
+    },
     DUPLICATE: { description: "the tenant already holds this content: `document` is the existing one" },
     REJECTED: { description: "the file cannot be accepted; see code and message" },
   },
@@ -39,6 +42,8 @@ type UploadResultShape = {
   name: string;
   status: "UPLOAD" | "DUPLICATE" | "REJECTED";
   documentId: string | null;
+  batchId: string | null;
+  documentName: string | null;
   target: { url: string; fields: Record<string, string>; expiresAt: Date } | null;
   code: string | null;
   message: string | null;
@@ -49,6 +54,14 @@ UploadResult.implement({
     name: t.exposeString("name"),
     status: t.expose("status", { type: UploadStatus }),
     documentId: t.exposeID("documentId", { nullable: true }),
+    batchId: t.exposeID("batchId", {
+      nullable: true,
+      description: "the batch of `document`: for DUPLICATE, the batch that first brought this content",
+    }),
+    documentName: t.exposeString("documentName", {
+      nullable: true,
+      description: "the name `document` was registered under (a client tells its own earlier upload by it)",
+    }),
     document: t.prismaField({
       type: Document,
       nullable: true,
@@ -95,6 +108,8 @@ builder.mutationFields((t) => ({
               name,
               status: r.status,
               documentId: null,
+              batchId: null,
+              documentName: null,
               target: null,
               code: r.code,
               message: r.message,
@@ -103,6 +118,8 @@ builder.mutationFields((t) => ({
             name,
             status: r.status,
             documentId: r.document.id,
+            batchId: r.document.batchId,
+            documentName: r.document.name,
             target: r.status === "UPLOAD" ? r.target : null,
             code: null,
             message: null,
@@ -116,5 +133,116 @@ builder.mutationFields((t) => ({
     args: { documentIds: t.arg.idList({ required: true }) },
     resolve: (_root, args, ctx) =>
       guard(() => ctx.pipeline.completeUploads(ctx.tenantId, args.documentIds.map(String))),
+  }),
+}));
+
+const MultipartPart = builder.objectRef<{ partNumber: number; url: string }>("MultipartPart");
+MultipartPart.implement({
+  description: "Where one part's bytes go: PUT them to url as the request body",
+  fields: (t) => ({
+    partNumber: t.exposeInt("partNumber", {
+      description: "1-based; bytes (partNumber-1)*partSize .. partNumber*partSize-1",
+    }),
+    url: t.exposeString("url", {
+      description: "signed; PUT the part's bytes, keep the ETag response header",
+    }),
+  }),
+});
+
+const MultipartTarget = builder.objectRef<{
+  uploadId: string;
+  partSize: number;
+  parts: { partNumber: number; url: string }[];
+  expiresAt: Date;
+}>("MultipartTarget");
+MultipartTarget.implement({
+  description:
+    "A multipart upload of one document: cut the file into parts of partSize bytes (the last one shorter), " +
+    "PUT each to its URL (any order, in parallel, retrying a part as needed), keep each answer's ETag header",
+  fields: (t) => ({
+    uploadId: t.exposeString("uploadId", {
+      description: "keep it to resume (startMultipartUpload with uploadId), complete or abort the upload",
+    }),
+    partSize: t.exposeInt("partSize", { description: "bytes per part; resume with the same value" }),
+    parts: t.field({ type: [MultipartPart], resolve: (m) => m.parts }),
+    expiresAt: t.expose("expiresAt", {
+      type: "DateTime",
+      description: "when the part URLs stop working; ask for fresh ones with startMultipartUpload(uploadId)",
+    }),
+  }),
+});
+
+const PartInput = builder.inputType("PartInput", {
+  fields: (t) => ({
+    partNumber: t.int({ required: true }),
+    etag: t.string({
+      required: true,
+      description: "the ETag header the part's PUT answered (quotes optional)",
+    }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  startMultipartUpload: t.field({
+    type: MultipartTarget,
+    description:
+      "For large files, instead of POSTing to requestUploads' target: starts a multipart upload of a document " +
+      "waiting for its bytes (requestUploads answered UPLOAD). Protocol: PUT each part's bytes to its URL and " +
+      "keep the ETag response header of each; then completeMultipartUpload(documentId, uploadId, parts); then " +
+      "completeUploads([documentId]) as for a single upload. With uploadId (and the partSize it was started " +
+      "with) it answers fresh URLs for an upload started earlier: resuming after a crash or once the URLs " +
+      "expired; parts already PUT stay. partSize defaults to the server's setting; at least 5 MiB unless " +
+      "the file is one part, at most 10,000 parts. Errors: NOT_FOUND (no such document, or the upload is " +
+      "gone: start again without uploadId), CONFLICT (already uploaded), BAD_REQUEST (a part size S3 refuses, " +
+      "or one that does not fit the parts already uploaded)",
+    args: {
+      documentId: t.arg.id({ required: true }),
+      partSize: t.arg.int({
+        description: "bytes per part; default: the server's DOCFLEET_MULTIPART_PART_BYTES",
+      }),
+      uploadId: t.arg.string({ description: "resume this upload instead of starting one" }),
+    },
+    resolve: (_root, args, ctx) =>
+      guard(() =>
+        ctx.pipeline.startMultipartUpload(ctx.tenantId, String(args.documentId), {
+          partSize: args.partSize,
+          uploadId: args.uploadId,
+        }),
+      ),
+  }),
+  completeMultipartUpload: t.field({
+    type: "Boolean",
+    description:
+      "Joins the uploaded parts, in partNumber order, into the document's file and checks its size (a wrong " +
+      "size deletes it: upload again). Then call completeUploads([documentId]). Safe to retry. Errors: " +
+      "NOT_FOUND (no such document or upload), CONFLICT (already uploaded), BAD_REQUEST (a part missing, " +
+      "with another ETag, or under 5 MiB but the last; the upload stays open: PUT the part again and retry)",
+    args: {
+      documentId: t.arg.id({ required: true }),
+      uploadId: t.arg.string({ required: true }),
+      parts: t.arg({ type: [PartInput], required: true }),
+    },
+    resolve: (_root, args, ctx) =>
+      guard(async () => {
+        await ctx.pipeline.completeMultipartUpload(
+          ctx.tenantId,
+          String(args.documentId),
+          args.uploadId,
+          args.parts,
+        );
+        return true;
+      }),
+  }),
+  abortMultipartUpload: t.field({
+    type: "Boolean",
+    description:
+      "Abandons a multipart upload: its parts are freed and its URLs stop working. Idempotent. Errors: " +
+      "NOT_FOUND (no such document)",
+    args: { documentId: t.arg.id({ required: true }), uploadId: t.arg.string({ required: true }) },
+    resolve: (_root, args, ctx) =>
+      guard(async () => {
+        await ctx.pipeline.abortMultipartUpload(ctx.tenantId, String(args.documentId), args.uploadId);
+        return true;
+      }),
   }),
 }));

@@ -39,46 +39,159 @@ export interface ObjectStore {
   /** Deletes an object; no error when absent. */
   delete(key: string): Promise<void>;
 
-  // Large uploads: optional, an adapter without them answers single-POST targets only.
+  // Multipart (large-file) uploads: the client PUTs the parts straight to the store, as with `createUploadTarget`.
 
   /**
    * Starts a multipart upload of `size` bytes to exactly `key`, cut into parts of `partSize` bytes (the
    * last one shorter), and answers one signed PUT URL per part, valid for `ttlSeconds`. The client PUTs
-   * each part's bytes to its URL (in any order, in parallel, retrying a part as often as needed), keeps
-   * the `ETag` response header of each, and hands them to `completeMultipartUpload`. The URLs do not
-   * bind a part's size: the object's final size must be checked (`stat`) after completion.
-   * Throws RangeError when `partSize` is below the store's minimum (5 MiB on S3, except for a single
-   * part) or the upload needs more parts than the store allows (10,000 on S3).
+   * each part's bytes to its URL (in any order, in parallel, retrying a part as often as needed: the
+   * last PUT of a part wins), keeps the `ETag` response header of each, and hands them to
+   * `completeMultipartUpload`. The URLs do not bind a part's size: the object's final size must be
+   * checked (`stat`) after completion. Nothing is visible at `key` before completion. An upload nobody
+   * completes or aborts keeps its parts (S3: until a lifecycle rule aborts it; local: until removed).
+   * Throws RangeError when the cut breaks the rules of `planMultipartParts` (identical on every store).
    */
-  createMultipartUpload?(
+  createMultipartUpload(
     key: string,
     opts: { size: number; partSize: number; ttlSeconds: number },
   ): Promise<MultipartUpload>;
   /**
-   * Joins the uploaded parts, in `partNumber` order, into the object at `key` and ends the upload; the
-   * object appears whole or not at all. Throws when a part is missing, its ETag does not match, or the
-   * upload was completed or aborted already (not idempotent: check `stat` before retrying).
+   * Fresh part URLs for an upload `createMultipartUpload` started at `key` and nobody completed or
+   * aborted yet: resuming after the URLs expired or the client crashed. Parts uploaded so far stay.
+   * `size` and `partSize` must be those the upload was started with; the store checks the parts it
+   * already holds against them and throws MultipartPartError when one does not fit that cut (they were
+   * cut differently). Throws MultipartUploadNotFoundError when the store does not know `uploadId` for
+   * `key` (completed, aborted, unknown, or another key's), RangeError as `createMultipartUpload` does.
    */
-  completeMultipartUpload?(
+  signMultipartParts(
     key: string,
     uploadId: string,
-    parts: { partNumber: number; etag: string }[],
-  ): Promise<void>;
+    opts: { size: number; partSize: number; ttlSeconds: number },
+  ): Promise<MultipartUpload>;
+  /**
+   * Joins the listed parts, in `partNumber` order, into the object at `key` and ends the upload; the
+   * object appears whole or not at all, replacing any object at `key`. ETags match with or without
+   * their double quotes. Throws MultipartUploadNotFoundError when the upload is unknown (completed or
+   * aborted already: not idempotent, check `stat` before retrying), MultipartPartError when a listed part
+   * was not uploaded, its ETag differs from the stored part's, a part number appears twice, or a part
+   * other than the last is under 5 MiB (the upload stays open: fix and complete again), RangeError when
+   * `parts` is empty or a part number is outside 1..10,000.
+   */
+  completeMultipartUpload(key: string, uploadId: string, parts: readonly CompletedPart[]): Promise<void>;
   /**
    * Abandons an unfinished upload and frees the parts stored so far; its URLs stop working. Idempotent:
    * no error when the upload is already gone (completed, aborted or unknown).
    */
-  abortMultipartUpload?(key: string, uploadId: string): Promise<void>;
+  abortMultipartUpload(key: string, uploadId: string): Promise<void>;
 }
 
 /** A started multipart upload: where each part goes. */
 export interface MultipartUpload {
-  /** The store's id of the upload, for completing or aborting it. */
+  /** The store's id of the upload, for re-signing, completing or aborting it. */
   uploadId: string;
   /** One signed PUT URL per part, `partNumber` 1..n in order. */
   parts: { partNumber: number; url: string }[];
   /** When the part URLs stop being accepted. */
   expiresAt: Date;
+}
+
+/** One uploaded part as the client reports it: the `ETag` header its PUT answered. */
+export interface CompletedPart {
+  partNumber: number;
+  etag: string;
+}
+
+/** The store does not know this upload for this key: completed, aborted, never started, or another key's. */
+export class MultipartUploadNotFoundError extends Error {
+  override name = "MultipartUploadNotFoundError";
+  constructor(
+    readonly key: string,
+    readonly uploadId: string,
+  ) {
+    super(`multipart upload ${uploadId} not found for ${key}`);
+  }
+}
+
+/** A part does not do: missing, another ETag, listed twice, too small, or cut differently. */
+export class MultipartPartError extends Error {
+  override name = "MultipartPartError";
+  constructor(
+    message: string,
+    /** The offending part, when the store says which. */
+    readonly partNumber?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** S3's limits, applied by every adapter so that a cut valid on one store is valid on all. */
+export const MULTIPART_MIN_PART_SIZE = 5 * 1024 * 1024;
+export const MULTIPART_MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
+export const MULTIPART_MAX_PARTS = 10_000;
+
+/**
+ * The number of parts of `size` bytes cut into `partSize` (at least one, even for an empty object).
+ * Throws RangeError when `size` or `partSize` is not a valid integer, `partSize` is over 5 GiB or under
+ * 5 MiB with more than one part, or the cut needs more than 10,000 parts.
+ */
+export function planMultipartParts(size: number, partSize: number): number {
+  if (!Number.isSafeInteger(size) || size < 0) {
+    throw new RangeError(`size must be a non-negative integer, got ${size}`);
+  }
+  if (!Number.isSafeInteger(partSize) || partSize < 1 || partSize > MULTIPART_MAX_PART_SIZE) {
+    throw new RangeError(`partSize must be an integer from 1 to ${MULTIPART_MAX_PART_SIZE}, got ${partSize}`);
+  }
+  const count = Math.max(1, Math.ceil(size / partSize));
+  if (count > 1 && partSize < MULTIPART_MIN_PART_SIZE) {
+    throw new RangeError(
+      `partSize must be at least ${MULTIPART_MIN_PART_SIZE} bytes when there are several parts, got ${partSize}`,
+    );
+  }
+  if (count > MULTIPART_MAX_PARTS) {
+    throw new RangeError(`${count} parts exceed the maximum of ${MULTIPART_MAX_PARTS}: use larger parts`);
+  }
+  return count;
+}
+
+/**
+ * Throws MultipartPartError when a part a store already holds does not fit the cut of `size` into
+ * `count` parts of `partSize`: resuming with another cut would join misaligned bytes.
+ */
+export function checkStoredParts(
+  size: number,
+  partSize: number,
+  stored: readonly { partNumber: number; size: number }[],
+): void {
+  const count = Math.max(1, Math.ceil(size / partSize));
+  for (const p of stored) {
+    const expected =
+      p.partNumber < count ? partSize : p.partNumber === count ? size - (count - 1) * partSize : null;
+    if (expected === null || p.size !== expected) {
+      throw new MultipartPartError(
+        `part ${p.partNumber} holds ${p.size} bytes, but ${size} bytes cut into ${partSize}-byte parts ` +
+          `${expected === null ? `have only ${count} parts` : `make it ${expected}`}: resume with the size and partSize the upload was started with, or abort it`,
+        p.partNumber,
+      );
+    }
+  }
+}
+
+/**
+ * `parts` sorted by part number, as a completion sends them. Throws RangeError when the list is empty or a
+ * number is outside 1..10,000, MultipartPartError when a number appears twice.
+ */
+export function sortCompletedParts(parts: readonly CompletedPart[]): CompletedPart[] {
+  if (parts.length === 0) throw new RangeError("a multipart upload needs at least one part");
+  const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
+  for (const [i, p] of sorted.entries()) {
+    if (!Number.isInteger(p.partNumber) || p.partNumber < 1 || p.partNumber > MULTIPART_MAX_PARTS) {
+      throw new RangeError(`part numbers go from 1 to ${MULTIPART_MAX_PARTS}, got ${p.partNumber}`);
+    }
+    if (i > 0 && sorted[i - 1]!.partNumber === p.partNumber) {
+      throw new MultipartPartError(`part ${p.partNumber} is listed twice`, p.partNumber);
+    }
+  }
+  return sorted;
 }
 
 export class ObjectNotFoundError extends Error {

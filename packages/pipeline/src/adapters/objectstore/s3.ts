@@ -3,10 +3,16 @@ import { buffer } from "node:stream/consumers";
 import { Client } from "minio";
 import {
   assertObjectKey,
+  type CompletedPart,
+  checkStoredParts,
+  MultipartPartError,
   type MultipartUpload,
+  MultipartUploadNotFoundError,
   type ObjectInfo,
   ObjectNotFoundError,
   type ObjectStore,
+  planMultipartParts,
+  sortCompletedParts,
   type UploadTarget,
 } from "../../ports/object-store.ts";
 
@@ -29,9 +35,13 @@ export interface S3ObjectStoreOptions {
 
 /** S3 refuses presigned URLs valid for longer than 7 days. */
 const MAX_TTL_SECONDS = 7 * 24 * 3600;
-const MIN_PART_SIZE = 5 * 1024 * 1024;
-const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
-const MAX_PARTS = 10_000;
+
+/** minio's client with its ListParts request (protected in minio: it uses it to resume `putObject`). */
+class S3Client extends Client {
+  uploadedParts(bucket: string, key: string, uploadId: string) {
+    return this.listParts(bucket, key, uploadId);
+  }
+}
 
 /**
  * Objects in an S3-compatible bucket (MinIO, AWS S3). Clients upload with a presigned POST policy that
@@ -39,7 +49,7 @@ const MAX_PARTS = 10_000;
  */
 export class S3ObjectStore implements ObjectStore {
   /** Talks to the store. */
-  private readonly client: Client;
+  private readonly client: S3Client;
   /** Signs URLs for the public endpoint; never sends a request (its region is fixed). */
   private readonly signer: Client;
   private readonly bucket: string;
@@ -54,7 +64,7 @@ export class S3ObjectStore implements ObjectStore {
       region: this.region,
       pathStyle: opts.pathStyle ?? true,
     };
-    this.client = new Client({ ...endpointOptions(opts.endPoint), ...common });
+    this.client = new S3Client({ ...endpointOptions(opts.endPoint), ...common });
     this.signer = opts.publicUrl
       ? new Client({ ...endpointOptions(opts.publicUrl), ...common })
       : this.client;
@@ -159,56 +169,92 @@ export class S3ObjectStore implements ObjectStore {
   ): Promise<MultipartUpload> {
     assertObjectKey(key);
     checkTtl(opts.ttlSeconds);
-    const { size, partSize } = opts;
-    if (!Number.isSafeInteger(size) || size < 0) {
-      throw new RangeError(`size must be a non-negative integer, got ${size}`);
-    }
-    if (!Number.isSafeInteger(partSize) || partSize < 1 || partSize > MAX_PART_SIZE) {
-      throw new RangeError(`partSize must be an integer from 1 to ${MAX_PART_SIZE}, got ${partSize}`);
-    }
-    const count = Math.max(1, Math.ceil(size / partSize));
-    if (count > 1 && partSize < MIN_PART_SIZE) {
-      throw new RangeError(`partSize must be at least ${MIN_PART_SIZE} bytes when there are several parts`);
-    }
-    if (count > MAX_PARTS) {
-      throw new RangeError(`${count} parts exceed the maximum of ${MAX_PARTS}: use larger parts`);
-    }
-    const expiresAt = new Date(Date.now() + opts.ttlSeconds * 1000);
+    const count = planMultipartParts(opts.size, opts.partSize);
     const uploadId = await this.client.initiateNewMultipartUpload(this.bucket, key, {});
+    return this.signParts(key, uploadId, count, opts.ttlSeconds);
+  }
+
+  async signMultipartParts(
+    key: string,
+    uploadId: string,
+    opts: { size: number; partSize: number; ttlSeconds: number },
+  ): Promise<MultipartUpload> {
+    assertObjectKey(key);
+    checkTtl(opts.ttlSeconds);
+    const count = planMultipartParts(opts.size, opts.partSize);
+    if (!uploadId) throw new MultipartUploadNotFoundError(key, uploadId);
+    let stored: { part: number; size: number }[];
+    try {
+      // S3 answers NoSuchUpload for an upload completed, aborted, unknown or started for another key.
+      stored = await this.client.uploadedParts(this.bucket, key, uploadId);
+    } catch (err) {
+      if (errorCode(err) === "NoSuchUpload") throw new MultipartUploadNotFoundError(key, uploadId);
+      throw err;
+    }
+    checkStoredParts(
+      opts.size,
+      opts.partSize,
+      stored.map((p) => ({ partNumber: p.part, size: p.size })),
+    );
+    return this.signParts(key, uploadId, count, opts.ttlSeconds);
+  }
+
+  async completeMultipartUpload(
+    key: string,
+    uploadId: string,
+    parts: readonly CompletedPart[],
+  ): Promise<void> {
+    assertObjectKey(key);
+    const sorted = sortCompletedParts(parts);
+    if (!uploadId) throw new MultipartUploadNotFoundError(key, uploadId);
+    try {
+      await this.client.completeMultipartUpload(
+        this.bucket,
+        key,
+        uploadId,
+        sorted.map((p) => ({ part: p.partNumber, etag: p.etag })),
+      );
+    } catch (err) {
+      const code = errorCode(err);
+      if (code === "NoSuchUpload") throw new MultipartUploadNotFoundError(key, uploadId);
+      if (code === "InvalidPart" || code === "InvalidPartOrder" || code === "EntityTooSmall") {
+        const n = Number((err as { partnumber?: unknown }).partnumber);
+        throw new MultipartPartError(
+          `${code}: ${(err as Error).message}`,
+          Number.isInteger(n) ? n : undefined,
+        );
+      }
+      throw err;
+    }
+  }
+
+  async abortMultipartUpload(key: string, uploadId: string): Promise<void> {
+    assertObjectKey(key);
+    if (!uploadId) return;
+    try {
+      await this.client.abortMultipartUpload(this.bucket, key, uploadId);
+    } catch (err) {
+      if (errorCode(err) !== "NoSuchUpload") throw err;
+    }
+  }
+
+  /** Presigned UploadPart URLs; signing sends no request. */
+  private async signParts(
+    key: string,
+    uploadId: string,
+    count: number,
+    ttlSeconds: number,
+  ): Promise<MultipartUpload> {
+    const expiresAt = new Date(Date.now() + ttlSeconds * 1000);
     const parts: MultipartUpload["parts"] = [];
     for (let partNumber = 1; partNumber <= count; partNumber++) {
-      const url = await this.signer.presignedUrl("PUT", this.bucket, key, opts.ttlSeconds, {
+      const url = await this.signer.presignedUrl("PUT", this.bucket, key, ttlSeconds, {
         partNumber: String(partNumber),
         uploadId,
       });
       parts.push({ partNumber, url });
     }
     return { uploadId, parts, expiresAt };
-  }
-
-  async completeMultipartUpload(
-    key: string,
-    uploadId: string,
-    parts: { partNumber: number; etag: string }[],
-  ): Promise<void> {
-    assertObjectKey(key);
-    if (parts.length === 0) throw new RangeError("a multipart upload needs at least one part");
-    const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
-    await this.client.completeMultipartUpload(
-      this.bucket,
-      key,
-      uploadId,
-      sorted.map((p) => ({ part: p.partNumber, etag: p.etag })),
-    );
-  }
-
-  async abortMultipartUpload(key: string, uploadId: string): Promise<void> {
-    assertObjectKey(key);
-    try {
-      await this.client.abortMultipartUpload(this.bucket, key, uploadId);
-    } catch (err) {
-      if (errorCode(err) !== "NoSuchUpload") throw err;
-    }
   }
 }
 
