@@ -14,7 +14,7 @@ describe("docfleet serve + upload over ../shared/corpus/formats", () => {
     uploaded: number;
     duplicates: number;
     rejected: unknown[];
-    notQueued: unknown[];
+    uploadFailed: unknown[];
     completed: number;
     failed: number;
     failuresByCode: Record<string, number>;
@@ -45,7 +45,7 @@ describe("docfleet serve + upload over ../shared/corpus/formats", () => {
 
   it("ends every document COMPLETED or FAILED with a code, none stuck", async () => {
     expect(summary.rejected).toEqual([]);
-    expect(summary.notQueued).toEqual([]);
+    expect(summary.uploadFailed).toEqual([]);
     expect(summary.uploaded + summary.duplicates).toBe(summary.files);
     expect(summary.completed + summary.failed).toBe(summary.uploaded);
     expect(summary.completed).toBeGreaterThan(summary.uploaded / 2);

@@ -1,5 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -23,11 +26,15 @@ export interface RunResult {
   stderr: string;
 }
 
+/** Upload manifests of this test process: never the home folder's. */
+const STATE_DIR = mkdtempSync(join(tmpdir(), "docfleet-state-"));
+process.once("exit", () => rmSync(STATE_DIR, { recursive: true, force: true }));
+
 /** Runs `docfleet <args>` to completion. */
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, ...env },
+      env: { ...process.env, DOCFLEET_STATE_DIR: STATE_DIR, ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";

@@ -1,46 +1,121 @@
 import { CliError, ExitCode } from "./exit-codes.ts";
+import {
+  DEFAULT_RETRY,
+  fetchLinked,
+  isTransientStatus,
+  type RetryPolicy,
+  retryAfterMs,
+  TransientError,
+  withRetry,
+} from "./upload/retry.ts";
 
-/** A minimal GraphQL-over-HTTP client for the gateway. */
+export interface RequestOptions {
+  /**
+   * Safe to send twice (the default). A request that is not (createBatch) is retried only when the
+   * connection was refused, since then the gateway cannot have seen it.
+   */
+  idempotent?: boolean;
+  signal?: AbortSignal;
+}
+
+/** A GraphQL error the gateway answered, with its code. */
+export class GatewayError extends CliError {
+  override name = "GatewayError";
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+    exitCode: number,
+  ) {
+    super(message, exitCode);
+  }
+}
+
+/** A minimal GraphQL-over-HTTP client for the gateway; retries what a retry can cure. */
 export class GatewayClient {
   constructor(
     readonly endpoint: string,
     private readonly apiKey?: string,
+    private readonly retry: RetryPolicy = DEFAULT_RETRY,
+    /** Told about each retry (for a progress line). */
+    private readonly onRetry?: (message: string) => void,
   ) {}
 
-  async request<T>(query: string, variables?: Record<string, unknown>): Promise<T> {
-    let res: Response;
+  async request<T>(
+    query: string,
+    variables?: Record<string, unknown>,
+    opts: RequestOptions = {},
+  ): Promise<T> {
     try {
-      res = await fetch(`${this.endpoint.replace(/\/$/, "")}/graphql`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          accept: "application/graphql-response+json, application/json",
-          ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}),
-        },
-        body: JSON.stringify({ query, variables }),
-      });
-    } catch (err) {
-      throw new CliError(
-        `cannot reach the gateway at ${this.endpoint}: ${(err as Error).cause ?? (err as Error).message}`,
-        ExitCode.UNREACHABLE,
+      return await withRetry(
+        () => this.once<T>(query, variables, opts),
+        this.retry,
+        opts.signal,
+        (err, attempt, wait) => this.onRetry?.(`gateway: ${err.message}; retry ${attempt} in ${wait} ms`),
       );
+    } catch (err) {
+      if (err instanceof TransientError)
+        throw new CliError(
+          `cannot reach the gateway at ${this.endpoint}: ${err.message}` +
+            " (is it running? set --endpoint or DOCFLEET_ENDPOINT)",
+          ExitCode.UNREACHABLE,
+        );
+      throw err;
     }
-    const text = await res.text();
+  }
+
+  private async once<T>(query: string, variables: Record<string, unknown> | undefined, opts: RequestOptions) {
+    let res: { status: number; retryAfter: string | null; text: string };
+    try {
+      res = await fetchLinked(
+        `${this.endpoint.replace(/\/$/, "")}/graphql`,
+        {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            accept: "application/graphql-response+json, application/json",
+            ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}),
+          },
+          body: JSON.stringify({ query, variables }),
+          signal: opts.signal,
+        },
+        async (r) => ({ status: r.status, retryAfter: r.headers.get("retry-after"), text: await r.text() }),
+      );
+    } catch (err) {
+      if (opts.signal?.aborted) throw err;
+      const cause = (err as Error).cause as NodeJS.ErrnoException | undefined;
+      const message = cause?.code ?? cause?.message ?? (err as Error).message;
+      if (opts.idempotent === false && cause?.code !== "ECONNREFUSED")
+        throw new CliError(
+          `lost the connection to the gateway at ${this.endpoint} mid-request (${message})`,
+          ExitCode.UNREACHABLE,
+        );
+      throw new TransientError(message);
+    }
+    const { text } = res;
     let body: { data?: T; errors?: { message: string; extensions?: { code?: string } }[] };
     try {
       body = JSON.parse(text);
     } catch {
+      if (isTransientStatus(res.status) && opts.idempotent !== false)
+        throw new TransientError(`HTTP ${res.status}`, retryAfterMs(res.retryAfter));
       throw new CliError(
-        `the gateway answered ${res.status} with a body that is not JSON`,
+        `the gateway at ${this.endpoint} answered ${res.status} with a body that is not JSON (is it a docfleet gateway?)`,
         ExitCode.UNREACHABLE,
       );
     }
     if (body.errors?.length) {
       const e = body.errors[0]!;
       const code = e.extensions?.code;
-      throw new CliError(
+      if (code === "UNAUTHENTICATED")
+        throw new GatewayError(
+          `the gateway refused the API key: ${e.message} (set --api-key or DOCFLEET_API_KEY)`,
+          code,
+          ExitCode.UNREACHABLE,
+        );
+      throw new GatewayError(
         `${code ? `${code}: ` : ""}${e.message}`,
-        code === "UNAUTHENTICATED" || code === "FORBIDDEN"
+        code,
+        code === "FORBIDDEN"
           ? ExitCode.UNREACHABLE
           : code === "BAD_REQUEST" || code === "NOT_FOUND"
             ? ExitCode.USAGE

@@ -9,6 +9,8 @@ export const ExitCode = {
   UNREACHABLE: 3,
   /** The command finished, but some documents failed or were rejected. */
   PARTIAL: 4,
+  /** Stopped by Ctrl-C (SIGINT) or SIGTERM; an upload's manifest keeps its progress for a rerun. */
+  INTERRUPTED: 130,
 } as const;
 
 export class CliError extends Error {

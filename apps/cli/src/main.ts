@@ -1,18 +1,19 @@
-import {
-  adapterConfig,
-  baseEnvSchema,
-  ConfigError,
-  parseEnv,
-  STAGES,
-  type StageName,
-} from "@docfleet/pipeline";
-import { parseRoles } from "@docfleet/worker";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { GatewayClient } from "./client.ts";
-import { formatSummary, upload } from "./commands/upload.ts";
+import {
+  dryRun,
+  formatDryRun,
+  formatSummary,
+  parseBytes,
+  UPLOAD_DEFAULTS,
+  upload,
+  uploadExitCode,
+} from "./commands/upload.ts";
 import { watchBatch } from "./commands/watch.ts";
 import { CliError, ExitCode } from "./exit-codes.ts";
-import { buildDeps, startSystem } from "./system.ts";
+import { defaultStateDir } from "./upload/manifest.ts";
+import { DEFAULT_RETRY } from "./upload/retry.ts";
+import { resolveSources } from "./upload/sources.ts";
 
 const int =
   (name: string, min = 0) =>
@@ -23,7 +24,33 @@ const int =
     return n;
   };
 
-/** Runs the CLI; returns the exit code (see exit-codes.ts). */
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+const bytesArg = (v: string) => {
+  try {
+    return parseBytes(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+};
+
+/** The gateway URL without a trailing slash, so that a rerun finds its manifest either way. */
+function normaliseEndpoint(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error();
+    return u.toString().replace(/\/+$/, "");
+  } catch {
+    throw new CliError(`--endpoint must be an http(s) URL, got ${JSON.stringify(url)}`, ExitCode.USAGE);
+  }
+}
+
+/** `docfleet serve` in this process (tests, the demo); loads the pipeline on first use. */
+export async function serve(o: Parameters<typeof import("./commands/server.ts")["serve"]>[0]) {
+  return (await import("./commands/server.ts")).serve(o);
+}
+
+/** Runs the CLI; returns the exit code (see exit-codes.ts). Commands load what they need. */
 export async function main(argv: string[]): Promise<number> {
   const program = new Command("docfleet")
     .description("docfleet: turn a pile of documents into a searchable archive")
@@ -49,9 +76,10 @@ export async function main(argv: string[]): Promise<number> {
     )
     .addOption(understandConcurrencyOption())
     .action(async (o) => {
-      const system = await serve(o);
+      const server = await import("./commands/server.ts");
+      const system = await server.serve(o);
       process.stderr.write(`docfleet serving at ${system.url}/graphql (Ctrl-C to stop)\n`);
-      await untilSignal(system);
+      await server.untilSignal(system);
     });
 
   program
@@ -62,15 +90,10 @@ export async function main(argv: string[]): Promise<number> {
     .option("--public-url <url>", "URL clients reach this gateway at (default http://host:port)")
     .option("--no-relay", "leave the outbox to other processes (e.g. `docfleet relay`)")
     .action(async (o) => {
-      const cfg = distributedConfig("gateway");
-      const publicUrl = o.publicUrl ?? `http://${o.host}:${o.port}`;
-      const system = await startSystem(await buildDeps(cfg, publicUrl), {
-        gateway: { port: o.port, host: o.host },
-        requeueOnStart: false,
-        relay: o.relay,
-      });
+      const server = await import("./commands/server.ts");
+      const system = await server.gateway(o);
       process.stderr.write(`docfleet gateway at ${system.url}/graphql\n`);
-      await untilSignal(system);
+      await server.untilSignal(system);
     });
 
   program
@@ -90,20 +113,10 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(understandConcurrencyOption())
     .option("--no-relay", "leave the outbox to other processes (e.g. `docfleet relay`)")
     .action(async (o) => {
-      let roles: StageName[];
-      try {
-        roles = parseRoles(o.roles);
-      } catch (err) {
-        throw new CliError((err as Error).message, ExitCode.USAGE);
-      }
-      const cfg = distributedConfig("worker");
-      const system = await startSystem(await buildDeps(cfg, "http://unused.invalid"), {
-        worker: { roles, concurrency: perStage(o.concurrency, o.understandConcurrency) },
-        requeueOnStart: false,
-        relay: o.relay,
-      });
+      const server = await import("./commands/server.ts");
+      const { system, roles } = await server.worker(o);
       process.stderr.write(`docfleet worker consuming ${roles.join(", ").toLowerCase()}\n`);
-      await untilSignal(system);
+      await server.untilSignal(system);
     });
 
   program
@@ -116,59 +129,131 @@ export async function main(argv: string[]): Promise<number> {
         .argParser(int("poll-ms", 10)),
     )
     .action(async (o) => {
-      const cfg = distributedConfig("relay");
-      const system = await startSystem(await buildDeps(cfg, "http://unused.invalid"), {
-        requeueOnStart: false,
-        relayPollMs: o.pollMs,
-      });
+      const server = await import("./commands/server.ts");
+      const system = await server.relay(o);
       process.stderr.write("docfleet relay publishing the outbox\n");
-      await untilSignal(system);
+      await server.untilSignal(system);
     });
 
   program
     .command("upload")
-    .description("upload files and folders as one batch and wait for the outcome")
-    .argument("<paths...>", "files or folders")
+    .description(
+      "upload files, folders and globs as one batch, resumably, and wait for the outcome (see README: Bulk upload)",
+    )
+    .argument("<paths...>", "files, folders or quoted globs ('scans/**/*.pdf')")
     .addOption(endpointOption())
     .addOption(keyOption())
-    .option("--name <name>", "batch name")
-    .addOption(
-      new Option("--concurrency <n>", "parallel uploads").default(8).argParser(int("concurrency", 1)),
+    .option("--name <name>", "name of a new batch")
+    .option("--batch <id>", "add to (or continue) this batch")
+    .option(
+      "--new-batch",
+      "start a new batch even if an unfinished upload of the same paths could be resumed",
     )
+    .option(
+      "--include <glob>",
+      "only files whose path (relative to its folder) matches; repeatable",
+      collect,
+      [],
+    )
+    .option("--exclude <glob>", "leave out matching files and folders; repeatable", collect, [])
+    .option("--hidden", "also upload files and folders whose name starts with a dot")
+    .addOption(
+      new Option("--concurrency <n>", "files (or parts) in flight at once")
+        .default(UPLOAD_DEFAULTS.concurrency)
+        .argParser(int("concurrency", 1)),
+    )
+    .addOption(
+      new Option("--chunk-size <n>", "files per requestUploads/completeUploads call (at most 1000)")
+        .default(UPLOAD_DEFAULTS.chunkSize)
+        .argParser(int("chunk-size", 1)),
+    )
+    .addOption(
+      new Option("--retries <n>", "retries of a request that failed for a transient reason")
+        .default(UPLOAD_DEFAULTS.retry.retries)
+        .argParser(int("retries", 0)),
+    )
+    .addOption(
+      new Option("--multipart-threshold <size>", "send files of this size or more in parts")
+        .default(UPLOAD_DEFAULTS.multipartThreshold, "64MiB")
+        .argParser(bytesArg),
+    )
+    .addOption(new Option("--part-size <size>", "part size (default: the gateway's)").argParser(bytesArg))
+    .addOption(new Option("--state-dir <dir>", "where upload manifests are kept").env("DOCFLEET_STATE_DIR"))
+    .option("--dry-run", "list what would be uploaded, without contacting the gateway")
     .option("--no-wait", "return once uploaded, without waiting for processing")
     .option("--watch", "once uploaded, follow the batch live (as `docfleet watch`) instead of polling")
+    .option("--no-progress", "no progress bar or progress lines on stderr")
     .option("--json", "print the summary as JSON")
     .action(async (paths: string[], o) => {
-      const client = new GatewayClient(o.endpoint, o.apiKey);
-      const tty = process.stderr.isTTY && !o.json;
-      const watch = o.watch && o.wait;
-      const summary = await upload(client, paths, {
-        batchName: o.name,
-        concurrency: o.concurrency,
-        wait: o.wait && !watch,
-        json: !!o.json,
-        progress: tty ? (line, final) => process.stderr.write(final ? "\n" : `\r${line.padEnd(90)}`) : null,
-      });
-      if (watch && summary.uploaded > summary.notQueued.length) {
-        if (tty) process.stderr.write("\n");
-        const w = await watchBatch({
-          endpoint: o.endpoint,
-          apiKey: o.apiKey,
-          batchId: summary.batchId,
-          out: null,
-          ignorePendingUpload: true,
-        });
-        Object.assign(summary, {
-          completed: w.counts.completed,
-          failed: w.counts.failed,
-          needsReview: w.counts.needsReview,
-          failuresByCode: w.failuresByCode,
-          seconds: summary.seconds + w.seconds,
-        });
+      if (o.chunkSize > 1000) throw new CliError("--chunk-size must be at most 1000", ExitCode.USAGE);
+      const common = {
+        sources: await resolveSources(paths),
+        filter: { include: o.include, exclude: o.exclude, hidden: !!o.hidden },
+        endpoint: normaliseEndpoint(o.endpoint),
+        batchId: o.batch,
+        resume: !o.newBatch,
+        stateDir: o.stateDir ?? defaultStateDir(),
+      };
+      if (o.dryRun) {
+        const r = await dryRun(
+          common,
+          o.json ? null : (name, size) => process.stdout.write(`${name}\t${size}\n`),
+        );
+        if (o.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+        else process.stderr.write(`${formatDryRun(r)}\n`);
+        return;
       }
-      process.stdout.write(o.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatSummary(summary)}\n`);
-      if (summary.failed > 0 || summary.rejected.length > 0 || summary.notQueued.length > 0)
-        code = ExitCode.PARTIAL;
+      const interrupt = new AbortController();
+      const onSignal = () => {
+        if (interrupt.signal.aborted) process.exit(ExitCode.INTERRUPTED);
+        process.stderr.write("\nstopping: keeping the manifest (Ctrl-C again to quit at once)...\n");
+        interrupt.abort(new Error("interrupted"));
+      };
+      process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
+      try {
+        const watch = o.watch && o.wait;
+        const progress = o.progress && !o.json ? process.stderr : null;
+        const retry = { ...DEFAULT_RETRY, retries: o.retries };
+        const client = new GatewayClient(common.endpoint, o.apiKey, retry);
+        const summary = await upload(client, {
+          ...common,
+          batchName: o.name,
+          concurrency: o.concurrency,
+          chunkSize: o.chunkSize,
+          retry,
+          multipartThreshold: o.multipartThreshold,
+          partSize: o.partSize,
+          wait: o.wait && !watch,
+          progress,
+          notices: process.stderr,
+          signal: interrupt.signal,
+        });
+        if (watch && !summary.interrupted && summary.totals.queued > 0) {
+          const w = await watchBatch({
+            endpoint: common.endpoint,
+            apiKey: o.apiKey,
+            batchId: summary.batchId,
+            out: null,
+            view: progress,
+            ignorePendingUpload: true,
+          });
+          Object.assign(summary, {
+            completed: w.counts.completed,
+            failed: w.counts.failed,
+            needsReview: w.counts.needsReview,
+            failuresByCode: w.failuresByCode,
+            seconds: summary.seconds + w.seconds,
+          });
+        }
+        process.stdout.write(
+          o.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatSummary(summary)}\n`,
+        );
+        code = uploadExitCode(summary);
+      } finally {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+      }
     });
 
   program
@@ -207,15 +292,9 @@ export async function main(argv: string[]): Promise<number> {
     .description("apply pending database migrations (PGlite data folder or DATABASE_URL)")
     .addOption(new Option("--data-dir <dir>", "data folder").env("DOCFLEET_DATA_DIR"))
     .action(async (o) => {
-      const cfg = config(o.dataDir);
-      const { createDatabase } = await import("@docfleet/pipeline");
-      const db = await createDatabase(cfg.database);
-      try {
-        const applied = await db.migrate();
-        process.stdout.write(applied.length ? `applied ${applied.join(", ")}\n` : "database is up to date\n");
-      } finally {
-        await db.close();
-      }
+      const { migrate } = await import("./commands/server.ts");
+      const applied = await migrate(o.dataDir);
+      process.stdout.write(applied.length ? `applied ${applied.join(", ")}\n` : "database is up to date\n");
     });
 
   program
@@ -238,38 +317,14 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`docfleet: ${err.message}\n`);
       return err.exitCode;
     }
-    if (err instanceof ConfigError) {
-      process.stderr.write(`docfleet: ${err.message}\n`);
+    // By name: the class lives in @docfleet/pipeline, which commands that do not need it never load.
+    if ((err as Error)?.name === "ConfigError") {
+      process.stderr.write(`docfleet: ${(err as Error).message}\n`);
       return ExitCode.USAGE;
     }
     process.stderr.write(`docfleet: unexpected error: ${(err as Error)?.stack ?? err}\n`);
     return ExitCode.INTERNAL;
   }
-}
-
-function config(dataDir?: string) {
-  const env = { ...process.env, ...(dataDir ? { DOCFLEET_DATA_DIR: dataDir } : {}) };
-  return adapterConfig(parseEnv(baseEnvSchema, env));
-}
-
-export async function serve(o: {
-  port: number;
-  host: string;
-  dataDir?: string;
-  publicUrl?: string;
-  concurrency: number;
-  understandConcurrency?: number;
-}) {
-  const cfg = config(o.dataDir);
-  // With port 0 the public URL is only known once listening: bind first through a fixed port.
-  const port = o.port === 0 ? await freePort(o.host) : o.port;
-  const publicUrl = o.publicUrl ?? `http://${o.host}:${port}`;
-  const deps = await buildDeps(cfg, publicUrl);
-  return startSystem(deps, {
-    gateway: { port, host: o.host },
-    worker: { roles: STAGES, concurrency: perStage(o.concurrency, o.understandConcurrency) },
-    requeueOnStart: cfg.queue.kind === "memory",
-  });
 }
 
 function understandConcurrencyOption(): Option {
@@ -279,50 +334,6 @@ function understandConcurrencyOption(): Option {
   )
     .env("WORKER_UNDERSTAND_CONCURRENCY")
     .argParser(int("understand-concurrency", 1));
-}
-
-function perStage(n: number, understand?: number): Record<StageName, number> {
-  return { PARSE: n, UNDERSTAND: understand ?? n, EMBED: n, INDEX: n };
-}
-
-/** Config of a `gateway` or `worker` process: only meaningful with a shared database and broker. */
-function distributedConfig(what: string) {
-  const cfg = config();
-  const missing = [
-    cfg.database.kind !== "postgres" && "DATABASE_URL (PostgreSQL)",
-    cfg.queue.kind !== "rabbitmq" && "AMQP_URL (RabbitMQ)",
-  ].filter(Boolean);
-  if (missing.length > 0) {
-    throw new ConfigError(
-      `docfleet ${what} is a process of the distributed mode and needs ${missing.join(" and ")}; ` +
-        "for everything in one process on the embedded adapters, use `docfleet serve`",
-    );
-  }
-  return cfg;
-}
-
-/** Resolves after SIGINT/SIGTERM once `system` has drained and stopped. */
-function untilSignal(system: { stop(): Promise<void> }): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const stop = () => {
-      process.stderr.write("stopping: finishing in-flight work...\n");
-      system.stop().then(resolve, resolve);
-    };
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
-  });
-}
-
-async function freePort(host: string): Promise<number> {
-  const { createServer } = await import("node:net");
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, host, () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 export interface Hit {

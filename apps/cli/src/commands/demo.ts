@@ -4,8 +4,10 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { GatewayClient } from "../client.ts";
 import { ExitCode } from "../exit-codes.ts";
-import { formatHits, search, serve } from "../main.ts";
-import { formatSummary, upload } from "./upload.ts";
+import { formatHits, search } from "../main.ts";
+import { resolveSources } from "../upload/sources.ts";
+import { serve } from "./server.ts";
+import { formatSummary, UPLOAD_DEFAULTS, upload } from "./upload.ts";
 
 const EXAMPLES = fileURLToPath(new URL("../../examples", import.meta.url));
 const QUERIES: [string, string][] = [
@@ -22,11 +24,14 @@ export async function runDemo(dataDir?: string): Promise<number> {
   try {
     const client = new GatewayClient(system.url);
     process.stdout.write(`docfleet demo: embedded server at ${system.url}/graphql, data in ${dir}\n\n`);
-    const summary = await upload(client, [EXAMPLES], {
+    const summary = await upload(client, {
+      ...UPLOAD_DEFAULTS,
+      sources: await resolveSources([EXAMPLES]),
+      endpoint: system.url,
+      stateDir: join(dir, "state"),
       batchName: "demo",
       concurrency: 4,
       wait: true,
-      json: false,
       progress: null,
     });
     process.stdout.write(`${formatSummary(summary)}\n\n`);

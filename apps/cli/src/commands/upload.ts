@@ -1,218 +1,204 @@
-import { createHash } from "node:crypto";
-import { createReadStream, openAsBlob } from "node:fs";
-import { opendir, stat } from "node:fs/promises";
-import { basename, join, relative } from "node:path";
+import { stat } from "node:fs/promises";
 import type { GatewayClient } from "../client.ts";
 import { CliError, ExitCode } from "../exit-codes.ts";
+import { type BulkOptions, type BulkResult, bulkUpload, mapUnordered } from "../upload/bulk.ts";
+import { fingerprint } from "../upload/fingerprints.ts";
+import { Manifest } from "../upload/manifest.ts";
+import { bytesStr, num, type ProgressCounts, progressView } from "../upload/progress.ts";
+import { DEFAULT_RETRY } from "../upload/retry.ts";
+import { type Source, sourceKey, type WalkFilter, walkSources } from "../upload/sources.ts";
 
-export interface UploadOptions {
-  batchName?: string;
-  concurrency: number;
+export interface UploadOptions extends Omit<BulkOptions, "counts" | "notice" | "signal"> {
   wait: boolean;
-  json: boolean;
-  /** Called with progress lines (stderr); null for silence. */
-  progress: ((line: string, final: boolean) => void) | null;
+  /** Where the progress bar (or periodic lines) goes; null for none. */
+  progress: (NodeJS.WritableStream & { isTTY?: boolean; columns?: number }) | null;
+  /** Where notices go (resuming a batch...); default: `progress`. */
+  notices?: NodeJS.WritableStream | null;
   pollMs?: number;
+  signal?: AbortSignal;
 }
 
-export interface UploadSummary {
-  batchId: string;
-  files: number;
-  uploaded: number;
-  duplicates: number;
-  rejected: { name: string; code: string; message: string }[];
-  notQueued: { name: string; status: string; message: string | null }[];
+export interface UploadSummary extends BulkResult {
+  /** Processing outcome, when the command waited for it. */
   completed: number;
   failed: number;
   failuresByCode: Record<string, number>;
   needsReview: number;
-  seconds: number;
+  /** The batch as the gateway counts it at the end. */
+  batch: { total: number; pendingUpload: number } | null;
 }
 
-interface LocalFile {
-  path: string;
-  name: string;
-  size: number;
-  sha256: string;
-}
+/** Defaults of the command's options (main.ts shows them in --help). */
+export const UPLOAD_DEFAULTS = {
+  filter: { include: [], exclude: [], hidden: false } as WalkFilter,
+  resume: true,
+  concurrency: 8,
+  chunkSize: 500,
+  retry: DEFAULT_RETRY,
+  multipartThreshold: 64 * 1024 ** 2,
+};
 
-const CHUNK = 200;
-
-/** Files under `root` (or `root` itself), depth-first, without holding the whole tree in memory. */
-export async function* walk(root: string): AsyncGenerator<string> {
-  const s = await stat(root).catch(() => {
-    throw new CliError(`no such file or folder: ${root}`, ExitCode.USAGE);
-  });
-  if (s.isFile()) {
-    yield root;
-    return;
+/** Uploads the sources as one batch (resumably) and, unless told not to, waits for its processing. */
+export async function upload(client: GatewayClient, opts: UploadOptions): Promise<UploadSummary> {
+  const counts: ProgressCounts = {
+    files: 0,
+    bytes: 0,
+    totalFiles: null,
+    totalBytes: null,
+    countedFiles: 0,
+    note: null,
+  };
+  const out = opts.progress;
+  const notices = opts.notices === undefined ? out : opts.notices;
+  const view = out ? progressView(counts, out) : null;
+  const counting = new AbortController();
+  if (out) void countFiles(opts.sources, opts.filter, counts, counting.signal);
+  let result: BulkResult;
+  try {
+    view?.start();
+    result = await bulkUpload(client, {
+      ...opts,
+      counts,
+      notice: notices ? (line) => notices.write(`${out?.isTTY ? "\r\x1b[K" : ""}${line}\n`) : undefined,
+    });
+  } finally {
+    counting.abort();
+    view?.stop();
   }
-  const dir = await opendir(root);
-  for await (const entry of dir) {
-    if (entry.name.startsWith(".")) continue;
-    const p = join(root, entry.name);
-    if (entry.isDirectory()) yield* walk(p);
-    else if (entry.isFile()) yield p;
-  }
-}
-
-export async function sha256File(path: string): Promise<string> {
-  const h = createHash("sha256");
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest("hex");
-}
-
-/** Runs `fn` over `items` with at most `n` at once, keeping order of results. */
-export async function mapLimit<T, R>(
-  items: readonly T[],
-  n: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(n, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i]!);
-      }
-    }),
-  );
-  return out;
-}
-
-async function sendFile(target: { url: string; fields: { name: string; value: string }[] }, file: LocalFile) {
-  const form = new FormData();
-  for (const f of target.fields) form.append(f.name, f.value);
-  form.append("file", await openAsBlob(file.path), file.name);
-  let lastErr: unknown;
-  for (let attempt = 1; attempt <= 3; attempt++) {
-    try {
-      const res = await fetch(target.url, { method: "POST", body: form });
-      if (res.ok) return;
-      const text = await res.text();
-      // 4xx will not get better by trying again
-      if (res.status < 500)
-        throw new CliError(`upload of ${file.name} refused (${res.status}): ${text}`, ExitCode.INTERNAL);
-      lastErr = new Error(`${res.status} ${text}`);
-    } catch (err) {
-      if (err instanceof CliError) throw err;
-      lastErr = err;
-    }
-    await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
-  }
-  throw new CliError(`upload of ${file.name} failed: ${(lastErr as Error)?.message}`, ExitCode.UNREACHABLE);
-}
-
-/** Uploads every file under `roots` as one batch and, unless told not to, waits for it to finish. */
-export async function upload(
-  client: GatewayClient,
-  roots: string[],
-  opts: UploadOptions,
-): Promise<UploadSummary> {
-  const started = Date.now();
-  const say = opts.progress ?? (() => {});
-  const files: LocalFile[] = [];
-  for (const root of roots) {
-    for await (const path of walk(root)) {
-      const s = await stat(path);
-      files.push({ path, name: relative(root, path) || basename(path), size: s.size, sha256: "" });
-    }
-  }
-  if (files.length === 0) throw new CliError(`no files found under ${roots.join(", ")}`, ExitCode.USAGE);
-  await mapLimit(files, 4, async (f) => {
-    f.sha256 = await sha256File(f.path);
-  });
-
-  const { createBatch } = await client.request<{ createBatch: { id: string } }>(
-    "mutation($input: CreateBatchInput!) { createBatch(input: $input) { id } }",
-    { input: { name: opts.batchName ?? `upload ${new Date().toISOString()}` } },
-  );
-  const batchId = createBatch.id;
   const summary: UploadSummary = {
-    batchId,
-    files: files.length,
-    uploaded: 0,
-    duplicates: 0,
-    rejected: [],
-    notQueued: [],
+    ...result,
     completed: 0,
     failed: 0,
     failuresByCode: {},
     needsReview: 0,
-    seconds: 0,
+    batch: null,
   };
-
-  for (let i = 0; i < files.length; i += CHUNK) {
-    const chunk = files.slice(i, i + CHUNK);
-    const { requestUploads } = await client.request<{
-      requestUploads: {
-        status: string;
-        documentId: string | null;
-        code: string | null;
-        message: string | null;
-        target: { url: string; fields: { name: string; value: string }[] } | null;
-      }[];
-    }>(
-      `mutation($batchId: ID!, $files: [FileInput!]!) {
-        requestUploads(batchId: $batchId, files: $files) {
-          status documentId code message target { url fields { name value } }
-        }
-      }`,
-      { batchId, files: chunk.map((f) => ({ name: f.name, size: f.size, sha256: f.sha256 })) },
+  if (!result.interrupted) {
+    if (opts.wait && result.totals.queued > 0) await waitForBatch(client, summary, out, opts.pollMs ?? 300);
+    const { batch } = await client.request<{ batch: { counts: { total: number; pendingUpload: number } } }>(
+      "query($id: ID!) { batch(id: $id) { counts { total pendingUpload } } }",
+      { id: result.batchId },
     );
-    const toSend: {
-      file: LocalFile;
-      documentId: string;
-      target: NonNullable<(typeof requestUploads)[number]["target"]>;
-    }[] = [];
-    requestUploads.forEach((r, j) => {
-      const file = chunk[j]!;
-      if (r.status === "UPLOAD" && r.target && r.documentId)
-        toSend.push({ file, documentId: r.documentId, target: r.target });
-      else if (r.status === "DUPLICATE") summary.duplicates++;
-      else summary.rejected.push({ name: file.name, code: r.code ?? "REJECTED", message: r.message ?? "" });
-    });
-    await mapLimit(toSend, opts.concurrency, async (s) => {
-      await sendFile(s.target, s.file);
-      summary.uploaded++;
-      say(`uploading ${summary.uploaded}/${files.length}`, false);
-    });
-    if (toSend.length > 0) {
-      const { completeUploads } = await client.request<{
-        completeUploads: { documentId: string; status: string; message: string | null }[];
-      }>("mutation($ids: [ID!]!) { completeUploads(documentIds: $ids) { documentId status message } }", {
-        ids: toSend.map((s) => s.documentId),
-      });
-      const names = new Map(toSend.map((s) => [s.documentId, s.file.name]));
-      for (const c of completeUploads) {
-        if (c.status !== "QUEUED" && c.status !== "ALREADY_QUEUED") {
-          summary.notQueued.push({
-            name: names.get(c.documentId) ?? c.documentId,
-            status: c.status,
-            message: c.message,
-          });
-        }
-      }
-    }
+    summary.batch = batch.counts;
   }
-
-  if (opts.wait) await waitForBatch(client, batchId, summary, say, opts.pollMs ?? 300);
-  summary.seconds = (Date.now() - started) / 1000;
   return summary;
+}
+
+/** The exit code a summary stands for (README "Exit codes"). */
+export function uploadExitCode(s: UploadSummary): number {
+  if (s.interrupted) return ExitCode.INTERRUPTED;
+  const p = s.problems;
+  return p.rejected + p.unreadable + p.uploadFailed + s.failed > 0 ? ExitCode.PARTIAL : ExitCode.OK;
+}
+
+/** Counts the files and bytes the upload will walk, for the progress bar's total and ETA. */
+async function countFiles(
+  sources: Source[],
+  filter: WalkFilter,
+  counts: ProgressCounts,
+  signal: AbortSignal,
+) {
+  let bytes = 0;
+  try {
+    const sizes = mapUnordered(walkSources(sources, filter), 16, (f) =>
+      stat(f.path).then(
+        (s) => s.size,
+        () => 0,
+      ),
+    );
+    for await (const size of sizes) {
+      if (signal.aborted) return;
+      counts.countedFiles++;
+      bytes += size;
+    }
+    counts.totalFiles = counts.countedFiles;
+    counts.totalBytes = bytes;
+  } catch {
+    // only the bar's total is lost
+  }
+}
+
+export interface DryRunResult {
+  dryRun: true;
+  batchId: string | null;
+  manifest: string | null;
+  files: number;
+  bytes: number;
+  /** Done by an earlier run of the same command (or of --batch), per its manifest. */
+  skipped: number;
+  wouldUpload: number;
+  wouldUploadBytes: number;
+  unreadable: number;
+}
+
+/**
+ * What an upload would do, without contacting the gateway or writing anything: every file it would
+ * send goes to `list` (name and size), and the totals are answered.
+ */
+export async function dryRun(
+  opts: Pick<UploadOptions, "sources" | "filter" | "endpoint" | "batchId" | "resume" | "stateDir">,
+  list: ((name: string, size: number) => void) | null,
+): Promise<DryRunResult> {
+  const dir = `${opts.stateDir}/uploads`;
+  const path = opts.batchId
+    ? await Manifest.find(dir, opts.batchId)
+    : opts.resume
+      ? await Manifest.findResumable(dir, opts.endpoint, sourceKey(opts.sources, opts.filter))
+      : null;
+  const state = path ? await Manifest.read(path) : null;
+  const r: DryRunResult = {
+    dryRun: true,
+    batchId: state?.batchId ?? opts.batchId ?? null,
+    manifest: path,
+    files: 0,
+    bytes: 0,
+    skipped: 0,
+    wouldUpload: 0,
+    wouldUploadBytes: 0,
+    unreadable: 0,
+  };
+  const found = mapUnordered(walkSources(opts.sources, opts.filter), 16, async (f) => ({
+    f,
+    s: await stat(f.path).catch(() => null),
+  }));
+  for await (const { f, s } of found) {
+    r.files++;
+    if (!s) {
+      r.unreadable++;
+      continue;
+    }
+    r.bytes += s.size;
+    if (state?.done.has(fingerprint(f.path, s.size, s.mtimeMs))) {
+      r.skipped++;
+      continue;
+    }
+    r.wouldUpload++;
+    r.wouldUploadBytes += s.size;
+    list?.(f.name, s.size);
+  }
+  return r;
+}
+
+export function formatDryRun(r: DryRunResult): string {
+  return [
+    `dry run: ${num(r.files)} files (${bytesStr(r.bytes)}) found`,
+    `  would upload ${num(r.wouldUpload)} (${bytesStr(r.wouldUploadBytes)})${
+      r.manifest ? `, skip ${num(r.skipped)} done earlier (batch ${r.batchId}, ${r.manifest})` : ""
+    }`,
+    ...(r.unreadable ? [`  ${num(r.unreadable)} could not be read`] : []),
+  ].join("\n");
 }
 
 async function waitForBatch(
   client: GatewayClient,
-  batchId: string,
   summary: UploadSummary,
-  say: (line: string, final: boolean) => void,
+  out: UploadOptions["progress"],
   pollMs: number,
 ) {
+  let printed = 0;
   for (;;) {
     const { batch } = await client.request<{
       batch: {
-        finished: boolean;
         counts: {
           total: number;
           pendingUpload: number;
@@ -223,17 +209,19 @@ async function waitForBatch(
         };
       };
     }>(
-      "query($id: ID!) { batch(id: $id) { finished counts { total pendingUpload completed failed needsReview done } } }",
+      "query($id: ID!) { batch(id: $id) { counts { total pendingUpload completed failed needsReview done } } }",
       {
-        id: batchId,
+        id: summary.batchId,
       },
     );
     const c = batch.counts;
     const expected = c.total - c.pendingUpload;
-    say(
-      `processing ${bar(c.done, expected)} ${c.done}/${expected} (completed ${c.completed}, failed ${c.failed})`,
-      false,
-    );
+    const line = `processing ${num(c.done)}/${num(expected)} (completed ${num(c.completed)}, failed ${num(c.failed)})`;
+    if (out?.isTTY) out.write(`\r${line.padEnd(80)}`);
+    else if (out && Date.now() - printed >= 10_000) {
+      out.write(`${line}\n`);
+      printed = Date.now();
+    }
     if (c.done >= expected) {
       summary.completed = c.completed;
       summary.failed = c.failed;
@@ -242,7 +230,7 @@ async function waitForBatch(
     }
     await new Promise((r) => setTimeout(r, pollMs));
   }
-  say("", true);
+  if (out?.isTTY) out.write("\n");
   let after: string | null = null;
   for (;;) {
     const res: {
@@ -254,7 +242,7 @@ async function waitForBatch(
       `query($f: DocumentFilter, $after: String) {
         documents(filter: $f, first: 100, after: $after) { edges { node { errorCode } } pageInfo { hasNextPage endCursor } }
       }`,
-      { f: { batchId, status: ["FAILED"] }, after },
+      { f: { batchId: summary.batchId, status: ["FAILED"] }, after },
     );
     for (const e of res.documents.edges) {
       const code = e.node.errorCode ?? "UNKNOWN";
@@ -265,19 +253,51 @@ async function waitForBatch(
   }
 }
 
-function bar(done: number, total: number, width = 30): string {
-  const filled = total > 0 ? Math.round((done / total) * width) : 0;
-  return `[${"#".repeat(filled)}${"-".repeat(width - filled)}]`;
+export function formatSummary(s: UploadSummary): string {
+  const rate = s.seconds > 0 ? (s.uploaded + s.skipped + s.duplicates + s.inBatch) / s.seconds : 0;
+  const lines = [
+    `batch ${s.batchId}: ${num(s.files)} files (${bytesStr(s.bytes)}) in ${s.seconds.toFixed(1)} s, ${rate.toFixed(0)} files/s${
+      s.interrupted ? " (interrupted)" : ""
+    }`,
+    `  uploaded ${num(s.uploaded)} (${bytesStr(s.uploadedBytes)}), skipped ${num(s.skipped)} done earlier` +
+      `${s.resumedUploads ? ` (${num(s.resumedUploads)} of them queued now)` : ""}, ` +
+      `duplicates ${num(s.duplicates)}, already in batch ${num(s.inBatch)}`,
+    `  rejected ${num(s.problems.rejected)}, unreadable ${num(s.problems.unreadable)}, upload failed ${num(s.problems.uploadFailed)}`,
+  ];
+  if (s.batch)
+    lines.push(
+      `  the batch holds ${num(s.batch.total)} documents${s.batch.pendingUpload ? `, ${num(s.batch.pendingUpload)} still waiting for their bytes` : ""}`,
+    );
+  if (s.completed + s.failed > 0) {
+    lines.push(
+      `  completed ${num(s.completed)}, failed ${num(s.failed)}, needs review ${num(s.needsReview)}`,
+    );
+    for (const [code, n] of Object.entries(s.failuresByCode).sort()) lines.push(`    ${code}: ${num(n)}`);
+  }
+  if (s.passedOver.special) lines.push(`  passed over ${num(s.passedOver.special)} links and special files`);
+  for (const d of s.passedOver.unreadableDirs) lines.push(`  could not read folder ${d.path}: ${d.message}`);
+  for (const [kind, list] of [
+    ["rejected", s.rejected],
+    ["unreadable", s.unreadable],
+    ["upload failed", s.uploadFailed],
+  ] as const) {
+    for (const i of list.slice(0, 20)) lines.push(`  ${kind} ${i.name}: ${i.code} ${i.message}`);
+    if (list.length > 20) lines.push(`  ... and ${num(list.length - 20)} more ${kind} (see --json)`);
+  }
+  lines.push(`  manifest ${s.manifest}`);
+  if (s.interrupted || s.pendingLeft > 0)
+    lines.push(
+      `  ${s.interrupted ? "interrupted" : `${num(s.pendingLeft)} files not uploaded yet`}: rerun the same command, or add --batch ${s.batchId}, to go on`,
+    );
+  return lines.join("\n");
 }
 
-export function formatSummary(s: UploadSummary): string {
-  const lines = [
-    `batch ${s.batchId}: ${s.files} files in ${s.seconds.toFixed(1)} s`,
-    `  uploaded ${s.uploaded}, duplicates ${s.duplicates}, rejected ${s.rejected.length}, not queued ${s.notQueued.length}`,
-    `  completed ${s.completed}, failed ${s.failed}, needs review ${s.needsReview}`,
-  ];
-  for (const [code, n] of Object.entries(s.failuresByCode).sort()) lines.push(`    ${code}: ${n}`);
-  for (const r of s.rejected) lines.push(`  rejected ${r.name}: ${r.code} ${r.message}`);
-  for (const r of s.notQueued) lines.push(`  not queued ${r.name}: ${r.status} ${r.message ?? ""}`);
-  return lines.join("\n");
+/** `64MiB`, `100MB`, `1G`, `1048576` → bytes. */
+export function parseBytes(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(?:([kmgt])(ib|b)?|b)?$/i.exec(v.trim());
+  if (!m) throw new CliError(`not a size: ${v} (e.g. 64MiB, 100MB, 1048576)`, ExitCode.USAGE);
+  const exp = m[2] ? " kmgt".indexOf(m[2].toLowerCase()) : 0;
+  // KB, MB: powers of 1000; KiB, MiB and a bare K, M: powers of 1024
+  const base = m[3]?.toLowerCase() === "b" ? 1000 : 1024;
+  return Math.round(Number(m[1]) * base ** exp);
 }
