@@ -25,6 +25,7 @@ import { openPgliteDatabase } from "@docfleet/pipeline/adapters/database/pglite"
 import { createBuiltinModels } from "@docfleet/pipeline/adapters/models/builtin/index";
 import { PostgresSearchIndex } from "@docfleet/pipeline/adapters/search/postgres";
 import type { IndexDocument, SearchMode, SearchQuery } from "@docfleet/pipeline/ports/search";
+import { mulberry32 as prng } from "../helpers/random.ts";
 
 const args = process.argv.slice(2).filter((a) => !a.startsWith("--"));
 const N = Number(args[0] ?? 100_000);
@@ -39,17 +40,6 @@ const TENANT = "00000000-0000-4000-8000-000000000001";
 const MODES: SearchMode[] = ["KEYWORD", "VECTOR", "HYBRID"];
 const VARIANTS = ["plain", "filter", "facets", "filter+facets"] as const;
 
-/** mulberry32: small, fast, deterministic. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = prng(20260101);
 const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;

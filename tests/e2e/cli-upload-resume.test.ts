@@ -4,22 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "../helpers/cli.ts";
+import { mulberry32 as rng } from "../helpers/random.ts";
 import { batchDocuments, embeddedGateway, writeFiles } from "../helpers/upload.ts";
 
 const N = 2000;
 const SEED = Number(process.env.UPLOAD_RESUME_SEED ?? Date.now() % 100_000);
-
-/** mulberry32: a seeded generator, so a failing run can be replayed with UPLOAD_RESUME_SEED. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function manifestLines(stateDir: string): Promise<number> {
   const dir = join(stateDir, "uploads");

@@ -101,10 +101,20 @@ export async function startDocfleet(
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+  return served(child, url, () => out, exited);
+}
+
+/** A started child process as a Served: stop (SIGTERM) and kill (SIGKILL) both wait for its exit. */
+export function served(
+  child: ChildProcess,
+  url: string,
+  output: () => string,
+  exited: Promise<number | null>,
+): Served {
   return {
     url,
     child,
-    output: () => out,
+    output,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       return exited;

@@ -4,7 +4,7 @@ import { CliError, ExitCode } from "../exit-codes.ts";
 import { type BulkOptions, type BulkResult, bulkUpload, mapUnordered } from "../upload/bulk.ts";
 import { fingerprint } from "../upload/fingerprints.ts";
 import { Manifest } from "../upload/manifest.ts";
-import { bytesStr, num, type ProgressCounts, progressView } from "../upload/progress.ts";
+import { bytesStr, newProgressCounts, num, type ProgressCounts, progressView } from "../upload/progress.ts";
 import { DEFAULT_RETRY } from "../upload/retry.ts";
 import { type Source, sourceKey, type WalkFilter, walkSources } from "../upload/sources.ts";
 
@@ -40,14 +40,7 @@ export const UPLOAD_DEFAULTS = {
 
 /** Uploads the sources as one batch (resumably) and, unless told not to, waits for its processing. */
 export async function upload(client: GatewayClient, opts: UploadOptions): Promise<UploadSummary> {
-  const counts: ProgressCounts = {
-    files: 0,
-    bytes: 0,
-    totalFiles: null,
-    totalBytes: null,
-    countedFiles: 0,
-    note: null,
-  };
+  const counts = newProgressCounts();
   const out = opts.progress;
   const notices = opts.notices === undefined ? out : opts.notices;
   const view = out ? progressView(counts, out) : null;

@@ -5,7 +5,7 @@ import { CliError, ExitCode } from "../exit-codes.ts";
 import { FingerprintSet, fingerprint } from "./fingerprints.ts";
 import { HashPool } from "./hash-pool.ts";
 import { fpKey, Manifest, type ManifestTotals, type PendingFile } from "./manifest.ts";
-import type { ProgressCounts } from "./progress.ts";
+import { newProgressCounts, type ProgressCounts } from "./progress.ts";
 import { Limiter, type RetryPolicy, TransientError, withRetry } from "./retry.ts";
 import {
   type FoundFile,
@@ -141,14 +141,7 @@ class BulkRun {
     this.limiter = new Limiter(opts.concurrency);
     // Every request in flight listens on the run's signal (fetchLinked removes each when done).
     setMaxListeners(opts.concurrency * 4 + 64, this.controller.signal);
-    this.counts = opts.counts ?? {
-      files: 0,
-      bytes: 0,
-      totalFiles: null,
-      totalBytes: null,
-      countedFiles: 0,
-      note: null,
-    };
+    this.counts = opts.counts ?? newProgressCounts();
     this.result = {
       batchId: manifest.state.batchId,
       manifest: manifest.path,

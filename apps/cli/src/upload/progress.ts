@@ -12,6 +12,11 @@ export interface ProgressCounts {
   note: string | null;
 }
 
+/** Counts at the start of a run. */
+export function newProgressCounts(): ProgressCounts {
+  return { files: 0, bytes: 0, totalFiles: null, totalBytes: null, countedFiles: 0, note: null };
+}
+
 export interface ProgressView {
   start(): void;
   /** Clears the view (final: the last line stays). */
