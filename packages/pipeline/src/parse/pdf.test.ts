@@ -159,7 +159,7 @@ describe("extractPdf with OCR", () => {
 
 describe("robustness over corpus/pdfjs", () => {
   // Sequential on purpose: the test must show each file completes on its own, and 2 cores gain little.
-  it("parses or fails with a DocumentError on every file", { timeout: 120_000 }, async () => {
+  it("parses or fails with a DocumentError on every file", { timeout: 360_000 }, async () => {
     const files = readdirSync(new URL("pdfjs/", corpus)).sort();
     expect(files).toHaveLength(255);
     const outcomes: Record<string, number> = {};
