@@ -6,7 +6,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LocalObjectStore } from "@docfleet/pipeline/adapters/objectstore/local";
 import { S3ObjectStore } from "@docfleet/pipeline/adapters/objectstore/s3";
-import { MultipartPartError, MultipartUploadNotFoundError } from "@docfleet/pipeline/ports/object-store";
+import {
+  attachmentDisposition,
+  MultipartPartError,
+  MultipartUploadNotFoundError,
+} from "@docfleet/pipeline/ports/object-store";
 import { describe, expect, it } from "vitest";
 import { objectStoreContract, postUpload, putPart } from "./contracts/object-store.contract.ts";
 import { startS3rver } from "./helpers/s3rver.ts";
@@ -130,6 +134,17 @@ describe("s3 object store against s3rver", () => {
   });
 });
 
+describe("attachmentDisposition", () => {
+  it("names the last segment of a name, percent-encoded as RFC 8187 wants", () => {
+    const d = (name: string) => attachmentDisposition(name).replace("attachment; filename*=UTF-8''", "");
+    expect(d("a/b/Été 2024.pdf")).toBe("%C3%89t%C3%A9%202024.pdf");
+    expect(d("dir\\sub\\x.txt")).toBe("x.txt");
+    expect(d("x\r\nSet-Cookie: a=b;.pdf")).toBe("x%0D%0ASet-Cookie%3A%20a%3Db%3B.pdf");
+    expect(d(`it's "(1)"*.txt`)).toBe("it%27s%20%22%281%29%22%2A.txt");
+    expect(d("lone\ud800.txt")).toBe("lone%EF%BF%BD.txt");
+  });
+});
+
 describe("local object store signatures", () => {
   it("refuses tampered, expired and re-keyed uploads and downloads", async () => {
     const fx = await localFixture();
@@ -141,6 +156,8 @@ describe("local object store signatures", () => {
       expect((await postUpload(t, body, { ...t.fields, key: "t/other/original" })).status).toBe(403);
       // a larger size than signed
       expect((await postUpload(t, body, { ...t.fields, maxSize: "1000000" })).status).toBe(403);
+      // more bytes than signed, by far more than one chunk: refused, not left hanging
+      expect((await postUpload(t, Buffer.alloc(4 * 1024 * 1024))).status).toBe(413);
       // an expired target
       const old = await fx.store.createUploadTarget("t/d/original", { maxSize: 100, ttlSeconds: -1 });
       expect((await postUpload(old, body)).status).toBe(403);

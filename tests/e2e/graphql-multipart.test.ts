@@ -64,7 +64,7 @@ describe.each(stores)("GraphQL multipart uploads: $name store", ({ env, gaps }) 
   let url: string;
   let system: Awaited<ReturnType<typeof startSystem>>;
   let closeStore: () => Promise<void>;
-  const otherKey = `dfk_${randomBytes(16).toString("hex")}`;
+  const otherKey = `dfk_${randomBytes(32).toString("base64url")}`;
   let batchId: string;
 
   /** A GraphQL call answering its data and its errors' codes; `key` acts as another tenant. */
@@ -131,8 +131,8 @@ describe.each(stores)("GraphQL multipart uploads: $name store", ({ env, gaps }) 
         tenantId: other,
         name: "other",
         hash: hashKey(otherKey),
-        prefix: otherKey.slice(0, 8),
-        scopes: [],
+        prefix: otherKey.slice(0, 12),
+        scopes: ["upload"],
       },
     });
     ({

@@ -43,6 +43,8 @@ export async function distributedEnv(name: string): Promise<DistributedEnv> {
       S3_ACCESS_KEY: s3.accessKey,
       S3_SECRET_KEY: s3.secretKey,
       S3_BUCKET: `docfleet-${name}`,
+      // These tests act as the local tenant without keys (tests/e2e/auth.test.ts covers keys).
+      DOCFLEET_ALLOW_ANONYMOUS: "true",
     },
     close: async () => {
       await s3.close();

@@ -30,6 +30,11 @@ export class GatewayError extends CliError {
   }
 }
 
+/** The gateway's rate limit refused a request before running it: wait `afterMs`, then send it again. */
+export class RateLimitedError extends TransientError {
+  override name = "RateLimitedError";
+}
+
 /** A minimal GraphQL-over-HTTP client for the gateway; retries what a retry can cure. */
 export class GatewayClient {
   constructor(
@@ -53,6 +58,12 @@ export class GatewayClient {
         (err, attempt, wait) => this.onRetry?.(`gateway: ${err.message}; retry ${attempt} in ${wait} ms`),
       );
     } catch (err) {
+      if (err instanceof RateLimitedError)
+        throw new GatewayError(
+          `${err.message} (still refused after ${this.retry.retries} retries)`,
+          "RATE_LIMITED",
+          ExitCode.UNREACHABLE,
+        );
       if (err instanceof TransientError)
         throw new CliError(
           `cannot reach the gateway at ${this.endpoint}: ${err.message}` +
@@ -92,7 +103,10 @@ export class GatewayClient {
       throw new TransientError(message);
     }
     const { text } = res;
-    let body: { data?: T; errors?: { message: string; extensions?: { code?: string } }[] };
+    let body: {
+      data?: T;
+      errors?: { message: string; extensions?: { code?: string; retryAfterMs?: number } }[];
+    };
     try {
       body = JSON.parse(text);
     } catch {
@@ -106,6 +120,9 @@ export class GatewayClient {
     if (body.errors?.length) {
       const e = body.errors[0]!;
       const code = e.extensions?.code;
+      // Refused before anything ran: safe to send again, even when not idempotent.
+      if (code === "RATE_LIMITED")
+        throw new RateLimitedError(`${code}: ${e.message}`, e.extensions?.retryAfterMs);
       if (code === "UNAUTHENTICATED")
         throw new GatewayError(
           `the gateway refused the API key: ${e.message} (set --api-key or DOCFLEET_API_KEY)`,

@@ -11,6 +11,7 @@ import {
 } from "./commands/upload.ts";
 import { watchBatch } from "./commands/watch.ts";
 import { CliError, ExitCode } from "./exit-codes.ts";
+import { clientApiKey } from "./local-key.ts";
 import { defaultStateDir } from "./upload/manifest.ts";
 import { DEFAULT_RETRY } from "./upload/retry.ts";
 import { resolveSources } from "./upload/sources.ts";
@@ -79,6 +80,10 @@ export async function main(argv: string[]): Promise<number> {
       const server = await import("./commands/server.ts");
       const system = await server.serve(o);
       process.stderr.write(`docfleet serving at ${system.url}/graphql (Ctrl-C to stop)\n`);
+      if (system.adminKey) {
+        const { adminKeyNotice } = await import("./admin-key.ts");
+        process.stderr.write(`${adminKeyNotice(system.adminKey)}\n`);
+      }
       await server.untilSignal(system);
     });
 
@@ -215,7 +220,8 @@ export async function main(argv: string[]): Promise<number> {
         const watch = o.watch && o.wait;
         const progress = o.progress && !o.json ? process.stderr : null;
         const retry = { ...DEFAULT_RETRY, retries: o.retries };
-        const client = new GatewayClient(common.endpoint, o.apiKey, retry);
+        const apiKey = clientApiKey(o.apiKey, common.endpoint);
+        const client = new GatewayClient(common.endpoint, apiKey, retry);
         const summary = await upload(client, {
           ...common,
           batchName: o.name,
@@ -232,7 +238,7 @@ export async function main(argv: string[]): Promise<number> {
         if (watch && !summary.interrupted && summary.totals.queued > 0) {
           const w = await watchBatch({
             endpoint: common.endpoint,
-            apiKey: o.apiKey,
+            apiKey,
             batchId: summary.batchId,
             out: null,
             view: progress,
@@ -264,7 +270,8 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(keyOption())
     .option("--json", "print the final summary as JSON")
     .action(async (batchId: string, o) => {
-      const r = await watchBatch({ endpoint: o.endpoint, apiKey: o.apiKey, batchId, json: !!o.json });
+      const apiKey = clientApiKey(o.apiKey, o.endpoint);
+      const r = await watchBatch({ endpoint: o.endpoint, apiKey, batchId, json: !!o.json });
       code = r.exitCode;
     });
 
@@ -282,10 +289,41 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option("--limit <n>", "results").default(10).argParser(int("limit", 1)))
     .option("--json", "print results as JSON")
     .action(async (query: string, o) => {
-      const hits = await search(new GatewayClient(o.endpoint, o.apiKey), query, o.mode, o.limit);
+      const client = new GatewayClient(o.endpoint, clientApiKey(o.apiKey, o.endpoint));
+      const hits = await search(client, query, o.mode, o.limit);
       if (o.json) process.stdout.write(`${JSON.stringify(hits, null, 2)}\n`);
       else process.stdout.write(formatHits(query, hits));
     });
+
+  const keys = program
+    .command("keys")
+    .description(
+      "manage API keys (server side, straight on the database like migrate; stop `serve` first on PGlite)",
+    );
+  keys
+    .command("create")
+    .description("create an API key and print it once (creates the tenant when no tenant has that name)")
+    .requiredOption("--tenant <name>", "tenant name (`local`: the embedded mode's tenant)")
+    .requiredOption("--scopes <list>", "comma list of read, upload, admin (admin implies the others)")
+    .option("--name <name>", "what the key is for")
+    .option("--expires <when>", "30d, 12h, 90m, 2w from now, or a date (2027-01-01)")
+    .addOption(new Option("--data-dir <dir>", "data folder").env("DOCFLEET_DATA_DIR"))
+    .option("--json", "print the key and its details as JSON")
+    .action(async (o) => (await import("./commands/keys.ts")).createKey(o));
+  keys
+    .command("list")
+    .description("list API keys (never their secrets)")
+    .option("--tenant <name>", "only this tenant's keys")
+    .addOption(new Option("--data-dir <dir>", "data folder").env("DOCFLEET_DATA_DIR"))
+    .option("--json", "print as JSON")
+    .action(async (o) => (await import("./commands/keys.ts")).listKeys(o));
+  keys
+    .command("revoke")
+    .description("revoke an API key at once, by id or listed prefix (idempotent)")
+    .argument("<key>", "key id, or its prefix as listed (dfk_...)")
+    .addOption(new Option("--data-dir <dir>", "data folder").env("DOCFLEET_DATA_DIR"))
+    .option("--json", "print the revoked key as JSON")
+    .action(async (key: string, o) => (await import("./commands/keys.ts")).revokeKey({ ...o, key }));
 
   program
     .command("migrate")

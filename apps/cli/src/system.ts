@@ -1,6 +1,7 @@
-import { createGateway, LOCAL_TENANT_ID } from "@docfleet/gateway";
+import { createGateway, type HardeningOptions, LOCAL_TENANT_ID } from "@docfleet/gateway";
 import {
   type AdapterConfig,
+  ApiKeys,
   createDatabase,
   createLogger,
   createModels,
@@ -16,10 +17,12 @@ import {
   type StageName,
 } from "@docfleet/pipeline";
 import { createWorker } from "@docfleet/worker";
+import { type AdminKey, ensureAdminKey } from "./admin-key.ts";
 
 export interface ServeOptions {
   /** Serve the GraphQL gateway (and, for the local store, /objects) on this address. */
-  gateway?: { port: number; host: string };
+  /** `hardening`: profile, query and rate limits (the gateway's secure defaults when absent). */
+  gateway?: { port: number; host: string; hardening?: HardeningOptions };
   /** Consume these stages. */
   worker?: { roles: readonly StageName[]; concurrency: Record<StageName, number> };
   /**
@@ -33,11 +36,17 @@ export interface ServeOptions {
    */
   relay?: boolean;
   relayPollMs?: number;
+  /** Requests without an API key act as the local tenant (default true: the embedded mode). */
+  allowAnonymous?: boolean;
+  /** Keep a local admin key for the local tenant in this file (created at first start, mode 0600). */
+  adminKeyFile?: string;
 }
 
 export interface System {
   url: string;
   pipeline: Pipeline;
+  /** The local admin key's file and whether this start created it (with `adminKeyFile`). */
+  adminKey?: AdminKey;
   stop(): Promise<void>;
 }
 
@@ -72,6 +81,9 @@ export async function startSystem(deps: PipelineDeps, opts: ServeOptions): Promi
   await Promise.all([store.setup(), search.setup(), queue.setup(STAGE_QUEUES)]);
   const pipeline = new Pipeline(deps);
   await pipeline.ensureTenant(LOCAL_TENANT_ID, "local");
+  const adminKey = opts.adminKeyFile
+    ? await ensureAdminKey(new ApiKeys(db.prisma), opts.adminKeyFile, LOCAL_TENANT_ID)
+    : undefined;
 
   const relay =
     opts.relay === false
@@ -98,7 +110,12 @@ export async function startSystem(deps: PipelineDeps, opts: ServeOptions): Promi
   let gateway: ReturnType<typeof createGateway> | undefined;
   let url = "";
   if (opts.gateway) {
-    gateway = createGateway({ pipeline, log, allowAnonymous: true, graphiql: true });
+    gateway = createGateway({
+      pipeline,
+      log,
+      allowAnonymous: opts.allowAnonymous ?? true,
+      hardening: opts.gateway.hardening,
+    });
     ({ server, url } = await gateway.listen(opts.gateway.port, opts.gateway.host));
     log.info({ url: `${url}/graphql` }, "docfleet gateway is serving");
   }
@@ -107,6 +124,7 @@ export async function startSystem(deps: PipelineDeps, opts: ServeOptions): Promi
   return {
     url,
     pipeline,
+    adminKey,
     stop: () =>
       (stopping ??= (async () => {
         await gateway?.close();

@@ -1,25 +1,32 @@
-import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { LocalObjectStore, type Pipeline } from "@docfleet/pipeline";
-import { GraphQLError } from "graphql";
+import { ApiKeys, LOCAL_TENANT_ID, LocalObjectStore, type Pipeline, tenantClients } from "@docfleet/pipeline";
 import { useServer } from "graphql-ws/use/ws";
 import { createYoga, type YogaServerInstance } from "graphql-yoga";
 import type { Logger } from "pino";
 import { WebSocketServer } from "ws";
+import { Authenticator, KeyWatch, useKeyRecheck, type WsExtra } from "./auth.ts";
 import type { Context } from "./builder.ts";
+import {
+  createRateLimiter,
+  type HardeningOptions,
+  hardeningPlugins,
+  parseOrErrors,
+  resolveHardening,
+} from "./hardening.ts";
 import { ProgressHub } from "./progress.ts";
 import { toSchema } from "./schema/index.ts";
 
-/** The tenant requests fall back to when they carry no key (embedded mode only). */
-export const LOCAL_TENANT_ID = "00000000-0000-4000-8000-000000000001";
+/** The tenant requests fall back to when they carry no key (embedded mode only); defined in the pipeline. */
+export { LOCAL_TENANT_ID };
 
 export interface GatewayOptions {
   pipeline: Pipeline;
   log: Logger;
   /** Requests without an API key act as the local tenant (embedded mode). */
   allowAnonymous: boolean;
-  graphiql: boolean;
+  /** Profile (introspection, GraphiQL), query limits and rate limits; production when absent. */
+  hardening?: HardeningOptions;
   /** Readiness: resolves when dependencies answer. */
   ready?: () => Promise<void>;
 }
@@ -38,35 +45,47 @@ export interface Gateway {
 export function createGateway(opts: GatewayOptions): Gateway {
   const { pipeline, log } = opts;
   const prisma = pipeline.deps.db.prisma;
+  // Resolvers (and the Pothos prisma plugin) only ever get a client scoped to the caller's tenant.
+  const tenantClient = tenantClients(prisma);
+  const scoped = <C extends { tenantId: string }>(c: C): C => ({ ...c, prisma: tenantClient(c.tenantId) });
   const progress = new ProgressHub(pipeline.deps.events);
+  // Keys are looked up before the tenant is known: on the unscoped client.
+  const keys = new ApiKeys(prisma);
+  const authn = new Authenticator(keys, {
+    allowAnonymous: opts.allowAnonymous,
+    localTenantId: LOCAL_TENANT_ID,
+  });
+  const keyWatch = new KeyWatch(keys, pipeline.deps.settings.authRecheckMs, log);
+  const hardening = resolveHardening(opts.hardening);
+  const limiter = opts.hardening?.rateLimiter ?? createRateLimiter(hardening.rateLimits, log);
   const yoga = createYoga<Record<string, never>, Context>({
     schema: toSchema(),
     graphqlEndpoint: "/graphql",
-    graphiql: opts.graphiql,
+    graphiql: hardening.graphiql,
+    // Never an internal error's message or stack in an answer, whatever NODE_ENV says (logged whole).
+    maskedErrors: { isDev: false },
     batching: false,
     landingPage: false,
+    plugins: [useKeyRecheck(keyWatch), ...hardeningPlugins(hardening, limiter)],
     logging: {
       debug: (...a) => log.debug(a.length === 1 ? a[0] : a),
       info: (...a) => log.info(a.length === 1 ? a[0] : a),
       warn: (...a) => log.warn(a.length === 1 ? a[0] : a),
       error: (...a) => log.error(a.length === 1 ? a[0] : a),
     },
-    // HTTP and SSE requests carry the key in their Authorization header; graphql-ws connections in
-    // the connection_init payload ({ authorization: "Bearer ..." }).
+    // HTTP and SSE requests carry the key in their Authorization header, checked per request;
+    // graphql-ws connections in the connection_init payload, checked once in onConnect (`wsHooks`).
     context: async (init) => {
-      const { request, connectionParams } = init as {
-        request?: Request;
-        connectionParams?: Record<string, unknown>;
-      };
-      const header = connectionParams
-        ? (connectionParams.authorization ?? connectionParams.Authorization)
-        : request?.headers.get("authorization");
-      return {
+      const { request, extra } = init as { request?: Request; extra?: Partial<WsExtra> };
+      const auth = extra?.auth ?? (await authn.require(request?.headers.get("authorization") ?? null));
+      return scoped({
         prisma,
         pipeline,
         progress,
-        tenantId: await resolveTenant(typeof header === "string" ? header : null, opts, prisma),
-      };
+        auth,
+        tenantId: auth.tenantId,
+        transport: extra?.auth ? ("ws" as const) : ("http" as const),
+      });
     },
   });
 
@@ -103,7 +122,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
         const server = createServer(handle);
         const wss = new WebSocketServer({ server, path: "/graphql" });
         sockets.push(wss);
-        useServer(graphqlWs(yoga), wss);
+        useServer({ ...graphqlWs(yoga), ...authn.wsHooks(keyWatch) }, wss);
         server.once("error", reject);
         server.listen(port, host, () => {
           const addr = server.address() as AddressInfo;
@@ -112,6 +131,8 @@ export function createGateway(opts: GatewayOptions): Gateway {
       }),
     close: async () => {
       progress.close();
+      keyWatch.close();
+      if (!opts.hardening?.rateLimiter) await limiter.close();
       for (const wss of sockets.splice(0)) {
         for (const ws of wss.clients) ws.terminate();
         await new Promise<void>((r) => wss.close(() => r()));
@@ -138,10 +159,13 @@ function graphqlWs(yoga: YogaServerInstance<Record<string, never>, Context>) {
         params,
       });
       const { schema, execute, subscribe, contextFactory, parse, validate } = enveloped;
+      // A syntax error or a refused document (token limit) is answered, not a closed socket.
+      const document = parseOrErrors(parse, params.query);
+      if (Array.isArray(document)) return document;
       const args = {
         schema,
         operationName: params.operationName,
-        document: parse(params.query),
+        document,
         variableValues: params.variables,
         contextValue: await contextFactory(),
         rootValue: { execute, subscribe },
@@ -157,27 +181,5 @@ function json(res: ServerResponse, status: number, body: unknown) {
   res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
 }
 
-async function resolveTenant(
-  authorization: string | null,
-  opts: GatewayOptions,
-  prisma: Context["prisma"],
-): Promise<string> {
-  if (!authorization) {
-    if (opts.allowAnonymous) return LOCAL_TENANT_ID;
-    throw new GraphQLError("an API key is required (Authorization: Bearer <key>)", {
-      extensions: { code: "UNAUTHENTICATED", http: { status: 401 } },
-    });
-  }
-  const m = /^Bearer\s+(\S+)$/i.exec(authorization);
-  const key = m ? await prisma.apiKey.findUnique({ where: { hash: hashKey(m[1]!) } }) : null;
-  if (!key || key.revokedAt || (key.expiresAt && key.expiresAt < new Date())) {
-    throw new GraphQLError("invalid, expired or revoked API key", {
-      extensions: { code: "UNAUTHENTICATED", http: { status: 401 } },
-    });
-  }
-  return key.tenantId;
-}
-
-export function hashKey(secret: string): string {
-  return createHash("sha256").update(secret).digest("hex");
-}
+/** sha256 of a key, as stored (kept here for callers of the gateway package). */
+export { hashKey } from "@docfleet/pipeline";

@@ -3,15 +3,24 @@ import { getDatamodel, type PrismaClient, type PrismaTypes } from "@docfleet/sch
 import SchemaBuilder from "@pothos/core";
 import PrismaPlugin from "@pothos/plugin-prisma";
 import RelayPlugin from "@pothos/plugin-relay";
+import ScopeAuthPlugin from "@pothos/plugin-scope-auth";
+import { type Auth, forbidden } from "./auth.ts";
 import type { ProgressHub } from "./progress.ts";
 
 export interface Context {
+  /** Scoped to `tenantId` (`scopedToTenant`): another tenant's rows are out of its reach. */
   prisma: PrismaClient;
   pipeline: Pipeline;
   /** The caller's tenant: every query below is scoped by it. */
   tenantId: string;
   /** This gateway's fan-out of live events to subscriptions. */
   progress: ProgressHub;
+  /** The caller's key (tenant, key id, effective scopes); `tenantId` is `auth.tenantId`. */
+  auth: Auth;
+  /** http: HTTP and SSE (key in the Authorization header); ws: graphql-ws (key in connection_init). */
+  transport: "http" | "ws";
+  /** SSE subscriptions only: aborts (reason: an UNAUTHENTICATED error) when the key is revoked or expires. */
+  authLost?: AbortSignal;
 }
 
 export const builder = new SchemaBuilder<{
@@ -22,9 +31,22 @@ export const builder = new SchemaBuilder<{
     JSON: { Input: unknown; Output: unknown };
   };
   DefaultFieldNullability: false;
+  /** API key scopes (`admin` holds all three); every root field names the ones it needs. */
+  AuthScopes: { read: boolean; upload: boolean; admin: boolean };
 }>({
-  plugins: [PrismaPlugin, RelayPlugin],
+  // scope-auth first, so that no other plugin's wrapper runs before the check.
+  plugins: [ScopeAuthPlugin, PrismaPlugin, RelayPlugin],
   defaultFieldNullability: false,
+  scopeAuth: {
+    authorizeOnSubscribe: true,
+    authScopes: (ctx) => ({
+      read: ctx.auth.scopes.includes("read"),
+      upload: ctx.auth.scopes.includes("upload"),
+      admin: ctx.auth.scopes.includes("admin"),
+    }),
+    unauthorizedError: (_parent, ctx, info, result) =>
+      forbidden(ctx, `${info.parentType.name}.${info.fieldName}`, result.failure),
+  },
   prisma: {
     client: (ctx) => ctx.prisma,
     dmmf: getDatamodel(),

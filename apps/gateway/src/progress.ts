@@ -11,7 +11,8 @@ const RATE_WINDOW_MS = 60_000;
 type Listener = (e: PipelineEvent) => void;
 
 /**
- * This gateway's one subscription to the event bus, fanned out to its GraphQL subscriptions by batch.
+ * This gateway's one subscription to the event bus, fanned out to its GraphQL subscriptions by tenant
+ * and batch: an event reaches only listeners of its own tenant, whatever batch id they name.
  * It also keeps, per batch, a few recent (time, finished documents) samples: throughput and ETA cost
  * O(1) per event, never a count over the batch's documents.
  */
@@ -23,27 +24,32 @@ export class ProgressHub {
   constructor(bus: EventBus) {
     this.unsubscribe = bus.subscribe((e) => {
       this.sample(e);
-      for (const fn of this.byBatch.get(e.batchId) ?? []) fn(e);
+      for (const fn of this.byBatch.get(batchKey(e.tenantId, e.batchId)) ?? []) fn(e);
     });
   }
 
-  /** Calls `fn` for every live event of the batch; returns the unsubscribe function. */
-  listen(batchId: string, fn: Listener): () => void {
-    let set = this.byBatch.get(batchId);
+  /** Calls `fn` for every live event of the tenant's batch; returns the unsubscribe function. */
+  listen(tenantId: string, batchId: string, fn: Listener): () => void {
+    const key = batchKey(tenantId, batchId);
+    let set = this.byBatch.get(key);
     if (!set) {
       set = new Set();
-      this.byBatch.set(batchId, set);
+      this.byBatch.set(key, set);
     }
     set.add(fn);
     return () => {
       set.delete(fn);
-      if (set.size === 0) this.byBatch.delete(batchId);
+      if (set.size === 0) this.byBatch.delete(key);
     };
   }
 
   /** Documents finished per minute over the last minute this gateway saw, and the seconds left at that pace. */
-  rate(batchId: string, counts: BatchCounters): { perMinute: number; etaSeconds: number | null } {
-    const s = this.rates.get(batchId);
+  rate(
+    tenantId: string,
+    batchId: string,
+    counts: BatchCounters,
+  ): { perMinute: number; etaSeconds: number | null } {
+    const s = this.rates.get(batchKey(tenantId, batchId));
     const left = counts.total - counts.completed - counts.failed;
     if (!s || s.length < 2) return { perMinute: 0, etaSeconds: left === 0 ? 0 : null };
     const first = s[0]!;
@@ -65,11 +71,12 @@ export class ProgressHub {
     const c = e.payload.batch as BatchCounters | undefined;
     if (!c) return;
     const now = Date.parse(e.createdAt) || Date.now();
-    let s = this.rates.get(e.batchId);
+    const key = batchKey(e.tenantId, e.batchId);
+    let s = this.rates.get(key);
     if (!s) {
       if (this.rates.size > 10_000) this.rates.clear(); // bounded memory on a long-lived gateway
       s = [];
-      this.rates.set(e.batchId, s);
+      this.rates.set(key, s);
     }
     const done = c.completed + c.failed;
     if (s.length > 0 && s.at(-1)!.done === done) return;
@@ -79,8 +86,12 @@ export class ProgressHub {
   }
 }
 
+function batchKey(tenantId: string, batchId: string): string {
+  return `${tenantId}/${batchId}`;
+}
+
 /**
- * The events of a batch after `after`, in sequence order, with no gap and no duplicate: registers for
+ * The events of a tenant's batch after `after`, in sequence order, with no gap and no duplicate: registers for
  * live events first, replays what the event table holds, then follows the live stream. A live event
  * that arrives ahead of its predecessors (the bus is best-effort) makes it read the gap from the table.
  * `match` narrows to one document's events. Ends when `signal` aborts.
@@ -88,6 +99,8 @@ export class ProgressHub {
 export async function* eventStream(opts: {
   hub: ProgressHub;
   prisma: PrismaClient;
+  /** Both the live events and the replayed rows are the tenant's only. */
+  tenantId: string;
   batchId: string;
   after: number;
   documentId?: string;
@@ -95,13 +108,13 @@ export async function* eventStream(opts: {
   coalesceMs?: number;
   signal: AbortSignal;
 }): AsyncGenerator<PipelineEvent[]> {
-  const { hub, prisma, batchId, documentId, signal } = opts;
+  const { hub, prisma, tenantId, batchId, documentId, signal } = opts;
   const coalesceMs = opts.coalesceMs ?? 0;
   let lastYield = 0;
   let cursor = opts.after;
   let pending: PipelineEvent[] = [];
   let wake: (() => void) | null = null;
-  const off = hub.listen(batchId, (e) => {
+  const off = hub.listen(tenantId, batchId, (e) => {
     pending.push(e);
     wake?.();
   });
@@ -110,6 +123,7 @@ export async function* eventStream(opts: {
   const read = async (from: number, to?: number): Promise<PipelineEvent[]> => {
     const rows = await prisma.event.findMany({
       where: {
+        tenantId,
         batchId,
         seq: { gt: from, ...(to !== undefined ? { lte: to } : {}) },
         ...(documentId ? { documentId } : {}),

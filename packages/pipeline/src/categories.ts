@@ -176,7 +176,7 @@ export class Categories {
       const version = row.version + 1;
       // Guarded on the version read: two concurrent changes never share a version number.
       const res = await this.prisma.category.updateMany({
-        where: { id: row.id, version: row.version },
+        where: { id: row.id, tenantId, version: row.version },
         data: {
           description: next.description,
           keywords: next.keywords,
@@ -209,7 +209,9 @@ export class Categories {
       skipDuplicates: true,
     });
     const rows = await this.prisma.category.findMany({ where: { tenantId }, select: { id: true } });
-    const full = await this.prisma.category.findMany({ where: { id: { in: rows.map((r) => r.id) } } });
+    const full = await this.prisma.category.findMany({
+      where: { id: { in: rows.map((r) => r.id) }, tenantId },
+    });
     await this.prisma.categoryVersion.createMany({
       data: full.map((r) => ({
         categoryId: r.id,

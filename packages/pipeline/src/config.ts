@@ -5,6 +5,7 @@ import { DEFAULT_SETTINGS, type PipelineSettings } from "./context.ts";
 /** Booleans only from "true"/"1" (and "false"/"0"), never from any non-empty string. */
 export const envBool = z.enum(["true", "1", "false", "0"]).transform((v) => v === "true" || v === "1");
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+const optInt = (min = 0) => z.coerce.number().int().min(min).optional();
 
 /**
  * Environment variables shared by every docfleet process. Each adapter is picked by one variable; an
@@ -67,6 +68,27 @@ export const baseEnvSchema = z.object({
   /** HMAC key for signed URLs of the local object store; generated and kept in the data folder if unset. */
   DOCFLEET_SIGNING_SECRET: z.string().min(32).optional(),
   DOCFLEET_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /**
+   * The GraphQL surface. development: introspection, GraphiQL and "Did you mean" suggestions; production:
+   * none of them. Unset: development for `serve`, production for `gateway`. The two booleans override it.
+   */
+  DOCFLEET_PROFILE: z.enum(["development", "production"]).optional(),
+  DOCFLEET_INTROSPECTION: envBool.optional(),
+  DOCFLEET_GRAPHIQL: envBool.optional(),
+  /** Limits on one GraphQL document (graphql-armor); unset: the gateway's defaults (hardening.ts). */
+  DOCFLEET_GRAPHQL_MAX_DEPTH: optInt(1),
+  DOCFLEET_GRAPHQL_MAX_COST: optInt(1),
+  DOCFLEET_GRAPHQL_MAX_ALIASES: optInt(0),
+  DOCFLEET_GRAPHQL_MAX_TOKENS: optInt(1),
+  DOCFLEET_GRAPHQL_MAX_DIRECTIVES: optInt(0),
+  /** Per API key (or tenant without one) and minute; 0 turns the limit off. */
+  DOCFLEET_RATE_UPLOAD_FILES_PER_MIN: optInt(0),
+  DOCFLEET_RATE_SEARCHES_PER_MIN: optInt(0),
+  /** Rate limits shared by every gateway through this Redis; unset: each process counts alone. */
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, "a redis:// or rediss:// URL")
+    .optional(),
   DOCFLEET_MAX_UPLOAD_BYTES: int(DEFAULT_SETTINGS.maxUploadBytes, 1).pipe(z.number().max(2 ** 31 - 1)),
   DOCFLEET_UPLOAD_TTL_SECONDS: int(DEFAULT_SETTINGS.uploadTtlSeconds, 10),
   /** S3's minimum part size; at most what a GraphQL Int carries. */
@@ -86,6 +108,9 @@ export const baseEnvSchema = z.object({
   /** Pixels of one image or rendered page at most; more fails TOO_LARGE (pixel bombs). */
   DOCFLEET_MAX_PIXELS: int(DEFAULT_SETTINGS.maxPixels, 1_000_000),
   DOCFLEET_REVIEW_THRESHOLD: z.coerce.number().min(0).max(1).default(DEFAULT_SETTINGS.reviewThreshold),
+  /** Requests without an API key act as the local tenant; unset: true for `serve`, false for `gateway`. */
+  DOCFLEET_ALLOW_ANONYMOUS: envBool.optional(),
+  DOCFLEET_AUTH_RECHECK_MS: int(DEFAULT_SETTINGS.authRecheckMs, 50),
 });
 
 export type BaseEnv = z.infer<typeof baseEnvSchema>;
@@ -102,6 +127,25 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv 
   if (res.success) return res.data;
   const lines = res.error.issues.map((i) => `  ${i.path.join(".") || "(env)"}: ${i.message}`);
   throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
+}
+
+/** The GraphQL gateway's surface as configured; `undefined`: the process's or the gateway's default. */
+export interface GatewayConfig {
+  profile: "development" | "production" | undefined;
+  introspection: boolean | undefined;
+  graphiql: boolean | undefined;
+  limits: {
+    maxDepth: number | undefined;
+    maxCost: number | undefined;
+    maxAliases: number | undefined;
+    maxTokens: number | undefined;
+    maxDirectives: number | undefined;
+  };
+  rateLimits: {
+    uploadFilesPerMin: number | undefined;
+    searchesPerMin: number | undefined;
+    redisUrl: string | undefined;
+  };
 }
 
 export interface AdapterConfig {
@@ -146,7 +190,11 @@ export interface AdapterConfig {
         maxPromptChars: number;
       };
   parser: { threads: number | undefined; heapMb: number };
+  /** The GraphQL surface; unset values are left to the gateway's defaults (apps/gateway/src/hardening.ts). */
+  gateway: GatewayConfig;
   logLevel: BaseEnv["DOCFLEET_LOG_LEVEL"];
+  /** Unset: the process decides (`serve` allows anonymous requests, `gateway` does not). */
+  allowAnonymous: boolean | undefined;
   settings: PipelineSettings;
 }
 
@@ -225,7 +273,25 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
           }
         : { kind: "builtin" },
     parser: { threads: env.DOCFLEET_PARSE_THREADS, heapMb: env.DOCFLEET_PARSE_HEAP_MB },
+    gateway: {
+      profile: env.DOCFLEET_PROFILE,
+      introspection: env.DOCFLEET_INTROSPECTION,
+      graphiql: env.DOCFLEET_GRAPHIQL,
+      limits: {
+        maxDepth: env.DOCFLEET_GRAPHQL_MAX_DEPTH,
+        maxCost: env.DOCFLEET_GRAPHQL_MAX_COST,
+        maxAliases: env.DOCFLEET_GRAPHQL_MAX_ALIASES,
+        maxTokens: env.DOCFLEET_GRAPHQL_MAX_TOKENS,
+        maxDirectives: env.DOCFLEET_GRAPHQL_MAX_DIRECTIVES,
+      },
+      rateLimits: {
+        uploadFilesPerMin: env.DOCFLEET_RATE_UPLOAD_FILES_PER_MIN,
+        searchesPerMin: env.DOCFLEET_RATE_SEARCHES_PER_MIN,
+        redisUrl: env.REDIS_URL,
+      },
+    },
     logLevel: env.DOCFLEET_LOG_LEVEL,
+    allowAnonymous: env.DOCFLEET_ALLOW_ANONYMOUS,
     settings: {
       ...DEFAULT_SETTINGS,
       maxUploadBytes: env.DOCFLEET_MAX_UPLOAD_BYTES,
@@ -238,6 +304,7 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
       reviewThreshold: env.DOCFLEET_REVIEW_THRESHOLD,
       maxOcrPages: env.DOCFLEET_MAX_OCR_PAGES,
       maxPixels: env.DOCFLEET_MAX_PIXELS,
+      authRecheckMs: env.DOCFLEET_AUTH_RECHECK_MS,
     },
   };
 }

@@ -33,6 +33,8 @@ export interface PipelineSettings {
   maxPixels: number;
   /** Pages OCR'd per document at most. */
   maxOcrPages: number;
+  /** How often a live subscription's API key is checked again (revoked or expired: the subscription ends). */
+  authRecheckMs: number;
 }
 
 export const DEFAULT_SETTINGS: PipelineSettings = {
@@ -48,6 +50,7 @@ export const DEFAULT_SETTINGS: PipelineSettings = {
   embedBatchSize: 32,
   maxPixels: 100_000_000,
   maxOcrPages: 50,
+  authRecheckMs: 5000,
 };
 
 /** Everything the pipeline needs, passed in (no module-level singletons). */

@@ -13,6 +13,11 @@ export const FailureCode = {
   TOO_LARGE: "TOO_LARGE",
   /** The file holds no text that could be extracted. */
   EMPTY: "EMPTY",
+  /**
+   * The file name cannot be a document's label: empty, over 1,024 characters, control or bidi characters,
+   * invalid Unicode, an absolute path or `..` segments (requestUploads refuses the file).
+   */
+  INVALID_NAME: "INVALID_NAME",
   /** The uploaded object is missing or its size differs from the one announced. */
   UPLOAD_MISMATCH: "UPLOAD_MISMATCH",
   /** A stage ran past its time budget. */

@@ -100,7 +100,13 @@ export async function transition(tx: Tx, spec: TransitionSpec): Promise<Pipeline
   if (ids.length === 0) return [];
   if (spec.from !== null) {
     const res = await tx.document.updateMany({
-      where: { id: { in: ids }, status: spec.from.status, stage: spec.from.stage, batchId: spec.batchId },
+      where: {
+        id: { in: ids },
+        tenantId: spec.tenantId,
+        batchId: spec.batchId,
+        status: spec.from.status,
+        stage: spec.from.stage,
+      },
       data: { ...spec.data, status: spec.to.status, stage: spec.to.stage },
     });
     if (res.count !== ids.length) {
@@ -115,7 +121,7 @@ export async function transition(tx: Tx, spec: TransitionSpec): Promise<Pipeline
   const data: Prisma.BatchUpdateInput = { eventSeq: { increment: eventCount } };
   for (const [k, v] of Object.entries(delta)) (data as Record<string, unknown>)[k] = { increment: v };
   const batch = await tx.batch.update({
-    where: { id: spec.batchId },
+    where: { id: spec.batchId, tenantId: spec.tenantId },
     data,
     select: { eventSeq: true, ...COUNTER_FIELDS },
   });

@@ -2,6 +2,7 @@ import { type Batch, type Document, Prisma } from "@docfleet/schema";
 import { Categories, fieldKind, type StoredCategory } from "./categories.ts";
 import { objectKeys, type PipelineDeps } from "./context.ts";
 import { DocumentError, FailureCode } from "./errors.ts";
+import { fileNameProblem } from "./file-names.ts";
 import { labelTokens, relabel } from "./labels.ts";
 import { StaleStateError, type TransitionSpec, type Tx, transition } from "./lifecycle.ts";
 import {
@@ -31,6 +32,7 @@ import { CHUNKER_VERSION } from "./stages/embed.ts";
 import { STAGE_HANDLERS } from "./stages/index.ts";
 import { PARSER_VERSION } from "./stages/parse.ts";
 import type { StoredField } from "./stages/understand.ts";
+import { storable } from "./storable.ts";
 
 export interface FileRequest {
   name: string;
@@ -250,7 +252,10 @@ export class Pipeline {
       ? new Map(
           (
             await this.prisma.document.findMany({
-              where: { id: { in: planned.flatMap((o) => (o.status === "NEW" ? [o.document.id] : [])) } },
+              where: {
+                id: { in: planned.flatMap((o) => (o.status === "NEW" ? [o.document.id] : [])) },
+                tenantId,
+              },
             })
           ).map((d) => [d.id, d]),
         )
@@ -304,7 +309,7 @@ export class Pipeline {
       await this.tx(async (tx, events) => {
         // Re-read inside the transaction: a concurrent call may have queued some already.
         const pending = await tx.document.findMany({
-          where: { id: { in: group.map((d) => d.id) }, status: "PENDING_UPLOAD" },
+          where: { id: { in: group.map((d) => d.id) }, tenantId, status: "PENDING_UPLOAD" },
           select: { id: true, tenantId: true },
         });
         events.push(
@@ -501,7 +506,7 @@ export class Pipeline {
     if (doc.status === "PROCESSING") {
       // A redelivery after the previous holder died (or a duplicate): take the lease over.
       const res = await this.prisma.document.updateMany({
-        where: { id: doc.id, status: "PROCESSING", stage: msg.stage },
+        where: { id: doc.id, tenantId: doc.tenantId, status: "PROCESSING", stage: msg.stage },
         data: { leaseExpiresAt, attempts: { increment: 1 } },
       });
       return res.count === 1 ? { ...doc, leaseExpiresAt, attempts: doc.attempts + 1 } : null;
@@ -580,9 +585,11 @@ export class Pipeline {
         documentIds: [doc.id],
         from: { status: "PROCESSING", stage },
         to: { status: "FAILED", stage },
-        data: { errorCode: code, errorMessage: message.slice(0, 2000), leaseExpiresAt: null },
+        // Messages quote the file (zip entry names, parser errors): NUL or a cut surrogate pair in them
+        // would fail this write, and the document would stay PROCESSING for ever.
+        data: { errorCode: code, errorMessage: storable(message.slice(0, 2000)), leaseExpiresAt: null },
         eventType: EventType.DOCUMENT_FAILED,
-        eventPayload: () => ({ code, message: message.slice(0, 500) }),
+        eventPayload: () => ({ code, message: storable(message.slice(0, 500)) }),
       },
       1,
     ).catch((e) => {
@@ -776,7 +783,7 @@ export class Pipeline {
         ? ["INDEX"]
         : null;
     await this.tx(async (tx, events) => {
-      const before = await tx.label.findUnique({ where: { documentId: doc.id } });
+      const before = await tx.label.findUnique({ where: { documentId: doc.id, tenantId } });
       await tx.label.upsert({
         where: { documentId: doc.id },
         create: { documentId: doc.id, tenantId, category: category.name, tokens },
@@ -821,7 +828,7 @@ export class Pipeline {
         })),
       );
     });
-    return this.prisma.document.findUniqueOrThrow({ where: { id: doc.id } });
+    return this.prisma.document.findUniqueOrThrow({ where: { id: doc.id, tenantId } });
   }
 
   /**
@@ -1011,8 +1018,8 @@ function validateFile(
 ): (FileRequest & { sha256: string }) | { name: string; code: string; message: string } {
   const name = (f.name ?? "").trim();
   const sha256 = (f.sha256 ?? "").toLowerCase();
-  if (!name || name.length > 1024)
-    return { name, code: "BAD_REQUEST", message: "a file name must have 1 to 1024 characters" };
+  const nameProblem = fileNameProblem(name);
+  if (nameProblem) return { name, code: FailureCode.INVALID_NAME, message: nameProblem };
   if (!SHA256_RE.test(sha256))
     return { name, code: "BAD_REQUEST", message: "sha256 must be 64 hexadecimal characters" };
   if (!Number.isSafeInteger(f.size) || f.size < 0)

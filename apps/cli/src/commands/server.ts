@@ -1,4 +1,6 @@
+import { join } from "node:path";
 import {
+  type AdapterConfig,
   adapterConfig,
   baseEnvSchema,
   ConfigError,
@@ -33,14 +35,21 @@ export async function serve(o: {
   const publicUrl = o.publicUrl ?? `http://${o.host}:${port}`;
   const deps = await buildDeps(cfg, publicUrl);
   return startSystem(deps, {
-    gateway: { port, host: o.host },
+    gateway: { port, host: o.host, hardening: surface(cfg, "development") },
     worker: { roles: STAGES, concurrency: perStage(o.concurrency, o.understandConcurrency) },
     requeueOnStart: cfg.queue.kind === "memory",
+    allowAnonymous: cfg.allowAnonymous ?? true,
+    adminKeyFile: join(cfg.dataDir, "admin-key"),
   });
 }
 
 function perStage(n: number, understand?: number): Record<StageName, number> {
   return { PARSE: n, UNDERSTAND: understand ?? n, EMBED: n, INDEX: n };
+}
+
+/** The GraphQL surface as configured, with this command's profile where DOCFLEET_PROFILE is unset. */
+function surface(cfg: AdapterConfig, profile: "development" | "production") {
+  return { ...cfg.gateway, profile: cfg.gateway.profile ?? profile };
 }
 
 /** Config of a `gateway` or `worker` process: only meaningful with a shared database and broker. */
@@ -87,7 +96,12 @@ export function gateway(o: { port: number; host: string; publicUrl?: string; rel
   const cfg = distributedConfig("gateway");
   const publicUrl = o.publicUrl ?? `http://${o.host}:${o.port}`;
   return buildDeps(cfg, publicUrl).then((deps) =>
-    startSystem(deps, { gateway: { port: o.port, host: o.host }, requeueOnStart: false, relay: o.relay }),
+    startSystem(deps, {
+      gateway: { port: o.port, host: o.host, hardening: surface(cfg, "production") },
+      requeueOnStart: false,
+      relay: o.relay,
+      allowAnonymous: cfg.allowAnonymous ?? false,
+    }),
   );
 }
 

@@ -71,6 +71,7 @@ const CreateBatchInput = builder.inputType("CreateBatchInput", {
 
 builder.queryFields((t) => ({
   batch: t.prismaField({
+    authScopes: { read: true },
     type: "Batch",
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
@@ -81,6 +82,7 @@ builder.queryFields((t) => ({
       }),
   }),
   batches: t.prismaConnection({
+    authScopes: { read: true },
     type: "Batch",
     cursor: "id",
     resolve: (query, _root, _args, ctx) =>
@@ -94,6 +96,7 @@ builder.queryFields((t) => ({
 
 builder.mutationFields((t) => ({
   createBatch: t.prismaField({
+    authScopes: { upload: true },
     type: "Batch",
     args: { input: t.arg({ type: CreateBatchInput, required: true }) },
     resolve: (_query, _root, { input }, ctx) => guard(() => ctx.pipeline.createBatch(ctx.tenantId, input)),

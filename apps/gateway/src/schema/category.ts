@@ -44,6 +44,7 @@ const CategoryChange = builder.inputType("CategoryChange", {
 
 builder.queryFields((t) => ({
   categories: t.field({
+    authScopes: { read: true },
     type: [Category],
     description: "The tenant's categories (the default set until it defines its own)",
     resolve: (_root, _args, ctx) => ctx.pipeline.categories.list(ctx.tenantId),
@@ -52,6 +53,7 @@ builder.queryFields((t) => ({
 
 builder.mutationFields((t) => ({
   defineCategory: t.field({
+    authScopes: { admin: true },
     type: Category,
     description: "Adds a category (CONFLICT when the name is taken: change it with updateCategory)",
     args: { input: t.arg({ type: CategoryInput, required: true }) },
@@ -66,6 +68,7 @@ builder.mutationFields((t) => ({
       ),
   }),
   updateCategory: t.field({
+    authScopes: { admin: true },
     type: Category,
     description:
       "Changes a category's description, keywords or fields; a real change bumps its version (reprocess then re-runs what it affects)",

@@ -83,7 +83,9 @@ export const Document = builder.prismaObject("Document", {
       select: { thumbnailKey: true },
       resolve: (d, _args, ctx) =>
         d.thumbnailKey
-          ? ctx.pipeline.deps.store.createDownloadUrl(d.thumbnailKey, { ttlSeconds: 900 })
+          ? ctx.pipeline.deps.store.createDownloadUrl(ownKey(ctx.tenantId, d.thumbnailKey), {
+              ttlSeconds: 900,
+            })
           : null,
     }),
     batch: t.relation("batch"),
@@ -94,16 +96,29 @@ export const Document = builder.prismaObject("Document", {
       description: "the extracted text (first 100,000 characters)",
       select: { textKey: true },
       resolve: async (d, _args, ctx) =>
-        d.textKey ? (await ctx.pipeline.deps.store.get(d.textKey)).toString("utf8").slice(0, 100_000) : null,
+        d.textKey
+          ? (await ctx.pipeline.deps.store.get(ownKey(ctx.tenantId, d.textKey)))
+              .toString("utf8")
+              .slice(0, 100_000)
+          : null,
     }),
     downloadUrl: t.string({
       description: "a signed URL to the original file, valid for 15 minutes",
       select: { objectKey: true, name: true },
       resolve: (d, _args, ctx) =>
-        ctx.pipeline.deps.store.createDownloadUrl(d.objectKey, { ttlSeconds: 900, fileName: d.name }),
+        ctx.pipeline.deps.store.createDownloadUrl(ownKey(ctx.tenantId, d.objectKey), {
+          ttlSeconds: 900,
+          fileName: d.name,
+        }),
     }),
   }),
 });
+
+/** A key to sign or read, refused unless under the tenant's prefix (rows are scoped already: defence in depth). */
+function ownKey(tenantId: string, key: string): string {
+  if (!key.startsWith(`${tenantId}/`)) throw new Error("object key outside the caller's tenant prefix");
+  return key;
+}
 
 const DocumentFilter = builder.inputType("DocumentFilter", {
   fields: (t) => ({
@@ -117,6 +132,7 @@ const DocumentFilter = builder.inputType("DocumentFilter", {
 
 builder.queryFields((t) => ({
   document: t.prismaField({
+    authScopes: { read: true },
     type: "Document",
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
@@ -127,6 +143,7 @@ builder.queryFields((t) => ({
       }),
   }),
   documents: t.prismaConnection({
+    authScopes: { read: true },
     type: "Document",
     cursor: "id",
     args: { filter: t.arg({ type: DocumentFilter }) },
@@ -214,6 +231,7 @@ ReprocessResult.implement({
 
 builder.mutationFields((t) => ({
   correctDocument: t.prismaField({
+    authScopes: { $all: { read: true, upload: true } },
     type: "Document",
     description:
       "Records a person's fix of a completed document's category and/or fields; the category becomes a training label for the tenant's classifier",
@@ -229,10 +247,14 @@ builder.mutationFields((t) => ({
           fields: args.fields,
         }),
       );
-      return ctx.prisma.document.findUniqueOrThrow({ ...query, where: { id: doc.id } });
+      return ctx.prisma.document.findUniqueOrThrow({
+        ...query,
+        where: { id: doc.id, tenantId: ctx.tenantId },
+      });
     },
   }),
   reprocess: t.field({
+    authScopes: { admin: true },
     type: ReprocessResult,
     description:
       "Re-runs `stages` for the selected completed documents where something changed (model, prompt or category version, parser, chunker); `force` re-runs regardless. Index follows what runs.",

@@ -1,3 +1,4 @@
+import type { GraphQLSchema } from "graphql";
 import { builder } from "../builder.ts";
 import "./batch.ts";
 import "./category.ts";
@@ -8,5 +9,18 @@ import "./search.ts";
 import "./upload.ts";
 
 export function toSchema() {
-  return builder.toSchema({ sortSchema: false });
+  const schema = builder.toSchema({ sortSchema: false });
+  assertEveryOperationScoped(schema);
+  return schema;
+}
+
+/** Every operation names the API key scopes it needs: a root field without `authScopes` stops the build. */
+function assertEveryOperationScoped(schema: GraphQLSchema) {
+  const unscoped = [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()].flatMap(
+    (type) =>
+      Object.values(type?.getFields() ?? {})
+        .filter((f) => !(f.extensions?.pothosOptions as { authScopes?: unknown } | undefined)?.authScopes)
+        .map((f) => `${type!.name}.${f.name}`),
+  );
+  if (unscoped.length) throw new Error(`operations without authScopes: ${unscoped.join(", ")}`);
 }

@@ -57,6 +57,7 @@ QuarantineGroupRef.implement({
 
 builder.queryFields((t) => ({
   quarantine: t.field({
+    authScopes: { read: true },
     type: [QuarantineGroupRef],
     description: "The tenant's failed documents grouped by reason code, largest group first",
     args: { batchId: t.arg.id(), sample: t.arg.int({ defaultValue: 10 }) },
@@ -70,6 +71,7 @@ builder.queryFields((t) => ({
 
 builder.mutationFields((t) => ({
   retryDocuments: t.field({
+    authScopes: { admin: true },
     type: [RetryResult],
     description:
       "Queues failed documents again from the stage they stopped at (or `stage`, an earlier one), or completed documents from `stage`; at most 1000",
@@ -87,6 +89,7 @@ builder.mutationFields((t) => ({
       ),
   }),
   retryBatch: t.int({
+    authScopes: { admin: true },
     description:
       "Queues a batch's failed documents again (all finished ones from parse when failedOnly is false); returns how many",
     args: {

@@ -1,6 +1,6 @@
 import { type BatchCounters, isUuid, type PipelineEvent } from "@docfleet/pipeline";
 import { GraphQLError } from "graphql";
-import { builder } from "../builder.ts";
+import { builder, type Context } from "../builder.ts";
 import { COALESCE_MS, eventStream } from "../progress.ts";
 import { BatchCounts, StageCounts } from "./batch.ts";
 import { DocumentStatus, Stage } from "./document.ts";
@@ -87,13 +87,23 @@ function notFound(what: string): GraphQLError {
   return new GraphQLError(`${what} not found`, { extensions: { code: "NOT_FOUND" } });
 }
 
-/** Aborts when the consumer stops iterating (client unsubscribed or disconnected). */
-async function* until<T>(make: (signal: AbortSignal) => AsyncGenerator<T>): AsyncGenerator<T> {
+/**
+ * Aborts when the consumer stops iterating (client unsubscribed or disconnected), or at once when the
+ * caller's key is revoked or expires (`ctx.authLost`, SSE; the gateway then ends the stream).
+ */
+async function* until<T>(
+  ctx: Pick<Context, "authLost">,
+  make: (signal: AbortSignal) => AsyncGenerator<T>,
+): AsyncGenerator<T> {
   const controller = new AbortController();
+  const onLost = () => controller.abort();
+  if (ctx.authLost?.aborted) controller.abort();
+  else ctx.authLost?.addEventListener("abort", onLost, { once: true });
   const inner = make(controller.signal);
   try {
     yield* inner;
   } finally {
+    ctx.authLost?.removeEventListener("abort", onLost);
     controller.abort();
     await inner.return(undefined);
   }
@@ -116,6 +126,7 @@ const EMPTY_COUNTS: BatchCounters = {
 builder.subscriptionType({});
 builder.subscriptionFields((t) => ({
   batchProgress: t.field({
+    authScopes: { read: true },
     type: BatchProgress,
     description:
       "Every event of the batch after `after` (0: from the start), then live; coalesced into a few messages per second",
@@ -133,17 +144,18 @@ builder.subscriptionFields((t) => ({
         : null;
       if (!batch) throw notFound(`batch ${batchId}`);
       const hub = ctx.progress;
-      return until(async function* (signal) {
+      return until(ctx, async function* (signal) {
         for await (const events of eventStream({
           hub,
           prisma: ctx.prisma,
+          tenantId: ctx.tenantId,
           batchId,
           after: Math.max(0, args.after ?? 0),
           coalesceMs: COALESCE_MS,
           signal,
         })) {
           const counts = (events.at(-1)!.payload.batch as BatchCounters | undefined) ?? EMPTY_COUNTS;
-          const { perMinute, etaSeconds } = hub.rate(batchId, counts);
+          const { perMinute, etaSeconds } = hub.rate(ctx.tenantId, batchId, counts);
           yield { batchId, events, counts, perMinute, etaSeconds } satisfies BatchMessage;
         }
       });
@@ -151,6 +163,7 @@ builder.subscriptionFields((t) => ({
     resolve: (m: BatchMessage) => m,
   }),
   documentProgress: t.field({
+    authScopes: { read: true },
     type: DocumentProgress,
     description: "Every event of the document after `after` (a batch seq; 0: from the start), then live",
     args: {
@@ -166,10 +179,11 @@ builder.subscriptionFields((t) => ({
           })
         : null;
       if (!doc) throw notFound(`document ${documentId}`);
-      return until(async function* (signal) {
+      return until(ctx, async function* (signal) {
         for await (const events of eventStream({
           hub: ctx.progress,
           prisma: ctx.prisma,
+          tenantId: ctx.tenantId,
           batchId: doc.batchId,
           documentId,
           after: Math.max(0, args.after ?? 0),

@@ -2,6 +2,7 @@ import {
   type FieldCondition,
   type SearchFilter as Filter,
   type SearchHit as Hit,
+  isUuid,
   type SearchMode as Mode,
   RequestError,
   type Facet as SearchFacet,
@@ -198,6 +199,7 @@ function toFilter(f: FilterArg | null | undefined): Filter {
 
 builder.queryFields((t) => ({
   search: t.field({
+    authScopes: { read: true },
     type: SearchResult,
     description: "The tenant's documents matching a query, best first, with facets over all matches",
     args: {
@@ -235,6 +237,7 @@ builder.queryFields((t) => ({
       }),
   }),
   similar: t.field({
+    authScopes: { read: true },
     type: SearchResult,
     description: "The tenant's documents most like this one (by their chunks' embeddings), never itself",
     args: {
@@ -246,7 +249,16 @@ builder.queryFields((t) => ({
     resolve: (_root, args, ctx) =>
       guard(async () => {
         const { first, offset } = pageArgs(args.first, args.after);
-        const hits = await ctx.pipeline.deps.search.similar(ctx.tenantId, String(args.documentId), {
+        const documentId = String(args.documentId);
+        // Another tenant's document is NOT_FOUND, as a missing one: never an empty answer that tells them apart.
+        const own = isUuid(documentId)
+          ? await ctx.prisma.document.findFirst({
+              where: { id: documentId, tenantId: ctx.tenantId },
+              select: { id: true },
+            })
+          : null;
+        if (!own) throw new RequestError("NOT_FOUND", `document ${documentId} not found`);
+        const hits = await ctx.pipeline.deps.search.similar(ctx.tenantId, documentId, {
           limit: first + 1,
           offset,
           filter: toFilter(args.filter),

@@ -94,6 +94,7 @@ CompleteResult.implement({
 
 builder.mutationFields((t) => ({
   requestUploads: t.field({
+    authScopes: { upload: true },
     type: [UploadResult],
     description:
       "Registers files of a batch and answers an upload target per new file (at most 1000 per call)",
@@ -128,6 +129,7 @@ builder.mutationFields((t) => ({
       }),
   }),
   completeUploads: t.field({
+    authScopes: { upload: true },
     type: [CompleteResult],
     description: "Checks the uploaded objects and queues their documents (at most 1000 per call); idempotent",
     args: { documentIds: t.arg.idList({ required: true }) },
@@ -184,6 +186,7 @@ const PartInput = builder.inputType("PartInput", {
 
 builder.mutationFields((t) => ({
   startMultipartUpload: t.field({
+    authScopes: { upload: true },
     type: MultipartTarget,
     description:
       "For large files, instead of POSTing to requestUploads' target: starts a multipart upload of a document " +
@@ -211,6 +214,7 @@ builder.mutationFields((t) => ({
       ),
   }),
   completeMultipartUpload: t.field({
+    authScopes: { upload: true },
     type: "Boolean",
     description:
       "Joins the uploaded parts, in partNumber order, into the document's file and checks its size (a wrong " +
@@ -234,6 +238,7 @@ builder.mutationFields((t) => ({
       }),
   }),
   abortMultipartUpload: t.field({
+    authScopes: { upload: true },
     type: "Boolean",
     description:
       "Abandons a multipart upload: its parts are freed and its URLs stop working. Idempotent. Errors: " +

@@ -27,7 +27,10 @@ export async function extractDocx(bytes: Buffer, limits?: ZipLimits): Promise<st
   }
   let body: string;
   try {
-    const { value } = await mammoth.extractRawText({ buffer: Buffer.from(zipSync(parts, { level: 0 })) });
+    const packed = zipSync(parts, { level: 0 });
+    // A view, not a copy: the repacked XML can be hundreds of MiB, outside the thread's heap limit.
+    const buffer = Buffer.from(packed.buffer, packed.byteOffset, packed.byteLength);
+    const { value } = await mammoth.extractRawText({ buffer });
     body = value.replace(/\n{3,}/g, "\n\n").trim();
   } catch (err) {
     throw new DocumentError(

@@ -183,6 +183,28 @@ describe("parseDocument", () => {
     expect(cut.text.length).toBeLessThanOrEqual(30);
   });
 
+  it("hands out text and names PostgreSQL can store: no NUL, no lone surrogate", async () => {
+    // UTF-16 with a BOM decodes whatever code units it holds; 2 NULs in 400 characters pass for text.
+    const bytes = Buffer.concat([
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from(`Minutes\u0000 of March. ${"The budget was agreed. ".repeat(16)}\u0000`, "utf16le"),
+      Buffer.from([0x00, 0xd8]),
+      Buffer.from(" End.", "utf16le"),
+    ]);
+    const doc = await parseDocument(bytes, opts);
+    expect(doc.text.startsWith("Minutes of March.")).toBe(true);
+    expect(doc.text.includes("\u0000")).toBe(false);
+    expect(doc.text).not.toMatch(/\p{Cs}/u);
+    const eml = Buffer.from(
+      "From: a@example.com\r\nTo: b@example.com\r\nSubject: =?UTF-8?B?UmVwb3J0AA==?=\r\nMIME-Version: 1.0\r\n" +
+        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n' +
+        '--b\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename="=?UTF-8?B?YQBiLnR4dA==?="\r\n\r\nx\r\n--b--\r\n',
+    );
+    const mail = await parseDocument(eml, opts);
+    expect(mail.title).toBe("Report");
+    expect(mail.attachments.map((a) => a.name)).toEqual(["ab.txt"]);
+  });
+
   it("fails TOO_LARGE over maxPages", async () => {
     const err = await failure(parseDocument(read("pdf/bookmark_sample.pdf"), { ...opts, maxPages: 1 }));
     expect(err.code).toBe("TOO_LARGE");

@@ -1,4 +1,5 @@
 import { DocumentError, FailureCode } from "../errors.ts";
+import { storable } from "../storable.ts";
 import { detectType } from "./detect.ts";
 import { extractDocx, isEncryptedOoxml } from "./docx.ts";
 import { extractEml, extractMsg } from "./email.ts";
@@ -123,7 +124,10 @@ function single(text: string): Extracted {
 }
 
 function assemble(detected: DetectedType, extracted: Extracted, maxTextChars: number): ParsedDocument {
-  const { pages, pageCount } = extracted;
+  const { pageCount } = extracted;
+  // Text, titles and attachment names come from the file: NUL or a lone surrogate in them would make
+  // every later write to the database fail.
+  const pages = extracted.pages.map((p) => ({ ...p, text: storable(p.text) }));
   const kept: Extracted["pages"] = [];
   let length = 0;
   let truncated = false;
@@ -153,9 +157,13 @@ function assemble(detected: DetectedType, extracted: Extracted, maxTextChars: nu
     truncated,
     words: extracted.words ?? [],
     images: extracted.images ?? [],
-    attachments: extracted.attachments ?? [],
+    attachments: (extracted.attachments ?? []).map((a) => ({
+      ...a,
+      name: storable(a.name),
+      ...(a.contentType ? { contentType: storable(a.contentType) } : {}),
+    })),
     ...(extracted.thumbnail ? { thumbnail: extracted.thumbnail } : {}),
-    ...(extracted.title ? { title: extracted.title } : {}),
+    ...(extracted.title ? { title: storable(extracted.title) } : {}),
   };
 }
 

@@ -211,6 +211,20 @@ export class InvalidObjectKeyError extends Error {
   }
 }
 
+/**
+ * The Content-Disposition of a download named `fileName`, the same for every adapter: an attachment
+ * named by the name's last segment (a name is a label, never a path), percent-encoded as RFC 8187
+ * wants, so no quote, semicolon or line break of a name can reach the header.
+ */
+export function attachmentDisposition(fileName: string): string {
+  const base = fileName.split(/[/\\]/).findLast((s) => s !== "") ?? "download";
+  const encoded = encodeURIComponent(base.replace(/\p{Cs}/gu, "\ufffd")).replace(
+    /['()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+  return `attachment; filename*=UTF-8''${encoded}`;
+}
+
 /** Every adapter applies the same key rule, so a key valid for one is valid for all. */
 export function assertObjectKey(key: string): void {
   if (!KEY_RE.test(key) || key.split("/").some((p) => p === "." || p === ".."))

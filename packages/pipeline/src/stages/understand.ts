@@ -21,9 +21,15 @@ export const understandStage: StageHandler = async ({ doc, deps, signal }) => {
   const parse = (doc.provenance as { PARSE?: ParseProvenance } | null)?.PARSE;
   const [text, batch, learnedRow, label, words, images] = await Promise.all([
     store.get(doc.textKey!).then((b) => b.toString("utf8")),
-    prisma.batch.findUniqueOrThrow({ where: { id: doc.batchId }, select: { options: true } }),
+    prisma.batch.findUniqueOrThrow({
+      where: { id: doc.batchId, tenantId: doc.tenantId },
+      select: { options: true },
+    }),
     prisma.tenantModel.findUnique({ where: { tenantId: doc.tenantId }, select: { learned: true } }),
-    prisma.label.findUnique({ where: { documentId: doc.id }, select: { category: true } }),
+    prisma.label.findUnique({
+      where: { documentId: doc.id, tenantId: doc.tenantId },
+      select: { category: true },
+    }),
     parse?.words
       ? store
           .get(objectKeys.words(doc.tenantId, doc.id))

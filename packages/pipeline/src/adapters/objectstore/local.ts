@@ -8,6 +8,7 @@ import { pipeline } from "node:stream/promises";
 import busboy from "busboy";
 import {
   assertObjectKey,
+  attachmentDisposition,
   type CompletedPart,
   checkStoredParts,
   MULTIPART_MAX_PART_SIZE,
@@ -89,7 +90,8 @@ export class LocalObjectStore implements ObjectStore {
     const expires = Math.floor(Date.now() / 1000) + opts.ttlSeconds;
     const q = new URLSearchParams({
       expires: String(expires),
-      signature: this.sign(`get\n${key}\n${expires}`),
+      // The name is signed too: a holder of the URL cannot make the download pose as another file.
+      signature: this.sign(`get\n${key}\n${expires}\n${opts.fileName ?? ""}`),
     });
     if (opts.fileName) q.set("name", opts.fileName);
     return `${this.opts.publicUrl}/objects/${key.split("/").map(encodeURIComponent).join("/")}?${q}`;
@@ -242,17 +244,15 @@ export class LocalObjectStore implements ObjectStore {
         const etag = await this.receivePart(req, url.searchParams, route[1]!, route[2]!);
         res.writeHead(200, { etag: `"${etag}"`, "content-length": 0 }).end();
       } else if (req.method === "GET" || req.method === "HEAD") {
-        const key = url.pathname.slice("/objects/".length).split("/").map(decodeURIComponent).join("/");
-        this.verify(`get\n${key}\n${url.searchParams.get("expires")}`, url.searchParams);
+        const key = decodeKey(url.pathname.slice("/objects/".length));
+        const name = url.searchParams.get("name");
+        this.verify(`get\n${key}\n${url.searchParams.get("expires")}\n${name ?? ""}`, url.searchParams);
         const info = await this.stat(key);
         if (!info) throw new SignatureError("no such object", 404);
-        const name = url.searchParams.get("name");
         res.writeHead(200, {
           "content-length": info.size,
           "content-type": "application/octet-stream",
-          ...(name
-            ? { "content-disposition": `attachment; filename*=UTF-8''${encodeURIComponent(name)}` }
-            : {}),
+          ...(name ? { "content-disposition": attachmentDisposition(name) } : {}),
         });
         if (req.method === "HEAD") res.end();
         else await pipeline(createReadStream(this.path(key)), res);
@@ -311,12 +311,20 @@ export class LocalObjectStore implements ObjectStore {
     this.verify(`upload\n${key}\n${fields.get("expires")}\n${fields.get("maxSize")}`, fields);
     this.path(key);
     let size = 0;
+    // Past the maximum the rest is read and dropped, and the refusal comes at the end: failing mid-way
+    // would destroy the form's file stream, stall busboy and the request with it, and the client would
+    // wait for an answer for ever.
     const limit = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         size += chunk.length;
-        if (size > maxSize)
-          cb(new SignatureError(`file exceeds the signed maximum of ${maxSize} bytes`, 413));
-        else cb(null, chunk);
+        cb(null, size > maxSize ? undefined : chunk);
+      },
+      flush(cb) {
+        cb(
+          size > maxSize
+            ? new SignatureError(`file exceeds the signed maximum of ${maxSize} bytes`, 413)
+            : null,
+        );
       },
     });
     await pipeline(stream, limit, createWriteStream(tmp));
@@ -446,5 +454,14 @@ export class LocalObjectStore implements ObjectStore {
 
   private tmpPath(): string {
     return join(this.opts.root, ".tmp", `${Date.now()}-${randomBytes(8).toString("hex")}`);
+  }
+}
+
+/** A key from a URL path; malformed percent-encoding is the client's error (400), not ours. */
+function decodeKey(path: string): string {
+  try {
+    return path.split("/").map(decodeURIComponent).join("/");
+  } catch {
+    throw new SignatureError("malformed object key", 400);
   }
 }

@@ -3,6 +3,7 @@ import { buffer } from "node:stream/consumers";
 import { Client } from "minio";
 import {
   assertObjectKey,
+  attachmentDisposition,
   type CompletedPart,
   checkStoredParts,
   MultipartPartError,
@@ -109,8 +110,7 @@ export class S3ObjectStore implements ObjectStore {
     checkTtl(opts.ttlSeconds);
     const headers: Record<string, string> = {};
     if (opts.fileName) {
-      headers["response-content-disposition"] =
-        `attachment; filename*=UTF-8''${encodeURIComponent(opts.fileName)}`;
+      headers["response-content-disposition"] = attachmentDisposition(opts.fileName);
     }
     return this.signer.presignedGetObject(this.bucket, key, opts.ttlSeconds, headers);
   }

@@ -1,0 +1,513 @@
+import { createHash, randomUUID } from "node:crypto";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { buildDeps, serve, startSystem } from "@docfleet/cli";
+import {
+  createGateway,
+  createRateLimiter,
+  DEFAULT_LIMITS,
+  type Gateway,
+  type HardeningOptions,
+  LOCAL_TENANT_ID,
+  type RateLimiter,
+} from "@docfleet/gateway";
+import { ApiKeys, adapterConfig, baseEnvSchema, ConfigError, parseEnv } from "@docfleet/pipeline";
+import { type GraphQLError, getIntrospectionQuery, parse } from "graphql";
+import { createClient } from "graphql-ws";
+import pino from "pino";
+import ts from "typescript";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import WebSocket from "ws";
+import { ROOT } from "../helpers/cli.ts";
+
+const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  text: string;
+  body: {
+    data?: Record<string, unknown> | null;
+    errors?: { message: string; extensions?: Record<string, unknown> }[];
+  };
+}
+
+/** The GraphQL surface of one gateway (no socket: yoga.fetch), over one embedded pipeline. */
+describe("hardened GraphQL surface", () => {
+  let dir: string;
+  let system: Awaited<ReturnType<typeof startSystem>>;
+  const gateways: Gateway[] = [];
+  const limiters: RateLimiter[] = [];
+  const quiet = pino({ level: "silent" });
+  let keyA: string;
+  let keyB: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "docfleet-hardening-"));
+    const cfg = adapterConfig(
+      parseEnv(baseEnvSchema, { DOCFLEET_DATA_DIR: dir, DOCFLEET_LOG_LEVEL: "warn" }),
+    );
+    // No gateway, worker or relay: each test builds the gateways it needs over this pipeline.
+    system = await startSystem(await buildDeps(cfg, "http://127.0.0.1:9"), {
+      requeueOnStart: false,
+      relay: false,
+    });
+    const keys = new ApiKeys(system.pipeline.deps.db.prisma);
+    keyA = (await keys.create({ tenantId: LOCAL_TENANT_ID, name: "a", scopes: ["read", "upload"] })).secret;
+    keyB = (await keys.create({ tenantId: LOCAL_TENANT_ID, name: "b", scopes: ["read", "upload"] })).secret;
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const g of gateways) await g.close();
+    for (const l of limiters) await l.close();
+    await system?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  function gateway(hardening: HardeningOptions = {}, log = quiet): Gateway {
+    const g = createGateway({ pipeline: system.pipeline, log, allowAnonymous: true, hardening });
+    gateways.push(g);
+    return g;
+  }
+
+  async function post(g: Gateway, body: unknown, key?: string, accept = "application/graphql-response+json") {
+    const res = await g.yoga.fetch("http://localhost/graphql", {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept,
+        ...(key ? { authorization: `Bearer ${key}` } : {}),
+      },
+      body: JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, headers: res.headers, text, body: JSON.parse(text) } as Answer;
+  }
+  const codes = (a: Answer) => (a.body.errors ?? []).map((e) => e.extensions?.code);
+
+  describe("limits", () => {
+    let g: Gateway;
+    beforeAll(() => {
+      g = gateway({ profile: "production" });
+    });
+
+    /** A valid query exactly `depth` levels deep: batches → edges → node, then batch → documents → ... */
+    function deepQuery(depth: number): string {
+      // Below a Batch: a leaf of 1 to 4 levels, then 4 more per round trip through a document.
+      const leaves = [
+        "id",
+        "documents { totalCount }",
+        "documents { edges { cursor } }",
+        "documents { edges { node { id } } }",
+      ];
+      let rest = depth - 3;
+      const leaf = (rest - 1) % 4;
+      let inner = leaves[leaf]!;
+      for (rest -= leaf + 1; rest > 0; rest -= 4)
+        inner = `documents { edges { node { batch { ${inner} } } } }`;
+      return `{ batches { edges { node { ${inner} } } } }`;
+    }
+
+    it("refuses a query deeper than the limit, and accepts one at it", async () => {
+      const tooDeep = await post(g, { query: deepQuery(DEFAULT_LIMITS.maxDepth + 1) });
+      expect(codes(tooDeep)).toEqual(["BAD_REQUEST"]);
+      expect(tooDeep.body.errors?.[0]?.extensions?.limit).toBe("maxDepth");
+      expect(tooDeep.body.data).toBeUndefined();
+      expect(tooDeep.status).toBe(400);
+      const atLimit = await post(g, { query: deepQuery(DEFAULT_LIMITS.maxDepth) });
+      expect(atLimit.body.errors).toBeUndefined();
+    });
+
+    it("refuses a costly query: pages of 100 inside pages of 100", async () => {
+      const search = vi.spyOn(system.pipeline.deps.search, "search");
+      try {
+        const a = await post(g, {
+          query: `{ search(query: "x", first: 100) { hits { document { batch {
+            documents(first: 100) { edges { node { id name } } } } } } } }`,
+        });
+        expect(codes(a)).toEqual(["BAD_REQUEST"]);
+        expect(a.body.errors?.[0]?.extensions?.limit).toBe("maxCost");
+        expect(search).not.toHaveBeenCalled();
+      } finally {
+        search.mockRestore();
+      }
+    });
+
+    it("refuses an alias flood", async () => {
+      const fields = (n: number) =>
+        Array.from({ length: n }, (_, i) => `a${i}: categories { name }`).join(" ");
+      const a = await post(g, { query: `{ ${fields(DEFAULT_LIMITS.maxAliases + 1)} }` });
+      expect(codes(a)).toEqual(["BAD_REQUEST"]);
+      expect(a.body.errors?.[0]?.extensions?.limit).toBe("maxAliases");
+      expect(
+        (await post(g, { query: `{ ${fields(DEFAULT_LIMITS.maxAliases)} }` })).body.errors,
+      ).toBeUndefined();
+    });
+
+    it("refuses a token flood before validating it", async () => {
+      const a = await post(g, { query: `{ categories { ${"name ".repeat(DEFAULT_LIMITS.maxTokens)} } }` });
+      expect(codes(a)).toEqual(["BAD_REQUEST"]);
+      expect(a.body.errors?.[0]?.extensions?.limit).toBe("maxTokens");
+      expect(a.status).toBe(400);
+    });
+
+    it("refuses a directive flood", async () => {
+      const a = await post(g, {
+        query: `{ categories { ${"name @include(if: true) ".repeat(DEFAULT_LIMITS.maxDirectives + 1)} } }`,
+      });
+      expect(codes(a)).toEqual(["BAD_REQUEST"]);
+      expect(a.body.errors?.[0]?.extensions?.limit).toBe("maxDirectives");
+    });
+
+    it("refuses a batched (array) body", async () => {
+      const a = await post(g, [{ query: "{ categories { name } }" }, { query: "{ categories { name } }" }]);
+      expect(a.status).toBeGreaterThanOrEqual(400);
+      expect(a.body.data).toBeUndefined();
+      expect(a.body.errors?.length).toBeGreaterThan(0);
+    });
+
+    it("takes overrides", async () => {
+      const strict = gateway({ profile: "production", limits: { maxDepth: 2 } });
+      const a = await post(strict, { query: "{ batches { edges { node { id } } } }" });
+      expect(a.body.errors?.[0]?.extensions?.limit).toBe("maxDepth");
+    });
+
+    it("accepts every query the CLI, the watch subscription, the tests and GraphiQL send", async () => {
+      const queries = await realQueries();
+      // The CLI's and the tests' queries are found (the test cannot pass by finding none).
+      expect(queries.filter((q) => q.file.startsWith("apps/cli")).length).toBeGreaterThanOrEqual(10);
+      expect(queries.some((q) => q.query.includes("batchProgress"))).toBe(true);
+      expect(queries.length).toBeGreaterThanOrEqual(40);
+      const dev = gateway({ profile: "development" });
+      queries.push({ file: "GraphiQL", query: getIntrospectionQuery(FULL_INTROSPECTION) });
+      const refused: string[] = [];
+      for (const { file, query } of queries) {
+        // Parse and validate as the gateway does, with its plugins (the limits) and its schema.
+        const enveloped = dev.yoga.getEnveloped({});
+        let errors: readonly GraphQLError[];
+        try {
+          errors = enveloped.validate(enveloped.schema, enveloped.parse(query));
+        } catch (err) {
+          errors = [err as GraphQLError];
+        }
+        for (const e of errors) if (e.extensions?.limit) refused.push(`${file}: ${e.message}\n${query}`);
+      }
+      expect(refused).toEqual([]);
+    });
+  });
+
+  describe("profiles", () => {
+    it("production refuses introspection, serves no GraphiQL and suggests nothing", async () => {
+      const g = gateway({ profile: "production" });
+      for (const query of [getIntrospectionQuery(), '{ __type(name: "Query") { name } }']) {
+        const a = await post(g, { query });
+        expect(codes(a)).toContain("GRAPHQL_VALIDATION_FAILED");
+        expect(a.text).toMatch(/introspection has been disabled/);
+        expect(a.body.data).toBeUndefined();
+      }
+      const page = await g.yoga.fetch("http://localhost/graphql", { headers: { accept: "text/html" } });
+      expect(page.headers.get("content-type") ?? "").not.toMatch(/text\/html/);
+      expect((await page.text()).toLowerCase()).not.toContain("graphiql");
+      for (const body of MISSPELLED) {
+        const a = await post(g, body);
+        expect(a.body.errors?.length).toBeGreaterThan(0);
+        expect(a.text).not.toMatch(/Did you mean/);
+      }
+    });
+
+    it("production refuses introspection and oversized documents over graphql-ws too, as errors", async () => {
+      const g = gateway({ profile: "production" });
+      const { server, url } = await g.listen(0);
+      let closed = 0;
+      const client = createClient({
+        url: `${url.replace(/^http/, "ws")}/graphql`,
+        webSocketImpl: WebSocket,
+        lazy: false,
+        retryAttempts: 0,
+        on: { closed: () => void closed++ },
+      });
+      const run = (query: string) =>
+        new Promise<{ result?: unknown[]; error?: unknown }>((resolve) => {
+          const result: unknown[] = [];
+          client.subscribe(
+            { query },
+            {
+              next: (v) => void result.push(v),
+              error: (error) => resolve({ error }),
+              complete: () => resolve({ result }),
+            },
+          );
+        });
+      try {
+        expect(JSON.stringify(await run("{ __schema { queryType { name } } }"))).toMatch(
+          /introspection has been disabled/,
+        );
+        expect(
+          JSON.stringify(await run(`{ categories { ${"name ".repeat(DEFAULT_LIMITS.maxTokens)} } }`)),
+        ).toMatch(/Token limit of \d+ exceeded/);
+        // Answered, not a closed socket: the same connection goes on.
+        expect(await run("{ categories { name } }")).toMatchObject({
+          result: [{ data: { categories: expect.any(Array) } }],
+        });
+        expect(closed).toBe(0);
+      } finally {
+        await client.dispose();
+        server.closeAllConnections();
+        await new Promise((r) => server.close(r));
+      }
+    });
+
+    it("development allows introspection, serves GraphiQL and suggests", async () => {
+      const g = gateway({ profile: "development" });
+      const a = await post(g, { query: getIntrospectionQuery(FULL_INTROSPECTION) });
+      expect(a.body.errors).toBeUndefined();
+      expect((a.body.data!.__schema as { types: unknown[] }).types.length).toBeGreaterThan(10);
+      const page = await g.yoga.fetch("http://localhost/graphql", { headers: { accept: "text/html" } });
+      expect(page.headers.get("content-type")).toMatch(/text\/html/);
+      expect((await page.text()).toLowerCase()).toContain("graphiql");
+      // The misspellings production hides do suggest here: the check above can fail.
+      for (const body of MISSPELLED) expect((await post(g, body)).text).toMatch(/Did you mean/);
+    });
+
+    it("`docfleet serve` is development, with DOCFLEET_* read from the environment", async () => {
+      const names = ["DOCFLEET_LOG_LEVEL", "DOCFLEET_GRAPHQL_MAX_ALIASES", "DOCFLEET_PROFILE"] as const;
+      const saved = names.map((n) => process.env[n]);
+      Object.assign(process.env, { DOCFLEET_LOG_LEVEL: "warn", DOCFLEET_GRAPHQL_MAX_ALIASES: "1" });
+      delete process.env.DOCFLEET_PROFILE;
+      const served = await serve({
+        port: 0,
+        host: "127.0.0.1",
+        dataDir: join(dir, "serve"),
+        concurrency: 1,
+      }).finally(() => {
+        names.forEach((n, k) => {
+          if (saved[k] === undefined) delete process.env[n];
+          else process.env[n] = saved[k];
+        });
+      });
+      try {
+        const call = async (query: string) => {
+          const res = await fetch(`${served.url}/graphql`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ query }),
+          });
+          return (await res.json()) as Answer["body"];
+        };
+        expect((await call("{ __schema { queryType { name } } }")).errors).toBeUndefined();
+        expect(
+          (await call("{ a: categories { name } b: categories { name } }")).errors?.[0]?.extensions,
+        ).toMatchObject({ code: "BAD_REQUEST", limit: "maxAliases" });
+      } finally {
+        await served.stop();
+      }
+    });
+
+    it("the booleans override the profile", async () => {
+      const g = gateway({ profile: "production", introspection: true, graphiql: true });
+      expect((await post(g, { query: "{ __schema { queryType { name } } }" })).body.errors).toBeUndefined();
+      const dev = gateway({ profile: "development", introspection: false });
+      expect(codes(await post(dev, { query: "{ __schema { queryType { name } } }" }))).toContain(
+        "GRAPHQL_VALIDATION_FAILED",
+      );
+    });
+
+    it("reads them from the environment, booleans only from true/1/false/0", () => {
+      const cfg = (env: Record<string, string>) => adapterConfig(parseEnv(baseEnvSchema, env)).gateway;
+      expect(cfg({})).toMatchObject({ profile: undefined, introspection: undefined, graphiql: undefined });
+      expect(
+        cfg({
+          DOCFLEET_PROFILE: "production",
+          DOCFLEET_INTROSPECTION: "1",
+          DOCFLEET_GRAPHIQL: "false",
+          DOCFLEET_GRAPHQL_MAX_DEPTH: "7",
+          DOCFLEET_RATE_SEARCHES_PER_MIN: "0",
+          REDIS_URL: "redis://r:6379",
+        }),
+      ).toMatchObject({
+        profile: "production",
+        introspection: true,
+        graphiql: false,
+        limits: { maxDepth: 7, maxCost: undefined },
+        rateLimits: { searchesPerMin: 0, redisUrl: "redis://r:6379" },
+      });
+      expect(() => cfg({ DOCFLEET_INTROSPECTION: "yes", DOCFLEET_PROFILE: "prod" })).toThrow(
+        /DOCFLEET_INTROSPECTION[\s\S]*DOCFLEET_PROFILE|DOCFLEET_PROFILE[\s\S]*DOCFLEET_INTROSPECTION/,
+      );
+      expect(() => cfg({ DOCFLEET_INTROSPECTION: "yes" })).toThrow(ConfigError);
+    });
+  });
+
+  it("masks an internal error in the answer and logs it whole", async () => {
+    const lines: string[] = [];
+    const log = pino({ level: "error" }, { write: (s: string) => void lines.push(s) });
+    const g = gateway({ profile: "development" }, log);
+    const search = vi
+      .spyOn(system.pipeline.deps.search, "search")
+      .mockRejectedValueOnce(new Error("connect ECONNREFUSED 10.1.2.3:5432 password=hunter2"));
+    // NODE_ENV=development would have yoga put the original error into the answer: not here.
+    const nodeEnv = process.env.NODE_ENV;
+    process.env.NODE_ENV = "development";
+    try {
+      const a = await post(g, { query: '{ search(query: "x") { totalCount } }' });
+      expect(a.body.errors).toEqual([
+        expect.objectContaining({
+          message: "Unexpected error.",
+          extensions: { code: "INTERNAL_SERVER_ERROR" },
+        }),
+      ]);
+      expect(a.text).not.toMatch(/hunter2|ECONNREFUSED|10\.1\.2\.3|stack|\.ts:\d+/);
+      const logged = lines.join("");
+      expect(logged).toContain("password=hunter2");
+      expect(logged).toMatch(/"stack":"[^"]*hardening\.test\.ts/);
+    } finally {
+      process.env.NODE_ENV = nodeEnv;
+      search.mockRestore();
+    }
+  });
+
+  describe("rate limits", () => {
+    const SEARCH = '{ search(query: "invoice", mode: KEYWORD) { totalCount } }';
+    const prefix = () => `docfleet-test:${randomUUID()}`;
+
+    it("refuses the N+1-th search of a key in the window, before any resolver; other keys go on", async () => {
+      const g = gateway({ profile: "production", rateLimits: { searchesPerMin: 3, keyPrefix: prefix() } });
+      const search = vi.spyOn(system.pipeline.deps.search, "search");
+      try {
+        for (let i = 0; i < 3; i++)
+          expect((await post(g, { query: SEARCH }, keyA)).body.errors).toBeUndefined();
+        const refused = await post(g, { query: SEARCH }, keyA);
+        expect(codes(refused)).toEqual(["RATE_LIMITED"]);
+        const retryAfterMs = refused.body.errors?.[0]?.extensions?.retryAfterMs as number;
+        expect(retryAfterMs).toBeGreaterThan(0);
+        expect(retryAfterMs).toBeLessThanOrEqual(60_000);
+        expect(refused.status).toBe(429);
+        expect(Number(refused.headers.get("retry-after"))).toBe(Math.ceil(retryAfterMs / 1000));
+        expect(refused.body.data).toBeUndefined();
+        expect(search).toHaveBeenCalledTimes(3);
+        // `similar` takes from the same budget; so do two aliased searches in one request.
+        expect(codes(await post(g, { query: '{ similar(documentId: "x") { totalCount } }' }, keyA))).toEqual([
+          "RATE_LIMITED",
+        ]);
+        // Another key of the same tenant, and the tenant's anonymous callers, have budgets of their own.
+        expect((await post(g, { query: SEARCH }, keyB)).body.errors).toBeUndefined();
+        expect((await post(g, { query: SEARCH })).body.errors).toBeUndefined();
+        const two = '{ a: search(query: "x") { totalCount } b: search(query: "y") { totalCount } }';
+        expect((await post(g, { query: two }, keyB)).body.errors).toBeUndefined();
+        expect(codes(await post(g, { query: two }, keyB))).toEqual(["RATE_LIMITED"]);
+      } finally {
+        search.mockRestore();
+      }
+    });
+
+    it("counts uploads in files: requestUploads' files and createBatch", async () => {
+      const g = gateway({ profile: "production", rateLimits: { uploadFilesPerMin: 5, keyPrefix: prefix() } });
+      const batch = await post(g, { query: 'mutation { createBatch(input: { name: "rl" }) { id } }' }, keyA);
+      const batchId = (batch.body.data!.createBatch as { id: string }).id;
+      const REQUEST =
+        "mutation($b: ID!, $f: [FileInput!]!) { requestUploads(batchId: $b, files: $f) { status } }";
+      const files = (n: number) =>
+        Array.from({ length: n }, () => {
+          const name = `${randomUUID()}.txt`;
+          return { name, size: 10, sha256: createHash("sha256").update(name).digest("hex") };
+        });
+      const four = await post(g, { query: REQUEST, variables: { b: batchId, f: files(4) } }, keyA);
+      expect(four.body.errors).toBeUndefined();
+      const fifth = await post(g, { query: REQUEST, variables: { b: batchId, f: files(1) } }, keyA);
+      expect(codes(fifth)).toEqual(["RATE_LIMITED"]);
+      // More files in one request than a whole minute's budget can never pass: a clear BAD_REQUEST.
+      const six = await post(g, { query: REQUEST, variables: { b: batchId, f: files(6) } }, keyB);
+      expect(codes(six)).toEqual(["BAD_REQUEST"]);
+      expect(six.body.errors?.[0]?.message).toMatch(/6 files registered, more than the 5/);
+      expect(
+        (await post(g, { query: REQUEST, variables: { b: batchId, f: files(5) } }, keyB)).body.errors,
+      ).toBe(undefined);
+    });
+
+    it("shares one budget between two gateways through Redis", async () => {
+      const shared = { redisUrl: REDIS_URL, keyPrefix: prefix(), searchesPerMin: 4, uploadFilesPerMin: 0 };
+      const [l1, l2] = [createRateLimiter(shared, quiet), createRateLimiter(shared, quiet)];
+      limiters.push(l1, l2);
+      await Promise.all([l1.ready(), l2.ready()]);
+      const g1 = gateway({ profile: "production", rateLimiter: l1, rateLimits: shared });
+      const g2 = gateway({ profile: "production", rateLimiter: l2, rateLimits: shared });
+      for (const g of [g1, g2, g1, g2])
+        expect((await post(g, { query: SEARCH }, keyA)).body.errors).toBeUndefined();
+      // Each alone would allow 4: together they have had 4.
+      expect(codes(await post(g1, { query: SEARCH }, keyA))).toEqual(["RATE_LIMITED"]);
+      expect(codes(await post(g2, { query: SEARCH }, keyA))).toEqual(["RATE_LIMITED"]);
+      expect((await post(g2, { query: SEARCH }, keyB)).body.errors).toBeUndefined();
+    });
+
+    it("counts in memory while Redis is unreachable", async () => {
+      // Nothing listens on port 1: every Redis call fails at once, the insurance limiter answers.
+      const l = createRateLimiter(
+        { redisUrl: "redis://127.0.0.1:1", keyPrefix: prefix(), searchesPerMin: 2, uploadFilesPerMin: 0 },
+        quiet,
+      );
+      limiters.push(l);
+      expect(await l.take("search", "k", 1)).toBeNull();
+      expect(await l.take("search", "k", 1)).toBeNull();
+      expect(await l.take("search", "k", 1)).toBeGreaterThan(0);
+      expect(await l.take("search", "other", 1)).toBeNull();
+      expect(await l.take("upload", "k", 1000)).toBeNull(); // 0: off
+    });
+  });
+});
+
+const FULL_INTROSPECTION = {
+  descriptions: true,
+  specifiedByUrl: true,
+  directiveIsRepeatable: true,
+  schemaDescription: true,
+  inputValueDeprecation: true,
+};
+
+/** A misspelled field, enum value (inline and as a variable): each earns a "Did you mean" in development. */
+const MISSPELLED = [
+  { query: '{ serch(query: "x") { totalCount } }' },
+  { query: '{ search(query: "x", mode: HYBRD) { totalCount } }' },
+  {
+    query: 'query($m: SearchMode) { search(query: "x", mode: $m) { totalCount } }',
+    variables: { m: "HYBRD" },
+  },
+];
+
+/**
+ * Every GraphQL document written as a string literal in the CLI, the tests and the benches: what our
+ * own clients send. Read with the TypeScript parser; literals that interpolate or do not parse as
+ * GraphQL are left out.
+ */
+async function realQueries(): Promise<{ file: string; query: string }[]> {
+  const files: string[] = [];
+  const walk = async (d: string) => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory() && e.name !== "node_modules") await walk(p);
+      else if (e.isFile() && e.name.endsWith(".ts") && e.name !== "hardening.test.ts") files.push(p);
+    }
+  };
+  await walk(join(ROOT, "apps/cli/src"));
+  await walk(join(ROOT, "tests"));
+  const found: { file: string; query: string }[] = [];
+  for (const file of files) {
+    const source = ts.createSourceFile(file, await readFile(file, "utf8"), ts.ScriptTarget.Latest);
+    const visit = (node: ts.Node) => {
+      if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node)) {
+        const query = node.text;
+        if (/^\s*(query|mutation|subscription|\{)/.test(query)) {
+          try {
+            parse(query);
+            found.push({ file: relative(ROOT, file), query });
+          } catch {
+            // not GraphQL
+          }
+        }
+      }
+      ts.forEachChild(node, visit);
+    };
+    visit(source);
+  }
+  return found;
+}
