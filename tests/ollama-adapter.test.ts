@@ -59,6 +59,9 @@ describe("Ollama models adapter (against the Ollama double)", () => {
     // Spans point at the printed value.
     for (const f of [by.invoice_number!, by.date!, by.total!]) expect(INVOICE.slice(...f.span!)).toBe(f.raw);
     for (const f of u.fields) expect(f.confidence).toBeGreaterThanOrEqual(0);
+    // Token counts from the answer (prompt_eval_count, eval_count), for the tokens metric.
+    expect(u.usage?.promptTokens).toBeGreaterThan(0);
+    expect(u.usage?.completionTokens).toBeGreaterThan(0);
   });
 
   it("sends a schema whose category is an enum of the tenant's categories, each with its own fields", async () => {

@@ -35,6 +35,8 @@ const REQUIRED: Record<string, Scope[]> = {
   "Query.document": ["read"],
   "Query.documents": ["read"],
   "Query.quarantine": ["read"],
+  "Query.queues": ["admin"],
+  "Query.workers": ["admin"],
   "Query.search": ["read"],
   "Query.similar": ["read"],
   "Subscription.batchProgress": ["read"],

@@ -492,6 +492,24 @@ describe("tenant isolation: two tenants, randomized access through every field",
         );
         if (b && !b.own) expect(r.quarantine).toEqual([]);
       },
+      queues: async (t) => {
+        // Counted from the caller's documents only; the answer holds no ids, and is scanned like all.
+        const r = await ok<{ queues: { stage: string; depth: number; quarantined: number }[] }>(
+          t,
+          "query.queues",
+          "{ queues { stage depth oldestAgeSeconds processing quarantined } }",
+        );
+        expect(r.queues.map((q) => q.stage)).toEqual(["PARSE", "UNDERSTAND", "EMBED", "INDEX"]);
+      },
+      workers: async (t) => {
+        // Deployment-wide (processes, no tenant data): scanned for the other tenant's content like all.
+        const r = await ok<{ workers: { id: string; roles: string[] }[] }>(
+          t,
+          "query.workers",
+          "{ workers { id hostname pid roles concurrency startedAt lastHeartbeat inFlight } }",
+        );
+        for (const w of r.workers) expect(w.roles.length).toBeGreaterThan(0);
+      },
       search: async (t) => {
         const mode = pick(["KEYWORD", "VECTOR", "HYBRID"] as const);
         const q = Array.from({ length: 1 + Math.floor(rnd() * 3) }, () => pick(words(t))).join(" ");

@@ -73,7 +73,8 @@ export async function startDocfleet(
   ready: { port: number } | { readyLine: RegExp },
 ): Promise<Served> {
   const child = spawn(process.execPath, [BIN, ...args], {
-    env: { ...process.env, DOCFLEET_LOG_LEVEL: "warn", ...env },
+    // METRICS_PORT 0: several workers and relays on one machine must not contend for 9464.
+    env: { ...process.env, DOCFLEET_LOG_LEVEL: "warn", METRICS_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";

@@ -117,10 +117,17 @@ export async function main(argv: string[]): Promise<number> {
     )
     .addOption(understandConcurrencyOption())
     .option("--no-relay", "leave the outbox to other processes (e.g. `docfleet relay`)")
+    .addOption(
+      new Option("--metrics-port <n>", "port of /metrics and /health (0: any free port; default 9464)")
+        .env("METRICS_PORT")
+        .argParser(int("metrics-port", 0)),
+    )
     .action(async (o) => {
       const server = await import("./commands/server.ts");
       const { system, roles } = await server.worker(o);
-      process.stderr.write(`docfleet worker consuming ${roles.join(", ").toLowerCase()}\n`);
+      process.stderr.write(
+        `docfleet worker consuming ${roles.join(", ").toLowerCase()}; metrics at ${system.metricsUrl}/metrics\n`,
+      );
       await server.untilSignal(system);
     });
 
@@ -133,10 +140,15 @@ export async function main(argv: string[]): Promise<number> {
         .default(100)
         .argParser(int("poll-ms", 10)),
     )
+    .addOption(
+      new Option("--metrics-port <n>", "port of /metrics and /health (0: any free port; default 9464)")
+        .env("METRICS_PORT")
+        .argParser(int("metrics-port", 0)),
+    )
     .action(async (o) => {
       const server = await import("./commands/server.ts");
       const system = await server.relay(o);
-      process.stderr.write("docfleet relay publishing the outbox\n");
+      process.stderr.write(`docfleet relay publishing the outbox; metrics at ${system.metricsUrl}/metrics\n`);
       await server.untilSignal(system);
     });
 

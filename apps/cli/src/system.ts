@@ -9,15 +9,21 @@ import {
   createQueue,
   createSearch,
   createThreadParser,
+  createTracing,
   DEFAULT_CATEGORIES,
+  instrumentModels,
+  Metrics,
   OutboxRelay,
   Pipeline,
   type PipelineDeps,
+  type SpanExporter,
   STAGE_QUEUES,
   type StageName,
 } from "@docfleet/pipeline";
 import { createWorker } from "@docfleet/worker";
 import { type AdminKey, ensureAdminKey } from "./admin-key.ts";
+
+type Logger = PipelineDeps["log"];
 
 export interface ServeOptions {
   /** Serve the GraphQL gateway (and, for the local store, /objects) on this address. */
@@ -40,21 +46,37 @@ export interface ServeOptions {
   allowAnonymous?: boolean;
   /** Keep a local admin key for the local tenant in this file (created at first start, mode 0600). */
   adminKeyFile?: string;
+  /**
+   * Serve `/metrics` and `/health` on their own port (workers and relays); a gateway serves them on its
+   * own port and ignores this.
+   */
+  metrics?: { port: number; host: string };
 }
 
 export interface System {
   url: string;
+  /** Where `/metrics` is served: the gateway's URL, or the metrics port's. */
+  metricsUrl: string;
   pipeline: Pipeline;
   /** The local admin key's file and whether this start created it (with `adminKeyFile`). */
   adminKey?: AdminKey;
   stop(): Promise<void>;
 }
 
-/** Builds every adapter from config. */
-export async function buildDeps(cfg: AdapterConfig, publicUrl: string): Promise<PipelineDeps> {
-  const log = createLogger(cfg.logLevel, "docfleet");
+/** Builds every adapter from config, with this process's metrics registry and tracer. */
+export async function buildDeps(
+  cfg: AdapterConfig,
+  publicUrl: string,
+  /** Tests: a logger of their own (captured output), a span exporter (in memory). */
+  overrides: { log?: Logger; spanExporter?: SpanExporter } = {},
+): Promise<PipelineDeps> {
+  const log = overrides.log ?? createLogger(cfg.logLevel, "docfleet");
   const db = await createDatabase(cfg.database);
-  const models = createModels(cfg.models);
+  const metrics = new Metrics().watchDatabase(db);
+  const tracing = overrides.spanExporter
+    ? createTracing("none", overrides.spanExporter)
+    : await tracingFor(cfg.observability.tracesExporter, log);
+  const models = instrumentModels(createModels(cfg.models), metrics, tracing);
   const { queue, events } = createQueue(cfg.queue, cfg.settings.deliveryLimit, log);
   return {
     db,
@@ -67,7 +89,24 @@ export async function buildDeps(cfg: AdapterConfig, publicUrl: string): Promise<
     categories: DEFAULT_CATEGORIES,
     settings: cfg.settings,
     log,
+    metrics,
+    tracing,
   };
+}
+
+/** OTLP needs an exporter package this repository does not ship: add it to the deployment image. */
+async function tracingFor(kind: AdapterConfig["observability"]["tracesExporter"], log: Logger) {
+  if (kind !== "otlp") return createTracing(kind);
+  const name = "@opentelemetry/exporter-trace-otlp-http";
+  try {
+    const { OTLPTraceExporter } = (await import(name)) as {
+      OTLPTraceExporter: new () => SpanExporter;
+    };
+    return createTracing("none", new OTLPTraceExporter());
+  } catch {
+    log.warn(`OTEL_TRACES_EXPORTER=otlp but ${name} is not installed: traces are not exported`);
+    return createTracing("none");
+  }
 }
 
 /**
@@ -99,6 +138,17 @@ export async function startSystem(deps: PipelineDeps, opts: ServeOptions): Promi
       reconcileEveryMs: Math.max(1000, Math.floor(deps.settings.leaseMs / 4)),
     });
 
+  // Bound before consuming: a taken METRICS_PORT stops the start before any message is taken.
+  let metricsServer: import("node:http").Server | undefined;
+  let metricsUrl = "";
+  if (!opts.gateway && opts.metrics) {
+    ({ server: metricsServer, url: metricsUrl } = await serveMetrics(
+      deps,
+      opts.metrics.port,
+      opts.metrics.host,
+    ));
+    log.info({ url: `${metricsUrl}/metrics` }, "metrics are served");
+  }
   await relay?.drain();
   if (opts.requeueOnStart) {
     const requeued = await pipeline.requeueUnfinished();
@@ -118,11 +168,13 @@ export async function startSystem(deps: PipelineDeps, opts: ServeOptions): Promi
     });
     ({ server, url } = await gateway.listen(opts.gateway.port, opts.gateway.host));
     log.info({ url: `${url}/graphql` }, "docfleet gateway is serving");
+    metricsUrl = url;
   }
 
   let stopping: Promise<void> | undefined;
   return {
     url,
+    metricsUrl,
     pipeline,
     adminKey,
     stop: () =>
@@ -137,10 +189,40 @@ export async function startSystem(deps: PipelineDeps, opts: ServeOptions): Promi
         }
         await worker?.stop();
         await relay?.stop();
+        if (metricsServer) {
+          const s = metricsServer;
+          await new Promise<void>((r) => s.close(() => r()));
+        }
+        await deps.tracing?.shutdown();
         await queue.close();
         await deps.events.close();
         await deps.parser.close();
         await db.close();
       })()),
   };
+}
+
+/** `/metrics` and `/health` of a process without a gateway (worker, relay). */
+async function serveMetrics(deps: PipelineDeps, port: number, host: string) {
+  const { createServer } = await import("node:http");
+  const server = createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path === "/health") {
+      res.writeHead(200, { "content-type": "application/json" }).end('{"status":"ok"}');
+    } else if (path === "/metrics" && deps.metrics) {
+      deps.metrics.expose().then(
+        ({ contentType, body }) => res.writeHead(200, { "content-type": contentType }).end(body),
+        (err) => {
+          deps.log.error({ err }, "metrics collection failed");
+          res.writeHead(500).end();
+        },
+      );
+    } else res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve());
+  });
+  const addr = server.address() as import("node:net").AddressInfo;
+  return { server, url: `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${addr.port}` };
 }

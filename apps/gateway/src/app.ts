@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ApiKeys, LOCAL_TENANT_ID, LocalObjectStore, type Pipeline, tenantClients } from "@docfleet/pipeline";
@@ -14,6 +15,7 @@ import {
   parseOrErrors,
   resolveHardening,
 } from "./hardening.ts";
+import { useObservability } from "./observability.ts";
 import { ProgressHub } from "./progress.ts";
 import { toSchema } from "./schema/index.ts";
 
@@ -66,7 +68,11 @@ export function createGateway(opts: GatewayOptions): Gateway {
     maskedErrors: { isDev: false },
     batching: false,
     landingPage: false,
-    plugins: [useKeyRecheck(keyWatch), ...hardeningPlugins(hardening, limiter)],
+    plugins: [
+      useObservability(pipeline.deps.tracing, pipeline.deps.metrics),
+      useKeyRecheck(keyWatch),
+      ...hardeningPlugins(hardening, limiter),
+    ],
     logging: {
       debug: (...a) => log.debug(a.length === 1 ? a[0] : a),
       info: (...a) => log.info(a.length === 1 ? a[0] : a),
@@ -90,24 +96,61 @@ export function createGateway(opts: GatewayOptions): Gateway {
   });
 
   const store = pipeline.deps.store;
-  const handle = (req: IncomingMessage, res: ServerResponse) => {
-    void (async () => {
-      const path = (req.url ?? "/").split("?")[0];
-      if (path === "/health") return json(res, 200, { status: "ok" });
-      if (path === "/ready") {
-        try {
-          await opts.ready?.();
-          await pipeline.deps.db.query("SELECT 1");
-          return json(res, 200, { status: "ready" });
-        } catch (err) {
-          log.warn({ err }, "not ready");
-          return json(res, 503, { status: "unavailable" });
-        }
+  const { metrics, tracing } = pipeline.deps;
+  const route = async (req: IncomingMessage, res: ServerResponse, path: string | undefined) => {
+    if (path === "/health") return json(res, 200, { status: "ok" });
+    if (path === "/ready") {
+      try {
+        await opts.ready?.();
+        await pipeline.deps.db.query("SELECT 1");
+        return json(res, 200, { status: "ready" });
+      } catch (err) {
+        log.warn({ err }, "not ready");
+        return json(res, 503, { status: "unavailable" });
       }
-      if (store instanceof LocalObjectStore && (await store.handleHttp(req, res))) return;
-      return yoga(req, res);
-    })().catch((err) => {
-      log.error({ err }, "request failed");
+    }
+    if (path === "/metrics" && metrics) {
+      const { contentType, body } = await metrics.expose();
+      res.writeHead(200, { "content-type": contentType }).end(body);
+      return;
+    }
+    if (store instanceof LocalObjectStore && (await store.handleHttp(req, res))) return;
+    return yoga(req, res);
+  };
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? "/").split("?")[0];
+    // A request id per request (the caller's x-request-id when it sends a sane one), echoed back and
+    // logged with the trace id, so a client's report can be found in the logs and traces.
+    const given = req.headers["x-request-id"];
+    const requestId = typeof given === "string" && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+    res.setHeader("x-request-id", requestId);
+    const started = performance.now();
+    // Probes, scrapes and object transfers (one per file of a bulk upload) log at debug.
+    const quiet =
+      path === "/health" || path === "/ready" || path === "/metrics" || !!path?.startsWith("/objects/");
+    let traceId: string | undefined;
+    const run = () => {
+      traceId = tracing?.traceId();
+      return route(req, res, path);
+    };
+    const header = req.headers.traceparent;
+    const traced =
+      tracing && path === "/graphql"
+        ? tracing.span(
+            `HTTP ${req.method} ${path}`,
+            { "http.request.method": req.method, "url.path": path, "docfleet.request_id": requestId },
+            run,
+            tracing.extract(typeof header === "string" ? header : undefined),
+          )
+        : run();
+    res.once("finish", () => {
+      const line = { requestId, traceId, method: req.method, path, status: res.statusCode };
+      const ms = Math.round(performance.now() - started);
+      if (quiet) log.debug({ ...line, ms }, "request");
+      else log.info({ ...line, ms }, "request");
+    });
+    traced.catch((err) => {
+      log.error({ err, requestId, traceId }, "request failed");
       if (!res.headersSent) json(res, 500, { error: "internal error" });
       else res.destroy();
     });

@@ -7,6 +7,7 @@ import {
   type StageName,
   stageQueue,
 } from "@docfleet/pipeline";
+import { WorkerRegistry } from "./registry.ts";
 
 export interface WorkerOptions {
   pipeline: Pipeline;
@@ -16,9 +17,13 @@ export interface WorkerOptions {
   concurrency: Record<StageName, number>;
   /** How often to look for expired leases (0: never). */
   reconcileEveryMs: number;
+  /** How often the worker's row in the `worker` table is refreshed (default 10 s). */
+  heartbeatMs?: number;
 }
 
 export interface Worker {
+  /** This process's id in the `worker` table. */
+  readonly id: string;
   start(): Promise<void>;
   /** Stops consuming, lets in-flight messages finish, then returns (SIGTERM drain). */
   stop(): Promise<void>;
@@ -47,15 +52,33 @@ export function createWorker(opts: WorkerOptions): Worker {
   const consumers: Consumer[] = [];
   let reconciler: NodeJS.Timeout | undefined;
   let reconciling: Promise<unknown> = Promise.resolve();
+  let inFlight = 0;
+  const registry = new WorkerRegistry(
+    pipeline.deps.db,
+    { roles: opts.roles, concurrency: opts.concurrency },
+    () => inFlight,
+    opts.heartbeatMs,
+  );
 
   return {
+    id: registry.id,
     async start() {
       checkStageHandlers(STAGE_HANDLERS);
+      await registry.register();
       for (const stage of opts.roles) {
         consumers.push(
-          queue.consume(stageQueue(stage), (d) => pipeline.processStage(d.body, d.attempt), {
-            concurrency: opts.concurrency[stage],
-          }),
+          queue.consume(
+            stageQueue(stage),
+            async (d) => {
+              inFlight++;
+              try {
+                return await pipeline.processStage(d.body, d.attempt);
+              } finally {
+                inFlight--;
+              }
+            },
+            { concurrency: opts.concurrency[stage] },
+          ),
         );
       }
       if (opts.reconcileEveryMs > 0) {
@@ -73,6 +96,7 @@ export function createWorker(opts: WorkerOptions): Worker {
       clearInterval(reconciler);
       await Promise.all(consumers.splice(0).map((c) => c.close()));
       await reconciling;
+      await registry.unregister();
       log.info("worker drained");
     },
   };

@@ -111,6 +111,10 @@ export const baseEnvSchema = z.object({
   /** Requests without an API key act as the local tenant; unset: true for `serve`, false for `gateway`. */
   DOCFLEET_ALLOW_ANONYMOUS: envBool.optional(),
   DOCFLEET_AUTH_RECHECK_MS: int(DEFAULT_SETTINGS.authRecheckMs, 50),
+  /** Port of `/metrics` and `/health` on `worker` and `relay` (gateways serve them on their own port). */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  /** Trace exporter: none (trace ids still reach logs and messages), console, or otlp (needs @opentelemetry/exporter-trace-otlp-http in the image). */
+  OTEL_TRACES_EXPORTER: z.enum(["none", "console", "otlp"]).default("none"),
 });
 
 export type BaseEnv = z.infer<typeof baseEnvSchema>;
@@ -195,6 +199,7 @@ export interface AdapterConfig {
   logLevel: BaseEnv["DOCFLEET_LOG_LEVEL"];
   /** Unset: the process decides (`serve` allows anonymous requests, `gateway` does not). */
   allowAnonymous: boolean | undefined;
+  observability: { metricsPort: number; tracesExporter: "none" | "console" | "otlp" };
   settings: PipelineSettings;
 }
 
@@ -292,6 +297,7 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
     },
     logLevel: env.DOCFLEET_LOG_LEVEL,
     allowAnonymous: env.DOCFLEET_ALLOW_ANONYMOUS,
+    observability: { metricsPort: env.METRICS_PORT, tracesExporter: env.OTEL_TRACES_EXPORTER },
     settings: {
       ...DEFAULT_SETTINGS,
       maxUploadBytes: env.DOCFLEET_MAX_UPLOAD_BYTES,

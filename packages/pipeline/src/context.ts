@@ -1,4 +1,6 @@
 import type { Logger } from "pino";
+import type { Metrics } from "./observability/metrics.ts";
+import type { Tracing } from "./observability/tracing.ts";
 import type { DocumentParser } from "./parse/sandbox.ts";
 import type { Database } from "./ports/database.ts";
 import type { EventBus } from "./ports/event-bus.ts";
@@ -67,6 +69,10 @@ export interface PipelineDeps {
   categories: readonly Category[];
   settings: PipelineSettings;
   log: Logger;
+  /** This process's Prometheus instruments (absent: nothing is measured). */
+  metrics?: Metrics;
+  /** This process's tracer; stage runs continue the trace their message carries (absent: no spans). */
+  tracing?: Tracing;
 }
 
 /** Object keys, always under the tenant's prefix and never derived from file names. */

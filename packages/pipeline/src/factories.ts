@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import pino, { type Logger } from "pino";
+import pino, { type DestinationStream, type Logger, type LoggerOptions } from "pino";
 import { openPgliteDatabase } from "./adapters/database/pglite.ts";
 import { openPostgresDatabase } from "./adapters/database/postgres.ts";
 import { createBuiltinModels } from "./adapters/models/builtin/index.ts";
@@ -113,8 +113,13 @@ export function createModels(cfg: AdapterConfig["models"]): Models {
   }
 }
 
-export function createLogger(level: AdapterConfig["logLevel"], name: string): Logger {
-  return pino({
+/** The process's logger; `destination` (tests) replaces stdout. */
+export function createLogger(
+  level: AdapterConfig["logLevel"],
+  name: string,
+  destination?: DestinationStream,
+): Logger {
+  const options: LoggerOptions = {
     name,
     level,
     redact: {
@@ -122,7 +127,9 @@ export function createLogger(level: AdapterConfig["logLevel"], name: string): Lo
         "*.signature",
         "*.secret",
         "*.apiKey",
+        "authorization",
         "*.authorization",
+        "*.headers.authorization",
         "*.password",
         "url",
         "*.url",
@@ -130,7 +137,8 @@ export function createLogger(level: AdapterConfig["logLevel"], name: string): Lo
       ],
       censor: "[redacted]",
     },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /** The local store's signing key: kept in the data folder so URLs survive a restart. */

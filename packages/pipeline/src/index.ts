@@ -7,6 +7,7 @@ export * from "./factories.ts";
 export * from "./keys.ts";
 export * from "./lifecycle.ts";
 export * from "./messages.ts";
+export * from "./observability/index.ts";
 export type { ParsedDocument, ParseOptions } from "./parse/index.ts";
 export {
   createInProcessParser,

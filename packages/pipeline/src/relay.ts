@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { readOutboxLag } from "./observability/metrics.ts";
 import type { Database } from "./ports/database.ts";
 import type { Queue } from "./ports/queue.ts";
 
@@ -52,13 +53,8 @@ export class OutboxRelay {
 
   /** Rows not yet published and the age of the oldest, in ms. */
   async lag(): Promise<{ pending: number; oldestMs: number }> {
-    const [row] = await this.db.query<{ pending: number; oldest: Date | null }>(
-      "SELECT count(*)::int AS pending, min(created_at) AS oldest FROM outbox WHERE sent_at IS NULL",
-    );
-    return {
-      pending: row?.pending ?? 0,
-      oldestMs: row?.oldest ? Date.now() - new Date(row.oldest).getTime() : 0,
-    };
+    const { pending, oldestAgeSeconds } = await readOutboxLag(this.db);
+    return { pending, oldestMs: Math.round(oldestAgeSeconds * 1000) };
   }
 
   async stop(): Promise<void> {

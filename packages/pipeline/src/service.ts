@@ -14,6 +14,7 @@ import {
   stageMessage,
   stageQueue,
 } from "./messages.ts";
+import { readBacklog, type StageBacklog } from "./observability/metrics.ts";
 import type { PipelineEvent } from "./ports/event-bus.ts";
 import type { LearnedLabels } from "./ports/models.ts";
 import {
@@ -110,8 +111,8 @@ export class RequestError extends Error {
 const SHA256_RE = /^[0-9a-f]{64}$/;
 
 /** Outbox topic of stage messages: the stage's queue. */
-function stageOutbox(doc: { id: string; tenantId: string }, stage: StageName) {
-  return { topic: stageQueue(stage), key: doc.id, payload: stageMessage(doc, stage) };
+function stageOutbox(doc: { id: string; tenantId: string }, stage: StageName, traceparent?: string) {
+  return { topic: stageQueue(stage), key: doc.id, payload: stageMessage(doc, stage, traceparent) };
 }
 
 /**
@@ -131,6 +132,11 @@ export class Pipeline {
 
   private get prisma() {
     return this.deps.db.prisma;
+  }
+
+  /** The current span as a W3C traceparent, carried by the outbox rows written now. */
+  private traceparent(): string | undefined {
+    return this.deps.tracing?.traceparent();
   }
 
   /** Runs `fn` in a transaction, then publishes its events; retries once when it lost a race. */
@@ -260,7 +266,7 @@ export class Pipeline {
           ).map((d) => [d.id, d]),
         )
       : new Map<string, Document>();
-    return Promise.all(
+    const answered = await Promise.all(
       planned.map(async (o): Promise<UploadOutcome> => {
         if (o.status !== "NEW" && o.status !== "PENDING") return o as UploadOutcome;
         const document = fresh.get(o.document.id) ?? o.document;
@@ -271,6 +277,8 @@ export class Pipeline {
         return { status: "UPLOAD", document, target };
       }),
     );
+    this.deps.metrics?.uploadsRequested.inc(answered.filter((o) => o.status === "UPLOAD").length);
+    return answered;
   }
 
   /**
@@ -320,11 +328,12 @@ export class Pipeline {
             from: { status: "PENDING_UPLOAD", stage: null },
             to: { status: "QUEUED", stage: "PARSE" },
             eventType: EventType.DOCUMENT_QUEUED,
-            outbox: (id) => stageOutbox({ id, tenantId }, "PARSE"),
+            outbox: (id) => stageOutbox({ id, tenantId }, "PARSE", this.traceparent()),
           })),
         );
       });
     }
+    this.deps.metrics?.uploadsCompleted.inc(outcomes.filter((o) => o.status === "QUEUED").length);
     return outcomes;
   }
 
@@ -448,15 +457,45 @@ export class Pipeline {
     if (!parsed.success)
       return { action: "dead-letter", reason: `invalid stage message: ${parsed.error.message}` };
     const msg = parsed.data;
-    const { settings, log } = this.deps;
+    const { tracing } = this.deps;
+    const run = () => this.runStage(msg, attempt);
+    // The stage continues the trace of the operation that queued the document (a span per stage run).
+    return tracing
+      ? tracing.span(
+          `docfleet.stage.${msg.stage.toLowerCase()}`,
+          {
+            "docfleet.document_id": msg.documentId,
+            "docfleet.tenant_id": msg.tenantId,
+            "docfleet.attempt": attempt,
+          },
+          run,
+          tracing.extract(msg.traceparent),
+        )
+      : run();
+  }
+
+  private async runStage(msg: StageMessage, attempt: number): Promise<Disposition> {
+    const { settings, metrics, tracing } = this.deps;
     const doc = await this.claim(msg);
     if (!doc) return { action: "ack" };
+    // Every log line of this run carries the correlation ids; handlers log through `deps.log` too.
+    const log = this.deps.log.child({
+      documentId: doc.id,
+      batchId: doc.batchId,
+      tenantId: doc.tenantId,
+      stage: msg.stage,
+      traceId: tracing?.traceId(),
+    });
+    const deps = { ...this.deps, log };
+    const endTimer = metrics?.stageDuration.startTimer({ stage: msg.stage });
+    let outcome = "ok";
 
     const started = performance.now();
     const controller = new AbortController();
     const budgetMs = (doc.options as DocumentOptions | null)?.stageTimeoutMs ?? settings.stageTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
     try {
+      log.debug({ attempt }, "stage started");
       const budget = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
           controller.abort();
@@ -464,34 +503,48 @@ export class Pipeline {
         }, budgetMs);
       });
       const out = await Promise.race([
-        STAGE_HANDLERS[msg.stage]({ doc, deps: this.deps, signal: controller.signal }),
+        STAGE_HANDLERS[msg.stage]({ doc, deps, signal: controller.signal }),
         budget,
       ]);
       const ms = Math.round(performance.now() - started);
-      await this.advance(doc, msg.stage, out, ms);
+      const finished = await this.advance(doc, msg.stage, out, ms);
+      if (finished) metrics?.documentsCompleted.inc();
+      // debug: four lines a document would flood `serve`'s terminal; failures are warnings.
+      log.debug({ ms }, finished ? "document completed" : "stage completed");
       return { action: "ack" };
     } catch (err) {
-      if (err instanceof StaleStateError) return { action: "ack" }; // another delivery finished it first
+      if (err instanceof StaleStateError) {
+        outcome = "stale";
+        return { action: "ack" }; // another delivery finished it first
+      }
       if (err instanceof DocumentError) {
-        await this.fail(doc, msg.stage, err.code, err.message);
+        outcome = "failed";
+        if (await this.fail(doc, msg.stage, err.code, err.message))
+          metrics?.documentsFailed.inc({ stage: msg.stage, code: err.code });
+        log.warn({ code: err.code, reason: err.message }, "document failed");
         return { action: "ack" };
       }
       const reason = (err as Error)?.message ?? String(err);
-      log.warn({ err, documentId: doc.id, stage: msg.stage, attempt }, "stage failed; will retry");
+      log.warn({ err, attempt }, "stage failed; will retry");
       if (attempt >= settings.deliveryLimit) {
-        await this.fail(
+        outcome = "failed";
+        const failed = await this.fail(
           doc,
           msg.stage,
           FailureCode.RETRIES_EXHAUSTED,
           `gave up after ${attempt} attempts: ${reason}`,
         );
+        if (failed) metrics?.documentsFailed.inc({ stage: msg.stage, code: FailureCode.RETRIES_EXHAUSTED });
         return { action: "dead-letter", reason };
       }
+      outcome = "retry";
+      metrics?.stageRetries.inc({ stage: msg.stage });
       // The queue redelivers after the backoff: no outbox row.
       await this.requeueAtStage(doc, msg.stage, { attempt, reason }, false);
       return { action: "retry", delayMs: backoffMs(attempt), reason };
     } finally {
       clearTimeout(timer);
+      endTimer?.({ outcome });
     }
   }
 
@@ -536,7 +589,7 @@ export class Pipeline {
     stage: StageName,
     out: import("./stages/types.ts").StageOutput,
     ms: number,
-  ) {
+  ): Promise<boolean> {
     const options = doc.options as DocumentOptions | null;
     const next = nextStage(stage, options);
     const timings = { ...(doc.timings as Record<string, number>), [stage]: ms };
@@ -571,14 +624,16 @@ export class Pipeline {
         needsReviewDelta,
         eventType: next ? EventType.STAGE_COMPLETED : EventType.DOCUMENT_COMPLETED,
         eventPayload: () => ({ completedStage: stage, ms, ...out.payload }),
-        outbox: next ? () => stageOutbox(doc, next) : undefined,
+        outbox: next ? () => stageOutbox(doc, next, this.traceparent()) : undefined,
       },
       1,
     );
+    return next === null;
   }
 
-  private async fail(doc: Document, stage: StageName, code: string, message: string) {
-    await this.move(
+  /** Fails the document; false when another delivery moved it first. */
+  private async fail(doc: Document, stage: StageName, code: string, message: string): Promise<boolean> {
+    return this.move(
       {
         tenantId: doc.tenantId,
         batchId: doc.batchId,
@@ -592,8 +647,25 @@ export class Pipeline {
         eventPayload: () => ({ code, message: storable(message.slice(0, 500)) }),
       },
       1,
-    ).catch((e) => {
-      if (!(e instanceof StaleStateError)) throw e;
+    ).then(
+      () => true,
+      (e) => {
+        if (!(e instanceof StaleStateError)) throw e;
+        return false;
+      },
+    );
+  }
+
+  /** Per stage: the tenant's waiting, running and failed documents and the oldest wait (operators). */
+  queues(tenantId: string): Promise<StageBacklog[]> {
+    return readBacklog(this.deps.db, tenantId);
+  }
+
+  /** Worker processes whose heartbeat is younger than `staleMs` (deployment-wide: no tenant data). */
+  async workers(staleMs = 60_000) {
+    return this.prisma.worker.findMany({
+      where: { heartbeatAt: { gte: new Date(Date.now() - staleMs) } },
+      orderBy: { startedAt: "asc" },
     });
   }
 
@@ -692,7 +764,7 @@ export class Pipeline {
           },
           eventType: EventType.DOCUMENT_RETRIED,
           eventPayload: () => ({ fromStatus: g.from.status, stage: g.to, options: req.options ?? null }),
-          outbox: (id) => stageOutbox({ id, tenantId }, g.to),
+          outbox: (id) => stageOutbox({ id, tenantId }, g.to, this.traceparent()),
         });
         for (const id of g.ids) outcomes.set(id, { documentId: id, status: "QUEUED" });
       } catch (err) {
@@ -824,7 +896,7 @@ export class Pipeline {
             previousCategory: doc.category,
             fields: corrected.map((f) => f.name),
           }),
-          outbox: requeue ? () => stageOutbox(doc, requeue[0]!) : undefined,
+          outbox: requeue ? () => stageOutbox(doc, requeue[0]!, this.traceparent()) : undefined,
         })),
       );
     });
@@ -976,7 +1048,7 @@ export class Pipeline {
           data: { leaseExpiresAt: null },
           eventType: EventType.STAGE_RETRY,
           eventPayload: () => payload,
-          outbox: outbox ? () => stageOutbox(d, stage) : undefined,
+          outbox: outbox ? () => stageOutbox(d, stage, this.traceparent()) : undefined,
         },
         1,
       );
@@ -1004,7 +1076,8 @@ export class Pipeline {
       });
       if (page.length === 0) return count;
       for (const d of page) {
-        if (d.stage) await this.deps.queue.publish(stageQueue(d.stage), stageMessage(d, d.stage));
+        if (d.stage)
+          await this.deps.queue.publish(stageQueue(d.stage), stageMessage(d, d.stage, this.traceparent()));
       }
       count += page.length;
       cursor = page.at(-1)!.id;

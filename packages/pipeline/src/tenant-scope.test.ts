@@ -95,6 +95,8 @@ describe("scopedToTenant (PGlite)", () => {
       CategoryVersion: { kind: "parent", relation: "category", foreignKey: "categoryId", parent: "Category" },
       Label: { kind: "column", field: "tenantId" },
       TenantModel: { kind: "column", field: "tenantId" },
+      // deployment-wide (workers serve every tenant): read through the Pipeline, never a tenant's client
+      Worker: { kind: "refused" },
     });
   });
 

@@ -110,6 +110,7 @@ export async function worker(o: {
   concurrency: number;
   understandConcurrency?: number;
   relay: boolean;
+  metricsPort?: number;
 }) {
   let roles: StageName[];
   try {
@@ -122,15 +123,17 @@ export async function worker(o: {
     worker: { roles, concurrency: perStage(o.concurrency, o.understandConcurrency) },
     requeueOnStart: false,
     relay: o.relay,
+    metrics: { port: o.metricsPort ?? cfg.observability.metricsPort, host: "0.0.0.0" },
   });
   return { system, roles };
 }
 
-export async function relay(o: { pollMs: number }) {
+export async function relay(o: { pollMs: number; metricsPort?: number }) {
   const cfg = distributedConfig("relay");
   return startSystem(await buildDeps(cfg, "http://unused.invalid"), {
     requeueOnStart: false,
     relayPollMs: o.pollMs,
+    metrics: { port: o.metricsPort ?? cfg.observability.metricsPort, host: "0.0.0.0" },
   });
 }
 

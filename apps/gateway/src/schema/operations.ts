@@ -1,4 +1,4 @@
-import type { QuarantineGroup, RetryOutcome } from "@docfleet/pipeline";
+import type { Pipeline, QuarantineGroup, RetryOutcome, StageBacklog, StageName } from "@docfleet/pipeline";
 import { builder } from "../builder.ts";
 import { guard } from "../errors.ts";
 import { Document, Stage } from "./document.ts";
@@ -106,5 +106,58 @@ builder.mutationFields((t) => ({
           retryOptions(args.options),
         ),
       ),
+  }),
+}));
+
+const StageQueueRef = builder.objectRef<StageBacklog>("StageQueue");
+StageQueueRef.implement({
+  description: "One stage's backlog, counted from the tenant's documents (the same for both queue adapters)",
+  fields: (t) => ({
+    stage: t.expose("stage", { type: Stage }),
+    depth: t.exposeInt("depth", { description: "documents waiting for this stage (QUEUED)" }),
+    oldestAgeSeconds: t.exposeFloat("oldestAgeSeconds", {
+      description: "how long the oldest waiting document has waited, in seconds (0 when none waits)",
+    }),
+    processing: t.exposeInt("processing", {
+      description: "documents a worker holds at this stage (in flight)",
+    }),
+    quarantined: t.exposeInt("quarantined", {
+      description: "documents that failed at this stage (dead-lettered); see `quarantine` for reasons",
+    }),
+  }),
+});
+
+type WorkerRow = Awaited<ReturnType<Pipeline["workers"]>>[number];
+const WorkerRef = builder.objectRef<WorkerRow>("Worker");
+WorkerRef.implement({
+  description: "A live worker process (deployment-wide; `docfleet serve` lists itself)",
+  fields: (t) => ({
+    id: t.exposeID("id"),
+    hostname: t.exposeString("hostname"),
+    pid: t.exposeInt("pid"),
+    roles: t.field({ type: [Stage], resolve: (w) => w.roles as StageName[] }),
+    concurrency: t.field({
+      type: "JSON",
+      description: "messages handled at once per stage",
+      resolve: (w) => w.concurrency,
+    }),
+    startedAt: t.field({ type: "DateTime", resolve: (w) => w.startedAt }),
+    lastHeartbeat: t.field({ type: "DateTime", resolve: (w) => w.heartbeatAt }),
+    inFlight: t.exposeInt("inFlight", { description: "stage runs in progress at the last heartbeat" }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  queues: t.field({
+    authScopes: { admin: true },
+    type: [StageQueueRef],
+    description: "Per stage: the tenant's waiting, in-flight and failed documents and the oldest wait",
+    resolve: (_root, _args, ctx) => ctx.pipeline.queues(ctx.tenantId),
+  }),
+  workers: t.field({
+    authScopes: { admin: true },
+    type: [WorkerRef],
+    description: "Worker processes that sent a heartbeat in the last minute, oldest first",
+    resolve: (_root, _args, ctx) => ctx.pipeline.workers(),
   }),
 }));

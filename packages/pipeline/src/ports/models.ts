@@ -68,6 +68,8 @@ export interface Understanding {
   model: string;
   /** Version of the prompt (or rule set) that produced it. */
   promptVersion: string;
+  /** Tokens the call used (Ollama: prompt_eval_count / eval_count over every attempt; built-in: words, 0 generated). */
+  usage?: { promptTokens: number; completionTokens: number };
 }
 
 /** One word read by OCR, with its place on the page image. */

@@ -108,6 +108,7 @@ export class OllamaModels implements Models {
     const format = understandFormat(input.categories);
     const validate = answerValidator(input.categories);
     let lastReason = "";
+    const usage = { promptTokens: 0, completionTokens: 0 };
     for (let attempt = 0; attempt <= this.opts.maxRetries; attempt++) {
       const request: ChatRequest & { stream: false } = {
         model,
@@ -117,9 +118,11 @@ export class OllamaModels implements Models {
         options: { temperature: 0, num_ctx: this.opts.numCtx },
       };
       const res = await this.call(model, input.signal, (client) => client.chat(request));
+      usage.promptTokens += res.prompt_eval_count ?? 0;
+      usage.completionTokens += res.eval_count ?? 0;
       const content = res.message?.content ?? "";
       const checked = validate(content);
-      if (checked.ok) return this.toUnderstanding(checked.answer, input, model);
+      if (checked.ok) return { ...this.toUnderstanding(checked.answer, input, model), usage };
       lastReason =
         res.done_reason === "length"
           ? `answer cut off at the token limit; ${checked.reason}`

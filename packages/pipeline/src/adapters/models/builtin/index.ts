@@ -47,6 +47,8 @@ export function createBuiltinModels(options: BuiltinModelsOptions = {}): Models 
         fields: extractCategoryFields(input.text, category, input.words),
         model: UNDERSTAND_MODEL,
         promptVersion: BUILTIN_PROMPT_VERSION,
+        // No tokenizer here: words read stand in for prompt tokens; nothing is generated.
+        usage: { promptTokens: input.text.split(/\s+/).filter(Boolean).length, completionTokens: 0 },
       };
     },
     async embed(texts: readonly string[]): Promise<number[][]> {
