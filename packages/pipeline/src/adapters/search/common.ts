@@ -1,5 +1,7 @@
 /** What both search adapters share: filter value parsing and reciprocal rank fusion. */
 
+import type { FieldCondition } from "../../ports/search.ts";
+
 /** Reciprocal rank fusion constant (as in the original paper and OpenSearch's score-ranker-processor). */
 export const RRF_K = 60;
 
@@ -9,6 +11,27 @@ const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
 export function decimal(s: string): string | null {
   const t = s.trim();
   return DECIMAL.test(t) ? t : null;
+}
+
+/**
+ * The operands of an `in` or comparison field condition, read as each kind the stores keep: every
+ * value as text, those that parse as numbers and as dates. Both adapters build their query from this.
+ */
+export function conditionOperands(cond: FieldCondition): {
+  texts: string[];
+  nums: string[];
+  dates: string[];
+} {
+  let texts: string[];
+  if (cond.op === "in") texts = cond.values ?? [];
+  else if (cond.value === undefined)
+    throw new Error(`field condition ${cond.op} on ${cond.name} needs a value`);
+  else texts = [cond.value];
+  return {
+    texts,
+    nums: texts.map(decimal).filter((x) => x !== null),
+    dates: texts.map(isoDate).filter((x) => x !== null),
+  };
 }
 
 /** YYYY-MM-DD when `s` is a real calendar date, else null. */

@@ -6,7 +6,15 @@ import type {
   SearchFilter,
   SearchQuery,
 } from "../../ports/search.ts";
-import { decimal, isoDate, markedFragments, RRF_K, requireDate, requireInstant } from "./common.ts";
+import {
+  conditionOperands,
+  decimal,
+  isoDate,
+  markedFragments,
+  RRF_K,
+  requireDate,
+  requireInstant,
+} from "./common.ts";
 
 export { decimal, isoDate, RRF_K } from "./common.ts";
 
@@ -242,10 +250,8 @@ export function fieldQuery(cond: FieldCondition): Query {
     case "exists":
       return { exists: { field: `f_kw.${k}` } };
     case "in": {
-      const values = cond.values ?? [];
-      const nums = values.map(decimal).filter((x) => x !== null);
-      const dates = values.map(isoDate).filter((x) => x !== null);
-      const should: Query[] = [{ terms: { [`f_txt.${k}.lc`]: values.map((v) => v.toLowerCase()) } }];
+      const { texts, nums, dates } = conditionOperands(cond);
+      const should: Query[] = [{ terms: { [`f_txt.${k}.lc`]: texts.map((v) => v.toLowerCase()) } }];
       if (nums.length) should.push({ terms: { [`f_num.${k}`]: nums.map(Number) } });
       if (dates.length) should.push({ terms: { [`f_date.${k}`]: dates } });
       return { bool: { should, minimum_should_match: 1 } };
@@ -255,19 +261,19 @@ export function fieldQuery(cond: FieldCondition): Query {
     case "gte":
     case "lt":
     case "lte": {
-      if (cond.value === undefined)
-        throw new Error(`field condition ${cond.op} on ${cond.name} needs a value`);
-      const num = decimal(cond.value);
-      const date = isoDate(cond.value);
+      const { texts, nums, dates } = conditionOperands(cond);
+      const value = texts[0] ?? "";
+      const num = nums[0] ?? null;
+      const date = dates[0] ?? null;
       const op = cond.op;
       const should: Query[] = [];
       if (op === "eq") {
-        should.push({ term: { [`f_txt.${k}.lc`]: cond.value.toLowerCase() } });
+        should.push({ term: { [`f_txt.${k}.lc`]: value.toLowerCase() } });
         if (num !== null) should.push({ term: { [`f_num.${k}`]: Number(num) } });
         if (date !== null) should.push({ term: { [`f_date.${k}`]: date } });
       } else {
         // keyword ranges compare UTF-8 bytes, as the embedded adapter's COLLATE "C"
-        should.push({ range: { [`f_txt.${k}`]: { [op]: cond.value } } });
+        should.push({ range: { [`f_txt.${k}`]: { [op]: value } } });
         if (num !== null) should.push({ range: { [`f_num.${k}`]: { [op]: Number(num) } } });
         if (date !== null) should.push({ range: { [`f_date.${k}`]: { [op]: date } } });
       }

@@ -10,7 +10,15 @@ import type {
   SearchQuery,
   SearchResult,
 } from "../../ports/search.ts";
-import { decimal, fuse, isoDate, markedFragments, requireDate, requireInstant } from "./common.ts";
+import {
+  conditionOperands,
+  decimal,
+  fuse,
+  isoDate,
+  markedFragments,
+  requireDate,
+  requireInstant,
+} from "./common.ts";
 
 export interface PostgresSearchOptions {
   /** Vector length; must match the embedding model. */
@@ -582,11 +590,9 @@ function fieldCondition(cond: FieldCondition, p: (v: unknown) => string): string
     case "exists":
       return "";
     case "in": {
-      const values = cond.values ?? [];
-      const nums = values.map(decimal).filter((x) => x !== null);
-      const dates = values.map(isoDate).filter((x) => x !== null);
+      const { texts, nums, dates } = conditionOperands(cond);
       const or = [
-        `(${textual} AND lower(f.value_text) = ANY(${p(values.map((v) => v.toLowerCase()))}::text[]))`,
+        `(${textual} AND lower(f.value_text) = ANY(${p(texts.map((v) => v.toLowerCase()))}::text[]))`,
       ];
       if (nums.length) or.push(`f.value_num = ANY(${p(nums)}::numeric[])`);
       if (dates.length) or.push(`f.value_date = ANY(${p(dates)}::date[])`);
@@ -597,18 +603,15 @@ function fieldCondition(cond: FieldCondition, p: (v: unknown) => string): string
     case "gte":
     case "lt":
     case "lte": {
-      if (cond.value === undefined)
-        throw new Error(`field condition ${cond.op} on ${cond.name} needs a value`);
+      const { texts, nums, dates } = conditionOperands(cond);
       const op = { eq: "=", gt: ">", gte: ">=", lt: "<", lte: "<=" }[cond.op];
-      const num = decimal(cond.value);
-      const date = isoDate(cond.value);
       const or = [
         cond.op === "eq"
-          ? `(${textual} AND lower(f.value_text) = lower(${p(cond.value)}))`
-          : `(${textual} AND f.value_text COLLATE "C" ${op} ${p(cond.value)})`,
+          ? `(${textual} AND lower(f.value_text) = lower(${p(texts[0])}))`
+          : `(${textual} AND f.value_text COLLATE "C" ${op} ${p(texts[0])})`,
       ];
-      if (num !== null) or.push(`f.value_num ${op} ${p(num)}::numeric`);
-      if (date !== null) or.push(`f.value_date ${op} ${p(date)}::date`);
+      if (nums[0] !== undefined) or.push(`f.value_num ${op} ${p(nums[0])}::numeric`);
+      if (dates[0] !== undefined) or.push(`f.value_date ${op} ${p(dates[0])}::date`);
       return ` AND (${or.join(" OR ")})`;
     }
     default:
