@@ -2,9 +2,9 @@ import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildDeps, startSystem } from "@docfleet/cli";
+import type { startSystem } from "@docfleet/cli";
 import { toSchema } from "@docfleet/gateway";
-import { ApiKeys, adapterConfig, baseEnvSchema, parseEnv, type Scope } from "@docfleet/pipeline";
+import { ApiKeys, type Scope } from "@docfleet/pipeline";
 import {
   GraphQLEnumType,
   type GraphQLField,
@@ -18,8 +18,8 @@ import {
 } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { freePort } from "../helpers/cli.ts";
 import { sseMessages } from "../helpers/graphql.ts";
+import { inProcessSystem } from "../helpers/system.ts";
 
 /**
  * API keys on every operation of the schema: missing, malformed, unknown, expired, revoked and
@@ -163,21 +163,12 @@ describe("API keys and scopes on every operation", () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "docfleet-auth-"));
-    const port = await freePort();
-    const cfg = adapterConfig(
-      parseEnv(baseEnvSchema, {
-        DOCFLEET_DATA_DIR: dir,
-        DOCFLEET_LOG_LEVEL: "silent",
-        DOCFLEET_AUTH_RECHECK_MS: "200",
-      }),
-    );
-    const deps = await buildDeps(cfg, `http://127.0.0.1:${port}`);
-    system = await startSystem(deps, {
-      gateway: { port, host: "127.0.0.1" },
-      requeueOnStart: false,
-      allowAnonymous: false,
+    const started = await inProcessSystem(dir, {
+      env: { DOCFLEET_LOG_LEVEL: "silent", DOCFLEET_AUTH_RECHECK_MS: "200" },
+      system: { allowAnonymous: false },
     });
-    url = system.url;
+    ({ system, url } = started);
+    const { deps } = started;
     keys = new ApiKeys(deps.db.prisma);
     tenantId = (await keys.tenantByName(`acme-${randomUUID()}`, { create: true }))!.id;
     key.read = (await newKey(["read"])).bearer;

@@ -2,13 +2,12 @@ import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildDeps, startSystem } from "@docfleet/cli";
+import type { startSystem } from "@docfleet/cli";
 import { hashKey } from "@docfleet/gateway";
-import { adapterConfig, baseEnvSchema, parseEnv } from "@docfleet/pipeline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { putPart } from "../contracts/object-store.contract.ts";
-import { freePort } from "../helpers/cli.ts";
 import { startS3rver } from "../helpers/s3rver.ts";
+import { inProcessSystem } from "../helpers/system.ts";
 
 const MiB = 1024 * 1024;
 
@@ -117,13 +116,9 @@ describe.each(stores)("GraphQL multipart uploads: $name store", ({ env, gaps }) 
     dir = await mkdtemp(join(tmpdir(), "docfleet-gql-multipart-"));
     const store = await env();
     closeStore = store.close;
-    const port = await freePort();
-    const cfg = adapterConfig(
-      parseEnv(baseEnvSchema, { DOCFLEET_DATA_DIR: dir, DOCFLEET_LOG_LEVEL: "silent", ...store.env }),
-    );
-    const deps = await buildDeps(cfg, `http://127.0.0.1:${port}`);
-    system = await startSystem(deps, { gateway: { port, host: "127.0.0.1" }, requeueOnStart: false });
-    url = system.url;
+    const started = await inProcessSystem(dir, { env: { DOCFLEET_LOG_LEVEL: "silent", ...store.env } });
+    ({ system, url } = started);
+    const { deps } = started;
     const other = randomUUID();
     await system.pipeline.ensureTenant(other, "other");
     await deps.db.prisma.apiKey.create({

@@ -17,6 +17,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../helpers/cli.ts";
 import { recordEvents } from "../helpers/events.ts";
+import { inProcessSystem } from "../helpers/system.ts";
 
 type System = Awaited<ReturnType<typeof startSystem>>;
 
@@ -93,28 +94,23 @@ describe("observability: /metrics, traces and correlated logs during an end-to-e
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "docfleet-metrics-"));
-    const port = await freePort();
-    const cfg = adapterConfig(
-      parseEnv(baseEnvSchema, { DOCFLEET_DATA_DIR: dir, DOCFLEET_LOG_LEVEL: "debug" }),
-    );
     const sink = new Writable({
       write(chunk, _enc, done) {
         for (const line of String(chunk).split("\n")) if (line) logs.push(JSON.parse(line));
         done();
       },
     });
-    const deps = await buildDeps(cfg, `http://127.0.0.1:${port}`, {
-      log: createLogger("debug", "docfleet", sink),
-      spanExporter: spans,
+    const started = await inProcessSystem(dir, {
+      env: { DOCFLEET_LOG_LEVEL: "debug" },
+      overrides: { log: createLogger("debug", "docfleet", sink), spanExporter: spans },
+      system: {
+        worker: { roles: STAGES, concurrency: { PARSE: 2, UNDERSTAND: 2, EMBED: 2, INDEX: 2 } },
+        allowAnonymous: false,
+      },
     });
+    ({ system, url } = started);
+    const { deps } = started;
     events = recordEvents(deps.events);
-    system = await startSystem(deps, {
-      gateway: { port, host: "127.0.0.1" },
-      worker: { roles: STAGES, concurrency: { PARSE: 2, UNDERSTAND: 2, EMBED: 2, INDEX: 2 } },
-      requeueOnStart: false,
-      allowAnonymous: false,
-    });
-    url = system.url;
     const keys = new ApiKeys(deps.db.prisma);
     tenantId = (await keys.tenantByName(`obs-${randomUUID()}`, { create: true }))!.id;
     admin.bearer = `Bearer ${(await keys.create({ tenantId, name: "admin", scopes: ["admin"] })).secret}`;

@@ -1,19 +1,13 @@
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { buildDeps, startSystem } from "@docfleet/cli";
-import { adapterConfig, baseEnvSchema, parseEnv } from "@docfleet/pipeline";
-import { freePort, gql } from "./cli.ts";
+import { gql } from "./cli.ts";
+import { inProcessSystem } from "./system.ts";
 
 /** An embedded gateway in this process, without workers: uploads are all it does (and queues stay put). */
 export async function embeddedGateway(dataDir: string, publicUrl?: (port: number) => string) {
-  const port = await freePort();
-  const cfg = adapterConfig(
-    parseEnv(baseEnvSchema, { DOCFLEET_DATA_DIR: dataDir, DOCFLEET_LOG_LEVEL: "warn" }),
-  );
-  const deps = await buildDeps(cfg, publicUrl?.(port) ?? `http://127.0.0.1:${port}`);
-  const system = await startSystem(deps, { gateway: { port, host: "127.0.0.1" }, requeueOnStart: false });
-  return { ...system, url: `http://127.0.0.1:${port}` };
+  const { system, url } = await inProcessSystem(dataDir, { publicUrl });
+  return { ...system, url };
 }
 
 /** Writes `n` small files with distinct content in folders of 100; answers name → sha256. */
