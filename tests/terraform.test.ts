@@ -703,9 +703,10 @@ function checkDrain(tree: Tree): string[] {
       !pre.some((c) => /var\.drain_timeout_seconds \* 1000 > var\.stage_timeout_ms/.test(String(c.condition)))
     )
       p("nothing requires the drain budget to exceed the stage timeout");
-    const iam = [...m.resources]
-      .filter(([k]) => k.startsWith("aws_iam_role_policy."))
-      .map(([, v]) => String(v.policy));
+    // The pool's instance role (modules/instance_role) gets the pool's own statements.
+    const iam = [...m.calls.values()]
+      .filter((call) => String(call.source) === "../instance_role")
+      .map((call) => JSON.stringify(call.extra_statements ?? ""));
     if (!iam.some((s) => s.includes("autoscaling:CompleteLifecycleAction")))
       p("instances may not complete lifecycle actions");
   }
@@ -826,9 +827,16 @@ describe("infra/terraform (parsed offline with @cdktf/hcl2json)", () => {
     expect([...tree.keys()].sort()).toEqual(
       [
         ".",
-        ...["broker", "database", "gateway", "network", "search", "storage", "worker_pool"].map(
-          (x) => `modules/${x}`,
-        ),
+        ...[
+          "broker",
+          "database",
+          "gateway",
+          "instance_role",
+          "network",
+          "search",
+          "storage",
+          "worker_pool",
+        ].map((x) => `modules/${x}`),
       ].sort(),
     );
     const terraform = tree.get(".")?.raw.flatMap((j) => bodies(j.terraform)) ?? [];

@@ -73,44 +73,12 @@ resource "aws_lb_listener" "http" {
   }
 }
 
-resource "aws_iam_role" "this" {
-  name_prefix = "${var.name}-"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "ec2.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-    }]
-  })
-  tags = var.tags
-}
-
-resource "aws_iam_role_policy" "this" {
-  name = "docfleet-gateway"
-  role = aws_iam_role.this.id
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect   = "Allow"
-      Action   = "secretsmanager:GetSecretValue"
-      Resource = values(var.secret_environment)
-    }]
-  })
-}
-
-resource "aws_iam_role_policy_attachment" "managed" {
-  for_each = toset([
-    "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
-    "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
-  ])
-  role       = aws_iam_role.this.name
-  policy_arn = each.value
-}
-
-resource "aws_iam_instance_profile" "this" {
-  name_prefix = "${var.name}-"
-  role        = aws_iam_role.this.name
+module "role" {
+  source      = "../instance_role"
+  name        = var.name
+  policy_name = "docfleet-gateway"
+  secret_arns = values(var.secret_environment)
+  tags        = var.tags
 }
 
 resource "aws_launch_template" "this" {
@@ -121,7 +89,7 @@ resource "aws_launch_template" "this" {
   update_default_version = true
 
   iam_instance_profile {
-    arn = aws_iam_instance_profile.this.arn
+    arn = module.role.instance_profile_arn
   }
 
   metadata_options {

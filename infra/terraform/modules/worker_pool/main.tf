@@ -30,51 +30,17 @@ locals {
 
 # --- instance identity: read its secrets, complete its own lifecycle actions, pull images ---
 
-resource "aws_iam_role" "this" {
-  name_prefix = "${var.name}-"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "ec2.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-    }]
-  })
+module "role" {
+  source      = "../instance_role"
+  name        = var.name
+  policy_name = "docfleet-worker"
+  secret_arns = values(var.secret_environment)
+  extra_statements = [{
+    Effect   = "Allow"
+    Action   = ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat", "autoscaling:SetInstanceHealth"]
+    Resource = "arn:aws:autoscaling:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:autoScalingGroup:*:autoScalingGroupName/${local.asg_name}"
+  }]
   tags = var.tags
-}
-
-resource "aws_iam_role_policy" "this" {
-  name = "docfleet-worker"
-  role = aws_iam_role.this.id
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Effect   = "Allow"
-        Action   = "secretsmanager:GetSecretValue"
-        Resource = values(var.secret_environment)
-      },
-      {
-        Effect   = "Allow"
-        Action   = ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat", "autoscaling:SetInstanceHealth"]
-        Resource = "arn:aws:autoscaling:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:autoScalingGroup:*:autoScalingGroupName/${local.asg_name}"
-      },
-    ]
-  })
-}
-
-resource "aws_iam_role_policy_attachment" "managed" {
-  for_each = toset([
-    "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
-    "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
-  ])
-  role       = aws_iam_role.this.name
-  policy_arn = each.value
-}
-
-resource "aws_iam_instance_profile" "this" {
-  name_prefix = "${var.name}-"
-  role        = aws_iam_role.this.name
 }
 
 # --- launch template: Ollama (GPU), models, the worker under systemd, the drain watcher ---
@@ -86,7 +52,7 @@ resource "aws_launch_template" "this" {
   update_default_version = true
 
   iam_instance_profile {
-    arn = aws_iam_instance_profile.this.arn
+    arn = module.role.instance_profile_arn
   }
 
   # IMDSv2 only; hop limit 2 so the containerised worker could reach it too.

@@ -15,5 +15,5 @@ output "ollama_url" {
 
 output "instance_role_name" {
   description = "IAM role of the instances (attach more policies here)."
-  value       = aws_iam_role.this.name
+  value       = module.role.role_name
 }
