@@ -418,6 +418,19 @@ export function formatHits(query: string, hits: Hit[], color = process.stdout.is
 }
 
 /** A highlight cut to `max` visible characters; <mark> becomes bold on a terminal and vanishes elsewhere. */
+const ENTITIES: Record<string, string> = {
+  "&amp;": "&",
+  "&lt;": "<",
+  "&gt;": ">",
+  "&quot;": '"',
+  "&#39;": "'",
+};
+
+/** Highlights are HTML (escaped text, <mark>); a terminal shows the text itself. */
+function unescapeHtml(s: string): string {
+  return s.replace(/&(amp|lt|gt|quot|#39);/g, (e) => ENTITIES[e] ?? e);
+}
+
 function snippet(highlight: string, max: number, color: boolean): string {
   let out = "";
   let visible = 0;
@@ -428,7 +441,7 @@ function snippet(highlight: string, max: number, color: boolean): string {
       if (color) out += bold ? "\x1b[1m" : "\x1b[0m";
       continue;
     }
-    const take = part.slice(0, max - visible);
+    const take = unescapeHtml(part).slice(0, max - visible);
     out += take;
     visible += take.length;
     if (visible >= max) break;
