@@ -5,16 +5,9 @@ import { type ExecutionResult, GraphQLError } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import type { Logger } from "pino";
 import type { WebSocket } from "ws";
-import type { Context } from "./builder.ts";
+import type { Auth, Context } from "./context.ts";
 
-/** Who a request speaks for: a key's tenant and scopes, or (anonymous, embedded mode) the local tenant. */
-export interface Auth {
-  tenantId: string;
-  /** null: anonymous (allowed only where `allowAnonymous`). */
-  keyId: string | null;
-  /** Effective scopes: `admin` includes `upload` and `read`. */
-  scopes: readonly Scope[];
-}
+export type { Auth } from "./context.ts";
 
 const REFUSED: Record<KeyFailure, string> = {
   missing: "an API key is required (Authorization: Bearer <key>)",

@@ -1,27 +1,12 @@
-import type { Pipeline } from "@docfleet/pipeline";
-import { getDatamodel, type PrismaClient, type PrismaTypes } from "@docfleet/schema";
+import { getDatamodel, type PrismaTypes } from "@docfleet/schema";
 import SchemaBuilder from "@pothos/core";
 import PrismaPlugin from "@pothos/plugin-prisma";
 import RelayPlugin from "@pothos/plugin-relay";
 import ScopeAuthPlugin from "@pothos/plugin-scope-auth";
-import { type Auth, forbidden } from "./auth.ts";
-import type { ProgressHub } from "./progress.ts";
+import { forbidden } from "./auth.ts";
+import type { Context } from "./context.ts";
 
-export interface Context {
-  /** Scoped to `tenantId` (`scopedToTenant`): another tenant's rows are out of its reach. */
-  prisma: PrismaClient;
-  pipeline: Pipeline;
-  /** The caller's tenant: every query below is scoped by it. */
-  tenantId: string;
-  /** This gateway's fan-out of live events to subscriptions. */
-  progress: ProgressHub;
-  /** The caller's key (tenant, key id, effective scopes); `tenantId` is `auth.tenantId`. */
-  auth: Auth;
-  /** http: HTTP and SSE (key in the Authorization header); ws: graphql-ws (key in connection_init). */
-  transport: "http" | "ws";
-  /** SSE subscriptions only: aborts (reason: an UNAUTHENTICATED error) when the key is revoked or expires. */
-  authLost?: AbortSignal;
-}
+export type { Context } from "./context.ts";
 
 export const builder = new SchemaBuilder<{
   Context: Context;

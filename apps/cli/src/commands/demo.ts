@@ -4,8 +4,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { GatewayClient } from "../client.ts";
 import { ExitCode } from "../exit-codes.ts";
-import { formatHits, search } from "../main.ts";
 import { resolveSources } from "../upload/sources.ts";
+import { formatHits, search } from "./search.ts";
 import { serve } from "./server.ts";
 import { formatSummary, UPLOAD_DEFAULTS, upload } from "./upload.ts";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatHits } from "./main.ts";
+import { formatHits } from "./search.ts";
 
 describe("formatHits", () => {
   const hit = (highlight: string) => ({
