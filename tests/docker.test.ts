@@ -11,7 +11,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { adapterConfig, baseEnvSchema, parseEnv } from "@docfleet/pipeline/config";
-import { STAGES } from "@docfleet/pipeline/messages";
+import { STAGES } from "@docfleet/pipeline/domain/messages";
 import { parseRoles } from "@docfleet/worker";
 import { DCLinter } from "dclint";
 import { validate } from "dockerfile-utils";

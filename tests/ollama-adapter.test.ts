@@ -123,7 +123,7 @@ describe("Ollama models adapter (against the Ollama double)", () => {
 
     double.setBehaviour({ extraLatencyMs: 500 });
     const first = models.understand({ text: INVOICE, categories: CATEGORIES });
-    await expect.poll(() => double.stats().inFlight).toBe(1);
+    await double.until("a call in flight", (s) => s.inFlight === 1);
     const busy = await failure(models.understand({ text: INVOICE, categories: CATEGORIES }));
     expect(busy).toBeInstanceOf(TransientError);
     expect((busy as Error).message).toMatch(/503.*maximum pending requests/);
@@ -198,10 +198,10 @@ describe("Ollama models adapter (against the Ollama double)", () => {
     const call = failure(
       models.understand({ text: INVOICE, categories: CATEGORIES, signal: controller.signal }),
     );
-    await expect.poll(() => double.stats().inFlight).toBe(1);
+    await double.until("a call in flight", (s) => s.inFlight === 1);
     controller.abort(new Error("stage budget spent"));
     expect(((await call) as Error).message).toBe("stage budget spent");
-    await expect.poll(() => double.stats().inFlight).toBe(0);
+    await double.until("the slot freed", (s) => s.inFlight === 0);
     expect(double.stats().aborted).toBe(1);
   });
 

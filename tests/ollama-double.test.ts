@@ -185,10 +185,10 @@ describe("the Ollama double", () => {
     const controller = new AbortController();
     const req = { model: "qwen2.5:7b-instruct", messages: [{ role: "user", content: "x" }], stream: false };
     const pending = post("/api/chat", req, controller.signal).catch((e: Error) => e);
-    await expect.poll(() => double!.stats().inFlight).toBe(1);
+    await double.until("the request in flight", (s) => s.inFlight === 1);
     controller.abort();
     expect(await pending).toBeInstanceOf(Error);
-    await expect.poll(() => double!.stats().aborted).toBe(1);
+    await double.until("the request counted as aborted", (s) => s.aborted === 1);
     double.setBehaviour({ extraLatencyMs: 0 });
     expect((await post("/api/chat", req)).status).toBe(200);
   });

@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { deferred, queueContract } from "./contracts/queue.contract.ts";
 
 import { AMQP_URL } from "./helpers/amqp.ts";
+import { pollUntil } from "./helpers/wait.ts";
 
 queueContract("memory", async (deliveryLimit) => new MemoryQueue({ deliveryLimit }));
 
@@ -69,12 +70,11 @@ describe("rabbitmq queue specifics", () => {
       await queue.publish("q", { n: 1 });
       // deliveries 1..3: the third return exceeds the limit of 2 redeliveries
       for (let i = 0; i < 3; i++) await crashHolding(raw, `${prefix}q`);
-      // dead-lettering happens inside the broker after the return: poll it, bounded
-      let dead = await queue.deadLetters("q");
-      for (const deadline = Date.now() + 10_000; dead.length === 0 && Date.now() < deadline; ) {
-        await new Promise((r) => setTimeout(r, 50));
-        dead = await queue.deadLetters("q");
-      }
+      // dead-lettering happens inside the broker after the return, which announces nothing: poll it
+      const dead = await pollUntil("the dead letter of q", async () => {
+        const d = await queue.deadLetters("q");
+        return d.length > 0 && d;
+      });
       expect(await queue.depth("q")).toBe(0);
       expect(dead).toHaveLength(1);
       expect(dead[0]).toMatchObject({ queue: "q", body: { n: 1 }, reason: "delivery limit reached" });

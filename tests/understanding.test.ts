@@ -2,14 +2,10 @@ import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildDeps, startSystem } from "@docfleet/cli";
 import { LOCAL_TENANT_ID } from "@docfleet/gateway";
 import {
-  adapterConfig,
-  baseEnvSchema,
   CategoryError,
   type PipelineEvent,
-  parseEnv,
   planFor,
   RequestError,
   STAGES,
@@ -17,8 +13,8 @@ import {
 } from "@docfleet/pipeline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { recordEvents } from "./helpers/events.ts";
+import { inProcessSystem, type System } from "./helpers/system.ts";
 
-type System = Awaited<ReturnType<typeof startSystem>>;
 const T = LOCAL_TENANT_ID;
 const OTHER = "00000000-0000-4000-8000-0000000000b2";
 
@@ -35,17 +31,19 @@ describe("categories, corrections and reprocessing", () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "docfleet-understand-"));
-    const cfg = adapterConfig(
-      parseEnv(baseEnvSchema, { DOCFLEET_DATA_DIR: dir, DOCFLEET_LOG_LEVEL: "silent" }),
-    );
-    const deps = await buildDeps(cfg, "http://127.0.0.1:9");
-    log = recordEvents(deps.events);
-    deps.events.subscribe((e) => events.push(e));
-    system = await startSystem(deps, {
+    system = await inProcessSystem(dir, {
+      env: { DOCFLEET_LOG_LEVEL: "silent" },
+      publicUrl: "http://127.0.0.1:9",
+      prepare: (deps) => {
+        log = recordEvents(deps.events);
+        deps.events.subscribe((e) => events.push(e));
+        return deps;
+      },
+      gateway: false,
       worker: { roles: STAGES, concurrency: { PARSE: 1, UNDERSTAND: 2, EMBED: 2, INDEX: 2 } },
       requeueOnStart: true,
     });
-    await system.pipeline.ensureTenant(OTHER, "other");
+    await system.app.services.intake.ensureTenant(OTHER, "other");
   }, 120_000);
 
   afterAll(async () => {
@@ -53,20 +51,20 @@ describe("categories, corrections and reprocessing", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const p = () => system.pipeline;
-  const prisma = () => system.pipeline.deps.db.prisma;
+  const p = () => system.app;
+  const prisma = () => system.app.deps.db.prisma;
 
   const lastSeq = (batchId: string) => log.lastSeq(batchId);
 
   async function ingest(files: Record<string, string>, categories?: string[]) {
-    const batch = await p().createBatch(T, { name: "understand", categories });
+    const batch = await p().services.intake.createBatch(T, { name: "understand", categories });
     // Each text ends with its batch id, so the same text in two tests is not a duplicate.
     const list = Object.entries(files).map(([name, text]) => ({
       name,
       size: Buffer.byteLength(content(batch.id, text)),
       sha256: createHash("sha256").update(content(batch.id, text)).digest("hex"),
     }));
-    const outcomes = await p().requestUploads(T, batch.id, list);
+    const outcomes = await p().services.intake.requestUploads(T, batch.id, list);
     const ids: Record<string, string> = {};
     for (const [i, o] of outcomes.entries()) {
       if (o.status !== "UPLOAD") throw new Error(`unexpected ${o.status}`);
@@ -74,14 +72,14 @@ describe("categories, corrections and reprocessing", () => {
       ids[name] = o.document.id;
       await p().deps.store.put(o.document.objectKey, content(batch.id, files[name]!));
     }
-    await p().completeUploads(T, Object.values(ids));
+    await p().services.intake.completeUploads(T, Object.values(ids));
     await settled(batch.id);
     return { batchId: batch.id, ids };
   }
   const content = (batchId: string, text: string) => `${text}\n\nref ${batchId}`;
 
   it("gives every tenant the default set, and keeps tenants' own categories apart", async () => {
-    const mine = await p().categories.list(T);
+    const mine = await p().services.categories.list(T);
     expect(mine.map((c) => c.name)).toEqual(
       expect.arrayContaining(["invoice", "receipt", "letter", "other"]),
     );
@@ -90,7 +88,7 @@ describe("categories, corrections and reprocessing", () => {
     expect(Object.keys(receipt.fields!.properties).sort()).toEqual(["address", "company", "date", "total"]);
     expect(receipt.version).toBe(1);
 
-    const po = await p().categories.define(T, {
+    const po = await p().services.categories.define(T, {
       name: "purchase_order",
       description: "An order a buyer sends to a supplier before any invoice",
       keywords: ["purchase order", "po number", "ship to", "order date"],
@@ -106,14 +104,14 @@ describe("categories, corrections and reprocessing", () => {
     });
     expect(po.version).toBe(1);
     await expect(
-      p().categories.define(T, { name: "purchase_order", description: "again" }),
+      p().services.categories.define(T, { name: "purchase_order", description: "again" }),
     ).rejects.toMatchObject({ code: "CONFLICT" });
-    expect((await p().categories.list(OTHER)).map((c) => c.name)).not.toContain("purchase_order");
+    expect((await p().services.categories.list(OTHER)).map((c) => c.name)).not.toContain("purchase_order");
   });
 
   it("refuses malformed definitions with the path of each problem", async () => {
     const err = await p()
-      .categories.define(T, {
+      .services.categories.define(T, {
         name: "Bad Name",
         description: "x",
         fields: { type: "object", properties: { total: { type: "money" } } } as never,
@@ -126,11 +124,11 @@ describe("categories, corrections and reprocessing", () => {
   });
 
   it("bumps the version only on a real change", async () => {
-    const same = await p().categories.update(T, "purchase_order", {
+    const same = await p().services.categories.update(T, "purchase_order", {
       keywords: ["purchase order", "po number", "ship to", "order date"],
     });
     expect(same.version).toBe(1);
-    const changed = await p().categories.update(T, "purchase_order", {
+    const changed = await p().services.categories.update(T, "purchase_order", {
       description: "A buyer's order to a supplier",
     });
     expect(changed.version).toBe(2);
@@ -139,7 +137,7 @@ describe("categories, corrections and reprocessing", () => {
       orderBy: { version: "asc" },
     });
     expect(versions.map((v) => v.version)).toEqual([1, 2]);
-    await expect(p().categories.update(T, "nope", { description: "x" })).rejects.toMatchObject({
+    await expect(p().services.categories.update(T, "nope", { description: "x" })).rejects.toMatchObject({
       code: "NOT_FOUND",
     });
   });
@@ -172,7 +170,7 @@ describe("categories, corrections and reprocessing", () => {
     const doc = await prisma().document.findFirstOrThrow({ where: { name: "po.txt" } });
     const bad = (fields: { name: string; value: string }[]) =>
       p()
-        .correctDocument(T, doc.id, { fields })
+        .services.review.correctDocument(T, doc.id, { fields })
         .then(
           () => new RequestError("BAD_REQUEST", "expected a refusal"),
           (e: unknown) => e as RequestError,
@@ -181,7 +179,9 @@ describe("categories, corrections and reprocessing", () => {
     expect((await bad([{ name: "total", value: "1,250" }])).message).toMatch(/number/);
     expect((await bad([{ name: "priority", value: "urgent" }])).message).toMatch(/one of low, high/);
     expect((await bad([{ name: "colour", value: "red" }])).message).toMatch(/declares no field colour/);
-    await expect(p().correctDocument(OTHER, doc.id, { category: "invoice" })).rejects.toMatchObject({
+    await expect(
+      p().services.review.correctDocument(OTHER, doc.id, { category: "invoice" }),
+    ).rejects.toMatchObject({
       code: "NOT_FOUND",
     });
   });
@@ -189,7 +189,9 @@ describe("categories, corrections and reprocessing", () => {
   it("takes a person's fields, re-indexes only, and keeps them through a reprocess", async () => {
     const doc = await prisma().document.findFirstOrThrow({ where: { name: "po.txt" } });
     const before = lastSeq(doc.batchId);
-    const fixed = await p().correctDocument(T, doc.id, { fields: [{ name: "priority", value: "high" }] });
+    const fixed = await p().services.review.correctDocument(T, doc.id, {
+      fields: [{ name: "priority", value: "high" }],
+    });
     expect(fixed).toMatchObject({ status: "QUEUED", stage: "INDEX", confidence: 1, needsReview: false });
     await settled(doc.batchId, before);
     const started = events
@@ -205,7 +207,7 @@ describe("categories, corrections and reprocessing", () => {
     });
     expect(found.hits.map((h) => h.documentId)).toEqual([doc.id]);
     const after = lastSeq(doc.batchId);
-    const res = await p().reprocess(T, {
+    const res = await p().services.operations.reprocess(T, {
       filter: { documentIds: [doc.id] },
       stages: ["UNDERSTAND"],
       force: true,
@@ -219,7 +221,7 @@ describe("categories, corrections and reprocessing", () => {
 
   it("learns a tenant's categories from its corrections", async () => {
     // Keywords point at "invoice"; this tenant's "work orders" are a category of its own.
-    await p().categories.define(T, {
+    await p().services.categories.define(T, {
       name: "work_order",
       description: "An internal job ticket for the maintenance crew",
     });
@@ -233,7 +235,7 @@ describe("categories, corrections and reprocessing", () => {
     ]);
     const docs = await prisma().document.findMany({ where: { batchId: first.batchId } });
     expect(docs.every((d) => d.category === "invoice")).toBe(true);
-    for (const d of docs) await p().correctDocument(T, d.id, { category: "work_order" });
+    for (const d of docs) await p().services.review.correctDocument(T, d.id, { category: "work_order" });
     const model = await prisma().tenantModel.findUniqueOrThrow({ where: { tenantId: T } });
     expect((model.learned as { docs: Record<string, number> }).docs.work_order).toBe(6);
     await settled(first.batchId);
@@ -257,13 +259,16 @@ describe("categories, corrections and reprocessing", () => {
       ["purchase_order", "letter"],
     );
     const seq = lastSeq(batchId);
-    await p().categories.update(T, "purchase_order", {
+    await p().services.categories.update(T, "purchase_order", {
       fields: {
         type: "object",
         properties: { po_number: { type: "string" }, total: { type: "string", format: "money" } },
       },
     });
-    const res = await p().reprocess(T, { filter: { batchId }, stages: ["UNDERSTAND", "EMBED"] });
+    const res = await p().services.operations.reprocess(T, {
+      filter: { batchId },
+      stages: ["UNDERSTAND", "EMBED"],
+    });
     expect(res).toMatchObject({ queued: 1, upToDate: 1 });
     expect(res.documentIds).toEqual([ids["po-2.txt"]]);
     await settled(batchId, seq);
@@ -274,7 +279,9 @@ describe("categories, corrections and reprocessing", () => {
     const doc = await prisma().document.findUniqueOrThrow({ where: { id: ids["po-2.txt"]! } });
     expect(doc).toMatchObject({ status: "COMPLETED", categoryVersion: 3, options: null });
     // Nothing changed since: a second reprocess has nothing to do.
-    expect(await p().reprocess(T, { filter: { batchId }, stages: ["UNDERSTAND", "EMBED"] })).toMatchObject({
+    expect(
+      await p().services.operations.reprocess(T, { filter: { batchId }, stages: ["UNDERSTAND", "EMBED"] }),
+    ).toMatchObject({
       queued: 0,
       upToDate: 2,
     });
@@ -282,11 +289,15 @@ describe("categories, corrections and reprocessing", () => {
 
   it("refuses another embedding model and unknown built-in models", async () => {
     await expect(
-      p().reprocess(T, { filter: {}, stages: ["EMBED"], models: { embed: "nomic-embed-text" } }),
+      p().services.operations.reprocess(T, {
+        filter: {},
+        stages: ["EMBED"],
+        models: { embed: "nomic-embed-text" },
+      }),
     ).rejects.toMatchObject({ code: "BAD_REQUEST" });
     const doc = await prisma().document.findFirstOrThrow({ where: { name: "letter.txt" } });
     const seq = lastSeq(doc.batchId);
-    await p().reprocess(T, {
+    await p().services.operations.reprocess(T, {
       filter: { documentIds: [doc.id] },
       stages: ["UNDERSTAND"],
       models: { understand: "llama9:70b" },

@@ -19,9 +19,8 @@ import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildDeps, startSystem } from "@docfleet/cli";
 import { LOCAL_TENANT_ID } from "@docfleet/gateway";
-import { adapterConfig, baseEnvSchema, parseEnv } from "@docfleet/pipeline";
+import { inProcessSystem } from "../helpers/system.ts";
 import { TEST_CATEGORIES } from "../ollama-double/fixtures.ts";
 import type { DoubleStats } from "../ollama-double/index.ts";
 
@@ -48,16 +47,11 @@ const double = {
   stats: async () => (await (await fetch(`${double.url}/_double/stats`)).json()) as DoubleStats,
 };
 const dir = await mkdtemp(join(tmpdir(), "docfleet-ollama-bench-"));
-const cfg = adapterConfig(
-  parseEnv(baseEnvSchema, {
-    DOCFLEET_DATA_DIR: dir,
-    DOCFLEET_LOG_LEVEL: "warn",
-    OLLAMA_URL: double.url,
-    DOCFLEET_STAGE_TIMEOUT_MS: "600000",
-  }),
-);
-const deps = { ...(await buildDeps(cfg, "http://127.0.0.1:0")), categories: TEST_CATEGORIES };
-const system = await startSystem(deps, {
+const system = await inProcessSystem(dir, {
+  env: { DOCFLEET_LOG_LEVEL: "warn", OLLAMA_URL: double.url, DOCFLEET_STAGE_TIMEOUT_MS: "600000" },
+  publicUrl: "http://127.0.0.1:0",
+  prepare: (built) => ({ ...built, categories: TEST_CATEGORIES }),
+  gateway: false,
   requeueOnStart: false,
   relayPollMs: 200,
   worker: {
@@ -65,7 +59,8 @@ const system = await startSystem(deps, {
     concurrency: { PARSE: 4, UNDERSTAND: UNDERSTAND_CONCURRENCY, EMBED: 4, INDEX: 4 },
   },
 });
-const { pipeline } = system;
+const { deps } = system;
+const pipeline = system.app.services.intake;
 
 // ------------------------------------------------------------------------------------------ documents
 const VENDORS = ["ACME Tools GmbH", "Globex Ltd", "Initech Inc", "Umbrella SA", "Hooli LLC"];

@@ -20,7 +20,7 @@ import { openPgliteDatabase } from "@docfleet/pipeline/adapters/database/pglite"
 import { createBuiltinModels } from "@docfleet/pipeline/adapters/models/builtin/index";
 import { PostgresSearchIndex } from "@docfleet/pipeline/adapters/search/postgres";
 import { chunkText } from "@docfleet/pipeline/chunk";
-import { isDocumentError } from "@docfleet/pipeline/errors";
+import { isDocumentError } from "@docfleet/pipeline/domain/errors";
 import { parseDocument } from "@docfleet/pipeline/parse/index";
 import type { IndexDocument, SearchMode } from "@docfleet/pipeline/ports/search";
 

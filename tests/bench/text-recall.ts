@@ -11,7 +11,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { isDocumentError } from "@docfleet/pipeline/errors";
+import { isDocumentError } from "@docfleet/pipeline/domain/errors";
 import { parseDocument } from "@docfleet/pipeline/parse/index";
 import { createOcrPool } from "@docfleet/pipeline/parse/ocr";
 import { tokenRecall } from "@docfleet/pipeline/parse/recall";

@@ -2,7 +2,6 @@ import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { startSystem } from "@docfleet/cli";
 import { toSchema } from "@docfleet/gateway";
 import { ApiKeys, type Scope } from "@docfleet/pipeline";
 import {
@@ -19,7 +18,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { sseMessages } from "../helpers/graphql.ts";
-import { inProcessSystem } from "../helpers/system.ts";
+import { inProcessSystem, type System } from "../helpers/system.ts";
 
 /**
  * API keys on every operation of the schema: missing, malformed, unknown, expired, revoked and
@@ -126,7 +125,7 @@ interface GqlError {
 describe("API keys and scopes on every operation", () => {
   let dir: string;
   let url: string;
-  let system: Awaited<ReturnType<typeof startSystem>>;
+  let system: System;
   let keys: ApiKeys;
   let tenantId: string;
   const ops = schemaOperations();
@@ -165,9 +164,10 @@ describe("API keys and scopes on every operation", () => {
     dir = await mkdtemp(join(tmpdir(), "docfleet-auth-"));
     const started = await inProcessSystem(dir, {
       env: { DOCFLEET_LOG_LEVEL: "silent", DOCFLEET_AUTH_RECHECK_MS: "200" },
-      system: { allowAnonymous: false },
+      allowAnonymous: false,
     });
-    ({ system, url } = started);
+    system = started;
+    url = started.url;
     const { deps } = started;
     keys = new ApiKeys(deps.db.prisma);
     tenantId = (await keys.tenantByName(`acme-${randomUUID()}`, { create: true }))!.id;
@@ -213,7 +213,7 @@ describe("API keys and scopes on every operation", () => {
   }
 
   it("refuses a key without the operation's scope on every operation: FORBIDDEN naming the scope, 403", async () => {
-    const prisma = system.pipeline.deps.db.prisma;
+    const prisma = system.app.deps.db.prisma;
     const rows = async () => ({
       batches: await prisma.batch.count({ where: { tenantId } }),
       documents: await prisma.document.count({ where: { tenantId } }),

@@ -1,10 +1,10 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildDeps, startSystem } from "@docfleet/cli";
-import { ApiKeys, adapterConfig, baseEnvSchema, parseEnv } from "@docfleet/pipeline";
+import { ApiKeys } from "@docfleet/pipeline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../helpers/cli.ts";
+import { inProcessSystem } from "../helpers/system.ts";
 
 describe("docfleet keys create | list | revoke", () => {
   let dir: string;
@@ -90,11 +90,12 @@ describe("the embedded mode's admin key", () => {
     const dir = await mkdtemp(join(tmpdir(), "docfleet-admin-key-"));
     const file = join(dir, "admin-key");
     const start = async () => {
-      const cfg = adapterConfig(
-        parseEnv(baseEnvSchema, { DOCFLEET_DATA_DIR: join(dir, "data"), DOCFLEET_LOG_LEVEL: "silent" }),
-      );
-      const deps = await buildDeps(cfg, "http://unused.invalid");
-      return { deps, system: await startSystem(deps, { requeueOnStart: false, adminKeyFile: file }) };
+      const system = await inProcessSystem(join(dir, "data"), {
+        env: { DOCFLEET_LOG_LEVEL: "silent" },
+        gateway: false,
+        adminKeyFile: file,
+      });
+      return { deps: system.deps, system };
     };
     try {
       const first = await start();

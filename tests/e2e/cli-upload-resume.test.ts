@@ -1,11 +1,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "../helpers/cli.ts";
 import { mulberry32 as rng } from "../helpers/random.ts";
 import { batchDocuments, embeddedGateway, writeFiles } from "../helpers/upload.ts";
+import { whenFiles } from "../helpers/wait.ts";
 
 const N = 2000;
 const SEED = Number(process.env.UPLOAD_RESUME_SEED ?? Date.now() % 100_000);
@@ -14,7 +15,9 @@ async function manifestLines(stateDir: string): Promise<number> {
   const dir = join(stateDir, "uploads");
   const names = await readdir(dir).catch(() => [] as string[]);
   let n = 0;
-  for (const name of names) n += (await readFile(join(dir, name), "utf8")).split("\n").length - 1;
+  // a manifest renamed between readdir and read (finished: .done.jsonl) is counted under its new name next time
+  for (const name of names)
+    n += (await readFile(join(dir, name), "utf8").catch(() => "")).split("\n").length - 1;
   return n;
 }
 
@@ -35,6 +38,7 @@ async function upload(
   stop?: { signal: NodeJS.Signals; afterLines: number },
 ) {
   const stateDir = env.DOCFLEET_STATE_DIR!;
+  await mkdir(join(stateDir, "uploads"), { recursive: true }); // there to be watched before the run writes to it
   const start = await manifestLines(stateDir);
   const child: ChildProcess = spawn(
     process.execPath,
@@ -53,14 +57,18 @@ async function upload(
   );
   let sent = false;
   if (stop) {
-    // Poll the manifest the way a person would watch the bar, and pull the plug past the mark.
-    while (child.exitCode === null && child.signalCode === null) {
-      if ((await manifestLines(stateDir)) - start >= stop.afterLines) {
-        child.kill(stop.signal);
-        sent = true;
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 15));
+    // Watch the manifest the way a person would watch the bar, and pull the plug past the mark.
+    const exited = new AbortController();
+    void done.then(() => exited.abort());
+    const past = await whenFiles(
+      join(stateDir, "uploads"),
+      `the manifest to grow by ${stop.afterLines} lines`,
+      async () => (await manifestLines(stateDir)) - start >= stop.afterLines,
+      { stop: exited.signal, timeoutMs: 120_000 },
+    );
+    if (past && child.exitCode === null && child.signalCode === null) {
+      child.kill(stop.signal);
+      sent = true;
     }
   }
   const run = await done;

@@ -3,17 +3,14 @@ import { mkdir, mkdtemp, readdir, readFile, rm, symlink, unlink, writeFile } fro
 import { createServer, request as httpRequest, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  GatewayClient,
-  resolveSources,
-  UPLOAD_DEFAULTS,
-  type UploadOptions,
-  upload,
-  uploadExitCode,
-} from "@docfleet/cli";
+// The CLI's modules by their paths: its barrel (@docfleet/cli) also loads its system starter.
+import { GatewayClient } from "@docfleet/cli/client";
+import { UPLOAD_DEFAULTS, type UploadOptions, upload, uploadExitCode } from "@docfleet/cli/commands/upload";
+import { resolveSources } from "@docfleet/cli/upload/sources";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, runCli } from "../helpers/cli.ts";
 import { batchDocuments, embeddedGateway, writeFiles } from "../helpers/upload.ts";
+import { whenFiles } from "../helpers/wait.ts";
 
 /**
  * A proxy in front of the gateway that misbehaves on purpose: `fault(n, req)` decides, for the n-th
@@ -137,14 +134,20 @@ describe("docfleet upload through a faulty network", () => {
     };
     // First run: stop it (as Ctrl-C does) once two parts are recorded in the manifest.
     const stop = new AbortController();
-    const watcher = (async () => {
-      while (!stop.signal.aborted) {
-        const names = await readdir(join(stateDir, "uploads")).catch(() => [] as string[]);
-        const text = names[0] ? await readFile(join(stateDir, "uploads", names[0]), "utf8") : "";
-        if ((text.match(/"t":"pt"/g) ?? []).length >= 2) stop.abort(new Error("interrupted"));
-        else await new Promise((r) => setTimeout(r, 10));
-      }
-    })();
+    const manifests = join(stateDir, "uploads");
+    await mkdir(manifests, { recursive: true }); // there to be watched before the run writes to it
+    const watcher = whenFiles(
+      manifests,
+      "two parts recorded in the manifest",
+      async () => {
+        const names = await readdir(manifests).catch(() => [] as string[]);
+        const text = names[0] ? await readFile(join(manifests, names[0]), "utf8").catch(() => "") : "";
+        return (text.match(/"t":"pt"/g) ?? []).length >= 2;
+      },
+      { stop: stop.signal, timeoutMs: 100_000 },
+    ).then((two) => {
+      if (two) stop.abort(new Error("interrupted"));
+    });
     const url = proxy.url;
     const first = await upload(new GatewayClient(url), { ...opts, signal: stop.signal });
     stop.abort();

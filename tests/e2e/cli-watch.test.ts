@@ -13,6 +13,7 @@ import {
   startDocfleet,
   startServe,
 } from "../helpers/cli.ts";
+import { followBatch } from "../helpers/graphql.ts";
 import { type OllamaDouble, startOllamaDouble } from "../ollama-double/index.ts";
 
 // `docfleet watch` over the gateway's batchProgress subscription (graphql-ws), against real
@@ -144,17 +145,9 @@ describe("docfleet watch", () => {
     // the first progress line means the subscription is live
     await watch.stderrMatches(/batch \S+: \d+\/\d+ done/);
 
-    let done = 0;
-    for (;;) {
-      const { batch } = await gql<{ batch: { counts: { done: number } } }>(
-        url,
-        "query($id: ID!) { batch(id: $id) { counts { done } } }",
-        { id: batchId },
-      );
-      done = batch.counts.done;
-      if (done >= 5) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const { done } = (
+      await followBatch(url, batchId, "5 documents done", (m) => m.counts.done >= 5, { timeoutMs: 120_000 })
+    ).counts;
     expect(await served.stop()).toBe(0);
     expect(done).toBeLessThan(TEXTS + 2); // really mid-batch
     await watch.stderrMatches(/reconnecting/);

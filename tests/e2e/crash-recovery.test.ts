@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { openPgliteDatabase } from "@docfleet/pipeline/adapters/database/pglite";
 import { afterAll, expect, it } from "vitest";
 import { CORPUS, gql, runCli, type Served, startServe } from "../helpers/cli.ts";
+import { followBatch } from "../helpers/graphql.ts";
 
 let dir: string;
 let served: Served | undefined;
@@ -40,28 +41,31 @@ it("kill -9 of docfleet serve mid-batch, then restart: every document finishes, 
   const { batchId, uploaded } = JSON.parse(up.stdout) as { batchId: string; uploaded: number };
 
   // wait until the batch is under way, then kill without warning
-  let counts: Counts;
-  for (;;) {
-    ({
-      batch: { counts },
-    } = await gql<{ batch: { counts: Counts } }>(served.url, countsQuery, { id: batchId }));
-    if (counts.completed + counts.failed >= 20) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  let counts: Counts = (
+    await followBatch(
+      served.url,
+      batchId,
+      "20 documents done",
+      (m) => m.counts.completed + m.counts.failed >= 20,
+      { timeoutMs: 240_000 },
+    )
+  ).counts;
   await served.kill();
   const doneAtKill = counts.completed + counts.failed;
   expect(doneAtKill).toBeLessThan(uploaded); // really mid-batch
 
   served = await startServe(data);
   const restartedAt = Date.now();
-  for (;;) {
-    ({
-      batch: { counts },
-    } = await gql<{ batch: { counts: Counts } }>(served.url, countsQuery, { id: batchId }));
-    if (counts.completed + counts.failed === uploaded) break;
-    if (Date.now() - restartedAt > 240_000) throw new Error(`stuck after restart: ${JSON.stringify(counts)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await followBatch(
+    served.url,
+    batchId,
+    "every document done after the restart",
+    (m) => m.counts.completed + m.counts.failed === uploaded,
+    { timeoutMs: 240_000 },
+  );
+  ({
+    batch: { counts },
+  } = await gql<{ batch: { counts: Counts } }>(served.url, countsQuery, { id: batchId }));
   expect(counts).toMatchObject({ queued: 0, processing: 0, pendingUpload: 0, total: uploaded });
   console.log(
     `crash test: killed at ${doneAtKill}/${uploaded} done; all finished ${((Date.now() - restartedAt) / 1000).toFixed(1)} s after restart`,

@@ -5,8 +5,9 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, gql, runCli, type Served, startDocfleet } from "../helpers/cli.ts";
+import { freePort, runCli, type Served, startDocfleet } from "../helpers/cli.ts";
 import { type DistributedEnv, distributedEnv } from "../helpers/distributed.ts";
+import { followBatches } from "../helpers/graphql.ts";
 
 const exec = promisify(execFile);
 
@@ -18,27 +19,21 @@ type Counts = {
   processing: number;
   pendingUpload: number;
 };
-const countsQuery =
-  "query($id: ID!) { batch(id: $id) { counts { total completed failed queued processing pendingUpload } } }";
-
-async function counts(url: string, batchId: string): Promise<Counts> {
-  return (await gql<{ batch: { counts: Counts } }>(url, countsQuery, { id: batchId })).batch.counts;
-}
-
-/** Polls until `done` holds for the batches' counters, or fails after `ms` with the last counters. */
+/**
+ * Follows the batches' progress subscriptions on the gateway at `url` until `done` holds for their
+ * counters, or fails after `ms` with the last counters.
+ */
 async function waitFor(
   url: string,
   batchIds: string[],
+  what: string,
   done: (c: Counts[]) => boolean,
   ms: number,
 ): Promise<Counts[]> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const c = await Promise.all(batchIds.map((id) => counts(url, id)));
-    if (done(c)) return c;
-    if (Date.now() > deadline) throw new Error(`timed out; counters: ${JSON.stringify(c)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  const latest = await followBatches(url, batchIds, what, (m) => done(m.map((x) => x.counts)), {
+    timeoutMs: ms,
+  });
+  return latest.map((m) => m.counts);
 }
 const finished = (c: Counts[]) => c.every((x) => x.completed + x.failed === x.total && x.total > 0);
 
@@ -115,6 +110,7 @@ describe("distributed: 2 gateways, 2 workers, RabbitMQ, PostgreSQL, S3", () => {
     const before = await waitFor(
       gw2.url,
       batches,
+      "150 documents completed",
       (c) => c.reduce((s, x) => s + x.completed, 0) >= 150,
       180_000,
     );
@@ -130,12 +126,13 @@ describe("distributed: 2 gateways, 2 workers, RabbitMQ, PostgreSQL, S3", () => {
     await waitFor(
       gw1.url,
       batches,
+      "work going on after the kill",
       (c) => c.reduce((s, x) => s + x.completed + x.failed, 0) > doneAtKill + 4,
       60_000,
     );
     const resumedAt = Date.now();
 
-    const end = await waitFor(gw1.url, batches, finished, 300_000);
+    const end = await waitFor(gw1.url, batches, "both batches finished", finished, 300_000);
     console.log(
       `distributed: worker killed at ${doneAtKill}/1000; replacement up in ${((startedAt - killedAt) / 1000).toFixed(1)} s; ` +
         `work resumed ${((resumedAt - killedAt) / 1000).toFixed(1)} s after the kill; all done ${((Date.now() - killedAt) / 1000).toFixed(1)} s after it`,
@@ -182,14 +179,14 @@ describe("distributed: 2 gateways, 2 workers, RabbitMQ, PostgreSQL, S3", () => {
     ]);
     expect(up.code, up.stderr).toBe(0);
     const batchId = JSON.parse(up.stdout).batchId as string;
-    await waitFor(gw1.url, [batchId], ([c]) => c!.completed >= 20, 120_000);
+    await waitFor(gw1.url, [batchId], "20 documents completed", ([c]) => c!.completed >= 20, 120_000);
     await exec("rabbitmqctl", ["stop_app"]);
     try {
       await new Promise((r) => setTimeout(r, 2000)); // the broker stays down for a while
     } finally {
       await exec("rabbitmqctl", ["start_app"]);
     }
-    const [c] = await waitFor(gw2.url, [batchId], finished, 300_000);
+    const [c] = await waitFor(gw2.url, [batchId], "the batch finished", finished, 300_000);
     expect(c).toMatchObject({ total: 200, completed: 200, failed: 0, queued: 0, processing: 0 });
   }, 600_000);
 });

@@ -2,11 +2,11 @@ import { createHash } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { serve } from "@docfleet/cli";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { gql, ROOT } from "../helpers/cli.ts";
+import { followBatch } from "../helpers/graphql.ts";
+import { embeddedSystem, type System } from "../helpers/system.ts";
 
-type System = Awaited<ReturnType<typeof serve>>;
 const EXAMPLES = join(ROOT, "apps/cli/examples");
 
 /** The whole flow a frontend runs, over HTTP, without the CLI. */
@@ -15,8 +15,7 @@ describe("GraphQL over HTTP: batch → uploads → processing → search", () =>
   let system: System;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "docfleet-gql-"));
-    process.env.DOCFLEET_LOG_LEVEL = "warn";
-    system = await serve({ port: 0, host: "127.0.0.1", dataDir: dir, concurrency: 2 });
+    system = await embeddedSystem(dir, { concurrency: 2 });
   }, 120_000);
   afterAll(async () => {
     await system?.stop();
@@ -81,16 +80,12 @@ describe("GraphQL over HTTP: batch → uploads → processing → search", () =>
     );
     expect(again.completeUploads.every((c) => c.status === "ALREADY_QUEUED")).toBe(true);
 
-    let batch: { finished: boolean; counts: { total: number; completed: number; failed: number } };
-    for (;;) {
-      ({ batch } = await gql(
-        url,
-        "query($id: ID!) { batch(id: $id) { finished counts { total completed failed } } }",
-        { id: createBatch.id },
-      ));
-      if (batch.finished) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await followBatch(url, createBatch.id, "the batch finished", (m) => m.finished);
+    const { batch } = await gql<{
+      batch: { finished: boolean; counts: { total: number; completed: number; failed: number } };
+    }>(url, "query($id: ID!) { batch(id: $id) { finished counts { total completed failed } } }", {
+      id: createBatch.id,
+    });
     expect(batch.counts).toEqual({ total: files.length, completed: files.length, failed: 0 });
 
     const { document } = await gql<{

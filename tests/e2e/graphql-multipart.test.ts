@@ -2,12 +2,11 @@ import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { startSystem } from "@docfleet/cli";
 import { hashKey } from "@docfleet/gateway";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { putPart } from "../contracts/object-store.contract.ts";
 import { startS3rver } from "../helpers/s3rver.ts";
-import { inProcessSystem } from "../helpers/system.ts";
+import { inProcessSystem, type System } from "../helpers/system.ts";
 
 const MiB = 1024 * 1024;
 
@@ -61,7 +60,7 @@ const stores: {
 describe.each(stores)("GraphQL multipart uploads: $name store", ({ env, gaps }) => {
   let dir: string;
   let url: string;
-  let system: Awaited<ReturnType<typeof startSystem>>;
+  let system: System;
   let closeStore: () => Promise<void>;
   const otherKey = `dfk_${randomBytes(32).toString("base64url")}`;
   let batchId: string;
@@ -117,10 +116,11 @@ describe.each(stores)("GraphQL multipart uploads: $name store", ({ env, gaps }) 
     const store = await env();
     closeStore = store.close;
     const started = await inProcessSystem(dir, { env: { DOCFLEET_LOG_LEVEL: "silent", ...store.env } });
-    ({ system, url } = started);
+    system = started;
+    url = started.url;
     const { deps } = started;
     const other = randomUUID();
-    await system.pipeline.ensureTenant(other, "other");
+    await system.app.services.intake.ensureTenant(other, "other");
     await deps.db.prisma.apiKey.create({
       data: {
         tenantId: other,

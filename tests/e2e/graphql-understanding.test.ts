@@ -1,12 +1,10 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { serve } from "@docfleet/cli";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CORPUS, gql } from "../helpers/cli.ts";
-import { completeUploads, uploadFiles } from "../helpers/graphql.ts";
-
-type System = Awaited<ReturnType<typeof serve>>;
+import { completeUploads, followBatch, uploadFiles } from "../helpers/graphql.ts";
+import { embeddedSystem, type System } from "../helpers/system.ts";
 
 interface Field {
   name: string;
@@ -24,8 +22,7 @@ describe("GraphQL over HTTP: understanding a scanned receipt", () => {
   let documentId: string;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "docfleet-gql-understand-"));
-    process.env.DOCFLEET_LOG_LEVEL = "warn";
-    system = await serve({ port: 0, host: "127.0.0.1", dataDir: dir, concurrency: 2 });
+    system = await embeddedSystem(dir, { concurrency: 2 });
     url = system.url;
   }, 120_000);
   afterAll(async () => {
@@ -59,17 +56,7 @@ describe("GraphQL over HTTP: understanding a scanned receipt", () => {
     // The name lies about the type: detection reads the bytes.
     documentId = (await uploadFiles(url, createBatch.id, [{ name: "scan.pdf", bytes }]))[0]!;
     await completeUploads(url, [documentId]);
-    for (;;) {
-      const { batch } = await gql<{ batch: { finished: boolean } }>(
-        url,
-        "query($id: ID!) { batch(id: $id) { finished } }",
-        {
-          id: createBatch.id,
-        },
-      );
-      if (batch.finished) break;
-      await new Promise((res) => setTimeout(res, 200));
-    }
+    await followBatch(url, createBatch.id, "the batch finished", (m) => m.finished, { timeoutMs: 100_000 });
     const { document } = await gql<{
       document: {
         status: string;

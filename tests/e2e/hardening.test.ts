@@ -2,24 +2,34 @@ import { createHash, randomUUID } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { buildDeps, serve, startSystem } from "@docfleet/cli";
 import {
   createGateway,
-  createRateLimiter,
   DEFAULT_LIMITS,
   type Gateway,
   type HardeningOptions,
   LOCAL_TENANT_ID,
-  type RateLimiter,
+  type RateLimiters,
+  type RateLimits,
+  rateBudgets,
 } from "@docfleet/gateway";
-import { ApiKeys, adapterConfig, baseEnvSchema, ConfigError, parseEnv } from "@docfleet/pipeline";
+import {
+  ApiKeys,
+  adapterConfig,
+  baseEnvSchema,
+  ConfigError,
+  createRateLimiter,
+  parseEnv,
+  type RateLimiter,
+} from "@docfleet/pipeline";
+import { RedisRateLimiter } from "@docfleet/pipeline/adapters/rate-limiter/redis";
 import { type GraphQLError, getIntrospectionQuery, parse } from "graphql";
 import { createClient } from "graphql-ws";
 import pino from "pino";
 import ts from "typescript";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import WebSocket from "ws";
-import { ROOT } from "../helpers/cli.ts";
+import { ROOT, startServe } from "../helpers/cli.ts";
+import { inProcessSystem, type System } from "../helpers/system.ts";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 
@@ -36,7 +46,7 @@ interface Answer {
 /** The GraphQL surface of one gateway (no socket: yoga.fetch), over one embedded pipeline. */
 describe("hardened GraphQL surface", () => {
   let dir: string;
-  let system: Awaited<ReturnType<typeof startSystem>>;
+  let system: System;
   const gateways: Gateway[] = [];
   const limiters: RateLimiter[] = [];
   const quiet = pino({ level: "silent" });
@@ -45,15 +55,15 @@ describe("hardened GraphQL surface", () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "docfleet-hardening-"));
-    const cfg = adapterConfig(
-      parseEnv(baseEnvSchema, { DOCFLEET_DATA_DIR: dir, DOCFLEET_LOG_LEVEL: "warn" }),
-    );
     // No gateway, worker or relay: each test builds the gateways it needs over this pipeline.
-    system = await startSystem(await buildDeps(cfg, "http://127.0.0.1:9"), {
+    system = await inProcessSystem(dir, {
+      env: { DOCFLEET_LOG_LEVEL: "warn" },
+      publicUrl: "http://127.0.0.1:9",
+      gateway: false,
       requeueOnStart: false,
       relay: false,
     });
-    const keys = new ApiKeys(system.pipeline.deps.db.prisma);
+    const keys = new ApiKeys(system.app.deps.db.prisma);
     keyA = (await keys.create({ tenantId: LOCAL_TENANT_ID, name: "a", scopes: ["read", "upload"] })).secret;
     keyB = (await keys.create({ tenantId: LOCAL_TENANT_ID, name: "b", scopes: ["read", "upload"] })).secret;
   }, 120_000);
@@ -65,8 +75,14 @@ describe("hardened GraphQL surface", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  function gateway(hardening: HardeningOptions = {}, log = quiet): Gateway {
-    const g = createGateway({ pipeline: system.pipeline, log, allowAnonymous: true, hardening });
+  function gateway(hardening: HardeningOptions = {}, log = quiet, rateLimiters: RateLimiters = {}): Gateway {
+    const g = createGateway({
+      app: system.app,
+      log,
+      allowAnonymous: true,
+      hardening,
+      rateLimiters,
+    });
     gateways.push(g);
     return g;
   }
@@ -120,7 +136,7 @@ describe("hardened GraphQL surface", () => {
     });
 
     it("refuses a costly query: pages of 100 inside pages of 100", async () => {
-      const search = vi.spyOn(system.pipeline.deps.search, "search");
+      const search = vi.spyOn(system.app.deps.search, "search");
       try {
         const a = await post(g, {
           query: `{ search(query: "x", first: 100) { hits { document { batch {
@@ -271,20 +287,11 @@ describe("hardened GraphQL surface", () => {
     });
 
     it("`docfleet serve` is development, with DOCFLEET_* read from the environment", async () => {
-      const names = ["DOCFLEET_LOG_LEVEL", "DOCFLEET_GRAPHQL_MAX_ALIASES", "DOCFLEET_PROFILE"] as const;
-      const saved = names.map((n) => process.env[n]);
-      Object.assign(process.env, { DOCFLEET_LOG_LEVEL: "warn", DOCFLEET_GRAPHQL_MAX_ALIASES: "1" });
-      delete process.env.DOCFLEET_PROFILE;
-      const served = await serve({
-        port: 0,
-        host: "127.0.0.1",
-        dataDir: join(dir, "serve"),
-        concurrency: 1,
-      }).finally(() => {
-        names.forEach((n, k) => {
-          if (saved[k] === undefined) delete process.env[n];
-          else process.env[n] = saved[k];
-        });
+      // The `docfleet serve` program (a child process), with DOCFLEET_PROFILE unset ("" is unset).
+      const served = await startServe(join(dir, "serve"), {
+        DOCFLEET_LOG_LEVEL: "warn",
+        DOCFLEET_GRAPHQL_MAX_ALIASES: "1",
+        DOCFLEET_PROFILE: "",
       });
       try {
         const call = async (query: string) => {
@@ -302,7 +309,7 @@ describe("hardened GraphQL surface", () => {
       } finally {
         await served.stop();
       }
-    });
+    }, 120_000);
 
     it("the booleans override the profile", async () => {
       const g = gateway({ profile: "production", introspection: true, graphiql: true });
@@ -330,7 +337,7 @@ describe("hardened GraphQL surface", () => {
         introspection: true,
         graphiql: false,
         limits: { maxDepth: 7, maxCost: undefined },
-        rateLimits: { searchesPerMin: 0, redisUrl: "redis://r:6379" },
+        rateLimits: { searchesPerMin: 0 },
       });
       expect(() => cfg({ DOCFLEET_INTROSPECTION: "yes", DOCFLEET_PROFILE: "prod" })).toThrow(
         /DOCFLEET_INTROSPECTION[\s\S]*DOCFLEET_PROFILE|DOCFLEET_PROFILE[\s\S]*DOCFLEET_INTROSPECTION/,
@@ -344,7 +351,7 @@ describe("hardened GraphQL surface", () => {
     const log = pino({ level: "error" }, { write: (s: string) => void lines.push(s) });
     const g = gateway({ profile: "development" }, log);
     const search = vi
-      .spyOn(system.pipeline.deps.search, "search")
+      .spyOn(system.app.deps.search, "search")
       .mockRejectedValueOnce(new Error("connect ECONNREFUSED 10.1.2.3:5432 password=hunter2"));
     // NODE_ENV=development would have yoga put the original error into the answer: not here.
     const nodeEnv = process.env.NODE_ENV;
@@ -370,10 +377,26 @@ describe("hardened GraphQL surface", () => {
   describe("rate limits", () => {
     const SEARCH = '{ search(query: "invoice", mode: KEYWORD) { totalCount } }';
     const prefix = () => `docfleet-test:${randomUUID()}`;
+    /** In-memory limiters for `limits`' budgets, as the composition root builds them. */
+    const inMemory = (limits: Partial<RateLimits>): RateLimiters => {
+      const budgets = rateBudgets({
+        uploadFilesPerMin: 0,
+        searchesPerMin: 0,
+        keyPrefix: prefix(),
+        ...limits,
+      });
+      const make = (b: (typeof budgets)["search"]) => {
+        if (!b) return undefined;
+        const l = createRateLimiter({ kind: "memory", ...b }, quiet);
+        limiters.push(l);
+        return l;
+      };
+      return { upload: make(budgets.upload), search: make(budgets.search) };
+    };
 
     it("refuses the N+1-th search of a key in the window, before any resolver; other keys go on", async () => {
-      const g = gateway({ profile: "production", rateLimits: { searchesPerMin: 3, keyPrefix: prefix() } });
-      const search = vi.spyOn(system.pipeline.deps.search, "search");
+      const g = gateway({ profile: "production" }, quiet, inMemory({ searchesPerMin: 3 }));
+      const search = vi.spyOn(system.app.deps.search, "search");
       try {
         for (let i = 0; i < 3; i++)
           expect((await post(g, { query: SEARCH }, keyA)).body.errors).toBeUndefined();
@@ -402,7 +425,7 @@ describe("hardened GraphQL surface", () => {
     });
 
     it("counts uploads in files: requestUploads' files and createBatch", async () => {
-      const g = gateway({ profile: "production", rateLimits: { uploadFilesPerMin: 5, keyPrefix: prefix() } });
+      const g = gateway({ profile: "production" }, quiet, inMemory({ uploadFilesPerMin: 5 }));
       const batch = await post(g, { query: 'mutation { createBatch(input: { name: "rl" }) { id } }' }, keyA);
       const batchId = (batch.body.data!.createBatch as { id: string }).id;
       const REQUEST =
@@ -426,32 +449,19 @@ describe("hardened GraphQL surface", () => {
     });
 
     it("shares one budget between two gateways through Redis", async () => {
-      const shared = { redisUrl: REDIS_URL, keyPrefix: prefix(), searchesPerMin: 4, uploadFilesPerMin: 0 };
-      const [l1, l2] = [createRateLimiter(shared, quiet), createRateLimiter(shared, quiet)];
+      const budget = rateBudgets({ keyPrefix: prefix(), searchesPerMin: 4 }).search!;
+      const l1 = new RedisRateLimiter(budget, { url: REDIS_URL, log: quiet });
+      const l2 = new RedisRateLimiter(budget, { url: REDIS_URL, log: quiet });
       limiters.push(l1, l2);
       await Promise.all([l1.ready(), l2.ready()]);
-      const g1 = gateway({ profile: "production", rateLimiter: l1, rateLimits: shared });
-      const g2 = gateway({ profile: "production", rateLimiter: l2, rateLimits: shared });
+      const g1 = gateway({ profile: "production" }, quiet, { search: l1 });
+      const g2 = gateway({ profile: "production" }, quiet, { search: l2 });
       for (const g of [g1, g2, g1, g2])
         expect((await post(g, { query: SEARCH }, keyA)).body.errors).toBeUndefined();
       // Each alone would allow 4: together they have had 4.
       expect(codes(await post(g1, { query: SEARCH }, keyA))).toEqual(["RATE_LIMITED"]);
       expect(codes(await post(g2, { query: SEARCH }, keyA))).toEqual(["RATE_LIMITED"]);
       expect((await post(g2, { query: SEARCH }, keyB)).body.errors).toBeUndefined();
-    });
-
-    it("counts in memory while Redis is unreachable", async () => {
-      // Nothing listens on port 1: every Redis call fails at once, the insurance limiter answers.
-      const l = createRateLimiter(
-        { redisUrl: "redis://127.0.0.1:1", keyPrefix: prefix(), searchesPerMin: 2, uploadFilesPerMin: 0 },
-        quiet,
-      );
-      limiters.push(l);
-      expect(await l.take("search", "k", 1)).toBeNull();
-      expect(await l.take("search", "k", 1)).toBeNull();
-      expect(await l.take("search", "k", 1)).toBeGreaterThan(0);
-      expect(await l.take("search", "other", 1)).toBeNull();
-      expect(await l.take("upload", "k", 1000)).toBeNull(); // 0: off
     });
   });
 });

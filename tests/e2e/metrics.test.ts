@@ -3,23 +3,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { buildDeps, startSystem } from "@docfleet/cli";
-import {
-  ApiKeys,
-  adapterConfig,
-  baseEnvSchema,
-  createLogger,
-  InMemorySpanExporter,
-  parseEnv,
-  SERIES,
-  STAGES,
-} from "@docfleet/pipeline";
+import { ApiKeys, createLogger, InMemorySpanExporter, SERIES, STAGES } from "@docfleet/pipeline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../helpers/cli.ts";
 import { recordEvents } from "../helpers/events.ts";
-import { inProcessSystem } from "../helpers/system.ts";
-
-type System = Awaited<ReturnType<typeof startSystem>>;
+import { inProcessSystem, type System } from "../helpers/system.ts";
 
 /** Samples of a Prometheus exposition: name, labels, value. */
 function parseExposition(text: string) {
@@ -103,12 +91,11 @@ describe("observability: /metrics, traces and correlated logs during an end-to-e
     const started = await inProcessSystem(dir, {
       env: { DOCFLEET_LOG_LEVEL: "debug" },
       overrides: { log: createLogger("debug", "docfleet", sink), spanExporter: spans },
-      system: {
-        worker: { roles: STAGES, concurrency: { PARSE: 2, UNDERSTAND: 2, EMBED: 2, INDEX: 2 } },
-        allowAnonymous: false,
-      },
+      worker: { roles: STAGES, concurrency: { PARSE: 2, UNDERSTAND: 2, EMBED: 2, INDEX: 2 } },
+      allowAnonymous: false,
     });
-    ({ system, url } = started);
+    system = started;
+    url = started.url;
     const { deps } = started;
     events = recordEvents(deps.events);
     const keys = new ApiKeys(deps.db.prisma);
@@ -300,10 +287,9 @@ describe("observability: /metrics, traces and correlated logs during an end-to-e
 
   it("serves /metrics and /health on the metrics port of a process without a gateway (worker)", async () => {
     const wdir = await mkdtemp(join(tmpdir(), "docfleet-metrics-worker-"));
-    const cfg = adapterConfig(
-      parseEnv(baseEnvSchema, { DOCFLEET_DATA_DIR: wdir, DOCFLEET_LOG_LEVEL: "silent" }),
-    );
-    const worker = await startSystem(await buildDeps(cfg, "http://unused.invalid"), {
+    const worker = await inProcessSystem(wdir, {
+      env: { DOCFLEET_LOG_LEVEL: "silent" },
+      gateway: false,
       worker: { roles: ["PARSE"], concurrency: { PARSE: 1, UNDERSTAND: 1, EMBED: 1, INDEX: 1 } },
       requeueOnStart: false,
       relay: false,

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { freePort, gql, type Served, startDocfleet } from "../helpers/cli.ts";
 import { type DistributedEnv, distributedEnv } from "../helpers/distributed.ts";
-import { completeUploads, sseMessages, uploadFiles } from "../helpers/graphql.ts";
+import { completeUploads, sseMessages, uploadFiles, whenSubscribed } from "../helpers/graphql.ts";
 
 interface Message {
   cursor: number;
@@ -76,13 +76,15 @@ describe("subscriptions survive the death of their gateway", () => {
 
   /**
    * Subscribes over graphql-ws and collects messages until `finished`, or until `kill` (when given)
-   * is called after `killAfter` events and the connection drops. Returns what it received.
+   * is called after `killAfter` events and the connection drops. Returns what it received. Calls
+   * `first` on each message.
    */
   function wsCollect(
     url: string,
     batchId: string,
     after: number,
     kill?: { afterEvents: number; fn: () => void },
+    first = () => {},
   ) {
     const client = createClient({
       url: `${url.replace(/^http/, "ws")}/graphql`,
@@ -98,6 +100,7 @@ describe("subscriptions survive the death of their gateway", () => {
           next: ({ data, errors }) => {
             if (errors) return reject(new Error(JSON.stringify(errors)));
             got.push(data!.batchProgress);
+            first();
             const n = got.reduce((a, m) => a + m.events.length, 0);
             if (data!.batchProgress.finished) resolve({ messages: got, dropped: false });
             else if (kill && !killed && n >= kill.afterEvents) {
@@ -118,6 +121,7 @@ describe("subscriptions survive the death of their gateway", () => {
     batchId: string,
     after: number,
     kill?: { afterEvents: number; fn: () => void },
+    first = () => {},
   ) {
     const got: Message[] = [];
     let killed = false;
@@ -130,6 +134,7 @@ describe("subscriptions survive the death of their gateway", () => {
       for await (const msg of sseMessages<{ data?: { batchProgress: Message } }>(res)) {
         if (!msg.data) continue;
         got.push(msg.data.batchProgress);
+        first();
         if (msg.data.batchProgress.finished) return { messages: got, dropped: false };
         const n = got.reduce((a, m) => a + m.events.length, 0);
         if (kill && !killed && n >= kill.afterEvents) {
@@ -150,10 +155,12 @@ describe("subscriptions survive the death of their gateway", () => {
       const doomed = await startGateway();
       const b = await prepare(survivor.url, 150);
       const collect = transport === "SSE" ? sseCollect : wsCollect;
-      const first = collect(doomed.url, b.batchId, 0, { afterEvents: 120, fn: () => void doomed.kill() });
-      await new Promise((r) => setTimeout(r, 300));
+      const first = whenSubscribed((seen) =>
+        collect(doomed.url, b.batchId, 0, { afterEvents: 120, fn: () => void doomed.kill() }, seen),
+      );
+      await first.subscribed; // live on the doomed gateway before the work starts
       await b.complete();
-      const before = await first;
+      const before = await first.result;
       expect(before.dropped).toBe(true);
       const cursor = before.messages.at(-1)?.cursor ?? 0;
       expect(cursor).toBeGreaterThan(0);

@@ -1,14 +1,12 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { serve } from "@docfleet/cli";
 import { createClient } from "graphql-ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { gql } from "../helpers/cli.ts";
-import { completeUploads, sseMessages, uploadFiles } from "../helpers/graphql.ts";
-
-type System = Awaited<ReturnType<typeof serve>>;
+import { completeUploads, sseMessages, uploadFiles, whenSubscribed } from "../helpers/graphql.ts";
+import { embeddedSystem, type System } from "../helpers/system.ts";
 
 interface Message {
   cursor: number;
@@ -28,8 +26,7 @@ describe("subscriptions: batchProgress and documentProgress", () => {
   let url: string;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "docfleet-subs-"));
-    process.env.DOCFLEET_LOG_LEVEL = "warn";
-    system = await serve({ port: 0, host: "127.0.0.1", dataDir: dir, concurrency: 2 });
+    system = await embeddedSystem(dir, { concurrency: 2 });
     url = system.url;
   }, 120_000);
   afterAll(async () => {
@@ -57,8 +54,8 @@ describe("subscriptions: batchProgress and documentProgress", () => {
     return { batchId: createBatch.id, ids, complete: () => completeUploads(url, ids) };
   }
 
-  /** Collects batchProgress messages over graphql-ws until `finished`. */
-  function viaWebSocket(batchId: string, after: number): Promise<Message[]> {
+  /** Collects batchProgress messages over graphql-ws until `finished`; calls `first` on each message. */
+  function viaWebSocket(batchId: string, after: number, first = () => {}): Promise<Message[]> {
     const client = createClient({ url: `${url.replace(/^http/, "ws")}/graphql`, webSocketImpl: WebSocket });
     const got: Message[] = [];
     return new Promise<Message[]>((resolve, reject) => {
@@ -68,6 +65,7 @@ describe("subscriptions: batchProgress and documentProgress", () => {
           next: ({ data, errors }) => {
             if (errors) return reject(new Error(JSON.stringify(errors)));
             got.push(data!.batchProgress);
+            first();
             if (data!.batchProgress.finished) {
               stop();
               resolve(got);
@@ -81,7 +79,7 @@ describe("subscriptions: batchProgress and documentProgress", () => {
   }
 
   /** Collects batchProgress messages over SSE (GraphQL over SSE, distinct connections mode) until `finished`. */
-  async function viaSse(batchId: string, after: number): Promise<Message[]> {
+  async function viaSse(batchId: string, after: number, first = () => {}): Promise<Message[]> {
     const res = await fetch(`${url}/graphql`, {
       method: "POST",
       headers: { "content-type": "application/json", accept: "text/event-stream" },
@@ -93,6 +91,7 @@ describe("subscriptions: batchProgress and documentProgress", () => {
       if (msg.errors) throw new Error(JSON.stringify(msg.errors));
       if (msg.data) {
         got.push(msg.data.batchProgress);
+        first();
         if (msg.data.batchProgress.finished) return got;
       }
     }
@@ -100,7 +99,7 @@ describe("subscriptions: batchProgress and documentProgress", () => {
   }
 
   async function eventLog(batchId: string): Promise<{ seq: number; type: string }[]> {
-    const rows = await system.pipeline.deps.db.prisma.event.findMany({
+    const rows = await system.app.deps.db.prisma.event.findMany({
       where: { batchId },
       orderBy: { seq: "asc" },
       select: { seq: true, type: true },
@@ -113,10 +112,10 @@ describe("subscriptions: batchProgress and documentProgress", () => {
 
   it("streams every event of a batch over graphql-ws, coalesced, with no gap and no duplicate", async () => {
     const b = await prepare(25);
-    const live = viaWebSocket(b.batchId, 0);
-    await new Promise((r) => setTimeout(r, 300)); // subscribed before the work starts: the live path
+    const live = whenSubscribed((first) => viaWebSocket(b.batchId, 0, first));
+    await live.subscribed; // subscribed before the work starts: the live path
     await b.complete();
-    const messages = await live;
+    const messages = await live.result;
     const last = messages.at(-1)!;
     expect(last.counts).toEqual({ total: 25, completed: 24, failed: 1 });
     expect(flat(messages)).toEqual(await eventLog(b.batchId));
@@ -134,10 +133,10 @@ describe("subscriptions: batchProgress and documentProgress", () => {
 
   it("streams the same over SSE, and resumes from a cursor", async () => {
     const b = await prepare(12);
-    const live = viaSse(b.batchId, 0);
-    await new Promise((r) => setTimeout(r, 300));
+    const live = whenSubscribed((first) => viaSse(b.batchId, 0, first));
+    await live.subscribed;
     await b.complete();
-    const messages = await live;
+    const messages = await live.result;
     expect(messages.at(-1)!.counts).toEqual({ total: 12, completed: 11, failed: 1 });
     expect(flat(messages)).toEqual(await eventLog(b.batchId));
     const resumed = await viaSse(b.batchId, 3);
@@ -171,7 +170,7 @@ describe("subscriptions: batchProgress and documentProgress", () => {
     await done;
     await client.dispose();
     const log = (
-      await system.pipeline.deps.db.prisma.event.findMany({
+      await system.app.deps.db.prisma.event.findMany({
         where: { documentId: b.ids[1] },
         orderBy: { seq: "asc" },
       })

@@ -2,7 +2,6 @@ import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { serve } from "@docfleet/cli";
 import { toSchema } from "@docfleet/gateway";
 import { ApiKeys } from "@docfleet/pipeline";
 import { createClient } from "graphql-ws";
@@ -11,8 +10,7 @@ import WebSocket from "ws";
 import { CORPUS } from "../helpers/cli.ts";
 import { sseMessages } from "../helpers/graphql.ts";
 import { mulberry32 } from "../helpers/random.ts";
-
-type System = Awaited<ReturnType<typeof serve>>;
+import { embeddedSystem, type System } from "../helpers/system.ts";
 
 /**
  * Two tenants on one embedded system (workers running, so documents are parsed, understood, embedded
@@ -246,8 +244,8 @@ describe("tenant isolation: two tenants, randomized access through every field",
   async function makeTenant(label: "A" | "B", pdf: Buffer, shared: Buffer): Promise<Tenant> {
     const id = randomUUID();
     const tag = randomBytes(4).toString("hex");
-    await system.pipeline.ensureTenant(id, `tenant ${label} ${tag}`);
-    const { secret: key } = await new ApiKeys(system.pipeline.deps.db.prisma).create({
+    await system.app.services.intake.ensureTenant(id, `tenant ${label} ${tag}`);
+    const { secret: key } = await new ApiKeys(system.app.deps.db.prisma).create({
       tenantId: id,
       name: `${label} ${tag}`,
       scopes: ["read", "upload", "admin"],
@@ -344,8 +342,7 @@ describe("tenant isolation: two tenants, randomized access through every field",
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "docfleet-tenants-"));
-    process.env.DOCFLEET_LOG_LEVEL = "warn";
-    system = await serve({ port: 0, host: "127.0.0.1", dataDir: dir, concurrency: 2 });
+    system = await embeddedSystem(dir, { concurrency: 2 });
     url = system.url;
     const pdf = await readFile(join(CORPUS, "formats/pdf/bookmark_sample.pdf"));
     const shared = Buffer.from(
@@ -362,7 +359,7 @@ describe("tenant isolation: two tenants, randomized access through every field",
   });
 
   it("keeps identical content apart: each tenant has its own document, its own objects", async () => {
-    const prisma = system.pipeline.deps.db.prisma;
+    const prisma = system.app.deps.db.prisma;
     for (const t of [A, B]) {
       const docs = await prisma.document.findMany({ where: { batchId: t.batchId } });
       expect(docs).toHaveLength(7);
@@ -960,7 +957,7 @@ describe("tenant isolation: two tenants, randomized access through every field",
     const events: { seq: number; documentId: string | null; batchId: string }[] = [];
     let messages = 0;
     const start = (
-      await system.pipeline.deps.db.prisma.batch.findUniqueOrThrow({
+      await system.app.deps.db.prisma.batch.findUniqueOrThrow({
         where: { id: batchId },
         select: { eventSeq: true },
       })

@@ -4,6 +4,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { deferred } from "./wait.ts";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const CORPUS = fileURLToPath(new URL("../../../shared/corpus/", import.meta.url));
@@ -64,8 +65,9 @@ export async function startServe(dataDir: string, env: NodeJS.ProcessEnv = {}): 
 }
 
 /**
- * Starts a long-running `docfleet <args>` process and waits until it is ready: /ready answers 200 on
- * `port` when given (serve, gateway), else the process printed `readyLine` (worker).
+ * Starts a long-running `docfleet <args>` process and waits until it is ready: with `port` (serve,
+ * gateway), it printed its start-up line (`docfleet serving|gateway at`, written once it listens)
+ * and then /ready answers 200 on `port`; else it printed `readyLine` (worker, relay).
  */
 export async function startDocfleet(
   args: string[],
@@ -78,29 +80,31 @@ export async function startDocfleet(
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
-  child.stdout!.on("data", (d) => (out += d));
-  child.stderr!.on("data", (d) => (out += d));
+  const line = "port" in ready ? /^docfleet (serving|gateway) at /m : ready.readyLine;
+  const printed = deferred();
+  const onData = (d: Buffer) => {
+    out += d;
+    if (line.test(out)) printed.resolve();
+  };
+  child.stdout!.on("data", onData);
+  child.stderr!.on("data", onData);
   const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  void exited.then((code) => printed.reject(new Error(`docfleet ${args[0]} exited with ${code}:\n${out}`)));
   const url = "port" in ready ? `http://127.0.0.1:${ready.port}` : "";
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    if (child.exitCode !== null)
-      throw new Error(`docfleet ${args[0]} exited with ${child.exitCode}:\n${out}`);
-    if ("readyLine" in ready) {
-      if (ready.readyLine.test(out)) break;
-    } else {
-      try {
-        const res = await fetch(`${url}/ready`);
-        if (res.status === 200) break;
-      } catch {
-        // not listening yet
-      }
+  const timer = setTimeout(
+    () => printed.reject(new Error(`docfleet ${args[0]} did not become ready in 90 s:\n${out}`)),
+    90_000,
+  );
+  try {
+    await printed.promise.finally(() => clearTimeout(timer));
+    if (url) {
+      const res = await fetch(`${url}/ready`);
+      if (res.status !== 200)
+        throw new Error(`docfleet ${args[0]} started but /ready answered ${res.status}:\n${out}`);
     }
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error(`docfleet ${args[0]} did not become ready:\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  } catch (err) {
+    child.kill("SIGKILL");
+    throw err;
   }
   return served(child, url, () => out, exited);
 }

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { gql } from "./cli.ts";
+import { deferred, within } from "./wait.ts";
 
 /**
  * Registers `files` in a batch through GraphQL and POSTs each to its upload target (the flow a
@@ -80,4 +81,102 @@ export async function* sseMessages<T>(res: Response): AsyncGenerator<T> {
   } finally {
     await reader.cancel().catch(() => undefined);
   }
+}
+
+/** One batchProgress message as `followBatches` selects it. */
+export interface BatchProgressMessage {
+  cursor: number;
+  finished: boolean;
+  counts: {
+    total: number;
+    pendingUpload: number;
+    queued: number;
+    processing: number;
+    completed: number;
+    failed: number;
+    /** completed + failed */
+    done: number;
+  };
+}
+
+const FOLLOW = `subscription($id: ID!, $after: Int) { batchProgress(id: $id, after: $after) {
+  cursor finished counts { total pendingUpload queued processing completed failed done } } }`;
+
+/**
+ * Follows batches over their batchProgress subscriptions (GraphQL over SSE: the event log replayed,
+ * then live) until `until` holds for the latest message of each, and answers those messages. The
+ * gateway pushes every change, so nothing polls; a message's counts are its batch's as of its last
+ * event. Every stream is closed when it returns. Fails after `timeoutMs` with the last messages seen.
+ */
+export async function followBatches(
+  url: string,
+  batchIds: readonly string[],
+  what: string,
+  until: (latest: BatchProgressMessage[]) => boolean,
+  // 50 s: inside vitest's 60 s test timeout, so a missed state fails with the last counts seen
+  { timeoutMs = 50_000, headers = {} }: { timeoutMs?: number; headers?: Record<string, string> } = {},
+): Promise<BatchProgressMessage[]> {
+  const abort = new AbortController();
+  const latest: (BatchProgressMessage | undefined)[] = batchIds.map(() => undefined);
+  const reached = deferred<BatchProgressMessage[]>();
+  const follow = async (batchId: string, i: number) => {
+    const res = await fetch(`${url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "text/event-stream", ...headers },
+      body: JSON.stringify({ query: FOLLOW, variables: { id: batchId, after: 0 } }),
+      signal: abort.signal,
+    });
+    if (!res.ok) throw new Error(`batchProgress of ${batchId} answered ${res.status}: ${await res.text()}`);
+    for await (const msg of sseMessages<{ data?: { batchProgress: BatchProgressMessage }; errors?: unknown }>(
+      res,
+    )) {
+      if (msg.errors) throw new Error(`batchProgress of ${batchId}: ${JSON.stringify(msg.errors)}`);
+      if (!msg.data) continue;
+      latest[i] = msg.data.batchProgress;
+      const all = latest.filter((m) => m !== undefined);
+      if (all.length === batchIds.length && until(all)) return reached.resolve(all);
+    }
+    throw new Error(`the batchProgress stream of ${batchId} ended before ${what}`);
+  };
+  const streams = batchIds.map((id, i) =>
+    follow(id, i).catch((err: unknown) => {
+      if (!abort.signal.aborted) reached.reject(err);
+    }),
+  );
+  try {
+    return await within(timeoutMs, what, reached.promise, { detail: () => latest.map((m) => m?.counts) });
+  } finally {
+    abort.abort();
+    await Promise.all(streams);
+  }
+}
+
+/** `followBatches` for one batch: its first message for which `until` holds. */
+export async function followBatch(
+  url: string,
+  batchId: string,
+  what: string,
+  until: (m: BatchProgressMessage) => boolean,
+  opts?: Parameters<typeof followBatches>[4],
+): Promise<BatchProgressMessage> {
+  return (await followBatches(url, [batchId], what, ([m]) => until(m!), opts))[0]!;
+}
+
+/**
+ * Runs a subscription client `run` that calls `first()` on its first message, and answers beside its
+ * result `subscribed`: that first message (within 60 s). The gateway registers a subscription's live
+ * listener before it replays the event log (gateway eventStream), so a subscription to a batch that
+ * already holds an event (requestUploads writes `documents.requested`) is live once its first message
+ * is in: what happens after reaches it live, not through the replay.
+ */
+export function whenSubscribed<T>(run: (first: () => void) => Promise<T>): {
+  subscribed: Promise<void>;
+  result: Promise<T>;
+} {
+  const first = deferred();
+  const result = run(() => first.resolve());
+  result.then(() => first.reject(new Error("the subscription ended before its first message")), first.reject);
+  const subscribed = within(60_000, "the subscription's first message", first.promise);
+  subscribed.catch(() => undefined); // a caller that reads only `result` hears a failure there
+  return { subscribed, result };
 }

@@ -1,31 +1,164 @@
-import { buildDeps, startSystem } from "@docfleet/cli";
-import { adapterConfig, baseEnvSchema, parseEnv } from "@docfleet/pipeline";
+import { join } from "node:path";
+// The CLI's admin key file, by its module path: not the CLI's system starter (its barrel loads that).
+import { type AdminKey, ensureAdminKey } from "@docfleet/cli/admin-key";
+import { gatewayRole, type HardeningOptions, LOCAL_TENANT_ID, type RateLimits } from "@docfleet/gateway";
+import {
+  type AdapterConfig,
+  type Application,
+  adapterConfig,
+  baseEnvSchema,
+  buildDeps,
+  createApplication,
+  type DepsOverrides,
+  metricsServer,
+  type PipelineDeps,
+  parseEnv,
+  STAGES,
+  type StageName,
+} from "@docfleet/pipeline";
+import { createWorker } from "@docfleet/worker";
 import { freePort } from "./cli.ts";
-
-type SystemOptions = Parameters<typeof startSystem>[1];
 
 export interface InProcessOptions {
   /** Environment over `DOCFLEET_DATA_DIR` and `DOCFLEET_LOG_LEVEL=warn` (e.g. S3_*, recheck intervals). */
   env?: Record<string, string>;
-  /** The URL signed objects point at, when not the gateway itself (a proxy in front of it). */
-  publicUrl?: (port: number) => string;
+  /**
+   * The URL signed objects point at, when not the gateway itself (a proxy in front of it); given the
+   * gateway's port. Without a gateway: http://unused.invalid unless given.
+   */
+  publicUrl?: string | ((port: number) => string);
   /** Adapters to replace (a logger, a span exporter). */
-  overrides?: Parameters<typeof buildDeps>[2];
-  /** What to run besides the gateway on a free port (workers, anonymous access...). */
-  system?: Omit<SystemOptions, "gateway" | "requeueOnStart"> & { requeueOnStart?: boolean };
+  overrides?: DepsOverrides;
+  /**
+   * Changes the adapters before the application is built on them (a model that fails on purpose, an
+   * event recorder that must see every event); may answer other deps to use instead.
+   */
+  prepare?: (deps: PipelineDeps) => PipelineDeps | undefined;
+  /**
+   * The GraphQL gateway on a free port of 127.0.0.1 (default: on, with the gateway's secure defaults),
+   * or `false` for none.
+   */
+  gateway?:
+    | false
+    | {
+        hardening?: HardeningOptions;
+        rateLimits?: Partial<RateLimits>;
+        rateLimiter?: AdapterConfig["rateLimiter"];
+      };
+  /** Consume these stages (default: no worker). */
+  worker?: { roles: readonly StageName[]; concurrency: Record<StageName, number> };
+  /** Queue every unfinished document again at start (default false). */
+  requeueOnStart?: boolean;
+  /** Publish the outbox from this process (default true), polling every `relayPollMs`. */
+  relay?: boolean;
+  relayPollMs?: number;
+  /** Requests without an API key act as the local tenant (default true). */
+  allowAnonymous?: boolean;
+  /** Keep a local admin key for the local tenant in this file, as `docfleet serve` does. */
+  adminKeyFile?: string;
+  /** `/metrics` and `/health` on their own port, for a system without a gateway. */
+  metrics?: { port: number; host: string };
 }
 
-/** docfleet in this process over `dataDir`, its gateway on a free port: the tests' one way to start it. */
-export async function inProcessSystem(dataDir: string, opts: InProcessOptions = {}) {
-  const port = await freePort();
+/** docfleet running in this test's process. */
+export interface System {
+  /** The gateway's URL ("" without a gateway). */
+  url: string;
+  /** Where `/metrics` is served: the gateway's URL, or the metrics port's. */
+  metricsUrl: string;
+  /** The application (its ports and services). */
+  app: Application;
+  /** The adapters it runs on (`app.deps`). */
+  deps: PipelineDeps;
+  /** The local admin key's file and whether this start created it (with `adminKeyFile`). */
+  adminKey?: AdminKey;
+  stop(): Promise<void>;
+}
+
+/**
+ * docfleet in this process over `dataDir`: the tests' one way to start it, on the pipeline's
+ * composition root (buildDeps + createApplication) with the gateway and worker roles, never through
+ * the CLI app. Returns once listening and consuming.
+ */
+export async function inProcessSystem(dataDir: string, opts: InProcessOptions = {}): Promise<System> {
   const cfg = adapterConfig(
     parseEnv(baseEnvSchema, { DOCFLEET_DATA_DIR: dataDir, DOCFLEET_LOG_LEVEL: "warn", ...opts.env }),
   );
-  const deps = await buildDeps(cfg, opts.publicUrl?.(port) ?? `http://127.0.0.1:${port}`, opts.overrides);
-  const system = await startSystem(deps, {
-    requeueOnStart: false,
-    ...opts.system,
-    gateway: { port, host: "127.0.0.1" },
+  const port = opts.gateway === false ? 0 : await freePort();
+  const publicUrl =
+    typeof opts.publicUrl === "function"
+      ? opts.publicUrl(port)
+      : (opts.publicUrl ?? (opts.gateway === false ? "http://unused.invalid" : `http://127.0.0.1:${port}`));
+  const built = await buildDeps(cfg, publicUrl, opts.overrides);
+  const deps = opts.prepare?.(built) ?? built;
+  const app = await createApplication(deps, {
+    requeueOnStart: opts.requeueOnStart ?? false,
+    relay: opts.relay,
+    relayPollMs: opts.relayPollMs,
   });
-  return { system, deps, url: `http://127.0.0.1:${port}` };
+  let adminKey: AdminKey | undefined;
+  const gateway =
+    opts.gateway === false
+      ? undefined
+      : gatewayRole(app, {
+          port,
+          host: "127.0.0.1",
+          ...opts.gateway,
+          allowAnonymous: opts.allowAnonymous ?? true,
+        });
+  const metrics =
+    !gateway && opts.metrics ? metricsServer(deps, opts.metrics.port, opts.metrics.host) : undefined;
+  const worker =
+    opts.worker &&
+    createWorker({
+      app,
+      roles: opts.worker.roles,
+      concurrency: opts.worker.concurrency,
+      reconcileEveryMs: Math.max(1000, Math.floor(deps.settings.leaseMs / 4)),
+    });
+  try {
+    if (opts.adminKeyFile)
+      adminKey = await ensureAdminKey(app.services.keys, opts.adminKeyFile, LOCAL_TENANT_ID);
+    await app.start([metrics, worker, gateway]);
+  } catch (err) {
+    await app.stop();
+    throw err;
+  }
+  return {
+    url: gateway?.url ?? "",
+    metricsUrl: gateway?.url ?? metrics?.url ?? "",
+    app,
+    deps,
+    adminKey,
+    stop: () => app.stop(),
+  };
+}
+
+/** Every stage at `n` documents at once. */
+export const perStage = (n: number): Record<StageName, number> => ({
+  PARSE: n,
+  UNDERSTAND: n,
+  EMBED: n,
+  INDEX: n,
+});
+
+/**
+ * What `docfleet serve` runs, in this process: the gateway with the development profile, a worker
+ * for every stage, the in-memory queue refilled at start, anonymous requests as the local tenant and
+ * the admin key file in the data folder. PGlite, the local store, the memory queue and the built-in
+ * models unless `env` says otherwise.
+ */
+export function embeddedSystem(
+  dataDir: string,
+  opts: { concurrency?: number } & Pick<InProcessOptions, "env" | "overrides" | "prepare"> = {},
+): Promise<System> {
+  const { concurrency = 2, ...rest } = opts;
+  return inProcessSystem(dataDir, {
+    ...rest,
+    gateway: { hardening: { profile: "development" } },
+    worker: { roles: STAGES, concurrency: perStage(concurrency) },
+    requeueOnStart: true,
+    allowAnonymous: true,
+    adminKeyFile: join(dataDir, "admin-key"),
+  });
 }

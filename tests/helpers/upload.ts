@@ -6,8 +6,7 @@ import { inProcessSystem } from "./system.ts";
 
 /** An embedded gateway in this process, without workers: uploads are all it does (and queues stay put). */
 export async function embeddedGateway(dataDir: string, publicUrl?: (port: number) => string) {
-  const { system, url } = await inProcessSystem(dataDir, { publicUrl });
-  return { ...system, url };
+  return inProcessSystem(dataDir, { publicUrl });
 }
 
 /** Writes `n` small files with distinct content in folders of 100; answers name → sha256. */

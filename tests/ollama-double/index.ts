@@ -112,6 +112,11 @@ export interface DoubleStats {
 export interface OllamaDouble {
   url: string;
   stats(): DoubleStats;
+  /**
+   * Resolves with the stats once `check` holds for them: looked at now and at each request that takes
+   * or leaves a slot, or goes away (in-flight and aborted counts). Rejects naming `what` after `timeoutMs`.
+   */
+  until(what: string, check: (s: DoubleStats) => boolean, timeoutMs?: number): Promise<DoubleStats>;
   setBehaviour(b: DoubleBehaviour): void;
   close(): Promise<void>;
 }
@@ -199,6 +204,10 @@ export async function startOllamaDouble(opts: OllamaDoubleOptions = {}): Promise
   let aborted = 0;
   let inFlight = 0;
   let maxQueued = 0;
+  const watchers = new Set<() => void>();
+  const changed = () => {
+    for (const w of [...watchers]) w();
+  };
 
   const modelStats = (name: string) => {
     let s = perModel.get(name);
@@ -251,12 +260,14 @@ export async function startOllamaDouble(opts: OllamaDoubleOptions = {}): Promise
       throw new HttpError(500, "llama runner process has terminated: exit status 2");
     }
     inFlight++;
+    changed();
     try {
       return await work();
     } finally {
       inFlight--;
       pool.release();
       ms.lastReleaseAt = performance.now();
+      changed();
     }
   }
 
@@ -530,6 +541,7 @@ export async function startOllamaDouble(opts: OllamaDoubleOptions = {}): Promise
       if (!res.writableFinished) {
         aborted++;
         controller.abort();
+        changed();
       }
     });
     route(req, res, controller.signal).catch((err: unknown) => {
@@ -548,6 +560,30 @@ export async function startOllamaDouble(opts: OllamaDoubleOptions = {}): Promise
   return {
     url: `http://${address}:${port}`,
     stats,
+    until(what, check, timeoutMs = 30_000) {
+      return new Promise<DoubleStats>((resolve, reject) => {
+        const look = () => {
+          const s = stats();
+          if (!check(s)) return;
+          done();
+          resolve(s);
+        };
+        const timer = setTimeout(() => {
+          done();
+          reject(
+            new Error(
+              `timed out after ${timeoutMs / 1000} s waiting for ${what}: ${JSON.stringify(stats())}`,
+            ),
+          );
+        }, timeoutMs);
+        const done = () => {
+          clearTimeout(timer);
+          watchers.delete(look);
+        };
+        watchers.add(look);
+        look();
+      });
+    },
     setBehaviour(b) {
       Object.assign(behaviour, b);
     },

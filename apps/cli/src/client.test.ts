@@ -1,5 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
+import { parse } from "graphql";
 import { afterEach, describe, expect, it } from "vitest";
 import { GatewayClient, GatewayError } from "./client.ts";
 
@@ -42,7 +44,8 @@ describe("GatewayClient and the gateway's rate limit", () => {
     const client = new GatewayClient(fake.url, undefined, { retries: 3, baseMs: 1, maxMs: 5 }, (m) =>
       waits.push(m),
     );
-    const data = await client.request<{ ok: boolean }>("mutation { createBatch }", {}, { idempotent: false });
+    const doc: TypedDocumentNode<{ ok: boolean }> = parse("mutation { createBatch }");
+    const data = await client.request(doc, {}, { idempotent: false });
     expect(data).toEqual({ ok: true });
     expect(fake.seen()).toBe(3);
     expect(waits).toHaveLength(2);
@@ -53,7 +56,7 @@ describe("GatewayClient and the gateway's rate limit", () => {
     const fake = await fakeGateway(100);
     server = fake.server;
     const client = new GatewayClient(fake.url, undefined, { retries: 1, baseMs: 1, maxMs: 5 });
-    const err = await client.request("{ ok }").catch((e: unknown) => e);
+    const err = await client.request(parse("{ ok }")).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GatewayError);
     expect((err as GatewayError).code).toBe("RATE_LIMITED");
     expect((err as Error).message).not.toMatch(/cannot reach/);

@@ -1,3 +1,5 @@
+import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
+import { type DocumentNode, print } from "graphql";
 import { CliError, ExitCode } from "./exit-codes.ts";
 import {
   DEFAULT_RETRY,
@@ -35,6 +37,24 @@ export class RateLimitedError extends TransientError {
   override name = "RateLimitedError";
 }
 
+/** Variables and options of a request; the variables may be left out when the operation requires none. */
+type RequestArgs<V> =
+  Record<string, never> extends V
+    ? [variables?: V, opts?: RequestOptions]
+    : [variables: V, opts?: RequestOptions];
+
+const printed = new WeakMap<DocumentNode, string>();
+
+/** The text of an operation (printed once: the same documents go out thousands of times in an upload). */
+export function operationText(doc: DocumentNode): string {
+  let text = printed.get(doc);
+  if (text === undefined) {
+    text = print(doc);
+    printed.set(doc, text);
+  }
+  return text;
+}
+
 /** A minimal GraphQL-over-HTTP client for the gateway; retries what a retry can cure. */
 export class GatewayClient {
   constructor(
@@ -45,14 +65,12 @@ export class GatewayClient {
     private readonly onRetry?: (message: string) => void,
   ) {}
 
-  async request<T>(
-    query: string,
-    variables?: Record<string, unknown>,
-    opts: RequestOptions = {},
-  ): Promise<T> {
+  /** Sends one operation (a `graphql()` document, typed from the gateway's schema); answers its data. */
+  async request<R, V>(doc: TypedDocumentNode<R, V>, ...[variables, opts = {}]: RequestArgs<V>): Promise<R> {
+    const query = operationText(doc);
     try {
       return await withRetry(
-        () => this.once<T>(query, variables, opts),
+        () => this.once<R>(query, variables, opts),
         this.retry,
         opts.signal,
         (err, attempt, wait) => this.onRetry?.(`gateway: ${err.message}; retry ${attempt} in ${wait} ms`),
@@ -74,7 +92,7 @@ export class GatewayClient {
     }
   }
 
-  private async once<T>(query: string, variables: Record<string, unknown> | undefined, opts: RequestOptions) {
+  private async once<T>(query: string, variables: unknown, opts: RequestOptions) {
     let res: { status: number; retryAfter: string | null; text: string };
     try {
       res = await fetchLinked(

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { ApiKeys, LOCAL_TENANT_ID, LocalObjectStore, type Pipeline, tenantClients } from "@docfleet/pipeline";
+import { LOCAL_TENANT_ID, type PipelineDeps, type Services, tenantClients } from "@docfleet/pipeline";
 import { useServer } from "graphql-ws/use/ws";
 import { createYoga, type YogaServerInstance } from "graphql-yoga";
 import type { Logger } from "pino";
@@ -9,12 +9,13 @@ import { WebSocketServer } from "ws";
 import { Authenticator, KeyWatch, useKeyRecheck, type WsExtra } from "./auth.ts";
 import type { Context } from "./builder.ts";
 import {
-  createRateLimiter,
   type HardeningOptions,
   hardeningPlugins,
   parseOrErrors,
+  type RateLimiters,
   resolveHardening,
 } from "./hardening.ts";
+import { isExpectedError, maskError } from "./mask-error.ts";
 import { useObservability } from "./observability.ts";
 import { ProgressHub } from "./progress.ts";
 import { toSchema } from "./schema/index.ts";
@@ -23,12 +24,18 @@ import { toSchema } from "./schema/index.ts";
 export { LOCAL_TENANT_ID };
 
 export interface GatewayOptions {
-  pipeline: Pipeline;
+  /** The application the gateway serves (the composition root's `createApplication`). */
+  app: { deps: PipelineDeps; services: Services };
   log: Logger;
   /** Requests without an API key act as the local tenant (embedded mode). */
   allowAnonymous: boolean;
-  /** Profile (introspection, GraphiQL), query limits and rate limits; production when absent. */
+  /** Profile (introspection, GraphiQL) and query limits; production when absent. */
   hardening?: HardeningOptions;
+  /**
+   * The rate limits' budgets (`rateBudgets`), a limiter each built by the composition root with the
+   * pipeline's createRateLimiter, which also closes them; a kind left out is not limited.
+   */
+  rateLimiters: RateLimiters;
   /** Readiness: resolves when dependencies answer. */
   ready?: () => Promise<void>;
 }
@@ -43,41 +50,47 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-/** Builds the gateway around a pipeline; no socket until `listen`. Tests call `yoga.fetch` directly. */
+/** Builds the gateway around an application; no socket until `listen`. Tests call `yoga.fetch` directly. */
 export function createGateway(opts: GatewayOptions): Gateway {
-  const { pipeline, log } = opts;
-  const prisma = pipeline.deps.db.prisma;
+  const { app, log } = opts;
+  const { deps, services } = app;
+  const prisma = deps.db.prisma;
   // Resolvers (and the Pothos prisma plugin) only ever get a client scoped to the caller's tenant.
   const tenantClient = tenantClients(prisma);
   const scoped = <C extends { tenantId: string }>(c: C): C => ({ ...c, prisma: tenantClient(c.tenantId) });
-  const progress = new ProgressHub(pipeline.deps.events);
+  const progress = new ProgressHub(deps.events);
   // Keys are looked up before the tenant is known: on the unscoped client.
-  const keys = new ApiKeys(prisma);
+  const keys = services.keys;
   const authn = new Authenticator(keys, {
     allowAnonymous: opts.allowAnonymous,
     localTenantId: LOCAL_TENANT_ID,
   });
-  const keyWatch = new KeyWatch(keys, pipeline.deps.settings.authRecheckMs, log);
+  const keyWatch = new KeyWatch(keys, deps.settings.authRecheckMs, log);
   const hardening = resolveHardening(opts.hardening);
-  const limiter = opts.hardening?.rateLimiter ?? createRateLimiter(hardening.rateLimits, log);
   const yoga = createYoga<Record<string, never>, Context>({
     schema: toSchema(),
     graphqlEndpoint: "/graphql",
     graphiql: hardening.graphiql,
-    // Never an internal error's message or stack in an answer, whatever NODE_ENV says (logged whole).
-    maskedErrors: { isDev: false },
+    // Expected errors keep their message and get a code; the rest are masked, whatever NODE_ENV says,
+    // and logged whole by yoga.
+    maskedErrors: { maskError },
     batching: false,
     landingPage: false,
     plugins: [
-      useObservability(pipeline.deps.tracing, pipeline.deps.metrics),
+      useObservability(deps.tracing, deps.metrics),
       useKeyRecheck(keyWatch),
-      ...hardeningPlugins(hardening, limiter),
+      ...hardeningPlugins(hardening, opts.rateLimiters),
     ],
     logging: {
       debug: (...a) => log.debug(a.length === 1 ? a[0] : a),
       info: (...a) => log.info(a.length === 1 ? a[0] : a),
       warn: (...a) => log.warn(a.length === 1 ? a[0] : a),
-      error: (...a) => log.error(a.length === 1 ? a[0] : a),
+      // yoga logs every error its mask replaced: an expected one (a domain error given its code) is
+      // the caller's, not ours.
+      error: (...a) => {
+        if (a.length === 1 && isExpectedError(a[0])) log.debug(a[0]);
+        else log.error(a.length === 1 ? a[0] : a);
+      },
     },
     // HTTP and SSE requests carry the key in their Authorization header, checked per request;
     // graphql-ws connections in the connection_init payload, checked once in onConnect (`wsHooks`).
@@ -86,7 +99,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
       const auth = extra?.auth ?? (await authn.require(request?.headers.get("authorization") ?? null));
       return scoped({
         prisma,
-        pipeline,
+        services,
         progress,
         auth,
         tenantId: auth.tenantId,
@@ -95,14 +108,13 @@ export function createGateway(opts: GatewayOptions): Gateway {
     },
   });
 
-  const store = pipeline.deps.store;
-  const { metrics, tracing } = pipeline.deps;
+  const { store, metrics, tracing } = deps;
   const route = async (req: IncomingMessage, res: ServerResponse, path: string | undefined) => {
     if (path === "/health") return json(res, 200, { status: "ok" });
     if (path === "/ready") {
       try {
         await opts.ready?.();
-        await pipeline.deps.db.query("SELECT 1");
+        await deps.db.query("SELECT 1");
         return json(res, 200, { status: "ready" });
       } catch (err) {
         log.warn({ err }, "not ready");
@@ -114,7 +126,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
       res.writeHead(200, { "content-type": contentType }).end(body);
       return;
     }
-    if (store instanceof LocalObjectStore && (await store.handleHttp(req, res))) return;
+    if (store.handleHttp && (await store.handleHttp(req, res))) return;
     return yoga(req, res);
   };
   const handle = (req: IncomingMessage, res: ServerResponse) => {
@@ -175,7 +187,6 @@ export function createGateway(opts: GatewayOptions): Gateway {
     close: async () => {
       progress.close();
       keyWatch.close();
-      if (!opts.hardening?.rateLimiter) await limiter.close();
       for (const wss of sockets.splice(0)) {
         for (const ws of wss.clients) ws.terminate();
         await new Promise<void>((r) => wss.close(() => r()));

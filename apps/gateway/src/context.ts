@@ -1,4 +1,4 @@
-import type { Pipeline, Scope } from "@docfleet/pipeline";
+import type { Scope, Services } from "@docfleet/pipeline";
 import type { PrismaClient } from "@docfleet/schema";
 import type { ProgressHub } from "./progress.ts";
 
@@ -17,7 +17,8 @@ export interface Auth {
 export interface Context {
   /** Scoped to `tenantId` (`scopedToTenant`): another tenant's rows are out of its reach. */
   prisma: PrismaClient;
-  pipeline: Pipeline;
+  /** The application's services: resolvers call these, never a repository or a port. */
+  services: Services;
   /** The caller's tenant: every query below is scoped by it. */
   tenantId: string;
   /** This gateway's fan-out of live events to subscriptions. */

@@ -1,3 +1,4 @@
+import type { RateBudget, RateLimiter } from "@docfleet/pipeline";
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import {
   type DocumentNode,
@@ -10,9 +11,6 @@ import {
   type ValidationContext,
 } from "graphql";
 import type { Plugin } from "graphql-yoga";
-import { Redis } from "ioredis";
-import type { Logger } from "pino";
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 import type { Context } from "./builder.ts";
 
 // The GraphQL surface's defences (issue 8): armor limits, introspection, GraphiQL and suggestions by
@@ -34,15 +32,13 @@ export interface GraphQLLimits {
   maxDirectives: number;
 }
 
-/** Per key and per minute; 0 turns a limit off. */
+/** Per key and per minute; 0 turns a limit off. The composition root builds a limiter per budget (`rateBudgets`). */
 export interface RateLimits {
   /** Files registered (requestUploads counts its files, createBatch counts 1). */
   uploadFilesPerMin: number;
   /** search and similar calls. */
   searchesPerMin: number;
-  /** Share the budgets between gateways through Redis; unset: each process counts alone. */
-  redisUrl?: string;
-  /** Prefix of the Redis keys: several deployments (or tests) on one Redis. */
+  /** Prefix of the counters in a shared store: several deployments (or tests) on one Redis. */
   keyPrefix: string;
 }
 
@@ -53,9 +49,6 @@ export interface HardeningOptions {
   introspection?: boolean;
   graphiql?: boolean;
   limits?: Partial<GraphQLLimits>;
-  rateLimits?: Partial<RateLimits>;
-  /** A limiter built elsewhere (shared, or awaited ready by a test); its owner closes it. */
-  rateLimiter?: RateLimiter;
 }
 
 export interface Hardening {
@@ -63,7 +56,6 @@ export interface Hardening {
   introspection: boolean;
   graphiql: boolean;
   limits: GraphQLLimits;
-  rateLimits: RateLimits;
 }
 
 /**
@@ -104,7 +96,6 @@ export function resolveHardening(opts: HardeningOptions = {}): Hardening {
     introspection: opts.introspection ?? open,
     graphiql: opts.graphiql ?? open,
     limits: { ...DEFAULT_LIMITS, ...defined(opts.limits) },
-    rateLimits: { ...DEFAULT_RATE_LIMITS, ...defined(opts.rateLimits) },
   };
 }
 
@@ -116,7 +107,7 @@ function defined<T extends object>(o: T | undefined): Partial<T> {
  * The envelop plugins of the hardened surface, for createYoga's `plugins`: armor's limits, the rate
  * limits, and in production no introspection and no suggestions.
  */
-export function hardeningPlugins(h: Hardening, limiter: RateLimiter): Plugin<Context>[] {
+export function hardeningPlugins(h: Hardening, limiters: RateLimiters): Plugin<Context>[] {
   const plugins: Plugin<Context>[] = [
     EnvelopArmorPlugin({
       maxTokens: { n: h.limits.maxTokens, ...refuse("maxTokens") },
@@ -127,7 +118,7 @@ export function hardeningPlugins(h: Hardening, limiter: RateLimiter): Plugin<Con
       // Replaced by useNoSuggestions below, which also catches enum values and variables.
       blockFieldSuggestion: { enabled: false },
     }) as Plugin<Context>,
-    useRateLimits(limiter, h.rateLimits),
+    useRateLimits(limiters),
   ];
   if (!h.introspection) plugins.push(useNoIntrospection(), useNoSuggestions());
   return plugins;
@@ -191,82 +182,18 @@ function useNoSuggestions(): Plugin<Context> {
 
 export type RateKind = "upload" | "search";
 
-/** Budgets per key and minute, shared through Redis when configured. */
-export interface RateLimiter {
-  /**
-   * Takes `points` from `key`'s budget of `kind`: answers null when granted, else the milliseconds until
-   * it would be. Never rejects: when Redis fails, this process's memory counts instead.
-   */
-  take(kind: RateKind, key: string, points: number): Promise<number | null>;
-  /** Resolves once the shared store answers (at once without one). */
-  ready(): Promise<void>;
-  /** Closes the Redis connection, if any. */
-  close(): Promise<void>;
-}
+/** A limiter per budget, built and closed by the composition root; a kind left out is not limited. */
+export type RateLimiters = Partial<Record<RateKind, RateLimiter>>;
 
 /**
- * rate-limiter-flexible's one-minute windows: `points` per key per window, the first call opening it.
- * With Redis, RateLimiterRedis (one atomic Lua increment per call) with a RateLimiterMemory as its
- * insurance: while Redis is down each gateway counts alone rather than refusing or waiting.
+ * The budgets of `limits` (the defaults where unset), for the composition root to build a limiter
+ * each with the pipeline's createRateLimiter: one-minute windows, none for a limit of 0.
  */
-export function createRateLimiter(cfg: RateLimits, log: Logger): RateLimiter {
-  // No offline queue: while disconnected a call fails at once and the insurance limiter answers.
-  const redis = cfg.redisUrl
-    ? new Redis(cfg.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 })
-    : undefined;
-  if (redis) {
-    let up: boolean | undefined;
-    redis.on("ready", () => {
-      if (up === false) log.info("Redis is back: rate limits are shared again");
-      up = true;
-    });
-    // Once per outage, and never the URL (it may hold a password).
-    redis.on("error", (err: Error) => {
-      if (up !== false) log.warn({ err: err.message }, "Redis unreachable: rate limits count per process");
-      up = false;
-    });
-  }
-  const make = (kind: RateKind, points: number) => {
-    if (points <= 0) return undefined;
-    const keyPrefix = `${cfg.keyPrefix}:${kind}`;
-    const memory = new RateLimiterMemory({ keyPrefix, points, duration: 60 });
-    if (!redis) return memory;
-    return new RateLimiterRedis({
-      storeClient: redis,
-      keyPrefix,
-      points,
-      duration: 60,
-      insuranceLimiter: memory,
-      rejectIfRedisNotReady: true,
-    });
-  };
-  const limiters = {
-    upload: make("upload", cfg.uploadFilesPerMin),
-    search: make("search", cfg.searchesPerMin),
-  };
-  return {
-    async take(kind, key, points) {
-      const limiter = limiters[kind];
-      if (!limiter || points <= 0) return null;
-      try {
-        await limiter.consume(key, points);
-        return null;
-      } catch (res) {
-        if (res instanceof RateLimiterRes) return Math.max(1, res.msBeforeNext);
-        throw res;
-      }
-    },
-    ready: () =>
-      !redis || redis.status === "ready"
-        ? Promise.resolve()
-        : new Promise<void>((resolve, reject) => {
-            redis.once("ready", () => resolve());
-            redis.once("end", () => reject(new Error("the Redis connection ended")));
-          }),
-    close: async () => {
-      redis?.disconnect();
-    },
-  };
+export function rateBudgets(limits: Partial<RateLimits> = {}): Partial<Record<RateKind, RateBudget>> {
+  const l = { ...DEFAULT_RATE_LIMITS, ...defined(limits) };
+  const budget = (kind: RateKind, points: number): RateBudget | undefined =>
+    points > 0 ? { keyPrefix: `${l.keyPrefix}:${kind}`, points, windowSeconds: 60 } : undefined;
+  return { upload: budget("upload", l.uploadFilesPerMin), search: budget("search", l.searchesPerMin) };
 }
 
 /** What one operation takes from each budget: only root fields cost, before anything runs. */
@@ -329,35 +256,40 @@ export function rateKey(ctx: Context): string {
 }
 
 const WHAT: Record<RateKind, string> = { upload: "files registered", search: "searches" };
-const LIMIT: Record<RateKind, keyof RateLimits> = { upload: "uploadFilesPerMin", search: "searchesPerMin" };
+
+/** "a minute" for the usual window, else its length. */
+function per(b: RateBudget): string {
+  return b.windowSeconds === 60 ? "a minute" : `every ${b.windowSeconds} s`;
+}
 
 /**
  * Refuses an operation over its key's budget before any resolver runs: RATE_LIMITED with
  * `retryAfterMs` (HTTP 429 and Retry-After over HTTP). Nothing is executed, so a client may resend
  * even a mutation that is not idempotent.
  */
-function useRateLimits(limiter: RateLimiter, limits: RateLimits): Plugin<Context> {
+function useRateLimits(limiters: RateLimiters): Plugin<Context> {
   return {
     async onExecute({ args, setResultAndStopExecution }) {
       const cost = operationCost(args.document, args.operationName, args.variableValues);
       for (const kind of ["search", "upload"] as const) {
         const points = cost[kind];
-        const perMin = limits[LIMIT[kind]] as number;
-        if (points === 0 || perMin <= 0) continue;
-        if (points > perMin) {
+        const limiter = limiters[kind];
+        if (points === 0 || !limiter) continue;
+        const { budget } = limiter;
+        if (points > budget.points) {
           setResultAndStopExecution({
             errors: [
               new GraphQLError(
-                `this request has ${points} ${WHAT[kind]}, more than the ${perMin} a minute this key may have: send fewer per request`,
+                `this request has ${points} ${WHAT[kind]}, more than the ${budget.points} ${per(budget)} this key may have: send fewer per request`,
                 { extensions: { code: "BAD_REQUEST", http: { status: 400 } } },
               ),
             ],
           });
           return;
         }
-        const waitMs = await limiter.take(kind, rateKey(args.contextValue), points);
-        if (waitMs !== null) {
-          setResultAndStopExecution({ errors: [rateLimited(kind, perMin, waitMs)] });
+        const decision = await limiter.consume(rateKey(args.contextValue), points);
+        if (!decision.allowed) {
+          setResultAndStopExecution({ errors: [rateLimited(kind, budget, decision.retryAfterMs)] });
           return;
         }
       }
@@ -365,10 +297,10 @@ function useRateLimits(limiter: RateLimiter, limits: RateLimits): Plugin<Context
   };
 }
 
-export function rateLimited(kind: RateKind, perMin: number, retryAfterMs: number): GraphQLError {
+export function rateLimited(kind: RateKind, budget: RateBudget, retryAfterMs: number): GraphQLError {
   const seconds = Math.ceil(retryAfterMs / 1000);
   return new GraphQLError(
-    `rate limit: at most ${perMin} ${WHAT[kind]} a minute for this API key; retry in ${seconds} s`,
+    `rate limit: at most ${budget.points} ${WHAT[kind]} ${per(budget)} for this API key; retry in ${seconds} s`,
     {
       extensions: {
         code: "RATE_LIMITED",

@@ -1,13 +1,15 @@
 export type { Gateway, GatewayOptions } from "./app.ts";
 export { createGateway, hashKey, LOCAL_TENANT_ID } from "./app.ts";
 export {
-  createRateLimiter,
   DEFAULT_LIMITS,
   DEFAULT_RATE_LIMITS,
   type GraphQLLimits,
   type HardeningOptions,
   type Profile,
-  type RateLimiter,
+  type RateKind,
+  type RateLimiters,
   type RateLimits,
+  rateBudgets,
 } from "./hardening.ts";
+export { type GatewayRoleOptions, gatewayRole } from "./role.ts";
 export { toSchema } from "./schema/index.ts";

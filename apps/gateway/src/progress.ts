@@ -1,4 +1,4 @@
-import type { BatchCounters, EventBus, PipelineEvent } from "@docfleet/pipeline";
+import { type BatchCounters, type EventBus, type PipelineEvent, readEventsAfter } from "@docfleet/pipeline";
 import type { PrismaClient } from "@docfleet/schema";
 
 /** Replayed events per database read. */
@@ -68,7 +68,7 @@ export class ProgressHub {
   }
 
   private sample(e: PipelineEvent): void {
-    const c = e.payload.batch as BatchCounters | undefined;
+    const c = e.payload.batch;
     if (!c) return;
     const now = Date.parse(e.createdAt) || Date.now();
     const key = batchKey(e.tenantId, e.batchId);
@@ -98,7 +98,8 @@ function batchKey(tenantId: string, batchId: string): string {
  */
 export async function* eventStream(opts: {
   hub: ProgressHub;
-  prisma: PrismaClient;
+  /** The tenant-scoped client the replay reads through. */
+  db: PrismaClient;
   /** Both the live events and the replayed rows are the tenant's only. */
   tenantId: string;
   batchId: string;
@@ -108,7 +109,7 @@ export async function* eventStream(opts: {
   coalesceMs?: number;
   signal: AbortSignal;
 }): AsyncGenerator<PipelineEvent[]> {
-  const { hub, prisma, tenantId, batchId, documentId, signal } = opts;
+  const { hub, db, tenantId, batchId, documentId, signal } = opts;
   const coalesceMs = opts.coalesceMs ?? 0;
   let lastYield = 0;
   let cursor = opts.after;
@@ -120,27 +121,8 @@ export async function* eventStream(opts: {
   });
   const onAbort = () => wake?.();
   signal.addEventListener("abort", onAbort);
-  const read = async (from: number, to?: number): Promise<PipelineEvent[]> => {
-    const rows = await prisma.event.findMany({
-      where: {
-        tenantId,
-        batchId,
-        seq: { gt: from, ...(to !== undefined ? { lte: to } : {}) },
-        ...(documentId ? { documentId } : {}),
-      },
-      orderBy: { seq: "asc" },
-      take: REPLAY_PAGE,
-    });
-    return rows.map((r) => ({
-      tenantId: r.tenantId,
-      batchId: r.batchId,
-      seq: r.seq,
-      documentId: r.documentId,
-      type: r.type,
-      payload: r.payload as Record<string, unknown>,
-      createdAt: r.createdAt.toISOString(),
-    }));
-  };
+  const read = (from: number, to?: number): Promise<PipelineEvent[]> =>
+    readEventsAfter(db, { tenantId, batchId, afterSeq: from, upToSeq: to, documentId, limit: REPLAY_PAGE });
   try {
     // Replay: page through the table until it has nothing newer.
     for (;;) {

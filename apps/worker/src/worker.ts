@@ -1,16 +1,18 @@
 import {
   type Consumer,
   checkStageHandlers,
-  type Pipeline,
+  type PipelineDeps,
+  type Services,
   STAGE_HANDLERS,
   STAGES,
   type StageName,
   stageQueue,
+  WorkerRegistry,
 } from "@docfleet/pipeline";
-import { WorkerRegistry } from "./registry.ts";
 
 export interface WorkerOptions {
-  pipeline: Pipeline;
+  /** The application it works for (the composition root's `createApplication`). */
+  app: { deps: PipelineDeps; services: Services };
   /** Stages this process consumes (`WORKER_ROLES`). */
   roles: readonly StageName[];
   /** Messages handled at once per stage; prefetch equals it. */
@@ -45,16 +47,16 @@ export function parseRoles(value: string): StageName[] {
   return [...new Set(roles)] as StageName[];
 }
 
-/** Stage consumers and the lease reconciler; the caller has set up the queues (startSystem does). */
+/** Stage consumers and the lease reconciler; the application has set up the queues. */
 export function createWorker(opts: WorkerOptions): Worker {
-  const { pipeline } = opts;
-  const { queue, log } = pipeline.deps;
+  const { deps, services } = opts.app;
+  const { queue, log } = deps;
   const consumers: Consumer[] = [];
   let reconciler: NodeJS.Timeout | undefined;
   let reconciling: Promise<unknown> = Promise.resolve();
   let inFlight = 0;
   const registry = new WorkerRegistry(
-    pipeline.deps.db,
+    deps.db,
     { roles: opts.roles, concurrency: opts.concurrency },
     () => inFlight,
     opts.heartbeatMs,
@@ -72,7 +74,7 @@ export function createWorker(opts: WorkerOptions): Worker {
             async (d) => {
               inFlight++;
               try {
-                return await pipeline.processStage(d.body, d.attempt);
+                return await services.stages.processStage(d.body, d.attempt);
               } finally {
                 inFlight--;
               }
@@ -83,7 +85,7 @@ export function createWorker(opts: WorkerOptions): Worker {
       }
       if (opts.reconcileEveryMs > 0) {
         reconciler = setInterval(() => {
-          reconciling = pipeline
+          reconciling = services.stages
             .reconcileExpiredLeases()
             .then((n) => n > 0 && log.warn({ requeued: n }, "re-enqueued documents whose lease expired"))
             .catch((err) => log.error({ err }, "reconciler failed"));

@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import { z } from "zod";
-import { DEFAULT_SETTINGS, type PipelineSettings } from "./context.ts";
+import { DEFAULT_SETTINGS, type PipelineSettings } from "./domain/context.ts";
 
 /** Booleans only from "true"/"1" (and "false"/"0"), never from any non-empty string. */
 export const envBool = z.enum(["true", "1", "false", "0"]).transform((v) => v === "true" || v === "1");
@@ -84,7 +84,9 @@ export const baseEnvSchema = z.object({
   /** Per API key (or tenant without one) and minute; 0 turns the limit off. */
   DOCFLEET_RATE_UPLOAD_FILES_PER_MIN: optInt(0),
   DOCFLEET_RATE_SEARCHES_PER_MIN: optInt(0),
-  /** Rate limits shared by every gateway through this Redis; unset: each process counts alone. */
+  /** Where rate limits are counted: memory (each process alone) or redis (shared); unset: redis when REDIS_URL is set. */
+  DOCFLEET_RATE_LIMITER: z.enum(["memory", "redis"]).optional(),
+  /** Rate limits shared by every gateway through this Redis. */
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, "a redis:// or rediss:// URL")
@@ -148,7 +150,6 @@ export interface GatewayConfig {
   rateLimits: {
     uploadFilesPerMin: number | undefined;
     searchesPerMin: number | undefined;
-    redisUrl: string | undefined;
   };
 }
 
@@ -196,6 +197,8 @@ export interface AdapterConfig {
   parser: { threads: number | undefined; heapMb: number };
   /** The GraphQL surface; unset values are left to the gateway's defaults (apps/gateway/src/hardening.ts). */
   gateway: GatewayConfig;
+  /** The rate limits' counters (the budgets are the gateway's `rateLimits`). */
+  rateLimiter: { kind: "memory" } | { kind: "redis"; url: string };
   logLevel: BaseEnv["DOCFLEET_LOG_LEVEL"];
   /** Unset: the process decides (`serve` allows anonymous requests, `gateway` does not). */
   allowAnonymous: boolean | undefined;
@@ -212,6 +215,7 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
   const queueKind = env.DOCFLEET_QUEUE ?? (env.AMQP_URL ? "rabbitmq" : "memory");
   const modelsKind = env.DOCFLEET_MODELS ?? (env.OLLAMA_URL ? "ollama" : "builtin");
   const searchKind = env.DOCFLEET_SEARCH ?? (env.OPENSEARCH_URL ? "opensearch" : "postgres");
+  const rateKind = env.DOCFLEET_RATE_LIMITER ?? (env.REDIS_URL ? "redis" : "memory");
   const missing: string[] = [];
   const need = (name: keyof BaseEnv, why: string) => {
     if (!env[name]) missing.push(`  ${name}: required when ${why}`);
@@ -224,6 +228,7 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
   if (queueKind === "rabbitmq") need("AMQP_URL", "DOCFLEET_QUEUE=rabbitmq");
   if (modelsKind === "ollama") need("OLLAMA_URL", "DOCFLEET_MODELS=ollama");
   if (searchKind === "opensearch") need("OPENSEARCH_URL", "DOCFLEET_SEARCH=opensearch");
+  if (rateKind === "redis") need("REDIS_URL", "DOCFLEET_RATE_LIMITER=redis");
   if (Boolean(env.OPENSEARCH_USERNAME) !== Boolean(env.OPENSEARCH_PASSWORD))
     missing.push("  OPENSEARCH_USERNAME, OPENSEARCH_PASSWORD: set both or neither");
   if (missing.length > 0) throw new ConfigError(`invalid configuration:\n${missing.join("\n")}`);
@@ -292,9 +297,9 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
       rateLimits: {
         uploadFilesPerMin: env.DOCFLEET_RATE_UPLOAD_FILES_PER_MIN,
         searchesPerMin: env.DOCFLEET_RATE_SEARCHES_PER_MIN,
-        redisUrl: env.REDIS_URL,
       },
     },
+    rateLimiter: rateKind === "redis" ? { kind: "redis", url: env.REDIS_URL! } : { kind: "memory" },
     logLevel: env.DOCFLEET_LOG_LEVEL,
     allowAnonymous: env.DOCFLEET_ALLOW_ANONYMOUS,
     observability: { metricsPort: env.METRICS_PORT, tracesExporter: env.OTEL_TRACES_EXPORTER },

@@ -4,13 +4,14 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { GatewayClient } from "../client.ts";
 import { ExitCode } from "../exit-codes.ts";
+import type { SearchMode } from "../generated/graphql.ts";
 import { resolveSources } from "../upload/sources.ts";
 import { formatHits, search } from "./search.ts";
 import { serve } from "./server.ts";
 import { formatSummary, UPLOAD_DEFAULTS, upload } from "./upload.ts";
 
 const EXAMPLES = fileURLToPath(new URL("../../examples", import.meta.url));
-const QUERIES: [string, string][] = [
+const QUERIES: [string, SearchMode][] = [
   ["invoice total due", "HYBRID"],
   ["termination of the agreement", "KEYWORD"],
   ["quarterly revenue growth", "VECTOR"],

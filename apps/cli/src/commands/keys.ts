@@ -28,12 +28,9 @@ async function withKeys<T>(dataDir: string | undefined, fn: (keys: ApiKeys) => P
   try {
     await db.migrate();
     // So that `--tenant local` before the first `serve` names the tenant serve will use.
-    await db.prisma.tenant.upsert({
-      where: { id: LOCAL_TENANT_ID },
-      create: { id: LOCAL_TENANT_ID, name: "local" },
-      update: {},
-    });
-    return await fn(new ApiKeys(db.prisma));
+    const keys = new ApiKeys(db.prisma);
+    await keys.ensureTenant(LOCAL_TENANT_ID, "local");
+    return await fn(keys);
   } catch (err) {
     if (err instanceof RequestError) throw new CliError(err.message, ExitCode.USAGE);
     throw err;

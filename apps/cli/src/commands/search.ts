@@ -1,29 +1,39 @@
 import type { GatewayClient } from "../client.ts";
+import { graphql } from "../generated/gql.ts";
+import type { SearchMode, SearchQuery } from "../generated/graphql.ts";
 
 // The `search` command: main.ts runs it, the demo prints its results the same way.
 
-export interface Hit {
-  score: number;
-  highlight: string | null;
-  document: { id: string; name: string; category: string | null; status: string } | null;
-}
+export type Hit = SearchQuery["search"]["hits"][number];
+
+/** What formatHits reads of a hit. */
+type ShownHit = Pick<Hit, "score" | "highlight"> & {
+  document: Pick<NonNullable<Hit["document"]>, "name" | "category"> | null;
+};
+
+const Search = graphql(`
+  query Search($q: String!, $mode: SearchMode, $first: Int) {
+    search(query: $q, mode: $mode, first: $first) {
+      hits { score highlight document { id name category status } }
+    }
+  }
+`);
 
 export async function search(
   client: GatewayClient,
   query: string,
-  mode: string,
+  mode: SearchMode,
   limit: number,
 ): Promise<Hit[]> {
-  const { search } = await client.request<{ search: { hits: Hit[] } }>(
-    `query($q: String!, $mode: SearchMode, $first: Int) {
-      search(query: $q, mode: $mode, first: $first) { hits { score highlight document { id name category status } } }
-    }`,
-    { q: query, mode, first: limit },
-  );
+  const { search } = await client.request(Search, { q: query, mode, first: limit });
   return search.hits;
 }
 
-export function formatHits(query: string, hits: Hit[], color = process.stdout.isTTY === true): string {
+export function formatHits(
+  query: string,
+  hits: readonly ShownHit[],
+  color = process.stdout.isTTY === true,
+): string {
   if (hits.length === 0) return `no results for "${query}"\n`;
   return `${hits
     .map((h, i) => {

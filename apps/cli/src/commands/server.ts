@@ -35,7 +35,7 @@ export async function serve(o: {
   const publicUrl = o.publicUrl ?? `http://${o.host}:${port}`;
   const deps = await buildDeps(cfg, publicUrl);
   return startSystem(deps, {
-    gateway: { port, host: o.host, hardening: surface(cfg, "development") },
+    gateway: { port, host: o.host, ...surface(cfg, "development") },
     worker: { roles: STAGES, concurrency: perStage(o.concurrency, o.understandConcurrency) },
     requeueOnStart: cfg.queue.kind === "memory",
     allowAnonymous: cfg.allowAnonymous ?? true,
@@ -47,9 +47,17 @@ function perStage(n: number, understand?: number): Record<StageName, number> {
   return { PARSE: n, UNDERSTAND: understand ?? n, EMBED: n, INDEX: n };
 }
 
-/** The GraphQL surface as configured, with this command's profile where DOCFLEET_PROFILE is unset. */
+/**
+ * The GraphQL surface as configured, with this command's profile where DOCFLEET_PROFILE is unset, and
+ * its rate limits' budgets and store.
+ */
 function surface(cfg: AdapterConfig, profile: "development" | "production") {
-  return { ...cfg.gateway, profile: cfg.gateway.profile ?? profile };
+  const { rateLimits, ...hardening } = cfg.gateway;
+  return {
+    hardening: { ...hardening, profile: hardening.profile ?? profile },
+    rateLimits,
+    rateLimiter: cfg.rateLimiter,
+  };
 }
 
 /** Config of a `gateway` or `worker` process: only meaningful with a shared database and broker. */
@@ -97,7 +105,7 @@ export function gateway(o: { port: number; host: string; publicUrl?: string; rel
   const publicUrl = o.publicUrl ?? `http://${o.host}:${o.port}`;
   return buildDeps(cfg, publicUrl).then((deps) =>
     startSystem(deps, {
-      gateway: { port: o.port, host: o.host, hardening: surface(cfg, "production") },
+      gateway: { port: o.port, host: o.host, ...surface(cfg, "production") },
       requeueOnStart: false,
       relay: o.relay,
       allowAnonymous: cfg.allowAnonymous ?? false,

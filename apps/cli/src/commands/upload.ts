@@ -1,6 +1,9 @@
 import { stat } from "node:fs/promises";
+import type { BatchCounts } from "../batch-counts.ts";
 import type { GatewayClient } from "../client.ts";
 import { CliError, ExitCode } from "../exit-codes.ts";
+import { graphql } from "../generated/gql.ts";
+import type { FailedDocumentsQuery } from "../generated/graphql.ts";
 import { type BulkOptions, type BulkResult, bulkUpload, mapUnordered } from "../upload/bulk.ts";
 import { fingerprint } from "../upload/fingerprints.ts";
 import { Manifest } from "../upload/manifest.ts";
@@ -25,8 +28,23 @@ export interface UploadSummary extends BulkResult {
   failuresByCode: Record<string, number>;
   needsReview: number;
   /** The batch as the gateway counts it at the end. */
-  batch: { total: number; pendingUpload: number } | null;
+  batch: Pick<BatchCounts, "total" | "pendingUpload"> | null;
 }
+
+const BatchCountsQuery = graphql(`
+  query BatchCounts($id: ID!) {
+    batch(id: $id) { counts { ...BatchCountsFields } }
+  }
+`);
+
+const FailedDocuments = graphql(`
+  query FailedDocuments($f: DocumentFilter, $after: String) {
+    documents(filter: $f, first: 100, after: $after) {
+      edges { node { errorCode } }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+`);
 
 /** Defaults of the command's options (main.ts shows them in --help). */
 export const UPLOAD_DEFAULTS = {
@@ -68,11 +86,8 @@ export async function upload(client: GatewayClient, opts: UploadOptions): Promis
   };
   if (!result.interrupted) {
     if (opts.wait && result.totals.queued > 0) await waitForBatch(client, summary, out, opts.pollMs ?? 300);
-    const { batch } = await client.request<{ batch: { counts: { total: number; pendingUpload: number } } }>(
-      "query($id: ID!) { batch(id: $id) { counts { total pendingUpload } } }",
-      { id: result.batchId },
-    );
-    summary.batch = batch.counts;
+    const { total, pendingUpload } = await batchCounts(client, result.batchId);
+    summary.batch = { total, pendingUpload };
   }
   return summary;
 }
@@ -182,6 +197,12 @@ export function formatDryRun(r: DryRunResult): string {
   ].join("\n");
 }
 
+async function batchCounts(client: GatewayClient, id: string): Promise<BatchCounts> {
+  const { batch } = await client.request(BatchCountsQuery, { id });
+  if (!batch) throw new CliError(`batch ${id} was not found for this API key`, ExitCode.USAGE);
+  return batch.counts;
+}
+
 async function waitForBatch(
   client: GatewayClient,
   summary: UploadSummary,
@@ -190,24 +211,7 @@ async function waitForBatch(
 ) {
   let printed = 0;
   for (;;) {
-    const { batch } = await client.request<{
-      batch: {
-        counts: {
-          total: number;
-          pendingUpload: number;
-          completed: number;
-          failed: number;
-          needsReview: number;
-          done: number;
-        };
-      };
-    }>(
-      "query($id: ID!) { batch(id: $id) { counts { total pendingUpload completed failed needsReview done } } }",
-      {
-        id: summary.batchId,
-      },
-    );
-    const c = batch.counts;
+    const c = await batchCounts(client, summary.batchId);
     const expected = c.total - c.pendingUpload;
     const line = `processing ${num(c.done)}/${num(expected)} (completed ${num(c.completed)}, failed ${num(c.failed)})`;
     if (out?.isTTY) out.write(`\r${line.padEnd(80)}`);
@@ -226,17 +230,11 @@ async function waitForBatch(
   if (out?.isTTY) out.write("\n");
   let after: string | null = null;
   for (;;) {
-    const res: {
-      documents: {
-        edges: { node: { errorCode: string | null } }[];
-        pageInfo: { hasNextPage: boolean; endCursor: string | null };
-      };
-    } = await client.request(
-      `query($f: DocumentFilter, $after: String) {
-        documents(filter: $f, first: 100, after: $after) { edges { node { errorCode } } pageInfo { hasNextPage endCursor } }
-      }`,
-      { f: { batchId: summary.batchId, status: ["FAILED"] }, after },
-    );
+    // annotated: `after` below is read from it, which TypeScript cannot infer through
+    const res: FailedDocumentsQuery = await client.request(FailedDocuments, {
+      f: { batchId: summary.batchId, status: ["FAILED"] },
+      after,
+    });
     for (const e of res.documents.edges) {
       const code = e.node.errorCode ?? "UNKNOWN";
       summary.failuresByCode[code] = (summary.failuresByCode[code] ?? 0) + 1;

@@ -1,6 +1,10 @@
 import { type Client, createClient } from "graphql-ws";
 import WebSocket from "ws";
+import type { BatchCounts } from "../batch-counts.ts";
+import { operationText } from "../client.ts";
 import { CliError, ExitCode } from "../exit-codes.ts";
+import { graphql } from "../generated/gql.ts";
+import type { BatchProgressSubscription, BatchProgressSubscriptionVariables } from "../generated/graphql.ts";
 
 export interface WatchOptions {
   /** Gateway URL (http[s]://host:port); the WebSocket is ws[s]://host:port/graphql. */
@@ -24,24 +28,6 @@ export interface WatchOptions {
   ignorePendingUpload?: boolean;
 }
 
-export interface BatchCounts {
-  total: number;
-  pendingUpload: number;
-  queued: number;
-  processing: number;
-  completed: number;
-  failed: number;
-  needsReview: number;
-  done: number;
-}
-
-export interface StageCounts {
-  parse: number;
-  understand: number;
-  embed: number;
-  index: number;
-}
-
 export interface WatchResult {
   batchId: string;
   counts: BatchCounts;
@@ -52,32 +38,20 @@ export interface WatchResult {
   exitCode: number;
 }
 
-interface ProgressEvent {
-  seq: number;
-  type: string;
-  documentId: string | null;
-  code: string | null;
-}
-
-interface BatchProgress {
-  cursor: number;
-  events: ProgressEvent[];
-  counts: BatchCounts;
-  stages: StageCounts;
-  finished: boolean;
-  documentsPerMinute: number;
-  etaSeconds: number | null;
-}
-
-const SUBSCRIPTION = `subscription($id: ID!, $after: Int) {
-  batchProgress(id: $id, after: $after) {
-    cursor
-    events { seq type documentId code }
-    counts { total pendingUpload queued processing completed failed needsReview done }
-    stages { parse understand embed index }
-    finished documentsPerMinute etaSeconds
+const BatchProgress = graphql(`
+  subscription BatchProgress($id: ID!, $after: Int) {
+    batchProgress(id: $id, after: $after) {
+      cursor
+      events { seq type documentId code }
+      counts { ...BatchCountsFields }
+      stages { parse understand embed index }
+      finished documentsPerMinute etaSeconds
+    }
   }
-}`;
+`);
+
+type Progress = BatchProgressSubscription["batchProgress"];
+type StageCounts = Progress["stages"];
 
 /** A first connection that never worked is given up on sooner: likely a wrong endpoint. */
 const FIRST_CONNECT_MS = 10_000;
@@ -183,7 +157,7 @@ function subscribeOnce(
   url: string,
   opts: WatchOptions,
   state: ViewState,
-  on: { connected: () => void; progress: (p: BatchProgress) => boolean },
+  on: { connected: () => void; progress: (p: Progress) => boolean },
 ): Promise<Ended> {
   return new Promise<Ended>((resolve, reject) => {
     let settled = false;
@@ -219,8 +193,9 @@ function subscribeOnce(
         closed: (e) => lost(e),
       },
     });
-    unsubscribe = client.subscribe<{ batchProgress: BatchProgress }>(
-      { query: SUBSCRIPTION, variables: { id: opts.batchId, after: state.cursor } },
+    const variables: BatchProgressSubscriptionVariables = { id: opts.batchId, after: state.cursor };
+    unsubscribe = client.subscribe<BatchProgressSubscription>(
+      { query: operationText(BatchProgress), variables },
       {
         next: (r) => {
           if (r.errors?.length) return settle(() => reject(graphqlError(r.errors!)));
@@ -277,7 +252,7 @@ interface ViewState {
 }
 
 /** Applies one message; returns true when the batch is finished. Events at or before the cursor are old news. */
-function applyProgress(state: ViewState, p: BatchProgress, ignorePendingUpload: boolean): boolean {
+function applyProgress(state: ViewState, p: Progress, ignorePendingUpload: boolean): boolean {
   if (p.cursor <= state.cursor && state.counts) return false;
   for (const e of p.events) {
     if (e.seq <= state.cursor) continue;

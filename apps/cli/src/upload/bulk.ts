@@ -2,6 +2,8 @@ import { setMaxListeners } from "node:events";
 import { stat } from "node:fs/promises";
 import { type GatewayClient, GatewayError } from "../client.ts";
 import { CliError, ExitCode } from "../exit-codes.ts";
+import { graphql } from "../generated/gql.ts";
+import type { RequestUploadsMutation, StartMultipartUploadMutation } from "../generated/graphql.ts";
 import { FingerprintSet, fingerprint } from "./fingerprints.ts";
 import { HashPool } from "./hash-pool.ts";
 import { fpKey, Manifest, type ManifestTotals, type PendingFile } from "./manifest.ts";
@@ -99,21 +101,48 @@ interface Ready {
   pending?: PendingFile;
 }
 
-interface RequestResult {
-  status: "UPLOAD" | "DUPLICATE" | "REJECTED";
-  documentId: string | null;
-  batchId: string | null;
-  existingName: string | null;
-  code: string | null;
-  message: string | null;
-  target: FormTarget | null;
-}
+type RequestResult = RequestUploadsMutation["requestUploads"][number];
+type MultipartTarget = StartMultipartUploadMutation["startMultipartUpload"];
 
-const REQUEST_UPLOADS = `mutation($batchId: ID!, $files: [FileInput!]!) {
-  requestUploads(batchId: $batchId, files: $files) {
-    status documentId batchId documentName code message target { url fields { name value } }
+const CreateBatch = graphql(`
+  mutation CreateBatch($input: CreateBatchInput!) {
+    createBatch(input: $input) { id }
   }
-}`;
+`);
+
+const CheckBatch = graphql(`
+  query CheckBatch($id: ID!) {
+    batch(id: $id) { id }
+  }
+`);
+
+const RequestUploads = graphql(`
+  mutation RequestUploads($batchId: ID!, $files: [FileInput!]!) {
+    requestUploads(batchId: $batchId, files: $files) {
+      status documentId batchId documentName code message target { url fields { name value } }
+    }
+  }
+`);
+
+const StartMultipartUpload = graphql(`
+  mutation StartMultipartUpload($id: ID!, $partSize: Int, $u: String) {
+    startMultipartUpload(documentId: $id, partSize: $partSize, uploadId: $u) {
+      uploadId partSize parts { partNumber url }
+    }
+  }
+`);
+
+const CompleteMultipartUpload = graphql(`
+  mutation CompleteMultipartUpload($id: ID!, $u: String!, $parts: [PartInput!]!) {
+    completeMultipartUpload(documentId: $id, uploadId: $u, parts: $parts)
+  }
+`);
+
+const CompleteUploads = graphql(`
+  mutation CompleteUploads($ids: [ID!]!) {
+    completeUploads(documentIds: $ids) { documentId status message }
+  }
+`);
 
 /** Uploads everything the sources name into one batch, resumably; see README "Bulk upload". */
 export async function bulkUpload(client: GatewayClient, opts: BulkOptions): Promise<BulkResult> {
@@ -190,8 +219,8 @@ class BulkRun {
       const batchId =
         opts.batchId ??
         (
-          await client.request<{ createBatch: { id: string } }>(
-            "mutation($input: CreateBatchInput!) { createBatch(input: $input) { id } }",
+          await client.request(
+            CreateBatch,
             { input: { name: opts.batchName ?? `upload ${new Date().toISOString()}` } },
             { idempotent: false, signal: opts.signal },
           )
@@ -324,7 +353,7 @@ class BulkRun {
         sends.push(this.send(pending, a.target));
       } else if (a.status === "DUPLICATE") {
         // The same content under the same name in this batch is this very file, sent by an earlier run.
-        const same = a.batchId === this.result.batchId && a.existingName === file.name;
+        const same = a.batchId === this.result.batchId && a.documentName === file.name;
         this.manifest.write({ ...line, o: same ? "IN_BATCH" : "DUPLICATE", d: a.documentId ?? undefined });
         if (same) this.result.inBatch++;
         else this.result.duplicates++;
@@ -349,17 +378,15 @@ class BulkRun {
   }
 
   private async requestUploads(files: readonly Ready[]): Promise<RequestResult[]> {
-    const { requestUploads } = await this.client.request<{
-      requestUploads: (Omit<RequestResult, "existingName"> & { documentName: string | null })[];
-    }>(
-      REQUEST_UPLOADS,
+    const { requestUploads } = await this.client.request(
+      RequestUploads,
       {
         batchId: this.result.batchId,
         files: files.map((f) => ({ name: f.name, size: f.size, sha256: f.sha256 })),
       },
       { signal: this.controller.signal },
     );
-    return requestUploads.map(({ documentName, ...r }) => ({ ...r, existingName: documentName }));
+    return requestUploads;
   }
 
   /** Sends one file's bytes; answers its document id, or null when the file failed (recorded). */
@@ -476,9 +503,7 @@ class BulkRun {
       .sort((a, b) => a[0] - b[0])
       .map(([partNumber, etag]) => ({ partNumber, etag }));
     await this.client.request(
-      `mutation($id: ID!, $u: String!, $parts: [PartInput!]!) {
-        completeMultipartUpload(documentId: $id, uploadId: $u, parts: $parts)
-      }`,
+      CompleteMultipartUpload,
       { id: file.documentId, u: uploadId, parts },
       { signal },
     );
@@ -490,12 +515,8 @@ class BulkRun {
     uploadId?: string,
     partSize?: number,
   ): Promise<MultipartTarget> {
-    const { startMultipartUpload } = await this.client.request<{ startMultipartUpload: MultipartTarget }>(
-      `mutation($id: ID!, $partSize: Int, $u: String) {
-        startMultipartUpload(documentId: $id, partSize: $partSize, uploadId: $u) {
-          uploadId partSize parts { partNumber url }
-        }
-      }`,
+    const { startMultipartUpload } = await this.client.request(
+      StartMultipartUpload,
       { id: documentId, partSize: partSize ?? this.opts.partSize ?? null, u: uploadId ?? null },
       { signal: this.controller.signal },
     );
@@ -514,10 +535,8 @@ class BulkRun {
   private async complete(ids: string[], sentNow: boolean): Promise<number> {
     let queued = 0;
     for (let i = 0; i < ids.length; i += 1000) {
-      const { completeUploads } = await this.client.request<{
-        completeUploads: { documentId: string; status: string; message: string | null }[];
-      }>(
-        "mutation($ids: [ID!]!) { completeUploads(documentIds: $ids) { documentId status message } }",
+      const { completeUploads } = await this.client.request(
+        CompleteUploads,
         { ids: ids.slice(i, i + 1000) },
         { signal: this.controller.signal },
       );
@@ -574,12 +593,6 @@ class BulkRun {
   }
 }
 
-interface MultipartTarget {
-  uploadId: string;
-  partSize: number;
-  parts: { partNumber: number; url: string }[];
-}
-
 function unreachable(endpoint: string, err: TransientError): CliError {
   return new CliError(
     `gave up after retries: ${err.message} (is the gateway at ${endpoint} and its object store up?)`,
@@ -588,11 +601,7 @@ function unreachable(endpoint: string, err: TransientError): CliError {
 }
 
 async function checkBatch(client: GatewayClient, batchId: string, signal?: AbortSignal, manifest?: string) {
-  const { batch } = await client.request<{ batch: { id: string } | null }>(
-    "query($id: ID!) { batch(id: $id) { id } }",
-    { id: batchId },
-    { signal },
-  );
+  const { batch } = await client.request(CheckBatch, { id: batchId }, { signal });
   if (!batch)
     throw new CliError(
       `batch ${batchId} was not found for this API key${

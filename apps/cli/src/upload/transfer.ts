@@ -1,11 +1,9 @@
 import { openAsBlob } from "node:fs";
+import type { RequestUploadsMutation } from "../generated/graphql.ts";
 import { fetchLinked, isTransientStatus, retryAfterMs, TransientError } from "./retry.ts";
 
 /** Where one file's bytes go, as requestUploads answers it. */
-export interface FormTarget {
-  url: string;
-  fields: { name: string; value: string }[];
-}
+export type FormTarget = NonNullable<RequestUploadsMutation["requestUploads"][number]["target"]>;
 
 /** The store refused the bytes for good (4xx): this file fails, the others go on. */
 export class RefusedError extends Error {

@@ -1,6 +1,5 @@
-import { isUuid } from "@docfleet/pipeline";
+import { graphReads } from "@docfleet/pipeline";
 import { builder } from "../builder.ts";
-import { guard } from "../errors.ts";
 
 export const BatchCounts = builder.objectRef<{
   total: number;
@@ -75,22 +74,13 @@ builder.queryFields((t) => ({
     type: "Batch",
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
-    resolve: (query, _root, args, ctx) =>
-      ctx.prisma.batch.findFirst({
-        ...query,
-        where: { id: uuidOrNil(String(args.id)), tenantId: ctx.tenantId },
-      }),
+    resolve: (query, _root, args, ctx) => graphReads.batch(ctx.prisma, query, ctx.tenantId, String(args.id)),
   }),
   batches: t.prismaConnection({
     authScopes: { read: true },
     type: "Batch",
     cursor: "id",
-    resolve: (query, _root, _args, ctx) =>
-      ctx.prisma.batch.findMany({
-        ...query,
-        where: { tenantId: ctx.tenantId },
-        orderBy: { createdAt: "desc" },
-      }),
+    resolve: (query, _root, _args, ctx) => graphReads.batches(ctx.prisma, query, ctx.tenantId),
   }),
 }));
 
@@ -99,11 +89,6 @@ builder.mutationFields((t) => ({
     authScopes: { upload: true },
     type: "Batch",
     args: { input: t.arg({ type: CreateBatchInput, required: true }) },
-    resolve: (_query, _root, { input }, ctx) => guard(() => ctx.pipeline.createBatch(ctx.tenantId, input)),
+    resolve: (_query, _root, { input }, ctx) => ctx.services.intake.createBatch(ctx.tenantId, input),
   }),
 }));
-
-/** A syntactically impossible id stays a "not found", never a database error. */
-export function uuidOrNil(id: string): string {
-  return isUuid(id) ? id : "00000000-0000-0000-0000-000000000000";
-}

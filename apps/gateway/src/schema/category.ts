@@ -1,6 +1,5 @@
 import type { StoredCategory } from "@docfleet/pipeline";
 import { builder } from "../builder.ts";
-import { guard } from "../errors.ts";
 
 const Category = builder.objectRef<StoredCategory>("Category");
 Category.implement({
@@ -47,7 +46,7 @@ builder.queryFields((t) => ({
     authScopes: { read: true },
     type: [Category],
     description: "The tenant's categories (the default set until it defines its own)",
-    resolve: (_root, _args, ctx) => ctx.pipeline.categories.list(ctx.tenantId),
+    resolve: (_root, _args, ctx) => ctx.services.categories.list(ctx.tenantId),
   }),
 }));
 
@@ -58,14 +57,12 @@ builder.mutationFields((t) => ({
     description: "Adds a category (CONFLICT when the name is taken: change it with updateCategory)",
     args: { input: t.arg({ type: CategoryInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
-      guard(() =>
-        ctx.pipeline.categories.define(ctx.tenantId, {
-          name: input.name,
-          description: input.description,
-          keywords: input.keywords ?? undefined,
-          fields: input.fields ?? undefined,
-        } as never),
-      ),
+      ctx.services.categories.define(ctx.tenantId, {
+        name: input.name,
+        description: input.description,
+        keywords: input.keywords ?? undefined,
+        fields: input.fields ?? undefined,
+      } as never),
   }),
   updateCategory: t.field({
     authScopes: { admin: true },
@@ -77,12 +74,10 @@ builder.mutationFields((t) => ({
       change: t.arg({ type: CategoryChange, required: true }),
     },
     resolve: (_root, { name, change }, ctx) =>
-      guard(() =>
-        ctx.pipeline.categories.update(ctx.tenantId, name, {
-          description: change.description,
-          keywords: change.keywords,
-          fields: change.fields ?? undefined,
-        }),
-      ),
+      ctx.services.categories.update(ctx.tenantId, name, {
+        description: change.description,
+        keywords: change.keywords,
+        fields: change.fields ?? undefined,
+      }),
   }),
 }));

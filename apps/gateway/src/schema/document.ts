@@ -1,8 +1,5 @@
-import type { StoredField } from "@docfleet/pipeline";
-import type { Prisma } from "@docfleet/schema";
+import { documentMetadata, graphReads, type StoredField } from "@docfleet/pipeline";
 import { builder } from "../builder.ts";
-import { guard } from "../errors.ts";
-import { uuidOrNil } from "./batch.ts";
 
 export const DocumentStatus = builder.enumType("DocumentStatus", {
   values: ["PENDING_UPLOAD", "QUEUED", "PROCESSING", "COMPLETED", "FAILED"] as const,
@@ -56,11 +53,11 @@ export const Document = builder.prismaObject("Document", {
     fields: t.field({
       type: [Field],
       description: "extracted fields",
-      resolve: (d) => ((d.metadata as { fields?: unknown[] } | null)?.fields ?? []) as never,
+      resolve: (d) => documentMetadata.read(d.metadata)?.fields ?? [],
     }),
     model: t.string({
       nullable: true,
-      resolve: (d) => (d.metadata as { model?: string } | null)?.model ?? null,
+      resolve: (d) => documentMetadata.read(d.metadata)?.model ?? null,
     }),
     categoryVersion: t.exposeInt("categoryVersion", {
       nullable: true,
@@ -75,18 +72,13 @@ export const Document = builder.prismaObject("Document", {
       type: "JSON",
       nullable: true,
       description: "files attached to a message (EML, MSG): name, size, contentType",
-      resolve: (d) => (d.metadata as { attachments?: unknown } | null)?.attachments ?? null,
+      resolve: (d) => documentMetadata.read(d.metadata)?.attachments ?? null,
     }),
     thumbnailUrl: t.string({
       nullable: true,
       description: "a signed URL to a small WebP of the first page or image, valid for 15 minutes",
       select: { thumbnailKey: true },
-      resolve: (d, _args, ctx) =>
-        d.thumbnailKey
-          ? ctx.pipeline.deps.store.createDownloadUrl(ownKey(ctx.tenantId, d.thumbnailKey), {
-              ttlSeconds: 900,
-            })
-          : null,
+      resolve: (d, _args, ctx) => ctx.services.documents.thumbnailUrl(ctx.tenantId, d),
     }),
     batch: t.relation("batch"),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
@@ -95,30 +87,15 @@ export const Document = builder.prismaObject("Document", {
       nullable: true,
       description: "the extracted text (first 100,000 characters)",
       select: { textKey: true },
-      resolve: async (d, _args, ctx) =>
-        d.textKey
-          ? (await ctx.pipeline.deps.store.get(ownKey(ctx.tenantId, d.textKey)))
-              .toString("utf8")
-              .slice(0, 100_000)
-          : null,
+      resolve: (d, _args, ctx) => ctx.services.documents.text(ctx.tenantId, d),
     }),
     downloadUrl: t.string({
       description: "a signed URL to the original file, valid for 15 minutes",
       select: { objectKey: true, name: true },
-      resolve: (d, _args, ctx) =>
-        ctx.pipeline.deps.store.createDownloadUrl(ownKey(ctx.tenantId, d.objectKey), {
-          ttlSeconds: 900,
-          fileName: d.name,
-        }),
+      resolve: (d, _args, ctx) => ctx.services.documents.downloadUrl(ctx.tenantId, d),
     }),
   }),
 });
-
-/** A key to sign or read, refused unless under the tenant's prefix (rows are scoped already: defence in depth). */
-function ownKey(tenantId: string, key: string): string {
-  if (!key.startsWith(`${tenantId}/`)) throw new Error("object key outside the caller's tenant prefix");
-  return key;
-}
 
 const DocumentFilter = builder.inputType("DocumentFilter", {
   fields: (t) => ({
@@ -137,49 +114,17 @@ builder.queryFields((t) => ({
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
     resolve: (query, _root, args, ctx) =>
-      ctx.prisma.document.findFirst({
-        ...query,
-        where: { id: uuidOrNil(String(args.id)), tenantId: ctx.tenantId },
-      }),
+      graphReads.document(ctx.prisma, query, ctx.tenantId, String(args.id)),
   }),
   documents: t.prismaConnection({
     authScopes: { read: true },
     type: "Document",
     cursor: "id",
     args: { filter: t.arg({ type: DocumentFilter }) },
-    totalCount: (_conn, args, ctx) =>
-      ctx.prisma.document.count({ where: documentWhere(ctx.tenantId, args.filter) }),
-    resolve: (query, _root, args, ctx) =>
-      ctx.prisma.document.findMany({
-        ...query,
-        where: documentWhere(ctx.tenantId, args.filter),
-        orderBy: { id: "asc" },
-      }),
+    totalCount: (_conn, args, ctx) => graphReads.countDocuments(ctx.prisma, ctx.tenantId, args.filter),
+    resolve: (query, _root, args, ctx) => graphReads.documents(ctx.prisma, query, ctx.tenantId, args.filter),
   }),
 }));
-
-function documentWhere(
-  tenantId: string,
-  f:
-    | {
-        batchId?: string | number | null;
-        status?: string[] | null;
-        category?: string[] | null;
-        errorCode?: string[] | null;
-        needsReview?: boolean | null;
-      }
-    | null
-    | undefined,
-): Prisma.DocumentWhereInput {
-  return {
-    tenantId,
-    ...(f?.batchId ? { batchId: uuidOrNil(String(f.batchId)) } : {}),
-    ...(f?.status?.length ? { status: { in: f.status as never } } : {}),
-    ...(f?.category?.length ? { category: { in: f.category } } : {}),
-    ...(f?.errorCode?.length ? { errorCode: { in: f.errorCode } } : {}),
-    ...(typeof f?.needsReview === "boolean" ? { needsReview: f.needsReview } : {}),
-  };
-}
 
 const FieldCorrection = builder.inputType("FieldCorrection", {
   fields: (t) => ({
@@ -241,16 +186,11 @@ builder.mutationFields((t) => ({
       fields: t.arg({ type: [FieldCorrection] }),
     },
     resolve: async (query, _root, args, ctx) => {
-      const doc = await guard(() =>
-        ctx.pipeline.correctDocument(ctx.tenantId, String(args.id), {
-          category: args.category,
-          fields: args.fields,
-        }),
-      );
-      return ctx.prisma.document.findUniqueOrThrow({
-        ...query,
-        where: { id: doc.id, tenantId: ctx.tenantId },
+      const doc = await ctx.services.review.correctDocument(ctx.tenantId, String(args.id), {
+        category: args.category,
+        fields: args.fields,
       });
+      return graphReads.existingDocument(ctx.prisma, query, ctx.tenantId, doc.id);
     },
   }),
   reprocess: t.field({
@@ -265,18 +205,16 @@ builder.mutationFields((t) => ({
       force: t.arg.boolean({ defaultValue: false }),
     },
     resolve: (_root, args, ctx) =>
-      guard(() =>
-        ctx.pipeline.reprocess(ctx.tenantId, {
-          filter: {
-            batchId: args.filter.batchId == null ? null : String(args.filter.batchId),
-            documentIds: args.filter.ids?.map(String) ?? null,
-            category: args.filter.category,
-            needsReview: args.filter.needsReview,
-          },
-          stages: args.stages,
-          models: args.models,
-          force: args.force,
-        }),
-      ),
+      ctx.services.operations.reprocess(ctx.tenantId, {
+        filter: {
+          batchId: args.filter.batchId == null ? null : String(args.filter.batchId),
+          documentIds: args.filter.ids?.map(String) ?? null,
+          category: args.filter.category,
+          needsReview: args.filter.needsReview,
+        },
+        stages: args.stages,
+        models: args.models,
+        force: args.force,
+      }),
   }),
 }));

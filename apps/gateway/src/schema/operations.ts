@@ -1,6 +1,12 @@
-import type { Pipeline, QuarantineGroup, RetryOutcome, StageBacklog, StageName } from "@docfleet/pipeline";
+import {
+  graphReads,
+  type OperationsService,
+  type QuarantineGroup,
+  type RetryOutcome,
+  type StageBacklog,
+  type StageName,
+} from "@docfleet/pipeline";
 import { builder } from "../builder.ts";
-import { guard } from "../errors.ts";
 import { Document, Stage } from "./document.ts";
 
 // Operators' tools: retry failed (or re-run completed) documents, and look at what failed, by reason.
@@ -46,11 +52,7 @@ QuarantineGroupRef.implement({
       type: [Document],
       description: "the most recently failed documents of the group (up to `sample`)",
       resolve: (query, g, _args, ctx) =>
-        ctx.prisma.document.findMany({
-          ...query,
-          where: { id: { in: g.documentIds }, tenantId: ctx.tenantId },
-          orderBy: { updatedAt: "desc" },
-        }),
+        graphReads.documentsByIds(ctx.prisma, query, ctx.tenantId, g.documentIds),
     }),
   }),
 });
@@ -62,7 +64,7 @@ builder.queryFields((t) => ({
     description: "The tenant's failed documents grouped by reason code, largest group first",
     args: { batchId: t.arg.id(), sample: t.arg.int({ defaultValue: 10 }) },
     resolve: (_root, args, ctx) =>
-      ctx.pipeline.quarantine(ctx.tenantId, {
+      ctx.services.operations.quarantine(ctx.tenantId, {
         batchId: args.batchId == null ? undefined : String(args.batchId),
         sample: args.sample ?? 10,
       }),
@@ -81,12 +83,10 @@ builder.mutationFields((t) => ({
       options: t.arg({ type: RetryOptions }),
     },
     resolve: (_root, args, ctx) =>
-      guard(() =>
-        ctx.pipeline.retryDocuments(ctx.tenantId, args.ids.map(String), {
-          stage: args.stage ?? undefined,
-          options: retryOptions(args.options),
-        }),
-      ),
+      ctx.services.operations.retryDocuments(ctx.tenantId, args.ids.map(String), {
+        stage: args.stage ?? undefined,
+        options: retryOptions(args.options),
+      }),
   }),
   retryBatch: t.int({
     authScopes: { admin: true },
@@ -98,13 +98,11 @@ builder.mutationFields((t) => ({
       options: t.arg({ type: RetryOptions }),
     },
     resolve: (_root, args, ctx) =>
-      guard(() =>
-        ctx.pipeline.retryBatch(
-          ctx.tenantId,
-          String(args.batchId),
-          args.failedOnly ?? true,
-          retryOptions(args.options),
-        ),
+      ctx.services.operations.retryBatch(
+        ctx.tenantId,
+        String(args.batchId),
+        args.failedOnly ?? true,
+        retryOptions(args.options),
       ),
   }),
 }));
@@ -127,7 +125,7 @@ StageQueueRef.implement({
   }),
 });
 
-type WorkerRow = Awaited<ReturnType<Pipeline["workers"]>>[number];
+type WorkerRow = Awaited<ReturnType<OperationsService["workers"]>>[number];
 const WorkerRef = builder.objectRef<WorkerRow>("Worker");
 WorkerRef.implement({
   description: "A live worker process (deployment-wide; `docfleet serve` lists itself)",
@@ -152,12 +150,12 @@ builder.queryFields((t) => ({
     authScopes: { admin: true },
     type: [StageQueueRef],
     description: "Per stage: the tenant's waiting, in-flight and failed documents and the oldest wait",
-    resolve: (_root, _args, ctx) => ctx.pipeline.queues(ctx.tenantId),
+    resolve: (_root, _args, ctx) => ctx.services.operations.queues(ctx.tenantId),
   }),
   workers: t.field({
     authScopes: { admin: true },
     type: [WorkerRef],
     description: "Worker processes that sent a heartbeat in the last minute, oldest first",
-    resolve: (_root, _args, ctx) => ctx.pipeline.workers(),
+    resolve: (_root, _args, ctx) => ctx.services.operations.workers(),
   }),
 }));

@@ -1,4 +1,4 @@
-import { type BatchCounters, isUuid, type PipelineEvent } from "@docfleet/pipeline";
+import { type BatchCounters, graphReads, type PipelineEvent } from "@docfleet/pipeline";
 import { GraphQLError } from "graphql";
 import { builder, type Context } from "../builder.ts";
 import { COALESCE_MS, eventStream } from "../progress.ts";
@@ -18,11 +18,11 @@ ProgressEvent.implement({
     status: t.field({
       type: DocumentStatus,
       nullable: true,
-      resolve: (e) => (e.payload.status as never) ?? null,
+      resolve: (e) => e.payload.status ?? null,
     }),
-    stage: t.field({ type: Stage, nullable: true, resolve: (e) => (e.payload.stage as never) ?? null }),
-    code: t.string({ nullable: true, resolve: (e) => (e.payload.code as string | undefined) ?? null }),
-    message: t.string({ nullable: true, resolve: (e) => (e.payload.message as string | undefined) ?? null }),
+    stage: t.field({ type: Stage, nullable: true, resolve: (e) => e.payload.stage ?? null }),
+    code: t.string({ nullable: true, resolve: (e) => e.payload.code ?? null }),
+    message: t.string({ nullable: true, resolve: (e) => e.payload.message ?? null }),
     createdAt: t.field({ type: "DateTime", resolve: (e) => e.createdAt }),
   }),
 });
@@ -45,8 +45,7 @@ BatchProgress.implement({
       type: "Batch",
       nullable: true,
       description: "the batch as it is now",
-      resolve: (query, m, _args, ctx) =>
-        ctx.prisma.batch.findFirst({ ...query, where: { id: m.batchId, tenantId: ctx.tenantId } }),
+      resolve: (query, m, _args, ctx) => graphReads.batch(ctx.prisma, query, ctx.tenantId, m.batchId),
     }),
     cursor: t.int({
       description: "seq of the last event in `events`: resubscribe with `after: cursor` to resume",
@@ -77,8 +76,7 @@ DocumentProgress.implement({
       type: "Document",
       nullable: true,
       description: "the document as it is now",
-      resolve: (query, m, _args, ctx) =>
-        ctx.prisma.document.findFirst({ ...query, where: { id: m.documentId, tenantId: ctx.tenantId } }),
+      resolve: (query, m, _args, ctx) => graphReads.document(ctx.prisma, query, ctx.tenantId, m.documentId),
     }),
   }),
 });
@@ -136,25 +134,20 @@ builder.subscriptionFields((t) => ({
     },
     subscribe: async (_root, args, ctx) => {
       const batchId = String(args.id);
-      const batch = isUuid(batchId)
-        ? await ctx.prisma.batch.findFirst({
-            where: { id: batchId, tenantId: ctx.tenantId },
-            select: { id: true },
-          })
-        : null;
+      const batch = await graphReads.batch(ctx.prisma, { select: { id: true } }, ctx.tenantId, batchId);
       if (!batch) throw notFound(`batch ${batchId}`);
       const hub = ctx.progress;
       return until(ctx, async function* (signal) {
         for await (const events of eventStream({
           hub,
-          prisma: ctx.prisma,
+          db: ctx.prisma,
           tenantId: ctx.tenantId,
           batchId,
           after: Math.max(0, args.after ?? 0),
           coalesceMs: COALESCE_MS,
           signal,
         })) {
-          const counts = (events.at(-1)!.payload.batch as BatchCounters | undefined) ?? EMPTY_COUNTS;
+          const counts = events.at(-1)!.payload.batch ?? EMPTY_COUNTS;
           const { perMinute, etaSeconds } = hub.rate(ctx.tenantId, batchId, counts);
           yield { batchId, events, counts, perMinute, etaSeconds } satisfies BatchMessage;
         }
@@ -172,17 +165,17 @@ builder.subscriptionFields((t) => ({
     },
     subscribe: async (_root, args, ctx) => {
       const documentId = String(args.id);
-      const doc = isUuid(documentId)
-        ? await ctx.prisma.document.findFirst({
-            where: { id: documentId, tenantId: ctx.tenantId },
-            select: { id: true, batchId: true },
-          })
-        : null;
+      const doc = await graphReads.document(
+        ctx.prisma,
+        { select: { id: true, batchId: true } },
+        ctx.tenantId,
+        documentId,
+      );
       if (!doc) throw notFound(`document ${documentId}`);
       return until(ctx, async function* (signal) {
         for await (const events of eventStream({
           hub: ctx.progress,
-          prisma: ctx.prisma,
+          db: ctx.prisma,
           tenantId: ctx.tenantId,
           batchId: doc.batchId,
           documentId,

@@ -1,14 +1,5 @@
-import {
-  type FieldCondition,
-  type SearchFilter as Filter,
-  type SearchHit as Hit,
-  isUuid,
-  type SearchMode as Mode,
-  RequestError,
-  type Facet as SearchFacet,
-} from "@docfleet/pipeline";
+import type { SearchMode as Mode, Facet as SearchFacet, SearchPage } from "@docfleet/pipeline";
 import { builder } from "../builder.ts";
-import { guard } from "../errors.ts";
 import { Document } from "./document.ts";
 
 export const SearchMode = builder.enumType("SearchMode", {
@@ -61,7 +52,7 @@ Chunk.implement({
   }),
 });
 
-const SearchHit = builder.objectRef<Hit>("SearchHit");
+const SearchHit = builder.objectRef<Page["edges"][number]["node"]>("SearchHit");
 SearchHit.implement({
   fields: (t) => ({
     score: t.exposeFloat("score", { description: "higher is better; comparable within one result only" }),
@@ -82,8 +73,8 @@ SearchHit.implement({
     document: t.prismaField({
       type: Document,
       nullable: true,
-      resolve: (query, hit, _args, ctx) =>
-        ctx.prisma.document.findFirst({ ...query, where: { id: hit.documentId, tenantId: ctx.tenantId } }),
+      description: "the document, read with every other hit of the page in one query",
+      resolve: (_query, hit) => hit.document,
     }),
   }),
 });
@@ -101,13 +92,7 @@ Facet.implement({
   }),
 });
 
-interface Page {
-  edges: { node: Hit; cursor: string }[];
-  endCursor: string | null;
-  hasNextPage: boolean;
-  totalCount: number;
-  facets: SearchFacet[];
-}
+type Page = SearchPage;
 const SearchEdge = builder.objectRef<Page["edges"][number]>("SearchEdge");
 SearchEdge.implement({
   fields: (t) => ({
@@ -129,74 +114,6 @@ SearchResult.implement({
   }),
 });
 
-const MAX_FIRST = 100;
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
-const FACET = /^(category|batch|field:[a-z][a-z0-9_]{0,62})$/;
-
-function pageArgs(first: number | null | undefined, after: string | null | undefined) {
-  const n = first ?? 10;
-  if (n < 1 || n > MAX_FIRST) throw new RequestError("BAD_REQUEST", `first must be 1..${MAX_FIRST}`);
-  const offset = after ? Number.parseInt(Buffer.from(after, "base64url").toString(), 10) : 0;
-  if (!Number.isInteger(offset) || offset < 0 || offset > 10_000)
-    throw new RequestError("BAD_REQUEST", "invalid cursor");
-  return { first: n, offset };
-}
-
-function toPage(hits: Hit[], first: number, offset: number, total: number, facets: SearchFacet[]): Page {
-  const edges = hits.slice(0, first).map((node, i) => ({
-    node,
-    cursor: Buffer.from(String(offset + i + 1)).toString("base64url"),
-  }));
-  return {
-    edges,
-    endCursor: edges.at(-1)?.cursor ?? null,
-    hasNextPage: hits.length > first,
-    totalCount: total,
-    facets,
-  };
-}
-
-type FilterArg = {
-  category?: string[] | null;
-  batchId?: (string | number)[] | null;
-  dateFrom?: string | null;
-  dateTo?: string | null;
-  createdFrom?: Date | null;
-  createdTo?: Date | null;
-  fields?:
-    | { name: string; op: FieldCondition["op"]; value?: string | null; values?: string[] | null }[]
-    | null;
-};
-
-function toFilter(f: FilterArg | null | undefined): Filter {
-  for (const [k, v] of [
-    ["dateFrom", f?.dateFrom],
-    ["dateTo", f?.dateTo],
-  ] as const) {
-    if (v != null && (!DATE.test(v) || Number.isNaN(Date.parse(v))))
-      throw new RequestError("BAD_REQUEST", `${k} must be a date YYYY-MM-DD`);
-  }
-  const fields = (f?.fields ?? []).map((c): FieldCondition => {
-    if (!/^[a-z][a-z0-9_]{0,62}$/.test(c.name))
-      throw new RequestError("BAD_REQUEST", `field ${c.name}: names are snake_case`);
-    if (c.op === "in" ? !c.values?.length : c.op !== "exists" && c.value == null)
-      throw new RequestError(
-        "BAD_REQUEST",
-        `field ${c.name}: ${c.op} needs ${c.op === "in" ? "values" : "a value"}`,
-      );
-    return { name: c.name, op: c.op, value: c.value ?? undefined, values: c.values ?? undefined };
-  });
-  return {
-    categories: f?.category ?? undefined,
-    batchIds: f?.batchId?.map(String),
-    dateFrom: f?.dateFrom ?? undefined,
-    dateTo: f?.dateTo ?? undefined,
-    createdFrom: f?.createdFrom?.toISOString(),
-    createdTo: f?.createdTo?.toISOString(),
-    fields: fields.length ? fields : undefined,
-  };
-}
-
 builder.queryFields((t) => ({
   search: t.field({
     authScopes: { read: true },
@@ -211,30 +128,11 @@ builder.queryFields((t) => ({
       after: t.arg.string(),
     },
     resolve: (_root, args, ctx) =>
-      guard(async () => {
-        const { first, offset } = pageArgs(args.first, args.after);
-        if (args.query.length > 1000)
-          throw new RequestError("BAD_REQUEST", "query is longer than 1000 characters");
-        const facets = args.facets ?? [];
-        const badFacet = facets.find((f) => !FACET.test(f));
-        if (badFacet)
-          throw new RequestError("BAD_REQUEST", `unknown facet ${badFacet}: category, batch or field:<name>`);
-        if (facets.length > 10) throw new RequestError("BAD_REQUEST", "at most 10 facets");
-        const mode = (args.mode ?? "HYBRID") as Mode;
-        const { models, search } = ctx.pipeline.deps;
-        const embedding = mode === "KEYWORD" ? undefined : (await models.embed([args.query]))[0];
-        const res = await search.search({
-          tenantId: ctx.tenantId,
-          text: args.query,
-          embedding,
-          mode,
-          filter: toFilter(args.filter),
-          facets: facets.map((field) => ({ field })),
-          limit: first + 1,
-          offset,
-        });
-        return toPage(res.hits, first, offset, res.total, res.facets);
-      }),
+      ctx.services.search.search(
+        ctx.tenantId,
+        { ...args, mode: args.mode as Mode | null | undefined },
+        { db: ctx.prisma },
+      ),
   }),
   similar: t.field({
     authScopes: { read: true },
@@ -247,23 +145,6 @@ builder.queryFields((t) => ({
       after: t.arg.string(),
     },
     resolve: (_root, args, ctx) =>
-      guard(async () => {
-        const { first, offset } = pageArgs(args.first, args.after);
-        const documentId = String(args.documentId);
-        // Another tenant's document is NOT_FOUND, as a missing one: never an empty answer that tells them apart.
-        const own = isUuid(documentId)
-          ? await ctx.prisma.document.findFirst({
-              where: { id: documentId, tenantId: ctx.tenantId },
-              select: { id: true },
-            })
-          : null;
-        if (!own) throw new RequestError("NOT_FOUND", `document ${documentId} not found`);
-        const hits = await ctx.pipeline.deps.search.similar(ctx.tenantId, documentId, {
-          limit: first + 1,
-          offset,
-          filter: toFilter(args.filter),
-        });
-        return toPage(hits, first, offset, hits.length, []);
-      }),
+      ctx.services.search.similar(ctx.tenantId, String(args.documentId), args, { db: ctx.prisma }),
   }),
 }));

@@ -1,5 +1,5 @@
+import { graphReads } from "@docfleet/pipeline";
 import { builder } from "../builder.ts";
-import { guard } from "../errors.ts";
 import { Document } from "./document.ts";
 
 const FileInput = builder.inputType("FileInput", {
@@ -66,9 +66,7 @@ UploadResult.implement({
       type: Document,
       nullable: true,
       resolve: (query, r, _args, ctx) =>
-        r.documentId
-          ? ctx.prisma.document.findFirst({ ...query, where: { id: r.documentId, tenantId: ctx.tenantId } })
-          : null,
+        r.documentId ? graphReads.document(ctx.prisma, query, ctx.tenantId, r.documentId) : null,
     }),
     target: t.field({ type: UploadTarget, nullable: true, resolve: (r) => r.target }),
     code: t.exposeString("code", { nullable: true }),
@@ -99,34 +97,33 @@ builder.mutationFields((t) => ({
     description:
       "Registers files of a batch and answers an upload target per new file (at most 1000 per call)",
     args: { batchId: t.arg.id({ required: true }), files: t.arg({ type: [FileInput], required: true }) },
-    resolve: (_root, args, ctx) =>
-      guard(async () => {
-        const res = await ctx.pipeline.requestUploads(ctx.tenantId, String(args.batchId), args.files);
-        return res.map((r, i): UploadResultShape => {
-          const name = args.files[i]!.name;
-          if (r.status === "REJECTED")
-            return {
-              name,
-              status: r.status,
-              documentId: null,
-              batchId: null,
-              documentName: null,
-              target: null,
-              code: r.code,
-              message: r.message,
-            };
+    resolve: async (_root, args, ctx) => {
+      const res = await ctx.services.intake.requestUploads(ctx.tenantId, String(args.batchId), args.files);
+      return res.map((r, i): UploadResultShape => {
+        const name = args.files[i]!.name;
+        if (r.status === "REJECTED")
           return {
             name,
             status: r.status,
-            documentId: r.document.id,
-            batchId: r.document.batchId,
-            documentName: r.document.name,
-            target: r.status === "UPLOAD" ? r.target : null,
-            code: null,
-            message: null,
+            documentId: null,
+            batchId: null,
+            documentName: null,
+            target: null,
+            code: r.code,
+            message: r.message,
           };
-        });
-      }),
+        return {
+          name,
+          status: r.status,
+          documentId: r.document.id,
+          batchId: r.document.batchId,
+          documentName: r.document.name,
+          target: r.status === "UPLOAD" ? r.target : null,
+          code: null,
+          message: null,
+        };
+      });
+    },
   }),
   completeUploads: t.field({
     authScopes: { upload: true },
@@ -134,7 +131,7 @@ builder.mutationFields((t) => ({
     description: "Checks the uploaded objects and queues their documents (at most 1000 per call); idempotent",
     args: { documentIds: t.arg.idList({ required: true }) },
     resolve: (_root, args, ctx) =>
-      guard(() => ctx.pipeline.completeUploads(ctx.tenantId, args.documentIds.map(String))),
+      ctx.services.intake.completeUploads(ctx.tenantId, args.documentIds.map(String)),
   }),
 }));
 
@@ -206,12 +203,10 @@ builder.mutationFields((t) => ({
       uploadId: t.arg.string({ description: "resume this upload instead of starting one" }),
     },
     resolve: (_root, args, ctx) =>
-      guard(() =>
-        ctx.pipeline.startMultipartUpload(ctx.tenantId, String(args.documentId), {
-          partSize: args.partSize,
-          uploadId: args.uploadId,
-        }),
-      ),
+      ctx.services.intake.startMultipartUpload(ctx.tenantId, String(args.documentId), {
+        partSize: args.partSize,
+        uploadId: args.uploadId,
+      }),
   }),
   completeMultipartUpload: t.field({
     authScopes: { upload: true },
@@ -226,16 +221,15 @@ builder.mutationFields((t) => ({
       uploadId: t.arg.string({ required: true }),
       parts: t.arg({ type: [PartInput], required: true }),
     },
-    resolve: (_root, args, ctx) =>
-      guard(async () => {
-        await ctx.pipeline.completeMultipartUpload(
-          ctx.tenantId,
-          String(args.documentId),
-          args.uploadId,
-          args.parts,
-        );
-        return true;
-      }),
+    resolve: async (_root, args, ctx) => {
+      await ctx.services.intake.completeMultipartUpload(
+        ctx.tenantId,
+        String(args.documentId),
+        args.uploadId,
+        args.parts,
+      );
+      return true;
+    },
   }),
   abortMultipartUpload: t.field({
     authScopes: { upload: true },
@@ -244,10 +238,9 @@ builder.mutationFields((t) => ({
       "Abandons a multipart upload: its parts are freed and its URLs stop working. Idempotent. Errors: " +
       "NOT_FOUND (no such document)",
     args: { documentId: t.arg.id({ required: true }), uploadId: t.arg.string({ required: true }) },
-    resolve: (_root, args, ctx) =>
-      guard(async () => {
-        await ctx.pipeline.abortMultipartUpload(ctx.tenantId, String(args.documentId), args.uploadId);
-        return true;
-      }),
+    resolve: async (_root, args, ctx) => {
+      await ctx.services.intake.abortMultipartUpload(ctx.tenantId, String(args.documentId), args.uploadId);
+      return true;
+    },
   }),
 }));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { StageMessage, stageMessage } from "../messages.ts";
+import { StageMessage, stageMessage } from "../domain/messages.ts";
 import { createTracing, InMemorySpanExporter } from "./tracing.ts";
 
 const doc = { id: "7d1f0a52-4b7e-4c4e-9a59-2f0c1d1e6a01", tenantId: "0b9e3c1c-2d6a-4f3e-8d5b-7a4c9e2f1b00" };

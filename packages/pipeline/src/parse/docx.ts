@@ -1,6 +1,6 @@
 import { zipSync } from "fflate";
 import mammoth from "mammoth";
-import { DocumentError, FailureCode } from "../errors.ts";
+import { DocumentError, FailureCode } from "../domain/errors.ts";
 import { chartText, officeDocument } from "./xlsx.ts";
 import { openZip, relationships, relKind, xmlPart, type ZipLimits } from "./zip.ts";
 

@@ -1,6 +1,6 @@
 import MsgReaderModule from "@kenjiuno/msgreader";
 import { type AddressObject, simpleParser } from "mailparser";
-import { DocumentError, FailureCode } from "../errors.ts";
+import { DocumentError, FailureCode } from "../domain/errors.ts";
 import { extractHtml } from "./html.ts";
 import type { Attachment, Extracted } from "./types.ts";
 

@@ -1,4 +1,4 @@
-import { DocumentError, FailureCode } from "../errors.ts";
+import { DocumentError, FailureCode } from "../domain/errors.ts";
 import { extractHtml } from "./html.ts";
 import type { Extracted } from "./types.ts";
 import type { OfficeOptions } from "./xlsx.ts";

@@ -3,7 +3,7 @@ import { crc32, deflateSync } from "node:zlib";
 import { createCanvas } from "@napi-rs/canvas";
 import sharp from "sharp";
 import { afterAll, describe, expect, it } from "vitest";
-import { DocumentError } from "../errors.ts";
+import { DocumentError } from "../domain/errors.ts";
 import { extractImage, fitToPixels, makeThumbnail } from "./image.ts";
 import { createOcrPool } from "./ocr.ts";
 

@@ -1,5 +1,5 @@
 import sharp, { type Metadata, type Sharp } from "sharp";
-import { DocumentError, FailureCode } from "../errors.ts";
+import { DocumentError, FailureCode } from "../domain/errors.ts";
 import type { Extracted, PageImage, PageWord, ParsedPage, ParseOptions } from "./types.ts";
 
 export const DEFAULT_MAX_PIXELS = 100_000_000;

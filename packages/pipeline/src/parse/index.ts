@@ -1,4 +1,4 @@
-import { DocumentError, FailureCode } from "../errors.ts";
+import { DocumentError, FailureCode } from "../domain/errors.ts";
 import { storable } from "../storable.ts";
 import { detectType } from "./detect.ts";
 import { extractDocx, isEncryptedOoxml } from "./docx.ts";

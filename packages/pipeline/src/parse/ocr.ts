@@ -1,7 +1,7 @@
 import { createRequire } from "node:module";
 import sharp from "sharp";
 import { createWorker, type Page, type Worker } from "tesseract.js";
-import { DocumentError, FailureCode } from "../errors.ts";
+import { DocumentError, FailureCode } from "../domain/errors.ts";
 import type { OcrEngine, PageWord } from "./types.ts";
 
 // The English model ships in an npm package: tesseract.js reads it from disk, never from the network.

@@ -1,4 +1,4 @@
-import { DocumentError, FailureCode } from "../errors.ts";
+import { DocumentError, FailureCode } from "../domain/errors.ts";
 import type { Extracted, ParsedPage } from "./types.ts";
 import type { OfficeOptions } from "./xlsx.ts";
 import { childrenNamed, find, findAll, openZip, textOf, type XmlElement, xmlPart } from "./zip.ts";

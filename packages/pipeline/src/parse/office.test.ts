@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { strToU8, zipSync } from "fflate";
 import { describe, expect, it } from "vitest";
-import { DocumentError } from "../errors.ts";
+import { DocumentError } from "../domain/errors.ts";
 import { parseDocument } from "./index.ts";
 
 const formats = new URL("../../../../../shared/corpus/formats/", import.meta.url);

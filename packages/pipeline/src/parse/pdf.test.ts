@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import sharp from "sharp";
 import { afterAll, describe, expect, it } from "vitest";
-import { DocumentError } from "../errors.ts";
+import { DocumentError } from "../domain/errors.ts";
 import { createOcrPool } from "./ocr.ts";
 import { extractPdf, joinItems } from "./pdf.ts";
 

@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import { createCanvas } from "@napi-rs/canvas";
 import type { PDFDocumentProxy, PDFPageProxy } from "pdfjs-dist/legacy/build/pdf.mjs";
 import { getDocument, OPS, VerbosityLevel } from "pdfjs-dist/legacy/build/pdf.mjs";
-import { DocumentError, FailureCode } from "../errors.ts";
+import { DocumentError, FailureCode } from "../domain/errors.ts";
 import {
   DEFAULT_MAX_OCR_PAGES,
   DEFAULT_MAX_PIXELS,

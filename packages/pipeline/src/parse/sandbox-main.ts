@@ -1,5 +1,5 @@
 import { parentPort } from "node:worker_threads";
-import { DocumentError } from "../errors.ts";
+import { DocumentError } from "../domain/errors.ts";
 import { parseDocument } from "./index.ts";
 import { createOcrPool } from "./ocr.ts";
 import type { ParserOptions } from "./sandbox.ts";

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
-import { DocumentError, FailureCode } from "../errors.ts";
+import { DocumentError, FailureCode } from "../domain/errors.ts";
 import { createThreadParser } from "./sandbox.ts";
 
 const opts = { maxPages: 100, maxTextChars: 1_000_000 };

@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { DocumentError, FailureCode } from "../errors.ts";
+import { DocumentError, FailureCode } from "../domain/errors.ts";
 import { parseDocument } from "./index.ts";
 import type { OcrEngine, ParsedDocument, ParseOptions } from "./types.ts";
 

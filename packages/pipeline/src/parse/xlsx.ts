@@ -1,4 +1,4 @@
-import { DocumentError, FailureCode } from "../errors.ts";
+import { DocumentError, FailureCode } from "../domain/errors.ts";
 import type { Extracted, ParsedPage } from "./types.ts";
 import {
   childrenNamed,

@@ -6,7 +6,7 @@
 
 import { XMLParser } from "fast-xml-parser";
 import { Inflate } from "fflate";
-import { DocumentError, FailureCode } from "../errors.ts";
+import { DocumentError, FailureCode } from "../domain/errors.ts";
 
 export interface ZipLimits {
   /** More entries fail with TOO_LARGE. Default 10,000. */

@@ -1,3 +1,5 @@
+import type { EventPayload } from "../domain/events.ts";
+
 /** One state change, as persisted in the `event` table and fanned out to subscribers. */
 export interface PipelineEvent {
   tenantId: string;
@@ -6,7 +8,7 @@ export interface PipelineEvent {
   seq: number;
   documentId: string | null;
   type: string;
-  payload: Record<string, unknown>;
+  payload: EventPayload;
   createdAt: string;
 }
 

@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
 
 /** Where and how a client sends one file's bytes: an HTML-form style POST. */
@@ -21,6 +22,12 @@ export interface ObjectInfo {
 export interface ObjectStore {
   /** Prepares storage (bucket, folder). Idempotent. */
   setup(): Promise<void>;
+  /**
+   * Only for a store whose signed URLs point at the gateway itself (the local store): answers such a
+   * request (upload, part, download) and resolves true, or resolves false for any other path. Absent
+   * where the URLs point at the store's own server (S3).
+   */
+  handleHttp?(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
   /**
    * A signed upload target for exactly `key`, accepting at most `maxSize` bytes, valid for `ttlSeconds`.
    * The store enforces key, size and expiry itself; the gateway never sees the bytes (distributed).

@@ -1,11 +1,11 @@
 import { chunkText } from "../chunk.ts";
-import { objectKeys } from "../context.ts";
+import { objectKeys } from "../domain/context.ts";
+import { CHUNKER_VERSION } from "../domain/versions.ts";
 import type { ChunksArtifact, StageHandler } from "./types.ts";
 
-/** Splits the text into chunks and embeds them in batches; the vectors go to an artifact for index. */
-/** Bumped whenever chunking changes (a reprocess of EMBED then has work to do). */
-export const CHUNKER_VERSION = "chunk-1";
+export { CHUNKER_VERSION };
 
+/** Splits the text into chunks and embeds them in batches; the vectors go to an artifact for index. */
 export const embedStage: StageHandler = async ({ doc, deps, signal }) => {
   const text = (await deps.store.get(doc.textKey!)).toString("utf8");
   const chunks = chunkText(text);

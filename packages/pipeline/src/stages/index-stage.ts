@@ -1,14 +1,14 @@
-import { objectKeys } from "../context.ts";
+import { documentMetadata } from "../domain/codecs.ts";
+import { objectKeys } from "../domain/context.ts";
 import type { IndexField } from "../ports/search.ts";
 import type { ChunksArtifact, StageHandler } from "./types.ts";
-import type { StoredField } from "./understand.ts";
 
 /** Upserts the document's chunks, category, date and extracted fields into search under deterministic ids. */
 export const indexStage: StageHandler = async ({ doc, deps }) => {
   const artifact = JSON.parse(
     (await deps.store.get(objectKeys.chunks(doc.tenantId, doc.id))).toString("utf8"),
   ) as ChunksArtifact;
-  const stored = (doc.metadata as { fields?: StoredField[] } | null)?.fields ?? [];
+  const stored = documentMetadata.read(doc.metadata)?.fields ?? [];
   const fields: IndexField[] = stored.map((f) => ({ name: f.name, kind: f.kind, value: f.value }));
   await deps.search.upsert([
     {

@@ -1,4 +1,4 @@
-import { STAGES, type StageName } from "../messages.ts";
+import { STAGES, type StageName } from "../domain/messages.ts";
 import { embedStage } from "./embed.ts";
 import { indexStage } from "./index-stage.ts";
 import { parseStage } from "./parse.ts";

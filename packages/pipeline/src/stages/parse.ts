@@ -1,10 +1,10 @@
 import type { Prisma } from "@docfleet/schema";
-import { objectKeys } from "../context.ts";
-import { DocumentError, FailureCode } from "../errors.ts";
+import { objectKeys } from "../domain/context.ts";
+import { DocumentError, FailureCode } from "../domain/errors.ts";
+import { PARSER_VERSION } from "../domain/versions.ts";
 import type { StageHandler } from "./types.ts";
 
-/** Bumped whenever parsing changes what it extracts (a reprocess of PARSE then has work to do). */
-export const PARSER_VERSION = "parse-2";
+export { PARSER_VERSION };
 
 /** What parse records for the later stages (in the document's provenance). */
 export interface ParseProvenance {

@@ -1,9 +1,17 @@
 import type { Document, Prisma } from "@docfleet/schema";
-import type { PipelineDeps } from "../context.ts";
+import type { BatchOptions } from "../domain/codecs.ts";
+import type { PipelineDeps } from "../domain/context.ts";
+import type { StoredCategory } from "../repositories/categories.ts";
+
+/** The categories a batch allows (the tenant's, versioned); given to stages by the runner. */
+export interface CategoryCatalog {
+  forBatch(tenantId: string, batchOptions: BatchOptions | null): Promise<StoredCategory[]>;
+}
 
 export interface StageInput {
   doc: Document;
   deps: PipelineDeps;
+  categories: CategoryCatalog;
   /** Aborted when the stage's time budget runs out. */
   signal: AbortSignal;
 }

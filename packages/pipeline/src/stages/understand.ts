@@ -1,35 +1,27 @@
-import type { Prisma } from "@docfleet/schema";
-import { Categories } from "../categories.ts";
-import { objectKeys } from "../context.ts";
-import { DocumentError, FailureCode } from "../errors.ts";
-import type { ExtractedField, LearnedLabels, PageImage, PageWord } from "../ports/models.ts";
-import type { DocumentOptions } from "../service.ts";
-import type { ParseProvenance } from "./parse.ts";
+import { documentMetadata, documentOptions, documentProvenance, type StoredField } from "../domain/codecs.ts";
+import { objectKeys } from "../domain/context.ts";
+import { DocumentError, FailureCode } from "../domain/errors.ts";
+import type { PageImage, PageWord } from "../ports/models.ts";
+import * as batches from "../repositories/batches.ts";
+import * as labels from "../repositories/labels.ts";
 import type { StageHandler } from "./types.ts";
 
-/** A field as stored on the document: what a model found, or what a person set (`source: "human"`). */
-export type StoredField = ExtractedField & { source?: "model" | "human" };
+export type { StoredField };
 
 /**
  * Classifies and extracts the category's fields in one model call, constrained to the batch's
  * categories (the tenant's, versioned). OCR words and page images from parse go along; the tenant's
  * confirmed labels teach the models that learn. A person's corrections survive a re-run.
  */
-export const understandStage: StageHandler = async ({ doc, deps, signal }) => {
+export const understandStage: StageHandler = async ({ doc, deps, categories: catalog, signal }) => {
   const { store, db } = deps;
   const prisma = db.prisma;
-  const parse = (doc.provenance as { PARSE?: ParseProvenance } | null)?.PARSE;
-  const [text, batch, learnedRow, label, words, images] = await Promise.all([
+  const parse = documentProvenance.read(doc.provenance)?.PARSE;
+  const [text, options, learned, labelled, words, images] = await Promise.all([
     store.get(doc.textKey!).then((b) => b.toString("utf8")),
-    prisma.batch.findUniqueOrThrow({
-      where: { id: doc.batchId, tenantId: doc.tenantId },
-      select: { options: true },
-    }),
-    prisma.tenantModel.findUnique({ where: { tenantId: doc.tenantId }, select: { learned: true } }),
-    prisma.label.findUnique({
-      where: { documentId: doc.id, tenantId: doc.tenantId },
-      select: { category: true },
-    }),
+    batches.optionsOf(prisma, doc.tenantId, doc.batchId),
+    labels.learnedOf(prisma, doc.tenantId),
+    labels.labelledCategory(prisma, doc.tenantId, doc.id),
     parse?.words
       ? store
           .get(objectKeys.words(doc.tenantId, doc.id))
@@ -46,19 +38,19 @@ export const understandStage: StageHandler = async ({ doc, deps, signal }) => {
       ),
     ),
   ]);
-  const categories = await new Categories(prisma, deps.categories).forBatch(doc.tenantId, batch.options);
-  const model = (doc.options as DocumentOptions | null)?.models?.understand;
+  const categories = await catalog.forBatch(doc.tenantId, options);
+  const model = documentOptions.read(doc.options)?.models?.understand;
   const u = await deps.models.understand({
     text,
     name: doc.name,
     categories,
     words,
     images: images.length > 0 ? images : undefined,
-    learned: (learnedRow?.learned as LearnedLabels | undefined) ?? undefined,
+    learned,
     model,
     signal,
   });
-  const chosen = categories.find((c) => c.name === (label?.category ?? u.category));
+  const chosen = categories.find((c) => c.name === (labelled ?? u.category));
   if (!chosen) {
     throw new DocumentError(
       FailureCode.MODEL_OUTPUT_INVALID,
@@ -66,7 +58,8 @@ export const understandStage: StageHandler = async ({ doc, deps, signal }) => {
     );
   }
   // A person's word outranks a model's: a confirmed category and corrected fields stay.
-  const old = (doc.metadata as { fields?: StoredField[] } | null)?.fields ?? [];
+  const metadata = documentMetadata.read(doc.metadata);
+  const old = metadata?.fields ?? [];
   const human = old.filter((f) => f.source === "human");
   const fields: StoredField[] = [
     ...u.fields
@@ -75,26 +68,16 @@ export const understandStage: StageHandler = async ({ doc, deps, signal }) => {
     ...human,
   ];
   const threshold = deps.settings.reviewThreshold;
-  const confidence = label ? 1 : u.confidence;
+  const confidence = labelled ? 1 : u.confidence;
   const lowFields = fields.filter((f) => f.confidence < threshold).map((f) => f.name);
   const needsReview = confidence < threshold || lowFields.length > 0;
-  const {
-    fields: _f,
-    model: _m,
-    lowConfidence: _l,
-    ...kept
-  } = (doc.metadata ?? {}) as Record<string, unknown>;
+  const { fields: _f, model: _m, lowConfidence: _l, ...kept } = metadata ?? {};
   return {
     data: {
       category: chosen.name,
       confidence,
       categoryVersion: chosen.version,
-      metadata: {
-        ...kept,
-        fields,
-        model: u.model,
-        lowConfidence: lowFields,
-      } as unknown as Prisma.InputJsonValue,
+      metadata: documentMetadata.write({ ...kept, fields, model: u.model, lowConfidence: lowFields }),
     },
     needsReview,
     provenance: {

@@ -1,5 +1,5 @@
 import { type ChatRequest, type Message, Ollama } from "ollama";
-import { DocumentError, FailureCode, TransientError } from "../../errors.ts";
+import { DocumentError, FailureCode, TransientError } from "../../domain/errors.ts";
 import type {
   Category,
   ExtractedField,

@@ -1,6 +1,6 @@
-import { labelTokens } from "../../../labels.ts";
+import { labelTokens } from "../../../domain/labels.ts";
+import { escapeRegExp, fold, STOPWORDS, words } from "../../../domain/words.ts";
 import type { Category, LearnedLabels } from "../../../ports/models.ts";
-import { escapeRegExp, fold, STOPWORDS, words } from "./text.ts";
 
 export interface Classification {
   category: string;

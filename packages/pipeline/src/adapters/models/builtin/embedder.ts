@@ -1,4 +1,4 @@
-import { fold, STOPWORDS, words } from "./text.ts";
+import { fold, STOPWORDS, words } from "../../../domain/words.ts";
 
 export interface HashEmbedderOptions {
   /** Vector length. */

@@ -1,9 +1,9 @@
+import { escapeRegExp, fold } from "../../../domain/words.ts";
 import type { Category, ExtractedField, FieldKind, FieldSchema, PageWord } from "../../../ports/models.ts";
 import { findAddress } from "./address.ts";
 import { confidenceOf, type Rule } from "./calibration.ts";
 import { findCompany, type Span } from "./company.ts";
 import { type Line, splitLines } from "./lines.ts";
-import { escapeRegExp, fold } from "./text.ts";
 
 /**
  * Fills a category's declared fields from a document's text with rules. Each declared field is mapped

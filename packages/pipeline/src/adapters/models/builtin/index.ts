@@ -1,4 +1,4 @@
-import { DocumentError, FailureCode } from "../../../errors.ts";
+import { DocumentError, FailureCode } from "../../../domain/errors.ts";
 import type { Models, UnderstandInput, Understanding } from "../../../ports/models.ts";
 import { KeywordClassifier } from "./classifier.ts";
 import { HashEmbedder } from "./embedder.ts";

@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
-import { readOutboxLag } from "./observability/metrics.ts";
-import type { Database } from "./ports/database.ts";
-import type { Queue } from "./ports/queue.ts";
+import type { Database } from "../ports/database.ts";
+import type { Queue } from "../ports/queue.ts";
+import { claimUnsent, markSent, readOutboxLag } from "../repositories/outbox.ts";
 
 export interface RelayOptions {
   /** Rows claimed per round. */
@@ -101,17 +101,14 @@ export class OutboxRelay {
   private async round(): Promise<number> {
     return this.db.prisma.$transaction(
       async (tx) => {
-        const rows = await tx.$queryRawUnsafe<{ id: bigint; topic: string; payload: unknown; key: string }[]>(
-          "SELECT id, topic, key, payload FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-          this.opts.batchSize,
-        );
+        const rows = await claimUnsent(tx, this.opts.batchSize);
         if (rows.length === 0) return 0;
         await Promise.all(
           rows.map((r) => this.queue.publish(r.topic, r.payload, { messageId: `outbox-${r.id}` })),
         );
-        await tx.$executeRawUnsafe(
-          "UPDATE outbox SET sent_at = now(), attempts = attempts + 1 WHERE id = ANY($1::bigint[])",
-          rows.map((r) => r.id.toString()),
+        await markSent(
+          tx,
+          rows.map((r) => r.id),
         );
         return rows.length;
       },

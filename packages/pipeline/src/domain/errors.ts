@@ -1,6 +1,6 @@
 /**
  * Domain failure codes: one enum for the whole product. GraphQL errors and CLI exit codes are derived
- * from it in one place each (gateway `errors.ts`, cli `exit-codes.ts`).
+ * from it in one place each (gateway `mask-error.ts`, cli `exit-codes.ts`).
  */
 export const FailureCode = {
   /** The bytes are of a type docfleet does not read. */
@@ -52,4 +52,23 @@ export class TransientError extends Error {
 
 export function isDocumentError(err: unknown): err is DocumentError {
   return err instanceof DocumentError;
+}
+
+/** What a caller did wrong (bad input to an API call); the gateway answers the code, the CLI its exit code. */
+export type RequestErrorCode = "BAD_REQUEST" | "NOT_FOUND" | "CONFLICT";
+
+/** An error the caller made (bad input to an API call), with a code for GraphQL and the CLI. */
+export class RequestError extends Error {
+  override name = "RequestError";
+  constructor(
+    readonly code: RequestErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A request error about categories (defining or using them): the same taxonomy, kept as its own class. */
+export class CategoryError extends RequestError {
+  override name = "CategoryError";
 }

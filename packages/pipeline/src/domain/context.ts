@@ -1,13 +1,13 @@
 import type { Logger } from "pino";
-import type { Metrics } from "./observability/metrics.ts";
-import type { Tracing } from "./observability/tracing.ts";
-import type { DocumentParser } from "./parse/sandbox.ts";
-import type { Database } from "./ports/database.ts";
-import type { EventBus } from "./ports/event-bus.ts";
-import type { Category, Models } from "./ports/models.ts";
-import type { ObjectStore } from "./ports/object-store.ts";
-import type { Queue } from "./ports/queue.ts";
-import type { SearchIndex } from "./ports/search.ts";
+import type { Metrics } from "../observability/metrics.ts";
+import type { Tracing } from "../observability/tracing.ts";
+import type { DocumentParser } from "../parse/sandbox.ts";
+import type { Database } from "../ports/database.ts";
+import type { EventBus } from "../ports/event-bus.ts";
+import type { Category, Models } from "../ports/models.ts";
+import type { ObjectStore } from "../ports/object-store.ts";
+import type { Queue } from "../ports/queue.ts";
+import type { SearchIndex } from "../ports/search.ts";
 
 /** Limits and policies the pipeline applies; parsed from config by each app. */
 export interface PipelineSettings {

@@ -1,5 +1,5 @@
-import { fold, STOPWORDS, words } from "./adapters/models/builtin/text.ts";
-import type { LearnedLabels } from "./ports/models.ts";
+import type { LearnedLabels } from "../ports/models.ts";
+import { fold, STOPWORDS, words } from "./words.ts";
 
 /** Characters of a document read for its label tokens: the start holds titles, letterheads, headers. */
 const LABEL_CHARS = 20_000;

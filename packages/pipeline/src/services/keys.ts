@@ -1,6 +1,9 @@
 import { createHash, randomBytes } from "node:crypto";
-import type { ApiKey, PrismaClient } from "@docfleet/schema";
-import { isUuid, RequestError } from "./service.ts";
+import type { PrismaClient } from "@docfleet/schema";
+import { RequestError } from "../domain/errors.ts";
+import { isUuid } from "../domain/ids.ts";
+import * as keys from "../repositories/keys.ts";
+import * as tenants from "../repositories/tenants.ts";
 
 /**
  * API keys: `dfk_` + 32 random bytes in base64url. Only the sha256 of a key is stored (with its first
@@ -108,29 +111,23 @@ export class ApiKeys {
       throw new RequestError("BAD_REQUEST", "a key name must have 1 to 200 characters");
     if (input.expiresAt && input.expiresAt.getTime() <= this.now().getTime())
       throw new RequestError("BAD_REQUEST", "the expiry must be in the future");
-    const tenant = await this.prisma.tenant.findUnique({ where: { id: input.tenantId } });
+    const tenant = await tenants.findById(this.prisma, input.tenantId);
     if (!tenant) throw new RequestError("NOT_FOUND", `tenant ${input.tenantId} not found`);
     const secret = KEY_PREFIX + randomBytes(SECRET_BYTES).toString("base64url");
-    const row = await this.prisma.apiKey.create({
-      data: {
-        tenantId: tenant.id,
-        name,
-        hash: hashKey(secret),
-        prefix: secret.slice(0, PREFIX_LENGTH),
-        scopes,
-        expiresAt: input.expiresAt ?? null,
-      },
+    const row = await keys.insert(this.prisma, {
+      tenantId: tenant.id,
+      name,
+      hash: hashKey(secret),
+      prefix: secret.slice(0, PREFIX_LENGTH),
+      scopes,
+      expiresAt: input.expiresAt ?? null,
     });
     return { secret, key: info(row, tenant.name) };
   }
 
   /** The keys of one tenant (or of every tenant), oldest first; revoked and expired ones included. */
   async list(opts: { tenantId?: string } = {}): Promise<KeyInfo[]> {
-    const rows = await this.prisma.apiKey.findMany({
-      where: opts.tenantId ? { tenantId: opts.tenantId } : {},
-      include: { tenant: { select: { name: true } } },
-      orderBy: [{ createdAt: "asc" }, { id: "asc" }],
-    });
+    const rows = await keys.listWithTenant(this.prisma, opts.tenantId);
     return rows.map((r) => info(r, r.tenant.name));
   }
 
@@ -147,26 +144,19 @@ export class ApiKeys {
       : KEY_RE.test(ref)
         ? { hash: hashKey(ref) }
         : ref.startsWith(KEY_PREFIX) && ref.length > KEY_PREFIX.length && ref.length <= PREFIX_LENGTH
-          ? { prefix: { startsWith: ref } }
+          ? { prefixStart: ref }
           : null;
     const rows = where
-      ? (
-          await this.prisma.apiKey.findMany({
-            where,
-            include: { tenant: { select: { name: true } } },
-            take: 50,
-          })
-        ).filter((r) => r.id === ref.toLowerCase() || r.prefix.startsWith(ref) || r.hash === hashKey(ref)) // LIKE's `_` matches any character
+      ? (await keys.findForRevoke(this.prisma, where)).filter(
+          (r) => r.id === ref.toLowerCase() || r.prefix.startsWith(ref) || r.hash === hashKey(ref),
+        ) // LIKE's `_` matches any character
       : [];
     if (rows.length === 0) throw new RequestError("NOT_FOUND", `no API key ${JSON.stringify(ref)}`);
     if (rows.length > 1)
       throw new RequestError("CONFLICT", `several API keys start with ${JSON.stringify(ref)}: use the id`);
     const row = rows[0]!;
-    await this.prisma.apiKey.updateMany({
-      where: { id: row.id, revokedAt: null },
-      data: { revokedAt: this.now() },
-    });
-    const after = await this.prisma.apiKey.findUniqueOrThrow({ where: { id: row.id } });
+    await keys.revoke(this.prisma, row.id, this.now());
+    const after = await keys.getById(this.prisma, row.id);
     return info(after, row.tenant.name);
   }
 
@@ -178,20 +168,14 @@ export class ApiKeys {
   async verify(authorization: string | null | undefined): Promise<Verification> {
     const secret = bearerSecret(authorization);
     if (typeof secret !== "string") return { ok: false, reason: secret.reason };
-    const row = await this.prisma.apiKey.findUnique({ where: { hash: hashKey(secret) } });
+    const row = await keys.findByHash(this.prisma, hashKey(secret));
     if (!row) return { ok: false, reason: "unknown" };
     const now = this.now();
     const failure = refusal(row, now);
     if (failure) return { ok: false, reason: failure };
     if (!row.lastUsedAt || now.getTime() - row.lastUsedAt.getTime() >= TOUCH_EVERY_MS) {
       // Guarded: of concurrent requests, one writes.
-      await this.prisma.apiKey.updateMany({
-        where: {
-          id: row.id,
-          OR: [{ lastUsedAt: null }, { lastUsedAt: { lte: new Date(now.getTime() - TOUCH_EVERY_MS) } }],
-        },
-        data: { lastUsedAt: now },
-      });
+      await keys.touch(this.prisma, row.id, now, TOUCH_EVERY_MS);
     }
     return {
       ok: true,
@@ -204,12 +188,7 @@ export class ApiKeys {
    * connections re-check. A deleted key reads `unknown`.
    */
   async status(keyIds: readonly string[]): Promise<Map<string, KeyFailure | null>> {
-    const rows = keyIds.length
-      ? await this.prisma.apiKey.findMany({
-          where: { id: { in: [...keyIds] } },
-          select: { id: true, expiresAt: true, revokedAt: true },
-        })
-      : [];
+    const rows = keyIds.length ? await keys.validity(this.prisma, keyIds) : [];
     const now = this.now();
     const byId = new Map(rows.map((r) => [r.id, r]));
     return new Map(
@@ -218,6 +197,11 @@ export class ApiKeys {
         return [id, r ? refusal(r, now) : "unknown"];
       }),
     );
+  }
+
+  /** The tenant with this id, created with `name` when missing. */
+  async ensureTenant(id: string, name: string): Promise<void> {
+    await tenants.ensure(this.prisma, id, name);
   }
 
   /**
@@ -231,13 +215,10 @@ export class ApiKeys {
     const n = name.trim();
     if (!n || n.length > 200)
       throw new RequestError("BAD_REQUEST", "a tenant name must have 1 to 200 characters");
-    const found = await this.prisma.tenant.findFirst({
-      where: { name: n },
-      orderBy: [{ createdAt: "asc" }, { id: "asc" }],
-    });
+    const found = await tenants.findOldestByName(this.prisma, n);
     if (found) return { id: found.id, name: found.name, created: false };
     if (!opts.create) return null;
-    const t = await this.prisma.tenant.create({ data: { name: n } });
+    const t = await tenants.create(this.prisma, n);
     return { id: t.id, name: t.name, created: true };
   }
 }
@@ -248,7 +229,7 @@ function refusal(row: { expiresAt: Date | null; revokedAt: Date | null }, now: D
   return null;
 }
 
-function info(row: ApiKey, tenantName: string): KeyInfo {
+function info(row: keys.KeyRow, tenantName: string): KeyInfo {
   return {
     id: row.id,
     tenantId: row.tenantId,

@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { PrismaClient } from "@docfleet/schema";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { openPgliteDatabase } from "./adapters/database/pglite.ts";
-import type { Database } from "./ports/database.ts";
+import { openPgliteDatabase } from "../adapters/database/pglite.ts";
+import type { Database } from "../ports/database.ts";
 import { scopedToTenant, TenantScopeError, tenantScopes } from "./tenant-scope.ts";
 
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");

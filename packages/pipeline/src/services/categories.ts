@@ -1,19 +1,15 @@
-export { DEFAULT_CATEGORIES } from "./adapters/models/builtin/categories.ts";
-
-import type { Prisma, PrismaClient } from "@docfleet/schema";
+import type { PrismaClient } from "@docfleet/schema";
 import { z } from "zod";
-import type { Category, CategoryFields, ExtractedField, FieldSchema } from "./ports/models.ts";
+import type { BatchOptions } from "../domain/codecs.ts";
+import { CategoryError } from "../domain/errors.ts";
+import type { Category, CategoryFields, ExtractedField, FieldSchema } from "../ports/models.ts";
+import * as repo from "../repositories/categories.ts";
+import { isUniqueViolation } from "../repositories/db.ts";
 
-/** An error the caller made when defining or using categories. */
-export class CategoryError extends Error {
-  override name = "CategoryError";
-  constructor(
-    readonly code: "BAD_REQUEST" | "NOT_FOUND" | "CONFLICT",
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export type { StoredCategory } from "../repositories/categories.ts";
+export { CategoryError };
+
+type StoredCategory = repo.StoredCategory;
 
 const NAME = /^[a-z][a-z0-9_]{0,62}$/;
 const description = z.string().trim().max(2000).optional();
@@ -63,35 +59,12 @@ export function parseCategoryFields(value: unknown): CategoryFields {
   return validate(CategoryFieldsSchema, value, "fields") as CategoryFields;
 }
 
-type Row = Prisma.CategoryGetPayload<object>;
-
-function toCategory(r: Row): Category & { version: number; updatedAt: Date } {
-  return {
-    name: r.name,
-    description: r.description,
-    keywords: r.keywords,
-    fields: r.fields as unknown as CategoryFields,
-    version: r.version,
-    updatedAt: r.updatedAt,
-  };
-}
-
-function definition(c: { description: string; keywords: string[]; fields: CategoryFields }) {
-  return {
-    description: c.description,
-    keywords: c.keywords,
-    fields: c.fields,
-  } as unknown as Prisma.InputJsonValue;
-}
-
-export type StoredCategory = ReturnType<typeof toCategory>;
-
 /**
  * Categories are per-tenant data: a tenant starts with the deployment's default set (copied on first
  * use) and defines or changes its own. Every change bumps the version and keeps the old definition,
  * so each extraction can say which definition produced it.
  */
-export class Categories {
+export class CategoriesService {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly defaults: readonly Category[],
@@ -99,12 +72,19 @@ export class Categories {
 
   /** The tenant's categories by name (seeding the default set the first time). */
   async list(tenantId: string): Promise<StoredCategory[]> {
-    let rows = await this.prisma.category.findMany({ where: { tenantId }, orderBy: { name: "asc" } });
-    if (rows.length === 0) {
-      await this.seed(tenantId);
-      rows = await this.prisma.category.findMany({ where: { tenantId }, orderBy: { name: "asc" } });
-    }
-    return rows.map(toCategory);
+    const rows = await repo.list(this.prisma, tenantId);
+    if (rows.length > 0) return rows;
+    await repo.seed(
+      this.prisma,
+      tenantId,
+      this.defaults.map((c) => ({
+        name: c.name,
+        description: c.description,
+        keywords: c.keywords ?? [],
+        fields: c.fields ?? { type: "object", properties: {} },
+      })),
+    );
+    return repo.list(this.prisma, tenantId);
   }
 
   async get(tenantId: string, name: string): Promise<StoredCategory | null> {
@@ -113,11 +93,11 @@ export class Categories {
   }
 
   /** The categories a batch allows: its chosen ones, or all of the tenant's. */
-  async forBatch(tenantId: string, batchOptions: unknown): Promise<StoredCategory[]> {
+  async forBatch(tenantId: string, batchOptions: BatchOptions | null): Promise<StoredCategory[]> {
     const all = await this.list(tenantId);
-    const chosen = (batchOptions as { categories?: unknown } | null)?.categories;
-    if (!Array.isArray(chosen) || chosen.length === 0) return all;
-    const names = new Set(chosen.map(String));
+    const chosen = batchOptions?.categories;
+    if (!chosen || chosen.length === 0) return all;
+    const names = new Set(chosen);
     const picked = all.filter((c) => names.has(c.name));
     return picked.length > 0 ? picked : all;
   }
@@ -127,19 +107,9 @@ export class Categories {
     const c = validate(CategoryInputSchema, input, "category");
     await this.list(tenantId); // the defaults come first, so defining one never hides them
     try {
-      const row = await this.prisma.category.create({
-        data: {
-          tenantId,
-          name: c.name,
-          description: c.description,
-          keywords: c.keywords,
-          fields: c.fields as Prisma.InputJsonValue,
-          versions: { create: { version: 1, definition: definition(c as never) } },
-        },
-      });
-      return toCategory(row);
+      return await repo.create(this.prisma, tenantId, { ...c, fields: c.fields });
     } catch (err) {
-      if ((err as { code?: string }).code === "P2002")
+      if (isUniqueViolation(err))
         throw new CategoryError("CONFLICT", `category ${c.name} already exists; change it instead`);
       throw err;
     }
@@ -156,7 +126,7 @@ export class Categories {
   ): Promise<StoredCategory> {
     await this.list(tenantId);
     for (let attempt = 0; ; attempt++) {
-      const row = await this.prisma.category.findUnique({ where: { tenantId_name: { tenantId, name } } });
+      const row = await repo.findRow(this.prisma, tenantId, name);
       if (!row) throw new CategoryError("NOT_FOUND", `category ${name} not found`);
       const next = validate(
         CategoryInputSchema,
@@ -172,58 +142,20 @@ export class Categories {
         next.description === row.description &&
         JSON.stringify(next.keywords) === JSON.stringify(row.keywords) &&
         canonical(next.fields) === canonical(row.fields);
-      if (same) return toCategory(row);
-      const version = row.version + 1;
+      const { id: _id, ...current } = row;
+      if (same) return current;
       // Guarded on the version read: two concurrent changes never share a version number.
-      const res = await this.prisma.category.updateMany({
-        where: { id: row.id, tenantId, version: row.version },
-        data: {
-          description: next.description,
-          keywords: next.keywords,
-          fields: next.fields as Prisma.InputJsonValue,
-          version,
-        },
-      });
-      if (res.count === 1) {
-        await this.prisma.categoryVersion.create({
-          data: { categoryId: row.id, version, definition: definition(next as never) },
-        });
-        return toCategory(
-          await this.prisma.category.findUniqueOrThrow({ where: { tenantId_name: { tenantId, name } } }),
-        );
+      const version = row.version + 1;
+      if (
+        await repo.updateGuarded(this.prisma, tenantId, row.id, version, { ...next, fields: next.fields })
+      ) {
+        const after = await repo.findRow(this.prisma, tenantId, name);
+        if (!after) throw new CategoryError("NOT_FOUND", `category ${name} not found`);
+        const { id: _a, ...updated } = after;
+        return updated;
       }
       if (attempt >= 3) throw new CategoryError("CONFLICT", `category ${name} is being changed concurrently`);
     }
-  }
-
-  private async seed(tenantId: string): Promise<void> {
-    // Two first requests may race: skipDuplicates makes the loser a no-op.
-    await this.prisma.category.createMany({
-      data: this.defaults.map((c) => ({
-        tenantId,
-        name: c.name,
-        description: c.description,
-        keywords: c.keywords ?? [],
-        fields: (c.fields ?? { type: "object", properties: {} }) as unknown as Prisma.InputJsonValue,
-      })),
-      skipDuplicates: true,
-    });
-    const rows = await this.prisma.category.findMany({ where: { tenantId }, select: { id: true } });
-    const full = await this.prisma.category.findMany({
-      where: { id: { in: rows.map((r) => r.id) }, tenantId },
-    });
-    await this.prisma.categoryVersion.createMany({
-      data: full.map((r) => ({
-        categoryId: r.id,
-        version: r.version,
-        definition: definition({
-          description: r.description,
-          keywords: r.keywords,
-          fields: r.fields as unknown as CategoryFields,
-        }),
-      })),
-      skipDuplicates: true,
-    });
   }
 }
 

@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import type { Database, StageName } from "@docfleet/pipeline";
+import type { StageName } from "../domain/messages.ts";
+import type { Database } from "../ports/database.ts";
+import * as workers from "../repositories/workers.ts";
 
 /** What a worker tells operators about itself (the `worker` table). */
 export interface WorkerInfo {
@@ -26,28 +28,25 @@ export class WorkerRegistry {
   ) {}
 
   async register(): Promise<void> {
-    await this.db.query("DELETE FROM worker WHERE heartbeat_at < now() - make_interval(secs => $1)", [
-      (this.everyMs * 30) / 1000,
-    ]);
-    await this.db.query(
-      `INSERT INTO worker (id, hostname, pid, roles, concurrency, in_flight)
-       VALUES ($1, $2, $3, $4::text[], $5::jsonb, 0)`,
-      [this.id, hostname(), process.pid, [...this.info.roles], JSON.stringify(this.info.concurrency)],
-    );
+    await workers.sweep(this.db, (this.everyMs * 30) / 1000);
+    await workers.register(this.db, {
+      id: this.id,
+      hostname: hostname(),
+      pid: process.pid,
+      roles: this.info.roles,
+      concurrency: this.info.concurrency,
+    });
     this.timer = setInterval(() => void this.beat().catch(() => {}), this.everyMs);
     this.timer.unref();
   }
 
   /** Writes the heartbeat and in-flight count now. */
   async beat(): Promise<void> {
-    await this.db.query("UPDATE worker SET heartbeat_at = now(), in_flight = $2 WHERE id = $1", [
-      this.id,
-      this.inFlight(),
-    ]);
+    await workers.heartbeat(this.db, this.id, this.inFlight());
   }
 
   async unregister(): Promise<void> {
     clearInterval(this.timer);
-    await this.db.query("DELETE FROM worker WHERE id = $1", [this.id]).catch(() => {});
+    await workers.unregister(this.db, this.id).catch(() => {});
   }
 }

@@ -1,0 +1,67 @@
+import type { Server } from "node:http";
+import {
+  type AdapterConfig,
+  createRateLimiter,
+  type PipelineDeps,
+  type RateLimiter,
+  type Role,
+  type Services,
+} from "@docfleet/pipeline";
+import { createGateway, type Gateway } from "./app.ts";
+import { type HardeningOptions, type RateLimits, rateBudgets } from "./hardening.ts";
+
+export interface GatewayRoleOptions {
+  port: number;
+  host: string;
+  /** Profile and query limits (the secure defaults when absent). */
+  hardening?: HardeningOptions;
+  /** Per-key budgets; the defaults where unset. */
+  rateLimits?: Partial<RateLimits>;
+  /** Where the rate limits are counted (memory when absent, Redis shared by every gateway). */
+  rateLimiter?: AdapterConfig["rateLimiter"];
+  /** Requests without an API key act as the local tenant (embedded mode). */
+  allowAnonymous: boolean;
+}
+
+/** The gateway as a role: its rate limiters from the composition root's factory, then listening. */
+export function gatewayRole(
+  app: { deps: PipelineDeps; services: Services },
+  o: GatewayRoleOptions,
+): Role & { url: string; readonly gateway?: Gateway } {
+  const allowAnonymous = o.allowAnonymous;
+  const { log } = app.deps;
+  const store: AdapterConfig["rateLimiter"] = o.rateLimiter ?? { kind: "memory" };
+  const budgets = rateBudgets(o.rateLimits);
+  const limiters = {
+    upload: budgets.upload && createRateLimiter({ ...store, ...budgets.upload }, log),
+    search: budgets.search && createRateLimiter({ ...store, ...budgets.search }, log),
+  };
+  const owned: RateLimiter[] = Object.values(limiters).filter((l) => l !== undefined);
+  let gateway: Gateway | undefined;
+  let server: Server | undefined;
+  const role = {
+    url: "",
+    get gateway() {
+      return gateway;
+    },
+    async start() {
+      gateway = createGateway({ app, log, allowAnonymous, hardening: o.hardening, rateLimiters: limiters });
+      const listening = await gateway.listen(o.port, o.host);
+      server = listening.server;
+      role.url = listening.url;
+      log.info({ url: `${role.url}/graphql` }, "docfleet gateway is serving");
+    },
+    async stop() {
+      await gateway?.close();
+      const s = server;
+      if (s) {
+        await new Promise<void>((r) => {
+          s.close(() => r());
+          s.closeAllConnections();
+        });
+      }
+      for (const l of owned) await l.close();
+    },
+  };
+  return role;
+}

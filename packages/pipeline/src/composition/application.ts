@@ -1,0 +1,85 @@
+import type { PipelineDeps } from "../domain/context.ts";
+import { STAGE_QUEUES } from "../domain/messages.ts";
+import { createServices, type Services } from "../services/index.ts";
+import { LOCAL_TENANT_ID } from "../services/keys.ts";
+import { OutboxRelay } from "../services/relay.ts";
+
+/** A part of a process that starts after the application and stops before it (worker, gateway, metrics). */
+export interface Role {
+  start(): Promise<void>;
+  /** Stops taking work and lets work in progress finish. */
+  stop(): Promise<void>;
+}
+
+export interface ApplicationOptions {
+  /**
+   * Queue every unfinished document again at start: needed when the queue lived in this process's
+   * memory (embedded), never with a broker that kept the messages.
+   */
+  requeueOnStart: boolean;
+  /**
+   * Publish the outbox from this process (default true). Rows are claimed with SKIP LOCKED, so any
+   * number of processes may relay; a dedicated `docfleet relay` process polls every `relayPollMs`.
+   */
+  relay?: boolean;
+  relayPollMs?: number;
+}
+
+/** One docfleet process's application: its ports, its services, and the outbox relay. */
+export interface Application {
+  readonly deps: PipelineDeps;
+  readonly services: Services;
+  readonly relay?: OutboxRelay;
+  /** Publishes what the outbox holds, re-queues after a restart of the in-memory queue, then starts `roles` in order. */
+  start(roles?: readonly (Role | undefined)[]): Promise<void>;
+  /** Stops the roles (last started first), the relay, then closes every port. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The composition root: ports -> services. Migrates the database and sets up the store, the search
+ * index and the queues, so that services work as soon as it returns (nothing consumes until `start`).
+ */
+export async function createApplication(deps: PipelineDeps, opts: ApplicationOptions): Promise<Application> {
+  const { db, store, queue, search, log } = deps;
+  await db.migrate();
+  await Promise.all([store.setup(), search.setup(), queue.setup(STAGE_QUEUES)]);
+  const relay =
+    opts.relay === false
+      ? undefined
+      : new OutboxRelay(db, queue, log, { batchSize: 200, pollMs: opts.relayPollMs ?? 1000 });
+  // The after-commit hook is fixed here, once: the relay publishes new outbox rows right away.
+  const services = createServices(deps, { afterCommit: relay?.kick });
+  await services.intake.ensureTenant(LOCAL_TENANT_ID, "local");
+
+  const started: Role[] = [];
+  let stopping: Promise<void> | undefined;
+  return {
+    deps,
+    services,
+    relay,
+    async start(roles = []) {
+      await relay?.drain();
+      if (opts.requeueOnStart) {
+        const requeued = await services.stages.requeueUnfinished();
+        if (requeued > 0) log.info({ requeued }, "re-enqueued unfinished documents after restart");
+      }
+      relay?.start();
+      for (const role of roles) {
+        if (!role) continue;
+        await role.start();
+        started.push(role);
+      }
+    },
+    stop: () =>
+      (stopping ??= (async () => {
+        for (const role of started.splice(0).reverse()) await role.stop();
+        await relay?.stop();
+        await deps.tracing?.shutdown();
+        await queue.close();
+        await deps.events.close();
+        await deps.parser.close();
+        await db.close();
+      })()),
+  };
+}

@@ -1,0 +1,71 @@
+import type { Logger } from "pino";
+import { DEFAULT_CATEGORIES } from "../adapters/models/builtin/categories.ts";
+import type { AdapterConfig } from "../config.ts";
+import type { PipelineDeps } from "../domain/context.ts";
+import { instrumentModels } from "../observability/index.ts";
+import { Metrics } from "../observability/metrics.ts";
+import { createTracing, type SpanExporter } from "../observability/tracing.ts";
+import { createThreadParser } from "../parse/sandbox.ts";
+import {
+  createDatabase,
+  createLogger,
+  createModels,
+  createObjectStore,
+  createQueue,
+  createSearch,
+} from "./adapters.ts";
+
+export { DEFAULT_CATEGORIES };
+
+/** What a test may put in place of what config builds. */
+export interface DepsOverrides {
+  /** A logger of its own (captured output). */
+  log?: Logger;
+  /** A span exporter (in memory). */
+  spanExporter?: SpanExporter;
+}
+
+/** Builds every adapter from config, with this process's metrics registry and tracer. */
+export async function buildDeps(
+  cfg: AdapterConfig,
+  publicUrl: string,
+  overrides: DepsOverrides = {},
+): Promise<PipelineDeps> {
+  const log = overrides.log ?? createLogger(cfg.logLevel, "docfleet");
+  const db = await createDatabase(cfg.database);
+  const metrics = new Metrics().watchDatabase(db);
+  const tracing = overrides.spanExporter
+    ? createTracing("none", overrides.spanExporter)
+    : await tracingFor(cfg.observability.tracesExporter, log);
+  const models = instrumentModels(createModels(cfg.models), metrics, tracing);
+  const { queue, events } = createQueue(cfg.queue, cfg.settings.deliveryLimit, log);
+  return {
+    db,
+    store: await createObjectStore(cfg.objectStore, publicUrl),
+    queue,
+    events,
+    search: createSearch(cfg.search, db, models.embeddingDimensions, log),
+    models,
+    parser: createThreadParser(cfg.parser),
+    categories: DEFAULT_CATEGORIES,
+    settings: cfg.settings,
+    log,
+    metrics,
+    tracing,
+  };
+}
+
+/** OTLP needs an exporter package this repository does not ship: add it to the deployment image. */
+async function tracingFor(kind: AdapterConfig["observability"]["tracesExporter"], log: Logger) {
+  if (kind !== "otlp") return createTracing(kind);
+  const name = "@opentelemetry/exporter-trace-otlp-http";
+  try {
+    const { OTLPTraceExporter } = (await import(name)) as {
+      OTLPTraceExporter: new () => SpanExporter;
+    };
+    return createTracing("none", new OTLPTraceExporter());
+  } catch {
+    log.warn(`OTEL_TRACES_EXPORTER=otlp but ${name} is not installed: traces are not exported`);
+    return createTracing("none");
+  }
+}

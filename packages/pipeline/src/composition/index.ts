@@ -1,0 +1,5 @@
+export * from "./adapters.ts";
+export * from "./application.ts";
+export * from "./deps.ts";
+export * from "./metrics-server.ts";
+export * from "./rate-limiter.ts";

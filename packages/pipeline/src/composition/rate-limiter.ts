@@ -1,0 +1,28 @@
+import type { Logger } from "pino";
+import { MemoryRateLimiter } from "../adapters/rate-limiter/memory.ts";
+import { RedisRateLimiter } from "../adapters/rate-limiter/redis.ts";
+import type { AdapterConfig } from "../config.ts";
+import type { RateBudget, RateLimiter } from "../ports/rate-limiter.ts";
+
+/** Where the counters live (validated config) and the one budget this limiter holds. */
+export type RateLimiterConfig = AdapterConfig["rateLimiter"] & RateBudget;
+
+/**
+ * The rate limiter port's one factory, switching on the validated `kind` (zod has checked it, so the
+ * default branch is reached only by a config built by hand). The caller owns the limiter and closes it.
+ */
+export function createRateLimiter(cfg: RateLimiterConfig, log: Logger): RateLimiter {
+  const budget: RateBudget = {
+    keyPrefix: cfg.keyPrefix,
+    points: cfg.points,
+    windowSeconds: cfg.windowSeconds,
+  };
+  switch (cfg.kind) {
+    case "memory":
+      return new MemoryRateLimiter(budget);
+    case "redis":
+      return new RedisRateLimiter(budget, { url: cfg.url, log });
+    default:
+      throw new Error(`unknown rate limiter adapter ${JSON.stringify((cfg as { kind: unknown }).kind)}`);
+  }
+}

@@ -1,0 +1,174 @@
+import type { Document, DocumentStatus, Prisma } from "@docfleet/schema";
+import { isUuid } from "../domain/ids.ts";
+import type { StageName } from "../domain/messages.ts";
+import type { Db, Tx } from "./db.ts";
+
+/** The tenant's document, or null (unknown id, another tenant's, or not an id at all). */
+export function findOwned(db: Db, tenantId: string, documentId: string): Promise<Document | null> {
+  return isUuid(documentId)
+    ? db.document.findFirst({ where: { id: documentId, tenantId } })
+    : Promise.resolve(null);
+}
+
+/** The tenant's document by id; throws when it is gone (after a write that just touched it). */
+export function getOwned(db: Db, tenantId: string, documentId: string): Promise<Document> {
+  return db.document.findUniqueOrThrow({ where: { id: documentId, tenantId } });
+}
+
+/** The tenant's documents among `ids` (ids that are not UUIDs are skipped), in no order. */
+export function findManyOwned(db: Db, tenantId: string, ids: readonly string[]): Promise<Document[]> {
+  const valid = [...new Set(ids)].filter(isUuid);
+  if (valid.length === 0) return Promise.resolve([]);
+  return db.document.findMany({ where: { id: { in: valid }, tenantId } });
+}
+
+/** Where each of these documents is (status, stage, batch): what an operator's retry decides on. */
+export function statesOwned(db: Db, tenantId: string, ids: readonly string[]) {
+  const valid = [...new Set(ids)].filter(isUuid);
+  return db.document.findMany({
+    where: { id: { in: valid }, tenantId },
+    select: { id: true, tenantId: true, batchId: true, status: true, stage: true },
+  });
+}
+
+/** The tenant's documents holding any of these contents. */
+export function findBySha256(tx: Db, tenantId: string, hashes: readonly string[]): Promise<Document[]> {
+  return tx.document.findMany({ where: { tenantId, sha256: { in: [...hashes] } } });
+}
+
+export async function createMany(tx: Tx, rows: Prisma.DocumentCreateManyInput[]): Promise<void> {
+  await tx.document.createMany({ data: rows });
+}
+
+/** Of these documents, the ones still waiting for their bytes (re-read inside a transaction). */
+export async function pendingUploadIds(tx: Tx, tenantId: string, ids: readonly string[]): Promise<string[]> {
+  const rows = await tx.document.findMany({
+    where: { id: { in: [...ids] }, tenantId, status: "PENDING_UPLOAD" },
+    select: { id: true },
+  });
+  return rows.map((r) => r.id);
+}
+
+/** The document a stage message names, or null. */
+export function forMessage(db: Db, msg: { documentId: string; tenantId: string }): Promise<Document | null> {
+  return db.document.findFirst({ where: { id: msg.documentId, tenantId: msg.tenantId } });
+}
+
+/**
+ * Takes over a PROCESSING document's lease (a redelivery after its holder died, or a duplicate): one more
+ * attempt, a new expiry. False when the document is no longer PROCESSING at that stage.
+ */
+export async function takeOverLease(
+  db: Db,
+  doc: { id: string; tenantId: string },
+  stage: StageName,
+  leaseExpiresAt: Date,
+): Promise<boolean> {
+  const res = await db.document.updateMany({
+    where: { id: doc.id, tenantId: doc.tenantId, status: "PROCESSING", stage },
+    data: { leaseExpiresAt, attempts: { increment: 1 } },
+  });
+  return res.count === 1;
+}
+
+/** Ids of up to `take` of the batch's documents in `status`, in id order. */
+export async function idsInBatch(
+  db: Db,
+  q: { tenantId: string; batchId: string; status: DocumentStatus; take: number },
+): Promise<string[]> {
+  const rows = await db.document.findMany({
+    where: { batchId: q.batchId, tenantId: q.tenantId, status: q.status },
+    select: { id: true },
+    take: q.take,
+    orderBy: { id: "asc" },
+  });
+  return rows.map((r) => r.id);
+}
+
+/** What a reprocess selects (always within one tenant). */
+export interface ReprocessSelection {
+  tenantId: string;
+  batchId?: string;
+  documentIds?: readonly string[];
+  categories?: readonly string[];
+  needsReview?: boolean;
+}
+
+/** One page (by id, after `cursor`) of the completed and in-flight documents a reprocess selects. */
+export function reprocessPage(db: Db, s: ReprocessSelection, cursor: string | undefined, take: number) {
+  return db.document.findMany({
+    where: {
+      tenantId: s.tenantId,
+      status: { in: ["COMPLETED", "QUEUED", "PROCESSING"] },
+      ...(s.batchId ? { batchId: s.batchId } : {}),
+      ...(s.documentIds?.length ? { id: { in: s.documentIds.filter(isUuid) } } : {}),
+      ...(s.categories?.length ? { category: { in: [...s.categories] } } : {}),
+      ...(typeof s.needsReview === "boolean" ? { needsReview: s.needsReview } : {}),
+      ...(cursor ? { id: { gt: cursor } } : {}),
+    },
+    select: { id: true, status: true, category: true, provenance: true },
+    orderBy: { id: "asc" },
+    take,
+  });
+}
+
+/** The tenant's failed documents (of one batch) per reason code, each with up to `sample` ids, newest first. */
+export async function failuresByCode(
+  db: Db,
+  q: { tenantId: string; batchId?: string; sample: number },
+): Promise<{ code: string | null; count: number; documentIds: string[] }[]> {
+  const where = {
+    tenantId: q.tenantId,
+    status: "FAILED" as const,
+    ...(q.batchId ? { batchId: q.batchId } : {}),
+  };
+  const groups = await db.document.groupBy({ by: ["errorCode"], where, _count: { _all: true } });
+  return Promise.all(
+    groups.map(async (g) => ({
+      code: g.errorCode,
+      count: g._count._all,
+      documentIds: (
+        await db.document.findMany({
+          where: { ...where, errorCode: g.errorCode },
+          select: { id: true },
+          orderBy: { updatedAt: "desc" },
+          take: q.sample,
+        })
+      ).map((d) => d.id),
+    })),
+  );
+}
+
+/** PROCESSING documents whose lease ran out before `now` (any tenant: the reconciler's view). */
+export function expiredLeases(db: Db, now: Date, limit: number) {
+  return db.document.findMany({
+    where: { status: "PROCESSING", leaseExpiresAt: { lt: now } },
+    select: { id: true, tenantId: true, batchId: true, stage: true },
+    take: limit,
+  });
+}
+
+/** One page (by id, after `cursor`) of every tenant's unfinished documents. */
+export function unfinishedPage(db: Db, cursor: string | undefined, take: number) {
+  return db.document.findMany({
+    where: { status: { in: ["QUEUED", "PROCESSING"] } },
+    select: { id: true, tenantId: true, stage: true },
+    orderBy: { id: "asc" },
+    take,
+    ...(cursor ? { cursor: { id: cursor }, skip: 1 } : {}),
+  });
+}
+
+/** Hits of a search, hydrated in one query and answered in the order of `ids` (missing ones skipped). */
+export async function inOrder<Q extends object>(
+  db: Db,
+  query: Q,
+  tenantId: string,
+  ids: readonly string[],
+): Promise<Document[]> {
+  const rows = ids.length
+    ? await db.document.findMany({ ...query, where: { id: { in: [...ids] }, tenantId } })
+    : [];
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  return ids.flatMap((id) => (byId.has(id) ? [byId.get(id)!] : []));
+}

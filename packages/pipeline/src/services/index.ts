@@ -1,0 +1,78 @@
+import type { PipelineDeps } from "../domain/context.ts";
+import type { StageName } from "../domain/messages.ts";
+import type { StageHandler } from "../stages/index.ts";
+import type { CategoriesService } from "./categories.ts";
+import { DocumentFilesService } from "./documents.ts";
+import { IntakeService } from "./intake.ts";
+import { ApiKeys } from "./keys.ts";
+import { OperationsService } from "./operations.ts";
+import { createResources, type ResourceOptions, type Resources } from "./resources.ts";
+import { ReviewService } from "./review.ts";
+import { SearchService } from "./search.ts";
+import { StageRunner } from "./stage-runner.ts";
+
+/**
+ * The application's API, one service per area over one shared resources object. The gateway's
+ * resolvers, the worker and the CLI call these; only repositories below them write queries.
+ */
+export interface Services {
+  readonly resources: Resources;
+  intake: IntakeService;
+  stages: StageRunner;
+  operations: OperationsService;
+  review: ReviewService;
+  search: SearchService;
+  documents: DocumentFilesService;
+  categories: CategoriesService;
+  /** API keys: works on the unscoped client (a key is looked up before its tenant is known). */
+  keys: ApiKeys;
+}
+
+export function createServices(
+  deps: PipelineDeps,
+  opts: ResourceOptions & { handlers?: Record<StageName, StageHandler> } = {},
+): Services {
+  const resources = createResources(deps, opts);
+  return {
+    resources,
+    intake: new IntakeService(resources),
+    stages: new StageRunner(resources, opts.handlers),
+    operations: new OperationsService(resources),
+    review: new ReviewService(resources),
+    search: new SearchService(resources),
+    documents: new DocumentFilesService(resources),
+    categories: resources.categories,
+    keys: new ApiKeys(deps.db.prisma),
+  };
+}
+
+export type { CategoriesService, CategoryInput, StoredCategory } from "./categories.ts";
+export { CategoryFieldsSchema, CategoryInputSchema, fieldKind, parseCategoryFields } from "./categories.ts";
+export type { DocumentFilesService } from "./documents.ts";
+export type {
+  CompleteOutcome,
+  FileRequest,
+  IntakeService,
+  MultipartTarget,
+  UploadOutcome,
+} from "./intake.ts";
+export * from "./keys.ts";
+export type {
+  OperationsService,
+  QuarantineGroup,
+  ReprocessFilter,
+  RetryOutcome,
+  RetryRequest,
+} from "./operations.ts";
+export { OutboxRelay, type RelayOptions } from "./relay.ts";
+export type { ResourceOptions, Resources } from "./resources.ts";
+export type { ReviewService } from "./review.ts";
+export {
+  SEARCH_MAX_FIRST,
+  type SearchFilterInput,
+  type SearchPage,
+  type SearchService,
+  toFilter,
+} from "./search.ts";
+export type { StageRunner } from "./stage-runner.ts";
+export { type WorkerInfo, WorkerRegistry } from "./workers.ts";

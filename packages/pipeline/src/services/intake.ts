@@ -1,0 +1,348 @@
+import type { Batch, Document, Prisma } from "@docfleet/schema";
+import { objectKeys } from "../domain/context.ts";
+import { FailureCode, RequestError } from "../domain/errors.ts";
+import { EventType } from "../domain/messages.ts";
+import { fileNameProblem } from "../file-names.ts";
+import {
+  type CompletedPart,
+  MULTIPART_MAX_PARTS,
+  MULTIPART_MIN_PART_SIZE,
+  MultipartPartError,
+  type MultipartUpload,
+  MultipartUploadNotFoundError,
+  planMultipartParts,
+  type UploadTarget,
+} from "../ports/object-store.ts";
+import * as batches from "../repositories/batches.ts";
+import * as documents from "../repositories/documents.ts";
+import * as tenants from "../repositories/tenants.ts";
+import { transition } from "../repositories/transition.ts";
+import { type Resources, stageOutbox } from "./resources.ts";
+
+const SHA256_RE = /^[0-9a-f]{64}$/;
+
+export interface FileRequest {
+  name: string;
+  size: number;
+  sha256: string;
+  contentType?: string | null;
+}
+
+export type UploadOutcome =
+  | { status: "UPLOAD"; document: Document; target: UploadTarget }
+  | { status: "DUPLICATE"; document: Document }
+  | { status: "REJECTED"; name: string; code: string; message: string };
+
+export type CompleteOutcome = {
+  documentId: string;
+  status: "QUEUED" | "ALREADY_QUEUED" | "NOT_UPLOADED" | "SIZE_MISMATCH" | "NOT_FOUND";
+  message?: string;
+};
+
+/** A multipart upload's part URLs, with the cut the client must use (resume with the same `partSize`). */
+export interface MultipartTarget extends MultipartUpload {
+  partSize: number;
+}
+
+/**
+ * Intake: batches, upload targets (single and multipart), and queueing uploaded documents. Every
+ * document enters the pipeline here.
+ */
+export class IntakeService {
+  constructor(private readonly r: Resources) {}
+
+  /** The tenant with this id, created with `name` when missing (the embedded mode's local tenant). */
+  ensureTenant(id: string, name: string) {
+    return tenants.ensure(this.r.prisma, id, name);
+  }
+
+  async createBatch(tenantId: string, input: { name: string; categories?: string[] | null }): Promise<Batch> {
+    const name = input.name.trim();
+    if (!name || name.length > 200)
+      throw new RequestError("BAD_REQUEST", "a batch name must have 1 to 200 characters");
+    const known = new Set((await this.r.categories.list(tenantId)).map((c) => c.name));
+    const unknown = (input.categories ?? []).filter((c) => !known.has(c));
+    if (unknown.length) throw new RequestError("BAD_REQUEST", `unknown categories: ${unknown.join(", ")}`);
+    return batches.create(this.r.prisma, {
+      tenantId,
+      name,
+      options: input.categories?.length ? { categories: input.categories } : {},
+    });
+  }
+
+  /**
+   * Registers files and answers an upload target for each new one; a file whose sha256 the tenant
+   * already holds is a DUPLICATE (or gets a fresh target when it was never uploaded).
+   */
+  async requestUploads(
+    tenantId: string,
+    batchId: string,
+    files: readonly FileRequest[],
+  ): Promise<UploadOutcome[]> {
+    const batch = await batches.findOwned(this.r.prisma, tenantId, batchId);
+    if (!batch) throw new RequestError("NOT_FOUND", `batch ${batchId} not found`);
+    if (files.length > 1000) throw new RequestError("BAD_REQUEST", "at most 1000 files per request");
+    const { maxUploadBytes, uploadTtlSeconds } = this.r.deps.settings;
+
+    const planned = await this.r.tx(async (tx, events) => {
+      const outcomes: (UploadOutcome | { status: "NEW" | "PENDING"; document: Document })[] = [];
+      const valid = files.map((f) => validateFile(f, maxUploadBytes));
+      const hashes = [...new Set(valid.flatMap((v) => ("sha256" in v ? [v.sha256] : [])))];
+      const existing = new Map(
+        (await documents.findBySha256(tx, tenantId, hashes)).map((d) => [d.sha256, d]),
+      );
+      const creates: Prisma.DocumentCreateManyInput[] = [];
+      const createdNow = new Set<string>();
+      for (const v of valid) {
+        if ("code" in v) {
+          outcomes.push({ status: "REJECTED", ...v });
+          continue;
+        }
+        const found = existing.get(v.sha256);
+        if (found) {
+          // Still pending from an earlier request: a fresh target. Twice in this request: the second is a duplicate.
+          const pending = found.status === "PENDING_UPLOAD" && !createdNow.has(found.id);
+          outcomes.push({ status: pending ? "PENDING" : "DUPLICATE", document: found });
+          continue;
+        }
+        const id = crypto.randomUUID();
+        const doc: Prisma.DocumentCreateManyInput = {
+          id,
+          tenantId,
+          batchId,
+          name: v.name,
+          sha256: v.sha256,
+          size: v.size,
+          contentType: v.contentType ?? null,
+          objectKey: objectKeys.original(tenantId, id),
+        };
+        creates.push(doc);
+        createdNow.add(id);
+        const created = { ...doc, status: "PENDING_UPLOAD" } as unknown as Document;
+        existing.set(v.sha256, created);
+        outcomes.push({ status: "NEW", document: created });
+      }
+      if (creates.length > 0) {
+        await documents.createMany(tx, creates);
+        events.push(
+          ...(await transition(tx, {
+            tenantId,
+            batchId,
+            documentIds: creates.map((c) => c.id!),
+            from: null,
+            to: { status: "PENDING_UPLOAD", stage: null },
+            eventType: EventType.DOCUMENTS_REQUESTED,
+            batchEvent: { count: creates.length },
+          })),
+        );
+      }
+      return outcomes;
+    });
+    const fresh = planned.some((o) => o.status === "NEW")
+      ? new Map(
+          (
+            await documents.findManyOwned(
+              this.r.prisma,
+              tenantId,
+              planned.flatMap((o) => (o.status === "NEW" ? [o.document.id] : [])),
+            )
+          ).map((d) => [d.id, d]),
+        )
+      : new Map<string, Document>();
+    const answered = await Promise.all(
+      planned.map(async (o): Promise<UploadOutcome> => {
+        if (o.status !== "NEW" && o.status !== "PENDING") return o as UploadOutcome;
+        const document = fresh.get(o.document.id) ?? o.document;
+        const target = await this.r.deps.store.createUploadTarget(document.objectKey, {
+          maxSize: document.size,
+          ttlSeconds: uploadTtlSeconds,
+        });
+        return { status: "UPLOAD", document, target };
+      }),
+    );
+    this.r.deps.metrics?.uploadsRequested.inc(answered.filter((o) => o.status === "UPLOAD").length);
+    return answered;
+  }
+
+  /**
+   * Checks that each document's object exists with the announced size, then queues all good ones
+   * in one transaction (documents QUEUED + outbox rows). Idempotent.
+   */
+  async completeUploads(tenantId: string, documentIds: readonly string[]): Promise<CompleteOutcome[]> {
+    if (documentIds.length > 1000)
+      throw new RequestError("BAD_REQUEST", "at most 1000 documents per request");
+    const docs = new Map(
+      (await documents.findManyOwned(this.r.prisma, tenantId, documentIds)).map((d) => [d.id, d]),
+    );
+    const outcomes: CompleteOutcome[] = await Promise.all(
+      documentIds.map(async (documentId): Promise<CompleteOutcome> => {
+        const doc = docs.get(documentId);
+        if (!doc) return { documentId, status: "NOT_FOUND" };
+        if (doc.status !== "PENDING_UPLOAD") return { documentId, status: "ALREADY_QUEUED" };
+        const info = await this.r.deps.store.stat(doc.objectKey);
+        if (!info)
+          return { documentId, status: "NOT_UPLOADED", message: "no object was uploaded for this document" };
+        if (info.size !== doc.size) {
+          return {
+            documentId,
+            status: "SIZE_MISMATCH",
+            message: `uploaded ${info.size} bytes, announced ${doc.size}`,
+          };
+        }
+        return { documentId, status: "QUEUED" };
+      }),
+    );
+    const ready = outcomes.filter((o) => o.status === "QUEUED").map((o) => docs.get(o.documentId)!);
+    const byBatch = new Map<string, Document[]>();
+    for (const d of ready) byBatch.set(d.batchId, [...(byBatch.get(d.batchId) ?? []), d]);
+    for (const [batchId, group] of byBatch) {
+      await this.r.tx(async (tx, events) => {
+        // Re-read inside the transaction: a concurrent call may have queued some already.
+        const pending = await documents.pendingUploadIds(
+          tx,
+          tenantId,
+          group.map((d) => d.id),
+        );
+        events.push(
+          ...(await transition(tx, {
+            tenantId,
+            batchId,
+            documentIds: pending,
+            from: { status: "PENDING_UPLOAD", stage: null },
+            to: { status: "QUEUED", stage: "PARSE" },
+            eventType: EventType.DOCUMENT_QUEUED,
+            outbox: (id) => stageOutbox({ id, tenantId }, "PARSE", this.r.traceparent()),
+          })),
+        );
+      });
+    }
+    this.r.deps.metrics?.uploadsCompleted.inc(outcomes.filter((o) => o.status === "QUEUED").length);
+    return outcomes;
+  }
+
+  /**
+   * Starts a multipart upload of a PENDING_UPLOAD document's bytes, or with `uploadId` answers fresh
+   * part URLs for one started earlier (resume: pass the `partSize` it was started with). The key and
+   * size are the document's. `partSize` defaults to the `multipartPartBytes` setting, grown so that
+   * 10,000 parts hold the file. NOT_FOUND: no such document in the tenant, or the store does not know
+   * `uploadId` (completed, aborted, expired); CONFLICT: the document is uploaded already; BAD_REQUEST:
+   * a cut S3 refuses, or one that does not fit the parts uploaded so far.
+   */
+  async startMultipartUpload(
+    tenantId: string,
+    documentId: string,
+    opts: { partSize?: number | null; uploadId?: string | null } = {},
+  ): Promise<MultipartTarget> {
+    const doc = await this.pendingUpload(tenantId, documentId);
+    const { multipartPartBytes, uploadTtlSeconds } = this.r.deps.settings;
+    let partSize: number;
+    if (opts.partSize != null) {
+      partSize = opts.partSize;
+      try {
+        planMultipartParts(doc.size, partSize);
+      } catch (err) {
+        if (err instanceof RangeError) throw new RequestError("BAD_REQUEST", err.message);
+        throw err;
+      }
+    } else {
+      partSize = Math.max(
+        multipartPartBytes,
+        MULTIPART_MIN_PART_SIZE,
+        Math.ceil(doc.size / MULTIPART_MAX_PARTS),
+      );
+    }
+    const cut = { size: doc.size, partSize, ttlSeconds: uploadTtlSeconds };
+    const { store } = this.r.deps;
+    if (opts.uploadId == null)
+      return { ...(await store.createMultipartUpload(doc.objectKey, cut)), partSize };
+    try {
+      return { ...(await store.signMultipartParts(doc.objectKey, opts.uploadId, cut)), partSize };
+    } catch (err) {
+      if (err instanceof MultipartUploadNotFoundError) {
+        throw new RequestError(
+          "NOT_FOUND",
+          `multipart upload ${opts.uploadId} of document ${documentId} not found (completed, aborted or expired): start again without uploadId`,
+        );
+      }
+      if (err instanceof MultipartPartError) throw new RequestError("BAD_REQUEST", err.message);
+      throw err;
+    }
+  }
+
+  /**
+   * Joins the uploaded parts into the document's object, then checks its size: a size other than the
+   * announced one deletes the object (BAD_REQUEST; upload again). The document stays PENDING_UPLOAD:
+   * `completeUploads` queues it as after a single upload. Retrying after a lost answer is safe: when the
+   * upload is gone but the object is whole, it answers as the first call did. NOT_FOUND: no such document
+   * or upload; CONFLICT: uploaded already; BAD_REQUEST: a part missing, with another ETag, or too small.
+   */
+  async completeMultipartUpload(
+    tenantId: string,
+    documentId: string,
+    uploadId: string,
+    parts: readonly CompletedPart[],
+  ): Promise<void> {
+    const doc = await this.pendingUpload(tenantId, documentId);
+    const { store } = this.r.deps;
+    try {
+      await store.completeMultipartUpload(doc.objectKey, uploadId, parts);
+    } catch (err) {
+      if (err instanceof MultipartUploadNotFoundError) {
+        if ((await store.stat(doc.objectKey))?.size === doc.size) return;
+        throw new RequestError(
+          "NOT_FOUND",
+          `multipart upload ${uploadId} of document ${documentId} not found (aborted or expired): start again with startMultipartUpload`,
+        );
+      }
+      if (err instanceof MultipartPartError || err instanceof RangeError)
+        throw new RequestError("BAD_REQUEST", err.message);
+      throw err;
+    }
+    const info = await store.stat(doc.objectKey);
+    if (info?.size !== doc.size) {
+      await store.delete(doc.objectKey);
+      throw new RequestError(
+        "BAD_REQUEST",
+        `the parts hold ${info?.size ?? 0} bytes, the document announced ${doc.size}: the object was deleted, upload it again`,
+      );
+    }
+  }
+
+  /** Abandons a multipart upload of the document and frees its parts. Idempotent; NOT_FOUND: no such document. */
+  async abortMultipartUpload(tenantId: string, documentId: string, uploadId: string): Promise<void> {
+    const doc = await this.document(tenantId, documentId);
+    await this.r.deps.store.abortMultipartUpload(doc.objectKey, uploadId);
+  }
+
+  /** The tenant's document (NOT_FOUND otherwise). */
+  private async document(tenantId: string, documentId: string): Promise<Document> {
+    const doc = await documents.findOwned(this.r.prisma, tenantId, documentId);
+    if (!doc) throw new RequestError("NOT_FOUND", `document ${documentId} not found`);
+    return doc;
+  }
+
+  /** The tenant's document, still waiting for its bytes (NOT_FOUND, CONFLICT otherwise). */
+  private async pendingUpload(tenantId: string, documentId: string): Promise<Document> {
+    const doc = await this.document(tenantId, documentId);
+    if (doc.status !== "PENDING_UPLOAD")
+      throw new RequestError("CONFLICT", `document ${documentId} is already uploaded (${doc.status})`);
+    return doc;
+  }
+}
+
+function validateFile(
+  f: FileRequest,
+  maxBytes: number,
+): (FileRequest & { sha256: string }) | { name: string; code: string; message: string } {
+  const name = (f.name ?? "").trim();
+  const sha256 = (f.sha256 ?? "").toLowerCase();
+  const nameProblem = fileNameProblem(name);
+  if (nameProblem) return { name, code: FailureCode.INVALID_NAME, message: nameProblem };
+  if (!SHA256_RE.test(sha256))
+    return { name, code: "BAD_REQUEST", message: "sha256 must be 64 hexadecimal characters" };
+  if (!Number.isSafeInteger(f.size) || f.size < 0)
+    return { name, code: "BAD_REQUEST", message: "size must be a whole number of bytes" };
+  if (f.size > maxBytes)
+    return { name, code: FailureCode.TOO_LARGE, message: `${f.size} bytes is over the limit of ${maxBytes}` };
+  return { ...f, name, sha256 };
+}

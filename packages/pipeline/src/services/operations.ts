@@ -1,0 +1,285 @@
+import { type DocumentOptions, documentOptions, documentProvenance } from "../domain/codecs.ts";
+import { RequestError } from "../domain/errors.ts";
+import { isUuid } from "../domain/ids.ts";
+import { StaleStateError } from "../domain/lifecycle.ts";
+import { EventType, STAGES, type StageName } from "../domain/messages.ts";
+import { planFor } from "../domain/plan.ts";
+import { readBacklog, type StageBacklog } from "../repositories/backlog.ts";
+import * as batches from "../repositories/batches.ts";
+import * as documents from "../repositories/documents.ts";
+import * as workers from "../repositories/workers.ts";
+import { type Resources, stageOutbox } from "./resources.ts";
+
+export interface RetryRequest {
+  /** Stage to start again from; default: the stage a failed document stopped at. Required for completed documents. */
+  stage?: StageName;
+  options?: DocumentOptions;
+}
+
+export type RetryOutcome = {
+  documentId: string;
+  status: "QUEUED" | "NOT_FOUND" | "IN_FLIGHT" | "BAD_STAGE";
+  message?: string;
+};
+
+export interface QuarantineGroup {
+  code: string;
+  count: number;
+  /** Up to `sample` of the group's documents, most recent first. */
+  documentIds: string[];
+}
+
+/**
+ * What operators do: read the backlog and the workers, retry failed (or re-run completed) documents,
+ * reprocess where models or definitions changed, and look at the quarantine.
+ */
+export class OperationsService {
+  constructor(private readonly r: Resources) {}
+
+  /** Per stage: the tenant's waiting, running and failed documents and the oldest wait (operators). */
+  queues(tenantId: string): Promise<StageBacklog[]> {
+    return readBacklog(this.r.deps.db, tenantId);
+  }
+
+  /** Worker processes whose heartbeat is younger than `staleMs` (deployment-wide: no tenant data). */
+  workers(staleMs = 60_000) {
+    return workers.alive(this.r.prisma, staleMs);
+  }
+
+  /**
+   * Queues finished documents again (operators' retry and release from quarantine): FAILED ones from
+   * the stage they stopped at (or an earlier one), COMPLETED ones from the given stage (e.g. to
+   * understand again with other options). Clears the error, resets attempts and stores `options` on
+   * the document. Documents still in flight are left alone (IN_FLIGHT). Tenant-scoped.
+   */
+  async retryDocuments(
+    tenantId: string,
+    documentIds: readonly string[],
+    req: RetryRequest = {},
+  ): Promise<RetryOutcome[]> {
+    if (documentIds.length > 1000)
+      throw new RequestError("BAD_REQUEST", "at most 1000 documents per request");
+    const timeout = req.options?.stageTimeoutMs;
+    if (timeout !== undefined && !(Number.isInteger(timeout) && timeout >= 100 && timeout <= 3_600_000)) {
+      throw new RequestError(
+        "BAD_REQUEST",
+        "stageTimeoutMs must be a whole number of ms between 100 and 3600000",
+      );
+    }
+    const docs = new Map(
+      (await documents.statesOwned(this.r.prisma, tenantId, documentIds)).map((d) => [d.id, d]),
+    );
+    const outcomes = new Map<string, RetryOutcome>();
+    const groups = new Map<
+      string,
+      {
+        batchId: string;
+        from: { status: "FAILED" | "COMPLETED"; stage: StageName | null };
+        to: StageName;
+        ids: string[];
+      }
+    >();
+    for (const id of documentIds) {
+      const d = docs.get(id);
+      if (!d) {
+        outcomes.set(id, { documentId: id, status: "NOT_FOUND" });
+        continue;
+      }
+      if (d.status !== "FAILED" && d.status !== "COMPLETED") {
+        outcomes.set(id, { documentId: id, status: "IN_FLIGHT", message: `document is ${d.status}` });
+        continue;
+      }
+      const to = req.stage ?? (d.status === "FAILED" ? (d.stage ?? "PARSE") : undefined);
+      if (!to) {
+        outcomes.set(id, {
+          documentId: id,
+          status: "BAD_STAGE",
+          message: "a completed document needs the stage to run again from",
+        });
+        continue;
+      }
+      // A stage needs the artifacts of the stages before it: a failed document can only go back.
+      if (d.status === "FAILED" && STAGES.indexOf(to) > STAGES.indexOf(d.stage ?? "PARSE")) {
+        outcomes.set(id, {
+          documentId: id,
+          status: "BAD_STAGE",
+          message: `document failed at ${d.stage}; it cannot skip to ${to}`,
+        });
+        continue;
+      }
+      const key = `${d.batchId}|${d.status}|${d.stage}|${to}`;
+      const g = groups.get(key) ?? {
+        batchId: d.batchId,
+        from: { status: d.status, stage: d.stage },
+        to,
+        ids: [],
+      };
+      g.ids.push(id);
+      groups.set(key, g);
+    }
+    for (const g of groups.values()) {
+      try {
+        await this.r.move({
+          tenantId,
+          batchId: g.batchId,
+          documentIds: g.ids,
+          from: g.from,
+          to: { status: "QUEUED", stage: g.to },
+          data: {
+            errorCode: null,
+            errorMessage: null,
+            attempts: 0,
+            completedAt: null,
+            leaseExpiresAt: null,
+            ...(req.options ? { options: documentOptions.write(req.options) } : {}),
+          },
+          eventType: EventType.DOCUMENT_RETRIED,
+          eventPayload: () => ({ fromStatus: g.from.status, stage: g.to, options: req.options ?? null }),
+          outbox: (id) => stageOutbox({ id, tenantId }, g.to, this.r.traceparent()),
+        });
+        for (const id of g.ids) outcomes.set(id, { documentId: id, status: "QUEUED" });
+      } catch (err) {
+        if (!(err instanceof StaleStateError)) throw err;
+        for (const id of g.ids)
+          outcomes.set(id, {
+            documentId: id,
+            status: "IN_FLIGHT",
+            message: "document changed state concurrently; try again",
+          });
+      }
+    }
+    return documentIds.map((id) => outcomes.get(id)!);
+  }
+
+  /** Queues a batch's FAILED documents again (and, unless `failedOnly`, its COMPLETED ones from parse). */
+  async retryBatch(
+    tenantId: string,
+    batchId: string,
+    failedOnly = true,
+    options?: DocumentOptions,
+  ): Promise<number> {
+    const batch = await batches.findOwned(this.r.prisma, tenantId, batchId);
+    if (!batch) throw new RequestError("NOT_FOUND", `batch ${batchId} not found`);
+    let queued = 0;
+    for (const status of failedOnly ? (["FAILED"] as const) : (["FAILED", "COMPLETED"] as const)) {
+      for (;;) {
+        const page = await documents.idsInBatch(this.r.prisma, { tenantId, batchId, status, take: 500 });
+        if (page.length === 0) break;
+        const res = await this.retryDocuments(tenantId, page, {
+          stage: status === "COMPLETED" ? "PARSE" : undefined,
+          options,
+        });
+        const n = res.filter((r) => r.status === "QUEUED").length;
+        queued += n;
+        if (n === 0) break; // nothing movable left (raced with another retry)
+      }
+    }
+    return queued;
+  }
+
+  /**
+   * Runs chosen stages again for the documents a filter selects, and only where it changes something:
+   * understand where the model, its prompt version or the category's definition differ from what the
+   * document was understood with (or `models.understand` names another model); embed where the
+   * embedding model or chunking changed; parse where the parser changed (then every later stage too).
+   * Index follows whichever of them runs. `force` re-runs the chosen stages regardless. Only COMPLETED
+   * documents are reprocessed (failed ones are retried); documents in flight are left alone.
+   */
+  async reprocess(
+    tenantId: string,
+    req: {
+      filter: ReprocessFilter;
+      stages: readonly StageName[];
+      models?: { understand?: string | null; embed?: string | null } | null;
+      force?: boolean | null;
+    },
+  ): Promise<{ queued: number; upToDate: number; inFlight: number; documentIds: string[] }> {
+    if (req.stages.length === 0)
+      throw new RequestError("BAD_REQUEST", "name at least one stage to run again");
+    const { models } = this.r.deps;
+    if (req.models?.embed && req.models.embed !== models.names.embed) {
+      throw new RequestError(
+        "BAD_REQUEST",
+        `the embedding model is fixed per index (${models.names.embed}); another one needs a reindex`,
+      );
+    }
+    const understandModel = req.models?.understand ?? undefined;
+    const current = new Map((await this.r.categories.list(tenantId)).map((c) => [c.name, c.version]));
+    const selection = reprocessSelection(tenantId, req.filter);
+    const out = { queued: 0, upToDate: 0, inFlight: 0, documentIds: [] as string[] };
+    let cursor: string | undefined;
+    for (;;) {
+      const page = await documents.reprocessPage(this.r.prisma, selection, cursor, 500);
+      if (page.length === 0) break;
+      cursor = page.at(-1)!.id;
+      const plans = new Map<string, string[]>();
+      for (const d of page) {
+        // The filter selects COMPLETED documents and those in flight (counted, left alone).
+        if (d.status !== "COMPLETED") {
+          out.inFlight++;
+          continue;
+        }
+        const provenance = documentProvenance.read(d.provenance);
+        const plan = planFor({ category: d.category, provenance }, req.stages, {
+          force: req.force ?? false,
+          understandModels: understandModel
+            ? [models.qualify(understandModel)]
+            : [models.names.understand, ...(models.names.vision ? [models.names.vision] : [])],
+          promptVersion: understandModel ? undefined : models.promptVersion,
+          embedModel: models.names.embed,
+          categoryVersion: d.category ? current.get(d.category) : undefined,
+        });
+        if (plan.length === 0) {
+          out.upToDate++;
+          continue;
+        }
+        const key = plan.join(",");
+        plans.set(key, [...(plans.get(key) ?? []), d.id]);
+      }
+      for (const [key, ids] of plans) {
+        const stages = key.split(",") as StageName[];
+        const res = await this.retryDocuments(tenantId, ids, {
+          stage: stages[0],
+          options: { stages, ...(understandModel ? { models: { understand: understandModel } } : {}) },
+        });
+        for (const r of res) {
+          if (r.status === "QUEUED") {
+            out.queued++;
+            if (out.documentIds.length < 1000) out.documentIds.push(r.documentId);
+          } else out.inFlight++;
+        }
+      }
+    }
+    return out;
+  }
+
+  /** The tenant's failed documents grouped by reason code, largest group first. */
+  async quarantine(
+    tenantId: string,
+    opts: { batchId?: string; sample?: number } = {},
+  ): Promise<QuarantineGroup[]> {
+    if (opts.batchId !== undefined && !isUuid(opts.batchId)) return [];
+    const sample = Math.min(Math.max(opts.sample ?? 10, 0), 100);
+    const groups = await documents.failuresByCode(this.r.prisma, { tenantId, batchId: opts.batchId, sample });
+    const out = groups.map((g) => ({ ...g, code: g.code ?? "UNKNOWN" }));
+    return out.sort((a, b) => b.count - a.count || a.code.localeCompare(b.code));
+  }
+}
+
+export interface ReprocessFilter {
+  batchId?: string | null;
+  documentIds?: readonly string[] | null;
+  category?: readonly string[] | null;
+  needsReview?: boolean | null;
+}
+
+function reprocessSelection(tenantId: string, f: ReprocessFilter): documents.ReprocessSelection {
+  if (f.batchId && !isUuid(f.batchId)) throw new RequestError("NOT_FOUND", `batch ${f.batchId} not found`);
+  return {
+    tenantId,
+    batchId: f.batchId ?? undefined,
+    documentIds: f.documentIds ?? undefined,
+    categories: f.category ?? undefined,
+    needsReview: typeof f.needsReview === "boolean" ? f.needsReview : undefined,
+  };
+}

@@ -1,0 +1,63 @@
+import type { PrismaClient } from "@docfleet/schema";
+import type { PipelineDeps } from "../domain/context.ts";
+import { StaleStateError, type TransitionSpec } from "../domain/lifecycle.ts";
+import { type StageName, stageMessage, stageQueue } from "../domain/messages.ts";
+import type { PipelineEvent } from "../ports/event-bus.ts";
+import { isUniqueViolation, type Tx } from "../repositories/db.ts";
+import { transition } from "../repositories/transition.ts";
+import { CategoriesService } from "./categories.ts";
+
+/** What every service shares: the ports, the database, one transaction helper and the tenants' categories. */
+export interface Resources {
+  readonly deps: PipelineDeps;
+  readonly prisma: PrismaClient;
+  readonly categories: CategoriesService;
+  /**
+   * Runs `fn` in a transaction; after the commit publishes the events `fn` collected and calls the
+   * after-commit hook (the relay publishes the outbox rows now). Retries when it lost a race.
+   */
+  tx<T>(fn: (tx: Tx, events: PipelineEvent[]) => Promise<T>, attempts?: number): Promise<T>;
+  /** One transition in its own transaction (retried on a lost race up to `attempts` times). */
+  move(spec: TransitionSpec, attempts?: number): Promise<void>;
+  /** The current span as a W3C traceparent, carried by the outbox rows written now. */
+  traceparent(): string | undefined;
+}
+
+export interface ResourceOptions {
+  /** Called after every transaction that may have written outbox rows (the relay's `kick`). */
+  afterCommit?: () => void;
+}
+
+export function createResources(deps: PipelineDeps, opts: ResourceOptions = {}): Resources {
+  const prisma = deps.db.prisma;
+  const afterCommit = opts.afterCommit ?? (() => {});
+  const tx: Resources["tx"] = async (fn, attempts = 3) => {
+    for (let i = 1; ; i++) {
+      const events: PipelineEvent[] = [];
+      try {
+        const result = await prisma.$transaction((t) => fn(t, events), { timeout: 30_000, maxWait: 30_000 });
+        if (events.length > 0) await deps.events.publish(events);
+        afterCommit();
+        return result;
+      } catch (err) {
+        if (i >= attempts || !(err instanceof StaleStateError || isUniqueViolation(err))) throw err;
+      }
+    }
+  };
+  return {
+    deps,
+    prisma,
+    categories: new CategoriesService(prisma, deps.categories),
+    tx,
+    move: (spec, attempts = 3) =>
+      tx(async (t, events) => {
+        events.push(...(await transition(t, spec)));
+      }, attempts),
+    traceparent: () => deps.tracing?.traceparent(),
+  };
+}
+
+/** Outbox row of a stage message: the stage's queue. */
+export function stageOutbox(doc: { id: string; tenantId: string }, stage: StageName, traceparent?: string) {
+  return { topic: stageQueue(stage), key: doc.id, payload: stageMessage(doc, stage, traceparent) };
+}

@@ -1,0 +1,181 @@
+import type { Document } from "@docfleet/schema";
+import { RequestError } from "../domain/errors.ts";
+import type { Facet, FieldCondition, SearchFilter, SearchHit, SearchMode } from "../ports/search.ts";
+import type { Db } from "../repositories/db.ts";
+import * as documents from "../repositories/documents.ts";
+import type { Resources } from "./resources.ts";
+
+/** Largest page a search answers. */
+export const SEARCH_MAX_FIRST = 100;
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const FACET = /^(category|batch|field:[a-z][a-z0-9_]{0,62})$/;
+const FIELD = /^[a-z][a-z0-9_]{0,62}$/;
+
+/** A filter as a caller writes it (GraphQL input, CLI flags); checked by `toFilter`. */
+export interface SearchFilterInput {
+  category?: readonly string[] | null;
+  batchId?: readonly (string | number)[] | null;
+  dateFrom?: string | null;
+  dateTo?: string | null;
+  createdFrom?: Date | null;
+  createdTo?: Date | null;
+  fields?:
+    | readonly {
+        name: string;
+        op: FieldCondition["op"];
+        value?: string | null;
+        values?: readonly string[] | null;
+      }[]
+    | null;
+}
+
+/** One page of hits, each with its document read in one query for the whole page (never one per hit). */
+export interface SearchPage {
+  edges: { node: SearchHit & { document: Document | null }; cursor: string }[];
+  endCursor: string | null;
+  hasNextPage: boolean;
+  totalCount: number;
+  facets: Facet[];
+}
+
+/**
+ * The search use case: validates the request, pages with opaque cursors, embeds the query through the
+ * model port, asks the search port, then hydrates the page's documents in one query.
+ */
+export class SearchService {
+  constructor(private readonly r: Resources) {}
+
+  /**
+   * The tenant's documents matching `query`, best first, with facets over all matches. BAD_REQUEST for a
+   * query over 1,000 characters, a page size outside 1..100, a bad cursor, date, field or facet.
+   * `db` reads the hits' documents (the gateway passes its tenant-scoped client; `select` narrows them).
+   */
+  async search(
+    tenantId: string,
+    args: {
+      query: string;
+      mode?: SearchMode | null;
+      filter?: SearchFilterInput | null;
+      facets?: readonly string[] | null;
+      first?: number | null;
+      after?: string | null;
+    },
+    hydrate: { db?: Db; query?: object } = {},
+  ): Promise<SearchPage> {
+    const { first, offset } = pageArgs(args.first, args.after);
+    if (args.query.length > 1000)
+      throw new RequestError("BAD_REQUEST", "query is longer than 1000 characters");
+    const facets = args.facets ?? [];
+    const badFacet = facets.find((f) => !FACET.test(f));
+    if (badFacet)
+      throw new RequestError("BAD_REQUEST", `unknown facet ${badFacet}: category, batch or field:<name>`);
+    if (facets.length > 10) throw new RequestError("BAD_REQUEST", "at most 10 facets");
+    const filter = toFilter(args.filter);
+    const mode = args.mode ?? "HYBRID";
+    const { models, search } = this.r.deps;
+    const embedding = mode === "KEYWORD" ? undefined : (await models.embed([args.query]))[0];
+    const res = await search.search({
+      tenantId,
+      text: args.query,
+      embedding,
+      mode,
+      filter,
+      facets: facets.map((field) => ({ field })),
+      limit: first + 1,
+      offset,
+    });
+    return this.page(tenantId, res.hits, first, offset, res.total, res.facets, hydrate);
+  }
+
+  /**
+   * The tenant's documents most like this one (by their chunks' embeddings), never itself. Another
+   * tenant's document is NOT_FOUND, as a missing one: never an empty answer that tells them apart.
+   */
+  async similar(
+    tenantId: string,
+    documentId: string,
+    args: { filter?: SearchFilterInput | null; first?: number | null; after?: string | null },
+    hydrate: { db?: Db; query?: object } = {},
+  ): Promise<SearchPage> {
+    const { first, offset } = pageArgs(args.first, args.after);
+    const own = await documents.findOwned(hydrate.db ?? this.r.prisma, tenantId, documentId);
+    if (!own) throw new RequestError("NOT_FOUND", `document ${documentId} not found`);
+    const filter = toFilter(args.filter);
+    const hits = await this.r.deps.search.similar(tenantId, documentId, { limit: first + 1, offset, filter });
+    return this.page(tenantId, hits, first, offset, hits.length, [], hydrate);
+  }
+
+  private async page(
+    tenantId: string,
+    hits: SearchHit[],
+    first: number,
+    offset: number,
+    total: number,
+    facets: Facet[],
+    hydrate: { db?: Db; query?: object },
+  ): Promise<SearchPage> {
+    const shown = hits.slice(0, first);
+    const docs = await documents.inOrder(
+      hydrate.db ?? this.r.prisma,
+      hydrate.query ?? {},
+      tenantId,
+      shown.map((h) => h.documentId),
+    );
+    const byId = new Map(docs.map((d) => [d.id, d]));
+    const edges = shown.map((hit, i) => ({
+      node: { ...hit, document: byId.get(hit.documentId) ?? null },
+      cursor: Buffer.from(String(offset + i + 1)).toString("base64url"),
+    }));
+    return {
+      edges,
+      endCursor: edges.at(-1)?.cursor ?? null,
+      hasNextPage: hits.length > first,
+      totalCount: total,
+      facets,
+    };
+  }
+}
+
+function pageArgs(first: number | null | undefined, after: string | null | undefined) {
+  const n = first ?? 10;
+  if (n < 1 || n > SEARCH_MAX_FIRST)
+    throw new RequestError("BAD_REQUEST", `first must be 1..${SEARCH_MAX_FIRST}`);
+  const offset = after ? Number.parseInt(Buffer.from(after, "base64url").toString(), 10) : 0;
+  if (!Number.isInteger(offset) || offset < 0 || offset > 10_000)
+    throw new RequestError("BAD_REQUEST", "invalid cursor");
+  return { first: n, offset };
+}
+
+/** Checks a caller's filter and turns it into the search port's. */
+export function toFilter(f: SearchFilterInput | null | undefined): SearchFilter {
+  for (const [k, v] of [
+    ["dateFrom", f?.dateFrom],
+    ["dateTo", f?.dateTo],
+  ] as const) {
+    if (v != null && (!DATE.test(v) || Number.isNaN(Date.parse(v))))
+      throw new RequestError("BAD_REQUEST", `${k} must be a date YYYY-MM-DD`);
+  }
+  const fields = (f?.fields ?? []).map((c): FieldCondition => {
+    if (!FIELD.test(c.name)) throw new RequestError("BAD_REQUEST", `field ${c.name}: names are snake_case`);
+    if (c.op === "in" ? !c.values?.length : c.op !== "exists" && c.value == null)
+      throw new RequestError(
+        "BAD_REQUEST",
+        `field ${c.name}: ${c.op} needs ${c.op === "in" ? "values" : "a value"}`,
+      );
+    return {
+      name: c.name,
+      op: c.op,
+      value: c.value ?? undefined,
+      values: c.values ? [...c.values] : undefined,
+    };
+  });
+  return {
+    categories: f?.category ? [...f.category] : undefined,
+    batchIds: f?.batchId?.map(String),
+    dateFrom: f?.dateFrom ?? undefined,
+    dateTo: f?.dateTo ?? undefined,
+    createdFrom: f?.createdFrom?.toISOString(),
+    createdTo: f?.createdTo?.toISOString(),
+    fields: fields.length ? fields : undefined,
+  };
+}

@@ -1,0 +1,295 @@
+import { type Document, Prisma } from "@docfleet/schema";
+import { documentOptions, documentProvenance, documentTimings } from "../domain/codecs.ts";
+import { DocumentError, FailureCode } from "../domain/errors.ts";
+import type { EventPayload } from "../domain/events.ts";
+import { StaleStateError } from "../domain/lifecycle.ts";
+import { EventType, StageMessage, type StageName, stageMessage, stageQueue } from "../domain/messages.ts";
+import { nextStage } from "../domain/plan.ts";
+import type { Disposition } from "../ports/queue.ts";
+import * as documents from "../repositories/documents.ts";
+import { backoffMs } from "../retry.ts";
+import { STAGE_HANDLERS, type StageHandler, type StageOutput } from "../stages/index.ts";
+import { storable } from "../storable.ts";
+import { type Resources, stageOutbox } from "./resources.ts";
+
+/**
+ * The stage runner: takes a stage message, claims its document, runs the stage within its time budget,
+ * then in one transaction saves the result and queues the next stage; decides ack / retry / dead-letter.
+ * Also the two ways work comes back: expired leases and, for the in-memory queue, a restart.
+ */
+export class StageRunner {
+  constructor(
+    private readonly r: Resources,
+    private readonly handlers: Record<StageName, StageHandler> = STAGE_HANDLERS,
+  ) {}
+
+  /**
+   * Handles one stage message: claims the document, runs the stage within its time budget, then in one
+   * transaction saves the result and queues the next stage. Decides ack / retry / dead-letter.
+   */
+  async processStage(body: unknown, attempt: number): Promise<Disposition> {
+    const parsed = StageMessage.safeParse(body);
+    if (!parsed.success)
+      return { action: "dead-letter", reason: `invalid stage message: ${parsed.error.message}` };
+    const msg = parsed.data;
+    const { tracing } = this.r.deps;
+    const run = () => this.runStage(msg, attempt);
+    // The stage continues the trace of the operation that queued the document (a span per stage run).
+    return tracing
+      ? tracing.span(
+          `docfleet.stage.${msg.stage.toLowerCase()}`,
+          {
+            "docfleet.document_id": msg.documentId,
+            "docfleet.tenant_id": msg.tenantId,
+            "docfleet.attempt": attempt,
+          },
+          run,
+          tracing.extract(msg.traceparent),
+        )
+      : run();
+  }
+
+  private async runStage(msg: StageMessage, attempt: number): Promise<Disposition> {
+    const { settings, metrics, tracing } = this.r.deps;
+    const doc = await this.claim(msg);
+    if (!doc) return { action: "ack" };
+    // Every log line of this run carries the correlation ids; handlers log through `deps.log` too.
+    const log = this.r.deps.log.child({
+      documentId: doc.id,
+      batchId: doc.batchId,
+      tenantId: doc.tenantId,
+      stage: msg.stage,
+      traceId: tracing?.traceId(),
+    });
+    const deps = { ...this.r.deps, log };
+    const endTimer = metrics?.stageDuration.startTimer({ stage: msg.stage });
+    let outcome = "ok";
+
+    const started = performance.now();
+    const controller = new AbortController();
+    const budgetMs = documentOptions.read(doc.options)?.stageTimeoutMs ?? settings.stageTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      log.debug({ attempt }, "stage started");
+      const budget = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          controller.abort();
+          reject(new DocumentError(FailureCode.TIMEOUT, `${msg.stage} ran past its ${budgetMs} ms budget`));
+        }, budgetMs);
+      });
+      const out = await Promise.race([
+        this.handlers[msg.stage]({ doc, deps, categories: this.r.categories, signal: controller.signal }),
+        budget,
+      ]);
+      const ms = Math.round(performance.now() - started);
+      const finished = await this.advance(doc, msg.stage, out, ms);
+      if (finished) metrics?.documentsCompleted.inc();
+      // debug: four lines a document would flood `serve`'s terminal; failures are warnings.
+      log.debug({ ms }, finished ? "document completed" : "stage completed");
+      return { action: "ack" };
+    } catch (err) {
+      if (err instanceof StaleStateError) {
+        outcome = "stale";
+        return { action: "ack" }; // another delivery finished it first
+      }
+      if (err instanceof DocumentError) {
+        outcome = "failed";
+        if (await this.fail(doc, msg.stage, err.code, err.message))
+          metrics?.documentsFailed.inc({ stage: msg.stage, code: err.code });
+        log.warn({ code: err.code, reason: err.message }, "document failed");
+        return { action: "ack" };
+      }
+      const reason = (err as Error)?.message ?? String(err);
+      log.warn({ err, attempt }, "stage failed; will retry");
+      if (attempt >= settings.deliveryLimit) {
+        outcome = "failed";
+        const failed = await this.fail(
+          doc,
+          msg.stage,
+          FailureCode.RETRIES_EXHAUSTED,
+          `gave up after ${attempt} attempts: ${reason}`,
+        );
+        if (failed) metrics?.documentsFailed.inc({ stage: msg.stage, code: FailureCode.RETRIES_EXHAUSTED });
+        return { action: "dead-letter", reason };
+      }
+      outcome = "retry";
+      metrics?.stageRetries.inc({ stage: msg.stage });
+      // The queue redelivers after the backoff: no outbox row.
+      await this.requeueAtStage(doc, msg.stage, { attempt, reason }, false);
+      return { action: "retry", delayMs: backoffMs(attempt), reason };
+    } finally {
+      clearTimeout(timer);
+      endTimer?.({ outcome });
+    }
+  }
+
+  /** Takes the document for this stage, or null when the message is stale (already done, failed, gone). */
+  private async claim(msg: StageMessage): Promise<Document | null> {
+    const doc = await documents.forMessage(this.r.prisma, msg);
+    if (!doc || doc.stage !== msg.stage || (doc.status !== "QUEUED" && doc.status !== "PROCESSING"))
+      return null;
+    const leaseExpiresAt = new Date(Date.now() + this.r.deps.settings.leaseMs);
+    if (doc.status === "PROCESSING") {
+      // A redelivery after the previous holder died (or a duplicate): take the lease over.
+      const taken = await documents.takeOverLease(this.r.prisma, doc, msg.stage, leaseExpiresAt);
+      return taken ? { ...doc, leaseExpiresAt, attempts: doc.attempts + 1 } : null;
+    }
+    try {
+      await this.r.move(
+        {
+          tenantId: doc.tenantId,
+          batchId: doc.batchId,
+          documentIds: [doc.id],
+          from: { status: "QUEUED", stage: msg.stage },
+          to: { status: "PROCESSING", stage: msg.stage },
+          data: { leaseExpiresAt, attempts: { increment: 1 } },
+          eventType: EventType.STAGE_STARTED,
+        },
+        1,
+      );
+    } catch (err) {
+      if (err instanceof StaleStateError) return null;
+      throw err;
+    }
+    return { ...doc, status: "PROCESSING", leaseExpiresAt, attempts: doc.attempts + 1 };
+  }
+
+  private async advance(doc: Document, stage: StageName, out: StageOutput, ms: number): Promise<boolean> {
+    const options = documentOptions.read(doc.options);
+    const next = nextStage(stage, options);
+    const timings = { ...documentTimings.read(doc.timings), [stage]: ms };
+    const provenance = out.provenance
+      ? {
+          ...documentProvenance.read(doc.provenance),
+          [stage]: { ...out.provenance, at: new Date().toISOString() },
+        }
+      : undefined;
+    // A finished run's plan and model choice are spent; a later retry starts from the full pipeline.
+    const { stages: _s, models: _m, ...rest } = options ?? {};
+    const spent = !next && options && (options.stages || options.models);
+    const flag = out.needsReview;
+    const needsReviewDelta = flag === undefined || flag === doc.needsReview ? 0 : flag ? 1 : -1;
+    await this.r.move(
+      {
+        tenantId: doc.tenantId,
+        batchId: doc.batchId,
+        documentIds: [doc.id],
+        from: { status: "PROCESSING", stage },
+        to: next ? { status: "QUEUED", stage: next } : { status: "COMPLETED", stage: null },
+        data: {
+          ...out.data,
+          ...(flag === undefined ? {} : { needsReview: flag }),
+          timings: documentTimings.write(timings),
+          ...(provenance ? { provenance: documentProvenance.write(provenance) } : {}),
+          ...(spent
+            ? { options: Object.keys(rest).length ? documentOptions.write(rest) : Prisma.DbNull }
+            : {}),
+          attempts: 0,
+          leaseExpiresAt: null,
+          ...(next ? {} : { completedAt: new Date(), errorCode: null, errorMessage: null }),
+        },
+        needsReviewDelta,
+        eventType: next ? EventType.STAGE_COMPLETED : EventType.DOCUMENT_COMPLETED,
+        eventPayload: () => ({ completedStage: stage, ms, ...out.payload }),
+        outbox: next ? () => stageOutbox(doc, next, this.r.traceparent()) : undefined,
+      },
+      1,
+    );
+    return next === null;
+  }
+
+  /** Fails the document; false when another delivery moved it first. */
+  private async fail(doc: Document, stage: StageName, code: string, message: string): Promise<boolean> {
+    return this.r
+      .move(
+        {
+          tenantId: doc.tenantId,
+          batchId: doc.batchId,
+          documentIds: [doc.id],
+          from: { status: "PROCESSING", stage },
+          to: { status: "FAILED", stage },
+          // Messages quote the file (zip entry names, parser errors): NUL or a cut surrogate pair in them
+          // would fail this write, and the document would stay PROCESSING for ever.
+          data: { errorCode: code, errorMessage: storable(message.slice(0, 2000)), leaseExpiresAt: null },
+          eventType: EventType.DOCUMENT_FAILED,
+          eventPayload: () => ({ code, message: storable(message.slice(0, 500)) }),
+        },
+        1,
+      )
+      .then(
+        () => true,
+        (e) => {
+          if (!(e instanceof StaleStateError)) throw e;
+          return false;
+        },
+      );
+  }
+
+  /**
+   * Re-enqueues documents whose stage lease expired (their worker died without a trace): they go back
+   * to QUEUED with a fresh outbox row. Safe to run from several processes: each move is guarded.
+   */
+  async reconcileExpiredLeases(now = new Date(), limit = 500): Promise<number> {
+    const expired = await documents.expiredLeases(this.r.prisma, now, limit);
+    let moved = 0;
+    for (const d of expired) {
+      if (await this.requeueAtStage(d, d.stage!, { reason: "lease expired" }, true)) moved++;
+    }
+    return moved;
+  }
+
+  /**
+   * Moves a PROCESSING document back to QUEUED at the same stage (a retry, or an expired lease), with
+   * an outbox row when no queue message will come back by itself. False when the document moved on
+   * meanwhile (another delivery or reconciler got there first).
+   */
+  async requeueAtStage(
+    d: { id: string; tenantId: string; batchId: string },
+    stage: StageName,
+    payload: EventPayload,
+    outbox: boolean,
+  ): Promise<boolean> {
+    try {
+      await this.r.move(
+        {
+          tenantId: d.tenantId,
+          batchId: d.batchId,
+          documentIds: [d.id],
+          from: { status: "PROCESSING", stage },
+          to: { status: "QUEUED", stage },
+          data: { leaseExpiresAt: null },
+          eventType: EventType.STAGE_RETRY,
+          eventPayload: () => payload,
+          outbox: outbox ? () => stageOutbox(d, stage, this.r.traceparent()) : undefined,
+        },
+        1,
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof StaleStateError) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * After a restart of the embedded (in-memory) queue every queued message is gone: publish one for
+   * each unfinished document again. Duplicates with messages still in the outbox are harmless.
+   */
+  async requeueUnfinished(): Promise<number> {
+    let count = 0;
+    let cursor: string | undefined;
+    for (;;) {
+      const page = await documents.unfinishedPage(this.r.prisma, cursor, 1000);
+      if (page.length === 0) return count;
+      for (const d of page) {
+        if (d.stage)
+          await this.r.deps.queue.publish(
+            stageQueue(d.stage),
+            stageMessage(d, d.stage, this.r.traceparent()),
+          );
+      }
+      count += page.length;
+      cursor = page.at(-1)!.id;
+    }
+  }
+}
