@@ -73,8 +73,10 @@ export class StageRunner {
       log.debug({ attempt }, "stage started");
       const budget = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
-          controller.abort();
+          // Settle the budget first: a handler that stops at once on abort must not win the race with
+          // its own answer or error (the document would then complete, or be retried, not time out).
           reject(new DocumentError(FailureCode.TIMEOUT, `${msg.stage} ran past its ${budgetMs} ms budget`));
+          controller.abort();
         }, budgetMs);
       });
       const out = await Promise.race([
