@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { describe, expect, vi } from "vitest";
 import { RequestError } from "../domain/errors.ts";
 import { EventType, stageMessage } from "../domain/messages.ts";
@@ -171,14 +172,14 @@ describe("IntakeService.completeUploads", () => {
       await env.deps.store.put(wrongSize!.objectKey, "delta plus more");
       afterCommit.mockClear();
 
-      const stranger = await createTenant(env.prisma);
-      const res = await intake.completeUploads(tenantId, [a!.id, b!.id, missing!.id, wrongSize!.id, stranger]);
+      const unknown = randomUUID();
+      const res = await intake.completeUploads(tenantId, [a!.id, b!.id, missing!.id, wrongSize!.id, unknown]);
       expect(res).toMatchObject([
         { documentId: a!.id, status: "QUEUED" },
         { documentId: b!.id, status: "QUEUED" },
         { documentId: missing!.id, status: "NOT_UPLOADED" },
         { documentId: wrongSize!.id, status: "SIZE_MISMATCH", message: "uploaded 15 bytes, announced 5" },
-        { documentId: stranger, status: "NOT_FOUND" },
+        { documentId: unknown, status: "NOT_FOUND" },
       ]);
       expect(afterCommit).toHaveBeenCalled();
 

@@ -47,12 +47,12 @@ export interface ServiceEnv {
  * tests share no rows and never depend on their order.
  */
 export const serviceTest = test
-  .extend("env", { scope: "file" }, async (_ctx, { onCleanup }): Promise<ServiceEnv> => {
+  .extend("env", { scope: "file" }, async ({}, { onCleanup }): Promise<ServiceEnv> => {
     const dir = mkdtempSync(join(tmpdir(), "docfleet-service-test-"));
     const dbDir = join(dir, "db");
-    cpSync(await pgliteTemplate(), dbDir, { recursive: true });
-    const db = await createDatabase({ kind: "pglite", dir: dbDir });
     const models = createModels({ kind: "builtin" });
+    cpSync(await pgliteTemplate(models.embeddingDimensions), dbDir, { recursive: true });
+    const db = await createDatabase({ kind: "pglite", dir: dbDir });
     const { queue, events } = createQueue({ kind: "memory" }, TEST_SETTINGS.deliveryLimit);
     const deps: PipelineDeps = {
       db,
@@ -80,13 +80,13 @@ export const serviceTest = test
   .extend("tenantId", async ({ env }) => createTenant(env.prisma));
 
 /**
- * A migrated PGlite data folder to copy: a new folder costs PGlite's initdb (10 s and more on a busy
+ * A migrated PGlite data folder, search tables included, to copy: a new folder costs PGlite's initdb (10 s and more on a busy
  * machine), a copy about a second. Kept in the temporary folder, named by the migrations and PGlite's
  * version; built under a name of its own and renamed into place, so a reader never sees half of one.
  */
-async function pgliteTemplate(): Promise<string> {
+async function pgliteTemplate(dimensions: number): Promise<string> {
   const key = createHash("sha256")
-    .update(pgliteVersion())
+    .update(`${pgliteVersion()} ${dimensions}\n`)
     .update(
       loadMigrations()
         .map((m) => `${m.name}:${m.checksum}`)
@@ -99,6 +99,7 @@ async function pgliteTemplate(): Promise<string> {
   const building = `${template}.${process.pid}-${randomUUID().slice(0, 8)}`;
   const db = await createDatabase({ kind: "pglite", dir: building });
   await db.migrate();
+  await createSearch({ kind: "postgres" }, db, dimensions).setup(); // the vector extension takes a while too
   await db.close();
   try {
     renameSync(building, template);
