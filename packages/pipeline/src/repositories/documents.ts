@@ -101,10 +101,17 @@ export function reprocessPage(db: Db, s: ReprocessSelection, cursor: string | un
       tenantId: s.tenantId,
       status: { in: ["COMPLETED", "QUEUED", "PROCESSING"] },
       ...(s.batchId ? { batchId: s.batchId } : {}),
-      ...(s.documentIds?.length ? { id: { in: s.documentIds.filter(isUuid) } } : {}),
+      // One `id` condition: the page cursor narrows the chosen ids, never replaces them.
+      ...(s.documentIds?.length || cursor
+        ? {
+            id: {
+              ...(s.documentIds?.length ? { in: s.documentIds.filter(isUuid) } : {}),
+              ...(cursor ? { gt: cursor } : {}),
+            },
+          }
+        : {}),
       ...(s.categories?.length ? { category: { in: [...s.categories] } } : {}),
       ...(typeof s.needsReview === "boolean" ? { needsReview: s.needsReview } : {}),
-      ...(cursor ? { id: { gt: cursor } } : {}),
     },
     select: { id: true, status: true, category: true, provenance: true },
     orderBy: { id: "asc" },
