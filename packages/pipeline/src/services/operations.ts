@@ -79,7 +79,8 @@ export class OperationsService {
         ids: string[];
       }
     >();
-    for (const id of documentIds) {
+    // Each document once: an id named twice would make the move see one row fewer than it expects.
+    for (const id of new Set(documentIds)) {
       const d = docs.get(id);
       if (!d) {
         outcomes.set(id, { documentId: id, status: "NOT_FOUND" });
