@@ -1,5 +1,6 @@
 import type { Document } from "@docfleet/schema";
 import { documentMetadata, documentOptions, type StoredField } from "../domain/codecs.ts";
+import { isIsoDate } from "../domain/dates.ts";
 import { RequestError } from "../domain/errors.ts";
 import { labelTokens, relabel } from "../domain/labels.ts";
 import { EventType, type StageName } from "../domain/messages.ts";
@@ -109,8 +110,7 @@ function humanField(
   let value = raw;
   if (raw === "") throw bad("a value is required");
   if (kind === "date") {
-    if (!/^\d{4}-\d{2}-\d{2}$/.test(raw) || Number.isNaN(Date.parse(`${raw}T00:00:00Z`)))
-      throw bad("a date is written YYYY-MM-DD");
+    if (!isIsoDate(raw)) throw bad("a date is written YYYY-MM-DD");
   } else if (kind === "money" || kind === "number") {
     if (!/^-?\d+(\.\d+)?$/.test(raw)) throw bad("a number is written like 1234.50 (no grouping)");
     value = kind === "money" ? Number(raw).toFixed(2) : String(Number(raw));

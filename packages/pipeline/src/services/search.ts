@@ -1,4 +1,5 @@
 import type { Document } from "@docfleet/schema";
+import { isIsoDate } from "../domain/dates.ts";
 import { RequestError } from "../domain/errors.ts";
 import type { Facet, FieldCondition, SearchFilter, SearchHit, SearchMode } from "../ports/search.ts";
 import type { Db } from "../repositories/db.ts";
@@ -7,7 +8,6 @@ import type { Resources } from "./resources.ts";
 
 /** Largest page a search answers. */
 export const SEARCH_MAX_FIRST = 100;
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const FACET = /^(category|batch|field:[a-z][a-z0-9_]{0,62})$/;
 const FIELD = /^[a-z][a-z0-9_]{0,62}$/;
 
@@ -152,8 +152,7 @@ export function toFilter(f: SearchFilterInput | null | undefined): SearchFilter 
     ["dateFrom", f?.dateFrom],
     ["dateTo", f?.dateTo],
   ] as const) {
-    if (v != null && (!DATE.test(v) || Number.isNaN(Date.parse(v))))
-      throw new RequestError("BAD_REQUEST", `${k} must be a date YYYY-MM-DD`);
+    if (v != null && !isIsoDate(v)) throw new RequestError("BAD_REQUEST", `${k} must be a date YYYY-MM-DD`);
   }
   const fields = (f?.fields ?? []).map((c): FieldCondition => {
     if (!FIELD.test(c.name)) throw new RequestError("BAD_REQUEST", `field ${c.name}: names are snake_case`);
