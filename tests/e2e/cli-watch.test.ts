@@ -113,7 +113,7 @@ describe("docfleet watch", () => {
       failed: 1,
       failuresByCode: { UNSUPPORTED_TYPE: 1 },
     });
-  });
+  }, 300_000); // starting `docfleet serve` alone took ~50 s on a loaded 2-core machine
 
   it("a batch that does not exist: NOT_FOUND and the usage exit code", async () => {
     served ??= await startServe(join(dir, "data-1"));

@@ -118,6 +118,7 @@ export async function followBatches(
 ): Promise<BatchProgressMessage[]> {
   const abort = new AbortController();
   const latest: (BatchProgressMessage | undefined)[] = batchIds.map(() => undefined);
+  let lastAt = Date.now();
   const reached = deferred<BatchProgressMessage[]>();
   const follow = async (batchId: string, i: number) => {
     const res = await fetch(`${url}/graphql`, {
@@ -133,6 +134,7 @@ export async function followBatches(
       if (msg.errors) throw new Error(`batchProgress of ${batchId}: ${JSON.stringify(msg.errors)}`);
       if (!msg.data) continue;
       latest[i] = msg.data.batchProgress;
+      lastAt = Date.now();
       const all = latest.filter((m) => m !== undefined);
       if (all.length === batchIds.length && until(all)) return reached.resolve(all);
     }
@@ -144,7 +146,12 @@ export async function followBatches(
     }),
   );
   try {
-    return await within(timeoutMs, what, reached.promise, { detail: () => latest.map((m) => m?.counts) });
+    // A stalled stream and a slow batch read differently: the counts, and how long since the last message.
+    const detail = () => ({
+      batches: latest.map((m) => m && { cursor: m.cursor, ...m.counts }),
+      lastMessageSecondsAgo: Math.round((Date.now() - lastAt) / 1000),
+    });
+    return await within(timeoutMs, what, reached.promise, { detail });
   } finally {
     abort.abort();
     await Promise.all(streams);
