@@ -1,21 +1,19 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { clientApiKey } from "./local-key.ts";
 
 describe("clientApiKey", () => {
   let dir: string;
-  const saved = process.env.DOCFLEET_DATA_DIR;
 
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), "docfleet-local-key-"));
-    process.env.DOCFLEET_DATA_DIR = dir;
+    vi.stubEnv("DOCFLEET_DATA_DIR", dir);
   });
 
   afterEach(async () => {
-    if (saved === undefined) delete process.env.DOCFLEET_DATA_DIR;
-    else process.env.DOCFLEET_DATA_DIR = saved;
+    vi.unstubAllEnvs();
     await rm(dir, { recursive: true, force: true });
   });
 
