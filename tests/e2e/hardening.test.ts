@@ -354,8 +354,7 @@ describe("hardened GraphQL surface", () => {
       .spyOn(system.app.deps.search, "search")
       .mockRejectedValueOnce(new Error("connect ECONNREFUSED 10.1.2.3:5432 password=hunter2"));
     // NODE_ENV=development would have yoga put the original error into the answer: not here.
-    const nodeEnv = process.env.NODE_ENV;
-    process.env.NODE_ENV = "development";
+    vi.stubEnv("NODE_ENV", "development");
     try {
       const a = await post(g, { query: '{ search(query: "x") { totalCount } }' });
       expect(a.body.errors).toEqual([
@@ -369,7 +368,7 @@ describe("hardened GraphQL surface", () => {
       expect(logged).toContain("password=hunter2");
       expect(logged).toMatch(/"stack":"[^"]*hardening\.test\.ts/);
     } finally {
-      process.env.NODE_ENV = nodeEnv;
+      vi.unstubAllEnvs();
       search.mockRestore();
     }
   });
