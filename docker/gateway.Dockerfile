@@ -18,7 +18,8 @@ COPY packages/schema/package.json packages/schema/
 COPY tests/package.json tests/
 RUN npm ci --ignore-scripts --no-audit --no-fund
 
-# generate: the Prisma client and Pothos types (packages/schema/src/generated), then schema.graphql.
+# generate: the Prisma client and Pothos types (packages/schema/src/generated), then schema.graphql,
+# then the CLI's typed operations (apps/cli/src/generated), checked against that schema.
 # Prisma 7 wants a schema engine binary even to generate and never runs it: any existing file will do.
 # The workspaces are named in dependency order rather than through turbo, which needs no git here.
 FROM deps AS generate
@@ -26,7 +27,8 @@ COPY . .
 ENV PRISMA_SCHEMA_ENGINE_BINARY=/usr/local/bin/node \
     PRISMA_HIDE_UPDATE_MESSAGE=1 \
     CHECKPOINT_DISABLE=1
-RUN npm run generate -w @docfleet/schema && npm run generate -w @docfleet/gateway
+RUN npm run generate -w @docfleet/schema && npm run generate -w @docfleet/gateway \
+    && npm run generate -w @docfleet/cli
 
 # prod-deps: runtime dependencies only (tsx among them: the CLI runs its TypeScript source).
 FROM node:${NODE_VERSION}-bookworm-slim AS prod-deps

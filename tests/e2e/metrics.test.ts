@@ -310,6 +310,48 @@ describe("observability: /metrics, traces and correlated logs during an end-to-e
 });
 
 describe("observability of a distributed worker process", () => {
+  /** The local address a TCP port listens on, read from the kernel's table (IPv4). */
+  async function listeningOn(port: number): Promise<string[]> {
+    const { readFile } = await import("node:fs/promises");
+    const hex = port.toString(16).toUpperCase().padStart(4, "0");
+    return (await readFile("/proc/net/tcp", "utf8"))
+      .split("\n")
+      .slice(1)
+      .map((l) => l.trim().split(/\s+/))
+      .filter((f) => f[1]?.endsWith(`:${hex}`) && f[3] === "0A") // 0A: LISTEN
+      .map((f) => {
+        const a = f[1]!.split(":")[0]!;
+        return [6, 4, 2, 0].map((i) => Number.parseInt(a.slice(i, i + 2), 16)).join(".");
+      });
+  }
+
+  it("serves a relay's /metrics on loopback unless --metrics-host says otherwise", async () => {
+    const { distributedEnv } = await import("../helpers/distributed.ts");
+    const { startDocfleet } = await import("../helpers/cli.ts");
+    const deployment = await distributedEnv("metricshost");
+    try {
+      for (const [args, expected] of [
+        [[], "127.0.0.1"],
+        [["--metrics-host", "0.0.0.0"], "0.0.0.0"],
+      ] as const) {
+        const port = await freePort();
+        const relay = await startDocfleet(
+          ["relay", ...args],
+          { ...deployment.env, METRICS_PORT: String(port) },
+          { readyLine: /docfleet relay publishing the outbox/ },
+        );
+        try {
+          expect(await listeningOn(port)).toEqual([expected]);
+          expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
+        } finally {
+          expect(await relay.stop()).toBe(0);
+        }
+      }
+    } finally {
+      await deployment.close();
+    }
+  }, 180_000);
+
   it("answers /metrics with the stage series on METRICS_PORT, and lists itself in the worker table", async () => {
     const { distributedEnv } = await import("../helpers/distributed.ts");
     const { startDocfleet } = await import("../helpers/cli.ts");

@@ -123,6 +123,12 @@ export async function main(argv: string[]): Promise<number> {
         .env("METRICS_PORT")
         .argParser(int("metrics-port", 0)),
     )
+    .addOption(
+      new Option(
+        "--metrics-host <address>",
+        "address /metrics and /health listen on (default 127.0.0.1; 0.0.0.0 for a scraper on another host)",
+      ).env("METRICS_HOST"),
+    )
     .action(async (o) => {
       const server = await import("./commands/server.ts");
       const { system, roles } = await server.worker(o);
@@ -145,6 +151,12 @@ export async function main(argv: string[]): Promise<number> {
       new Option("--metrics-port <n>", "port of /metrics and /health (0: any free port; default 9464)")
         .env("METRICS_PORT")
         .argParser(int("metrics-port", 0)),
+    )
+    .addOption(
+      new Option(
+        "--metrics-host <address>",
+        "address /metrics and /health listen on (default 127.0.0.1; 0.0.0.0 for a scraper on another host)",
+      ).env("METRICS_HOST"),
     )
     .action(async (o) => {
       const server = await import("./commands/server.ts");

@@ -115,6 +115,8 @@ export const baseEnvSchema = z.object({
   DOCFLEET_AUTH_RECHECK_MS: int(DEFAULT_SETTINGS.authRecheckMs, 50),
   /** Port of `/metrics` and `/health` on `worker` and `relay` (gateways serve them on their own port). */
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  /** Address the workers' and relays' /metrics and /health listen on: loopback unless a scraper needs more. */
+  METRICS_HOST: z.string().trim().min(1).default("127.0.0.1"),
   /** Trace exporter: none (trace ids still reach logs and messages), console, or otlp (needs @opentelemetry/exporter-trace-otlp-http in the image). */
   OTEL_TRACES_EXPORTER: z.enum(["none", "console", "otlp"]).default("none"),
 });
@@ -202,7 +204,7 @@ export interface AdapterConfig {
   logLevel: BaseEnv["DOCFLEET_LOG_LEVEL"];
   /** Unset: the process decides (`serve` allows anonymous requests, `gateway` does not). */
   allowAnonymous: boolean | undefined;
-  observability: { metricsPort: number; tracesExporter: "none" | "console" | "otlp" };
+  observability: { metricsPort: number; metricsHost: string; tracesExporter: "none" | "console" | "otlp" };
   settings: PipelineSettings;
 }
 
@@ -302,7 +304,11 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
     rateLimiter: rateKind === "redis" ? { kind: "redis", url: env.REDIS_URL! } : { kind: "memory" },
     logLevel: env.DOCFLEET_LOG_LEVEL,
     allowAnonymous: env.DOCFLEET_ALLOW_ANONYMOUS,
-    observability: { metricsPort: env.METRICS_PORT, tracesExporter: env.OTEL_TRACES_EXPORTER },
+    observability: {
+      metricsPort: env.METRICS_PORT,
+      metricsHost: env.METRICS_HOST,
+      tracesExporter: env.OTEL_TRACES_EXPORTER,
+    },
     settings: {
       ...DEFAULT_SETTINGS,
       maxUploadBytes: env.DOCFLEET_MAX_UPLOAD_BYTES,

@@ -119,6 +119,7 @@ export async function worker(o: {
   understandConcurrency?: number;
   relay: boolean;
   metricsPort?: number;
+  metricsHost?: string;
 }) {
   let roles: StageName[];
   try {
@@ -131,17 +132,23 @@ export async function worker(o: {
     worker: { roles, concurrency: perStage(o.concurrency, o.understandConcurrency) },
     requeueOnStart: false,
     relay: o.relay,
-    metrics: { port: o.metricsPort ?? cfg.observability.metricsPort, host: "0.0.0.0" },
+    metrics: {
+      port: o.metricsPort ?? cfg.observability.metricsPort,
+      host: o.metricsHost ?? cfg.observability.metricsHost,
+    },
   });
   return { system, roles };
 }
 
-export async function relay(o: { pollMs: number; metricsPort?: number }) {
+export async function relay(o: { pollMs: number; metricsPort?: number; metricsHost?: string }) {
   const cfg = distributedConfig("relay");
   return startSystem(await buildDeps(cfg, "http://unused.invalid"), {
     requeueOnStart: false,
     relayPollMs: o.pollMs,
-    metrics: { port: o.metricsPort ?? cfg.observability.metricsPort, host: "0.0.0.0" },
+    metrics: {
+      port: o.metricsPort ?? cfg.observability.metricsPort,
+      host: o.metricsHost ?? cfg.observability.metricsHost,
+    },
   });
 }
 

@@ -23,6 +23,7 @@ locals {
       DOCFLEET_STAGE_TIMEOUT_MS     = tostring(var.stage_timeout_ms)
       AMQP_PREFIX                   = var.queue_prefix
       METRICS_PORT                  = tostring(var.metrics_port)
+      METRICS_HOST                  = "0.0.0.0" # scraped from the VPC; the security group limits who reaches it
     },
     var.gpu ? { OLLAMA_URL = "http://127.0.0.1:${local.ollama_port}" } : {},
   )
