@@ -30,8 +30,11 @@ export const EventPayloadSchema = z.looseObject({
   status: status.optional(),
   stage: z.enum(STAGES).nullable().optional(),
   batch: BatchCountersSchema.optional(),
-  /** documents.requested: how many documents the request created. */
+  /** documents.requested, documents.moved: how many documents the request created or moved. */
   count: z.number().optional(),
+  /** documents.moved: the batch they went to; documents.requested: the batch they came from, if any. */
+  toBatchId: z.string().optional(),
+  fromBatchId: z.string().optional(),
   /** stage.completed, document.completed: the stage that finished and its time. */
   completedStage: z.enum(STAGES).optional(),
   ms: z.number().optional(),

@@ -45,8 +45,11 @@ function inFlight(s: DocState): boolean {
   return (s.status === "QUEUED" || s.status === "PROCESSING") && s.stage !== null;
 }
 
-/** Counter changes for `n` documents moving from `from` (null: newly created) to `to`. */
-export function counterDelta(from: DocState | null, to: DocState, n: number): Partial<BatchCounters> {
+/**
+ * Counter changes for `n` documents moving from `from` (null: newly created or joining from another
+ * batch) to `to` (null: leaving for another batch).
+ */
+export function counterDelta(from: DocState | null, to: DocState | null, n: number): Partial<BatchCounters> {
   const d: Partial<BatchCounters> = {};
   const add = (k: keyof BatchCounters, v: number) => {
     d[k] = (d[k] ?? 0) + v;
@@ -57,8 +60,11 @@ export function counterDelta(from: DocState | null, to: DocState, n: number): Pa
     add(STATUS_COUNTER[from.status], -n);
     if (inFlight(from)) add(STAGE_COUNTER[from.stage!], -n);
   }
-  add(STATUS_COUNTER[to.status], n);
-  if (inFlight(to)) add(STAGE_COUNTER[to.stage!], n);
+  if (to === null) add("total", -n);
+  else {
+    add(STATUS_COUNTER[to.status], n);
+    if (inFlight(to)) add(STAGE_COUNTER[to.stage!], n);
+  }
   return d;
 }
 
@@ -73,8 +79,10 @@ export interface TransitionSpec {
   batchId: string;
   /** Documents that all share the state `from` (null: just created by the caller). */
   documentIds: readonly string[];
+  /** The state the documents share (null: created by the caller, or joining from another batch). */
   from: DocState | null;
-  to: DocState;
+  /** The state they move to (null: they leave this batch; `data` names the batch they join). */
+  to: DocState | null;
   /** Other columns to set on each document. */
   data?: Prisma.DocumentUncheckedUpdateManyInput;
   /** Change of the batch's needs-review counter (documents flagged or unflagged). */

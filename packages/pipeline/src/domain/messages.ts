@@ -47,6 +47,8 @@ export function stageMessage(
 /** Event types written to the event log. */
 export const EventType = {
   DOCUMENTS_REQUESTED: "documents.requested",
+  /** Pending documents left this batch for another (a rerun of an upload registered them again there). */
+  DOCUMENTS_MOVED: "documents.moved",
   DOCUMENT_QUEUED: "document.queued",
   STAGE_STARTED: "stage.started",
   STAGE_COMPLETED: "stage.completed",

@@ -28,7 +28,7 @@ export async function transition(tx: Tx, spec: TransitionSpec): Promise<Pipeline
         status: spec.from.status,
         stage: spec.from.stage,
       },
-      data: { ...spec.data, status: spec.to.status, stage: spec.to.stage },
+      data: { ...spec.data, ...(spec.to ? { status: spec.to.status, stage: spec.to.stage } : {}) },
     });
     if (res.count !== ids.length) {
       throw new StaleStateError(
@@ -49,7 +49,9 @@ export async function transition(tx: Tx, spec: TransitionSpec): Promise<Pipeline
   const { eventSeq, ...counters } = batch;
   const firstSeq = eventSeq - eventCount + 1;
   const createdAt = new Date();
-  const base = { status: spec.to.status, stage: spec.to.stage, batch: counters };
+  const base = spec.to
+    ? { status: spec.to.status, stage: spec.to.stage, batch: counters }
+    : { batch: counters };
   const events: PipelineEvent[] = spec.batchEvent
     ? [event(spec, firstSeq, null, { ...base, ...spec.batchEvent }, createdAt)]
     : ids.map((id, i) => event(spec, firstSeq + i, id, { ...base, ...spec.eventPayload?.(id) }, createdAt));

@@ -93,6 +93,8 @@ export class IntakeService {
       );
       const creates: Prisma.DocumentCreateManyInput[] = [];
       const createdNow = new Set<string>();
+      /** Pending documents of other batches that this request registers again: they join this batch. */
+      const joining = new Map<string, string[]>();
       for (const v of valid) {
         if ("code" in v) {
           outcomes.push({ status: "REJECTED", ...v });
@@ -102,6 +104,16 @@ export class IntakeService {
         if (found) {
           // Still pending from an earlier request: a fresh target. Twice in this request: the second is a duplicate.
           const pending = found.status === "PENDING_UPLOAD" && !createdNow.has(found.id);
+          if (pending && found.batchId !== batchId) {
+            // Its batch was abandoned before the bytes came (a rerun with a fresh state folder): the
+            // document joins the batch this request reports, so that batch counts every file it names.
+            joining.set(found.batchId, [...(joining.get(found.batchId) ?? []), found.id]);
+            const moved = { ...found, batchId };
+            existing.set(v.sha256, moved);
+            createdNow.add(found.id);
+            outcomes.push({ status: "PENDING", document: moved });
+            continue;
+          }
           outcomes.push({ status: pending ? "PENDING" : "DUPLICATE", document: found });
           continue;
         }
@@ -133,6 +145,30 @@ export class IntakeService {
             to: { status: "PENDING_UPLOAD", stage: null },
             eventType: EventType.DOCUMENTS_REQUESTED,
             batchEvent: { count: creates.length },
+          })),
+        );
+      }
+      for (const [fromBatchId, ids] of joining) {
+        const pending = { status: "PENDING_UPLOAD", stage: null } as const;
+        events.push(
+          ...(await transition(tx, {
+            tenantId,
+            batchId: fromBatchId,
+            documentIds: ids,
+            from: pending,
+            to: null,
+            data: { batchId },
+            eventType: EventType.DOCUMENTS_MOVED,
+            batchEvent: { count: ids.length, toBatchId: batchId },
+          })),
+          ...(await transition(tx, {
+            tenantId,
+            batchId,
+            documentIds: ids,
+            from: null,
+            to: pending,
+            eventType: EventType.DOCUMENTS_REQUESTED,
+            batchEvent: { count: ids.length, fromBatchId },
           })),
         );
       }
