@@ -29,9 +29,9 @@ describe("planFor", () => {
   it("is empty for a document that is up to date in every requested stage", () => {
     expect(planFor(doc(), all, NOW)).toEqual([]);
     // Understood by the vision model: that counts as current too.
-    expect(planFor(doc({ ...CURRENT, UNDERSTAND: { ...CURRENT.UNDERSTAND, model: "vision-model" } }), all, NOW)).toEqual(
-      [],
-    );
+    expect(
+      planFor(doc({ ...CURRENT, UNDERSTAND: { ...CURRENT.UNDERSTAND, model: "vision-model" } }), all, NOW),
+    ).toEqual([]);
   });
 
   it("runs every stage again when the parser changed (or the document was never parsed)", () => {
@@ -55,21 +55,22 @@ describe("planFor", () => {
 
   it("ignores the prompt version when another model was chosen, and the category version when unknown", () => {
     const other = { ...NOW, understandModels: ["chosen"], promptVersion: undefined };
-    const understood = doc({ ...CURRENT, UNDERSTAND: { model: "chosen", promptVersion: "whatever", categoryVersion: 3 } });
+    const understood = doc({
+      ...CURRENT,
+      UNDERSTAND: { model: "chosen", promptVersion: "whatever", categoryVersion: 3 },
+    });
     expect(planFor(understood, ["UNDERSTAND"], other)).toEqual([]);
     expect(planFor(doc(), ["UNDERSTAND"], { ...other, understandModels: ["text-model"] })).toEqual([]);
     expect(planFor(doc(), ["UNDERSTAND"], { ...NOW, categoryVersion: undefined })).toEqual([]);
   });
 
   it("embeds again on another embedding model or chunker, and then indexes", () => {
-    expect(planFor(doc({ ...CURRENT, EMBED: { model: "embed-0", chunker: CHUNKER_VERSION } }), ["EMBED"], NOW)).toEqual([
-      "EMBED",
-      "INDEX",
-    ]);
-    expect(planFor(doc({ ...CURRENT, EMBED: { model: "embed-1", chunker: "chunk-0" } }), ["EMBED"], NOW)).toEqual([
-      "EMBED",
-      "INDEX",
-    ]);
+    expect(
+      planFor(doc({ ...CURRENT, EMBED: { model: "embed-0", chunker: CHUNKER_VERSION } }), ["EMBED"], NOW),
+    ).toEqual(["EMBED", "INDEX"]);
+    expect(
+      planFor(doc({ ...CURRENT, EMBED: { model: "embed-1", chunker: "chunk-0" } }), ["EMBED"], NOW),
+    ).toEqual(["EMBED", "INDEX"]);
     // Both stale: one run of each, in pipeline order.
     expect(
       planFor(doc({ ...CURRENT, UNDERSTAND: undefined, EMBED: undefined }), ["EMBED", "UNDERSTAND"], NOW),

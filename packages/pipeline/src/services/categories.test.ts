@@ -31,7 +31,9 @@ describe("CategoriesService", () => {
     expect(one.every((c) => c.version === 1)).toBe(true);
     expect(await categories.list(tenantId)).toHaveLength(defaults.length);
     expect(await env.prisma.category.count({ where: { tenantId } })).toBe(defaults.length);
-    expect(await env.prisma.categoryVersion.count({ where: { category: { tenantId } } })).toBe(defaults.length);
+    expect(await env.prisma.categoryVersion.count({ where: { category: { tenantId } } })).toBe(
+      defaults.length,
+    );
     const invoice = await categories.get(tenantId, "invoice");
     expect(invoice?.fields.properties.total).toMatchObject({ type: "string", format: "money" });
     expect(await categories.get(tenantId, "nonsense")).toBeNull();
@@ -48,14 +50,27 @@ describe("CategoriesService", () => {
       keywords: ["po", "order"],
       fields: FIELDS,
     });
-    expect(defined).toMatchObject({ name: "purchase_order", description: "An order to buy.", version: 1, fields: FIELDS });
+    expect(defined).toMatchObject({
+      name: "purchase_order",
+      description: "An order to buy.",
+      version: 1,
+      fields: FIELDS,
+    });
     const all = await categories.list(tenantId);
     expect(all).toHaveLength(env.deps.categories.length + 1);
-    const versions = await env.prisma.categoryVersion.findMany({ where: { category: { tenantId, name: "purchase_order" } } });
-    expect(versions).toMatchObject([{ version: 1, definition: { description: "An order to buy.", keywords: ["po", "order"] } }]);
+    const versions = await env.prisma.categoryVersion.findMany({
+      where: { category: { tenantId, name: "purchase_order" } },
+    });
+    expect(versions).toMatchObject([
+      { version: 1, definition: { description: "An order to buy.", keywords: ["po", "order"] } },
+    ]);
 
-    expect(await codeOf(categories.define(tenantId, { name: "purchase_order", description: "again" }))).toBe("CONFLICT");
-    expect(await codeOf(categories.define(tenantId, { name: "invoice", description: "mine" }))).toBe("CONFLICT");
+    expect(await codeOf(categories.define(tenantId, { name: "purchase_order", description: "again" }))).toBe(
+      "CONFLICT",
+    );
+    expect(await codeOf(categories.define(tenantId, { name: "invoice", description: "mine" }))).toBe(
+      "CONFLICT",
+    );
     expect((await categories.get(tenantId, "invoice"))?.description).not.toBe("mine");
   });
 
@@ -65,10 +80,18 @@ describe("CategoriesService", () => {
       { name: "Purchase Order", description: "x" },
       { name: "po", description: "   " },
       { name: "po", description: "x", fields: { ...FIELDS, required: ["missing"] } },
-      { name: "po", description: "x", fields: { type: "object", properties: { Amount: { type: "string" } } } },
+      {
+        name: "po",
+        description: "x",
+        fields: { type: "object", properties: { Amount: { type: "string" } } },
+      },
       { name: "po", description: "x", fields: { type: "object", properties: { a: { type: "boolean" } } } },
     ];
-    for (const input of bad) expect(await codeOf(categories.define(tenantId, input as unknown as CategoryInput)), JSON.stringify(input)).toBe("BAD_REQUEST");
+    for (const input of bad)
+      expect(
+        await codeOf(categories.define(tenantId, input as unknown as CategoryInput)),
+        JSON.stringify(input),
+      ).toBe("BAD_REQUEST");
     expect(await categories.get(tenantId, "po")).toBeNull();
 
     const other = await env.prisma.tenant.create({ data: { name: "other" } });
@@ -77,18 +100,39 @@ describe("CategoriesService", () => {
     expect(await codeOf(categories.define(tenantId, { name: "po", description: "mine" }))).toBe("ok");
   });
 
-  test("update bumps the version only on a real change, keeping each definition", async ({ env, tenantId }) => {
+  test("update bumps the version only on a real change, keeping each definition", async ({
+    env,
+    tenantId,
+  }) => {
     const { categories } = env.services();
-    await categories.define(tenantId, { name: "po", description: "An order.", keywords: ["po"], fields: FIELDS });
+    await categories.define(tenantId, {
+      name: "po",
+      description: "An order.",
+      keywords: ["po"],
+      fields: FIELDS,
+    });
 
     // The same values (whitespace and key order aside): nothing changes.
-    const reordered = { required: ["amount"], properties: { kind: FIELDS.properties.kind, amount: FIELDS.properties.amount }, type: "object" };
-    const same = await categories.update(tenantId, "po", { description: " An order. ", keywords: ["po"], fields: reordered });
+    const reordered = {
+      required: ["amount"],
+      properties: { kind: FIELDS.properties.kind, amount: FIELDS.properties.amount },
+      type: "object",
+    };
+    const same = await categories.update(tenantId, "po", {
+      description: " An order. ",
+      keywords: ["po"],
+      fields: reordered,
+    });
     expect(same.version).toBe(1);
     expect(await categories.update(tenantId, "po", {})).toMatchObject({ version: 1 });
 
     const changed = await categories.update(tenantId, "po", { description: "A purchase order." });
-    expect(changed).toMatchObject({ version: 2, description: "A purchase order.", keywords: ["po"], fields: FIELDS });
+    expect(changed).toMatchObject({
+      version: 2,
+      description: "A purchase order.",
+      keywords: ["po"],
+      fields: FIELDS,
+    });
     const fields = await categories.update(tenantId, "po", { fields: { type: "object", properties: {} } });
     expect(fields).toMatchObject({ version: 3, fields: { type: "object", properties: {} } });
 
@@ -102,9 +146,9 @@ describe("CategoriesService", () => {
       [3, "A purchase order."],
     ]);
 
-    expect(await codeOf(categories.update(tenantId, "po", { fields: { type: "object", properties: { X: {} } } }))).toBe(
-      "BAD_REQUEST",
-    );
+    expect(
+      await codeOf(categories.update(tenantId, "po", { fields: { type: "object", properties: { X: {} } } })),
+    ).toBe("BAD_REQUEST");
     expect(await codeOf(categories.update(tenantId, "nonsense", { description: "x" }))).toBe("NOT_FOUND");
     expect((await categories.get(tenantId, "po"))?.version).toBe(3);
   });

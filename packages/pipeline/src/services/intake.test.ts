@@ -4,7 +4,7 @@ import { RequestError } from "../domain/errors.ts";
 import { EventType, stageMessage } from "../domain/messages.ts";
 import type { PipelineEvent } from "../ports/event-bus.ts";
 import type { FileRequest } from "./intake.ts";
-import { counters, createTenant, outboxFor, serviceTest as test, sha256 } from "./test-resources.ts";
+import { counters, createTenant, outboxFor, sha256, serviceTest as test } from "./test-resources.ts";
 
 const file = (content: string, name = `${content}.txt`): FileRequest => ({
   name,
@@ -27,16 +27,26 @@ async function expectRequestError(p: Promise<unknown>, code: RequestError["code"
 describe("IntakeService.createBatch", () => {
   test("trims the name and keeps the chosen categories as the batch's options", async ({ env, tenantId }) => {
     const { intake } = env.services();
-    const batch = await intake.createBatch(tenantId, { name: "  march  ", categories: ["invoice", "receipt"] });
+    const batch = await intake.createBatch(tenantId, {
+      name: "  march  ",
+      categories: ["invoice", "receipt"],
+    });
     expect(batch).toMatchObject({ tenantId, name: "march", options: { categories: ["invoice", "receipt"] } });
     const plain = await intake.createBatch(tenantId, { name: "april" });
     expect(plain.options).toEqual({});
   });
 
-  test("refuses an empty or over-long name and unknown categories (BAD_REQUEST)", async ({ env, tenantId }) => {
+  test("refuses an empty or over-long name and unknown categories (BAD_REQUEST)", async ({
+    env,
+    tenantId,
+  }) => {
     const { intake } = env.services();
     await expectRequestError(intake.createBatch(tenantId, { name: "   " }), "BAD_REQUEST", /1 to 200/);
-    await expectRequestError(intake.createBatch(tenantId, { name: "x".repeat(201) }), "BAD_REQUEST", /1 to 200/);
+    await expectRequestError(
+      intake.createBatch(tenantId, { name: "x".repeat(201) }),
+      "BAD_REQUEST",
+      /1 to 200/,
+    );
     await expect(intake.createBatch(tenantId, { name: "x".repeat(200) })).resolves.toBeTruthy();
     await expectRequestError(
       intake.createBatch(tenantId, { name: "b", categories: ["invoice", "nonsense", "also_not"] }),
@@ -48,7 +58,10 @@ describe("IntakeService.createBatch", () => {
 });
 
 describe("IntakeService.requestUploads", () => {
-  test("registers a new file as PENDING_UPLOAD with a signed target for its own key", async ({ env, tenantId }) => {
+  test("registers a new file as PENDING_UPLOAD with a signed target for its own key", async ({
+    env,
+    tenantId,
+  }) => {
     const { intake } = env.services();
     const batch = await intake.createBatch(tenantId, { name: "b" });
     const [out] = await intake.requestUploads(tenantId, batch.id, [file("hello")]);
@@ -78,7 +91,10 @@ describe("IntakeService.requestUploads", () => {
     const { intake } = env.services();
     const batch = await intake.createBatch(tenantId, { name: "b" });
     // The same content twice in one request: one upload, one duplicate.
-    const first = await intake.requestUploads(tenantId, batch.id, [file("same", "a.txt"), file("same", "b.txt")]);
+    const first = await intake.requestUploads(tenantId, batch.id, [
+      file("same", "a.txt"),
+      file("same", "b.txt"),
+    ]);
     expect(first.map((o) => o.status)).toEqual(["UPLOAD", "DUPLICATE"]);
     const id = first[0]!.status === "UPLOAD" ? first[0]!.document.id : "";
     expect(first[1]!.status === "DUPLICATE" && first[1]!.document.id).toBe(id);
@@ -127,7 +143,11 @@ describe("IntakeService.requestUploads", () => {
       "BAD_REQUEST",
       "UPLOAD", // an upper-case hash is the same hash
     ]);
-    expect(out[0]).toMatchObject({ status: "REJECTED", name: "../etc/passwd", message: expect.stringMatching(/\.\./) });
+    expect(out[0]).toMatchObject({
+      status: "REJECTED",
+      name: "../etc/passwd",
+      message: expect.stringMatching(/\.\./),
+    });
     const six = out[5]!;
     expect(six.status === "UPLOAD" && six.document.sha256).toBe(sha256("six"));
     expect(await counters(env.prisma, batch.id)).toMatchObject({ total: 1, pendingUpload: 1 });
@@ -197,7 +217,9 @@ describe("IntakeService.completeUploads", () => {
         });
       }
       for (const d of [missing!, wrongSize!]) {
-        expect((await env.prisma.document.findUniqueOrThrow({ where: { id: d.id } })).status).toBe("PENDING_UPLOAD");
+        expect((await env.prisma.document.findUniqueOrThrow({ where: { id: d.id } })).status).toBe(
+          "PENDING_UPLOAD",
+        );
         expect(await outboxFor(env.prisma, d.id)).toHaveLength(0);
       }
       expect(await counters(env.prisma, batch.id)).toMatchObject({
@@ -209,7 +231,11 @@ describe("IntakeService.completeUploads", () => {
       });
       const queued = published.filter((e) => e.type === EventType.DOCUMENT_QUEUED);
       expect(queued.map((e) => e.documentId).sort()).toEqual([a!.id, b!.id].sort());
-      expect(queued.at(-1)?.payload).toMatchObject({ status: "QUEUED", stage: "PARSE", batch: { queued: 2 } });
+      expect(queued.at(-1)?.payload).toMatchObject({
+        status: "QUEUED",
+        stage: "PARSE",
+        batch: { queued: 2 },
+      });
 
       // Again: nothing moves, no second outbox row, no transaction.
       afterCommit.mockClear();
@@ -230,10 +256,17 @@ describe("IntakeService.completeUploads", () => {
     const [out] = await intake.requestUploads(stranger, theirs.id, [file("secret")]);
     const doc = out?.status === "UPLOAD" ? out.document : null;
     await env.deps.store.put(doc!.objectKey, "secret");
-    expect(await intake.completeUploads(tenantId, [doc!.id])).toEqual([{ documentId: doc!.id, status: "NOT_FOUND" }]);
-    expect((await env.prisma.document.findUniqueOrThrow({ where: { id: doc!.id } })).status).toBe("PENDING_UPLOAD");
+    expect(await intake.completeUploads(tenantId, [doc!.id])).toEqual([
+      { documentId: doc!.id, status: "NOT_FOUND" },
+    ]);
+    expect((await env.prisma.document.findUniqueOrThrow({ where: { id: doc!.id } })).status).toBe(
+      "PENDING_UPLOAD",
+    );
     await expectRequestError(
-      intake.completeUploads(tenantId, Array.from({ length: 1001 }, () => doc!.id)),
+      intake.completeUploads(
+        tenantId,
+        Array.from({ length: 1001 }, () => doc!.id),
+      ),
       "BAD_REQUEST",
     );
   });

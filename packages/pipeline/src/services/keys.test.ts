@@ -24,7 +24,11 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
 const bearer = (secret: string) => `Bearer ${secret}`;
 
 describe("ApiKeys", () => {
-  test("creates a key whose secret is shown once and stored only as its hash", async ({ env, tenantId, keys }) => {
+  test("creates a key whose secret is shown once and stored only as its hash", async ({
+    env,
+    tenantId,
+    keys,
+  }) => {
     const { secret, key } = await keys.keys.create({ tenantId, name: " ci ", scopes: ["upload", "read"] });
     expect(secret).toMatch(/^dfk_[A-Za-z0-9_-]{43}$/);
     expect(key).toMatchObject({
@@ -72,14 +76,19 @@ describe("ApiKeys", () => {
     expect(await keys.keys.verify(bearer(unknown))).toEqual({ ok: false, reason: "unknown" });
   });
 
-  test("writes lastUsedAt at most once a minute, and refuses a key past its expiry", async ({ env, tenantId, keys }) => {
+  test("writes lastUsedAt at most once a minute, and refuses a key past its expiry", async ({
+    env,
+    tenantId,
+    keys,
+  }) => {
     const { secret, key } = await keys.keys.create({
       tenantId,
       name: "short",
       scopes: ["read"],
       expiresAt: new Date(keys.clock.now.getTime() + 3_600_000),
     });
-    const lastUsed = async () => (await env.prisma.apiKey.findUniqueOrThrow({ where: { id: key.id } })).lastUsedAt;
+    const lastUsed = async () =>
+      (await env.prisma.apiKey.findUniqueOrThrow({ where: { id: key.id } })).lastUsedAt;
     const first = keys.clock.now;
     await keys.keys.verify(bearer(secret));
     expect(await lastUsed()).toEqual(first);
@@ -140,7 +149,13 @@ describe("ApiKeys", () => {
     const tag = randomBytes(3).toString("hex").slice(0, 5);
     const row = (prefix: string) =>
       env.prisma.apiKey.create({
-        data: { tenantId, name: prefix, prefix, hash: hashKey(`${prefix}-${randomUUID()}`), scopes: ["read"] },
+        data: {
+          tenantId,
+          name: prefix,
+          prefix,
+          hash: hashKey(`${prefix}-${randomUUID()}`),
+          scopes: ["read"],
+        },
       });
     const one = await row(`dfk_${tag}a1b`);
     await row(`dfk_${tag}a2b`);

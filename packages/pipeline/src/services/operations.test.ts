@@ -33,7 +33,11 @@ async function requestErrorCode(p: Promise<unknown>): Promise<string | null> {
 }
 
 describe("OperationsService.retryDocuments", () => {
-  test("answers each id in order: QUEUED, BAD_STAGE, IN_FLIGHT or NOT_FOUND", async ({ env, tenantId, ops }) => {
+  test("answers each id in order: QUEUED, BAD_STAGE, IN_FLIGHT or NOT_FOUND", async ({
+    env,
+    tenantId,
+    ops,
+  }) => {
     const failed = await ops.seed({
       status: "FAILED",
       stage: "UNDERSTAND",
@@ -106,11 +110,17 @@ describe("OperationsService.retryDocuments", () => {
     env,
     ops,
   }) => {
-    const failedAtUnderstand = await ops.seed({ status: "FAILED", stage: "UNDERSTAND", errorCode: "TIMEOUT" });
+    const failedAtUnderstand = await ops.seed({
+      status: "FAILED",
+      stage: "UNDERSTAND",
+      errorCode: "TIMEOUT",
+    });
     const failedAtEmbed = await ops.seed({ status: "FAILED", stage: "EMBED", errorCode: "TIMEOUT" });
     const completed = await ops.seed({ status: "COMPLETED", completedAt: new Date() });
 
-    expect(await ops.operations.retryDocuments(ops.batch.tenantId, [failedAtUnderstand.id], { stage: "EMBED" })).toEqual([
+    expect(
+      await ops.operations.retryDocuments(ops.batch.tenantId, [failedAtUnderstand.id], { stage: "EMBED" }),
+    ).toEqual([
       {
         documentId: failedAtUnderstand.id,
         status: "BAD_STAGE",
@@ -119,7 +129,9 @@ describe("OperationsService.retryDocuments", () => {
     ]);
     expect(await read(env, failedAtUnderstand.id)).toMatchObject({ status: "FAILED", stage: "UNDERSTAND" });
 
-    const res = await ops.operations.retryDocuments(ops.batch.tenantId, [failedAtEmbed.id], { stage: "PARSE" });
+    const res = await ops.operations.retryDocuments(ops.batch.tenantId, [failedAtEmbed.id], {
+      stage: "PARSE",
+    });
     expect(res).toEqual([{ documentId: failedAtEmbed.id, status: "QUEUED" }]);
     expect(await read(env, failedAtEmbed.id)).toMatchObject({ status: "QUEUED", stage: "PARSE" });
 
@@ -145,12 +157,17 @@ describe("OperationsService.retryDocuments", () => {
     expect(await outboxFor(env.prisma, failed.id)).toHaveLength(1);
   });
 
-  test("refuses a time budget out of range and more than 1000 ids (BAD_REQUEST)", async ({ tenantId, ops }) => {
+  test("refuses a time budget out of range and more than 1000 ids (BAD_REQUEST)", async ({
+    tenantId,
+    ops,
+  }) => {
     const failed = await ops.seed({ status: "FAILED", stage: "PARSE" });
     for (const stageTimeoutMs of [99, 3_600_001, 1.5])
-      expect(await requestErrorCode(ops.operations.retryDocuments(tenantId, [failed.id], { options: { stageTimeoutMs } }))).toBe(
-        "BAD_REQUEST",
-      );
+      expect(
+        await requestErrorCode(
+          ops.operations.retryDocuments(tenantId, [failed.id], { options: { stageTimeoutMs } }),
+        ),
+      ).toBe("BAD_REQUEST");
     const ids = Array.from({ length: 1001 }, () => failed.id);
     expect(await requestErrorCode(ops.operations.retryDocuments(tenantId, ids))).toBe("BAD_REQUEST");
   });
@@ -175,7 +192,12 @@ describe("OperationsService.retryBatch", () => {
     expect(await ops.operations.retryBatch(tenantId, ops.batch.id, false)).toBe(1);
     expect(await read(env, done.id)).toMatchObject({ status: "QUEUED", stage: "PARSE" });
     expect(await read(env, running.id)).toMatchObject({ status: "PROCESSING", stage: "EMBED" });
-    expect(await counters(env.prisma, ops.batch.id)).toMatchObject({ failed: 0, completed: 0, queued: 3, processing: 1 });
+    expect(await counters(env.prisma, ops.batch.id)).toMatchObject({
+      failed: 0,
+      completed: 0,
+      queued: 3,
+      processing: 1,
+    });
 
     const stranger = await createTenant(env.prisma);
     expect(await requestErrorCode(ops.operations.retryBatch(stranger, ops.batch.id))).toBe("NOT_FOUND");
@@ -207,7 +229,13 @@ describe("OperationsService.quarantine", () => {
     const stranger = await createTenant(env.prisma);
     const theirBatch = await insertBatch(env.prisma, stranger);
     for (let i = 0; i < 4; i++)
-      await insertDocument(env.prisma, { tenantId: stranger, batchId: theirBatch.id, status: "FAILED", stage: "PARSE", errorCode: "EMPTY" });
+      await insertDocument(env.prisma, {
+        tenantId: stranger,
+        batchId: theirBatch.id,
+        status: "FAILED",
+        stage: "PARSE",
+        errorCode: "EMPTY",
+      });
 
     const groups = await ops.operations.quarantine(tenantId);
     expect(groups.map((g) => [g.code, g.count])).toEqual([
@@ -252,10 +280,20 @@ describe("OperationsService.reprocess", () => {
     const invoice = await ops.services.categories.get(tenantId, "invoice");
     const now = current(env, invoice!.version);
     const completed = (provenance: Provenance) =>
-      ops.seed({ status: "COMPLETED", category: "invoice", provenance: documentProvenance.write(provenance) });
+      ops.seed({
+        status: "COMPLETED",
+        category: "invoice",
+        provenance: documentProvenance.write(provenance),
+      });
     const upToDate = await completed(now);
-    const staleEmbed = await completed({ ...now, EMBED: { model: "old-embedder", chunker: CHUNKER_VERSION } });
-    const staleUnderstand = await completed({ ...now, UNDERSTAND: { ...now.UNDERSTAND, promptVersion: "rules-0" } });
+    const staleEmbed = await completed({
+      ...now,
+      EMBED: { model: "old-embedder", chunker: CHUNKER_VERSION },
+    });
+    const staleUnderstand = await completed({
+      ...now,
+      UNDERSTAND: { ...now.UNDERSTAND, promptVersion: "rules-0" },
+    });
     await ops.seed({ status: "QUEUED", stage: "INDEX", category: "invoice" });
     await ops.seed({ status: "FAILED", stage: "PARSE" }); // failed documents are retried, not reprocessed
 
@@ -297,10 +335,14 @@ describe("OperationsService.reprocess", () => {
       provenance: documentProvenance.write(current(env, invoice!.version)),
     });
     const filter = { documentIds: [doc.id] };
-    expect(await ops.operations.reprocess(tenantId, { filter, stages: ["UNDERSTAND"] })).toMatchObject({ upToDate: 1 });
+    expect(await ops.operations.reprocess(tenantId, { filter, stages: ["UNDERSTAND"] })).toMatchObject({
+      upToDate: 1,
+    });
 
     await ops.services.categories.update(tenantId, "invoice", { description: "A bill, changed." });
-    expect(await ops.operations.reprocess(tenantId, { filter, stages: ["UNDERSTAND"] })).toMatchObject({ queued: 1 });
+    expect(await ops.operations.reprocess(tenantId, { filter, stages: ["UNDERSTAND"] })).toMatchObject({
+      queued: 1,
+    });
     expect(await read(env, doc.id)).toMatchObject({ status: "QUEUED", stage: "UNDERSTAND" });
 
     const other = await ops.seed({
@@ -325,9 +367,17 @@ describe("OperationsService.reprocess", () => {
       provenance: documentProvenance.write(current(env, invoice!.version + 1)),
     });
     expect(
-      await ops.operations.reprocess(tenantId, { filter: { documentIds: [forced.id] }, stages: ["INDEX"], force: true }),
+      await ops.operations.reprocess(tenantId, {
+        filter: { documentIds: [forced.id] },
+        stages: ["INDEX"],
+        force: true,
+      }),
     ).toMatchObject({ queued: 1 });
-    expect(await read(env, forced.id)).toMatchObject({ status: "QUEUED", stage: "INDEX", options: { stages: ["INDEX"] } });
+    expect(await read(env, forced.id)).toMatchObject({
+      status: "QUEUED",
+      stage: "INDEX",
+      options: { stages: ["INDEX"] },
+    });
   });
 
   test("touches only the documents the filter selects", async ({ env, tenantId, ops }) => {
@@ -337,7 +387,13 @@ describe("OperationsService.reprocess", () => {
     const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()].sort();
     const selected = await ops.seed({ id: a, status: "COMPLETED", category: "invoice", provenance });
     const later = await ops.seed({ id: b, status: "COMPLETED", category: "invoice", provenance });
-    const flagged = await ops.seed({ id: c, status: "COMPLETED", category: "receipt", provenance, needsReview: true });
+    const flagged = await ops.seed({
+      id: c,
+      status: "COMPLETED",
+      category: "receipt",
+      provenance,
+      needsReview: true,
+    });
 
     const res = await ops.operations.reprocess(tenantId, {
       filter: { documentIds: [selected.id] },
@@ -348,7 +404,11 @@ describe("OperationsService.reprocess", () => {
     expect(await read(env, later.id)).toMatchObject({ status: "COMPLETED" });
     expect(await read(env, flagged.id)).toMatchObject({ status: "COMPLETED" });
 
-    const byReview = await ops.operations.reprocess(tenantId, { filter: { needsReview: true }, stages: ["INDEX"], force: true });
+    const byReview = await ops.operations.reprocess(tenantId, {
+      filter: { needsReview: true },
+      stages: ["INDEX"],
+      force: true,
+    });
     expect(byReview).toMatchObject({ queued: 1, documentIds: [flagged.id] });
     const byCategory = await ops.operations.reprocess(tenantId, {
       filter: { category: ["invoice"] },
@@ -362,14 +422,22 @@ describe("OperationsService.reprocess", () => {
     tenantId,
     ops,
   }) => {
-    expect(await requestErrorCode(ops.operations.reprocess(tenantId, { filter: {}, stages: [] }))).toBe("BAD_REQUEST");
+    expect(await requestErrorCode(ops.operations.reprocess(tenantId, { filter: {}, stages: [] }))).toBe(
+      "BAD_REQUEST",
+    );
     expect(
       await requestErrorCode(
-        ops.operations.reprocess(tenantId, { filter: {}, stages: ["EMBED"], models: { embed: "another-embedder" } }),
+        ops.operations.reprocess(tenantId, {
+          filter: {},
+          stages: ["EMBED"],
+          models: { embed: "another-embedder" },
+        }),
       ),
     ).toBe("BAD_REQUEST");
-    expect(await requestErrorCode(ops.operations.reprocess(tenantId, { filter: { batchId: "x" }, stages: ["INDEX"] }))).toBe(
-      "NOT_FOUND",
-    );
+    expect(
+      await requestErrorCode(
+        ops.operations.reprocess(tenantId, { filter: { batchId: "x" }, stages: ["INDEX"] }),
+      ),
+    ).toBe("NOT_FOUND");
   });
 });

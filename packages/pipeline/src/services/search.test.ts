@@ -75,7 +75,8 @@ describe("SearchService.search", () => {
       ["gt without value", { query: "x", filter: { fields: [{ name: "total", op: "gt" }] } }],
     ];
     const answers: string[] = [];
-    for (const [what, args] of bad) answers.push(`${what}: ${await codeOf(search.service.search(tenantId, args))}`);
+    for (const [what, args] of bad)
+      answers.push(`${what}: ${await codeOf(search.service.search(tenantId, args))}`);
     expect(answers).toEqual(bad.map(([what]) => `${what}: BAD_REQUEST`));
     expect(port).not.toHaveBeenCalled();
 
@@ -147,7 +148,12 @@ describe("SearchService.search", () => {
         first: 4,
         after: page.endCursor,
       });
-      expect(port.mock.calls[1]![0]).toMatchObject({ mode: "KEYWORD", offset: 4, limit: 5, embedding: undefined });
+      expect(port.mock.calls[1]![0]).toMatchObject({
+        mode: "KEYWORD",
+        offset: 4,
+        limit: 5,
+        embedding: undefined,
+      });
       expect(next).toMatchObject({ hasNextPage: false, endCursor: cursor(5) });
       expect(next.edges[0]!.node.document).toMatchObject({ id: c.id, name: "c.txt", status: "COMPLETED" });
     } finally {
@@ -169,7 +175,11 @@ describe("SearchService.search", () => {
       { doc: other, text: "a tall giraffe", category: "letter" },
       { doc: theirs, text: "another zebra, someone else's", category: "report" },
     ]);
-    const page = await search.service.search(tenantId, { query: "zebra", mode: "KEYWORD", facets: ["category"] });
+    const page = await search.service.search(tenantId, {
+      query: "zebra",
+      mode: "KEYWORD",
+      facets: ["category"],
+    });
     expect(page.edges.map((e) => e.node.document?.id)).toEqual([mine.id]);
     expect(page.edges[0]!.node.highlights.join(" ")).toContain("<mark>zebra</mark>");
     expect(page.totalCount).toBe(1);

@@ -4,13 +4,26 @@ import { documentOptions } from "../domain/codecs.ts";
 import { DocumentError, FailureCode } from "../domain/errors.ts";
 import { EventType, STAGES, type StageName, stageMessage } from "../domain/messages.ts";
 import type { StageHandler, StageInput, StageOutput } from "../stages/index.ts";
-import { counters, insertBatch, insertDocument, outboxFor, serviceTest, type ServiceEnv } from "./test-resources.ts";
+import {
+  counters,
+  insertBatch,
+  insertDocument,
+  outboxFor,
+  type ServiceEnv,
+  serviceTest,
+} from "./test-resources.ts";
 
 /** Handlers that answer `{ data: {} }` unless a test says otherwise. */
 function stubHandlers() {
   const calls: StageInput[] = [];
   const handlers = Object.fromEntries(
-    STAGES.map((s) => [s, vi.fn<StageHandler>(async (input) => (calls.push(input), { data: {} }))]),
+    STAGES.map((s) => [
+      s,
+      vi.fn<StageHandler>(async (input) => {
+        calls.push(input);
+        return { data: {} };
+      }),
+    ]),
   ) as Record<StageName, ReturnType<typeof vi.fn<StageHandler>>>;
   return { handlers, calls };
 }
@@ -29,9 +42,17 @@ const read = (env: ServiceEnv, id: string) => env.prisma.document.findUniqueOrTh
 
 describe("StageRunner.processStage", () => {
   test("dead-letters a message that is not a stage message", async ({ run }) => {
-    for (const body of [null, "text", { v: 2 }, { v: 1, documentId: "x", tenantId: randomUUID(), stage: "PARSE" }]) {
+    for (const body of [
+      null,
+      "text",
+      { v: 2 },
+      { v: 1, documentId: "x", tenantId: randomUUID(), stage: "PARSE" },
+    ]) {
       const d = await run.runner.processStage(body, 1);
-      expect(d).toMatchObject({ action: "dead-letter", reason: expect.stringMatching(/^invalid stage message/) });
+      expect(d).toMatchObject({
+        action: "dead-letter",
+        reason: expect.stringMatching(/^invalid stage message/),
+      });
     }
     for (const h of Object.values(run.handlers)) expect(h).not.toHaveBeenCalled();
   });
@@ -60,7 +81,11 @@ describe("StageRunner.processStage", () => {
     const before = await counters(env.prisma, run.batch.id);
     for (const m of messages) expect(await run.runner.processStage(m, 1)).toEqual({ action: "ack" });
     for (const h of Object.values(run.handlers)) expect(h).not.toHaveBeenCalled();
-    expect(await read(env, atUnderstand.id)).toMatchObject({ status: "QUEUED", stage: "UNDERSTAND", attempts: 0 });
+    expect(await read(env, atUnderstand.id)).toMatchObject({
+      status: "QUEUED",
+      stage: "UNDERSTAND",
+      attempts: 0,
+    });
     expect(await counters(env.prisma, run.batch.id)).toEqual(before);
   });
 
@@ -134,11 +159,21 @@ describe("StageRunner.processStage", () => {
     expect(after.completedAt).toBeInstanceOf(Date);
     expect(after.timings).toEqual({ PARSE: 5, INDEX: expect.any(Number) });
     expect(await outboxFor(env.prisma, doc.id)).toHaveLength(0);
-    expect(await env.prisma.event.count({ where: { documentId: doc.id, type: EventType.DOCUMENT_COMPLETED } })).toBe(1);
-    expect(await counters(env.prisma, run.batch.id)).toMatchObject({ completed: 1, queued: 0, processing: 0, atIndex: 0 });
+    expect(
+      await env.prisma.event.count({ where: { documentId: doc.id, type: EventType.DOCUMENT_COMPLETED } }),
+    ).toBe(1);
+    expect(await counters(env.prisma, run.batch.id)).toMatchObject({
+      completed: 1,
+      queued: 0,
+      processing: 0,
+      atIndex: 0,
+    });
   });
 
-  test("follows the document's plan (a reprocess) and clears it once the run is spent", async ({ env, run }) => {
+  test("follows the document's plan (a reprocess) and clears it once the run is spent", async ({
+    env,
+    run,
+  }) => {
     const doc = await run.queuedAt("UNDERSTAND", {
       options: documentOptions.write({ stages: ["UNDERSTAND", "INDEX"], stageTimeoutMs: 60_000 }),
     });
@@ -153,10 +188,17 @@ describe("StageRunner.processStage", () => {
 
   test("fails the document at once on a DocumentError, with its code, and acks", async ({ env, run }) => {
     const doc = await run.queuedAt("UNDERSTAND");
-    run.handlers.UNDERSTAND.mockRejectedValue(new DocumentError(FailureCode.CORRUPT, "cannot read\u0000 this"));
+    run.handlers.UNDERSTAND.mockRejectedValue(
+      new DocumentError(FailureCode.CORRUPT, "cannot read\u0000 this"),
+    );
     expect(await run.runner.processStage(stageMessage(doc, "UNDERSTAND"), 1)).toEqual({ action: "ack" });
     const after = await read(env, doc.id);
-    expect(after).toMatchObject({ status: "FAILED", stage: "UNDERSTAND", errorCode: "CORRUPT", leaseExpiresAt: null });
+    expect(after).toMatchObject({
+      status: "FAILED",
+      stage: "UNDERSTAND",
+      errorCode: "CORRUPT",
+      leaseExpiresAt: null,
+    });
     expect(after.errorMessage).toMatch(/^cannot read.* this$/);
     expect(after.errorMessage).not.toContain("\u0000");
     expect(await outboxFor(env.prisma, doc.id)).toHaveLength(0);
@@ -164,35 +206,40 @@ describe("StageRunner.processStage", () => {
       where: { documentId: doc.id, type: EventType.DOCUMENT_FAILED },
     });
     expect(failed.payload).toMatchObject({ code: "CORRUPT", status: "FAILED" });
-    expect(await counters(env.prisma, run.batch.id)).toMatchObject({ failed: 1, processing: 0, queued: 0, atUnderstand: 0 });
+    expect(await counters(env.prisma, run.batch.id)).toMatchObject({
+      failed: 1,
+      processing: 0,
+      queued: 0,
+      atUnderstand: 0,
+    });
   });
 
   test.for([
     ["rejects with the signal's reason once aborted", "reject"],
     ["answers what it has once aborted", "resolve"],
-  ] as const)("fails with TIMEOUT past the document's time budget, aborting a handler that %s", async ([, how], {
-    env,
-    run,
-  }) => {
-    const doc = await run.queuedAt("EMBED", { options: documentOptions.write({ stageTimeoutMs: 20 }) });
-    let aborted = false;
-    // Settles in the abort listener itself: the same moment the budget runs out.
-    run.handlers.EMBED.mockImplementation(
-      ({ signal }) =>
-        new Promise((resolve, reject) =>
-          signal.addEventListener("abort", () => {
-            aborted = true;
-            if (how === "reject") reject(signal.reason);
-            else resolve({ data: {} });
-          }),
-        ),
-    );
-    expect(await run.runner.processStage(stageMessage(doc, "EMBED"), 1)).toEqual({ action: "ack" });
-    expect(aborted).toBe(true);
-    const after = await read(env, doc.id);
-    expect(after).toMatchObject({ status: "FAILED", stage: "EMBED", errorCode: "TIMEOUT" });
-    expect(after.errorMessage).toBe("EMBED ran past its 20 ms budget");
-  });
+  ] as const)(
+    "fails with TIMEOUT past the document's time budget, aborting a handler that %s",
+    async ([, how], { env, run }) => {
+      const doc = await run.queuedAt("EMBED", { options: documentOptions.write({ stageTimeoutMs: 20 }) });
+      let aborted = false;
+      // Settles in the abort listener itself: the same moment the budget runs out.
+      run.handlers.EMBED.mockImplementation(
+        ({ signal }) =>
+          new Promise((resolve, reject) =>
+            signal.addEventListener("abort", () => {
+              aborted = true;
+              if (how === "reject") reject(signal.reason);
+              else resolve({ data: {} });
+            }),
+          ),
+      );
+      expect(await run.runner.processStage(stageMessage(doc, "EMBED"), 1)).toEqual({ action: "ack" });
+      expect(aborted).toBe(true);
+      const after = await read(env, doc.id);
+      expect(after).toMatchObject({ status: "FAILED", stage: "EMBED", errorCode: "TIMEOUT" });
+      expect(after.errorMessage).toBe("EMBED ran past its 20 ms budget");
+    },
+  );
 
   test("retries a thrown error with a delay, the document back to QUEUED at its stage and no outbox row", async ({
     env,
@@ -214,7 +261,9 @@ describe("StageRunner.processStage", () => {
     });
     // The queue redelivers the message itself after the delay.
     expect(await outboxFor(env.prisma, doc.id)).toHaveLength(0);
-    const retry = await env.prisma.event.findFirstOrThrow({ where: { documentId: doc.id, type: EventType.STAGE_RETRY } });
+    const retry = await env.prisma.event.findFirstOrThrow({
+      where: { documentId: doc.id, type: EventType.STAGE_RETRY },
+    });
     expect(retry.payload).toMatchObject({ attempt: 1, reason: "model server unreachable" });
     expect(await counters(env.prisma, run.batch.id)).toMatchObject({ queued: 1, processing: 0, atEmbed: 1 });
 
@@ -234,7 +283,11 @@ describe("StageRunner.processStage", () => {
     const d = await run.runner.processStage(stageMessage(doc, "PARSE"), limit);
     expect(d).toEqual({ action: "dead-letter", reason: "flaky" });
     const after = await read(env, doc.id);
-    expect(after).toMatchObject({ status: "FAILED", stage: "PARSE", errorCode: FailureCode.RETRIES_EXHAUSTED });
+    expect(after).toMatchObject({
+      status: "FAILED",
+      stage: "PARSE",
+      errorCode: FailureCode.RETRIES_EXHAUSTED,
+    });
     expect(after.errorMessage).toBe(`gave up after ${limit} attempts: flaky`);
     expect(await counters(env.prisma, run.batch.id)).toMatchObject({ failed: 1, queued: 0, processing: 0 });
   });
@@ -256,7 +309,12 @@ describe("StageRunner.processStage", () => {
     expect(run.handlers.UNDERSTAND).toHaveBeenCalledTimes(1);
     expect(run.calls[0]?.doc.attempts).toBe(2);
     expect(await read(env, doc.id)).toMatchObject({ status: "QUEUED", stage: "EMBED", attempts: 0 });
-    expect(await counters(env.prisma, run.batch.id)).toMatchObject({ processing: 0, queued: 1, atEmbed: 1, atUnderstand: 0 });
+    expect(await counters(env.prisma, run.batch.id)).toMatchObject({
+      processing: 0,
+      queued: 1,
+      atEmbed: 1,
+      atUnderstand: 0,
+    });
   });
 });
 
@@ -282,18 +340,32 @@ describe("StageRunner.reconcileExpiredLeases", () => {
       leaseExpiresAt: new Date(Date.now() + 600_000),
     });
     // Two reconcilers at once (two processes): the document moves once.
-    const moved = await Promise.all([run.runner.reconcileExpiredLeases(), run.runner.reconcileExpiredLeases()]);
+    const moved = await Promise.all([
+      run.runner.reconcileExpiredLeases(),
+      run.runner.reconcileExpiredLeases(),
+    ]);
     expect(moved[0]! + moved[1]!).toBe(1);
-    expect(await read(env, expired.id)).toMatchObject({ status: "QUEUED", stage: "EMBED", leaseExpiresAt: null });
+    expect(await read(env, expired.id)).toMatchObject({
+      status: "QUEUED",
+      stage: "EMBED",
+      leaseExpiresAt: null,
+    });
     const rows = await outboxFor(env.prisma, expired.id);
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ topic: "docfleet.embed", payload: stageMessage(expired, "EMBED") });
-    expect(await env.prisma.event.count({ where: { documentId: expired.id, type: EventType.STAGE_RETRY } })).toBe(1);
+    expect(
+      await env.prisma.event.count({ where: { documentId: expired.id, type: EventType.STAGE_RETRY } }),
+    ).toBe(1);
 
     expect(await run.runner.reconcileExpiredLeases()).toBe(0);
     expect(await outboxFor(env.prisma, expired.id)).toHaveLength(1);
     expect(await read(env, live.id)).toMatchObject({ status: "PROCESSING", stage: "PARSE" });
     expect(await outboxFor(env.prisma, live.id)).toHaveLength(0);
-    expect(await counters(env.prisma, run.batch.id)).toMatchObject({ processing: 1, queued: 1, atEmbed: 1, atParse: 1 });
+    expect(await counters(env.prisma, run.batch.id)).toMatchObject({
+      processing: 1,
+      queued: 1,
+      atEmbed: 1,
+      atParse: 1,
+    });
   });
 });

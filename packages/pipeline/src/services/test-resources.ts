@@ -47,6 +47,7 @@ export interface ServiceEnv {
  * tests share no rows and never depend on their order.
  */
 export const serviceTest = test
+  // biome-ignore lint/correctness/noEmptyPattern: vitest reads a fixture's dependencies from this pattern (none)
   .extend("env", { scope: "file" }, async ({}, { onCleanup }): Promise<ServiceEnv> => {
     const dir = mkdtempSync(join(tmpdir(), "docfleet-service-test-"));
     const dbDir = join(dir, "db");
@@ -80,9 +81,10 @@ export const serviceTest = test
   .extend("tenantId", async ({ env }) => createTenant(env.prisma));
 
 /**
- * A migrated PGlite data folder, search tables included, to copy: a new folder costs PGlite's initdb (10 s and more on a busy
- * machine), a copy about a second. Kept in the temporary folder, named by the migrations and PGlite's
- * version; built under a name of its own and renamed into place, so a reader never sees half of one.
+ * A migrated PGlite data folder (search tables included) to copy: a new folder costs PGlite's initdb,
+ * 10 s and more on a busy machine; a copy about a second. Kept in the temporary folder, named by the
+ * migrations, PGlite's version and the vector size; built under a name of its own and renamed into
+ * place, so a reader never sees half of one.
  */
 async function pgliteTemplate(dimensions: number): Promise<string> {
   const key = createHash("sha256")
