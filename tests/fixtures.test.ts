@@ -10,6 +10,10 @@ import { completeUploads, followBatch, uploadFiles } from "./helpers/graphql.ts"
 /** The fixtures every test file may use: they start what they say, over what they say, per file. */
 describe("test fixtures", () => {
   let firstDataDir = "";
+  // Started in a suite hook (hookTimeout) rather than within the first test's time.
+  test.beforeAll(({ embedded }) => {
+    expect(embedded.url).not.toBe("");
+  });
 
   test("embedded: gateway and workers over this file's data folder, with its admin key", async ({
     embedded,

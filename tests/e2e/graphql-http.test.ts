@@ -1,25 +1,20 @@
 import { createHash } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { gql, ROOT } from "../helpers/cli.ts";
+import { test } from "../helpers/fixtures.ts";
 import { followBatch } from "../helpers/graphql.ts";
-import { embeddedSystem, type System } from "../helpers/system.ts";
+import type { System } from "../helpers/system.ts";
 
 const EXAMPLES = join(ROOT, "apps/cli/examples");
 
 /** The whole flow a frontend runs, over HTTP, without the CLI. */
 describe("GraphQL over HTTP: batch → uploads → processing → search", () => {
-  let dir: string;
   let system: System;
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "docfleet-gql-"));
-    system = await embeddedSystem(dir, { concurrency: 2 });
-  }, 120_000);
-  afterAll(async () => {
-    await system?.stop();
-    await rm(dir, { recursive: true, force: true });
+  // This file's embedded system (`docfleet serve` in process), stopped after its last test.
+  test.beforeAll(({ embedded }) => {
+    system = embedded;
   });
 
   it("processes the bundled examples and searches them", async () => {

@@ -1,10 +1,10 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CORPUS, gql } from "../helpers/cli.ts";
+import { test } from "../helpers/fixtures.ts";
 import { completeUploads, followBatch, uploadFiles } from "../helpers/graphql.ts";
-import { embeddedSystem, type System } from "../helpers/system.ts";
+import type { System } from "../helpers/system.ts";
 
 interface Field {
   name: string;
@@ -16,18 +16,13 @@ interface Field {
 
 /** A scanned receipt through GraphQL over HTTP: OCR, fields with boxes, a thumbnail, corrections, reprocess. */
 describe("GraphQL over HTTP: understanding a scanned receipt", () => {
-  let dir: string;
   let system: System;
   let url: string;
   let documentId: string;
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "docfleet-gql-understand-"));
-    system = await embeddedSystem(dir, { concurrency: 2 });
+  // This file's embedded system (`docfleet serve` in process), stopped after its last test.
+  test.beforeAll(({ embedded }) => {
+    system = embedded;
     url = system.url;
-  }, 120_000);
-  afterAll(async () => {
-    await system?.stop();
-    await rm(dir, { recursive: true, force: true });
   });
 
   /** GraphQL errors' codes instead of a throw. */

@@ -1,12 +1,10 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { createClient } from "graphql-ws";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { gql } from "../helpers/cli.ts";
+import { test } from "../helpers/fixtures.ts";
 import { completeUploads, sseMessages, uploadFiles, whenSubscribed } from "../helpers/graphql.ts";
-import { embeddedSystem, type System } from "../helpers/system.ts";
+import type { System } from "../helpers/system.ts";
 
 interface Message {
   cursor: number;
@@ -21,17 +19,12 @@ const BATCH_PROGRESS = `subscription($id: ID!, $after: Int) { batchProgress(id: 
 
 /** Live progress over graphql-ws and SSE on the embedded server: replay + live, no gap, no duplicate. */
 describe("subscriptions: batchProgress and documentProgress", () => {
-  let dir: string;
   let system: System;
   let url: string;
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "docfleet-subs-"));
-    system = await embeddedSystem(dir, { concurrency: 2 });
+  // This file's embedded system (`docfleet serve` in process), stopped after its last test.
+  test.beforeAll(({ embedded }) => {
+    system = embedded;
     url = system.url;
-  }, 120_000);
-  afterAll(async () => {
-    await system?.stop();
-    await rm(dir, { recursive: true, force: true });
   });
 
   /** A batch of `n` small documents (one binary: it fails), uploaded but not yet queued. */

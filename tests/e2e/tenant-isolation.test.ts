@@ -1,16 +1,16 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { toSchema } from "@docfleet/gateway";
 import { ApiKeys } from "@docfleet/pipeline";
 import { createClient } from "graphql-ws";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { CORPUS } from "../helpers/cli.ts";
+import { test } from "../helpers/fixtures.ts";
 import { sseMessages } from "../helpers/graphql.ts";
 import { mulberry32 } from "../helpers/random.ts";
-import { embeddedSystem, type System } from "../helpers/system.ts";
+import type { System } from "../helpers/system.ts";
 
 /**
  * Two tenants on one embedded system (workers running, so documents are parsed, understood, embedded
@@ -66,7 +66,6 @@ const DOC = `id name sha256 size status category errorCode needsReview batch { i
   thumbnailUrl downloadUrl text fields { name value } provenance`;
 
 describe("tenant isolation: two tenants, randomized access through every field", () => {
-  let dir: string;
   let system: System;
   let url: string;
   let A: Tenant;
@@ -340,9 +339,9 @@ describe("tenant isolation: two tenants, randomized access through every field",
     return t;
   }
 
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "docfleet-tenants-"));
-    system = await embeddedSystem(dir, { concurrency: 2 });
+  // This file's embedded system (`docfleet serve` in process), stopped after its last test.
+  test.beforeAll(async ({ embedded }) => {
+    system = embedded;
     url = system.url;
     const pdf = await readFile(join(CORPUS, "formats/pdf/bookmark_sample.pdf"));
     const shared = Buffer.from(
@@ -352,11 +351,6 @@ describe("tenant isolation: two tenants, randomized access through every field",
     B = await makeTenant("B", pdf, shared);
     await Promise.all([finished(A, A.batchId), finished(B, B.batchId)]);
   }, 180_000);
-
-  afterAll(async () => {
-    await system?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
 
   it("keeps identical content apart: each tenant has its own document, its own objects", async () => {
     const prisma = system.app.deps.db.prisma;

@@ -32,7 +32,9 @@ async function migrated(t: TestDatabase, onCleanup: (fn: () => Promise<void>) =>
  *
  * Suite hooks get them too: `test.beforeAll(({ embedded }) => ...)`.
  */
+// Vitest reads which fixtures a fixture needs from its first parameter's pattern: `{}` is "none".
 export const test = base
+  // biome-ignore lint/correctness/noEmptyPattern: vitest requires a destructuring pattern
   .extend("dataDir", { scope: "file" }, async ({}, { onCleanup }) => {
     const dir = await mkdtemp(join(tmpdir(), "docfleet-test-"));
     onCleanup(() => rm(dir, { recursive: true, force: true }));
@@ -54,7 +56,9 @@ export const test = base
     onCleanup(() => gateway.close());
     return gateway.yoga;
   })
+  // biome-ignore lint/correctness/noEmptyPattern: vitest requires a destructuring pattern
   .extend("pglite", { scope: "file" }, async ({}, { onCleanup }) => migrated(pgliteTestDatabase(), onCleanup))
+  // biome-ignore lint/correctness/noEmptyPattern: vitest requires a destructuring pattern
   .extend("postgres", { scope: "file" }, async ({}, { onCleanup }) =>
     migrated(postgresTestDatabase(), onCleanup),
   );

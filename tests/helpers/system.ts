@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
 // The CLI's admin key file, by its module path: not the CLI's system starter (its barrel loads that).
 import { type AdminKey, ensureAdminKey } from "@docfleet/cli/admin-key";
@@ -17,7 +18,6 @@ import {
   type StageName,
 } from "@docfleet/pipeline";
 import { createWorker } from "@docfleet/worker";
-import { freePort } from "./cli.ts";
 
 export interface InProcessOptions {
   /** Environment over `DOCFLEET_DATA_DIR` and `DOCFLEET_LOG_LEVEL=warn` (e.g. S3_*, recheck intervals). */
@@ -84,11 +84,24 @@ export async function inProcessSystem(dataDir: string, opts: InProcessOptions = 
   const cfg = adapterConfig(
     parseEnv(baseEnvSchema, { DOCFLEET_DATA_DIR: dataDir, DOCFLEET_LOG_LEVEL: "warn", ...opts.env }),
   );
-  const port = opts.gateway === false ? 0 : await freePort();
+  const reserved = opts.gateway === false ? undefined : await reservePort();
+  try {
+    return await start(cfg, reserved, opts);
+  } finally {
+    await reserved?.release();
+  }
+}
+
+async function start(
+  cfg: AdapterConfig,
+  reserved: ReservedPort | undefined,
+  opts: InProcessOptions,
+): Promise<System> {
+  const port = reserved?.port ?? 0;
   const publicUrl =
     typeof opts.publicUrl === "function"
       ? opts.publicUrl(port)
-      : (opts.publicUrl ?? (opts.gateway === false ? "http://unused.invalid" : `http://127.0.0.1:${port}`));
+      : (opts.publicUrl ?? (reserved ? `http://127.0.0.1:${port}` : "http://unused.invalid"));
   const built = await buildDeps(cfg, publicUrl, opts.overrides);
   const deps = opts.prepare?.(built) ?? built;
   const app = await createApplication(deps, {
@@ -119,7 +132,9 @@ export async function inProcessSystem(dataDir: string, opts: InProcessOptions = 
   try {
     if (opts.adminKeyFile)
       adminKey = await ensureAdminKey(app.services.keys, opts.adminKeyFile, LOCAL_TENANT_ID);
-    await app.start([metrics, worker, gateway]);
+    // The reserved port is let go right before the gateway listens on it.
+    const release = reserved && { start: reserved.release, stop: async () => {} };
+    await app.start([metrics, worker, release, gateway]);
   } catch (err) {
     await app.stop();
     throw err;
@@ -161,4 +176,28 @@ export function embeddedSystem(
     allowAnonymous: true,
     adminKeyFile: join(dataDir, "admin-key"),
   });
+}
+
+interface ReservedPort {
+  port: number;
+  /** Stops holding it (idempotent). */
+  release(): Promise<void>;
+}
+
+/**
+ * A free port of 127.0.0.1, held by a listening socket until `release`: the public URL needs the
+ * gateway's port before the adapters are built, and a port merely found free could be taken by then
+ * (EADDRINUSE when the gateway listens).
+ */
+async function reservePort(): Promise<ReservedPort> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  let released: Promise<void> | undefined;
+  return {
+    port: (server.address() as AddressInfo).port,
+    release: () => (released ??= new Promise<void>((resolve) => server.close(() => resolve()))),
+  };
 }
