@@ -11,6 +11,37 @@ export interface UploadTarget {
   expiresAt: Date;
 }
 
+/** What a signed upload target allows. */
+export interface UploadTargetOptions {
+  /** The most bytes the store accepts. */
+  maxSize: number;
+  /** The fewest bytes the store accepts; default 0. */
+  minSize?: number;
+  /** Seconds the target is accepted for (S3: at most 7 days). */
+  ttlSeconds: number;
+  /** The only `Content-Type` form field the store accepts (S3 then serves the object with it). */
+  contentType?: string;
+}
+
+/**
+ * Checks the sizes of an upload target, the same for every adapter. Throws RangeError unless
+ * 0 <= minSize <= maxSize, both safe integers.
+ */
+export function checkUploadSizes(opts: UploadTargetOptions): { minSize: number; maxSize: number } {
+  const minSize = opts.minSize ?? 0;
+  for (const [name, v] of [
+    ["maxSize", opts.maxSize],
+    ["minSize", minSize],
+  ] as const) {
+    if (!Number.isSafeInteger(v) || v < 0)
+      throw new RangeError(`${name} must be a non-negative integer, got ${v}`);
+  }
+  if (minSize > opts.maxSize) throw new RangeError(`minSize ${minSize} exceeds maxSize ${opts.maxSize}`);
+  if (opts.contentType !== undefined && !/^[\x21-\x7e][\x20-\x7e]{0,254}$/.test(opts.contentType))
+    throw new RangeError(`contentType must be printable ASCII, got ${JSON.stringify(opts.contentType)}`);
+  return { minSize, maxSize: opts.maxSize };
+}
+
 export interface ObjectInfo {
   size: number;
 }
@@ -29,10 +60,13 @@ export interface ObjectStore {
    */
   handleHttp?(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
   /**
-   * A signed upload target for exactly `key`, accepting at most `maxSize` bytes, valid for `ttlSeconds`.
-   * The store enforces key, size and expiry itself; the gateway never sees the bytes (distributed).
+   * A signed upload target for exactly `key`, accepting from `minSize` (default 0) to `maxSize` bytes,
+   * valid for `ttlSeconds`. With `contentType`, the target's fields carry a `Content-Type` field and the
+   * store refuses a form whose `Content-Type` field differs or is missing. The store enforces key,
+   * sizes, content type and expiry itself (a refused upload stores nothing); the gateway never sees the
+   * bytes (distributed). Throws RangeError for a size or ttl out of range.
    */
-  createUploadTarget(key: string, opts: { maxSize: number; ttlSeconds: number }): Promise<UploadTarget>;
+  createUploadTarget(key: string, opts: UploadTargetOptions): Promise<UploadTarget>;
   /** A signed URL that lets the holder GET `key` until it expires. */
   createDownloadUrl(key: string, opts: { ttlSeconds: number; fileName?: string }): Promise<string>;
   /** Size of the object, or null when it does not exist. */
@@ -78,8 +112,10 @@ export interface ObjectStore {
   /**
    * Joins the listed parts, in `partNumber` order, into the object at `key` and ends the upload; the
    * object appears whole or not at all, replacing any object at `key`. ETags match with or without
-   * their double quotes. Throws MultipartUploadNotFoundError when the upload is unknown (completed or
-   * aborted already: not idempotent, check `stat` before retrying), MultipartPartError when a listed part
+   * their double quotes. Throws MultipartUploadNotFoundError when the upload is unknown (aborted, never
+   * started, another key's, or completed already). A completion repeated with the same parts after it
+   * succeeded either throws MultipartUploadNotFoundError (local) or answers as the first did (radosgw,
+   * and S3 for a while): check `stat` rather than relying on either. MultipartPartError when a listed part
    * was not uploaded, its ETag differs from the stored part's, a part number appears twice, or a part
    * other than the last is under 5 MiB (the upload stays open: fix and complete again), RangeError when
    * `parts` is empty or a part number is outside 1..10,000.

@@ -11,6 +11,7 @@ import {
   attachmentDisposition,
   type CompletedPart,
   checkStoredParts,
+  checkUploadSizes,
   MULTIPART_MAX_PART_SIZE,
   MULTIPART_MIN_PART_SIZE,
   MultipartPartError,
@@ -21,6 +22,7 @@ import {
   planMultipartParts,
   sortCompletedParts,
   type UploadTarget,
+  type UploadTargetOptions,
 } from "../../ports/object-store.ts";
 
 export interface LocalObjectStoreOptions {
@@ -70,18 +72,14 @@ export class LocalObjectStore implements ObjectStore {
     await mkdir(join(this.opts.root, ".multipart"), { recursive: true });
   }
 
-  async createUploadTarget(
-    key: string,
-    opts: { maxSize: number; ttlSeconds: number },
-  ): Promise<UploadTarget> {
+  async createUploadTarget(key: string, opts: UploadTargetOptions): Promise<UploadTarget> {
     this.path(key);
+    const { minSize, maxSize } = checkUploadSizes(opts);
     const expires = Math.floor(Date.now() / 1000) + opts.ttlSeconds;
-    const fields = {
-      key,
-      expires: String(expires),
-      maxSize: String(opts.maxSize),
-      signature: this.sign(`upload\n${key}\n${expires}\n${opts.maxSize}`),
-    };
+    const fields: Record<string, string> = { key, expires: String(expires), maxSize: String(maxSize) };
+    if (minSize > 0) fields.minSize = String(minSize);
+    if (opts.contentType !== undefined) fields["Content-Type"] = opts.contentType;
+    fields.signature = this.sign(uploadPayload(fields));
     return { url: `${this.opts.publicUrl}/objects/upload`, fields, expiresAt: new Date(expires * 1000) };
   }
 
@@ -308,7 +306,9 @@ export class LocalObjectStore implements ObjectStore {
   private async writeSignedFile(fields: Map<string, string>, stream: Readable, tmp: string): Promise<string> {
     const key = fields.get("key") ?? "";
     const maxSize = Number(fields.get("maxSize"));
-    this.verify(`upload\n${key}\n${fields.get("expires")}\n${fields.get("maxSize")}`, fields);
+    const minSize = Number(fields.get("minSize") ?? 0);
+    // Every condition is in the signed payload: a form that drops or changes one fails the signature.
+    this.verify(uploadPayload(Object.fromEntries(fields)), fields);
     this.path(key);
     let size = 0;
     // Past the maximum the rest is read and dropped, and the refusal comes at the end: failing mid-way
@@ -323,7 +323,9 @@ export class LocalObjectStore implements ObjectStore {
         cb(
           size > maxSize
             ? new SignatureError(`file exceeds the signed maximum of ${maxSize} bytes`, 413)
-            : null,
+            : size < minSize
+              ? new SignatureError(`file is under the signed minimum of ${minSize} bytes`, 400)
+              : null,
         );
       },
     });
@@ -455,6 +457,17 @@ export class LocalObjectStore implements ObjectStore {
   private tmpPath(): string {
     return join(this.opts.root, ".tmp", `${Date.now()}-${randomBytes(8).toString("hex")}`);
   }
+}
+
+/**
+ * What an upload form's signature covers. The minimum and the content type are appended only when set,
+ * so targets signed before they existed still verify; a form cannot drop one (the payload changes).
+ */
+function uploadPayload(f: Record<string, string | undefined>): string {
+  let payload = `upload\n${f.key ?? ""}\n${f.expires ?? ""}\n${f.maxSize ?? ""}`;
+  if (f.minSize !== undefined || f["Content-Type"] !== undefined)
+    payload += `\n${f.minSize ?? "0"}\n${f["Content-Type"] ?? ""}`;
+  return payload;
 }
 
 /** A key from a URL path; malformed percent-encoding is the client's error (400), not ours. */

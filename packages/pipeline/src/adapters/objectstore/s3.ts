@@ -1,11 +1,13 @@
+import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
 import { buffer } from "node:stream/consumers";
-import { Client } from "minio";
+import { Client, type ClientOptions } from "minio";
 import {
   assertObjectKey,
   attachmentDisposition,
   type CompletedPart,
   checkStoredParts,
+  checkUploadSizes,
   MultipartPartError,
   type MultipartUpload,
   MultipartUploadNotFoundError,
@@ -15,13 +17,21 @@ import {
   planMultipartParts,
   sortCompletedParts,
   type UploadTarget,
+  type UploadTargetOptions,
 } from "../../ports/object-store.ts";
+import { S3CredentialChain, type S3CredentialChainOptions } from "./s3-credentials.ts";
 
 export interface S3ObjectStoreOptions {
   /** The S3 endpoint this process talks to, e.g. http://127.0.0.1:9000 (no path). */
   endPoint: string;
-  accessKey: string;
-  secretKey: string;
+  /**
+   * Static keys (S3_ACCESS_KEY / S3_SECRET_KEY): both or neither. Without them the credentials come from
+   * `credentials`: the environment, a shared credentials file or the instance role (s3-credentials.ts).
+   */
+  accessKey?: string;
+  secretKey?: string;
+  /** Where to look for credentials when no static keys are given. */
+  credentials?: S3CredentialChainOptions;
   bucket: string;
   /** Default "us-east-1". Set explicitly, so that signing never asks the server for the bucket's region. */
   region?: string;
@@ -32,6 +42,12 @@ export interface S3ObjectStoreOptions {
   publicUrl?: string;
   /** Path-style URLs (`<endpoint>/<bucket>/<key>`) rather than virtual hosts. Default true. */
   pathStyle?: boolean;
+  /**
+   * Browser origins allowed to upload to and download from the bucket directly (S3_CORS_ORIGINS):
+   * `setup()` puts them in the bucket's CORS configuration (PutBucketCors). Empty or absent: `setup()`
+   * leaves the bucket's CORS configuration alone (on AWS, Terraform owns it).
+   */
+  corsOrigins?: readonly string[];
 }
 
 /** S3 refuses presigned URLs valid for longer than 7 days. */
@@ -45,23 +61,36 @@ class S3Client extends Client {
 }
 
 /**
- * Objects in an S3-compatible bucket (MinIO, AWS S3). Clients upload with a presigned POST policy that
- * binds the exact key, a content-length range and an expiry; the store itself enforces them.
+ * Objects in an S3-compatible bucket (AWS S3, Ceph radosgw, MinIO). Clients upload with a presigned POST
+ * policy that binds the exact key, a content-length range, optionally the content type, and an expiry;
+ * the store itself enforces them.
  */
 export class S3ObjectStore implements ObjectStore {
   /** Talks to the store. */
   private readonly client: S3Client;
-  /** Signs URLs for the public endpoint; never sends a request (its region is fixed). */
+  /** Signs URLs for the public endpoint; never sends an S3 request (its region is fixed). */
   private readonly signer: Client;
   private readonly bucket: string;
   private readonly region: string;
+  private readonly corsOrigins: readonly string[];
 
   constructor(opts: S3ObjectStoreOptions) {
     this.bucket = opts.bucket;
     this.region = opts.region ?? "us-east-1";
+    this.corsOrigins = opts.corsOrigins ?? [];
+    if (Boolean(opts.accessKey) !== Boolean(opts.secretKey)) {
+      throw new Error("S3 credentials: give both the access key and the secret key, or neither");
+    }
     const common = {
-      accessKey: opts.accessKey,
-      secretKey: opts.secretKey,
+      ...(opts.accessKey && opts.secretKey
+        ? { accessKey: opts.accessKey, secretKey: opts.secretKey }
+        : {
+            // One chain for both clients: they share what it resolved and when it renews. The cast
+            // bridges minio's two type declarations (dist/main for "minio", dist/esm for the class).
+            credentialsProvider: new S3CredentialChain(
+              opts.credentials,
+            ) as unknown as ClientOptions["credentialsProvider"],
+          }),
       region: this.region,
       pathStyle: opts.pathStyle ?? true,
     };
@@ -72,31 +101,61 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async setup(): Promise<void> {
-    if (await this.client.bucketExists(this.bucket)) return;
+    if (!(await this.client.bucketExists(this.bucket))) {
+      try {
+        await this.client.makeBucket(this.bucket, this.region);
+      } catch (err) {
+        // Another process may have created it between the check and the create.
+        const code = errorCode(err);
+        if (code !== "BucketAlreadyOwnedByYou" && code !== "BucketAlreadyExists") throw err;
+        if (!(await this.client.bucketExists(this.bucket))) throw err;
+      }
+    }
+    if (this.corsOrigins.length > 0) await this.putCors();
+  }
+
+  /**
+   * The bucket's CORS rule for browsers uploading straight to it (presigned POST, part PUTs, whose ETag
+   * the page must read) and downloading from it; the same rule as Terraform's storage module. minio-js
+   * has no PutBucketCors, so it is sent through the client's signed request (S3 wants Content-MD5).
+   */
+  private async putCors(): Promise<void> {
+    const xml = corsConfiguration(this.corsOrigins);
     try {
-      await this.client.makeBucket(this.bucket, this.region);
+      const res = await this.client.makeRequestAsync(
+        {
+          method: "PUT",
+          bucketName: this.bucket,
+          query: "cors",
+          headers: { "Content-MD5": createHash("md5").update(xml).digest("base64") },
+        },
+        xml,
+        [200],
+      );
+      res.resume();
     } catch (err) {
-      // Another process may have created it between the check and the create.
-      const code = errorCode(err);
-      if (code !== "BucketAlreadyOwnedByYou" && code !== "BucketAlreadyExists") throw err;
-      if (!(await this.client.bucketExists(this.bucket))) throw err;
+      if (errorCode(err) === "NotImplemented") {
+        throw new Error(
+          `the S3 server does not implement bucket CORS (PutBucketCors), so S3_CORS_ORIGINS cannot be applied to ${this.bucket}: ` +
+            "configure CORS on the server instead (MinIO: MINIO_API_CORS_ALLOW_ORIGIN) and unset S3_CORS_ORIGINS",
+          { cause: err },
+        );
+      }
+      throw err;
     }
   }
 
-  async createUploadTarget(
-    key: string,
-    opts: { maxSize: number; ttlSeconds: number },
-  ): Promise<UploadTarget> {
+  async createUploadTarget(key: string, opts: UploadTargetOptions): Promise<UploadTarget> {
     assertObjectKey(key);
     checkTtl(opts.ttlSeconds);
-    if (!Number.isSafeInteger(opts.maxSize) || opts.maxSize < 0) {
-      throw new RangeError(`maxSize must be a non-negative integer, got ${opts.maxSize}`);
-    }
+    const { minSize, maxSize } = checkUploadSizes(opts);
     const expiresAt = new Date(Date.now() + opts.ttlSeconds * 1000);
     const policy = this.signer.newPostPolicy();
     policy.setBucket(this.bucket);
     policy.setKey(key); // exact key: ["eq", "$key", key], never a prefix
-    policy.setContentLengthRange(0, opts.maxSize);
+    policy.setContentLengthRange(minSize, maxSize);
+    // ["eq", "$Content-Type", type] and the form field; S3 stores the object with it
+    if (opts.contentType !== undefined) policy.setContentType(opts.contentType);
     policy.setExpires(expiresAt);
     const { postURL, formData } = await this.signer.presignedPostPolicy(policy);
     // Insertion order is the order S3 wants: the policy fields, all before the file.
@@ -183,14 +242,8 @@ export class S3ObjectStore implements ObjectStore {
     checkTtl(opts.ttlSeconds);
     const count = planMultipartParts(opts.size, opts.partSize);
     if (!uploadId) throw new MultipartUploadNotFoundError(key, uploadId);
-    let stored: { part: number; size: number }[];
-    try {
-      // S3 answers NoSuchUpload for an upload completed, aborted, unknown or started for another key.
-      stored = await this.client.uploadedParts(this.bucket, key, uploadId);
-    } catch (err) {
-      if (errorCode(err) === "NoSuchUpload") throw new MultipartUploadNotFoundError(key, uploadId);
-      throw err;
-    }
+    const stored = await this.storedParts(key, uploadId);
+    if (!stored) throw new MultipartUploadNotFoundError(key, uploadId);
     checkStoredParts(
       opts.size,
       opts.partSize,
@@ -224,6 +277,26 @@ export class S3ObjectStore implements ObjectStore {
           Number.isInteger(n) ? n : undefined,
         );
       }
+      // radosgw (Ceph 16) answers a completion of an upload it does not know with 500 InternalError
+      // ("This multipart completion is already in progress"), which minio retries once and reports
+      // without a code: ask whether the upload exists before calling it a failure.
+      if ((await this.storedParts(key, uploadId).catch(() => undefined)) === null)
+        throw new MultipartUploadNotFoundError(key, uploadId);
+      throw err;
+    }
+  }
+
+  /**
+   * The parts S3 holds for the upload (ListParts), or null when it does not know the upload for this
+   * key: S3 answers NoSuchUpload, radosgw NoSuchKey (the upload's record is missing), for an upload
+   * completed, aborted, unknown or started for another key.
+   */
+  private async storedParts(key: string, uploadId: string): Promise<{ part: number; size: number }[] | null> {
+    try {
+      return await this.client.uploadedParts(this.bucket, key, uploadId);
+    } catch (err) {
+      const code = errorCode(err);
+      if (code === "NoSuchUpload" || code === "NoSuchKey") return null;
       throw err;
     }
   }
@@ -256,6 +329,18 @@ export class S3ObjectStore implements ObjectStore {
     }
     return { uploadId, parts, expiresAt };
   }
+}
+
+/** The CORS configuration document for `origins` (validated by the config: no markup in them). */
+export function corsConfiguration(origins: readonly string[]): string {
+  const esc = (s: string) => s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  return (
+    '<CORSConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><CORSRule>' +
+    origins.map((o) => `<AllowedOrigin>${esc(o)}</AllowedOrigin>`).join("") +
+    ["GET", "HEAD", "PUT", "POST"].map((m) => `<AllowedMethod>${m}</AllowedMethod>`).join("") +
+    "<AllowedHeader>*</AllowedHeader><ExposeHeader>ETag</ExposeHeader><MaxAgeSeconds>3600</MaxAgeSeconds>" +
+    "</CORSRule></CORSConfiguration>"
+  );
 }
 
 /** minio's connection options from a URL; minio takes host, port and TLS apart. */
