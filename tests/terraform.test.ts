@@ -621,15 +621,7 @@ function checkGpuUserData(tree: Tree): string[] {
     ...(root?.locals.get("environment") as Obj),
     ...(root?.locals.get("secret_environment") as Obj),
   };
-  for (const key of [
-    "DATABASE_URL",
-    "AMQP_URL",
-    "S3_ENDPOINT",
-    "S3_BUCKET",
-    "S3_ACCESS_KEY",
-    "S3_SECRET_KEY",
-    "OPENSEARCH_URL",
-  ])
+  for (const key of ["DATABASE_URL", "AMQP_URL", "S3_ENDPOINT", "S3_BUCKET", "OPENSEARCH_URL"])
     if (!(key in rootEnv)) problems.push(`workers are not given ${key}`);
   for (const key of ["WORKER_CONCURRENCY", "WORKER_UNDERSTAND_CONCURRENCY"])
     if (!new RegExp(`\\b${key}\\s*=`).test(env)) problems.push(`workers are not given ${key}`);
@@ -750,6 +742,68 @@ function checkStorage(tree: Tree): string[] {
   return problems;
 }
 
+/**
+ * S3 without static keys: no IAM user or access key anywhere (its secret would sit in state), no S3 keys in
+ * the processes' environment, the storage module's access statements on the bucket's objects, handed by
+ * the root to every module whose instances run docfleet and by each to its instance role, and IMDSv2
+ * reachable from the container on every launch template (the S3 adapter reads the role's keys there).
+ */
+function checkStorageAccess(tree: Tree): string[] {
+  const problems: string[] = [];
+  for (const m of tree.values())
+    for (const k of m.resources.keys())
+      if (/^aws_iam_(user|access_key|user_policy|user_policy_attachment)\./.test(k))
+        problems.push(`${m.rel}: ${k} (an IAM user or key: S3 access belongs to the instance roles)`);
+  const root = tree.get(".");
+  for (const local of ["environment", "secret_environment"])
+    for (const key of ["S3_ACCESS_KEY", "S3_SECRET_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"])
+      if (key in ((root?.locals.get(local) as Obj | undefined) ?? {}))
+        problems.push(`the processes are given ${key} (${local}): they take the instance role's keys`);
+  const [storageKey] =
+    [...(root?.calls ?? [])].find(([, c]) => normalize(String(c.source)) === "modules/storage") ?? [];
+  const sm = tree.get("modules/storage");
+  if (!storageKey || !sm) return [...problems, "no storage module"];
+  // the output holding the statements, and what they grant
+  const [output] =
+    [...sm.outputs].find(([, o]) => JSON.stringify(o.value ?? "").includes("access_statements")) ?? [];
+  const statements = JSON.stringify(sm.locals.get("access_statements") ?? "");
+  if (!output) problems.push("modules/storage has no output of the bucket's access statements");
+  for (const action of [
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+    "s3:ListBucket",
+  ])
+    if (!statements.includes(`"${action}"`)) problems.push(`the bucket's access statements lack ${action}`);
+  if (!statements.includes(`\${aws_s3_bucket.this.arn}/*`))
+    problems.push("the bucket's access statements do not cover its objects");
+  // every module the root calls with a docfleet image hands the statements to its instance role
+  for (const [name, call] of root?.calls ?? []) {
+    if (!("image" in call)) continue;
+    const m = tree.get(normalize(String(call.source)));
+    const passed = [...Object.entries(call)].find(([, v]) =>
+      refsOf(v).some((r) => r.kind === "module" && r.parts[0] === storageKey && r.parts[1] === output),
+    )?.[0];
+    if (!passed || !m) {
+      problems.push(`module "${name}" is not given module.${storageKey}.${output}`);
+      continue;
+    }
+    const roles = [...m.calls.values()].filter((c) => String(c.source) === "../instance_role");
+    if (!roles.some((c) => refsOf(c.extra_statements).some((r) => r.kind === "var" && r.parts[0] === passed)))
+      problems.push(`${m.rel}: the instance role does not get var.${passed} (no access to the bucket)`);
+    for (const [k, lt] of m.resources) {
+      if (!k.startsWith("aws_launch_template.")) continue;
+      const md = body(lt.metadata_options);
+      if (md.http_tokens !== "required") problems.push(`${m.rel}: IMDSv2 is not required`);
+      if (!(Number(md.http_put_response_hop_limit) >= 2))
+        problems.push(`${m.rel}: IMDS hop limit under 2: the container cannot reach the role's keys`);
+    }
+  }
+  return problems;
+}
+
 function checkGateway(tree: Tree): string[] {
   const m = [...tree.values()].find(
     (x) =>
@@ -810,6 +864,7 @@ async function allProblems(root: string): Promise<string[]> {
     ...checkGpuUserData(tree),
     ...checkDrain(tree),
     ...checkStorage(tree),
+    ...checkStorageAccess(tree),
     ...checkGateway(tree),
     ...(await checkExampleTfvars(tree, root)),
   ];
@@ -873,6 +928,10 @@ describe("infra/terraform (parsed offline with @cdktf/hcl2json)", () => {
 
   it("the bucket aborts incomplete multipart uploads, is versioned, encrypted and not public", () => {
     expect(checkStorage(tree)).toEqual([]);
+  });
+
+  it("S3 without keys: no IAM user or key in state, every instance role gets the bucket's access, IMDSv2 reachable", () => {
+    expect(checkStorageAccess(tree)).toEqual([]);
   });
 
   it("gateways sit behind a load balancer that health-checks /ready; their user data passes bash -n", () => {
@@ -981,6 +1040,46 @@ describe("the checks catch mistakes (mutated copies of infra/terraform)", () => 
   it("a shell syntax error in the user data", async () => {
     const problems = await mutate("modules/worker_pool/user_data.sh.tftpl", "esac\n", "\n");
     expect(problems.some((p) => p.includes("bash -n"))).toBe(true);
+  });
+
+  it("an IAM user with an access key for S3, its keys in the processes' secrets", async () => {
+    const problems = await mutate(
+      "modules/storage/main.tf",
+      "locals {",
+      'resource "aws_iam_user" "docfleet" {\n  name = "docfleet"\n}\n\nresource "aws_iam_access_key" "docfleet" {\n  user = aws_iam_user.docfleet.name\n}\n\nlocals {',
+    );
+    expect(problems).toContain(
+      "modules/storage: aws_iam_access_key.docfleet (an IAM user or key: S3 access belongs to the instance roles)",
+    );
+    const env = await mutate(
+      "main.tf",
+      "  secret_environment = {\n",
+      '  secret_environment = {\n    S3_SECRET_KEY = "arn"\n',
+    );
+    expect(env).toContain(
+      "the processes are given S3_SECRET_KEY (secret_environment): they take the instance role's keys",
+    );
+  });
+
+  it("a pool whose instance role lacks the bucket's access", async () => {
+    const problems = await mutate("modules/worker_pool/main.tf", "}], var.storage_statements)", "}], [])");
+    expect(problems).toContain(
+      "modules/worker_pool: the instance role does not get var.storage_statements (no access to the bucket)",
+    );
+    expect(problems).toContain(
+      'modules/worker_pool: variable "storage_statements" is declared but never used',
+    );
+  });
+
+  it("an IMDS hop limit the gateway's container cannot cross", async () => {
+    const problems = await mutate(
+      "modules/gateway/main.tf",
+      "http_put_response_hop_limit = 2",
+      "http_put_response_hop_limit = 1",
+    );
+    expect(problems).toContain(
+      "modules/gateway: IMDS hop limit under 2: the container cannot reach the role's keys",
+    );
   });
 
   it("no multipart clean-up on the bucket", async () => {

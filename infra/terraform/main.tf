@@ -24,11 +24,11 @@ locals {
     DOCFLEET_LOG_LEVEL      = "info"
   }
 
+  # No S3 keys: every instance's role has the bucket's access (module.storage.access_statements), and
+  # the S3 adapter takes the role's credentials from IMDSv2.
   secret_environment = {
     DATABASE_URL            = module.database.url_secret_arn
     AMQP_URL                = module.broker.url_secret_arn
-    S3_ACCESS_KEY           = module.storage.access_key_secret_arn
-    S3_SECRET_KEY           = module.storage.secret_key_secret_arn
     OPENSEARCH_PASSWORD     = module.search.password_secret_arn
     DOCFLEET_SIGNING_SECRET = aws_secretsmanager_secret.signing.arn
   }
@@ -131,6 +131,7 @@ module "gateway" {
   image                  = var.gateway_image
   environment            = merge(local.environment, local.remote_ollama)
   secret_environment     = local.secret_environment
+  storage_statements     = module.storage.access_statements
   tags                   = var.tags
 }
 
@@ -158,6 +159,7 @@ module "cpu_pool" {
   image                           = var.worker_image
   environment                     = merge(local.environment, local.remote_ollama)
   secret_environment              = local.secret_environment
+  storage_statements              = module.storage.access_statements
   metrics_port                    = var.metrics_port
   vpc_id                          = module.network.vpc_id
   subnet_ids                      = module.network.private_subnet_ids
@@ -192,6 +194,7 @@ module "gpu_pool" {
   image                           = var.worker_image
   environment                     = local.environment
   secret_environment              = local.secret_environment
+  storage_statements              = module.storage.access_statements
   metrics_port                    = var.metrics_port
   vpc_id                          = module.network.vpc_id
   subnet_ids                      = module.network.private_subnet_ids

@@ -73,12 +73,14 @@ resource "aws_lb_listener" "http" {
   }
 }
 
+# The gateways sign upload and download URLs with this role's credentials (IMDSv2): the bucket's access.
 module "role" {
-  source      = "../instance_role"
-  name        = var.name
-  policy_name = "docfleet-gateway"
-  secret_arns = values(var.secret_environment)
-  tags        = var.tags
+  source           = "../instance_role"
+  name             = var.name
+  policy_name      = "docfleet-gateway"
+  secret_arns      = values(var.secret_environment)
+  extra_statements = var.storage_statements
+  tags             = var.tags
 }
 
 resource "aws_launch_template" "this" {

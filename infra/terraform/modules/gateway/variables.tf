@@ -78,6 +78,11 @@ variable "secret_environment" {
   type        = map(string)
 }
 
+variable "storage_statements" {
+  description = "IAM statements granting the gateways' instance role the bucket's access (modules/storage)."
+  type        = list(any)
+}
+
 variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)

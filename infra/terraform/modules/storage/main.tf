@@ -72,55 +72,23 @@ resource "aws_s3_bucket_cors_configuration" "this" {
   }
 }
 
-# docfleet's S3 adapter takes a static key pair (S3_ACCESS_KEY / S3_SECRET_KEY; no session tokens), so
-# instance roles cannot stand in for it: a dedicated user limited to this bucket.
-resource "aws_iam_user" "docfleet" {
-  name = substr("docfleet-${var.bucket_name}", 0, 64)
-  tags = var.tags
-}
-
-resource "aws_iam_user_policy" "bucket" {
-  name = "bucket"
-  user = aws_iam_user.docfleet.name
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Effect   = "Allow"
-        Action   = ["s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads"]
-        Resource = aws_s3_bucket.this.arn
-      },
-      {
-        Effect   = "Allow"
-        Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
-        Resource = "${aws_s3_bucket.this.arn}/*"
-      },
-    ]
-  })
-}
-
-resource "aws_iam_access_key" "docfleet" {
-  user = aws_iam_user.docfleet.name
-}
-
-resource "aws_secretsmanager_secret" "access_key" {
-  name_prefix = "${var.bucket_name}/s3-access-key-"
-  description = "S3_ACCESS_KEY of docfleet"
-  tags        = var.tags
-}
-
-resource "aws_secretsmanager_secret_version" "access_key" {
-  secret_id     = aws_secretsmanager_secret.access_key.id
-  secret_string = aws_iam_access_key.docfleet.id
-}
-
-resource "aws_secretsmanager_secret" "secret_key" {
-  name_prefix = "${var.bucket_name}/s3-secret-key-"
-  description = "S3_SECRET_KEY of docfleet"
-  tags        = var.tags
-}
-
-resource "aws_secretsmanager_secret_version" "secret_key" {
-  secret_id     = aws_secretsmanager_secret.secret_key.id
-  secret_string = aws_iam_access_key.docfleet.secret
+# What docfleet's processes may do with the bucket, granted to the instance roles of the gateways and
+# of both worker pools (modules/instance_role, through the gateway and worker_pool modules). The S3
+# adapter takes the role's session credentials from IMDSv2 (S3_ACCESS_KEY / S3_SECRET_KEY unset), so no
+# key pair exists, in Terraform state or anywhere else. A presigned URL or POST is authorised as the
+# role that signed it (a gateway), when the client uses it: the gateways need every object action their
+# URLs carry. ListBucket makes a HEAD of a missing object answer 404, not 403.
+locals {
+  access_statements = [
+    {
+      Effect   = "Allow"
+      Action   = ["s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads"]
+      Resource = aws_s3_bucket.this.arn
+    },
+    {
+      Effect   = "Allow"
+      Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+      Resource = "${aws_s3_bucket.this.arn}/*"
+    },
+  ]
 }

@@ -13,12 +13,7 @@ output "bucket_region" {
   value       = aws_s3_bucket.this.region
 }
 
-output "access_key_secret_arn" {
-  description = "Secrets Manager secret holding S3_ACCESS_KEY."
-  value       = aws_secretsmanager_secret.access_key.arn
-}
-
-output "secret_key_secret_arn" {
-  description = "Secrets Manager secret holding S3_SECRET_KEY."
-  value       = aws_secretsmanager_secret.secret_key.arn
+output "access_statements" {
+  description = "IAM policy statements for the instance roles of docfleet's processes: the bucket's access."
+  value       = local.access_statements
 }

@@ -29,18 +29,18 @@ locals {
   )
 }
 
-# --- instance identity: read its secrets, complete its own lifecycle actions, pull images ---
+# --- instance identity: read its secrets, complete its own lifecycle actions, pull images, the bucket ---
 
 module "role" {
   source      = "../instance_role"
   name        = var.name
   policy_name = "docfleet-worker"
   secret_arns = values(var.secret_environment)
-  extra_statements = [{
+  extra_statements = concat([{
     Effect   = "Allow"
     Action   = ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat", "autoscaling:SetInstanceHealth"]
     Resource = "arn:aws:autoscaling:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:autoScalingGroup:*:autoScalingGroupName/${local.asg_name}"
-  }]
+  }], var.storage_statements)
   tags = var.tags
 }
 

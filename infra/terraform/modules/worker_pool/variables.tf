@@ -163,6 +163,11 @@ variable "queue_prefix" {
   type        = string
 }
 
+variable "storage_statements" {
+  description = "IAM statements granting the workers' instance role the bucket's access (modules/storage)."
+  type        = list(any)
+}
+
 variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)
