@@ -101,6 +101,7 @@ export const baseEnvSchema = z.object({
   DOCFLEET_STAGE_TIMEOUT_MS: int(DEFAULT_SETTINGS.stageTimeoutMs, 100),
   DOCFLEET_LEASE_MS: int(DEFAULT_SETTINGS.leaseMs, 1000),
   DOCFLEET_DELIVERY_LIMIT: int(DEFAULT_SETTINGS.deliveryLimit, 1),
+  DOCFLEET_MAX_CRASHES: int(DEFAULT_SETTINGS.maxCrashes, 1),
   /** Sandboxed parse threads per process (each also runs one OCR thread); default: cores, at most 4. */
   DOCFLEET_PARSE_THREADS: z.coerce.number().int().min(1).max(64).optional(),
   /** V8 heap limit of each parse thread; a document needing more fails TOO_LARGE. */
@@ -318,6 +319,7 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
       stageTimeoutMs: env.DOCFLEET_STAGE_TIMEOUT_MS,
       leaseMs: env.DOCFLEET_LEASE_MS,
       deliveryLimit: env.DOCFLEET_DELIVERY_LIMIT,
+      maxCrashes: env.DOCFLEET_MAX_CRASHES,
       reviewThreshold: env.DOCFLEET_REVIEW_THRESHOLD,
       maxOcrPages: env.DOCFLEET_MAX_OCR_PAGES,
       maxPixels: env.DOCFLEET_MAX_PIXELS,

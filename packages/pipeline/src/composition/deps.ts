@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import { DEFAULT_CATEGORIES } from "../adapters/models/builtin/categories.ts";
 import type { AdapterConfig } from "../config.ts";
-import type { PipelineDeps } from "../domain/context.ts";
+import { type PipelineDeps, queueDeliveryLimit } from "../domain/context.ts";
 import { instrumentModels } from "../observability/index.ts";
 import { Metrics } from "../observability/metrics.ts";
 import { createTracing, type SpanExporter } from "../observability/tracing.ts";
@@ -38,7 +38,7 @@ export async function buildDeps(
     ? createTracing("none", overrides.spanExporter)
     : await tracingFor(cfg.observability.tracesExporter, log);
   const models = instrumentModels(createModels(cfg.models), metrics, tracing);
-  const { queue, events } = createQueue(cfg.queue, cfg.settings.deliveryLimit, log);
+  const { queue, events } = createQueue(cfg.queue, queueDeliveryLimit(cfg.settings), log);
   return {
     db,
     store: await createObjectStore(cfg.objectStore, publicUrl),

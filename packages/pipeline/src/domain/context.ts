@@ -25,8 +25,14 @@ export interface PipelineSettings {
   stageTimeoutMs: number;
   /** How long a worker holds a document before the reconciler may hand it to another. */
   leaseMs: number;
-  /** Attempts of one stage before the message is quarantined. */
+  /**
+   * Failed attempts of one stage (transient errors, counted on the document: `attempts - crashes`)
+   * before it fails with RETRIES_EXHAUSTED and its message is quarantined. Redeliveries after a worker
+   * died are not failures: the queue's own limit (`queueDeliveryLimit`) is only a safety net above it.
+   */
   deliveryLimit: number;
+  /** Workers that died holding one stage of a document before it fails with WORKER_CRASHED. */
+  maxCrashes: number;
   /** Below this confidence (category or any field) a document is flagged for review. */
   reviewThreshold: number;
   /** Texts per embedding request. */
@@ -48,12 +54,23 @@ export const DEFAULT_SETTINGS: PipelineSettings = {
   stageTimeoutMs: 120_000,
   leaseMs: 10 * 60_000,
   deliveryLimit: 5,
+  maxCrashes: 3,
   reviewThreshold: 0.5,
   embedBatchSize: 32,
   maxPixels: 100_000_000,
   maxOcrPages: 50,
   authRecheckMs: 5000,
 };
+
+/**
+ * The queue's delivery limit (RabbitMQ's `x-delivery-limit`, the memory queue's): a safety net well above
+ * what the stage runner allows, so that the runner, counting on the document, decides RETRIES_EXHAUSTED
+ * and WORKER_CRASHED. A worker's death redelivers every message it held, raising their delivery counts:
+ * innocent messages must not reach this limit for it.
+ */
+export function queueDeliveryLimit(s: Pick<PipelineSettings, "deliveryLimit" | "maxCrashes">): number {
+  return Math.max(20, 4 * (s.deliveryLimit + s.maxCrashes));
+}
 
 /** Everything the pipeline needs, passed in (no module-level singletons). */
 export interface PipelineDeps {

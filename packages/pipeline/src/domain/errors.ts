@@ -22,8 +22,17 @@ export const FailureCode = {
   UPLOAD_MISMATCH: "UPLOAD_MISMATCH",
   /** A stage ran past its time budget. */
   TIMEOUT: "TIMEOUT",
-  /** A stage kept failing with transient errors until its attempt limit. */
+  /**
+   * A stage kept failing with transient errors until its attempt limit (DOCFLEET_DELIVERY_LIMIT failed
+   * attempts counted on the document; redeliveries after a worker died do not count).
+   */
   RETRIES_EXHAUSTED: "RETRIES_EXHAUSTED",
+  /**
+   * Workers kept dying while they held this document's stage (killed, out of memory: a redelivery found
+   * it still PROCESSING, or its lease expired) DOCFLEET_MAX_CRASHES times; it is not run again, so it
+   * cannot take down more workers. A retry runs it again.
+   */
+  WORKER_CRASHED: "WORKER_CRASHED",
   /** A model answered something that does not fit the requested schema, again after its retries. */
   MODEL_OUTPUT_INVALID: "MODEL_OUTPUT_INVALID",
   /** The configured model is not available on the model server (e.g. not pulled in Ollama). */

@@ -85,6 +85,11 @@ export interface TransitionSpec {
   to: DocState | null;
   /** Other columns to set on each document. */
   data?: Prisma.DocumentUncheckedUpdateManyInput;
+  /**
+   * Further conditions each document must still meet (a lease still expired, a document still stuck);
+   * otherwise the move fails with StaleStateError like a changed state.
+   */
+  where?: Prisma.DocumentWhereInput;
   /** Change of the batch's needs-review counter (documents flagged or unflagged). */
   needsReviewDelta?: number;
   /** Event type for each document; or one event for the lot when `batchEvent` is given. */

@@ -56,17 +56,18 @@ export function forMessage(db: Db, msg: { documentId: string; tenantId: string }
 
 /**
  * Takes over a PROCESSING document's lease (a redelivery after its holder died, or a duplicate): one more
- * attempt, a new expiry. False when the document is no longer PROCESSING at that stage.
+ * attempt and one more crash, a new expiry. False when the document is no longer PROCESSING at that
+ * stage, or another delivery took it over since it was read (`attempts` changed).
  */
 export async function takeOverLease(
   db: Db,
-  doc: { id: string; tenantId: string },
+  doc: { id: string; tenantId: string; attempts: number },
   stage: StageName,
   leaseExpiresAt: Date,
 ): Promise<boolean> {
   const res = await db.document.updateMany({
-    where: { id: doc.id, tenantId: doc.tenantId, status: "PROCESSING", stage },
-    data: { leaseExpiresAt, attempts: { increment: 1 } },
+    where: { id: doc.id, tenantId: doc.tenantId, status: "PROCESSING", stage, attempts: doc.attempts },
+    data: { leaseExpiresAt, attempts: { increment: 1 }, crashes: { increment: 1 } },
   });
   return res.count === 1;
 }
@@ -150,7 +151,7 @@ export async function failuresByCode(
 export function expiredLeases(db: Db, now: Date, limit: number) {
   return db.document.findMany({
     where: { status: "PROCESSING", leaseExpiresAt: { lt: now } },
-    select: { id: true, tenantId: true, batchId: true, stage: true },
+    select: { id: true, tenantId: true, batchId: true, stage: true, crashes: true },
     take: limit,
   });
 }

@@ -22,6 +22,7 @@ export async function transition(tx: Tx, spec: TransitionSpec): Promise<Pipeline
   if (spec.from !== null) {
     const res = await tx.document.updateMany({
       where: {
+        ...spec.where,
         id: { in: ids },
         tenantId: spec.tenantId,
         batchId: spec.batchId,

@@ -130,6 +130,7 @@ export class OperationsService {
             errorCode: null,
             errorMessage: null,
             attempts: 0,
+            crashes: 0,
             completedAt: null,
             leaseExpiresAt: null,
             ...(req.options ? { options: documentOptions.write(req.options) } : {}),

@@ -278,7 +278,8 @@ describe("StageRunner.processStage", () => {
     run,
   }) => {
     const limit = env.deps.settings.deliveryLimit;
-    const doc = await run.queuedAt("PARSE");
+    // Failed limit - 1 times before: the limit counts the document's own failures, not deliveries.
+    const doc = await run.queuedAt("PARSE", { attempts: limit - 1 });
     run.handlers.PARSE.mockRejectedValue(new Error("flaky"));
     const d = await run.runner.processStage(stageMessage(doc, "PARSE"), limit);
     expect(d).toEqual({ action: "dead-letter", reason: "flaky" });

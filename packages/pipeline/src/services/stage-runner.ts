@@ -1,5 +1,6 @@
 import { type Document, Prisma } from "@docfleet/schema";
 import { documentOptions, documentProvenance, documentTimings } from "../domain/codecs.ts";
+import { queueDeliveryLimit } from "../domain/context.ts";
 import { DocumentError, FailureCode } from "../domain/errors.ts";
 import type { EventPayload } from "../domain/events.ts";
 import { StaleStateError } from "../domain/lifecycle.ts";
@@ -49,18 +50,22 @@ export class StageRunner {
       : run();
   }
 
-  private async runStage(msg: StageMessage, attempt: number): Promise<Disposition> {
-    const { settings, metrics, tracing } = this.r.deps;
-    const doc = await this.claim(msg);
-    if (!doc) return { action: "ack" };
-    // Every log line of this run carries the correlation ids; handlers log through `deps.log` too.
-    const log = this.r.deps.log.child({
+  /** Every log line about a document carries the correlation ids; handlers log through `deps.log` too. */
+  private logFor(doc: { id: string; batchId: string; tenantId: string }, stage: StageName) {
+    return this.r.deps.log.child({
       documentId: doc.id,
       batchId: doc.batchId,
       tenantId: doc.tenantId,
-      stage: msg.stage,
-      traceId: tracing?.traceId(),
+      stage,
+      traceId: this.r.deps.tracing?.traceId(),
     });
+  }
+
+  private async runStage(msg: StageMessage, attempt: number): Promise<Disposition> {
+    const { settings, metrics } = this.r.deps;
+    const doc = await this.claim(msg);
+    if (!doc) return { action: "ack" };
+    const log = this.logFor(doc, msg.stage);
     const deps = { ...this.r.deps, log };
     const endTimer = metrics?.stageDuration.startTimer({ stage: msg.stage });
     let outcome = "ok";
@@ -102,23 +107,43 @@ export class StageRunner {
         return { action: "ack" };
       }
       const reason = (err as Error)?.message ?? String(err);
-      log.warn({ err, attempt }, "stage failed; will retry");
-      if (attempt >= settings.deliveryLimit) {
+      // The document's own failed attempts of this stage, this one included. Not the queue's delivery
+      // count (`attempt`): a worker's death redelivers every message it held, and those redeliveries
+      // are crashes (counted apart), not failures of the innocent documents.
+      const failures = doc.attempts - doc.crashes;
+      const queueLimit = queueDeliveryLimit(settings);
+      const giveUp =
+        failures >= settings.deliveryLimit
+          ? `gave up after ${failures} attempts: ${reason}`
+          : // The queue would quarantine the message at its own limit: fail the document with it, never
+            // leave it QUEUED with no message.
+            attempt >= queueLimit
+            ? `the queue delivered it ${attempt} times: ${reason}`
+            : null;
+      if (giveUp) {
         outcome = "failed";
-        const failed = await this.fail(
-          doc,
-          msg.stage,
-          FailureCode.RETRIES_EXHAUSTED,
-          `gave up after ${attempt} attempts: ${reason}`,
-        );
-        if (failed) metrics?.documentsFailed.inc({ stage: msg.stage, code: FailureCode.RETRIES_EXHAUSTED });
+        if (await this.fail(doc, msg.stage, FailureCode.RETRIES_EXHAUSTED, giveUp)) {
+          metrics?.documentsFailed.inc({ stage: msg.stage, code: FailureCode.RETRIES_EXHAUSTED });
+          log.warn(
+            {
+              err,
+              code: FailureCode.RETRIES_EXHAUSTED,
+              attempt: failures,
+              delivery: attempt,
+              reason: giveUp,
+            },
+            "document failed",
+          );
+        } else outcome = "stale";
         return { action: "dead-letter", reason };
       }
       outcome = "retry";
+      const delayMs = backoffMs(failures);
+      log.warn({ err, attempt: failures, delivery: attempt, delayMs }, "stage failed; will retry");
       metrics?.stageRetries.inc({ stage: msg.stage });
       // The queue redelivers after the backoff: no outbox row.
-      await this.requeueAtStage(doc, msg.stage, { attempt, reason }, false);
-      return { action: "retry", delayMs: backoffMs(attempt), reason };
+      await this.requeueAtStage(doc, msg.stage, { attempt: failures, reason }, false);
+      return { action: "retry", delayMs, reason };
     } finally {
       clearTimeout(timer);
       endTimer?.({ outcome });
@@ -132,9 +157,23 @@ export class StageRunner {
       return null;
     const leaseExpiresAt = new Date(Date.now() + this.r.deps.settings.leaseMs);
     if (doc.status === "PROCESSING") {
-      // A redelivery after the previous holder died (or a duplicate): take the lease over.
+      // A redelivery after the previous holder died (or a duplicate): one more crash against the
+      // document. Past the limit it is not run again: it would take down another worker.
+      const crashes = doc.crashes + 1;
+      if (crashes >= this.r.deps.settings.maxCrashes) {
+        await this.failCrashed(
+          doc,
+          msg.stage,
+          crashes,
+          "its message came back while it was still PROCESSING",
+          {
+            attempts: doc.attempts,
+          },
+        );
+        return null;
+      }
       const taken = await documents.takeOverLease(this.r.prisma, doc, msg.stage, leaseExpiresAt);
-      return taken ? { ...doc, leaseExpiresAt, attempts: doc.attempts + 1 } : null;
+      return taken ? { ...doc, leaseExpiresAt, attempts: doc.attempts + 1, crashes } : null;
     }
     try {
       await this.r.move(
@@ -187,6 +226,7 @@ export class StageRunner {
             ? { options: Object.keys(rest).length ? documentOptions.write(rest) : Prisma.DbNull }
             : {}),
           attempts: 0,
+          crashes: 0,
           leaseExpiresAt: null,
           ...(next ? {} : { completedAt: new Date(), errorCode: null, errorMessage: null }),
         },
@@ -200,8 +240,17 @@ export class StageRunner {
     return next === null;
   }
 
-  /** Fails the document; false when another delivery moved it first. */
-  private async fail(doc: Document, stage: StageName, code: string, message: string): Promise<boolean> {
+  /**
+   * Fails a PROCESSING document; false when another delivery moved it first (or it no longer meets
+   * `guard.where`). `guard.data`: other columns to set.
+   */
+  private async fail(
+    doc: { id: string; tenantId: string; batchId: string },
+    stage: StageName,
+    code: string,
+    message: string,
+    guard: { data?: Prisma.DocumentUncheckedUpdateManyInput; where?: Prisma.DocumentWhereInput } = {},
+  ): Promise<boolean> {
     return this.r
       .move(
         {
@@ -210,9 +259,15 @@ export class StageRunner {
           documentIds: [doc.id],
           from: { status: "PROCESSING", stage },
           to: { status: "FAILED", stage },
+          where: guard.where,
           // Messages quote the file (zip entry names, parser errors): NUL or a cut surrogate pair in them
           // would fail this write, and the document would stay PROCESSING for ever.
-          data: { errorCode: code, errorMessage: storable(message.slice(0, 2000)), leaseExpiresAt: null },
+          data: {
+            ...guard.data,
+            errorCode: code,
+            errorMessage: storable(message.slice(0, 2000)),
+            leaseExpiresAt: null,
+          },
           eventType: EventType.DOCUMENT_FAILED,
           eventPayload: () => ({ code, message: storable(message.slice(0, 500)) }),
         },
@@ -228,14 +283,52 @@ export class StageRunner {
   }
 
   /**
-   * Re-enqueues documents whose stage lease expired (their worker died without a trace): they go back
-   * to QUEUED with a fresh outbox row. Safe to run from several processes: each move is guarded.
+   * Fails a document whose workers died `crashes` times holding this stage (WORKER_CRASHED), once;
+   * `where`: what must still hold (the attempt read, a lease still expired).
+   */
+  private async failCrashed(
+    doc: { id: string; tenantId: string; batchId: string },
+    stage: StageName,
+    crashes: number,
+    last: string,
+    where: Prisma.DocumentWhereInput,
+  ): Promise<boolean> {
+    const code = FailureCode.WORKER_CRASHED;
+    const failed = await this.fail(
+      doc,
+      stage,
+      code,
+      `workers died ${crashes} times while they held its ${stage} stage (the last time ${last}); not run again`,
+      { data: { crashes }, where },
+    );
+    if (failed) {
+      this.r.deps.metrics?.documentsFailed.inc({ stage, code });
+      this.logFor(doc, stage).warn({ code, crashes }, "document failed");
+    }
+    return failed;
+  }
+
+  /**
+   * Re-enqueues documents whose stage lease expired (their worker died without a trace), counting a
+   * crash each: they go back to QUEUED with a fresh outbox row, or fail with WORKER_CRASHED at the
+   * crash limit. Safe to run from several processes: each move is guarded (and only while the lease is
+   * still expired: a redelivery may have taken it over since it was read).
    */
   async reconcileExpiredLeases(now = new Date(), limit = 500): Promise<number> {
     const expired = await documents.expiredLeases(this.r.prisma, now, limit);
     let moved = 0;
     for (const d of expired) {
-      if (await this.requeueAtStage(d, d.stage!, { reason: "lease expired" }, true)) moved++;
+      const stage = d.stage!;
+      const crashes = d.crashes + 1;
+      const where = { leaseExpiresAt: { lt: now } };
+      const done =
+        crashes >= this.r.deps.settings.maxCrashes
+          ? await this.failCrashed(d, stage, crashes, "its lease expired", where)
+          : await this.requeueAtStage(d, stage, { reason: "lease expired" }, true, {
+              data: { crashes },
+              where,
+            });
+      if (done) moved++;
     }
     return moved;
   }
@@ -243,13 +336,14 @@ export class StageRunner {
   /**
    * Moves a PROCESSING document back to QUEUED at the same stage (a retry, or an expired lease), with
    * an outbox row when no queue message will come back by itself. False when the document moved on
-   * meanwhile (another delivery or reconciler got there first).
+   * meanwhile (another delivery or reconciler got there first). `guard`: as `fail`'s.
    */
   async requeueAtStage(
     d: { id: string; tenantId: string; batchId: string },
     stage: StageName,
     payload: EventPayload,
     outbox: boolean,
+    guard: { data?: Prisma.DocumentUncheckedUpdateManyInput; where?: Prisma.DocumentWhereInput } = {},
   ): Promise<boolean> {
     try {
       await this.r.move(
@@ -259,7 +353,8 @@ export class StageRunner {
           documentIds: [d.id],
           from: { status: "PROCESSING", stage },
           to: { status: "QUEUED", stage },
-          data: { leaseExpiresAt: null },
+          where: guard.where,
+          data: { ...guard.data, leaseExpiresAt: null },
           eventType: EventType.STAGE_RETRY,
           eventPayload: () => payload,
           outbox: outbox ? () => stageOutbox(d, stage, this.r.traceparent()) : undefined,

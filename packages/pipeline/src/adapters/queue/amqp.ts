@@ -6,7 +6,10 @@ import { backoffMs } from "../../retry.ts";
 export interface AmqpQueueOptions {
   /** amqp:// or amqps:// URL of the broker. */
   url: string;
-  /** Deliveries of one message before it is quarantined; also the quorum queues' x-delivery-limit. */
+  /**
+   * Deliveries of one message before it is quarantined; also the quorum queues' x-delivery-limit. The
+   * pipeline passes a generous safety net (`queueDeliveryLimit`): it decides retries itself.
+   */
   deliveryLimit: number;
   /** Prepended to every queue name, so several deployments (or tests) share a broker. */
   prefix?: string;
@@ -41,6 +44,8 @@ export class AmqpQueue implements Queue {
   private readonly prefix: string;
   private readonly consumers = new Set<{ close(): Promise<void> }>();
   private readonly declared = new Set<string>();
+  /** Stage queues an earlier deployment declared with another x-delivery-limit: used as they are. */
+  private readonly keptLimit = new Set<string>();
 
   constructor(private readonly opts: AmqpQueueOptions) {
     if (!(Number.isInteger(opts.deliveryLimit) && opts.deliveryLimit >= 1))
@@ -62,6 +67,7 @@ export class AmqpQueue implements Queue {
   }
 
   private queueArgs(queue: string) {
+    if (this.keptLimit.has(this.name(queue))) return { queue: this.name(queue), passive: true };
     return {
       queue: this.name(queue),
       durable: true,
@@ -81,7 +87,19 @@ export class AmqpQueue implements Queue {
         durable: true,
         arguments: { "x-queue-type": "quorum" as const },
       });
-      await this.conn.queueDeclare(this.queueArgs(q));
+      try {
+        await this.conn.queueDeclare(this.queueArgs(q));
+      } catch (err) {
+        // A quorum queue's arguments never change: one declared with another limit (an earlier version,
+        // another DOCFLEET_DELIVERY_LIMIT) would refuse every start. Use it as it is, and say so.
+        if (!/inequivalent arg 'x-delivery-limit'/.test((err as Error)?.message ?? "")) throw err;
+        await this.conn.queueDeclare({ queue: this.name(q), passive: true });
+        this.keptLimit.add(this.name(q));
+        this.opts.log?.warn(
+          { queue: this.name(q), deliveryLimit: this.opts.deliveryLimit, reason: (err as Error).message },
+          "queue keeps the x-delivery-limit it was declared with; delete it once drained to apply the new one",
+        );
+      }
       this.declared.add(this.name(q)).add(`${this.name(q)}.quarantine`);
     }
   }
