@@ -70,7 +70,11 @@ await mkdir(docs);
 await writeDocs(docs);
 
 // Baseline: the embedded mode, one process.
-const serve = await startServe(join(dir, "embedded"), { DOCFLEET_LOG_LEVEL: "warn" });
+// Requests without a key by explicit opt-in (serve refuses them by default), as the gateways here.
+const serve = await startServe(join(dir, "embedded"), {
+  DOCFLEET_LOG_LEVEL: "warn",
+  DOCFLEET_ALLOW_ANONYMOUS: "true",
+});
 const embedded = await measure(() => uploadTo(serve.url, docs), { serve });
 await serve.stop();
 

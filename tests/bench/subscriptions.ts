@@ -26,7 +26,11 @@ async function cpuSeconds(pid: number): Promise<number> {
 }
 
 const dir = await mkdtemp(join(tmpdir(), "docfleet-subs-bench-"));
-const serve = await startServe(join(dir, "data"), { DOCFLEET_LOG_LEVEL: "error" });
+// Requests without a key by explicit opt-in (serve refuses them by default).
+const serve = await startServe(join(dir, "data"), {
+  DOCFLEET_LOG_LEVEL: "error",
+  DOCFLEET_ALLOW_ANONYMOUS: "true",
+});
 const url = serve.url;
 const { createBatch } = await gql<{ createBatch: { id: string } }>(
   url,

@@ -315,7 +315,11 @@ try {
       problem: baselineProblem(m) ?? (stored === N ? undefined : `the sink stored ${stored} files`),
     };
 
-    const serve = await startServe(join(tmp, "embedded"), { DOCFLEET_LOG_LEVEL: "warn" });
+    // Requests without a key by explicit opt-in (serve refuses them by default).
+    const serve = await startServe(join(tmp, "embedded"), {
+      DOCFLEET_LOG_LEVEL: "warn",
+      DOCFLEET_ALLOW_ANONYMOUS: "true",
+    });
     cleanup.push(() => stopWithin(serve, 30_000));
     const sBefore = await sample(serve.child);
     const { m: cm, problem, done } = await cliUpload(serve.url, docs, join(tmp, "state-embedded"));

@@ -245,6 +245,81 @@ describe("API keys and scopes on every operation", () => {
     expect(await rows()).toEqual(before);
   });
 
+  /**
+   * Requests a web page can send without a CORS preflight (issue 15): refused on every operation before
+   * anything runs, even when they carry the admin key, so a page can never make a browser change or
+   * read anything. A GET that carries a preflight-only header is a client's, not a page's: it runs.
+   */
+  const SIMPLE: {
+    name: string;
+    send: (op: Op, authorization: string) => Promise<Response>;
+    status: (op: Op) => number;
+  }[] = [
+    {
+      name: "a form-encoded POST",
+      send: (op, authorization) =>
+        fetch(`${url}/graphql`, {
+          method: "POST",
+          headers: { authorization, "content-type": "application/x-www-form-urlencoded" },
+          body: new URLSearchParams({ query: op.query, variables: JSON.stringify(op.variables) }),
+        }),
+      status: () => 415,
+    },
+    {
+      name: "a multipart POST",
+      send: (op, authorization) => {
+        const form = new FormData();
+        form.append("operations", JSON.stringify({ query: op.query, variables: op.variables }));
+        form.append("map", "{}");
+        return fetch(`${url}/graphql`, { method: "POST", headers: { authorization }, body: form });
+      },
+      status: () => 415,
+    },
+    {
+      name: "a text/plain POST",
+      send: (op, authorization) =>
+        fetch(`${url}/graphql`, {
+          method: "POST",
+          headers: { authorization, "content-type": "text/plain" },
+          body: JSON.stringify({ query: op.query, variables: op.variables }),
+        }),
+      status: () => 415,
+    },
+    {
+      name: "a GET without a preflight header",
+      send: (op, authorization) => fetch(getUrl(op), { headers: { authorization, accept: accept(op) } }),
+      status: () => 403,
+    },
+    {
+      name: "a GET with x-graphql-yoga-csrf",
+      send: (op, authorization) =>
+        fetch(getUrl(op), { headers: { authorization, accept: accept(op), "x-graphql-yoga-csrf": "1" } }),
+      // Runs, but never a mutation over GET (yoga: 405).
+      status: (op) => (op.query.startsWith("mutation") ? 405 : 200),
+    },
+  ];
+  const getUrl = (op: Op) =>
+    `${url}/graphql?${new URLSearchParams({ query: op.query, variables: JSON.stringify(op.variables) })}`;
+  const accept = (op: Op) => (op.subscription ? "text/event-stream" : "application/json");
+
+  for (const simple of SIMPLE) {
+    it(`${simple.name} with the admin key, on every operation: ${simple.status(ops[0]!)}`, async () => {
+      const prisma = system.app.deps.db.prisma;
+      const rows = async () => ({
+        batches: await prisma.batch.count({ where: { tenantId } }),
+        categories: await prisma.category.count({ where: { tenantId } }),
+      });
+      const before = await rows();
+      for (const op of ops) {
+        const res = await simple.send(op, key.admin);
+        await res.body?.cancel();
+        expect({ op: op.name, status: res.status }).toEqual({ op: op.name, status: simple.status(op) });
+      }
+      // Refused before anything ran: nothing was written (a query that runs may seed the categories).
+      if (simple.status(ops[0]!) >= 400) expect(await rows()).toEqual(before);
+    });
+  }
+
   it("lets a key with the operation's scopes through on every operation (admin: on all of them)", async () => {
     for (const op of ops) {
       const need = REQUIRED[op.name]!;

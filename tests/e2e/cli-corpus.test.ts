@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CORPUS, gql, runCli, type Served, startServe } from "../helpers/cli.ts";
+import { CORPUS, gql, runCli, type Served, startServe, withKey } from "../helpers/cli.ts";
 
 // `docfleet serve` as a real process, the whole formats corpus through `docfleet upload`.
 describe("docfleet serve + upload over ../shared/corpus/formats", () => {
@@ -24,15 +24,10 @@ describe("docfleet serve + upload over ../shared/corpus/formats", () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "docfleet-e2e-"));
     served = await startServe(join(dir, "data"));
-    const res = await runCli([
-      "upload",
-      join(CORPUS, "formats"),
-      "--endpoint",
-      served.url,
-      "--json",
-      "--name",
-      "formats",
-    ]);
+    const res = await runCli(
+      ["upload", join(CORPUS, "formats"), "--endpoint", served.url, "--json", "--name", "formats"],
+      withKey(served),
+    );
     expect(res.stderr).not.toMatch(/unexpected error/);
     summary = JSON.parse(res.stdout);
   }, 300_000);
@@ -59,6 +54,7 @@ describe("docfleet serve + upload over ../shared/corpus/formats", () => {
       served.url,
       "query($id: ID!) { batch(id: $id) { finished counts { queued processing pendingUpload } stages { parse understand embed index } } }",
       { id: summary.batchId },
+      served.apiKey,
     );
     expect(batch.finished).toBe(true);
     expect(batch.counts).toEqual({ queued: 0, processing: 0, pendingUpload: 0 });
@@ -71,17 +67,20 @@ describe("docfleet serve + upload over ../shared/corpus/formats", () => {
 
   it("finds an expected document by keyword and by hybrid search through the CLI", async () => {
     for (const mode of ["KEYWORD", "HYBRID"]) {
-      const res = await runCli([
-        "search",
-        "duck waterfowl species",
-        "--mode",
-        mode,
-        "--endpoint",
-        served.url,
-        "--json",
-        "--limit",
-        "5",
-      ]);
+      const res = await runCli(
+        [
+          "search",
+          "duck waterfowl species",
+          "--mode",
+          mode,
+          "--endpoint",
+          served.url,
+          "--json",
+          "--limit",
+          "5",
+        ],
+        withKey(served),
+      );
       expect(res.code).toBe(0);
       const hits = JSON.parse(res.stdout) as { document: { name: string } }[];
       expect(hits.slice(0, 3).map((h) => h.document.name)).toContain("html/wiki_duck.html");
@@ -89,7 +88,10 @@ describe("docfleet serve + upload over ../shared/corpus/formats", () => {
   });
 
   it("uploading the same folder again yields only duplicates", async () => {
-    const res = await runCli(["upload", join(CORPUS, "formats", "csv"), "--endpoint", served.url, "--json"]);
+    const res = await runCli(
+      ["upload", join(CORPUS, "formats", "csv"), "--endpoint", served.url, "--json"],
+      withKey(served),
+    );
     expect(res.code).toBe(0);
     const again = JSON.parse(res.stdout);
     expect(again.uploaded).toBe(0);

@@ -4,6 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  adminKey,
+  bearer,
   freePort,
   gql,
   ROOT,
@@ -12,6 +14,7 @@ import {
   type Served,
   startDocfleet,
   startServe,
+  withKey,
 } from "../helpers/cli.ts";
 import { followBatch } from "../helpers/graphql.ts";
 import { type OllamaDouble, startOllamaDouble } from "../ollama-double/index.ts";
@@ -45,8 +48,8 @@ async function makeFiles(dir: string, tag: string): Promise<string> {
   return dir;
 }
 
-async function uploadNoWait(url: string, dir: string): Promise<string> {
-  const up = await runCli(["upload", dir, "--endpoint", url, "--json", "--no-wait"]);
+async function uploadNoWait(served: Served, dir: string): Promise<string> {
+  const up = await runCli(["upload", dir, "--endpoint", served.url, "--json", "--no-wait"], withKey(served));
   expect(up.code, up.stderr).toBe(0);
   const s = JSON.parse(up.stdout) as { batchId: string; uploaded: number };
   expect(s.uploaded).toBe(TEXTS + 2);
@@ -82,9 +85,9 @@ describe("docfleet watch", () => {
 
   it("follows a batch to the end: exit code, counts and failures by code", async () => {
     served = await startServe(join(dir, "data-1"));
-    const batchId = await uploadNoWait(served.url, await makeFiles(join(dir, "files-1"), "a"));
+    const batchId = await uploadNoWait(served, await makeFiles(join(dir, "files-1"), "a"));
 
-    const res = await runCli(["watch", batchId, "--endpoint", served.url, "--json"]);
+    const res = await runCli(["watch", batchId, "--endpoint", served.url, "--json"], withKey(served));
     expect(res.stderr).not.toMatch(/unexpected error/);
     expect(res.code, res.stderr).toBe(4); // ExitCode.PARTIAL: finished, some failed
     const r = JSON.parse(res.stdout) as WatchJson;
@@ -92,19 +95,17 @@ describe("docfleet watch", () => {
     expect(r.reconnects).toBe(0);
 
     // the same batch again, long finished: the history alone gives the same answer
-    const again = JSON.parse((await runCli(["watch", batchId, "--endpoint", served.url, "--json"])).stdout);
+    const again = JSON.parse(
+      (await runCli(["watch", batchId, "--endpoint", served.url, "--json"], withKey(served))).stdout,
+    );
     expect(again.counts).toEqual(r.counts);
     expect(again.failuresByCode).toEqual(r.failuresByCode);
 
     // upload --watch reports through upload's summary (the empty file is a duplicate by now)
-    const up = await runCli([
-      "upload",
-      await makeFiles(join(dir, "files-1b"), "b"),
-      "--endpoint",
-      served.url,
-      "--json",
-      "--watch",
-    ]);
+    const up = await runCli(
+      ["upload", await makeFiles(join(dir, "files-1b"), "b"), "--endpoint", served.url, "--json", "--watch"],
+      withKey(served),
+    );
     expect(up.code, up.stderr).toBe(4);
     expect(JSON.parse(up.stdout)).toMatchObject({
       uploaded: TEXTS + 1,
@@ -117,7 +118,10 @@ describe("docfleet watch", () => {
 
   it("a batch that does not exist: NOT_FOUND and the usage exit code", async () => {
     served ??= await startServe(join(dir, "data-1"));
-    const res = await runCli(["watch", "00000000-0000-4000-8000-000000000000", "--endpoint", served.url]);
+    const res = await runCli(
+      ["watch", "00000000-0000-4000-8000-000000000000", "--endpoint", served.url],
+      withKey(served),
+    );
     expect(res.code).toBe(2);
     expect(res.stderr).toMatch(/NOT_FOUND/);
     expect(res.stdout).toBe("");
@@ -131,22 +135,27 @@ describe("docfleet watch", () => {
     double.setBehaviour({ extraLatencyMs: 250 });
     const data = join(dir, "data-2");
     const port = await freePort();
-    const serve = () =>
-      startDocfleet(
+    const serve = async () => ({
+      ...(await startDocfleet(
         ["serve", "--port", String(port), "--data-dir", data],
         { OLLAMA_URL: double!.url },
         { port },
-      );
+      )),
+      apiKey: adminKey(data),
+    });
     served = await serve();
     const url = served.url;
-    const batchId = await uploadNoWait(url, await makeFiles(join(dir, "files-2"), "c"));
+    const batchId = await uploadNoWait(served, await makeFiles(join(dir, "files-2"), "c"));
 
-    const watch = spawnWatch(["watch", batchId, "--endpoint", url, "--json"]);
+    const watch = spawnWatch(["watch", batchId, "--endpoint", url, "--json"], withKey(served));
     // the first progress line means the subscription is live
     await watch.stderrMatches(/batch \S+: \d+\/\d+ done/);
 
     const { done } = (
-      await followBatch(url, batchId, "5 documents done", (m) => m.counts.done >= 5, { timeoutMs: 120_000 })
+      await followBatch(url, batchId, "5 documents done", (m) => m.counts.done >= 5, {
+        timeoutMs: 120_000,
+        headers: bearer(served),
+      })
     ).counts;
     expect(await served.stop()).toBe(0);
     expect(done).toBeLessThan(TEXTS + 2); // really mid-batch
@@ -160,14 +169,20 @@ describe("docfleet watch", () => {
     expect(r.reconnects).toBeGreaterThanOrEqual(1);
     const { batch } = await gql<{
       batch: { finished: boolean; counts: { completed: number; failed: number } };
-    }>(url, "query($id: ID!) { batch(id: $id) { finished counts { completed failed } } }", { id: batchId });
+    }>(
+      url,
+      "query($id: ID!) { batch(id: $id) { finished counts { completed failed } } }",
+      { id: batchId },
+      served.apiKey,
+    );
     expect(batch).toEqual({ finished: true, counts: { completed: TEXTS, failed: 2 } });
   }, 300_000);
 });
 
 /** `docfleet <args>` in the background, with a way to wait for something on its stderr. */
-function spawnWatch(args: string[]) {
+function spawnWatch(args: string[], env: NodeJS.ProcessEnv = {}) {
   const child = spawn(process.execPath, [`${ROOT}apps/cli/bin/docfleet.mjs`, ...args], {
+    env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stdout = "";

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openPgliteDatabase } from "@docfleet/pipeline/adapters/database/pglite";
 import { afterAll, expect, it } from "vitest";
-import { CORPUS, gql, runCli, type Served, startServe } from "../helpers/cli.ts";
+import { bearer, CORPUS, gql, runCli, type Served, startServe, withKey } from "../helpers/cli.ts";
 import { followBatch } from "../helpers/graphql.ts";
 
 let dir: string;
@@ -32,15 +32,18 @@ it("kill -9 of docfleet serve mid-batch, then restart: every document finishes, 
   dir = await mkdtemp(join(tmpdir(), "docfleet-crash-"));
   const data = join(dir, "data");
   served = await startServe(data);
-  const up = await runCli([
-    "upload",
-    join(CORPUS, "pdfjs"),
-    join(CORPUS, "formats"),
-    "--endpoint",
-    served.url,
-    "--json",
-    "--no-wait",
-  ]);
+  const up = await runCli(
+    [
+      "upload",
+      join(CORPUS, "pdfjs"),
+      join(CORPUS, "formats"),
+      "--endpoint",
+      served.url,
+      "--json",
+      "--no-wait",
+    ],
+    withKey(served),
+  );
   expect(up.code, up.stderr).toBe(0);
   const { batchId, uploaded } = JSON.parse(up.stdout) as { batchId: string; uploaded: number };
 
@@ -51,7 +54,7 @@ it("kill -9 of docfleet serve mid-batch, then restart: every document finishes, 
       batchId,
       "20 documents done",
       (m) => m.counts.completed + m.counts.failed >= 20,
-      { timeoutMs: deadline - Date.now() },
+      { timeoutMs: deadline - Date.now(), headers: bearer(served) },
     )
   ).counts;
   await served.kill();
@@ -65,11 +68,11 @@ it("kill -9 of docfleet serve mid-batch, then restart: every document finishes, 
     batchId,
     "every document done after the restart",
     (m) => m.counts.completed + m.counts.failed === uploaded,
-    { timeoutMs: deadline - Date.now() },
+    { timeoutMs: deadline - Date.now(), headers: bearer(served) },
   );
   ({
     batch: { counts },
-  } = await gql<{ batch: { counts: Counts } }>(served.url, countsQuery, { id: batchId }));
+  } = await gql<{ batch: { counts: Counts } }>(served.url, countsQuery, { id: batchId }, served.apiKey));
   expect(counts).toMatchObject({ queued: 0, processing: 0, pendingUpload: 0, total: uploaded });
   console.log(
     `crash test: killed at ${doneAtKill}/${uploaded} done; all finished ${((Date.now() - restartedAt) / 1000).toFixed(1)} s after restart`,

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { request as httpRequest, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import {
@@ -28,7 +29,7 @@ import pino from "pino";
 import ts from "typescript";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import WebSocket from "ws";
-import { ROOT, startServe } from "../helpers/cli.ts";
+import { ROOT, type Served, startServe } from "../helpers/cli.ts";
 import { inProcessSystem, type System } from "../helpers/system.ts";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -286,7 +287,7 @@ describe("hardened GraphQL surface", () => {
       for (const body of MISSPELLED) expect((await post(g, body)).text).toMatch(/Did you mean/);
     });
 
-    it("`docfleet serve` is development, with DOCFLEET_* read from the environment", async () => {
+    it("`docfleet serve` is development, with DOCFLEET_* read from the environment, and browser-safe", async () => {
       // The `docfleet serve` program (a child process), with DOCFLEET_PROFILE unset ("" is unset).
       const served = await startServe(join(dir, "serve"), {
         DOCFLEET_LOG_LEVEL: "warn",
@@ -297,7 +298,7 @@ describe("hardened GraphQL surface", () => {
         const call = async (query: string) => {
           const res = await fetch(`${served.url}/graphql`, {
             method: "POST",
-            headers: { "content-type": "application/json" },
+            headers: { "content-type": "application/json", authorization: `Bearer ${served.apiKey}` },
             body: JSON.stringify({ query }),
           });
           return (await res.json()) as Answer["body"];
@@ -306,6 +307,18 @@ describe("hardened GraphQL surface", () => {
         expect(
           (await call("{ a: categories { name } b: categories { name } }")).errors?.[0]?.extensions,
         ).toMatchObject({ code: "BAD_REQUEST", limit: "maxAliases" });
+        // What any web page could do to serve's defaults (issue 15), each refused now.
+        const answers = [];
+        for (const attack of SERVE_ATTACKS) {
+          const a = await raw(Number(new URL(served.url).port), attack.request(served));
+          answers.push({
+            attack: attack.name,
+            status: a.status,
+            data: /"data"/.test(a.text),
+            cors: a.headers["access-control-allow-origin"] ?? null,
+          });
+        }
+        expect(answers).toEqual(SERVE_ATTACKS.map((x) => ({ attack: x.name, ...x.expect })));
       } finally {
         await served.stop();
       }
@@ -343,6 +356,273 @@ describe("hardened GraphQL surface", () => {
         /DOCFLEET_INTROSPECTION[\s\S]*DOCFLEET_PROFILE|DOCFLEET_PROFILE[\s\S]*DOCFLEET_INTROSPECTION/,
       );
       expect(() => cfg({ DOCFLEET_INTROSPECTION: "yes" })).toThrow(ConfigError);
+    });
+  });
+
+  /**
+   * What a web page can make a browser send (issue 15), against a gateway on a socket that even lets
+   * requests without a key act as the local tenant's admin: the browser defences alone must stop it.
+   */
+  describe("browser safety", () => {
+    let g: Gateway;
+    let server: Server;
+    let port: number;
+    const PUBLIC = "https://docfleet.example.com";
+    const APP = "https://app.example.com";
+    const EVIL = "https://evil.example";
+    beforeAll(async () => {
+      g = createGateway({
+        app: system.app,
+        log: quiet,
+        allowAnonymous: true,
+        hardening: { profile: "development" },
+        rateLimiters: {},
+        browser: { publicUrl: PUBLIC, corsOrigins: [APP], allowedHosts: ["api.internal", ".corp.example"] },
+      });
+      gateways.push(g);
+      const listening = await g.listen(0);
+      server = listening.server;
+      port = Number(new URL(listening.url).port);
+    });
+    afterAll(async () => {
+      server?.closeAllConnections();
+      await new Promise((r) => server?.close(r));
+    });
+
+    const own = () => `127.0.0.1:${port}`;
+    const query = (q: string) => `/graphql?query=${encodeURIComponent(q)}`;
+    const define = (name: string) =>
+      `mutation { defineCategory(input: { name: "${name}", description: "planted by a page" }) { name } }`;
+    const json = { "content-type": "application/json" };
+
+    /** Requests a page can make, and what the gateway must answer; `ran`: data came back. */
+    const SIMPLE: {
+      name: string;
+      method: "GET" | "POST";
+      path: string;
+      headers?: Record<string, string>;
+      body?: () => { type?: string; data: string | Buffer };
+      status: number;
+      ran: boolean;
+    }[] = [
+      {
+        name: "a cross-site GET query",
+        method: "GET",
+        path: query('{ search(query: "private") { totalCount } }'),
+        headers: { origin: EVIL },
+        status: 403,
+        ran: false,
+      },
+      {
+        name: "a GET SSE subscription without a preflight header",
+        method: "GET",
+        path: query(`subscription { batchProgress(id: "${randomUUID()}") { cursor } }`),
+        headers: { accept: "text/event-stream", origin: EVIL },
+        status: 403,
+        ran: false,
+      },
+      {
+        name: "a form-encoded POST of defineCategory",
+        method: "POST",
+        path: "/graphql",
+        headers: { origin: EVIL },
+        body: () => ({
+          type: "application/x-www-form-urlencoded",
+          data: new URLSearchParams({ query: define("planted_form") }).toString(),
+        }),
+        status: 415,
+        ran: false,
+      },
+      {
+        name: "a form-encoded POST even with a preflight header",
+        method: "POST",
+        path: "/graphql",
+        headers: { "x-graphql-yoga-csrf": "1" },
+        body: () => ({
+          type: "application/x-www-form-urlencoded",
+          data: new URLSearchParams({ query: define("planted_form2") }).toString(),
+        }),
+        status: 415,
+        ran: false,
+      },
+      {
+        name: "a multipart POST of defineCategory",
+        method: "POST",
+        path: "/graphql",
+        headers: { origin: EVIL },
+        body: () => ({
+          type: "multipart/form-data; boundary=x",
+          data: `--x\r\nContent-Disposition: form-data; name="operations"\r\n\r\n${JSON.stringify({ query: define("planted_multipart") })}\r\n--x\r\nContent-Disposition: form-data; name="map"\r\n\r\n{}\r\n--x--\r\n`,
+        }),
+        status: 415,
+        ran: false,
+      },
+      {
+        name: "a text/plain POST of JSON",
+        method: "POST",
+        path: "/graphql",
+        headers: { origin: EVIL },
+        body: () => ({
+          type: "text/plain;charset=UTF-8",
+          data: JSON.stringify({ query: define("planted_text") }),
+        }),
+        status: 415,
+        ran: false,
+      },
+      {
+        name: "a POST without a content type",
+        method: "POST",
+        path: "/graphql",
+        body: () => ({ data: JSON.stringify({ query: define("planted_untyped") }) }),
+        status: 403,
+        ran: false,
+      },
+      // What clients send: a preflighted browser request, or any non-browser client.
+      {
+        name: "a JSON POST",
+        method: "POST",
+        path: "/graphql",
+        body: () => ({
+          type: "application/json",
+          data: JSON.stringify({ query: "{ categories { name } }" }),
+        }),
+        status: 200,
+        ran: true,
+      },
+      {
+        name: "a GET query with x-graphql-yoga-csrf",
+        method: "GET",
+        path: query("{ categories { name } }"),
+        headers: { "x-graphql-yoga-csrf": "1" },
+        status: 200,
+        ran: true,
+      },
+      {
+        name: "a GET SSE subscription with graphql-require-preflight",
+        method: "GET",
+        path: query(`subscription { batchProgress(id: "${randomUUID()}") { cursor } }`),
+        headers: { accept: "text/event-stream", "graphql-require-preflight": "1" },
+        status: 200,
+        ran: true,
+      },
+    ];
+
+    it.each(SIMPLE)("$name: $status", async (row) => {
+      const body = row.body?.();
+      const a = await raw(port, {
+        method: row.method,
+        path: row.path,
+        headers: { ...row.headers, ...(body?.type ? { "content-type": body.type } : {}) },
+        body: body?.data,
+        firstChunkOnly: row.headers?.accept === "text/event-stream",
+      });
+      // A stream ran once it answers as one (its first event may be a keep-alive).
+      const stream = /^text\/event-stream/.test(String(a.headers["content-type"]));
+      const ran = a.status < 400 && (/"data"/.test(a.text) || stream);
+      expect({ status: a.status, ran }, a.text).toEqual({
+        status: row.status,
+        ran: row.ran,
+      });
+    });
+
+    it("ran none of the refused mutations", async () => {
+      const a = await post(g, { query: "{ categories { name } }" });
+      const names = (a.body.data!.categories as { name: string }[]).map((c) => c.name);
+      expect(names.filter((n) => n.startsWith("planted_"))).toEqual([]);
+    });
+
+    /** CORS: which Origin gets `access-control-allow-origin`, on a preflight and on the request. */
+    const CORS: { name: string; origin: string; host?: string; allowed: boolean }[] = [
+      { name: "another site", origin: EVIL, allowed: false },
+      { name: "another local port", origin: "http://localhost:3000", allowed: false },
+      { name: "a DOCFLEET_CORS_ORIGINS origin", origin: APP, allowed: true },
+      { name: "the public URL's origin", origin: PUBLIC, host: "docfleet.example.com", allowed: true },
+      { name: "the server's own origin", origin: "http://127.0.0.1:PORT", allowed: true },
+    ];
+
+    it.each(CORS)("CORS for $name: allowed $allowed, never with credentials", async (row) => {
+      const origin = row.origin.replace("PORT", String(port));
+      const host = row.host ?? own();
+      const preflight = await raw(port, {
+        method: "OPTIONS",
+        path: "/graphql",
+        headers: {
+          host,
+          origin,
+          "access-control-request-method": "POST",
+          "access-control-request-headers": "content-type, authorization",
+        },
+      });
+      const actual = await raw(port, {
+        method: "POST",
+        path: "/graphql",
+        headers: { host, origin, ...json },
+        body: JSON.stringify({ query: "{ categories { name } }" }),
+      });
+      for (const a of [preflight, actual]) {
+        expect(a.headers["access-control-allow-origin"]).toBe(row.allowed ? origin : undefined);
+        expect(a.headers["access-control-allow-credentials"]).toBeUndefined();
+      }
+      if (row.allowed) expect(preflight.headers["access-control-allow-headers"]).toMatch(/authorization/);
+    });
+
+    /** Host names: a rebound name gets 403 before any handler; IPs, localhost and the configured ones pass. */
+    const HOSTS: { host: string; allowed: boolean }[] = [
+      { host: "evil.example:PORT", allowed: false },
+      { host: "docfleet.example.com.evil.example", allowed: false },
+      { host: "corp.example.evil", allowed: false },
+      { host: "", allowed: false },
+      { host: "127.0.0.1:PORT", allowed: true },
+      { host: "localhost:PORT", allowed: true },
+      { host: "[::1]:PORT", allowed: true },
+      { host: "10.1.2.3:PORT", allowed: true },
+      { host: "docfleet.example.com", allowed: true },
+      { host: "api.internal:PORT", allowed: true },
+      { host: "eu.corp.example", allowed: true },
+    ];
+    const PATHS = ["/graphql", "/health", "/ready", "/metrics", "/objects/t/d/original?sig=x"];
+
+    it.each(HOSTS)("Host $host: allowed $allowed, on every path", async ({ host, allowed }) => {
+      for (const path of PATHS) {
+        const a = await raw(port, {
+          method: path === "/graphql" ? "POST" : "GET",
+          path,
+          headers: { host: host.replace("PORT", String(port)), ...json },
+          body: path === "/graphql" ? JSON.stringify({ query: "{ categories { name } }" }) : undefined,
+        });
+        // Allowed: whatever the handler says (the objects route wants a signature), not the Host refusal.
+        if (allowed) expect(a.text, path).not.toMatch(/DOCFLEET_ALLOWED_HOSTS/);
+        else
+          expect({ path, status: a.status, text: a.text }).toEqual({
+            path,
+            status: 403,
+            text: expect.stringMatching(/DOCFLEET_ALLOWED_HOSTS/),
+          });
+      }
+    });
+
+    /** graphql-ws upgrades: CORS does not apply to WebSockets, so the gateway checks Origin and Host. */
+    const SOCKETS: { name: string; headers: Record<string, string>; opens: boolean }[] = [
+      { name: "a page of another site", headers: { origin: EVIL }, opens: false },
+      { name: "a rebound host name", headers: { host: "evil.example" }, opens: false },
+      { name: "a DOCFLEET_CORS_ORIGINS page", headers: { origin: APP }, opens: true },
+      { name: "the server's own page", headers: { origin: "http://127.0.0.1:PORT" }, opens: true },
+      { name: "a client that is not a browser (no Origin)", headers: {}, opens: true },
+    ];
+
+    it.each(SOCKETS)("WebSocket from $name: opens $opens", async ({ headers, opens }) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/graphql`, "graphql-transport-ws", {
+        headers: Object.fromEntries(
+          Object.entries(headers).map(([k, v]) => [k, v.replace("PORT", String(port))]),
+        ),
+      });
+      const outcome = await new Promise<string>((resolve) => {
+        ws.once("open", () => resolve("open"));
+        ws.once("unexpected-response", (_req, res) => resolve(`refused ${res.statusCode}`));
+        ws.once("error", (err) => resolve(`error ${err.message}`));
+      });
+      ws.terminate();
+      expect(outcome).toBe(opens ? "open" : "refused 403");
     });
   });
 
@@ -464,6 +744,123 @@ describe("hardened GraphQL surface", () => {
     });
   });
 });
+
+/** One HTTP request with exactly these headers (Host included); `firstChunkOnly` for streams. */
+function raw(
+  port: number,
+  o: {
+    method: string;
+    path: string;
+    headers?: Record<string, string>;
+    body?: string | Buffer;
+    firstChunkOnly?: boolean;
+  },
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: "127.0.0.1",
+        port,
+        method: o.method,
+        path: o.path,
+        headers: o.headers,
+        setHost: !("host" in (o.headers ?? {})),
+      },
+      (res) => {
+        let text = "";
+        const done = () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text });
+        res.on("data", (d) => {
+          text += d;
+          if (o.firstChunkOnly) {
+            done();
+            res.destroy();
+          }
+        });
+        res.once("end", done);
+        res.once("error", () => done());
+      },
+    );
+    req.once("error", reject);
+    req.end(o.body);
+  });
+}
+
+/** The issue's attacks on a default `docfleet serve`, and the CLI's own request beside them. */
+const SERVE_ATTACKS: {
+  name: string;
+  request: (s: Served) => Parameters<typeof raw>[1];
+  expect: { status: number; data: boolean; cors: string | null };
+}[] = [
+  {
+    name: "a request without a key (anonymous was the local admin)",
+    request: () => ({
+      method: "POST",
+      path: "/graphql",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: "{ categories { name } }" }),
+    }),
+    expect: { status: 401, data: false, cors: null },
+  },
+  {
+    name: "a cross-site GET search",
+    request: () => ({
+      method: "GET",
+      path: `/graphql?query=${encodeURIComponent('{ search(query: "private") { hits { document { text } } } }')}`,
+      headers: { origin: "https://evil.example" },
+    }),
+    expect: { status: 403, data: false, cors: null },
+  },
+  {
+    name: "a cross-site form POST of defineCategory",
+    request: () => ({
+      method: "POST",
+      path: "/graphql",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: "https://evil.example" },
+      body: new URLSearchParams({
+        query: 'mutation { defineCategory(input: { name: "planted", description: "x" }) { name } }',
+      }).toString(),
+    }),
+    expect: { status: 415, data: false, cors: null },
+  },
+  {
+    name: "a cross-site JSON POST (what a preflight would have stopped) gets no CORS answer",
+    request: (s) => ({
+      method: "POST",
+      path: "/graphql",
+      headers: {
+        "content-type": "application/json",
+        origin: "https://evil.example",
+        authorization: `Bearer ${s.apiKey}`,
+      },
+      body: JSON.stringify({ query: "{ categories { name } }" }),
+    }),
+    expect: { status: 200, data: true, cors: null },
+  },
+  {
+    name: "a rebound host name (DNS rebinding)",
+    request: (s) => ({
+      method: "POST",
+      path: "/graphql",
+      headers: {
+        host: `evil.example:${new URL(s.url).port}`,
+        "content-type": "application/json",
+        authorization: `Bearer ${s.apiKey}`,
+      },
+      body: JSON.stringify({ query: "{ categories { name } }" }),
+    }),
+    expect: { status: 403, data: false, cors: null },
+  },
+  {
+    name: "the CLI's request: JSON with the admin key",
+    request: (s) => ({
+      method: "POST",
+      path: "/graphql",
+      headers: { "content-type": "application/json", authorization: `Bearer ${s.apiKey}` },
+      body: JSON.stringify({ query: "{ categories { name } }" }),
+    }),
+    expect: { status: 200, data: true, cors: null },
+  },
+];
 
 const FULL_INTROSPECTION = {
   descriptions: true,

@@ -117,6 +117,8 @@ describe("hostile corpus", () => {
     dir = await mkdtemp(join(tmpdir(), "docfleet-hostile-"));
     corpus = await hostileCorpus(dir);
     server = await startServe(join(dir, "data"), {
+      // The files are the attack here, not the caller: requests without a key, by explicit opt-in.
+      DOCFLEET_ALLOW_ANONYMOUS: "true",
       DOCFLEET_PARSE_THREADS: String(PARSE_THREADS),
       DOCFLEET_PARSE_HEAP_MB: String(PARSE_HEAP_MB),
     });

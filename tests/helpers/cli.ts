@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -49,6 +49,8 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run
 
 export interface Served {
   url: string;
+  /** `serve`'s local admin key (`<data dir>/admin-key`): serve refuses requests without a key. */
+  apiKey?: string;
   child: ChildProcess;
   /** Everything the server wrote so far. */
   output(): string;
@@ -58,10 +60,26 @@ export interface Served {
   kill(): Promise<void>;
 }
 
-/** Starts `docfleet serve` on a free port and waits until /ready answers 200. */
+/** Starts `docfleet serve` on a free port and waits until /ready answers 200; with its admin key. */
 export async function startServe(dataDir: string, env: NodeJS.ProcessEnv = {}): Promise<Served> {
   const port = await freePort();
-  return startDocfleet(["serve", "--port", String(port), "--data-dir", dataDir], env, { port });
+  const served = await startDocfleet(["serve", "--port", String(port), "--data-dir", dataDir], env, { port });
+  return { ...served, apiKey: adminKey(dataDir) };
+}
+
+/** The admin key `docfleet serve` keeps in its data folder (written before it listens). */
+export function adminKey(dataDir: string): string {
+  return readFileSync(join(dataDir, "admin-key"), "utf8").trim();
+}
+
+/** The environment that gives `docfleet upload|watch|search` a served system's key. */
+export function withKey(served: { apiKey?: string }): NodeJS.ProcessEnv {
+  return served.apiKey ? { DOCFLEET_API_KEY: served.apiKey } : {};
+}
+
+/** The Authorization header of a served system's key, for raw requests (SSE). */
+export function bearer(served: { apiKey?: string }): Record<string, string> {
+  return served.apiKey ? { authorization: `Bearer ${served.apiKey}` } : {};
 }
 
 /**
@@ -131,15 +149,16 @@ export function served(
   };
 }
 
-/** A GraphQL request over HTTP; throws on GraphQL errors. */
+/** A GraphQL request over HTTP (with `apiKey` as its Bearer key); throws on GraphQL errors. */
 export async function gql<T = Record<string, unknown>>(
   url: string,
   query: string,
   variables?: Record<string, unknown>,
+  apiKey?: string,
 ): Promise<T> {
   const res = await fetch(`${url}/graphql`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
     body: JSON.stringify({ query, variables }),
   });
   const body = (await res.json()) as { data?: T; errors?: unknown[] };

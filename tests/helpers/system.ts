@@ -52,7 +52,10 @@ export interface InProcessOptions {
   /** Publish the outbox from this process (default true), polling every `relayPollMs`. */
   relay?: boolean;
   relayPollMs?: number;
-  /** Requests without an API key act as the local tenant (default true). */
+  /**
+   * Requests without an API key act as the local tenant (default true: the tests' explicit opt-in,
+   * as DOCFLEET_ALLOW_ANONYMOUS=true; `docfleet serve` and `gateway` refuse them by default).
+   */
   allowAnonymous?: boolean;
   /** Keep a local admin key for the local tenant in this file, as `docfleet serve` does. */
   adminKeyFile?: string;
@@ -159,9 +162,10 @@ export const perStage = (n: number): Record<StageName, number> => ({
 
 /**
  * What `docfleet serve` runs, in this process: the gateway with the development profile, a worker
- * for every stage, the in-memory queue refilled at start, anonymous requests as the local tenant and
- * the admin key file in the data folder. PGlite, the local store, the memory queue and the built-in
- * models unless `env` says otherwise.
+ * for every stage, the in-memory queue refilled at start and the admin key file in the data folder;
+ * unlike serve's default, requests without a key act as the local tenant (opted in, as
+ * DOCFLEET_ALLOW_ANONYMOUS=true does), so tests call it without the key. PGlite, the local store,
+ * the memory queue and the built-in models unless `env` says otherwise.
  */
 export function embeddedSystem(
   dataDir: string,

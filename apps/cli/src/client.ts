@@ -143,7 +143,8 @@ export class GatewayClient {
         throw new RateLimitedError(`${code}: ${e.message}`, e.extensions?.retryAfterMs);
       if (code === "UNAUTHENTICATED")
         throw new GatewayError(
-          `the gateway refused the API key: ${e.message} (set --api-key or DOCFLEET_API_KEY)`,
+          `the gateway refused the API key: ${e.message} (set --api-key or DOCFLEET_API_KEY; ` +
+            "`docfleet serve` keeps an admin key in <data dir>/admin-key)",
           code,
           ExitCode.UNREACHABLE,
         );

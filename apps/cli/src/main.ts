@@ -70,7 +70,11 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option("--port <n>", "port").env("PORT").default(4000).argParser(int("port")))
     .addOption(new Option("--host <host>", "interface to listen on").env("HOST").default("127.0.0.1"))
     .addOption(new Option("--data-dir <dir>", "data folder").env("DOCFLEET_DATA_DIR"))
-    .option("--public-url <url>", "URL clients reach this server at (default http://host:port)")
+    .addOption(
+      new Option("--public-url <url>", "URL clients reach this server at (default http://host:port)").env(
+        "DOCFLEET_PUBLIC_URL",
+      ),
+    )
     .addOption(
       new Option("--concurrency <n>", "documents per stage at once")
         .default(2)
@@ -93,7 +97,11 @@ export async function main(argv: string[]): Promise<number> {
     .description("run a GraphQL gateway (and outbox relay) of the distributed mode; stateless, run several")
     .addOption(new Option("--port <n>", "port").env("PORT").default(4000).argParser(int("port")))
     .addOption(new Option("--host <host>", "interface to listen on").env("HOST").default("127.0.0.1"))
-    .option("--public-url <url>", "URL clients reach this gateway at (default http://host:port)")
+    .addOption(
+      new Option("--public-url <url>", "URL clients reach this gateway at (default http://host:port)").env(
+        "DOCFLEET_PUBLIC_URL",
+      ),
+    )
     .option("--no-relay", "leave the outbox to other processes (e.g. `docfleet relay`)")
     .action(async (o) => {
       const server = await import("./commands/server.ts");

@@ -1,4 +1,10 @@
-import { gatewayRole, type HardeningOptions, LOCAL_TENANT_ID, type RateLimits } from "@docfleet/gateway";
+import {
+  type BrowserOptions,
+  gatewayRole,
+  type HardeningOptions,
+  LOCAL_TENANT_ID,
+  type RateLimits,
+} from "@docfleet/gateway";
 import {
   type AdapterConfig,
   type Application,
@@ -26,10 +32,12 @@ export interface ServeOptions extends ApplicationOptions {
     hardening?: HardeningOptions;
     rateLimits?: Partial<RateLimits>;
     rateLimiter?: AdapterConfig["rateLimiter"];
+    /** Public URL, CORS origins and host names (README "Browser safety"). */
+    browser?: BrowserOptions;
   };
   /** Consume these stages. */
   worker?: { roles: readonly StageName[]; concurrency: Record<StageName, number> };
-  /** Requests without an API key act as the local tenant (default true: the embedded mode). */
+  /** Requests without an API key act as the local tenant's admin (default false: an explicit opt-in). */
   allowAnonymous?: boolean;
   /** Keep a local admin key for the local tenant in this file (created at first start, mode 0600). */
   adminKeyFile?: string;
@@ -74,7 +82,7 @@ export async function startSystem(deps: PipelineDeps, opts: ServeOptions): Promi
       reconcileEveryMs: Math.max(1000, Math.floor(deps.settings.leaseMs / 4)),
     });
   const gateway =
-    opts.gateway && gatewayRole(app, { ...opts.gateway, allowAnonymous: opts.allowAnonymous ?? true });
+    opts.gateway && gatewayRole(app, { ...opts.gateway, allowAnonymous: opts.allowAnonymous ?? false });
   try {
     await app.start([metrics, worker, gateway]);
   } catch (err) {

@@ -19,6 +19,9 @@ import { isExpectedError, maskError } from "./mask-error.ts";
 import { useObservability } from "./observability.ts";
 import { ProgressHub } from "./progress.ts";
 import { toSchema } from "./schema/index.ts";
+import { HOST_REFUSED, hostCheck, useAllowedHosts } from "./use-allowed-hosts.ts";
+import { corsPolicy, originCheck } from "./use-cors.ts";
+import { useCSRFPrevention } from "./use-csrf-prevention.ts";
 
 /** The tenant requests fall back to when they carry no key (embedded mode only); defined in the pipeline. */
 export { LOCAL_TENANT_ID };
@@ -38,6 +41,23 @@ export interface GatewayOptions {
   rateLimiters: RateLimiters;
   /** Readiness: resolves when dependencies answer. */
   ready?: () => Promise<void>;
+  /** Which pages and host names get an answer; absent: IP addresses and localhost, no other origin. */
+  browser?: BrowserOptions;
+}
+
+/**
+ * What browsers may do (README "Browser safety"). Every request's `Host` must be an IP address,
+ * localhost, the public URL's host or one of `allowedHosts` (against DNS rebinding); CORS answers the
+ * public URL's origin, the server's own and `corsOrigins` only; WebSocket upgrades from other origins
+ * are refused. CSRF prevention (no simple requests) holds whatever these say.
+ */
+export interface BrowserOptions {
+  /** The URL clients reach this server at: its host is allowed, its origin gets CORS. */
+  publicUrl?: string;
+  /** More origins (`https://app.example.com`) whose pages may call this server. */
+  corsOrigins?: readonly string[];
+  /** More host names: `name`, `.example.com` (and its subdomains) or `*` (any: a proxy checks). */
+  allowedHosts?: readonly string[];
 }
 
 export interface Gateway {
@@ -67,16 +87,22 @@ export function createGateway(opts: GatewayOptions): Gateway {
   });
   const keyWatch = new KeyWatch(keys, deps.settings.authRecheckMs, log);
   const hardening = resolveHardening(opts.hardening);
+  const { allowsHost, allowsOrigin } = browserChecks(opts.browser);
   const yoga = createYoga<Record<string, never>, Context>({
     schema: toSchema(),
     graphqlEndpoint: "/graphql",
     graphiql: hardening.graphiql,
+    cors: corsPolicy(allowsOrigin),
+    // No Upload scalar: a multipart GraphQL request can only be a form a page sent.
+    multipart: false,
     // Expected errors keep their message and get a code; the rest are masked, whatever NODE_ENV says,
     // and logged whole by yoga.
     maskedErrors: { maskError },
     batching: false,
     landingPage: false,
     plugins: [
+      useAllowedHosts(allowsHost),
+      useCSRFPrevention(),
       useObservability(deps.tracing, deps.metrics),
       useKeyRecheck(keyWatch),
       ...hardeningPlugins(hardening, opts.rateLimiters),
@@ -110,6 +136,12 @@ export function createGateway(opts: GatewayOptions): Gateway {
 
   const { store, metrics, tracing } = deps;
   const route = async (req: IncomingMessage, res: ServerResponse, path: string | undefined) => {
+    // Before any handler, /objects and the probes included: a rebound name gets nothing.
+    if (!allowsHost(req.headers.host)) {
+      res.writeHead(HOST_REFUSED.status, { "content-type": "text/plain; charset=utf-8" });
+      res.end(HOST_REFUSED.message);
+      return;
+    }
     if (path === "/health") return json(res, 200, { status: "ok" });
     if (path === "/ready") {
       try {
@@ -175,7 +207,16 @@ export function createGateway(opts: GatewayOptions): Gateway {
     listen: (port, host = "127.0.0.1") =>
       new Promise((resolve, reject) => {
         const server = createServer(handle);
-        const wss = new WebSocketServer({ server, path: "/graphql" });
+        // CORS does not cover WebSockets: a page of another origin (or a rebound name) is refused here.
+        const wss = new WebSocketServer({
+          server,
+          path: "/graphql",
+          verifyClient: ({ origin, req }: { origin?: string; req: IncomingMessage }, done) => {
+            const host = req.headers.host;
+            const ok = allowsHost(host) && (!origin || allowsOrigin(origin, host));
+            done(ok, ok ? undefined : 403, ok ? undefined : "Forbidden");
+          },
+        });
         sockets.push(wss);
         useServer({ ...graphqlWs(yoga), ...authn.wsHooks(keyWatch) }, wss);
         server.once("error", reject);
@@ -228,6 +269,15 @@ function graphqlWs(yoga: YogaServerInstance<Record<string, never>, Context>) {
       if (errors.length) return errors;
       return args;
     },
+  };
+}
+
+/** The Host and Origin checks of `browser`, with its public URL's host and origin added. */
+function browserChecks(browser: BrowserOptions = {}) {
+  const pub = browser.publicUrl ? new URL(browser.publicUrl) : undefined;
+  return {
+    allowsHost: hostCheck([...(browser.allowedHosts ?? []), ...(pub ? [pub.hostname] : [])]),
+    allowsOrigin: originCheck([...(browser.corsOrigins ?? []), ...(pub ? [pub.origin] : [])]),
   };
 }
 

@@ -1,4 +1,4 @@
-export type { Gateway, GatewayOptions } from "./app.ts";
+export type { BrowserOptions, Gateway, GatewayOptions } from "./app.ts";
 export { createGateway, hashKey, LOCAL_TENANT_ID } from "./app.ts";
 export {
   DEFAULT_LIMITS,
@@ -13,3 +13,4 @@ export {
 } from "./hardening.ts";
 export { type GatewayRoleOptions, gatewayRole } from "./role.ts";
 export { toSchema } from "./schema/index.ts";
+export { CSRF_HEADERS } from "./use-csrf-prevention.ts";

@@ -7,7 +7,7 @@ import {
   type Role,
   type Services,
 } from "@docfleet/pipeline";
-import { createGateway, type Gateway } from "./app.ts";
+import { type BrowserOptions, createGateway, type Gateway } from "./app.ts";
 import { type HardeningOptions, type RateLimits, rateBudgets } from "./hardening.ts";
 
 export interface GatewayRoleOptions {
@@ -21,6 +21,8 @@ export interface GatewayRoleOptions {
   rateLimiter?: AdapterConfig["rateLimiter"];
   /** Requests without an API key act as the local tenant (embedded mode). */
   allowAnonymous: boolean;
+  /** Public URL, CORS origins and host names (README "Browser safety"); `host` is allowed too. */
+  browser?: BrowserOptions;
 }
 
 /** The gateway as a role: its rate limiters from the composition root's factory, then listening. */
@@ -45,7 +47,15 @@ export function gatewayRole(
       return gateway;
     },
     async start() {
-      gateway = createGateway({ app, log, allowAnonymous, hardening: o.hardening, rateLimiters: limiters });
+      const browser = { ...o.browser, allowedHosts: [...(o.browser?.allowedHosts ?? []), o.host] };
+      gateway = createGateway({
+        app,
+        log,
+        allowAnonymous,
+        hardening: o.hardening,
+        rateLimiters: limiters,
+        browser,
+      });
       const listening = await gateway.listen(o.port, o.host);
       server = listening.server;
       role.url = listening.url;

@@ -6,6 +6,33 @@ import { DEFAULT_SETTINGS, type PipelineSettings } from "./domain/context.ts";
 export const envBool = z.enum(["true", "1", "false", "0"]).transform((v) => v === "true" || v === "1");
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 const optInt = (min = 0) => z.coerce.number().int().min(min).optional();
+/** A comma-separated list (blanks dropped), each item checked by `item`; unset: empty. */
+const commaList = <T extends z.ZodType<unknown, string>>(item: T) =>
+  z
+    .string()
+    .transform((v) =>
+      v
+        .split(",")
+        .map((x) => x.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(item))
+    .default([]);
+/** An http(s) origin, `scheme://host[:port]` and nothing more, as `URL.origin` spells it. */
+const origin = z.string().transform((v, ctx) => {
+  try {
+    const u = new URL(v);
+    const bare = !u.username && !u.password && u.pathname === "/" && !u.search && !u.hash;
+    if ((u.protocol === "http:" || u.protocol === "https:") && bare) return u.origin;
+  } catch {}
+  ctx.addIssue({ code: "custom", message: `"${v}" is not an origin (like https://app.example.com)` });
+  return z.NEVER;
+});
+/** A host name, `.example.com` (it and its subdomains) or `*` (any), as the Host check takes them. */
+const hostName = z
+  .string()
+  .toLowerCase()
+  .regex(/^(\*|\.?[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?|\[[0-9a-f:.]+\])$/, "a host name, .domain or *");
 
 /**
  * Environment variables shared by every docfleet process. Each adapter is picked by one variable; an
@@ -111,9 +138,13 @@ export const baseEnvSchema = z.object({
   /** Pixels of one image or rendered page at most; more fails TOO_LARGE (pixel bombs). */
   DOCFLEET_MAX_PIXELS: int(DEFAULT_SETTINGS.maxPixels, 1_000_000),
   DOCFLEET_REVIEW_THRESHOLD: z.coerce.number().min(0).max(1).default(DEFAULT_SETTINGS.reviewThreshold),
-  /** Requests without an API key act as the local tenant; unset: true for `serve`, false for `gateway`. */
+  /** Requests without an API key act as the local tenant (an explicit opt-in: unset is false everywhere). */
   DOCFLEET_ALLOW_ANONYMOUS: envBool.optional(),
   DOCFLEET_AUTH_RECHECK_MS: int(DEFAULT_SETTINGS.authRecheckMs, 50),
+  /** More origins whose pages may call the gateway (CORS), beside its public URL's. */
+  DOCFLEET_CORS_ORIGINS: commaList(origin),
+  /** More `Host` names the gateway answers, beside IP addresses, localhost and its public URL's host. */
+  DOCFLEET_ALLOWED_HOSTS: commaList(hostName),
   /** Port of `/metrics` and `/health` on `worker` and `relay` (gateways serve them on their own port). */
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   /** Address the workers' and relays' /metrics and /health listen on: loopback unless a scraper needs more. */
@@ -203,8 +234,10 @@ export interface AdapterConfig {
   /** The rate limits' counters (the budgets are the gateway's `rateLimits`). */
   rateLimiter: { kind: "memory" } | { kind: "redis"; url: string };
   logLevel: BaseEnv["DOCFLEET_LOG_LEVEL"];
-  /** Unset: the process decides (`serve` allows anonymous requests, `gateway` does not). */
+  /** Unset: the process decides (both `serve` and `gateway` refuse anonymous requests). */
   allowAnonymous: boolean | undefined;
+  /** What browsers may reach (the gateway's `browser` option, with the public URL added by the process). */
+  browser: { corsOrigins: string[]; allowedHosts: string[] };
   observability: { metricsPort: number; metricsHost: string; tracesExporter: "none" | "console" | "otlp" };
   settings: PipelineSettings;
 }
@@ -305,6 +338,7 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
     rateLimiter: rateKind === "redis" ? { kind: "redis", url: env.REDIS_URL! } : { kind: "memory" },
     logLevel: env.DOCFLEET_LOG_LEVEL,
     allowAnonymous: env.DOCFLEET_ALLOW_ANONYMOUS,
+    browser: { corsOrigins: env.DOCFLEET_CORS_ORIGINS, allowedHosts: env.DOCFLEET_ALLOWED_HOSTS },
     observability: {
       metricsPort: env.METRICS_PORT,
       metricsHost: env.METRICS_HOST,

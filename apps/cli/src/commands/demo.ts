@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,7 +23,9 @@ export async function runDemo(dataDir?: string): Promise<number> {
   process.env.DOCFLEET_LOG_LEVEL ??= "warn";
   const system = await serve({ port: 0, host: "127.0.0.1", dataDir: dir, concurrency: 2 });
   try {
-    const client = new GatewayClient(system.url);
+    // serve refuses requests without a key: the demo uses the admin key it just created.
+    const key = system.adminKey && (await readFile(system.adminKey.path, "utf8")).trim();
+    const client = new GatewayClient(system.url, key || undefined);
     process.stdout.write(`docfleet demo: embedded server at ${system.url}/graphql, data in ${dir}\n\n`);
     const summary = await upload(client, {
       ...UPLOAD_DEFAULTS,

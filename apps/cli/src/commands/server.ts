@@ -35,10 +35,12 @@ export async function serve(o: {
   const publicUrl = o.publicUrl ?? `http://${o.host}:${port}`;
   const deps = await buildDeps(cfg, publicUrl);
   return startSystem(deps, {
-    gateway: { port, host: o.host, ...surface(cfg, "development") },
+    gateway: { port, host: o.host, browser: { ...cfg.browser, publicUrl }, ...surface(cfg, "development") },
     worker: { roles: STAGES, concurrency: perStage(o.concurrency, o.understandConcurrency) },
     requeueOnStart: cfg.queue.kind === "memory",
-    allowAnonymous: cfg.allowAnonymous ?? true,
+    // Anonymous requests were the local tenant's admin: any web page could use them. Now an opt-in;
+    // the CLI sends the admin key below (local-key.ts).
+    allowAnonymous: cfg.allowAnonymous ?? false,
     adminKeyFile: join(cfg.dataDir, "admin-key"),
   });
 }
@@ -105,7 +107,12 @@ export function gateway(o: { port: number; host: string; publicUrl?: string; rel
   const publicUrl = o.publicUrl ?? `http://${o.host}:${o.port}`;
   return buildDeps(cfg, publicUrl).then((deps) =>
     startSystem(deps, {
-      gateway: { port: o.port, host: o.host, ...surface(cfg, "production") },
+      gateway: {
+        port: o.port,
+        host: o.host,
+        browser: { ...cfg.browser, publicUrl },
+        ...surface(cfg, "production"),
+      },
       requeueOnStart: false,
       relay: o.relay,
       allowAnonymous: cfg.allowAnonymous ?? false,
