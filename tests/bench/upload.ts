@@ -3,7 +3,7 @@
  * server and to the distributed stack, files/s and peak memory, each against a baseline of bare
  * parallel HTTP PUTs of the same files, at the same concurrency, in the same run.
  *
- *   npm run bench -- tests/bench/upload.ts [files=100000] [concurrency=16] [all|embedded|distributed]
+ *   npm run bench -- tests/bench/upload.ts [files=100000] [concurrency=16] [all|embedded|distributed|radosgw]
  *
  * - Files: 1–4 KB of distinct text each, 1,000 per folder, two folder levels; generated into a
  *   temporary folder before anything is measured (the generation is timed, not counted).
@@ -16,9 +16,13 @@
  *   since they play no part in an upload. The CLI sends the bytes straight to s3rver (presigned POST).
  *   s3rver runs inside this process: its CPU is this process's CPU during the run, its memory is not
  *   reported.
+ * - radosgw (only when named, RGW_URL set: .ci/rgw-start.sh): the distributed pair again with the objects
+ *   on Ceph radosgw, a real S3 server that checks each presigned POST's signature and policy. radosgw
+ *   runs in its own processes: its CPU and memory are not in the table.
  * - Baselines: tests/bench/upload-baseline.ts walks the same folder and PUTs each file with fetch, C at
- *   once: to a node:http sink process that streams each body to a file (embedded), or straight to a
- *   bucket of the same s3rver (distributed).
+ *   once: to a node:http sink process that streams each body to a file (embedded), straight to a
+ *   bucket of the same s3rver (distributed), or, unsigned, to a radosgw bucket whose policy lets anyone
+ *   PUT (radosgw: bare PUTs, no signing on either side).
  *
  * Wall time is from spawn to exit of the client process (Node and tsx start-up included, for the CLI
  * and the baseline alike). Peak memory is the kernel's resident high-water mark: ru_maxrss through
@@ -46,6 +50,7 @@ import {
 import { type DistributedEnv, distributedEnv } from "../helpers/distributed.ts";
 import { type Measured, runMeasured, sample } from "../helpers/proc.ts";
 import { mulberry32 as rng } from "../helpers/random.ts";
+import { RGW, removeRgwBucket, rgwBucketName, rgwClient } from "../helpers/rgw.ts";
 
 const N = Number(process.argv[2] ?? 100_000);
 const C = Number(process.argv[3] ?? 16);
@@ -55,10 +60,12 @@ if (
   N < 1 ||
   !Number.isInteger(C) ||
   C < 1 ||
-  !["all", "embedded", "distributed"].includes(TARGETS)
+  !["all", "embedded", "distributed", "radosgw"].includes(TARGETS) ||
+  (TARGETS === "radosgw" && !RGW)
 ) {
   console.error(
-    "usage: npm run bench -- tests/bench/upload.ts [files=100000] [concurrency=16] [all|embedded|distributed]",
+    "usage: npm run bench -- tests/bench/upload.ts [files=100000] [concurrency=16] [all|embedded|distributed|radosgw]\n" +
+      "radosgw needs RGW_URL (and RGW_ACCESS_KEY, RGW_SECRET_KEY): .ci/rgw-start.sh DIR prints it",
   );
   process.exit(2);
 }
@@ -294,7 +301,7 @@ try {
   hasStateDir = await cliHasStateDir();
 
   // Embedded: baseline to the sink, then the CLI to `docfleet serve`.
-  if (TARGETS !== "distributed") {
+  if (TARGETS === "all" || TARGETS === "embedded") {
     const sinkDir = join(tmp, "sink");
     const sink = await startSink(sinkDir);
     cleanup.push(() => stopWithin(sink, 10_000));
@@ -341,7 +348,7 @@ try {
   }
 
   // Embedded gateway alone (no workers), against the same baseline: the upload path by itself.
-  if (TARGETS !== "distributed") {
+  if (TARGETS === "all" || TARGETS === "embedded") {
     const gw = await startGatewayOnly(join(tmp, "embedded-gateway"));
     cleanup.push(() => stopWithin(gw, 30_000));
     const gBefore = await sample(gw.child);
@@ -362,7 +369,7 @@ try {
   }
 
   // Distributed: baseline PUTs to an s3rver bucket, then the CLI to a gateway over the same s3rver.
-  if (TARGETS !== "embedded") {
+  if (TARGETS === "all" || TARGETS === "distributed") {
     const deployment: DistributedEnv = await distributedEnv("upbench");
     cleanup.push(() => deployment.close());
     const s3 = deployment.env.S3_ENDPOINT!;
@@ -403,8 +410,82 @@ try {
       problem: result.problem,
     });
   }
+
+  // radosgw: baseline PUTs (unsigned, to a bucket anyone may PUT to), then the CLI to a gateway whose
+  // objects are on radosgw (presigned POSTs, checked by radosgw).
+  if (TARGETS === "radosgw" && RGW) {
+    const rgw = RGW;
+    const deployment: DistributedEnv = await distributedEnv("upbench"); // its s3rver stays unused
+    cleanup.push(() => deployment.close());
+    const baseBucket = rgwBucketName("upbench-base");
+    const bucket = rgwBucketName("upbench");
+    cleanup.push(
+      () => removeRgwBucket(rgw, bucket),
+      () => removeRgwBucket(rgw, baseBucket),
+    );
+    const admin = rgwClient(rgw);
+    await admin.makeBucket(baseBucket, "us-east-1");
+    await admin.setBucketPolicy(
+      baseBucket,
+      JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [
+          {
+            Effect: "Allow",
+            Principal: "*",
+            Action: ["s3:PutObject"],
+            Resource: [`arn:aws:s3:::${baseBucket}/*`],
+          },
+        ],
+      }),
+    );
+    const m = await runBaseline(docs, `${rgw.url}/${baseBucket}`);
+    const base: Row = {
+      target: "radosgw   baseline PUT → radosgw",
+      seconds: m.seconds,
+      clientPeakKiB: m.peakRssKiB,
+      clientCpu: m.cpuSeconds,
+      serverPeakKiB: null,
+      serverCpu: null,
+      s3rverCpu: null,
+      problem: baselineProblem(m),
+    };
+    const env = {
+      ...deployment.env,
+      S3_ENDPOINT: rgw.url,
+      S3_ACCESS_KEY: rgw.accessKey,
+      S3_SECRET_KEY: rgw.secretKey,
+      S3_BUCKET: bucket,
+    };
+    const port = await freePort();
+    const gateway = await startDocfleet(["gateway", "--port", String(port)], env, { port });
+    cleanup.push(() => stopWithin(gateway, 30_000));
+    const gBefore = await sample(gateway.child);
+    const result = await cliUpload(gateway.url, docs, join(tmp, "state-radosgw"));
+    const gAfter = await sample(gateway.child);
+    await stopWithin(gateway, 30_000);
+    const stored = await countObjects(rgw, bucket);
+    rows.push(base, {
+      target: "radosgw   docfleet upload → gateway + radosgw",
+      seconds: result.m.seconds,
+      clientPeakKiB: result.m.peakRssKiB,
+      clientCpu: result.m.cpuSeconds,
+      serverPeakKiB: gAfter.peakRssKiB,
+      serverCpu: gAfter.cpuSeconds - gBefore.cpuSeconds,
+      s3rverCpu: null,
+      baseline: base,
+      problem: result.problem ?? (stored >= N ? undefined : `radosgw holds ${stored} objects, not ${N}`),
+    });
+  }
 } finally {
   for (const f of cleanup.reverse()) await f().catch((err) => console.error(`cleanup: ${err}`));
+}
+
+/** Objects in a radosgw bucket: what radosgw accepted, not what the CLI says it sent. */
+async function countObjects(rgw: NonNullable<typeof RGW>, bucket: string): Promise<number> {
+  let n = 0;
+  for await (const _ of rgwClient(rgw).listObjectsV2(bucket, "", true)) n++;
+  return n;
 }
 
 // ---- report ------------------------------------------------------------------------------------
@@ -460,9 +541,10 @@ console.log(
   "client = the uploading process (docfleet upload or the baseline), spawn to exit; MB = 10^6 bytes.",
 );
 console.log(
-  "server = serve / the sink / the gateway process; s3rver runs in the bench process (its CPU only).",
+  "server = serve / the sink / the gateway process; s3rver runs in the bench process (its CPU only); radosgw in its own processes (not measured).",
 );
 for (const n of notes) console.log(n);
 const failed = rows.filter((r) => r.problem);
 for (const r of failed) console.error(`\n${r.target}: ${r.problem}`);
-if (failed.length > 0 || rows.length < 4) process.exitCode = 1;
+const expectedRows = { all: 5, embedded: 3, distributed: 2, radosgw: 2 }[TARGETS] ?? 5;
+if (failed.length > 0 || rows.length < expectedRows) process.exitCode = 1;
