@@ -54,8 +54,60 @@ describe("configuration", () => {
 
   it("refuses a chosen adapter without its connection settings, naming each", () => {
     expect(() => cfg({ DOCFLEET_OBJECT_STORE: "s3", DOCFLEET_QUEUE: "rabbitmq" })).toThrow(
-      /S3_ENDPOINT[\s\S]*S3_ACCESS_KEY[\s\S]*S3_SECRET_KEY[\s\S]*AMQP_URL/,
+      /S3_ENDPOINT[\s\S]*AMQP_URL/,
     );
+  });
+
+  it("takes S3 static keys both or neither; neither: the AWS credential chain, from its variables", () => {
+    const s3 = (env: Record<string, string>) =>
+      cfg({ S3_ENDPOINT: "https://s3.eu-west-1.amazonaws.com", ...env });
+    expect(() => s3({ S3_ACCESS_KEY: "key" })).toThrow(/S3_ACCESS_KEY, S3_SECRET_KEY: set both/);
+    expect(() => s3({ AWS_SECRET_ACCESS_KEY: "secret" })).toThrow(/AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY/);
+    expect(s3({ S3_ACCESS_KEY: "key", S3_SECRET_KEY: "secret" }).objectStore).toMatchObject({
+      accessKey: "key",
+      secretKey: "secret",
+    });
+    const chain = s3({
+      AWS_ACCESS_KEY_ID: "AKID",
+      AWS_SECRET_ACCESS_KEY: "wJal",
+      AWS_SESSION_TOKEN: "tok",
+      AWS_PROFILE: "docfleet",
+      AWS_EC2_METADATA_SERVICE_ENDPOINT: "http://127.0.0.1:1338",
+      AWS_EC2_METADATA_DISABLED: "false",
+    }).objectStore;
+    expect(chain).toMatchObject({
+      kind: "s3",
+      accessKey: undefined,
+      secretKey: undefined,
+      credentials: {
+        env: { accessKeyId: "AKID", secretAccessKey: "wJal", sessionToken: "tok" },
+        profile: "docfleet",
+        imds: { endpoint: "http://127.0.0.1:1338", disabled: false },
+      },
+    });
+    // the shared credentials file defaults to the user's, as the AWS SDKs read it
+    expect(chain.kind === "s3" && chain.credentials.sharedCredentialsFile).toMatch(/\.aws\/credentials$/);
+    const bare = s3({}).objectStore;
+    expect(bare.kind === "s3" && bare.credentials.profile).toBe("default");
+    expect(s3({ AWS_EC2_METADATA_DISABLED: "1" }).objectStore).toMatchObject({
+      credentials: { imds: { disabled: true } },
+    });
+  });
+
+  it("reads the bucket's CORS origins as a list of origins, and refuses anything else", () => {
+    const s3 = (origins: string) =>
+      cfg({
+        S3_ENDPOINT: "http://rgw:7480",
+        S3_ACCESS_KEY: "k",
+        S3_SECRET_KEY: "s",
+        S3_CORS_ORIGINS: origins,
+      });
+    expect(s3("https://app.example.com, http://localhost:5173").objectStore).toMatchObject({
+      corsOrigins: ["https://app.example.com", "http://localhost:5173"],
+    });
+    expect(cfg({ S3_ENDPOINT: "http://rgw:7480" }).objectStore).toMatchObject({ corsOrigins: [] });
+    for (const bad of ["https://app.example.com/path", "app.example.com", "<AllowedOrigin>*"])
+      expect(() => s3(bad)).toThrow(/S3_CORS_ORIGINS/);
   });
 
   it("lets an explicit choice override the implied one", () => {

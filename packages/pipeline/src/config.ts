@@ -1,3 +1,4 @@
+import { homedir } from "node:os";
 import { resolve } from "node:path";
 import { z } from "zod";
 import { DEFAULT_SETTINGS, type PipelineSettings } from "./domain/context.ts";
@@ -53,6 +54,23 @@ export const baseEnvSchema = z.object({
     .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "a valid S3 bucket name")
     .default("docfleet"),
   S3_REGION: z.string().default("us-east-1"),
+  /**
+   * Browser origins allowed to upload to and download from the bucket directly; `setup()` puts them in
+   * the bucket's CORS rule. Unset: the bucket's CORS rule is left alone (on AWS, Terraform owns it).
+   */
+  S3_CORS_ORIGINS: commaList(origin),
+  // Without S3_ACCESS_KEY / S3_SECRET_KEY the S3 adapter takes credentials from these, in the AWS SDKs'
+  // order: environment keys, then the shared credentials file's profile, then the instance role (IMDSv2).
+  AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
+  AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  AWS_SESSION_TOKEN: z.string().min(1).optional(),
+  /** Default ~/.aws/credentials. */
+  AWS_SHARED_CREDENTIALS_FILE: z.string().min(1).optional(),
+  AWS_PROFILE: z.string().min(1).default("default"),
+  /** Default http://169.254.169.254. */
+  AWS_EC2_METADATA_SERVICE_ENDPOINT: z.string().url().optional(),
+  /** Never ask the instance metadata service (off EC2 it only costs a 1 s timeout at start-up). */
+  AWS_EC2_METADATA_DISABLED: envBool.optional(),
   DOCFLEET_QUEUE: z.enum(["memory", "rabbitmq"]).optional(),
   AMQP_URL: z
     .string()
@@ -196,8 +214,17 @@ export interface AdapterConfig {
         kind: "s3";
         endPoint: string;
         publicUrl: string | undefined;
-        accessKey: string;
-        secretKey: string;
+        /** Static keys, both or neither; neither: `credentials`. */
+        accessKey: string | undefined;
+        secretKey: string | undefined;
+        /** The credential chain (adapters/objectstore/s3-credentials.ts) when there are no static keys. */
+        credentials: {
+          env: { accessKeyId?: string; secretAccessKey?: string; sessionToken?: string };
+          sharedCredentialsFile: string;
+          profile: string;
+          imds: { endpoint?: string; disabled: boolean };
+        };
+        corsOrigins: string[];
         bucket: string;
         region: string;
       };
@@ -258,8 +285,11 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
   };
   if (dbKind === "postgres") need("DATABASE_URL", "DOCFLEET_DATABASE=postgres");
   if (storeKind === "s3") {
-    for (const v of ["S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY"] as const)
-      need(v, "the object store is s3");
+    need("S3_ENDPOINT", "the object store is s3");
+    if (Boolean(env.S3_ACCESS_KEY) !== Boolean(env.S3_SECRET_KEY))
+      missing.push("  S3_ACCESS_KEY, S3_SECRET_KEY: set both, or neither to use the AWS credential chain");
+    if (Boolean(env.AWS_ACCESS_KEY_ID) !== Boolean(env.AWS_SECRET_ACCESS_KEY))
+      missing.push("  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: set both or neither");
   }
   if (queueKind === "rabbitmq") need("AMQP_URL", "DOCFLEET_QUEUE=rabbitmq");
   if (modelsKind === "ollama") need("OLLAMA_URL", "DOCFLEET_MODELS=ollama");
@@ -280,8 +310,23 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
             kind: "s3",
             endPoint: env.S3_ENDPOINT!,
             publicUrl: env.S3_PUBLIC_URL,
-            accessKey: env.S3_ACCESS_KEY!,
-            secretKey: env.S3_SECRET_KEY!,
+            accessKey: env.S3_ACCESS_KEY,
+            secretKey: env.S3_SECRET_KEY,
+            credentials: {
+              env: {
+                accessKeyId: env.AWS_ACCESS_KEY_ID,
+                secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+                sessionToken: env.AWS_SESSION_TOKEN,
+              },
+              sharedCredentialsFile:
+                env.AWS_SHARED_CREDENTIALS_FILE ?? resolve(homedir(), ".aws", "credentials"),
+              profile: env.AWS_PROFILE,
+              imds: {
+                endpoint: env.AWS_EC2_METADATA_SERVICE_ENDPOINT,
+                disabled: env.AWS_EC2_METADATA_DISABLED ?? false,
+              },
+            },
+            corsOrigins: env.S3_CORS_ORIGINS,
             bucket: env.S3_BUCKET,
             region: env.S3_REGION,
           }
