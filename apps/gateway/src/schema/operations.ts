@@ -9,7 +9,8 @@ import {
 import { builder } from "../builder.ts";
 import { Document, Stage } from "./document.ts";
 
-// Operators' tools: retry failed (or re-run completed) documents, and look at what failed, by reason.
+// Operators' tools: retry failed (or re-run completed) documents, resume stuck ones, and look at what
+// failed, by reason.
 
 const RetryOptions = builder.inputType("RetryOptions", {
   description: "Options kept on each retried document for its next runs",
@@ -24,11 +25,24 @@ function retryOptions(o: { stageTimeoutMs?: number | null } | null | undefined) 
   return o?.stageTimeoutMs == null ? undefined : { stageTimeoutMs: o.stageTimeoutMs };
 }
 
+const STUCK_AFTER =
+  "seconds a QUEUED document may go unchanged before it counts as stuck (its message was lost) and is resumed; default: the deployment's lease (DOCFLEET_LEASE_MS). A PROCESSING document is stuck once its lease expired";
+
+function stuckAfterMs(seconds: number | null | undefined) {
+  return seconds == null ? undefined : seconds * 1000;
+}
+
 const RetryStatus = builder.enumType("RetryStatus", {
   values: {
     QUEUED: { description: "queued again at the requested stage" },
+    RESUMED: {
+      description:
+        "the document was stuck (QUEUED or PROCESSING, no longer moving): its stage message was published again, where it was",
+    },
     NOT_FOUND: { description: "no such document for this tenant" },
-    IN_FLIGHT: { description: "the document is still being processed; nothing changed" },
+    IN_FLIGHT: {
+      description: "the document is still being processed (it moved recently); nothing changed",
+    },
     BAD_STAGE: { description: "the stage cannot be run for this document; see message" },
   },
 });
@@ -76,34 +90,43 @@ builder.mutationFields((t) => ({
     authScopes: { admin: true },
     type: [RetryResult],
     description:
-      "Queues failed documents again from the stage they stopped at (or `stage`, an earlier one), or completed documents from `stage`; at most 1000",
+      "Queues failed documents again from the stage they stopped at (or `stage`, an earlier one), or completed documents from `stage`; resumes stuck ones (RESUMED: QUEUED or PROCESSING but no longer moving, see stuckAfterSeconds); documents still moving are left alone (IN_FLIGHT); at most 1000",
     args: {
       ids: t.arg.idList({ required: true }),
       stage: t.arg({ type: Stage }),
       options: t.arg({ type: RetryOptions }),
+      stuckAfterSeconds: t.arg.int({ description: STUCK_AFTER }),
     },
     resolve: (_root, args, ctx) =>
       ctx.services.operations.retryDocuments(ctx.tenantId, args.ids.map(String), {
         stage: args.stage ?? undefined,
         options: retryOptions(args.options),
+        stuckAfterMs: stuckAfterMs(args.stuckAfterSeconds),
       }),
   }),
   retryBatch: t.int({
     authScopes: { admin: true },
     description:
-      "Queues a batch's failed documents again (all finished ones from parse when failedOnly is false); returns how many",
+      "Sets a batch going again: queues its failed documents from the stage they stopped at, resumes its stuck ones (QUEUED or PROCESSING but no longer moving: their stage message is published again) and, only with includeCompleted, runs its completed ones again from parse; returns how many documents it queued or resumed",
     args: {
       batchId: t.arg.id({ required: true }),
-      failedOnly: t.arg.boolean({ defaultValue: true }),
+      includeCompleted: t.arg.boolean({
+        description: "also run the batch's completed documents again, from parse (default false)",
+      }),
+      failedOnly: t.arg.boolean({
+        defaultValue: true,
+        description: "false: the same as includeCompleted: true (its first spelling)",
+        deprecationReason: "Use includeCompleted.",
+      }),
+      stuckAfterSeconds: t.arg.int({ description: STUCK_AFTER }),
       options: t.arg({ type: RetryOptions }),
     },
     resolve: (_root, args, ctx) =>
-      ctx.services.operations.retryBatch(
-        ctx.tenantId,
-        String(args.batchId),
-        args.failedOnly ?? true,
-        retryOptions(args.options),
-      ),
+      ctx.services.operations.retryBatch(ctx.tenantId, String(args.batchId), {
+        includeCompleted: args.includeCompleted ?? args.failedOnly === false,
+        stuckAfterMs: stuckAfterMs(args.stuckAfterSeconds),
+        options: retryOptions(args.options),
+      }),
   }),
 }));
 

@@ -31,6 +31,57 @@ export function statesOwned(db: Db, tenantId: string, ids: readonly string[]) {
   });
 }
 
+/**
+ * Documents in flight that stopped moving, as of `now`: QUEUED and unchanged for `stuckAfterMs` (their
+ * message was lost), or PROCESSING with their lease expired (without a lease: unchanged for as long).
+ * Selects them, and guards their resume (a worker that moved one since wins).
+ */
+export function stuckWhere(now: Date, stuckAfterMs: number): Prisma.DocumentWhereInput {
+  const before = new Date(now.getTime() - stuckAfterMs);
+  return {
+    OR: [
+      { status: "QUEUED", updatedAt: { lte: before } },
+      { status: "PROCESSING", leaseExpiresAt: { lt: now } },
+      { status: "PROCESSING", leaseExpiresAt: null, updatedAt: { lte: before } },
+    ],
+  };
+}
+
+/** Of these documents of the tenant, the ids of those `stuck` (a `stuckWhere`) selects. */
+export async function stuckAmong(
+  db: Db,
+  tenantId: string,
+  ids: readonly string[],
+  stuck: Prisma.DocumentWhereInput,
+): Promise<string[]> {
+  const valid = [...new Set(ids)].filter(isUuid);
+  if (valid.length === 0) return [];
+  const rows = await db.document.findMany({
+    where: { ...stuck, id: { in: valid }, tenantId },
+    select: { id: true },
+  });
+  return rows.map((r) => r.id);
+}
+
+/** Ids of up to `take` of the batch's stuck documents (a `stuckWhere`) after `cursor`, in id order. */
+export async function stuckInBatch(
+  db: Db,
+  q: { tenantId: string; batchId: string; stuck: Prisma.DocumentWhereInput; cursor?: string; take: number },
+): Promise<string[]> {
+  const rows = await db.document.findMany({
+    where: {
+      ...q.stuck,
+      batchId: q.batchId,
+      tenantId: q.tenantId,
+      ...(q.cursor ? { id: { gt: q.cursor } } : {}),
+    },
+    select: { id: true },
+    take: q.take,
+    orderBy: { id: "asc" },
+  });
+  return rows.map((r) => r.id);
+}
+
 /** The tenant's documents holding any of these contents. */
 export function findBySha256(tx: Db, tenantId: string, hashes: readonly string[]): Promise<Document[]> {
   return tx.document.findMany({ where: { tenantId, sha256: { in: [...hashes] } } });

@@ -61,6 +61,7 @@ export type {
   OperationsService,
   QuarantineGroup,
   ReprocessFilter,
+  RetryBatchRequest,
   RetryOutcome,
   RetryRequest,
 } from "./operations.ts";

@@ -13,14 +13,34 @@ import { type Resources, stageOutbox } from "./resources.ts";
 export interface RetryRequest {
   /** Stage to start again from; default: the stage a failed document stopped at. Required for completed documents. */
   stage?: StageName;
+  /** Kept on each queued document for its next runs (a resumed document keeps its own). */
   options?: DocumentOptions;
+  /**
+   * How long a QUEUED document may go unchanged before it counts as stuck (its message was lost: the
+   * broker quarantined it, or the memory queue went with its process) and is resumed; default the lease
+   * (`DOCFLEET_LEASE_MS`). A PROCESSING document is stuck once its lease expired.
+   */
+  stuckAfterMs?: number;
 }
 
 export type RetryOutcome = {
   documentId: string;
-  status: "QUEUED" | "NOT_FOUND" | "IN_FLIGHT" | "BAD_STAGE";
+  /**
+   * QUEUED: a failed or completed document queued again; RESUMED: a stuck document's stage message
+   * published again, where it was; IN_FLIGHT: still moving (nothing changed); NOT_FOUND; BAD_STAGE.
+   */
+  status: "QUEUED" | "RESUMED" | "NOT_FOUND" | "IN_FLIGHT" | "BAD_STAGE";
   message?: string;
 };
+
+export interface RetryBatchRequest {
+  /** Also run the batch's COMPLETED documents again, from parse (default false: finished work stays). */
+  includeCompleted?: boolean;
+  /** Kept on each queued document for its next runs. */
+  options?: DocumentOptions;
+  /** As `RetryRequest.stuckAfterMs`. */
+  stuckAfterMs?: number;
+}
 
 export interface QuarantineGroup {
   code: string;
@@ -49,8 +69,11 @@ export class OperationsService {
   /**
    * Queues finished documents again (operators' retry and release from quarantine): FAILED ones from
    * the stage they stopped at (or an earlier one), COMPLETED ones from the given stage (e.g. to
-   * understand again with other options). Clears the error, resets attempts and stores `options` on
-   * the document. Documents still in flight are left alone (IN_FLIGHT). Tenant-scoped.
+   * understand again with other options). Clears the error, resets attempts and crashes and stores
+   * `options` on the document. Resumes stuck ones (RESUMED: QUEUED or PROCESSING documents that stopped
+   * moving, see `stuckAfterMs`): their stage message is published again through the outbox, where they
+   * are (stages are idempotent; a PROCESSING one is taken over from its dead holder, a crash counted).
+   * Documents genuinely in flight are left alone (IN_FLIGHT). Tenant-scoped.
    */
   async retryDocuments(
     tenantId: string,
@@ -66,9 +89,26 @@ export class OperationsService {
         "stageTimeoutMs must be a whole number of ms between 100 and 3600000",
       );
     }
+    const stuckAfterMs = this.stuckAfterMs(req.stuckAfterMs);
     const docs = new Map(
       (await documents.statesOwned(this.r.prisma, tenantId, documentIds)).map((d) => [d.id, d]),
     );
+    // Which of those in flight stopped moving: the rule that selects them also guards their resume.
+    const now = new Date();
+    const stuckRule = documents.stuckWhere(now, stuckAfterMs);
+    const moving = [...docs.values()].filter((d) => d.status === "QUEUED" || d.status === "PROCESSING");
+    const stuck = new Set(
+      await documents.stuckAmong(
+        this.r.prisma,
+        tenantId,
+        moving.map((d) => d.id),
+        stuckRule,
+      ),
+    );
+    const resumes = new Map<
+      string,
+      { batchId: string; status: "QUEUED" | "PROCESSING"; stage: StageName; ids: string[] }
+    >();
     const outcomes = new Map<string, RetryOutcome>();
     const groups = new Map<
       string,
@@ -84,6 +124,21 @@ export class OperationsService {
       const d = docs.get(id);
       if (!d) {
         outcomes.set(id, { documentId: id, status: "NOT_FOUND" });
+        continue;
+      }
+      if ((d.status === "QUEUED" || d.status === "PROCESSING") && d.stage && stuck.has(id)) {
+        if (req.stage && req.stage !== d.stage) {
+          outcomes.set(id, {
+            documentId: id,
+            status: "BAD_STAGE",
+            message: `document is stuck at ${d.stage}; it resumes there`,
+          });
+          continue;
+        }
+        const key = `${d.batchId}|${d.status}|${d.stage}`;
+        const g = resumes.get(key) ?? { batchId: d.batchId, status: d.status, stage: d.stage, ids: [] };
+        g.ids.push(id);
+        resumes.set(key, g);
         continue;
       }
       if (d.status !== "FAILED" && d.status !== "COMPLETED") {
@@ -119,57 +174,134 @@ export class OperationsService {
       groups.set(key, g);
     }
     for (const g of groups.values()) {
-      try {
-        await this.r.move({
-          tenantId,
-          batchId: g.batchId,
-          documentIds: g.ids,
-          from: g.from,
-          to: { status: "QUEUED", stage: g.to },
-          data: {
-            errorCode: null,
-            errorMessage: null,
-            attempts: 0,
-            crashes: 0,
-            completedAt: null,
-            leaseExpiresAt: null,
-            ...(req.options ? { options: documentOptions.write(req.options) } : {}),
+      await this.moveEach(g.ids, "QUEUED", outcomes, (ids) =>
+        this.r.move(
+          {
+            tenantId,
+            batchId: g.batchId,
+            documentIds: ids,
+            from: g.from,
+            to: { status: "QUEUED", stage: g.to },
+            data: {
+              errorCode: null,
+              errorMessage: null,
+              attempts: 0,
+              crashes: 0,
+              completedAt: null,
+              leaseExpiresAt: null,
+              ...(req.options ? { options: documentOptions.write(req.options) } : {}),
+            },
+            eventType: EventType.DOCUMENT_RETRIED,
+            eventPayload: () => ({ fromStatus: g.from.status, stage: g.to, options: req.options ?? null }),
+            outbox: (id) => stageOutbox({ id, tenantId }, g.to, this.r.traceparent()),
           },
-          eventType: EventType.DOCUMENT_RETRIED,
-          eventPayload: () => ({ fromStatus: g.from.status, stage: g.to, options: req.options ?? null }),
-          outbox: (id) => stageOutbox({ id, tenantId }, g.to, this.r.traceparent()),
-        });
-        for (const id of g.ids) outcomes.set(id, { documentId: id, status: "QUEUED" });
-      } catch (err) {
-        if (!(err instanceof StaleStateError)) throw err;
-        for (const id of g.ids)
-          outcomes.set(id, {
-            documentId: id,
-            status: "IN_FLIGHT",
-            message: "document changed state concurrently; try again",
-          });
-      }
+          1,
+        ),
+      );
+    }
+    const lease = new Date(now.getTime() + this.r.deps.settings.leaseMs);
+    for (const g of resumes.values()) {
+      await this.moveEach(g.ids, "RESUMED", outcomes, (ids) =>
+        this.r.move(
+          {
+            tenantId,
+            batchId: g.batchId,
+            documentIds: ids,
+            from: { status: g.status, stage: g.stage },
+            to: { status: g.status, stage: g.stage },
+            where: stuckRule,
+            // Moved now: not stuck again before the threshold. A PROCESSING one gets a new lease, which
+            // the message takes over at its claim; lost as well, the reconciler finds it expired.
+            data: { updatedAt: new Date(), ...(g.status === "PROCESSING" ? { leaseExpiresAt: lease } : {}) },
+            eventType: EventType.DOCUMENT_RETRIED,
+            eventPayload: () => ({ fromStatus: g.status, stage: g.stage, reason: "resumed: stuck" }),
+            outbox: (id) => stageOutbox({ id, tenantId }, g.stage, this.r.traceparent()),
+          },
+          1,
+        ),
+      );
     }
     return documentIds.map((id) => outcomes.get(id)!);
   }
 
-  /** Queues a batch's FAILED documents again (and, unless `failedOnly`, its COMPLETED ones from parse). */
+  /**
+   * Moves a group of documents at once; when some of them moved meanwhile, each alone, so that the rest
+   * still go. Those that moved are IN_FLIGHT.
+   */
+  private async moveEach(
+    ids: string[],
+    status: "QUEUED" | "RESUMED",
+    outcomes: Map<string, RetryOutcome>,
+    move: (ids: string[]) => Promise<void>,
+  ): Promise<void> {
+    const attempt = async (part: string[]) => {
+      try {
+        await move(part);
+        for (const id of part) outcomes.set(id, { documentId: id, status });
+        return true;
+      } catch (err) {
+        if (!(err instanceof StaleStateError)) throw err;
+        return false;
+      }
+    };
+    if (await attempt(ids)) return;
+    for (const id of ids) {
+      if (ids.length > 1 && (await attempt([id]))) continue;
+      outcomes.set(id, {
+        documentId: id,
+        status: "IN_FLIGHT",
+        message: "document changed state concurrently; try again",
+      });
+    }
+  }
+
+  /** A request's `stuckAfterMs`, checked; default the lease. */
+  private stuckAfterMs(ms: number | undefined): number {
+    if (ms === undefined) return this.r.deps.settings.leaseMs;
+    if (!(Number.isInteger(ms) && ms >= 1000))
+      throw new RequestError("BAD_REQUEST", "stuckAfter must be a whole number of seconds, at least 1");
+    return ms;
+  }
+
+  /**
+   * Sets a batch going again: queues its FAILED documents from the stage they stopped at, resumes its
+   * stuck ones (see `retryDocuments`) and, only with `includeCompleted`, runs its COMPLETED ones again
+   * from parse. Answers how many documents it queued or resumed. A boolean `req` is the first spelling,
+   * `failedOnly` (false: completed ones too), with `options` as a fourth argument.
+   */
   async retryBatch(
     tenantId: string,
     batchId: string,
-    failedOnly = true,
+    req: RetryBatchRequest | boolean = {},
     options?: DocumentOptions,
   ): Promise<number> {
+    const r: RetryBatchRequest = typeof req === "boolean" ? { includeCompleted: !req, options } : req;
+    const stuckAfterMs = this.stuckAfterMs(r.stuckAfterMs);
     const batch = await batches.findOwned(this.r.prisma, tenantId, batchId);
     if (!batch) throw new RequestError("NOT_FOUND", `batch ${batchId} not found`);
     let queued = 0;
-    for (const status of failedOnly ? (["FAILED"] as const) : (["FAILED", "COMPLETED"] as const)) {
+    // By id, so that a document that could not be resumed (it moved) is not read again. Before the
+    // failed and completed ones: those are queued now, never stuck.
+    for (let cursor: string | undefined; ; ) {
+      const page = await documents.stuckInBatch(this.r.prisma, {
+        tenantId,
+        batchId,
+        stuck: documents.stuckWhere(new Date(), stuckAfterMs),
+        cursor,
+        take: 500,
+      });
+      if (page.length === 0) break;
+      cursor = page.at(-1);
+      const res = await this.retryDocuments(tenantId, page, { stuckAfterMs });
+      queued += res.filter((x) => x.status === "RESUMED").length;
+    }
+    for (const status of r.includeCompleted ? (["FAILED", "COMPLETED"] as const) : (["FAILED"] as const)) {
       for (;;) {
         const page = await documents.idsInBatch(this.r.prisma, { tenantId, batchId, status, take: 500 });
         if (page.length === 0) break;
         const res = await this.retryDocuments(tenantId, page, {
           stage: status === "COMPLETED" ? "PARSE" : undefined,
-          options,
+          options: r.options,
         });
         const n = res.filter((r) => r.status === "QUEUED").length;
         queued += n;
