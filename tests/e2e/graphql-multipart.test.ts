@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { hashKey } from "@docfleet/gateway";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { putPart } from "../contracts/object-store.contract.ts";
+import { RGW, removeRgwBucket, rgwBucketName } from "../helpers/rgw.ts";
 import { startS3rver } from "../helpers/s3rver.ts";
 import { inProcessSystem, type System } from "../helpers/system.ts";
 
@@ -26,7 +27,7 @@ const QUEUE = "mutation($ids: [ID!]!) { completeUploads(documentIds: $ids) { sta
 
 /**
  * Each store under its own embedded system (PGlite, memory queue, no worker: only the upload matters),
- * on s3rver for S3. `gaps` names what the store's server does not implement (see tests/object-store.test.ts);
+ * on s3rver for S3, and on radosgw too when RGW_URL is set. `gaps` names what the store's server does not implement (see tests/object-store.test.ts);
  * those tests are skipped with the reason, not passed.
  */
 const stores: {
@@ -55,6 +56,28 @@ const stores: {
       completeChecks: "s3rver answers 500, not NoSuchUpload, to completing an upload it no longer knows",
     },
   },
+  // where a radosgw runs (CI: always), the same tests against a server that implements all of it
+  ...(RGW
+    ? [
+        {
+          name: "s3 (radosgw)",
+          env: async () => {
+            const rgw = RGW!;
+            const bucket = rgwBucketName("multipart");
+            return {
+              env: {
+                S3_ENDPOINT: rgw.url,
+                S3_ACCESS_KEY: rgw.accessKey,
+                S3_SECRET_KEY: rgw.secretKey,
+                S3_BUCKET: bucket,
+              },
+              close: () => removeRgwBucket(rgw, bucket),
+            };
+          },
+          gaps: {},
+        },
+      ]
+    : []),
 ];
 
 describe.each(stores)("GraphQL multipart uploads: $name store", ({ env, gaps }) => {
