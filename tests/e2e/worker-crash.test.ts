@@ -10,7 +10,9 @@ import { inProcessSystem, type System } from "../helpers/system.ts";
 import { deferred, within } from "../helpers/wait.ts";
 
 const T = LOCAL_TENANT_ID;
-const LEASE_MS = 3000;
+// Short, for a short test; long enough that a live stage run on a loaded machine (2 cores shared by
+// several test files) seldom outlives it (that would count as a crash too, though not at understand).
+const LEASE_MS = 5000;
 
 /**
  * Issue 22, on the embedded adapters: a document whose understand stage "kills its worker" every time
@@ -90,7 +92,7 @@ it("fails a document that keeps killing its worker with WORKER_CRASHED; the rest
   await intake.completeUploads(T, Object.values(ids));
 
   // Three crashes take three lease periods (plus the reconciler's interval each).
-  await within(60_000, "the batch to settle", log.settled(batch.id), {
+  await within(90_000, "the batch to settle", log.settled(batch.id), {
     detail: () => ({ crashRuns, last: events.filter((e) => e.batchId === batch.id).at(-1)?.payload.batch }),
   });
 
@@ -107,10 +109,8 @@ it("fails a document that keeps killing its worker with WORKER_CRASHED; the rest
   // Run three times, never a fourth.
   expect(crashRuns).toBe(3);
   const mine = events.filter((e) => e.documentId === ids["crash.txt"]);
-  expect(mine.filter((e) => e.type === "stage.retry").map((e) => e.payload.reason)).toEqual([
-    "lease expired",
-    "lease expired",
-  ]);
+  const retried = mine.filter((e) => e.type === "stage.retry" && e.payload.stage === "UNDERSTAND");
+  expect(retried.map((e) => e.payload.reason)).toEqual(["lease expired", "lease expired"]);
   expect(mine.filter((e) => e.type === "document.failed").map((e) => e.payload.code)).toEqual([
     "WORKER_CRASHED",
   ]);
