@@ -601,6 +601,24 @@ describe("hardened GraphQL surface", () => {
       }
     });
 
+    it("reads DOCFLEET_CORS_ORIGINS and DOCFLEET_ALLOWED_HOSTS, refusing what is neither an origin nor a host", () => {
+      const cfg = (env: Record<string, string>) => adapterConfig(parseEnv(baseEnvSchema, env)).browser;
+      expect(cfg({})).toEqual({ corsOrigins: [], allowedHosts: [] });
+      expect(
+        cfg({
+          DOCFLEET_CORS_ORIGINS: "https://App.example.com, http://localhost:3000/",
+          DOCFLEET_ALLOWED_HOSTS: "Docfleet.Internal,.corp.example,*",
+        }),
+      ).toEqual({
+        corsOrigins: ["https://app.example.com", "http://localhost:3000"],
+        allowedHosts: ["docfleet.internal", ".corp.example", "*"],
+      });
+      expect(() => cfg({ DOCFLEET_CORS_ORIGINS: "*", DOCFLEET_ALLOWED_HOSTS: "http://x" })).toThrow(
+        /DOCFLEET_CORS_ORIGINS[\s\S]*DOCFLEET_ALLOWED_HOSTS/,
+      );
+      expect(() => cfg({ DOCFLEET_CORS_ORIGINS: "https://app.example.com/path" })).toThrow(ConfigError);
+    });
+
     /** graphql-ws upgrades: CORS does not apply to WebSockets, so the gateway checks Origin and Host. */
     const SOCKETS: { name: string; headers: Record<string, string>; opens: boolean }[] = [
       { name: "a page of another site", headers: { origin: EVIL }, opens: false },
