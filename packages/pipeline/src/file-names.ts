@@ -9,8 +9,11 @@ export const MAX_FILE_NAME_CHARS = 1024;
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-/** Bidirectional embeddings, overrides and isolates: `invoice\u202Efdp.exe` shows as `invoiceexe.pdf`. */
-const BIDI_CONTROL = /[\u202a-\u202e\u2066-\u2069]/;
+/**
+ * Bidirectional embeddings, overrides and isolates (`invoice\u202Efdp.exe` shows as `invoiceexe.pdf`), and
+ * the invisible direction marks LRM, RLM and ALM, which reorder neutral characters around them.
+ */
+const BIDI_CONTROL = /[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/;
 /** A UTF-16 surrogate without its pair: what a name that was not valid UTF-8 may decode to. */
 const LONE_SURROGATE = /\p{Cs}/u;
 /** `/etc`, `\\server\share`, `C:\`, `C:file`. */

@@ -440,4 +440,17 @@ describe("OperationsService.reprocess", () => {
       ),
     ).toBe("NOT_FOUND");
   });
+
+  // Issue 15: 100,000 ids in one reprocess gave a masked error; a list is capped like retryDocuments'.
+  test("refuses more than 1000 document ids (BAD_REQUEST), and takes 1000", async ({ tenantId, ops }) => {
+    const ids = (n: number) => Array.from({ length: n }, () => randomUUID());
+    expect(
+      await requestErrorCode(
+        ops.operations.reprocess(tenantId, { filter: { documentIds: ids(1001) }, stages: ["INDEX"] }),
+      ),
+    ).toBe("BAD_REQUEST");
+    await expect(
+      ops.operations.reprocess(tenantId, { filter: { documentIds: ids(1000) }, stages: ["INDEX"] }),
+    ).resolves.toMatchObject({ queued: 0 });
+  });
 });

@@ -330,6 +330,8 @@ export class OperationsService {
   ): Promise<{ queued: number; upToDate: number; inFlight: number; documentIds: string[] }> {
     if (req.stages.length === 0)
       throw new RequestError("BAD_REQUEST", "name at least one stage to run again");
+    if ((req.filter.documentIds?.length ?? 0) > 1000)
+      throw new RequestError("BAD_REQUEST", "at most 1000 documents per request; select more with a filter");
     const { models } = this.r.deps;
     if (req.models?.embed && req.models.embed !== models.names.embed) {
       throw new RequestError(
