@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { LOCAL_TENANT_ID } from "@docfleet/gateway";
 import { type PipelineEvent, STAGES } from "@docfleet/pipeline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { deferred } from "./contracts/queue.contract.ts";
 import { recordEvents } from "./helpers/events.ts";
 import { inProcessSystem, type System } from "./helpers/system.ts";
+import { deferred } from "./helpers/wait.ts";
 
 const T = LOCAL_TENANT_ID;
 

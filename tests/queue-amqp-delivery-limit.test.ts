@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Delivery } from "@docfleet/pipeline";
 import { AmqpQueue } from "@docfleet/pipeline/adapters/queue/amqp";
 import { expect, it } from "vitest";
-import { deferred } from "./contracts/queue.contract.ts";
+import { deferred } from "./helpers/wait.ts";
 import { AMQP_URL } from "./helpers/amqp.ts";
 
 // Issue 22 raised the stage queues' x-delivery-limit (a safety net above the runner's own counts). A

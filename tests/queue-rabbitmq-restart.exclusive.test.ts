@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import { AmqpQueue } from "@docfleet/pipeline/adapters/queue/amqp";
 import { afterAll, expect, it } from "vitest";
-import { deferred } from "./contracts/queue.contract.ts";
+import { deferred } from "./helpers/wait.ts";
 import { AMQP_URL } from "./helpers/amqp.ts";
 
 // Restarts the machine's broker, so it lives in the "exclusive" project (`*.exclusive.test.ts`): it

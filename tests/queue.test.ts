@@ -4,10 +4,9 @@ import { AmqpQueue } from "@docfleet/pipeline/adapters/queue/amqp";
 import { MemoryQueue } from "@docfleet/pipeline/adapters/queue/memory";
 import { Connection } from "rabbitmq-client";
 import { describe, expect, it } from "vitest";
-import { deferred, queueContract } from "./contracts/queue.contract.ts";
-
+import { queueContract } from "./contracts/queue.contract.ts";
 import { AMQP_URL } from "./helpers/amqp.ts";
-import { pollUntil } from "./helpers/wait.ts";
+import { deferred, pollUntil } from "./helpers/wait.ts";
 
 queueContract("memory", async (deliveryLimit) => new MemoryQueue({ deliveryLimit }));
 

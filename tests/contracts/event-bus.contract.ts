@@ -1,6 +1,6 @@
 import type { EventBus, PipelineEvent } from "@docfleet/pipeline";
 import { afterEach, describe, expect, it } from "vitest";
-import { deferred } from "./queue.contract.ts";
+import { deferred } from "../helpers/wait.ts";
 
 const event = (seq: number, batchId = "00000000-0000-4000-8000-0000000000b1"): PipelineEvent => ({
   tenantId: "00000000-0000-4000-8000-000000000001",

@@ -1,16 +1,8 @@
 import type { Delivery, Disposition, Queue } from "@docfleet/pipeline";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { pollUntil } from "../helpers/wait.ts";
+import { deferred, within } from "../helpers/wait.ts";
 
 /** A promise with its resolve function, for waiting on events instead of sleeping. */
-export function deferred<T = void>() {
-  let resolve!: (v: T) => void;
-  const promise = new Promise<T>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-}
-
 /**
  * The queue port's contract. Every adapter runs it: `make(deliveryLimit)` returns a fresh queue whose
  * queue names do not collide with other tests.
@@ -95,22 +87,21 @@ export function queueContract(name: string, make: (deliveryLimit: number) => Pro
     it("treats a thrown error as a retry and quarantines past the delivery limit, keeping the reason", async () => {
       const before = Date.now();
       let calls = 0;
+      const third = deferred();
       const consumer = queue.consume(
         "q.b",
         async () => {
-          calls++;
+          if (++calls === 3) third.resolve();
           throw new Error("boom");
         },
         { concurrency: 1 },
       );
       await queue.publish("q.b", { poison: true });
-      // The limit is 3 deliveries. The port announces no dead-lettering (the adapter or the broker does it
-      // after the last throw), so the dead letter is polled for.
-      const dead = await pollUntil("the dead letter of q.b", async () => {
-        const d = await queue.deadLetters("q.b");
-        return d.length > 0 && d;
-      });
+      // The limit is 3 deliveries: the third throw is the last. Closing the consumer waits for that
+      // delivery's handling, quarantine included, so the dead letter is there once close returns.
+      await within(30_000, "the third delivery of q.b", third.promise);
       await consumer.close();
+      const dead = await queue.deadLetters("q.b");
       expect(calls).toBe(3);
       expect(dead).toHaveLength(1);
       expect(dead[0]!.body).toEqual({ poison: true });

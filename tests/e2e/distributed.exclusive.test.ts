@@ -196,9 +196,10 @@ function distributedSuite(title: string, opts: { objects?: ObjectStoreEnv; broke
       }
     }, 600_000);
 
-    it.runIf(opts.brokerRestart)(
-      "RabbitMQ restarted mid-batch: publishers and consumers reconnect, nothing is lost",
-      async () => {
+    // The broker restart is about RabbitMQ, not the object store: it runs in the s3rver deployment only
+    // (restarting the shared broker again on radosgw would add minutes and prove nothing more).
+    if (opts.brokerRestart)
+      it("RabbitMQ restarted mid-batch: publishers and consumers reconnect, nothing is lost", async () => {
         await writeDocs(join(dir, "c"), 200, "C");
         const up = await runCli([
           "upload",
@@ -221,9 +222,7 @@ function distributedSuite(title: string, opts: { objects?: ObjectStoreEnv; broke
         }
         const [c] = await waitFor(gw2.url, [batchId], "the batch finished", finished, 300_000);
         expect(c).toMatchObject({ total: 200, completed: 200, failed: 0, queued: 0, processing: 0 });
-      },
-      600_000,
-    );
+      }, 600_000);
   });
 }
 
