@@ -4,7 +4,12 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildCli } from "../../apps/cli/scripts/build.mjs";
 import { deferred } from "./wait.ts";
+
+// The bin runs the compiled CLI (apps/cli/dist), what users run: rebuilt first when a source changed
+// since the last build (about a second), so that these tests never run stale JavaScript.
+await buildCli({ ifStale: true, log: () => {} });
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const CORPUS = fileURLToPath(new URL("../../../shared/corpus/", import.meta.url));
