@@ -12,7 +12,13 @@ import {
   MultipartUploadNotFoundError,
 } from "@docfleet/pipeline/ports/object-store";
 import { describe, expect, it } from "vitest";
-import { objectStoreContract, postUpload, putPart } from "./contracts/object-store.contract.ts";
+import {
+  CORS_ORIGIN,
+  MAX_UPLOAD_BYTES,
+  objectStoreContract,
+  postUpload,
+  putPart,
+} from "./contracts/object-store.contract.ts";
 
 const MiB = 1024 * 1024;
 
@@ -27,10 +33,12 @@ async function localFixture() {
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  store = new LocalObjectStore({ root, publicUrl: url, secret: "s".repeat(32) });
+  const opts = { root, publicUrl: url, corsOrigins: [CORS_ORIGIN], maxUploadBytes: MAX_UPLOAD_BYTES };
+  store = new LocalObjectStore({ ...opts, secret: "s".repeat(32) });
   return {
     store,
-    wrongSecret: new LocalObjectStore({ root, publicUrl: url, secret: "w".repeat(32) }),
+    wrongSecret: new LocalObjectStore({ ...opts, secret: "w".repeat(32) }),
+    enforces: { partSizes: true, closedTargets: true },
     root,
     url,
     close: async () => {

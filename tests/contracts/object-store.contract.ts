@@ -9,16 +9,27 @@ import {
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 
 export interface ObjectStoreFixture {
+  /** Configured with `corsOrigins: [CORS_ORIGIN]` and `maxUploadBytes: MAX_UPLOAD_BYTES`. */
   store: ObjectStore;
   /**
    * The same adapter on the same storage (server and bucket, or folder) signing with a wrong secret:
    * the store must refuse whatever it signs.
    */
   wrongSecret: ObjectStore;
+  /**
+   * What the store itself can enforce beyond the contract's common part. S3 cannot bind a part's size
+   * to a presigned UploadPart URL, nor refuse a presigned POST once its object was moved: docfleet
+   * checks the size after completion and never reads an upload key again (services/intake.ts).
+   */
+  enforces: { partSizes: boolean; closedTargets: boolean };
   close(): Promise<void>;
 }
 
 const MiB = 1024 * 1024;
+/** The page origin every fixture's store lets upload and download (CORS). */
+export const CORS_ORIGIN = "https://console.docfleet.example";
+/** Every fixture's store signs nothing larger (DOCFLEET_MAX_UPLOAD_BYTES). */
+export const MAX_UPLOAD_BYTES = 64 * MiB;
 
 /** PUTs one part's bytes to its signed URL; answers the ETag the store gave back. */
 export async function putPart(url: string, bytes: Buffer): Promise<string> {
@@ -391,14 +402,21 @@ export function objectStoreContract(name: string, make: () => Promise<ObjectStor
           { partNumber: 2, etag: fake },
         ]),
       ).rejects.toBeInstanceOf(MultipartPartError);
-      // a first part under 5 MiB: only the last may be that small
-      const small = await putPart(u1, Buffer.from("tiny"));
-      await expect(
-        store.completeMultipartUpload(key, upload.uploadId, [
-          { partNumber: 1, etag: small },
-          { partNumber: 2, etag: etag2 },
-        ]),
-      ).rejects.toBeInstanceOf(MultipartPartError);
+      // a first part under 5 MiB: only the last may be that small. A store that holds parts to their
+      // size in the cut refuses the PUT; S3 takes it and refuses the completion.
+      const tiny = await fetch(u1, { method: "PUT", body: new Uint8Array(Buffer.from("tiny")) });
+      await tiny.arrayBuffer();
+      if (fx.enforces.partSizes) {
+        expect(tiny.status).toBe(400);
+      } else {
+        expect(tiny.status).toBe(200);
+        await expect(
+          store.completeMultipartUpload(key, upload.uploadId, [
+            { partNumber: 1, etag: tiny.headers.get("etag")! },
+            { partNumber: 2, etag: etag2 },
+          ]),
+        ).rejects.toBeInstanceOf(MultipartPartError);
+      }
       expect(await store.stat(key)).toBeNull();
       // fixed: the upload was still open
       const fixed = await putPart(u1, slice(body, partSize, 1));
@@ -488,6 +506,229 @@ export function objectStoreContract(name: string, make: () => Promise<ObjectStor
           { partNumber: 1, etag: "y" },
         ]),
       ).rejects.toBeInstanceOf(MultipartPartError);
+    });
+
+    // Issue 15, hole 5: sizes. The signed size binds a POST on every store; the store's own ceiling
+    // (DOCFLEET_MAX_UPLOAD_BYTES) binds what it signs; a part's size binds the local store's part URLs.
+    it("signs nothing over its maxUploadBytes", async () => {
+      const { store } = fx;
+      await expect(
+        store.createUploadTarget("t3/s1/upload", { maxSize: MAX_UPLOAD_BYTES + 1, ttlSeconds: 60 }),
+      ).rejects.toBeInstanceOf(RangeError);
+      await expect(
+        store.createMultipartUpload("t3/s1/upload", {
+          size: MAX_UPLOAD_BYTES + 1,
+          partSize: 8 * MiB,
+          ttlSeconds: 60,
+        }),
+      ).rejects.toBeInstanceOf(RangeError);
+      const ok = await store.createUploadTarget("t3/s1/upload", {
+        maxSize: MAX_UPLOAD_BYTES,
+        ttlSeconds: 60,
+      });
+      expect(ok.url).toBeTruthy();
+    });
+
+    it("binds an upload to its exact signed size: one byte more or less is refused and keeps nothing", async () => {
+      const target = await fx.store.createUploadTarget("t3/s2/upload", {
+        minSize: 1000,
+        maxSize: 1000,
+        ttlSeconds: 60,
+      });
+      for (const n of [999, 1001, 4 * MiB]) {
+        const res = await postUpload(target, Buffer.alloc(n, 1));
+        const text = await res.text();
+        expect(res.status, `${n} bytes`).toBeGreaterThanOrEqual(400);
+        expect(res.status, `${n} bytes`).toBeLessThan(500);
+        // S3's error document: the code says which limit
+        expect(text, `${n} bytes`).toMatch(
+          n < 1000 ? /<Code>EntityTooSmall<\/Code>/ : /<Code>EntityTooLarge<\/Code>/,
+        );
+        expect(await fx.store.stat("t3/s2/upload"), `${n} bytes`).toBeNull();
+      }
+      expect((await postUpload(target, Buffer.alloc(1000, 1))).status).toBeLessThan(300);
+      expect(await fx.store.stat("t3/s2/upload")).toEqual({ size: 1000 });
+    });
+
+    it("a part over its place in the cut: refused by a store that binds part sizes, else visible in the object's size", async () => {
+      const { store } = fx;
+      const key = "t3/s3/upload";
+      const size = 6 * MiB;
+      const upload = await store.createMultipartUpload(key, { size, partSize: 5 * MiB, ttlSeconds: 300 });
+      const etag1 = await putPart(upload.parts[0]!.url, randomBytes(5 * MiB));
+      // part 2 holds 1 MiB in this cut; 8 MiB are sent
+      const res = await fetch(upload.parts[1]!.url, { method: "PUT", body: new Uint8Array(8 * MiB) });
+      const text = await res.text();
+      if (fx.enforces.partSizes) {
+        expect(res.status).toBe(413);
+        expect(text).toMatch(/<Code>EntityTooLarge<\/Code>/);
+        const etag2 = await putPart(upload.parts[1]!.url, randomBytes(MiB));
+        await store.completeMultipartUpload(key, upload.uploadId, [
+          { partNumber: 1, etag: etag1 },
+          { partNumber: 2, etag: etag2 },
+        ]);
+        expect(await store.stat(key)).toEqual({ size });
+      } else {
+        // S3: the presigned UploadPart URL does not bind the size; the completed object tells
+        expect(res.status).toBe(200);
+        await store.completeMultipartUpload(key, upload.uploadId, [
+          { partNumber: 1, etag: etag1 },
+          { partNumber: 2, etag: res.headers.get("etag")! },
+        ]);
+        expect(await store.stat(key)).toEqual({ size: 13 * MiB });
+      }
+    });
+
+    // Issue 15, hole 8: single use. Once promoted, no target reaches the object.
+    it("promotes an upload to its final key; a target used again never changes the promoted object", async () => {
+      const { store } = fx;
+      const body = Buffer.from("%PDF-1.7 first");
+      const target = await store.createUploadTarget("t3/p1/upload", {
+        minSize: body.length,
+        maxSize: body.length,
+        ttlSeconds: 60,
+        contentType: "application/pdf",
+      });
+      expect((await postUpload(target, body)).status).toBeLessThan(300);
+      await store.promoteUpload("t3/p1/upload", "t3/p1/original");
+      expect(await store.stat("t3/p1/upload")).toBeNull();
+      expect((await store.get("t3/p1/original")).equals(body)).toBe(true);
+      const swapped = Buffer.from("%PDF-1.7 other");
+      const again = await postUpload(target, swapped);
+      await again.arrayBuffer();
+      if (fx.enforces.closedTargets) {
+        expect(again.status).toBe(409);
+        expect(await store.stat("t3/p1/upload")).toBeNull();
+      } else {
+        expect(again.status).toBeLessThan(300); // S3 cannot refuse what its policy allows
+      }
+      expect((await store.get("t3/p1/original")).equals(body)).toBe(true);
+      // the type the upload was signed with goes along
+      const url = await store.createDownloadUrl("t3/p1/original", {
+        ttlSeconds: 60,
+        inline: true,
+        contentType: "application/pdf",
+      });
+      const got = await fetch(url);
+      expect(got.headers.get("content-type")).toBe("application/pdf");
+      expect(Buffer.from(await got.arrayBuffer()).equals(body)).toBe(true);
+      await expect(store.promoteUpload("t3/p2/upload", "t3/p2/original")).rejects.toBeInstanceOf(
+        ObjectNotFoundError,
+      );
+    });
+
+    it("refuses the part URLs of a completed multipart upload", async () => {
+      const { store } = fx;
+      const key = "t3/p3/upload";
+      const upload = await store.createMultipartUpload(key, { size: 4, partSize: 5 * MiB, ttlSeconds: 300 });
+      const etag = await putPart(upload.parts[0]!.url, Buffer.from("four"));
+      await store.completeMultipartUpload(key, upload.uploadId, [{ partNumber: 1, etag }]);
+      const late = await fetch(upload.parts[0]!.url, {
+        method: "PUT",
+        body: new Uint8Array(Buffer.from("evil")),
+      });
+      await late.arrayBuffer();
+      expect(late.status).toBe(404);
+      expect((await store.get(key)).toString()).toBe("four");
+    });
+
+    // Issue 18: browsers upload and preview straight from the store.
+    it("answers CORS for the configured origin on uploads, parts and downloads, and refuses another", async () => {
+      const { store } = fx;
+      await store.put("t3/c1/original", "%PDF-1.7 cors", "application/pdf");
+      const target = await store.createUploadTarget("t3/c1/upload", { maxSize: 100, ttlSeconds: 60 });
+      const multipart = await store.createMultipartUpload("t3/c2/upload", {
+        size: 4,
+        partSize: 5 * MiB,
+        ttlSeconds: 300,
+      });
+      const download = await store.createDownloadUrl("t3/c1/original", { ttlSeconds: 60 });
+      const preflight = async (url: string, origin: string, method: string) => {
+        const res = await fetch(url, {
+          method: "OPTIONS",
+          headers: {
+            Origin: origin,
+            "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": "content-type",
+          },
+        });
+        await res.arrayBuffer();
+        return res;
+      };
+      for (const [url, method] of [
+        [target.url, "POST"],
+        [multipart.parts[0]!.url, "PUT"],
+        [download, "GET"],
+      ] as const) {
+        const ok = await preflight(url, CORS_ORIGIN, method);
+        expect(ok.status, method).toBeGreaterThanOrEqual(200);
+        expect(ok.status, method).toBeLessThan(300);
+        expect(ok.headers.get("access-control-allow-origin"), method).toBe(CORS_ORIGIN);
+        expect(ok.headers.get("access-control-allow-methods"), method).toContain(method);
+        const denied = await preflight(url, "https://evil.example", method);
+        expect(denied.status, method).toBe(403);
+        expect(denied.headers.get("access-control-allow-origin"), method).toBeNull();
+      }
+      // the actual requests: the page reads the answer and each part's ETag
+      const form = new FormData();
+      for (const [k, v] of Object.entries(target.fields)) form.append(k, v);
+      form.append("file", new Blob([new Uint8Array(3)]), "f");
+      const up = await fetch(target.url, { method: "POST", body: form, headers: { Origin: CORS_ORIGIN } });
+      await up.arrayBuffer();
+      expect(up.status).toBeLessThan(300);
+      expect(up.headers.get("access-control-allow-origin")).toBe(CORS_ORIGIN);
+      const part = await fetch(multipart.parts[0]!.url, {
+        method: "PUT",
+        body: new Uint8Array(Buffer.from("four")),
+        headers: { Origin: CORS_ORIGIN },
+      });
+      await part.arrayBuffer();
+      expect(part.status).toBe(200);
+      expect(part.headers.get("access-control-allow-origin")).toBe(CORS_ORIGIN);
+      expect(part.headers.get("access-control-expose-headers")).toMatch(/etag/i);
+      const got = await fetch(download, { headers: { Origin: CORS_ORIGIN } });
+      await got.arrayBuffer();
+      expect(got.headers.get("access-control-allow-origin")).toBe(CORS_ORIGIN);
+      const other = await fetch(download, { headers: { Origin: "https://evil.example" } });
+      await other.arrayBuffer();
+      expect(other.headers.get("access-control-allow-origin")).toBeNull();
+      await store.abortMultipartUpload("t3/c2/upload", multipart.uploadId);
+    });
+
+    it("previews safe types inline with their type; HTML, SVG and XML stay attachments", async () => {
+      const { store } = fx;
+      const cases = [
+        ["application/pdf", "a.pdf", "inline"],
+        ["image/png", "a.png", "inline"],
+        ["text/html", "a.html", "attachment"],
+        ["image/svg+xml", "a.svg", "attachment"],
+        ["application/xml", "a.xml", "attachment"],
+        ["application/xhtml+xml", "a.xhtml", "attachment"],
+      ] as const;
+      for (const [type, name, want] of cases) {
+        const key = `t3/i1/${name.replace(".", "-")}`;
+        await store.put(key, "<svg onload=alert(1)>", type);
+        const got = await fetch(
+          await store.createDownloadUrl(key, {
+            ttlSeconds: 60,
+            fileName: name,
+            inline: true,
+            contentType: type,
+          }),
+        );
+        await got.arrayBuffer();
+        expect(got.status, type).toBe(200);
+        expect(got.headers.get("content-disposition"), type).toMatch(
+          new RegExp(`^${want}; filename\\*=UTF-8''${name}$`),
+        );
+        if (want === "inline") expect(got.headers.get("content-type"), type).toBe(type);
+      }
+      // without asking, even a PDF is an attachment
+      const plain = await fetch(
+        await store.createDownloadUrl("t3/i1/a-pdf", { ttlSeconds: 60, fileName: "a.pdf" }),
+      );
+      await plain.arrayBuffer();
+      expect(plain.headers.get("content-disposition")).toMatch(/^attachment/);
     });
   });
 }

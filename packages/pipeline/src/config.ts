@@ -147,6 +147,8 @@ export const baseEnvSchema = z.object({
   DOCFLEET_LEASE_MS: int(DEFAULT_SETTINGS.leaseMs, 1000),
   DOCFLEET_DELIVERY_LIMIT: int(DEFAULT_SETTINGS.deliveryLimit, 1),
   DOCFLEET_MAX_CRASHES: int(DEFAULT_SETTINGS.maxCrashes, 1),
+  DOCFLEET_RECONCILE_EVERY_MS: int(DEFAULT_SETTINGS.reconcileEveryMs, 0),
+  DOCFLEET_RECONCILE_QUIET_MS: int(DEFAULT_SETTINGS.reconcileQuietMs, 1000),
   /** Sandboxed parse threads per process (each also runs one OCR thread); default: cores, at most 4. */
   DOCFLEET_PARSE_THREADS: z.coerce.number().int().min(1).max(64).optional(),
   /** V8 heap limit of each parse thread; a document needing more fails TOO_LARGE. */
@@ -209,7 +211,15 @@ export interface AdapterConfig {
   dataDir: string;
   database: { kind: "pglite"; dir: string } | { kind: "postgres"; url: string; poolSize: number };
   objectStore:
-    | { kind: "local"; root: string; secret: string | undefined }
+    | {
+        kind: "local";
+        root: string;
+        secret: string | undefined;
+        /** Pages that may upload and download through `/objects/*` (DOCFLEET_CORS_ORIGINS), beside the public URL's. */
+        corsOrigins?: string[];
+        /** DOCFLEET_MAX_UPLOAD_BYTES: no target is signed for more. */
+        maxUploadBytes?: number;
+      }
     | {
         kind: "s3";
         endPoint: string;
@@ -225,6 +235,8 @@ export interface AdapterConfig {
           imds: { endpoint?: string; disabled: boolean };
         };
         corsOrigins: string[];
+        /** DOCFLEET_MAX_UPLOAD_BYTES: no target is signed for more. */
+        maxUploadBytes?: number;
         bucket: string;
         region: string;
       };
@@ -327,10 +339,18 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
               },
             },
             corsOrigins: env.S3_CORS_ORIGINS,
+            maxUploadBytes: env.DOCFLEET_MAX_UPLOAD_BYTES,
             bucket: env.S3_BUCKET,
             region: env.S3_REGION,
           }
-        : { kind: "local", root: resolve(dataDir, "objects"), secret: env.DOCFLEET_SIGNING_SECRET },
+        : {
+            kind: "local",
+            root: resolve(dataDir, "objects"),
+            secret: env.DOCFLEET_SIGNING_SECRET,
+            // The same pages as the gateway's GraphQL: /objects/* is served by the gateway.
+            corsOrigins: env.DOCFLEET_CORS_ORIGINS,
+            maxUploadBytes: env.DOCFLEET_MAX_UPLOAD_BYTES,
+          },
     queue:
       queueKind === "rabbitmq"
         ? { kind: "rabbitmq", url: env.AMQP_URL!, prefix: env.AMQP_PREFIX }
@@ -399,6 +419,8 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
       leaseMs: env.DOCFLEET_LEASE_MS,
       deliveryLimit: env.DOCFLEET_DELIVERY_LIMIT,
       maxCrashes: env.DOCFLEET_MAX_CRASHES,
+      reconcileEveryMs: env.DOCFLEET_RECONCILE_EVERY_MS,
+      reconcileQuietMs: env.DOCFLEET_RECONCILE_QUIET_MS,
       reviewThreshold: env.DOCFLEET_REVIEW_THRESHOLD,
       maxOcrPages: env.DOCFLEET_MAX_OCR_PAGES,
       maxPixels: env.DOCFLEET_MAX_PIXELS,

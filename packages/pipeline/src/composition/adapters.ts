@@ -50,6 +50,8 @@ export async function createObjectStore(
         root: cfg.root,
         publicUrl,
         secret: cfg.secret ?? (await localSecret(cfg.root)),
+        corsOrigins: [...(cfg.corsOrigins ?? []), new URL(publicUrl).origin],
+        maxUploadBytes: cfg.maxUploadBytes,
       });
     case "s3":
       return new S3ObjectStore(cfg);

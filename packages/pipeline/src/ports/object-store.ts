@@ -25,9 +25,13 @@ export interface UploadTargetOptions {
 
 /**
  * Checks the sizes of an upload target, the same for every adapter. Throws RangeError unless
- * 0 <= minSize <= maxSize, both safe integers.
+ * 0 <= minSize <= maxSize, both safe integers, and maxSize is within the store's `ceiling` (its
+ * `maxUploadBytes`, DOCFLEET_MAX_UPLOAD_BYTES) when it has one.
  */
-export function checkUploadSizes(opts: UploadTargetOptions): { minSize: number; maxSize: number } {
+export function checkUploadSizes(
+  opts: UploadTargetOptions,
+  ceiling?: number,
+): { minSize: number; maxSize: number } {
   const minSize = opts.minSize ?? 0;
   for (const [name, v] of [
     ["maxSize", opts.maxSize],
@@ -37,13 +41,72 @@ export function checkUploadSizes(opts: UploadTargetOptions): { minSize: number; 
       throw new RangeError(`${name} must be a non-negative integer, got ${v}`);
   }
   if (minSize > opts.maxSize) throw new RangeError(`minSize ${minSize} exceeds maxSize ${opts.maxSize}`);
+  checkCeiling(opts.maxSize, ceiling);
   if (opts.contentType !== undefined && !/^[\x21-\x7e][\x20-\x7e]{0,254}$/.test(opts.contentType))
     throw new RangeError(`contentType must be printable ASCII, got ${JSON.stringify(opts.contentType)}`);
   return { minSize, maxSize: opts.maxSize };
 }
 
+/** Throws RangeError when `size` is over the store's `ceiling` (its maxUploadBytes), when it has one. */
+export function checkCeiling(size: number, ceiling: number | undefined): void {
+  if (ceiling !== undefined && size > ceiling)
+    throw new RangeError(`${size} bytes is over this store's upload limit of ${ceiling}`);
+}
+
 export interface ObjectInfo {
   size: number;
+}
+
+/** How a signed download URL asks the browser to treat the bytes. */
+export interface DownloadUrlOptions {
+  ttlSeconds: number;
+  /** The name a download is saved under (a label: only its last segment is used). */
+  fileName?: string;
+  /**
+   * Ask for `Content-Disposition: inline` (a preview in the page). Honoured only for a content type
+   * `isInlineSafe` accepts; anything else stays an attachment (with `X-Content-Type-Options: nosniff`
+   * where the store can send it: local yes, S3 no).
+   */
+  inline?: boolean;
+  /**
+   * The bytes' type as docfleet knows it (detected by parse, else declared at upload). S3 decides inline
+   * from it at signing time and answers the download with it; the local store uses the type it stored.
+   */
+  contentType?: string;
+}
+
+/**
+ * Types a browser may render inline from a signed URL without running anything: PDF, raster images and
+ * plain text. Never HTML, SVG, XML or anything else a browser would execute or parse as markup.
+ */
+const INLINE_SAFE = new Set([
+  "application/pdf",
+  "image/png",
+  "image/jpeg",
+  "image/gif",
+  "image/webp",
+  "text/plain",
+]);
+
+/** Whether a `Content-Type` (parameters ignored) may be served inline. */
+export function isInlineSafe(contentType: string | null | undefined): boolean {
+  const essence = (contentType ?? "").split(";")[0]!.trim().toLowerCase();
+  return INLINE_SAFE.has(essence);
+}
+
+/**
+ * The Content-Disposition of a download: `inline` when asked for and the type is safe
+ * (`isInlineSafe`), otherwise an attachment (named by `fileName` when given).
+ */
+export function downloadDisposition(opts: {
+  fileName?: string | null;
+  inline?: boolean;
+  contentType?: string | null;
+}): string {
+  if (opts.inline && isInlineSafe(opts.contentType)) {
+    return opts.fileName ? attachmentDisposition(opts.fileName).replace(/^attachment/, "inline") : "inline";
+  }
+  return opts.fileName ? attachmentDisposition(opts.fileName) : "attachment";
 }
 
 /**
@@ -67,8 +130,19 @@ export interface ObjectStore {
    * bytes (distributed). Throws RangeError for a size or ttl out of range.
    */
   createUploadTarget(key: string, opts: UploadTargetOptions): Promise<UploadTarget>;
-  /** A signed URL that lets the holder GET `key` until it expires. */
-  createDownloadUrl(key: string, opts: { ttlSeconds: number; fileName?: string }): Promise<string>;
+  /**
+   * A signed URL that lets the holder GET `key` until it expires, answered with the object's content
+   * type and the disposition of `downloadDisposition` (inline only for safe types).
+   */
+  createDownloadUrl(key: string, opts: DownloadUrlOptions): Promise<string>;
+  /**
+   * Moves an uploaded object from its upload key `from` to `to` (replacing any object there) and closes
+   * `from` to uploads: whatever is at `to` afterwards was uploaded before the move. The local store
+   * refuses every later POST or part PUT to `from` (409 UploadCompleted); S3 cannot refuse a POST its
+   * policy allows, so a later upload lands at `from`, which docfleet never reads again. Throws
+   * ObjectNotFoundError when nothing is at `from`.
+   */
+  promoteUpload(from: string, to: string): Promise<void>;
   /** Size of the object, or null when it does not exist. */
   stat(key: string): Promise<ObjectInfo | null>;
   /** The whole object. Throws ObjectNotFoundError when absent. */
@@ -87,14 +161,17 @@ export interface ObjectStore {
    * last one shorter), and answers one signed PUT URL per part, valid for `ttlSeconds`. The client PUTs
    * each part's bytes to its URL (in any order, in parallel, retrying a part as often as needed: the
    * last PUT of a part wins), keeps the `ETag` response header of each, and hands them to
-   * `completeMultipartUpload`. The URLs do not bind a part's size: the object's final size must be
-   * checked (`stat`) after completion. Nothing is visible at `key` before completion. An upload nobody
-   * completes or aborts keeps its parts (S3: until a lifecycle rule aborts it; local: until removed).
-   * Throws RangeError when the cut breaks the rules of `planMultipartParts` (identical on every store).
+   * `completeMultipartUpload`. The local store refuses a part of another size than its place in the cut
+   * (streaming: 413 EntityTooLarge as soon as it passes); S3's presigned UploadPart URLs do not bind a
+   * part's size (only S3's 5 GiB), so the object's final size must be checked (`stat`) after completion
+   * on every store. Nothing is visible at `key` before completion. An upload nobody completes or aborts
+   * keeps its parts (S3: until a lifecycle rule aborts it; local: until removed). `contentType` is the
+   * object's type once complete. Throws RangeError when the cut breaks the rules of `planMultipartParts`
+   * (identical on every store) or `size` is over the store's maxUploadBytes.
    */
   createMultipartUpload(
     key: string,
-    opts: { size: number; partSize: number; ttlSeconds: number },
+    opts: { size: number; partSize: number; ttlSeconds: number; contentType?: string },
   ): Promise<MultipartUpload>;
   /**
    * Fresh part URLs for an upload `createMultipartUpload` started at `key` and nobody completed or

@@ -3,15 +3,18 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { dirname, join, resolve, sep } from "node:path";
-import { type Readable, Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import type { Readable, Writable } from "node:stream";
+import { finished, pipeline } from "node:stream/promises";
 import busboy from "busboy";
 import {
   assertObjectKey,
-  attachmentDisposition,
   type CompletedPart,
+  checkCeiling,
   checkStoredParts,
   checkUploadSizes,
+  type DownloadUrlOptions,
+  downloadDisposition,
+  isInlineSafe,
   MULTIPART_MAX_PART_SIZE,
   MULTIPART_MIN_PART_SIZE,
   MultipartPartError,
@@ -32,17 +35,55 @@ export interface LocalObjectStoreOptions {
   publicUrl: string;
   /** HMAC key for signed URLs. */
   secret: string;
+  /**
+   * Origins whose pages may upload to and download from `/objects/*` (CORS): DOCFLEET_CORS_ORIGINS and
+   * the public URL's origin. A page of the server's own origin needs none. Others get no CORS headers,
+   * and their preflights 403.
+   */
+  corsOrigins?: readonly string[];
+  /** No target or multipart upload is signed for more (DOCFLEET_MAX_UPLOAD_BYTES): RangeError. */
+  maxUploadBytes?: number;
 }
 
+/** A refused request, answered as S3 does: the status and an XML `<Error>` with this code. */
 export class SignatureError extends Error {
   override name = "SignatureError";
   constructor(
     message: string,
     readonly status: number,
+    /** S3's error code for it (EntityTooLarge, AccessDenied, NoSuchUpload, ...). */
+    readonly code = defaultCode(status),
   ) {
     super(message);
   }
 }
+
+function defaultCode(status: number): string {
+  switch (status) {
+    case 403:
+      return "AccessDenied";
+    case 404:
+      return "NoSuchKey";
+    case 405:
+      return "MethodNotAllowed";
+    case 409:
+      return "UploadCompleted";
+    case 413:
+      return "EntityTooLarge";
+    default:
+      return status >= 500 ? "InternalError" : "InvalidArgument";
+  }
+}
+
+/**
+ * After refusing a request whose body is still coming, the bytes read and dropped (and the time
+ * spent) before the connection closes: enough for the client to be reading the answer rather than
+ * meeting a reset, far less than what it meant to send.
+ */
+const LINGER_BYTES = 1024 * 1024;
+const LINGER_MS = 2000;
+/** Form fields and boundaries around the file of an upload form: at most 10 fields of 4 KiB. */
+const FORM_OVERHEAD_BYTES = 64 * 1024;
 
 /** Upload ids are 128 random bits in hex; anything else is no upload of this store. */
 const UPLOAD_ID_RE = /^[0-9a-f]{32}$/;
@@ -53,6 +94,7 @@ interface UploadMeta {
   key: string;
   size: number;
   partSize: number;
+  contentType?: string;
   createdAt: string;
 }
 
@@ -60,21 +102,35 @@ interface UploadMeta {
  * Objects in a local folder. Upload and download URLs are HMAC-signed and served by the gateway
  * itself (`handleHttp`), which checks the exact key, the expiry and the maximum size, as S3's presigned
  * POST policy does. Multipart uploads keep their parts in `.multipart/<uploadId>/` (with `meta.json`
- * naming the key) until completed or aborted; `.tmp/` holds bytes being written, renamed into place
- * only when whole. Neither can clash with a key: key segments start with a letter or digit.
+ * naming the key and the cut: each part must have its exact size) until completed or aborted; `.tmp/`
+ * holds bytes being written, renamed into place only when whole; `.types/<key>` the content type an
+ * object was stored with; `.sealed/<key>` marks an upload key `promoteUpload` closed. None can clash
+ * with a key: key segments start with a letter or digit.
  */
 export class LocalObjectStore implements ObjectStore {
-  constructor(private readonly opts: LocalObjectStoreOptions) {}
+  private readonly corsOrigins: ReadonlySet<string>;
+
+  constructor(private readonly opts: LocalObjectStoreOptions) {
+    this.corsOrigins = new Set(
+      (opts.corsOrigins ?? []).flatMap((o) => {
+        try {
+          return [new URL(o).origin];
+        } catch {
+          return [];
+        }
+      }),
+    );
+  }
 
   async setup(): Promise<void> {
     await mkdir(this.opts.root, { recursive: true });
-    await mkdir(join(this.opts.root, ".tmp"), { recursive: true });
-    await mkdir(join(this.opts.root, ".multipart"), { recursive: true });
+    for (const dir of [".tmp", ".multipart", ".types", ".sealed"])
+      await mkdir(join(this.opts.root, dir), { recursive: true });
   }
 
   async createUploadTarget(key: string, opts: UploadTargetOptions): Promise<UploadTarget> {
     this.path(key);
-    const { minSize, maxSize } = checkUploadSizes(opts);
+    const { minSize, maxSize } = checkUploadSizes(opts, this.opts.maxUploadBytes);
     const expires = Math.floor(Date.now() / 1000) + opts.ttlSeconds;
     const fields: Record<string, string> = { key, expires: String(expires), maxSize: String(maxSize) };
     if (minSize > 0) fields.minSize = String(minSize);
@@ -83,15 +139,17 @@ export class LocalObjectStore implements ObjectStore {
     return { url: `${this.opts.publicUrl}/objects/upload`, fields, expiresAt: new Date(expires * 1000) };
   }
 
-  async createDownloadUrl(key: string, opts: { ttlSeconds: number; fileName?: string }): Promise<string> {
+  async createDownloadUrl(key: string, opts: DownloadUrlOptions): Promise<string> {
     this.path(key);
     const expires = Math.floor(Date.now() / 1000) + opts.ttlSeconds;
     const q = new URLSearchParams({
       expires: String(expires),
-      // The name is signed too: a holder of the URL cannot make the download pose as another file.
-      signature: this.sign(`get\n${key}\n${expires}\n${opts.fileName ?? ""}`),
+      // The name and the disposition are signed too: a holder of the URL cannot make the download pose
+      // as another file, nor turn an attachment into a preview.
+      signature: this.sign(downloadPayload(key, String(expires), opts.fileName ?? "", !!opts.inline)),
     });
     if (opts.fileName) q.set("name", opts.fileName);
+    if (opts.inline) q.set("disposition", "inline");
     return `${this.opts.publicUrl}/objects/${key.split("/").map(encodeURIComponent).join("/")}?${q}`;
   }
 
@@ -119,24 +177,46 @@ export class LocalObjectStore implements ObjectStore {
     return createReadStream(this.path(key));
   }
 
-  async put(key: string, body: Buffer | string): Promise<void> {
+  async put(key: string, body: Buffer | string, contentType?: string): Promise<void> {
     const target = this.path(key);
     const tmp = this.tmpPath();
     await writeFile(tmp, body);
+    await this.setType(key, contentType);
     await mkdir(dirname(target), { recursive: true });
     await rename(tmp, target);
   }
 
   async delete(key: string): Promise<void> {
     await rm(this.path(key), { force: true });
+    await rm(this.typePath(key), { force: true });
+  }
+
+  async promoteUpload(from: string, to: string): Promise<void> {
+    const source = this.path(from);
+    const target = this.path(to);
+    const type = await this.storedType(from);
+    await mkdir(dirname(target), { recursive: true });
+    await this.setType(to, type);
+    try {
+      await rename(source, target);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new ObjectNotFoundError(from);
+      throw err;
+    }
+    await rm(this.typePath(from), { force: true });
+    // Sealed after the move: an upload that lands at `from` in between is never read (docfleet reads `to`).
+    const seal = this.sealPath(from);
+    await mkdir(dirname(seal), { recursive: true });
+    await writeFile(seal, "");
   }
 
   async createMultipartUpload(
     key: string,
-    opts: { size: number; partSize: number; ttlSeconds: number },
+    opts: { size: number; partSize: number; ttlSeconds: number; contentType?: string },
   ): Promise<MultipartUpload> {
     this.path(key);
     const count = planMultipartParts(opts.size, opts.partSize);
+    checkCeiling(opts.size, this.opts.maxUploadBytes);
     const uploadId = randomBytes(16).toString("hex");
     // The folder appears with its meta.json or not at all.
     const tmp = this.tmpPath();
@@ -145,6 +225,7 @@ export class LocalObjectStore implements ObjectStore {
       key,
       size: opts.size,
       partSize: opts.partSize,
+      ...(opts.contentType !== undefined ? { contentType: opts.contentType } : {}),
       createdAt: new Date().toISOString(),
     };
     await writeFile(join(tmp, "meta.json"), JSON.stringify(meta));
@@ -171,9 +252,11 @@ export class LocalObjectStore implements ObjectStore {
   ): Promise<void> {
     const target = this.path(key);
     const sorted = sortCompletedParts(parts);
-    if (!(await this.uploadMeta(key, uploadId))) throw new MultipartUploadNotFoundError(key, uploadId);
+    const meta = await this.uploadMeta(key, uploadId);
+    if (!meta) throw new MultipartUploadNotFoundError(key, uploadId);
     // Every listed part present and, but the last, at least 5 MiB (as S3 requires) before reading any.
     const sizes = new Map((await this.storedParts(key, uploadId)).map((p) => [p.partNumber, p.size]));
+    const total = sorted.reduce((sum, p) => sum + (sizes.get(p.partNumber) ?? 0), 0);
     for (const [i, p] of sorted.entries()) {
       const size = sizes.get(p.partNumber);
       if (size === undefined)
@@ -184,6 +267,12 @@ export class LocalObjectStore implements ObjectStore {
           p.partNumber,
         );
       }
+    }
+    // Each part was held to its size in the cut; the parts listed must also make the whole upload.
+    if (total !== meta.size) {
+      throw new MultipartPartError(
+        `the listed parts hold ${total} bytes, the upload was started for ${meta.size}: list every part`,
+      );
     }
     // One pass: each part is hashed while it is copied, the object renamed into place only when all match.
     const partPath = (n: number) => this.partPath(uploadId, n);
@@ -205,6 +294,7 @@ export class LocalObjectStore implements ObjectStore {
           }
         }
       }, createWriteStream(tmp));
+      await this.setType(key, meta.contentType);
       await mkdir(dirname(target), { recursive: true });
       await rename(tmp, target);
     } catch (err) {
@@ -226,48 +316,103 @@ export class LocalObjectStore implements ObjectStore {
   /**
    * Serves `POST /objects/upload` (multipart form: key, expires, maxSize, signature, then file),
    * `PUT /objects/multipart/<uploadId>/<partNumber>?key&expires&signature` (one part's bytes; answers
-   * its `ETag` as S3 does) and `GET /objects/<key>?expires&signature`. Returns false when the request
-   * is not for it.
+   * its `ETag` as S3 does), `GET /objects/<key>?expires&signature[&name][&disposition=inline]` and the
+   * CORS preflight (`OPTIONS`) of each for `corsOrigins`. Refusals are S3's: a status and an XML
+   * `<Error><Code>`; one over a size is answered as soon as the limit is passed, without reading the
+   * rest. Returns false when the request is not for it.
    */
   async handleHttp(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     const url = new URL(req.url ?? "/", "http://local");
     if (!url.pathname.startsWith("/objects/")) return false;
+    const cors = this.corsHeaders(req);
     try {
-      if (req.method === "POST" && url.pathname === "/objects/upload") {
+      if (req.method === "OPTIONS") {
+        this.preflight(req, res, url.pathname);
+      } else if (req.method === "POST" && url.pathname === "/objects/upload") {
         await this.receiveUpload(req);
-        res.writeHead(204).end();
+        res.writeHead(204, cors).end();
       } else if (req.method === "PUT") {
         const route = PART_ROUTE.exec(url.pathname);
         if (!route) throw new SignatureError("not found", 404);
         const etag = await this.receivePart(req, url.searchParams, route[1]!, route[2]!);
-        res.writeHead(200, { etag: `"${etag}"`, "content-length": 0 }).end();
+        res.writeHead(200, { ...cors, etag: `"${etag}"`, "content-length": 0 }).end();
       } else if (req.method === "GET" || req.method === "HEAD") {
         const key = decodeKey(url.pathname.slice("/objects/".length));
         const name = url.searchParams.get("name");
-        this.verify(`get\n${key}\n${url.searchParams.get("expires")}\n${name ?? ""}`, url.searchParams);
+        const inline = url.searchParams.get("disposition") === "inline";
+        this.verify(
+          downloadPayload(key, url.searchParams.get("expires") ?? "", name ?? "", inline),
+          url.searchParams,
+        );
         const info = await this.stat(key);
-        if (!info) throw new SignatureError("no such object", 404);
+        if (!info) throw new SignatureError("no such object", 404, "NoSuchKey");
+        const type = (await this.storedType(key)) ?? "application/octet-stream";
+        const disposition = downloadDisposition({ fileName: name, inline, contentType: type });
         res.writeHead(200, {
+          ...cors,
           "content-length": info.size,
-          "content-type": "application/octet-stream",
-          ...(name ? { "content-disposition": attachmentDisposition(name) } : {}),
+          "content-type": type,
+          "content-disposition": disposition,
+          // Never sniffed into something else; what is not shown inline cannot run from this origin.
+          "x-content-type-options": "nosniff",
+          ...(disposition.startsWith("inline") && isInlineSafe(type)
+            ? {}
+            : { "content-security-policy": "default-src 'none'; sandbox" }),
         });
         if (req.method === "HEAD") res.end();
-        else await pipeline(createReadStream(this.path(key)), res);
+        else {
+          await pipeline(createReadStream(this.path(key)), res).catch((err) => {
+            // The client went away before the end: its loss, not an error of the store.
+            if ((err as NodeJS.ErrnoException).code !== "ERR_STREAM_PREMATURE_CLOSE") throw err;
+          });
+        }
       } else {
         throw new SignatureError("method not allowed", 405);
       }
     } catch (err) {
-      const status = err instanceof SignatureError ? err.status : 500;
-      if (!res.headersSent) {
-        res.writeHead(status, { "content-type": "application/json", connection: "close" });
-        res.end(JSON.stringify({ error: status === 500 ? "internal error" : (err as Error).message }));
-      } else {
-        res.destroy();
-      }
-      if (status === 500) throw err;
+      const refused = err instanceof SignatureError ? err : new SignatureError("internal error", 500);
+      if (!res.headersSent) refuse(req, res, refused, cors);
+      else res.destroy();
+      if (refused.status === 500) throw err;
     }
     return true;
+  }
+
+  /** CORS headers for an actual request from an allowed origin; none for any other. */
+  private corsHeaders(req: IncomingMessage): Record<string, string> {
+    const origin = req.headers.origin;
+    if (!origin || !this.corsOrigins.has(origin)) return origin ? { vary: "Origin" } : {};
+    return {
+      "access-control-allow-origin": origin,
+      // The page reads each part's ETag to complete a multipart upload.
+      "access-control-expose-headers": "ETag, Content-Disposition, Content-Length, Content-Type",
+      vary: "Origin",
+    };
+  }
+
+  /** Answers a preflight: 204 with the route's method for an allowed origin, 403 otherwise (as S3). */
+  private preflight(req: IncomingMessage, res: ServerResponse, path: string): void {
+    const origin = req.headers.origin;
+    const asked = String(req.headers["access-control-request-method"] ?? "").toUpperCase();
+    const methods = path === "/objects/upload" ? ["POST"] : PART_ROUTE.test(path) ? ["PUT"] : ["GET", "HEAD"];
+    if (!origin || !this.corsOrigins.has(origin) || !methods.includes(asked)) {
+      throw new SignatureError(
+        `CORS preflight refused: ${origin ? `origin ${origin}` : "no origin"} may not ${asked || "?"} ${path.startsWith("/objects/multipart/") ? "a part" : path === "/objects/upload" ? "an upload" : "a download"}`,
+        403,
+        "AccessForbidden",
+      );
+    }
+    const headers = String(req.headers["access-control-request-headers"] ?? "");
+    res
+      .writeHead(204, {
+        "access-control-allow-origin": origin,
+        "access-control-allow-methods": methods.join(", "),
+        ...(/^[\w-]+(\s*,\s*[\w-]+)*$/.test(headers) ? { "access-control-allow-headers": headers } : {}),
+        "access-control-expose-headers": "ETag, Content-Disposition, Content-Length, Content-Type",
+        "access-control-max-age": "3600",
+        vary: "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+      })
+      .end();
   }
 
   private async receiveUpload(req: IncomingMessage): Promise<void> {
@@ -275,65 +420,75 @@ export class LocalObjectStore implements ObjectStore {
     try {
       bb = busboy({ headers: req.headers, limits: { files: 1, fields: 10, fieldSize: 4096 } });
     } catch {
-      throw new SignatureError("expected a multipart/form-data body", 400);
+      throw new SignatureError("expected a multipart/form-data body", 400, "MalformedPOSTRequest");
     }
     const fields = new Map<string, string>();
     const tmp = this.tmpPath();
+    const declared = Number(req.headers["content-length"]);
     let file: Promise<string> | undefined;
-    bb.on("field", (name, value) => fields.set(name, value));
-    bb.on("file", (_name, stream) => {
-      // The policy fields come before the file (as with S3's POST), so they are all known here.
-      file = this.writeSignedFile(fields, stream, tmp);
-      file.catch(() => stream.resume());
-    });
-    try {
-      await pipeline(req, bb).catch((err) => {
-        throw err instanceof SignatureError
-          ? err
-          : new SignatureError(`bad multipart body: ${err.message}`, 400);
+    const parsed = new Promise<void>((resolve, reject) => {
+      bb.on("field", (name, value) => fields.set(name, value));
+      bb.on("file", (_name, stream) => {
+        // The policy fields come before the file (as with S3's POST), so they are all known here.
+        file = this.writeSignedFile(fields, stream, tmp, declared);
+        // A refusal answers at once: the rest of the form is not read.
+        file.catch(reject);
       });
-      if (!file) throw new SignatureError("the form has no file field", 400);
-      const target = this.path(await file);
+      bb.once("error", (err: Error) =>
+        reject(new SignatureError(`bad multipart body: ${err.message}`, 400, "MalformedPOSTRequest")),
+      );
+      bb.once("close", resolve);
+      req.once("error", reject);
+    });
+    req.pipe(bb);
+    try {
+      await parsed;
+      if (!file) throw new SignatureError("the form has no file field", 400, "MalformedPOSTRequest");
+      const key = await file;
+      const target = this.path(key);
+      await this.setType(key, fields.get("Content-Type"));
       await mkdir(dirname(target), { recursive: true });
       await rename(tmp, target);
     } catch (err) {
+      req.unpipe(bb);
+      req.pause();
       await file?.catch(() => {});
       await rm(tmp, { force: true });
       throw err;
     }
   }
 
-  private async writeSignedFile(fields: Map<string, string>, stream: Readable, tmp: string): Promise<string> {
+  private async writeSignedFile(
+    fields: Map<string, string>,
+    stream: Readable,
+    tmp: string,
+    declared: number,
+  ): Promise<string> {
     const key = fields.get("key") ?? "";
     const maxSize = Number(fields.get("maxSize"));
     const minSize = Number(fields.get("minSize") ?? 0);
     // Every condition is in the signed payload: a form that drops or changes one fails the signature.
     this.verify(uploadPayload(Object.fromEntries(fields)), fields);
     this.path(key);
-    let size = 0;
-    // Past the maximum the rest is read and dropped, and the refusal comes at the end: failing mid-way
-    // would destroy the form's file stream, stall busboy and the request with it, and the client would
-    // wait for an answer for ever.
-    const limit = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        size += chunk.length;
-        cb(null, size > maxSize ? undefined : chunk);
-      },
-      flush(cb) {
-        cb(
-          size > maxSize
-            ? new SignatureError(`file exceeds the signed maximum of ${maxSize} bytes`, 413)
-            : size < minSize
-              ? new SignatureError(`file is under the signed minimum of ${minSize} bytes`, 400)
-              : null,
-        );
-      },
-    });
-    await pipeline(stream, limit, createWriteStream(tmp));
+    if (await this.isSealed(key)) {
+      throw new SignatureError(`the upload to ${key} is complete: its targets are closed`, 409);
+    }
+    const tooLarge = () =>
+      new SignatureError(`file exceeds the signed maximum of ${maxSize} bytes`, 413, "EntityTooLarge");
+    // A form announcing far more than the file may hold is refused before its file is read.
+    if (Number.isFinite(declared) && declared > maxSize + FORM_OVERHEAD_BYTES) throw tooLarge();
+    const size = await streamWithin(stream, createWriteStream(tmp), maxSize, tooLarge);
+    if (size < minSize) {
+      throw new SignatureError(`file is under the signed minimum of ${minSize} bytes`, 400, "EntityTooSmall");
+    }
     return key;
   }
 
-  /** Streams one part to a temporary file, then renames it over any earlier PUT of the same part. */
+  /**
+   * Streams one part to a temporary file, then renames it over any earlier PUT of the same part. A part
+   * must have exactly its size in the upload's cut: more is refused as soon as it passes (or at once,
+   * from Content-Length), less at the end.
+   */
   private async receivePart(
     req: IncomingMessage,
     q: URLSearchParams,
@@ -342,29 +497,37 @@ export class LocalObjectStore implements ObjectStore {
   ): Promise<string> {
     const key = q.get("key") ?? "";
     this.verify(`part\n${key}\n${uploadId}\n${partNumber}\n${q.get("expires")}`, q);
-    if (!(await this.uploadMeta(key, uploadId))) throw new SignatureError("no such upload", 404);
-    if (Number(req.headers["content-length"]) > MULTIPART_MAX_PART_SIZE) {
-      throw new SignatureError(`a part holds at most ${MULTIPART_MAX_PART_SIZE} bytes`, 413);
+    const meta = await this.uploadMeta(key, uploadId);
+    if (!meta) throw new SignatureError("no such upload", 404, "NoSuchUpload");
+    const expected = partSizeInCut(meta, Number(partNumber));
+    if (expected === null) {
+      throw new SignatureError(`part ${partNumber} is not in this upload's cut`, 400, "InvalidArgument");
     }
+    const tooLarge = () =>
+      new SignatureError(
+        `part ${partNumber} holds ${expected} bytes in this upload (${meta.size} bytes in parts of ${meta.partSize}): more was sent`,
+        413,
+        "EntityTooLarge",
+      );
+    const declared = Number(req.headers["content-length"]);
+    if (Number.isFinite(declared) && declared > expected) throw tooLarge();
     const md5 = createHash("md5");
-    let size = 0;
-    const count = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        size += chunk.length;
-        md5.update(chunk);
-        if (size > MULTIPART_MAX_PART_SIZE)
-          cb(new SignatureError(`a part holds at most ${MULTIPART_MAX_PART_SIZE} bytes`, 413));
-        else cb(null, chunk);
-      },
-    });
     const tmp = this.tmpPath();
     try {
-      await pipeline(req, count, createWriteStream(tmp));
+      const size = await streamWithin(req, createWriteStream(tmp), expected, tooLarge, (c) => md5.update(c));
+      if (size < expected) {
+        throw new SignatureError(
+          `part ${partNumber} has ${size} bytes, its place in this upload holds ${expected}`,
+          400,
+          "EntityTooSmall",
+        );
+      }
       await rename(tmp, this.partPath(uploadId, Number(partNumber)));
     } catch (err) {
       await rm(tmp, { force: true });
       // The upload's folder went away while the part arrived: aborted or completed.
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new SignatureError("no such upload", 404);
+      if ((err as NodeJS.ErrnoException).code === "ENOENT")
+        throw new SignatureError("no such upload", 404, "NoSuchUpload");
       throw err;
     }
     return md5.digest("hex");
@@ -454,6 +617,51 @@ export class LocalObjectStore implements ObjectStore {
     return p;
   }
 
+  /** Records (or, with none, forgets) the content type `key` is served with. */
+  private async setType(key: string, contentType: string | undefined): Promise<void> {
+    const p = this.typePath(key);
+    if (contentType === undefined) {
+      await rm(p, { force: true });
+      return;
+    }
+    await mkdir(dirname(p), { recursive: true });
+    await writeFile(p, contentType);
+  }
+
+  /** The content type `key` was stored with, if any. */
+  private async storedType(key: string): Promise<string | undefined> {
+    try {
+      return (await readFile(this.typePath(key), "utf8")) || undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
+    }
+  }
+
+  private typePath(key: string): string {
+    this.path(key);
+    return join(this.opts.root, ".types", key);
+  }
+
+  private sealPath(key: string): string {
+    this.path(key);
+    return join(this.opts.root, ".sealed", key);
+  }
+
+  private async isSealed(key: string): Promise<boolean> {
+    try {
+      await stat(this.sealPath(key));
+      return true;
+    } catch (err) {
+      if (
+        (err as NodeJS.ErrnoException).code === "ENOENT" ||
+        (err as NodeJS.ErrnoException).code === "ENOTDIR"
+      )
+        return false;
+      throw err;
+    }
+  }
+
   private tmpPath(): string {
     return join(this.opts.root, ".tmp", `${Date.now()}-${randomBytes(8).toString("hex")}`);
   }
@@ -468,6 +676,125 @@ function uploadPayload(f: Record<string, string | undefined>): string {
   if (f.minSize !== undefined || f["Content-Type"] !== undefined)
     payload += `\n${f.minSize ?? "0"}\n${f["Content-Type"] ?? ""}`;
   return payload;
+}
+
+/** What a download URL's signature covers; `inline` is appended only when asked, so older URLs verify. */
+function downloadPayload(key: string, expires: string, name: string, inline: boolean): string {
+  return `get\n${key}\n${expires}\n${name}${inline ? "\ninline" : ""}`;
+}
+
+/** The exact size of part `n` in the upload's cut, or null when the cut has no such part. */
+function partSizeInCut(meta: UploadMeta, n: number): number | null {
+  const count = Math.max(1, Math.ceil(meta.size / meta.partSize));
+  if (!Number.isInteger(n) || n < 1 || n > count) return null;
+  return Math.min(
+    n < count ? meta.partSize : meta.size - (count - 1) * meta.partSize,
+    MULTIPART_MAX_PART_SIZE,
+  );
+}
+
+/**
+ * Streams `source` into `sink` and resolves with the byte count once `sink` is flushed; rejects with
+ * `tooLarge()` as soon as more than `limit` bytes arrived, leaving `source` paused rather than destroyed
+ * (its connection still carries the refusal) and `sink` destroyed.
+ */
+function streamWithin(
+  source: Readable,
+  sink: Writable,
+  limit: number,
+  tooLarge: () => Error,
+  onChunk?: (chunk: Buffer) => void,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let size = 0;
+    let done = false;
+    const stop = () => {
+      done = true;
+      source.off("data", onData);
+      source.off("end", onEnd);
+      source.off("error", fail);
+      source.off("close", onClose);
+    };
+    const fail = (err: Error) => {
+      if (done) return;
+      stop();
+      source.pause();
+      sink.destroy();
+      reject(err);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) return fail(tooLarge());
+      onChunk?.(chunk);
+      if (!sink.write(chunk)) {
+        source.pause();
+        sink.once("drain", () => {
+          if (!done) source.resume();
+        });
+      }
+    };
+    const onEnd = () => {
+      if (done) return;
+      stop();
+      sink.end();
+      finished(sink).then(() => resolve(size), reject);
+    };
+    const onClose = () =>
+      fail(new SignatureError("the client closed the request before its end", 400, "IncompleteBody"));
+    source.on("data", onData);
+    source.once("end", onEnd);
+    source.once("error", fail);
+    source.once("close", onClose);
+    sink.once("error", fail);
+  });
+}
+
+/**
+ * Answers a refusal as S3 does (status, XML `<Error>`). When the request's body is still coming, the
+ * connection closes after the answer: what follows is read and dropped for at most LINGER_BYTES or
+ * LINGER_MS (so that the client reads the answer instead of a reset), never stored.
+ */
+function refuse(
+  req: IncomingMessage,
+  res: ServerResponse,
+  err: SignatureError,
+  cors: Record<string, string>,
+) {
+  const message = err.status === 500 ? "internal error" : err.message;
+  const body =
+    '<?xml version="1.0" encoding="UTF-8"?>\n' +
+    `<Error><Code>${xml(err.code)}</Code><Message>${xml(message)}</Message></Error>`;
+  const pending = !req.complete;
+  res.writeHead(err.status, {
+    ...cors,
+    "content-type": "application/xml",
+    "content-length": Buffer.byteLength(body),
+    ...(pending ? { connection: "close" } : {}),
+  });
+  if (!pending) {
+    res.end(body);
+    return;
+  }
+  const socket = req.socket;
+  let dropped = 0;
+  const close = () => socket.destroy();
+  const timer = setTimeout(close, LINGER_MS);
+  timer.unref();
+  socket.once("close", () => clearTimeout(timer));
+  req.on("data", (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > LINGER_BYTES) close();
+  });
+  req.resume();
+  // Node destroys a `connection: close` socket as soon as the answer is written, with the body's rest
+  // unread: the client would meet a reset before it read the answer. Only half-close here; the linger
+  // above destroys it.
+  socket.destroySoon = () => socket.end();
+  res.end(body);
+}
+
+function xml(s: string): string {
+  return s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /** A key from a URL path; malformed percent-encoding is the client's error (400), not ours. */

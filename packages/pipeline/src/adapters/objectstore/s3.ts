@@ -4,10 +4,13 @@ import { buffer } from "node:stream/consumers";
 import { Client, type ClientOptions } from "minio";
 import {
   assertObjectKey,
-  attachmentDisposition,
   type CompletedPart,
+  checkCeiling,
   checkStoredParts,
   checkUploadSizes,
+  type DownloadUrlOptions,
+  downloadDisposition,
+  isInlineSafe,
   MultipartPartError,
   type MultipartUpload,
   MultipartUploadNotFoundError,
@@ -48,6 +51,8 @@ export interface S3ObjectStoreOptions {
    * leaves the bucket's CORS configuration alone (on AWS, Terraform owns it).
    */
   corsOrigins?: readonly string[];
+  /** No target or multipart upload is signed for more (DOCFLEET_MAX_UPLOAD_BYTES): RangeError. */
+  maxUploadBytes?: number;
 }
 
 /** S3 refuses presigned URLs valid for longer than 7 days. */
@@ -73,9 +78,11 @@ export class S3ObjectStore implements ObjectStore {
   private readonly bucket: string;
   private readonly region: string;
   private readonly corsOrigins: readonly string[];
+  private readonly maxUploadBytes: number | undefined;
 
   constructor(opts: S3ObjectStoreOptions) {
     this.bucket = opts.bucket;
+    this.maxUploadBytes = opts.maxUploadBytes;
     this.region = opts.region ?? "us-east-1";
     this.corsOrigins = opts.corsOrigins ?? [];
     if (Boolean(opts.accessKey) !== Boolean(opts.secretKey)) {
@@ -148,7 +155,7 @@ export class S3ObjectStore implements ObjectStore {
   async createUploadTarget(key: string, opts: UploadTargetOptions): Promise<UploadTarget> {
     assertObjectKey(key);
     checkTtl(opts.ttlSeconds);
-    const { minSize, maxSize } = checkUploadSizes(opts);
+    const { minSize, maxSize } = checkUploadSizes(opts, this.maxUploadBytes);
     const expiresAt = new Date(Date.now() + opts.ttlSeconds * 1000);
     const policy = this.signer.newPostPolicy();
     policy.setBucket(this.bucket);
@@ -164,14 +171,30 @@ export class S3ObjectStore implements ObjectStore {
     return { url: postURL, fields, expiresAt };
   }
 
-  async createDownloadUrl(key: string, opts: { ttlSeconds: number; fileName?: string }): Promise<string> {
+  async createDownloadUrl(key: string, opts: DownloadUrlOptions): Promise<string> {
     assertObjectKey(key);
     checkTtl(opts.ttlSeconds);
     const headers: Record<string, string> = {};
-    if (opts.fileName) {
-      headers["response-content-disposition"] = attachmentDisposition(opts.fileName);
-    }
+    // S3 cannot add X-Content-Type-Options: the disposition and, for a preview, the type are fixed in
+    // the signed URL (response-* overrides) from the type docfleet knows, whatever the object carries.
+    const inline = !!opts.inline && isInlineSafe(opts.contentType);
+    if (opts.fileName || opts.inline) headers["response-content-disposition"] = downloadDisposition(opts);
+    if (inline && opts.contentType) headers["response-content-type"] = opts.contentType;
     return this.signer.presignedGetObject(this.bucket, key, opts.ttlSeconds, headers);
+  }
+
+  async promoteUpload(from: string, to: string): Promise<void> {
+    assertObjectKey(from);
+    assertObjectKey(to);
+    // One CopyObject (S3 copies up to 5 GiB so; DOCFLEET_MAX_UPLOAD_BYTES is under 2 GiB), then the
+    // upload key is removed. S3 cannot close a presigned POST: a later one lands at `from`, never read.
+    try {
+      await this.client.copyObject(this.bucket, to, `/${this.bucket}/${from}`);
+    } catch (err) {
+      if (isNotFound(err)) throw new ObjectNotFoundError(from);
+      throw err;
+    }
+    await this.delete(from);
   }
 
   async stat(key: string): Promise<ObjectInfo | null> {
@@ -224,12 +247,17 @@ export class S3ObjectStore implements ObjectStore {
 
   async createMultipartUpload(
     key: string,
-    opts: { size: number; partSize: number; ttlSeconds: number },
+    opts: { size: number; partSize: number; ttlSeconds: number; contentType?: string },
   ): Promise<MultipartUpload> {
     assertObjectKey(key);
     checkTtl(opts.ttlSeconds);
     const count = planMultipartParts(opts.size, opts.partSize);
-    const uploadId = await this.client.initiateNewMultipartUpload(this.bucket, key, {});
+    checkCeiling(opts.size, this.maxUploadBytes);
+    const uploadId = await this.client.initiateNewMultipartUpload(
+      this.bucket,
+      key,
+      opts.contentType ? { "Content-Type": opts.contentType } : {},
+    );
     return this.signParts(key, uploadId, count, opts.ttlSeconds);
   }
 
