@@ -2,7 +2,7 @@
 # docfleet gateway: the GraphQL API of the distributed mode (`docfleet gateway`), stateless.
 # Build from the repository root:  docker build -f docker/gateway.Dockerfile -t docfleet/gateway .
 # The first three stages are the same in gateway, worker and worker-gpu, so the builder shares them.
-ARG NODE_VERSION=20.20.2
+ARG NODE_VERSION=22.23.5
 
 # deps: every workspace's dependencies exactly as locked, dev ones included (generate needs prisma).
 # Install scripts stay off: sharp, @napi-rs/canvas and esbuild ship prebuilt binaries as optional
@@ -19,7 +19,8 @@ COPY tests/package.json tests/
 RUN npm ci --ignore-scripts --no-audit --no-fund
 
 # generate: the Prisma client and Pothos types (packages/schema/src/generated), then schema.graphql,
-# then the CLI's typed operations (apps/cli/src/generated), checked against that schema.
+# then the CLI's typed operations (apps/cli/src/generated), checked against that schema; then the build:
+# the CLI and every workspace package it runs compiled into one bundle (apps/cli/dist).
 # Prisma 7 wants a schema engine binary even to generate and never runs it: any existing file will do.
 # The workspaces are named in dependency order rather than through turbo, which needs no git here.
 FROM deps AS generate
@@ -28,9 +29,9 @@ ENV PRISMA_SCHEMA_ENGINE_BINARY=/usr/local/bin/node \
     PRISMA_HIDE_UPDATE_MESSAGE=1 \
     CHECKPOINT_DISABLE=1
 RUN npm run generate -w @docfleet/schema && npm run generate -w @docfleet/gateway \
-    && npm run generate -w @docfleet/cli
+    && npm run generate -w @docfleet/cli && npm run build -w @docfleet/cli
 
-# prod-deps: runtime dependencies only (tsx among them: the CLI runs its TypeScript source).
+# prod-deps: runtime dependencies only (no tsx, no TypeScript: the image runs the compiled CLI).
 FROM node:${NODE_VERSION}-bookworm-slim AS prod-deps
 WORKDIR /app
 COPY --from=deps /app/package.json /app/package-lock.json ./
@@ -53,9 +54,9 @@ ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=4000
 COPY --from=prod-deps /app/node_modules ./node_modules
-COPY --from=generate /app/package.json /app/tsconfig.base.json ./
-COPY --from=generate /app/apps ./apps
-COPY --from=generate /app/packages ./packages
+COPY --from=generate /app/apps/cli/package.json ./apps/cli/
+COPY --from=generate /app/apps/cli/bin ./apps/cli/bin
+COPY --from=generate /app/apps/cli/dist ./apps/cli/dist
 COPY docker/healthcheck.mjs ./docker/healthcheck.mjs
 RUN ln -s /app/apps/cli/bin/docfleet.mjs /usr/local/bin/docfleet
 USER node

@@ -119,6 +119,19 @@ function workspaces(): { dir: string; pkg: { name: string; scripts?: Record<stri
   });
 }
 
+/** `version` (x.y.z) within an engines range made of `^x.y.z` and `>=x.y.z` clauses joined by `||`. */
+function satisfies(version: string, range: string): boolean {
+  const parse = (v: string) => v.split(".").map(Number) as [number, number, number];
+  const cmp = (a: number[], b: number[]) => a[0]! - b[0]! || a[1]! - b[1]! || a[2]! - b[2]!;
+  const v = parse(version);
+  return range.split("||").some((clause) => {
+    const m = /^\s*(\^|>=)(\d+\.\d+\.\d+)\s*$/.exec(clause);
+    if (!m) throw new Error(`engines clause not understood: ${clause}`);
+    const min = parse(m[2]!);
+    return cmp(v, min) >= 0 && (m[1] === ">=" || v[0] === min[0]);
+  });
+}
+
 /** The defaults the processes use for settings a Dockerfile also names (OLLAMA_*_MODEL...). */
 const CONFIG_DEFAULTS = baseEnvSchema.parse({});
 
@@ -240,6 +253,28 @@ describe.each(Object.entries(DOCKERFILES))("%s Dockerfile", (_, spec) => {
     expect(existsSync(join(ROOT, "apps/cli/bin/docfleet.mjs"))).toBe(true);
     expect(text).toContain("/app/apps/cli/bin/docfleet.mjs");
     expect(execForm(all(runtime, "CMD").at(-1)!.args)).toEqual(spec.command);
+  });
+
+  it("runs the compiled CLI: built in the generate stage, only apps/cli/{package.json,bin,dist} in the image", () => {
+    const gen = df.stages.find((s) => s.name === "generate")!;
+    expect(all(gen, "RUN").some((r) => /&& npm run build -w @docfleet\/cli$/.test(r.args))).toBe(true);
+    const fromBuild = all(runtime, "COPY")
+      .map((c) => c.args)
+      .filter((c) => c.startsWith("--from=generate"));
+    expect(fromBuild.sort()).toEqual([
+      "--from=generate /app/apps/cli/bin ./apps/cli/bin",
+      "--from=generate /app/apps/cli/dist ./apps/cli/dist",
+      "--from=generate /app/apps/cli/package.json ./apps/cli/",
+    ]);
+    // the bin loads the bundle, never a TypeScript loader
+    expect(read("apps/cli/bin/docfleet.mjs")).toContain("../dist/main.mjs");
+    expect(read("apps/cli/bin/docfleet.mjs")).not.toMatch(/\btsx\b|\.ts"/);
+  });
+
+  it("runs a Node version inside the supported range (root package.json engines)", () => {
+    const version = df.globalArgs.get("NODE_VERSION")!;
+    const range = (JSON.parse(read("package.json")) as { engines: { node: string } }).engines.node;
+    expect(satisfies(version, range), `${version} in ${range}`).toBe(true);
   });
 });
 
