@@ -48,6 +48,8 @@ const RUNTIME_PATHS = {
   "packages/schema/src/generated/prisma/client.ts": { rebase: "client.ts" },
   // join(dirname(here), "..", "migrations"): dist/migrations (ASSETS)
   "packages/schema/src/migrate.ts": { rebase: "src/migrate.ts" },
+  // new URL("../package.json", import.meta.url): the CLI's package.json, one level above dist/
+  "apps/cli/src/main.ts": { rebase: "main.ts" },
   // new URL("../../examples", import.meta.url): dist/examples (ASSETS)
   "apps/cli/src/commands/demo.ts": { rebase: "src/commands/demo.ts" },
   // createRequire(import.meta.url).resolve("@docfleet/web/package.json"), else a path guess that the
