@@ -55,6 +55,8 @@ export function createWorker(opts: WorkerOptions): Worker {
   let reconciler: NodeJS.Timeout | undefined;
   let reconciling: Promise<unknown> = Promise.resolve();
   let inFlight = 0;
+  // Aborted at stop: a message waiting for a dependency to come back is handed back instead.
+  const stopping = new AbortController();
   const registry = new WorkerRegistry(
     deps.db,
     { roles: opts.roles, concurrency: opts.concurrency },
@@ -74,7 +76,11 @@ export function createWorker(opts: WorkerOptions): Worker {
             async (d) => {
               inFlight++;
               try {
-                return await services.stages.processStage(d.body, d.attempt);
+                // While a dependency is down (an open breaker) no message is started: the ones already
+                // taken wait here (prefetch bounds them), the rest stay in the queue.
+                if (!(await services.outages.whenUp(undefined, stopping.signal)))
+                  return { action: "defer", delayMs: 1000, reason: "worker stopping during an outage" };
+                return await services.stages.processStage(d.body, d.attempt, stopping.signal);
               } finally {
                 inFlight--;
               }
@@ -95,6 +101,7 @@ export function createWorker(opts: WorkerOptions): Worker {
       log.info({ roles: opts.roles }, "worker started");
     },
     async stop() {
+      stopping.abort();
       clearInterval(reconciler);
       await Promise.all(consumers.splice(0).map((c) => c.close()));
       await reconciling;

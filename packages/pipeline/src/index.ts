@@ -8,6 +8,7 @@ export * from "./domain/errors.ts";
 export * from "./domain/events.ts";
 export * from "./domain/ids.ts";
 export * from "./domain/lifecycle.ts";
+export * from "./domain/outages.ts";
 export * from "./domain/messages.ts";
 export * from "./domain/plan.ts";
 export * from "./observability/index.ts";

@@ -2,6 +2,7 @@ import type { PipelineDeps } from "../domain/context.ts";
 import { STAGE_QUEUES } from "../domain/messages.ts";
 import { createServices, type Services } from "../services/index.ts";
 import { LOCAL_TENANT_ID } from "../services/keys.ts";
+import { ProgressReconciler } from "../services/reconciler.ts";
 import { OutboxRelay } from "../services/relay.ts";
 
 /** A part of a process that starts after the application and stops before it (worker, gateway, metrics). */
@@ -30,6 +31,11 @@ export interface Application {
   readonly deps: PipelineDeps;
   readonly services: Services;
   readonly relay?: OutboxRelay;
+  /**
+   * Republishes active documents that have no message in flight (`services/reconciler.ts`); runs where
+   * the relay runs, one instance at a time (advisory lock).
+   */
+  readonly reconciler?: ProgressReconciler;
   /** Publishes what the outbox holds, re-queues after a restart of the in-memory queue, then starts `roles` in order. */
   start(roles?: readonly (Role | undefined)[]): Promise<void>;
   /** Stops the roles (last started first), the relay, then closes every port. Idempotent. */
@@ -51,6 +57,12 @@ export async function createApplication(deps: PipelineDeps, opts: ApplicationOpt
   // The after-commit hook is fixed here, once: the relay publishes new outbox rows right away.
   const services = createServices(deps, { afterCommit: relay?.kick });
   await services.intake.ensureTenant(LOCAL_TENANT_ID, "local");
+  const reconciler = relay
+    ? new ProgressReconciler(services.resources, services.stages, {
+        everyMs: deps.settings.reconcileEveryMs,
+        quietMs: deps.settings.reconcileQuietMs,
+      })
+    : undefined;
 
   const started: Role[] = [];
   let stopping: Promise<void> | undefined;
@@ -58,6 +70,7 @@ export async function createApplication(deps: PipelineDeps, opts: ApplicationOpt
     deps,
     services,
     relay,
+    reconciler,
     async start(roles = []) {
       await relay?.drain();
       if (opts.requeueOnStart) {
@@ -65,6 +78,7 @@ export async function createApplication(deps: PipelineDeps, opts: ApplicationOpt
         if (requeued > 0) log.info({ requeued }, "re-enqueued unfinished documents after restart");
       }
       relay?.start();
+      reconciler?.start();
       for (const role of roles) {
         if (!role) continue;
         await role.start();
@@ -74,6 +88,8 @@ export async function createApplication(deps: PipelineDeps, opts: ApplicationOpt
     stop: () =>
       (stopping ??= (async () => {
         for (const role of started.splice(0).reverse()) await role.stop();
+        services.outages.close(); // waiters for a dependency give up: nothing more will run
+        await reconciler?.stop();
         await relay?.stop();
         await deps.tracing?.shutdown();
         await queue.close();

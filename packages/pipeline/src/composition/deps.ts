@@ -14,6 +14,7 @@ import {
   createQueue,
   createSearch,
 } from "./adapters.ts";
+import { tagOutages } from "./outage-tagging.ts";
 
 export { DEFAULT_CATEGORIES };
 
@@ -37,11 +38,13 @@ export async function buildDeps(
   const tracing = overrides.spanExporter
     ? createTracing("none", overrides.spanExporter)
     : await tracingFor(cfg.observability.tracesExporter, log);
-  const models = instrumentModels(createModels(cfg.models), metrics, tracing);
+  // Store and model-server connectivity errors are tagged with their dependency (an outage, not the
+  // document's failure); database and broker errors are told apart by their own shapes.
+  const models = tagOutages(instrumentModels(createModels(cfg.models), metrics, tracing), "models");
   const { queue, events } = createQueue(cfg.queue, queueDeliveryLimit(cfg.settings), log);
   return {
     db,
-    store: await createObjectStore(cfg.objectStore, publicUrl),
+    store: tagOutages(await createObjectStore(cfg.objectStore, publicUrl), "store"),
     queue,
     events,
     search: createSearch(cfg.search, db, models.embeddingDimensions, log),

@@ -33,6 +33,16 @@ export interface PipelineSettings {
   deliveryLimit: number;
   /** Workers that died holding one stage of a document before it fails with WORKER_CRASHED. */
   maxCrashes: number;
+  /**
+   * How often the progress reconciler (where the relay runs; one instance at a time) looks for active
+   * documents with no message in flight (0: never).
+   */
+  reconcileEveryMs: number;
+  /**
+   * A QUEUED document unchanged this long, with no unsent outbox row, while its stage queue holds no
+   * waiting message (or four times this long whatever the queue holds), gets its stage message again.
+   */
+  reconcileQuietMs: number;
   /** Below this confidence (category or any field) a document is flagged for review. */
   reviewThreshold: number;
   /** Texts per embedding request. */
@@ -55,6 +65,8 @@ export const DEFAULT_SETTINGS: PipelineSettings = {
   leaseMs: 10 * 60_000,
   deliveryLimit: 5,
   maxCrashes: 3,
+  reconcileEveryMs: 15_000,
+  reconcileQuietMs: 120_000,
   reviewThreshold: 0.5,
   embedBatchSize: 32,
   maxPixels: 100_000_000,

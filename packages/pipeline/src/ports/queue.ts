@@ -4,7 +4,12 @@ export type Disposition =
   /** Try again after `delayMs`; counts as an attempt. */
   | { action: "retry"; delayMs: number; reason: string }
   /** Give up: the message goes to the queue's quarantine (dead letters) with `reason`. */
-  | { action: "dead-letter"; reason: string };
+  | { action: "dead-letter"; reason: string }
+  /**
+   * Try again after `delayMs` because infrastructure was away (database, broker, store, model server):
+   * not an attempt. The delivery count stays where it was and the message is never quarantined for it.
+   */
+  | { action: "defer"; delayMs: number; reason: string };
 
 export interface Delivery<T = unknown> {
   body: T;

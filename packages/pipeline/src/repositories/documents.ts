@@ -47,6 +47,30 @@ export function stuckWhere(now: Date, stuckAfterMs: number): Prisma.DocumentWher
   };
 }
 
+/**
+ * Up to `take` QUEUED documents (every tenant) unchanged since `before` with no unsent outbox row, oldest
+ * first: the progress reconciler's candidates (their stage message may be lost).
+ */
+export async function quietQueued(
+  db: Db,
+  before: Date,
+  take: number,
+): Promise<{ id: string; tenantId: string; batchId: string; stage: StageName; updatedAt: Date }[]> {
+  const rows = await db.document.findMany({
+    where: { status: "QUEUED", stage: { not: null }, updatedAt: { lte: before } },
+    select: { id: true, tenantId: true, batchId: true, stage: true, updatedAt: true },
+    orderBy: { updatedAt: "asc" },
+    take,
+  });
+  if (rows.length === 0) return [];
+  const pending = await db.outbox.findMany({
+    where: { sentAt: null, key: { in: rows.map((r) => r.id) } },
+    select: { key: true },
+  });
+  const waiting = new Set(pending.map((p) => p.key));
+  return rows.filter((r) => !waiting.has(r.id)).map((r) => ({ ...r, stage: r.stage as StageName }));
+}
+
 /** Of these documents of the tenant, the ids of those `stuck` (a `stuckWhere`) selects. */
 export async function stuckAmong(
   db: Db,

@@ -1,11 +1,13 @@
 import type { PipelineDeps } from "../domain/context.ts";
-import type { StageName } from "../domain/messages.ts";
+import { type StageName, stageQueue } from "../domain/messages.ts";
+import type { Dependency } from "../domain/outages.ts";
 import type { StageHandler } from "../stages/index.ts";
 import type { CategoriesService } from "./categories.ts";
 import { DocumentFilesService } from "./documents.ts";
 import { IntakeService } from "./intake.ts";
 import { ApiKeys } from "./keys.ts";
 import { OperationsService } from "./operations.ts";
+import { type OutageOptions, Outages, type Probe } from "./outages.ts";
 import { createResources, type ResourceOptions, type Resources } from "./resources.ts";
 import { ReviewService } from "./review.ts";
 import { SearchService } from "./search.ts";
@@ -26,24 +28,50 @@ export interface Services {
   categories: CategoriesService;
   /** API keys: works on the unscoped client (a key is looked up before its tenant is known). */
   keys: ApiKeys;
+  /** Circuit breakers per dependency: outages told from document failures, health, pausing consumers. */
+  outages: Outages;
 }
 
 export function createServices(
   deps: PipelineDeps,
-  opts: ResourceOptions & { handlers?: Record<StageName, StageHandler> } = {},
+  opts: ResourceOptions & {
+    handlers?: Record<StageName, StageHandler>;
+    /** Breaker timings, and probes to use instead of the ports' (tests). */
+    outages?: OutageOptions & { probes?: Partial<Record<Dependency, Probe>> };
+  } = {},
 ): Services {
   const resources = createResources(deps, opts);
+  const outages = createOutages(deps, opts.outages);
   return {
     resources,
     intake: new IntakeService(resources),
-    stages: new StageRunner(resources, opts.handlers),
+    stages: new StageRunner(resources, opts.handlers, outages),
     operations: new OperationsService(resources),
     review: new ReviewService(resources),
     search: new SearchService(resources),
     documents: new DocumentFilesService(resources),
     categories: resources.categories,
     keys: new ApiKeys(deps.db.prisma),
+    outages,
   };
+}
+
+/** A probe per dependency through its port: a query, a stat of an absent key, a queue's depth, an embedding. */
+function createOutages(
+  deps: PipelineDeps,
+  { probes, ...opts }: OutageOptions & { probes?: Partial<Record<Dependency, Probe>> } = {},
+): Outages {
+  return new Outages(
+    {
+      database: () => deps.db.query("SELECT 1"),
+      store: () => deps.store.stat("docfleet-probe/absent"),
+      broker: () => deps.queue.depth(stageQueue("PARSE")),
+      models: () => deps.models.embed(["probe"]),
+      ...probes,
+    },
+    deps.log,
+    opts,
+  );
 }
 
 export type { CategoriesService, CategoryInput, StoredCategory } from "./categories.ts";
@@ -65,10 +93,12 @@ export type {
   RetryOutcome,
   RetryRequest,
 } from "./operations.ts";
+export { type DependencyState, type OutageOptions, Outages, type Probe } from "./outages.ts";
 export { OutboxRelay, type RelayOptions } from "./relay.ts";
 export type { ResourceOptions, Resources } from "./resources.ts";
 export type { ReviewService } from "./review.ts";
 export {
+  SEARCH_MAX_DEPTH,
   SEARCH_MAX_FIRST,
   type SearchFilterInput,
   type SearchPage,

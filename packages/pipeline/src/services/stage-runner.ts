@@ -5,12 +5,14 @@ import { DocumentError, FailureCode } from "../domain/errors.ts";
 import type { EventPayload } from "../domain/events.ts";
 import { StaleStateError } from "../domain/lifecycle.ts";
 import { EventType, StageMessage, type StageName, stageMessage, stageQueue } from "../domain/messages.ts";
+import type { Dependency } from "../domain/outages.ts";
 import { nextStage } from "../domain/plan.ts";
 import type { Disposition } from "../ports/queue.ts";
 import * as documents from "../repositories/documents.ts";
 import { backoffMs } from "../retry.ts";
 import { STAGE_HANDLERS, type StageHandler, type StageOutput } from "../stages/index.ts";
 import { storable } from "../storable.ts";
+import type { Outages } from "./outages.ts";
 import { type Resources, stageOutbox } from "./resources.ts";
 
 /**
@@ -22,19 +24,30 @@ export class StageRunner {
   constructor(
     private readonly r: Resources,
     private readonly handlers: Record<StageName, StageHandler> = STAGE_HANDLERS,
+    /** Tells infrastructure outages from document failures; without it every error is the document's. */
+    private readonly outages?: Outages,
   ) {}
 
   /**
    * Handles one stage message: claims the document, runs the stage within its time budget, then in one
-   * transaction saves the result and queues the next stage. Decides ack / retry / dead-letter.
+   * transaction saves the result and queues the next stage. Decides ack / retry / dead-letter, or
+   * `defer` when infrastructure was away (an outage confirmed by a probe: never one of the document's
+   * attempts). `signal` (the consumer closing) stops a wait for a dependency to come back.
    */
-  async processStage(body: unknown, attempt: number): Promise<Disposition> {
+  async processStage(body: unknown, attempt: number, signal?: AbortSignal): Promise<Disposition> {
     const parsed = StageMessage.safeParse(body);
     if (!parsed.success)
       return { action: "dead-letter", reason: `invalid stage message: ${parsed.error.message}` };
     const msg = parsed.data;
     const { tracing } = this.r.deps;
-    const run = () => this.runStage(msg, attempt);
+    const run = () =>
+      this.runStage(msg, attempt, signal).catch(async (err) => {
+        // Thrown past the runner's own handling (a failure write during an outage): still not the
+        // document's attempt when a probe confirms the outage.
+        const dependency = await this.outages?.confirm(err);
+        if (!dependency) throw err;
+        return this.deferred(dependency, err);
+      });
     // The stage continues the trace of the operation that queued the document (a span per stage run).
     return tracing
       ? tracing.span(
@@ -61,7 +74,16 @@ export class StageRunner {
     });
   }
 
-  private async runStage(msg: StageMessage, attempt: number): Promise<Disposition> {
+  /** The answer to a message that met an outage of `dependency`: back after a short delay, not counted. */
+  private deferred(dependency: Dependency, err: unknown): Disposition {
+    return {
+      action: "defer",
+      delayMs: 1000,
+      reason: `${dependency} unavailable: ${(err as Error)?.message ?? String(err)}`.slice(0, 500),
+    };
+  }
+
+  private async runStage(msg: StageMessage, attempt: number, signal?: AbortSignal): Promise<Disposition> {
     const { settings, metrics } = this.r.deps;
     const doc = await this.claim(msg);
     if (!doc) return { action: "ack" };
@@ -98,6 +120,16 @@ export class StageRunner {
       if (err instanceof StaleStateError) {
         outcome = "stale";
         return { action: "ack" }; // another delivery finished it first
+      }
+      const dependency = await this.outages?.confirm(err);
+      if (dependency) {
+        outcome = "outage";
+        log.warn(
+          { dependency, reason: (err as Error)?.message },
+          "stage met an outage; deferred, not counted",
+        );
+        await this.releaseClaim(doc, msg.stage, dependency, signal);
+        return this.deferred(dependency, err);
       }
       if (err instanceof DocumentError) {
         outcome = "failed";
@@ -147,6 +179,34 @@ export class StageRunner {
     } finally {
       clearTimeout(timer);
       endTimer?.({ outcome });
+    }
+  }
+
+  /**
+   * Gives back a claim whose stage met an outage: PROCESSING -> QUEUED at the same stage, the attempt
+   * taken back, no outbox row (the deferred message comes back by itself). While the database is down
+   * the move waits for it (the message is held meanwhile: consumption is paused anyway), so that the
+   * redelivery does not find the document PROCESSING and count a crash. Gives up only when `signal`
+   * aborts (shutdown): the redelivery then takes the lease over.
+   */
+  private async releaseClaim(
+    doc: Document,
+    stage: StageName,
+    dependency: Dependency,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    for (;;) {
+      try {
+        await this.requeueAtStage(doc, stage, { reason: `${dependency} unavailable` }, false, {
+          data: { attempts: { decrement: 1 } },
+          where: { leaseExpiresAt: doc.leaseExpiresAt },
+        });
+        return;
+      } catch (err) {
+        const down = await this.outages?.confirm(err);
+        if (!down) throw err;
+        if (!(await this.outages!.whenUp([down], signal))) return;
+      }
     }
   }
 
@@ -232,7 +292,8 @@ export class StageRunner {
         },
         needsReviewDelta,
         eventType: next ? EventType.STAGE_COMPLETED : EventType.DOCUMENT_COMPLETED,
-        eventPayload: () => ({ completedStage: stage, ms, ...out.payload }),
+        // `stage` says what finished; the transition's default would be where the document goes next.
+        eventPayload: () => ({ ...out.payload, stage, nextStage: next, completedStage: stage, ms }),
         outbox: next ? () => stageOutbox(doc, next, this.r.traceparent()) : undefined,
       },
       1,

@@ -176,11 +176,12 @@ export class AmqpQueue implements Queue {
     if (decision.action === "retry" && attempt >= this.opts.deliveryLimit) {
       decision = { action: "dead-letter", reason: decision.reason };
     }
-    if (decision.action === "retry") {
+    if (decision.action === "retry" || decision.action === "defer") {
       const delayQueue = await this.delayQueue(queue, decision.delayMs);
+      // A deferral (an outage) is not an attempt: the count the message came with goes back with it.
       await this.send(delayQueue, body, {
         messageId,
-        attempt: attempt + 1,
+        attempt: decision.action === "retry" ? attempt + 1 : attempt,
         headers: { [REASON]: decision.reason },
       });
     } else if (decision.action === "dead-letter") {

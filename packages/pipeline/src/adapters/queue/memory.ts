@@ -102,8 +102,9 @@ export class MemoryQueue implements Queue {
         reason: `delivery limit (${this.opts.deliveryLimit}) reached: ${d.reason}`,
       };
     }
-    if (d.action === "retry") {
-      const next = { ...msg, attempt: msg.attempt + 1 };
+    if (d.action === "retry" || d.action === "defer") {
+      // A deferral (an outage) is not an attempt: the same delivery count comes back.
+      const next = { ...msg, attempt: d.action === "retry" ? msg.attempt + 1 : msg.attempt };
       const t = setTimeout(() => {
         this.timers.delete(t);
         if (!this.closed) this.enqueue(queue, next);
