@@ -3,11 +3,9 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from "pino";
 import { openPgliteDatabase } from "../adapters/database/pglite.ts";
-import { openPostgresDatabase } from "../adapters/database/postgres.ts";
 import { createBuiltinModels } from "../adapters/models/builtin/index.ts";
 import { OllamaModels } from "../adapters/models/ollama.ts";
 import { LocalObjectStore } from "../adapters/objectstore/local.ts";
-import { S3ObjectStore } from "../adapters/objectstore/s3.ts";
 import { AmqpQueue } from "../adapters/queue/amqp.ts";
 import { AmqpEventBus } from "../adapters/queue/amqp-event-bus.ts";
 import { MemoryQueue } from "../adapters/queue/memory.ts";
@@ -27,14 +25,21 @@ function unknownKind(port: string, cfg: { kind: string }): never {
 }
 
 // One factory per port, switching on the validated config value (validated by zod, so the default
-// branch is reached only by a config built by hand).
+// branch is reached only by a config built by hand). Asynchronous factories import their distributed
+// adapter on first use: `serve` never loads pg or minio (start-up time).
 
 export async function createDatabase(cfg: AdapterConfig["database"]): Promise<Database> {
   switch (cfg.kind) {
     case "pglite":
       return openPgliteDatabase(cfg.dir);
-    case "postgres":
-      return openPostgresDatabase({ url: cfg.url, poolSize: cfg.poolSize });
+    case "postgres": {
+      const { openPostgresDatabase } = await import("../adapters/database/postgres.ts");
+      return openPostgresDatabase({
+        url: cfg.url,
+        poolSize: cfg.poolSize,
+        statementTimeoutMs: cfg.statementTimeoutMs,
+      });
+    }
     default:
       return unknownKind("database", cfg);
   }
@@ -53,8 +58,10 @@ export async function createObjectStore(
         corsOrigins: [...(cfg.corsOrigins ?? []), new URL(publicUrl).origin],
         maxUploadBytes: cfg.maxUploadBytes,
       });
-    case "s3":
+    case "s3": {
+      const { S3ObjectStore } = await import("../adapters/objectstore/s3.ts");
       return new S3ObjectStore(cfg);
+    }
     default:
       return unknownKind("object store", cfg);
   }
@@ -86,7 +93,7 @@ export function createSearch(
 ): SearchIndex {
   switch (cfg.kind) {
     case "postgres":
-      return new PostgresSearchIndex(db, { dimensions });
+      return new PostgresSearchIndex(db, { dimensions, timeoutMs: cfg.timeoutMs });
     case "opensearch":
       return new OpenSearchSearchIndex({
         node: cfg.url,

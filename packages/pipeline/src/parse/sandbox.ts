@@ -1,7 +1,6 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { DocumentError, FailureCode } from "../domain/errors.ts";
-import { parseDocument } from "./index.ts";
 import type { OcrEngine, ParsedDocument, ParseOptions } from "./types.ts";
 
 /** What the parse stage needs from options: everything but the engine and the signal, which it owns. */
@@ -21,7 +20,10 @@ export interface DocumentParser {
 /** Parses in the calling thread: no memory bound and no way to stop a parser stuck in a loop. */
 export function createInProcessParser(ocr?: OcrEngine): DocumentParser {
   return {
-    parse: (bytes, opts, signal) => parseDocument(bytes, { ...opts, ocr, signal }),
+    // loaded on first use: the parsers' libraries (pdfjs, sharp, mailparser...) cost start-up time
+    // in every process that only hands documents to parse threads
+    parse: async (bytes, opts, signal) =>
+      (await import("./index.ts")).parseDocument(bytes, { ...opts, ocr, signal }),
     close: async () => {
       await ocr?.close();
     },
