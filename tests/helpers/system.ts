@@ -2,7 +2,14 @@ import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
 // The CLI's admin key file, by its module path: not the CLI's system starter (its barrel loads that).
 import { type AdminKey, ensureAdminKey } from "@docfleet/cli/admin-key";
-import { gatewayRole, type HardeningOptions, LOCAL_TENANT_ID, type RateLimits } from "@docfleet/gateway";
+import {
+  type BrowserOptions,
+  type ConsoleOptions,
+  gatewayRole,
+  type HardeningOptions,
+  LOCAL_TENANT_ID,
+  type RateLimits,
+} from "@docfleet/gateway";
 import {
   type AdapterConfig,
   type Application,
@@ -44,6 +51,10 @@ export interface InProcessOptions {
         hardening?: HardeningOptions;
         rateLimits?: Partial<RateLimits>;
         rateLimiter?: AdapterConfig["rateLimiter"];
+        /** The web console at `/` (apps/web's build) and the local key it is offered. */
+        console?: ConsoleOptions;
+        /** Public URL, CORS origins and host names (README "Browser safety"). */
+        browser?: BrowserOptions;
       };
   /** Consume these stages (default: no worker). */
   worker?: { roles: readonly StageName[]; concurrency: Record<StageName, number> };

@@ -1,5 +1,8 @@
+import { readFile } from "node:fs/promises";
 import {
   type BrowserOptions,
+  type ConsoleOptions,
+  findConsoleDir,
   gatewayRole,
   type HardeningOptions,
   LOCAL_TENANT_ID,
@@ -34,6 +37,8 @@ export interface ServeOptions extends ApplicationOptions {
     rateLimiter?: AdapterConfig["rateLimiter"];
     /** Public URL, CORS origins and host names (README "Browser safety"). */
     browser?: BrowserOptions;
+    /** The web console at `/`: apps/web's build when installed; offered the admin key file's key. */
+    console?: ConsoleOptions;
   };
   /** Consume these stages. */
   worker?: { roles: readonly StageName[]; concurrency: Record<StageName, number> };
@@ -81,8 +86,15 @@ export async function startSystem(deps: PipelineDeps, opts: ServeOptions): Promi
       concurrency: opts.worker.concurrency,
       reconcileEveryMs: Math.max(1000, Math.floor(deps.settings.leaseMs / 4)),
     });
+  const keyFile = opts.adminKeyFile;
+  const web: ConsoleOptions = {
+    dir: opts.gateway?.console?.dir ?? findConsoleDir(),
+    // Read at each ask: an operator may rotate the file while serve runs.
+    localKey: opts.gateway?.console?.localKey ?? (keyFile ? () => readFile(keyFile, "utf8") : undefined),
+  };
   const gateway =
-    opts.gateway && gatewayRole(app, { ...opts.gateway, allowAnonymous: opts.allowAnonymous ?? false });
+    opts.gateway &&
+    gatewayRole(app, { ...opts.gateway, console: web, allowAnonymous: opts.allowAnonymous ?? false });
   try {
     await app.start([metrics, worker, gateway]);
   } catch (err) {

@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import { WebSocketServer } from "ws";
 import { Authenticator, KeyWatch, useKeyRecheck, type WsExtra } from "./auth.ts";
 import type { Context } from "./builder.ts";
+import { type ConsoleOptions, consoleServer } from "./console.ts";
 import {
   type HardeningOptions,
   hardeningPlugins,
@@ -43,6 +44,8 @@ export interface GatewayOptions {
   ready?: () => Promise<void>;
   /** Which pages and host names get an answer; absent: IP addresses and localhost, no other origin. */
   browser?: BrowserOptions;
+  /** The web console at `/` (apps/web's build) and the local key it may be offered; none when absent. */
+  console?: ConsoleOptions;
 }
 
 /**
@@ -62,6 +65,8 @@ export interface BrowserOptions {
 
 export interface Gateway {
   yoga: YogaServerInstance<Record<string, never>, Context>;
+  /** The console's build folder being served at `/`; undefined when it was not built. */
+  consoleDir: string | undefined;
   /** Node request handler: objects (local store), health, then GraphQL. */
   handle(req: IncomingMessage, res: ServerResponse): void;
   /** Listens for HTTP (GraphQL, SSE subscriptions, objects) and graphql-ws WebSockets on /graphql. */
@@ -88,6 +93,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const keyWatch = new KeyWatch(keys, deps.settings.authRecheckMs, log);
   const hardening = resolveHardening(opts.hardening);
   const { allowsHost, allowsOrigin } = browserChecks(opts.browser);
+  const web = consoleServer(opts.console);
   const yoga = createYoga<Record<string, never>, Context>({
     schema: toSchema(),
     graphqlEndpoint: "/graphql",
@@ -159,6 +165,8 @@ export function createGateway(opts: GatewayOptions): Gateway {
       return;
     }
     if (store.handleHttp && (await store.handleHttp(req, res))) return;
+    // Everything but the API is the console's (static files, its routes, the local key).
+    if (path !== "/graphql" && (await web.handle(req, res, path ?? "/"))) return;
     return yoga(req, res);
   };
   const handle = (req: IncomingMessage, res: ServerResponse) => {
@@ -203,6 +211,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const sockets: WebSocketServer[] = [];
   return {
     yoga,
+    consoleDir: web.dir,
     handle,
     listen: (port, host = "127.0.0.1") =>
       new Promise((resolve, reject) => {

@@ -1,6 +1,14 @@
 export type { BrowserOptions, Gateway, GatewayOptions } from "./app.ts";
 export { createGateway, hashKey, LOCAL_TENANT_ID } from "./app.ts";
 export {
+  type ConsoleOptions,
+  consoleServer,
+  findConsoleDir,
+  LOCAL_KEY_HEADER,
+  LOCAL_KEY_PATH,
+  offersKeyTo,
+} from "./console.ts";
+export {
   DEFAULT_LIMITS,
   DEFAULT_RATE_LIMITS,
   type GraphQLLimits,

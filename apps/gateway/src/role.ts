@@ -8,6 +8,7 @@ import {
   type Services,
 } from "@docfleet/pipeline";
 import { type BrowserOptions, createGateway, type Gateway } from "./app.ts";
+import type { ConsoleOptions } from "./console.ts";
 import { type HardeningOptions, type RateLimits, rateBudgets } from "./hardening.ts";
 
 export interface GatewayRoleOptions {
@@ -23,6 +24,8 @@ export interface GatewayRoleOptions {
   allowAnonymous: boolean;
   /** Public URL, CORS origins and host names (README "Browser safety"); `host` is allowed too. */
   browser?: BrowserOptions;
+  /** The web console at `/` (its build folder, the local key offered to it); none when absent. */
+  console?: ConsoleOptions;
 }
 
 /** The gateway as a role: its rate limiters from the composition root's factory, then listening. */
@@ -55,11 +58,18 @@ export function gatewayRole(
         hardening: o.hardening,
         rateLimiters: limiters,
         browser,
+        console: o.console,
       });
       const listening = await gateway.listen(o.port, o.host);
       server = listening.server;
       role.url = listening.url;
-      log.info({ url: `${role.url}/graphql` }, "docfleet gateway is serving");
+      log.info({ endpoint: `${role.url}/graphql` }, "docfleet gateway is serving");
+      if (gateway.consoleDir) log.info({ endpoint: `${role.url}/` }, "web console is serving");
+      else if (o.console)
+        log.info(
+          { dir: o.console.dir ?? null },
+          "web console not built (no index.html): `/` answers 404 until `npm run build`; the API is unaffected",
+        );
     },
     async stop() {
       await gateway?.close();
