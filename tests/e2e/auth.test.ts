@@ -3,22 +3,27 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { toSchema } from "@docfleet/gateway";
-import { ApiKeys, type Scope } from "@docfleet/pipeline";
+import { ApiKeys, effectiveScopes, type Scope, STAGES } from "@docfleet/pipeline";
 import {
   GraphQLEnumType,
   type GraphQLField,
   GraphQLInputObjectType,
   type GraphQLInputType,
   GraphQLList,
+  type GraphQLNamedType,
   GraphQLNonNull,
+  type GraphQLOutputType,
   type GraphQLScalarType,
   getNamedType,
+  isAbstractType,
   isCompositeType,
+  isNonNullType,
+  isObjectType,
 } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { sseMessages } from "../helpers/graphql.ts";
-import { inProcessSystem, type System } from "../helpers/system.ts";
+import { followBatch, sseMessages } from "../helpers/graphql.ts";
+import { inProcessSystem, perStage, type System } from "../helpers/system.ts";
 
 /**
  * API keys on every operation of the schema: missing, malformed, unknown, expired, revoked and
@@ -472,5 +477,331 @@ describe("API keys and scopes on every operation", () => {
       ["UNAUTHENTICATED", "expired"],
     ]);
     expect((await messages.next()).done).toBe(true);
+  });
+});
+
+/**
+ * What a mutation's answer lets each key read (issue 15, hole 3: `requestUploads { document { batch {
+ * documents { ... text downloadUrl } } } }` gave an upload-only key the whole archive). Every scope
+ * combination × every field reachable from every mutation's answer, walked from the schema: a field or
+ * type added tomorrow is probed the day it exists, and is refused to a key without "read" unless
+ * WITHOUT_READ names it.
+ */
+/** All a key without "read" may see of a mutation's answer: ids and statuses of what it sent. */
+const WITHOUT_READ = new Set([
+  "Batch.id",
+  "Document.id",
+  "Document.status",
+  ...["name", "status", "documentId", "batchId", "documentName", "document", "target", "code", "message"].map(
+    (f) => `UploadResult.${f}`,
+  ),
+  "UploadTarget.url",
+  "UploadTarget.fields",
+  "UploadTarget.expiresAt",
+  "FormField.name",
+  "FormField.value",
+  "CompleteResult.documentId",
+  "CompleteResult.status",
+  "CompleteResult.message",
+  "MultipartTarget.uploadId",
+  "MultipartTarget.partSize",
+  "MultipartTarget.parts",
+  "MultipartTarget.expiresAt",
+  "MultipartPart.partNumber",
+  "MultipartPart.url",
+]);
+
+/** A refused probe: the selection that reaches one field a key may not read, and that field's path. */
+interface Probe {
+  path: string[];
+  selection: string;
+}
+
+/**
+ * The selection of everything `canSee` allows below `type` (each object type expanded once, at its
+ * shortest path; later visits select `__typename`), and a probe per field it refuses (not expanded:
+ * nothing below a refused field can be reached).
+ */
+function walk(
+  root: GraphQLOutputType,
+  canSee: (coordinate: string) => boolean,
+): { allowed: string; refused: Probe[] } {
+  const refused: Probe[] = [];
+  const expanded = new Set<string>();
+  // Breadth first, so that a type is expanded at its shortest path (parents are non-null there).
+  type Selection = (string | Selection)[];
+  type Node = { type: GraphQLNamedType; path: string[]; wrap: (inner: string) => string; out: Selection };
+  const top: Selection = [];
+  const queue: Node[] = [{ type: getNamedType(root), path: [], wrap: (s) => s, out: top }];
+  while (queue.length) {
+    const { type, path, wrap, out } = queue.shift()!;
+    if (isAbstractType(type)) throw new Error(`${type.name}: an interface or union; walk its possible types`);
+    if (!isObjectType(type)) continue;
+    if (expanded.has(type.name)) {
+      out.push("__typename");
+      continue;
+    }
+    expanded.add(type.name);
+    for (const field of Object.values(type.getFields())) {
+      const coordinate = `${type.name}.${field.name}`;
+      if (field.args.some((a) => isNonNullType(a.type) && a.defaultValue === undefined))
+        throw new Error(`${coordinate} has a required argument: give the walk a value for it`);
+      const fieldPath = [...path, field.name];
+      if (!canSee(coordinate)) {
+        const leaf = isCompositeType(getNamedType(field.type)) ? `${field.name} { __typename }` : field.name;
+        refused.push({ path: fieldPath, selection: wrap(leaf) });
+        continue;
+      }
+      if (!isCompositeType(getNamedType(field.type))) {
+        out.push(field.name);
+        continue;
+      }
+      const inner: Selection = [];
+      out.push(field.name, "{", inner, "}");
+      queue.push({
+        type: getNamedType(field.type),
+        path: fieldPath,
+        wrap: (s) => wrap(`${field.name} { ${s} }`),
+        out: inner,
+      });
+    }
+  }
+  const render = (parts: Selection): string => parts.map((p) => (Array.isArray(p) ? render(p) : p)).join(" ");
+  return { allowed: render(top), refused };
+}
+
+describe("what a mutation's answer lets each key read", () => {
+  const schema = toSchema();
+  /**
+   * The scopes a root field's authScopes name ({ upload: true }, { $all: { read: true, upload: true } }),
+   * read from the schema itself so that a mutation added elsewhere is walked without a table entry here.
+   */
+  const needs = (f: GraphQLField<unknown, unknown>): Scope[] => {
+    const flatten = (o: Record<string, unknown>): string[] =>
+      Object.entries(o).flatMap(([k, v]) =>
+        k.startsWith("$") ? flatten(v as Record<string, unknown>) : [k],
+      );
+    const options = f.extensions?.pothosOptions as { authScopes?: Record<string, unknown> } | undefined;
+    const scopes = options?.authScopes ?? {};
+    return flatten(scopes) as Scope[];
+  };
+  // Only a key with "admin" calls an admin mutation, and it reads everything: the walk covers the
+  // mutations whose answers reach keys without "read".
+  const mutations = Object.values(schema.getMutationType()!.getFields()).filter(
+    (f) => isCompositeType(getNamedType(f.type)) && !needs(f).includes("admin"),
+  );
+  /** Every combination of scopes a key can be made with. */
+  const COMBOS: Scope[][] = [
+    ["read"],
+    ["upload"],
+    ["admin"],
+    ["read", "upload"],
+    ["read", "admin"],
+    ["upload", "admin"],
+    ["read", "upload", "admin"],
+  ];
+  let dir: string;
+  let system: System;
+  let url: string;
+  let tenantId: string;
+  const bearer = new Map<string, string>();
+  /** The data each mutation is called on: a completed document, its batch, a document without bytes. */
+  let fixture: {
+    batchId: string;
+    documentId: string;
+    category: string;
+    file: { name: string; size: number; sha256: string };
+    pendingId: string;
+  };
+  let n = 0;
+  /** Valid arguments for every mutation with an object answer (a new one fails the first test). */
+  const ARGS: Record<string, () => Record<string, unknown>> = {
+    createBatch: () => ({ input: { name: `walk ${++n}` } }),
+    // The same content again in its own batch: DUPLICATE with `document` set, for every key.
+    requestUploads: () => ({ batchId: fixture.batchId, files: [fixture.file] }),
+    completeUploads: () => ({ documentIds: [fixture.documentId] }),
+    startMultipartUpload: () => ({ documentId: fixture.pendingId }),
+    correctDocument: () => ({ id: fixture.documentId, category: fixture.category }),
+  };
+
+  async function post(key: string, query: string, variables: Record<string, unknown>) {
+    const res = await fetch(`${url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: key },
+      body: JSON.stringify({ query, variables }),
+    });
+    return (await res.json()) as {
+      data?: Record<string, unknown> | null;
+      errors?: (GqlError & { path?: (string | number)[] })[];
+    };
+  }
+
+  /** `mutation(<its arguments>) { <field>(...) { selection } }` */
+  function mutation(field: GraphQLField<unknown, unknown>, selection: string) {
+    const variables = ARGS[field.name]!();
+    const used = field.args.filter((a) => a.name in variables);
+    const defs = used.map((a) => `$${a.name}: ${a.type.toString()}`).join(", ");
+    const args = used.map((a) => `${a.name}: $${a.name}`).join(", ");
+    return {
+      query: `mutation${defs ? `(${defs})` : ""} { ${field.name}${args ? `(${args})` : ""} { ${selection} } }`,
+      variables,
+    };
+  }
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "docfleet-reach-"));
+    system = await inProcessSystem(dir, {
+      env: { DOCFLEET_LOG_LEVEL: "silent" },
+      allowAnonymous: false,
+      worker: { roles: STAGES, concurrency: perStage(1) },
+      // The walk's whole-answer selections are large on purpose: scopes are what is tested here.
+      gateway: { hardening: { limits: { maxTokens: 100_000, maxCost: 1e12, maxDepth: 50 } } },
+    });
+    url = system.url;
+    const keys = new ApiKeys(system.deps.db.prisma);
+    tenantId = (await keys.tenantByName(`reach-${randomUUID()}`, { create: true }))!.id;
+    for (const scopes of COMBOS) {
+      const { secret } = await keys.create({ tenantId, name: scopes.join("+"), scopes });
+      bearer.set(scopes.join("+"), `Bearer ${secret}`);
+    }
+    const admin = bearer.get("admin")!;
+    const ok = async <T>(query: string, variables: Record<string, unknown> = {}): Promise<T> => {
+      const r = await post(admin, query, variables);
+      expect(r.errors, query).toBeUndefined();
+      return r.data as T;
+    };
+    const { createBatch } = await ok<{ createBatch: { id: string } }>(
+      'mutation { createBatch(input: { name: "archive" }) { id } }',
+    );
+    const batchId = createBatch.id;
+    const bytes = Buffer.from(
+      "INVOICE\nInvoice number: INV-1\nTotal due: 12.50 EUR\nThe archive's private text.\n",
+    );
+    const file = {
+      name: "invoice.txt",
+      size: bytes.length,
+      sha256: createHash("sha256").update(bytes).digest("hex"),
+    };
+    const { requestUploads } = await ok<{
+      requestUploads: {
+        documentId: string;
+        target: { url: string; fields: { name: string; value: string }[] };
+      }[];
+    }>(
+      `mutation($b: ID!, $f: [FileInput!]!) { requestUploads(batchId: $b, files: $f) {
+        documentId target { url fields { name value } } } }`,
+      // the second is never uploaded: startMultipartUpload's document
+      { b: batchId, f: [file, { name: "later.bin", size: 10, sha256: "0".repeat(64) }] },
+    );
+    const [answer, later] = requestUploads;
+    const form = new FormData();
+    for (const f of answer!.target.fields) form.append(f.name, f.value);
+    form.append("file", new Blob([new Uint8Array(bytes)]), file.name);
+    expect((await fetch(answer!.target.url, { method: "POST", body: form })).status).toBeLessThan(300);
+    await ok("mutation($ids: [ID!]!) { completeUploads(documentIds: $ids) { status } }", {
+      ids: [answer!.documentId],
+    });
+    await followBatch(url, batchId, "the document completed", (m) => m.counts.completed === 1, {
+      headers: { authorization: admin },
+    });
+    const { document } = await ok<{ document: { category: string } }>(
+      "query($id: ID!) { document(id: $id) { category } }",
+      { id: answer!.documentId },
+    );
+    fixture = {
+      batchId,
+      documentId: answer!.documentId,
+      category: document.category,
+      file,
+      pendingId: later!.documentId,
+    };
+  }, 180_000);
+
+  afterAll(async () => {
+    await system?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("has arguments for every mutation that answers an object to a key without admin", () => {
+    expect(mutations.map((m) => m.name).sort()).toEqual(Object.keys(ARGS).sort());
+  });
+
+  for (const scopes of COMBOS) {
+    it(`a key with ${scopes.join(" + ")}: every field of every mutation's answer, refused or allowed as its scopes say`, async () => {
+      const key = bearer.get(scopes.join("+"))!;
+      const held = effectiveScopes(scopes);
+      const reads = held.includes("read");
+      const report: string[] = [];
+      for (const field of mutations) {
+        if (!needs(field).every((s) => held.includes(s))) {
+          const r = await post(
+            key,
+            mutation(field, "__typename").query,
+            mutation(field, "__typename").variables,
+          );
+          if (r.errors?.[0]?.extensions?.code !== "FORBIDDEN") report.push(`${field.name}: not refused`);
+          continue;
+        }
+        const { allowed, refused } = walk(field.type, (c) => reads || WITHOUT_READ.has(c));
+        const all = mutation(field, allowed);
+        const r = await post(key, all.query, all.variables);
+        if (r.errors?.length) report.push(`${field.name} (allowed part): ${JSON.stringify(r.errors)}`);
+        else if (r.data?.[field.name] == null) report.push(`${field.name}: answered nothing to walk`);
+        for (const probe of refused) {
+          const p = mutation(field, probe.selection);
+          const got = await post(key, p.query, p.variables);
+          const want = [field.name, ...probe.path].join(".");
+          const at = got.errors?.find((e) => e.path?.filter((s) => typeof s === "string").join(".") === want);
+          if (!at) report.push(`${want}: not refused (${JSON.stringify(got.errors ?? got.data)})`);
+          else if (at.extensions?.code !== "FORBIDDEN" || !at.message.includes('"read"'))
+            report.push(`${want}: ${at.extensions?.code} ${at.message}`);
+        }
+        // A non-read key must have met refusals (Document, Batch) wherever they are reachable.
+        if (!reads && field.name === "requestUploads")
+          expect(refused.map((p) => p.path.join("."))).toContain("document.text");
+      }
+      expect(report).toEqual([]);
+    }, 120_000);
+  }
+
+  it('answers a DUPLICATE held by another batch with nothing a key without "read" may not read', async () => {
+    const upload = bearer.get("upload")!;
+    const own = await post(upload, 'mutation { createBatch(input: { name: "mine" }) { id } }', {});
+    const batchId = (own.data!.createBatch as { id: string }).id;
+    const q = `mutation($b: ID!, $f: [FileInput!]!) { requestUploads(batchId: $b, files: $f) {
+      status documentId batchId documentName message document { id status } } }`;
+    const dup = await post(upload, q, { b: batchId, f: [fixture.file] });
+    expect(dup.errors).toBeUndefined();
+    expect(dup.data!.requestUploads).toEqual([
+      {
+        status: "DUPLICATE",
+        documentId: null,
+        batchId: null,
+        documentName: null,
+        message: "the tenant already holds this content in another batch",
+        document: null,
+      },
+    ]);
+    // A key that reads the archive is told where the content is.
+    const read = await post(bearer.get("read+upload")!, q, { b: batchId, f: [fixture.file] });
+    expect(read.data!.requestUploads).toEqual([
+      expect.objectContaining({
+        status: "DUPLICATE",
+        documentId: fixture.documentId,
+        batchId: fixture.batchId,
+        documentName: fixture.file.name,
+        document: { id: fixture.documentId, status: "COMPLETED" },
+      }),
+    ]);
+    // In its own batch, the upload key still tells its earlier upload by batch and name (the CLI's resume).
+    const same = await post(upload, q, { b: fixture.batchId, f: [fixture.file] });
+    expect(same.data!.requestUploads).toEqual([
+      expect.objectContaining({
+        status: "DUPLICATE",
+        documentId: fixture.documentId,
+        batchId: fixture.batchId,
+        documentName: fixture.file.name,
+      }),
+    ]);
   });
 });

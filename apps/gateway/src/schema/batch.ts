@@ -11,6 +11,7 @@ export const BatchCounts = builder.objectRef<{
   needsReview: number;
 }>("BatchCounts");
 BatchCounts.implement({
+  authScopes: { read: true },
   description: "Documents per status, kept incrementally (reading them never counts rows)",
   fields: (t) => ({
     total: t.exposeInt("total"),
@@ -31,6 +32,7 @@ export const StageCounts = builder.objectRef<{
   atIndex: number;
 }>("StageCounts");
 StageCounts.implement({
+  authScopes: { read: true },
   description: "Queued or processing documents per stage",
   fields: (t) => ({
     parse: t.exposeInt("atParse"),
@@ -41,8 +43,10 @@ StageCounts.implement({
 });
 
 export const Batch = builder.prismaObject("Batch", {
+  // createBatch answers a Batch to upload keys: its id, nothing of what it holds (issue 15).
+  authScopes: { read: true },
   fields: (t) => ({
-    id: t.exposeID("id"),
+    id: t.exposeID("id", { skipTypeScopes: true }),
     name: t.exposeString("name"),
     options: t.expose("options", { type: "JSON" }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),

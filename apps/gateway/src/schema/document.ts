@@ -10,6 +10,7 @@ export const Stage = builder.enumType("Stage", {
 
 const Field = builder.objectRef<StoredField>("ExtractedField");
 Field.implement({
+  authScopes: { read: true },
   fields: (t) => ({
     name: t.exposeString("name"),
     kind: t.exposeString("kind"),
@@ -33,14 +34,17 @@ Field.implement({
 });
 
 export const Document = builder.prismaObject("Document", {
+  // A mutation's answer reaches documents (requestUploads' `document`): a key without "read" gets
+  // their id and status, nothing of their content (issue 15).
+  authScopes: { read: true },
   fields: (t) => ({
-    id: t.exposeID("id"),
+    id: t.exposeID("id", { skipTypeScopes: true }),
     name: t.exposeString("name"),
     sha256: t.exposeString("sha256"),
     size: t.exposeInt("size"),
     contentType: t.exposeString("contentType", { nullable: true }),
     detectedType: t.exposeString("detectedType", { nullable: true }),
-    status: t.expose("status", { type: DocumentStatus }),
+    status: t.expose("status", { type: DocumentStatus, skipTypeScopes: true }),
     stage: t.expose("stage", { type: Stage, nullable: true }),
     category: t.exposeString("category", { nullable: true }),
     confidence: t.exposeFloat("confidence", { nullable: true }),

@@ -1,6 +1,8 @@
 import { graphReads } from "@docfleet/pipeline";
-import { builder } from "../builder.ts";
+import { builder, type Context } from "../builder.ts";
 import { Document } from "./document.ts";
+
+const canRead = (ctx: Context) => ctx.auth.scopes.includes("read");
 
 const FileInput = builder.inputType("FileInput", {
   fields: (t) => ({
@@ -17,7 +19,11 @@ const UploadStatus = builder.enumType("UploadStatus", {
       description:
         "send the bytes to `target` (large files: in parts, see startMultipartUpload), then call completeUploads",
     },
-    DUPLICATE: { description: "the tenant already holds this content: `document` is the existing one" },
+    DUPLICATE: {
+      description:
+        "the tenant already holds this content: `document` is the existing one (for a key without the " +
+        '"read" scope only when it is in this batch; else documentId, batchId and document are null)',
+    },
     REJECTED: { description: "the file cannot be accepted; see code and message" },
   },
 });
@@ -56,7 +62,8 @@ UploadResult.implement({
     documentId: t.exposeID("documentId", { nullable: true }),
     batchId: t.exposeID("batchId", {
       nullable: true,
-      description: "the batch of `document`: for DUPLICATE, the batch that first brought this content",
+      description:
+        'the batch of `document`: for DUPLICATE, the batch that first brought this content (null to a key without "read" when that is another batch)',
     }),
     documentName: t.exposeString("documentName", {
       nullable: true,
@@ -111,6 +118,19 @@ builder.mutationFields((t) => ({
             target: null,
             code: r.code,
             message: r.message,
+          };
+        if (r.status === "DUPLICATE" && r.document.batchId !== String(args.batchId) && !canRead(ctx))
+          // Content this key's batch does not hold: "duplicate" is all a key that cannot read the
+          // archive learns (no id, batch or name of what holds it: issue 15).
+          return {
+            name,
+            status: r.status,
+            documentId: null,
+            batchId: null,
+            documentName: null,
+            target: null,
+            code: null,
+            message: "the tenant already holds this content in another batch",
           };
         return {
           name,
