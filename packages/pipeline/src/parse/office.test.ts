@@ -144,7 +144,8 @@ describe("OpenDocument", () => {
     expect(doc).toMatchObject({ detectedType: "odt", pageCount: 1 });
     const lines = doc.text.split("\n");
     expect(lines.slice(0, 3)).toEqual(["Title", "Subtitle", "heading level 1.0"]);
-    expect(lines.indexOf("bullet list 2.2.1")).toBeGreaterThan(lines.indexOf("numbered list 2"));
+    expect(lines.indexOf("• bullet list 2.2.1")).toBeGreaterThan(lines.indexOf("2. numbered list 2"));
+    expect(lines.indexOf("2. numbered list 2")).toBeGreaterThan(0);
   });
 
   it("gives one page per ODS table, without expanding repeated empty cells and rows", async () => {
@@ -205,5 +206,109 @@ describe("malformed zip-based documents", () => {
   it("read a Strict OOXML document", async () => {
     const doc = await parseDocument(read("docx/Strict.docx"), opts);
     expect(doc.text).toBe("Some text");
+  });
+});
+
+describe("DOCX as Word displays it", () => {
+  const W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"';
+  const M = 'xmlns:m="http://schemas.openxmlformats.org/officeDocument/2006/math"';
+  const docx = (
+    body: string,
+    extra: Record<string, string> = {},
+    relItems: [string, string, string][] = [],
+  ) =>
+    pack({
+      "[Content_Types].xml":
+        '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">' +
+        '<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>',
+      "_rels/.rels": rels([["rId1", "officeDocument", "word/document.xml"]]),
+      "word/document.xml": `<w:document ${W} ${M}><w:body>${body}</w:body></w:document>`,
+      "word/_rels/document.xml.rels": rels(relItems),
+      ...extra,
+    });
+  const p = (inner: string, pPr = "") => `<w:p>${pPr ? `<w:pPr>${pPr}</w:pPr>` : ""}${inner}</w:p>`;
+  const r = (text: string, rPr = "") =>
+    `<w:r>${rPr ? `<w:rPr>${rPr}</w:rPr>` : ""}<w:t xml:space="preserve">${text}</w:t></w:r>`;
+
+  it("numbers lists and headings as displayed, resuming a list after another", async () => {
+    const doc = await parseDocument(read("docx/docx_list_resumed_numbering.docx"), opts);
+    expect(doc.text).toMatch(
+      /1\. First ordered item\n\n2\. Second ordered item\n\n• bullet one\n\n• bullet two\n\n3\. Third ordered item/,
+    );
+    const nested = await parseDocument(read("docx/docx_list_blank_spacer.docx"), opts);
+    expect(nested.text).toContain(
+      "1.1 Sub one\n\nProse that belongs under Sub one.\n\n1.2 Sub two\n\n2 Second section",
+    );
+  });
+
+  it("writes equations as LaTeX-like text, each oMath of a paragraph apart", async () => {
+    const frac = await parseDocument(read("docx/omml_frac_superscript.docx"), opts);
+    expect(frac.text).toContain("{\\frac{(x-c)}{v}}^{2}");
+    const crafted = docx(
+      p(
+        `<m:oMath><m:nary><m:naryPr><m:chr m:val="∑"/></m:naryPr><m:sub>${"<m:r><m:t>i=1</m:t></m:r>"}</m:sub><m:sup><m:r><m:t>n</m:t></m:r></m:sup><m:e><m:sSub><m:e><m:r><m:t>x</m:t></m:r></m:e><m:sub><m:r><m:t>i</m:t></m:r></m:sub></m:sSub></m:e></m:nary></m:oMath>` +
+          `<m:oMath><m:rad><m:radPr><m:degHide m:val="1"/></m:radPr><m:deg/><m:e><m:r><m:t>2</m:t></m:r></m:e></m:rad></m:oMath>` +
+          `<m:oMath><m:m><m:mr><m:e><m:r><m:t>a</m:t></m:r></m:e><m:e><m:r><m:t>b</m:t></m:r></m:e></m:mr><m:mr><m:e><m:r><m:t>c</m:t></m:r></m:e><m:e><m:r><m:t>d</m:t></m:r></m:e></m:mr></m:m></m:oMath>`,
+      ),
+    );
+    const doc = await parseDocument(crafted, opts);
+    expect(doc.text).toBe("\\sum_{i=1}^{n} {x}_{i} \\sqrt{2} \\begin{matrix}a & b \\\\ c & d\\end{matrix}");
+  });
+
+  it("shows check boxes, repeats merged cells, raises superscripts and leaves deleted text out", async () => {
+    const boxes = await parseDocument(read("docx/docx_checkboxes.docx"), opts);
+    expect(boxes.text).toContain("[x] Design\n\n[x] Implementation\n\n[ ] Documentation");
+    const crafted = docx(
+      p(
+        `${r("E=mc")}${r("2", '<w:vertAlign w:val="superscript"/>')}${r(" and H")}${r("2", '<w:vertAlign w:val="subscript"/>')}${r("O")}`,
+      ) +
+        p(
+          `${r("kept ")}<w:del><w:r><w:delText>removed</w:delText></w:r></w:del><w:ins>${r("inserted")}</w:ins>`,
+        ) +
+        `<w:tbl><w:tr><w:tc><w:tcPr><w:gridSpan w:val="2"/></w:tcPr>${p(r("wide"))}</w:tc></w:tr>` +
+        `<w:tr><w:tc><w:tcPr><w:vMerge w:val="restart"/></w:tcPr>${p(r("tall"))}</w:tc><w:tc>${p(r("x"))}</w:tc></w:tr>` +
+        `<w:tr><w:tc><w:tcPr><w:vMerge/></w:tcPr>${p("")}</w:tc><w:tc>${p(r("y"))}</w:tc></w:tr></w:tbl>`,
+      {
+        "word/footnotes.xml": `<w:footnotes ${W}><w:footnote w:type="separator" w:id="-1">${p(r("---"))}</w:footnote><w:footnote w:id="1">${p(r("A note."))}</w:footnote></w:footnotes>`,
+        "word/comments.xml": `<w:comments ${W}><w:comment w:id="0" w:author="Ann">${p(r("Check this."))}</w:comment></w:comments>`,
+      },
+      [
+        ["rId2", "footnotes", "footnotes.xml"],
+        ["rId3", "comments", "comments.xml"],
+      ],
+    );
+    const doc = await parseDocument(crafted, opts);
+    expect(doc.text).toBe(
+      "E=mc^2 and H_2O\n\nkept inserted\n\nwide\twide\ntall\tx\ntall\ty\n\nFootnote: A note.\n\nComment by Ann: Check this.",
+    );
+  });
+});
+
+describe("OpenDocument as displayed", () => {
+  it("numbers lists, raises superscripts and labels charts", async () => {
+    const odt = await parseDocument(read("odf/text_document_01.odt"), opts);
+    expect(odt.text).toContain("1. numbered list 1\n2. numbered list 2\n• bullet list 2.1");
+    expect(odt.text).toContain("X^2 + Y_2 = Z");
+    const odp = await parseDocument(read("odf/odf_presentation_01.odp"), opts);
+    expect(odp.text).toContain("1. List item4\n2. List item5\n3. List item6");
+  });
+
+  it("reads embedded formulas (MathML) and charts, and comments after the page", async () => {
+    const NS =
+      'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" ' +
+      'xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" xmlns:xlink="http://www.w3.org/1999/xlink" ' +
+      'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:chart="urn:oasis:names:tc:opendocument:xmlns:chart:1.0" ' +
+      'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0"';
+    const odt = pack({
+      mimetype: "application/vnd.oasis.opendocument.text",
+      "content.xml": `<office:document-content ${NS}><office:body><office:text><text:p>Energy<draw:frame><draw:object xlink:href="./Object 1"/></draw:frame></text:p><text:p>Sales<office:annotation><dc:creator>Bo</dc:creator><text:p>Source?</text:p></office:annotation><draw:frame><draw:object xlink:href="./Object 2"/></draw:frame></text:p></office:text></office:body></office:document-content>`,
+      "Object 1/content.xml":
+        '<math xmlns="http://www.w3.org/1998/Math/MathML"><semantics><mrow><mi>E</mi><mo>=</mo><mfrac><mi>m</mi><msup><mi>c</mi><mn>2</mn></msup></mfrac></mrow><annotation encoding="StarMath 5.0">E = m over c^2</annotation></semantics></math>',
+      "Object 2/content.xml": `<office:document-content ${NS}><office:body><office:chart><chart:chart chart:class="chart:bar"><chart:title><text:p>Ducks per year</text:p></chart:title><table:table><table:table-rows><table:table-row><table:table-cell><text:p>2024</text:p></table:table-cell><table:table-cell><text:p>17</text:p></table:table-cell></table:table-row></table:table-rows></table:table></chart:chart></office:chart></office:body></office:document-content>`,
+    });
+    const doc = await parseDocument(odt, opts);
+    expect(doc.text).toBe(
+      "Energy\nE = \\frac{m}{{c}^{2}}\nSales\nDucks per year\nBar chart\n2024\t17\nComment by Bo: Source?",
+    );
   });
 });

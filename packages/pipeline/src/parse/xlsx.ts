@@ -236,6 +236,16 @@ export function chartText(chart: XmlElement): string[] {
   const titleText = title ? paragraphsText(title) : "";
   if (titleText) lines.push(titleText);
   if (!plot) return lines;
+  const kinds = [
+    ...new Set(
+      plot.children.flatMap((c) =>
+        typeof c !== "string" && /Chart$/.test(c.name) ? [chartKind(c.name)] : [],
+      ),
+    ),
+  ];
+  // The chart's kind, as a reader names it ("Bar chart"): what it shows is searchable too.
+  if (kinds.length > 0)
+    lines.push(kinds.length === 1 ? `${kinds[0]} chart` : `Combination chart (${kinds.join(", ")})`);
   const series = findAll(plot, "ser").map((ser) => ({
     name: cachedPoints(childrenNamed(ser, "tx")[0]).join(" "),
     categories: cachedPoints(childrenNamed(ser, "cat")[0] ?? childrenNamed(ser, "xVal")[0]),
@@ -249,6 +259,14 @@ export function chartText(chart: XmlElement): string[] {
     lines.push([categories[i] ?? "", ...series.map((s) => s.values[i] ?? "")].join("\t"));
   }
   return lines.filter((l) => l.trim() !== "");
+}
+
+/** "barChart", "bar3DChart" -> "Bar"; "ofPieChart" -> "Pie of pie". */
+function chartKind(name: string): string {
+  const base = name.replace(/Chart$/, "").replace(/3D$/, "");
+  if (base === "ofPie") return "Pie of pie";
+  if (base === "doughnut") return "Doughnut";
+  return base.charAt(0).toUpperCase() + base.slice(1);
 }
 
 /** Points of a chart data reference's cache (`strCache`, `numCache`, or a literal), in index order. */
