@@ -22,3 +22,30 @@ export class CliError extends Error {
     super(message);
   }
 }
+
+/**
+ * Stops the command on the first Ctrl-C (SIGINT) or SIGTERM: the signal aborts with an INTERRUPTED
+ * CliError (`docfleet: interrupted ...`, exit 130, no stack) that the running work throws where it
+ * stands; a second Ctrl-C exits at once. `dispose` removes the handlers.
+ */
+export function interruptible(what: string): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const onSignal = () => {
+    if (controller.signal.aborted) process.exit(ExitCode.INTERRUPTED);
+    controller.abort(new CliError(`interrupted: ${what}`, ExitCode.INTERRUPTED));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return {
+    signal: controller.signal,
+    dispose() {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
+}
+
+/** The error to report for `err` once `signal` may have been aborted: the interruption wins. */
+export function whenInterrupted(err: unknown, signal: AbortSignal): unknown {
+  return signal.aborted && signal.reason instanceof CliError ? signal.reason : err;
+}

@@ -1,30 +1,69 @@
+import { readFileSync } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { expiryArg, parseScopesArg } from "./args.ts";
 import { GatewayClient } from "./client.ts";
-import { formatHits, search } from "./commands/search.ts";
+import { formatFacets, formatHits, parseFieldCondition, searchAll } from "./commands/search.ts";
 import {
   dryRun,
   formatDryRun,
   formatSummary,
+  isForbidden,
+  NO_READ_SCOPE,
   parseBytes,
   UPLOAD_DEFAULTS,
   upload,
   uploadExitCode,
 } from "./commands/upload.ts";
 import { watchBatch } from "./commands/watch.ts";
-import { CliError, ExitCode } from "./exit-codes.ts";
+import { CliError, ExitCode, interruptible, whenInterrupted } from "./exit-codes.ts";
+import { checkPort } from "./listen-check.ts";
 import { clientApiKey } from "./local-key.ts";
 import { defaultStateDir } from "./upload/manifest.ts";
 import { DEFAULT_RETRY } from "./upload/retry.ts";
 import { resolveSources } from "./upload/sources.ts";
 
 const int =
-  (name: string, min = 0) =>
+  (name: string, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   (v: string) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < min)
-      throw new InvalidArgumentError(`${name} must be a whole number >= ${min}`);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new InvalidArgumentError(
+        `${name} must be a whole number ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`}`,
+      );
     return n;
   };
+
+const dateArg = (v: string) => {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(v) || Number.isNaN(Date.parse(v)))
+    throw new InvalidArgumentError("must be a date YYYY-MM-DD");
+  return v;
+};
+
+const fieldArg = (v: string) => {
+  try {
+    return parseFieldCondition(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+};
+
+const facetArg = (v: string) => {
+  if (v !== "category" && v !== "batch" && !/^field:[a-z][a-z0-9_]*$/i.test(v))
+    throw new InvalidArgumentError("must be category, batch or field:<name>");
+  return v;
+};
+
+/** The CLI's version (its package.json), for --version. */
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+      version: string;
+    };
+    return pkg.version;
+  } catch {
+    return "unknown";
+  }
+}
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -56,7 +95,8 @@ export async function serve(o: Parameters<typeof import("./commands/server.ts")[
 export async function main(argv: string[]): Promise<number> {
   const program = new Command("docfleet")
     .description("docfleet: turn a pile of documents into a searchable archive")
-    .showHelpAfterError()
+    .version(version(), "-V, --version", "print the version")
+    // A usage error is one line (commander's `error: ...`), never the whole help after it.
     .exitOverride();
   const endpointOption = () =>
     new Option("--endpoint <url>", "gateway URL").env("DOCFLEET_ENDPOINT").default("http://127.0.0.1:4000");
@@ -82,6 +122,7 @@ export async function main(argv: string[]): Promise<number> {
     )
     .addOption(understandConcurrencyOption())
     .action(async (o) => {
+      await checkPort(o.host, o.port);
       const server = await import("./commands/server.ts");
       const system = await server.serve(o);
       process.stderr.write(`docfleet serving at ${system.url}/graphql (Ctrl-C to stop)\n`);
@@ -104,6 +145,7 @@ export async function main(argv: string[]): Promise<number> {
     )
     .option("--no-relay", "leave the outbox to other processes (e.g. `docfleet relay`)")
     .action(async (o) => {
+      await checkPort(o.host, o.port);
       const server = await import("./commands/server.ts");
       const system = await server.gateway(o);
       process.stderr.write(`docfleet gateway at ${system.url}/graphql\n`);
@@ -241,14 +283,9 @@ export async function main(argv: string[]): Promise<number> {
         else process.stderr.write(`${formatDryRun(r)}\n`);
         return;
       }
-      const interrupt = new AbortController();
-      const onSignal = () => {
-        if (interrupt.signal.aborted) process.exit(ExitCode.INTERRUPTED);
-        process.stderr.write("\nstopping: keeping the manifest (Ctrl-C again to quit at once)...\n");
-        interrupt.abort(new Error("interrupted"));
-      };
-      process.on("SIGINT", onSignal);
-      process.on("SIGTERM", onSignal);
+      const interrupt = interruptible(
+        "the upload's manifest keeps what was done; rerun the same command to go on",
+      );
       try {
         const watch = o.watch && o.wait;
         const progress = o.progress && !o.json ? process.stderr : null;
@@ -268,30 +305,38 @@ export async function main(argv: string[]): Promise<number> {
           notices: process.stderr,
           signal: interrupt.signal,
         });
-        if (watch && !summary.interrupted && summary.totals.queued > 0) {
-          const w = await watchBatch({
-            endpoint: common.endpoint,
-            apiKey,
-            batchId: summary.batchId,
-            out: null,
-            view: progress,
-            ignorePendingUpload: true,
-          });
-          Object.assign(summary, {
-            completed: w.counts.completed,
-            failed: w.counts.failed,
-            needsReview: w.counts.needsReview,
-            failuresByCode: w.failuresByCode,
-            seconds: summary.seconds + w.seconds,
-          });
+        if (watch && !summary.interrupted && !summary.notFollowed && summary.totals.queued > 0) {
+          try {
+            const w = await watchBatch({
+              endpoint: common.endpoint,
+              apiKey,
+              batchId: summary.batchId,
+              out: null,
+              view: progress,
+              ignorePendingUpload: true,
+              signal: interrupt.signal,
+            });
+            Object.assign(summary, {
+              completed: w.counts.completed,
+              failed: w.counts.failed,
+              needsReview: w.counts.needsReview,
+              failuresByCode: w.failuresByCode,
+              seconds: summary.seconds + w.watchedSeconds,
+            });
+          } catch (err) {
+            if (!isForbidden(err)) throw err;
+            summary.notFollowed = NO_READ_SCOPE.replace("<batch>", summary.batchId);
+          }
         }
+        if (summary.interrupted && !o.json) throw interrupt.signal.reason;
         process.stdout.write(
           o.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatSummary(summary)}\n`,
         );
         code = uploadExitCode(summary);
+      } catch (err) {
+        throw whenInterrupted(err, interrupt.signal);
       } finally {
-        process.off("SIGINT", onSignal);
-        process.off("SIGTERM", onSignal);
+        interrupt.dispose();
       }
     });
 
@@ -304,8 +349,21 @@ export async function main(argv: string[]): Promise<number> {
     .option("--json", "print the final summary as JSON")
     .action(async (batchId: string, o) => {
       const apiKey = clientApiKey(o.apiKey, o.endpoint);
-      const r = await watchBatch({ endpoint: o.endpoint, apiKey, batchId, json: !!o.json });
-      code = r.exitCode;
+      const interrupt = interruptible(`stopped watching batch ${batchId} (it goes on processing)`);
+      try {
+        const r = await watchBatch({
+          endpoint: normaliseEndpoint(o.endpoint),
+          apiKey,
+          batchId,
+          json: !!o.json,
+          signal: interrupt.signal,
+        });
+        code = r.exitCode;
+      } catch (err) {
+        throw whenInterrupted(err, interrupt.signal);
+      } finally {
+        interrupt.dispose();
+      }
     });
 
   program
@@ -319,27 +377,156 @@ export async function main(argv: string[]): Promise<number> {
         .choices(["KEYWORD", "VECTOR", "HYBRID"])
         .default("HYBRID"),
     )
-    .addOption(new Option("--limit <n>", "results").default(10).argParser(int("limit", 1)))
-    .option("--json", "print results as JSON")
+    .addOption(new Option("--limit <n>", "results (1..100)").default(10).argParser(int("limit", 1, 100)))
+    .option("--category <name>", "only documents of this category; repeatable (any of)", collect, [])
+    .option("--batch <id>", "only documents of this batch; repeatable (any of)", collect, [])
+    .addOption(
+      new Option("--from <date>", "the document's own date on or after (YYYY-MM-DD)").argParser(dateArg),
+    )
+    .addOption(
+      new Option("--to <date>", "the document's own date on or before (YYYY-MM-DD)").argParser(dateArg),
+    )
+    .option(
+      "--field <condition>",
+      "a field condition: total>=100, vendor=ACME, currency=EUR|USD, iban? (exists); repeatable (all hold)",
+      (v: string, prev: ReturnType<typeof parseFieldCondition>[]) => [...prev, fieldArg(v)],
+      [],
+    )
+    .option(
+      "--facet <name>",
+      "count the matches by category, batch or field:<name>; repeatable",
+      (v: string, prev: string[]) => [...prev, facetArg(v)],
+      [],
+    )
+    .option("--json", "print results as JSON ({ query, totalCount, hits, facets })")
     .action(async (query: string, o) => {
-      const client = new GatewayClient(o.endpoint, clientApiKey(o.apiKey, o.endpoint));
-      const hits = await search(client, query, o.mode, o.limit);
-      if (o.json) process.stdout.write(`${JSON.stringify(hits, null, 2)}\n`);
-      else process.stdout.write(formatHits(query, hits));
+      const endpoint = normaliseEndpoint(o.endpoint);
+      const client = new GatewayClient(endpoint, clientApiKey(o.apiKey, endpoint));
+      const filter = {
+        ...(o.category.length ? { category: o.category } : {}),
+        ...(o.batch.length ? { batchId: o.batch } : {}),
+        ...(o.from ? { dateFrom: o.from } : {}),
+        ...(o.to ? { dateTo: o.to } : {}),
+        ...(o.field.length ? { fields: o.field } : {}),
+      };
+      const r = await searchAll(client, query, {
+        mode: o.mode,
+        limit: o.limit,
+        filter: Object.keys(filter).length ? filter : undefined,
+        facets: o.facet,
+      });
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+        return;
+      }
+      process.stdout.write(formatHits(query, r.hits));
+      if (r.facets.length) process.stdout.write(`${formatFacets(r.facets)}\n`);
+    });
+
+  program
+    .command("batches")
+    .description("list the batches, newest first, with their counts")
+    .addOption(endpointOption())
+    .addOption(keyOption())
+    .addOption(new Option("--limit <n>", "batches").default(20).argParser(int("limit", 1)))
+    .option("--json", "print as JSON")
+    .action(async (o) => {
+      const op = await import("./commands/operator.ts");
+      const endpoint = normaliseEndpoint(o.endpoint);
+      const client = new GatewayClient(endpoint, clientApiKey(o.apiKey, endpoint));
+      const { batches, more } = await op.listBatches(client, o.limit);
+      if (o.json) process.stdout.write(`${JSON.stringify(batches, null, 2)}\n`);
+      else if (batches.length === 0) process.stderr.write("no batches\n");
+      else {
+        process.stdout.write(`${op.batchesTable(batches)}\n`);
+        if (more) process.stderr.write(`(more: --limit ${o.limit * 2})\n`);
+      }
+    });
+
+  program
+    .command("documents")
+    .description("list documents: of a batch, by status, error code or category (failures: --status FAILED)")
+    .addOption(endpointOption())
+    .addOption(keyOption())
+    .option("--batch <id>", "only this batch's documents")
+    .addOption(
+      new Option("--status <status>", "only documents in this status; repeatable")
+        .choices(["PENDING_UPLOAD", "QUEUED", "PROCESSING", "COMPLETED", "FAILED"])
+        .argParser((v: string, prev: string[] = []) => {
+          const u = v.toUpperCase();
+          if (!["PENDING_UPLOAD", "QUEUED", "PROCESSING", "COMPLETED", "FAILED"].includes(u))
+            throw new InvalidArgumentError("must be PENDING_UPLOAD, QUEUED, PROCESSING, COMPLETED or FAILED");
+          return [...prev, u];
+        }),
+    )
+    .option("--error-code <code>", "only documents that failed with this code; repeatable", collect, [])
+    .option("--category <name>", "only documents of this category; repeatable", collect, [])
+    .option("--needs-review", "only documents flagged for review")
+    .addOption(new Option("--limit <n>", "documents").default(50).argParser(int("limit", 1)))
+    .option("--json", "print as JSON")
+    .action(async (o) => {
+      const op = await import("./commands/operator.ts");
+      const endpoint = normaliseEndpoint(o.endpoint);
+      const client = new GatewayClient(endpoint, clientApiKey(o.apiKey, endpoint));
+      const r = await op.listDocuments(
+        client,
+        {
+          batchId: o.batch,
+          status: o.status,
+          errorCode: o.errorCode,
+          category: o.category,
+          needsReview: o.needsReview ? true : undefined,
+        },
+        o.limit,
+      );
+      if (o.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+      else if (r.documents.length === 0) process.stderr.write("no documents match\n");
+      else {
+        process.stdout.write(`${op.documentsTable(r.documents)}\n`);
+        process.stderr.write(
+          `${r.documents.length} of ${r.total} shown${r.more ? ` (more: --limit ${r.total})` : ""}\n`,
+        );
+      }
+    });
+
+  program
+    .command("retry")
+    .description(
+      "queue failed documents again: a batch's (--batch, also its stuck ones) or these ids (admin key)",
+    )
+    .argument("[ids...]", "document ids (as listed by `docfleet documents --status FAILED`)")
+    .addOption(endpointOption())
+    .addOption(keyOption())
+    .option("--batch <id>", "retry this batch's failed documents and resume its stuck ones")
+    .option("--include-completed", "with --batch: also run its completed documents again")
+    .option("--json", "print as JSON")
+    .action(async (ids: string[], o) => {
+      const op = await import("./commands/operator.ts");
+      const endpoint = normaliseEndpoint(o.endpoint);
+      const client = new GatewayClient(endpoint, clientApiKey(o.apiKey, endpoint));
+      const r = await op.retry(client, { batchId: o.batch, ids, includeCompleted: o.includeCompleted });
+      if (o.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+      else process.stdout.write(`${op.formatRetry(r, o.batch)}\n`);
+      if (r.results.some((x) => x.status === "NOT_FOUND" || x.status === "BAD_STAGE"))
+        code = ExitCode.PARTIAL;
     });
 
   const keys = program
     .command("keys")
     .description(
-      "manage API keys (server side, straight on the database like migrate; stop `serve` first on PGlite)",
+      "manage API keys (on the database; while `serve` holds the embedded one, the local tenant's through it)",
     );
   keys
     .command("create")
     .description("create an API key and print it once (creates the tenant when no tenant has that name)")
     .requiredOption("--tenant <name>", "tenant name (`local`: the embedded mode's tenant)")
-    .requiredOption("--scopes <list>", "comma list of read, upload, admin (admin implies the others)")
+    .requiredOption(
+      "--scopes <list>",
+      "comma list of read, upload, admin (admin implies the others)",
+      parseScopesArg,
+    )
     .option("--name <name>", "what the key is for")
-    .option("--expires <when>", "30d, 12h, 90m, 2w from now, or a date (2027-01-01)")
+    .option("--expires <when>", "30d, 12h, 90m, 2w from now, or a date (2027-01-01)", expiryArg)
     .addOption(new Option("--data-dir <dir>", "data folder").env("DOCFLEET_DATA_DIR"))
     .option("--json", "print the key and its details as JSON")
     .action(async (o) => (await import("./commands/keys.ts")).createKey(o));
@@ -387,6 +574,17 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CliError) {
       process.stderr.write(`docfleet: ${err.message}\n`);
       return err.exitCode;
+    }
+    // A port taken between the start-up check and listening.
+    if (
+      (err as NodeJS.ErrnoException)?.code === "EADDRINUSE" ||
+      (err as NodeJS.ErrnoException)?.code === "EACCES"
+    ) {
+      const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+      process.stderr.write(
+        `docfleet: cannot listen on ${e.address ?? "?"}:${e.port ?? "?"} (${e.code}); pick another --port\n`,
+      );
+      return ExitCode.USAGE;
     }
     // By name: the class lives in @docfleet/pipeline, which commands that do not need it never load.
     if ((err as Error)?.name === "ConfigError") {

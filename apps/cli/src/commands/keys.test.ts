@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseExpiry } from "./keys.ts";
+import { parseExpiry } from "../args.ts";
 
 describe("parseExpiry", () => {
   const now = new Date("2026-06-01T12:00:00Z");

@@ -5,12 +5,16 @@ import {
   baseEnvSchema,
   ConfigError,
   createDatabase,
+  createLogger,
   parseEnv,
   STAGES,
   type StageName,
 } from "@docfleet/pipeline";
 import { parseRoles } from "@docfleet/worker";
+import pinoPretty from "pino-pretty";
+import { lockDataDir } from "../data-lock.ts";
 import { CliError, ExitCode } from "../exit-codes.ts";
+import { checkPort } from "../listen-check.ts";
 import { buildDeps, startSystem } from "../system.ts";
 
 // The commands that run docfleet itself. main.ts imports this module only for them, so that client
@@ -31,18 +35,64 @@ export async function serve(o: {
 }) {
   const cfg = config(o.dataDir);
   // With port 0 the public URL is only known once listening: bind first through a fixed port.
-  const port = o.port === 0 ? await freePort(o.host) : o.port;
+  // A taken port, like a held data folder, is found before the database opens and models load.
+  const port = o.port === 0 ? await freePort(o.host) : await checkPort(o.host, o.port);
   const publicUrl = o.publicUrl ?? `http://${o.host}:${port}`;
-  const deps = await buildDeps(cfg, publicUrl);
-  return startSystem(deps, {
-    gateway: { port, host: o.host, browser: { ...cfg.browser, publicUrl }, ...surface(cfg, "development") },
-    worker: { roles: STAGES, concurrency: perStage(o.concurrency, o.understandConcurrency) },
-    requeueOnStart: cfg.queue.kind === "memory",
-    // Anonymous requests were the local tenant's admin: any web page could use them. Now an opt-in;
-    // the CLI sends the admin key below (local-key.ts).
-    allowAnonymous: cfg.allowAnonymous ?? false,
-    adminKeyFile: join(cfg.dataDir, "admin-key"),
+  const lock =
+    cfg.database.kind === "pglite"
+      ? lockDataDir(cfg.dataDir, "serve", {
+          url: localUrl(o.host, port),
+          hint: () => "stop it first, or give this one another --data-dir",
+        })
+      : null;
+  try {
+    const deps = await buildDeps(cfg, publicUrl, { log: cliLogger(cfg.logLevel) });
+    const system = await startSystem(deps, {
+      gateway: { port, host: o.host, browser: { ...cfg.browser, publicUrl }, ...surface(cfg, "development") },
+      worker: { roles: STAGES, concurrency: perStage(o.concurrency, o.understandConcurrency) },
+      requeueOnStart: cfg.queue.kind === "memory",
+      // Anonymous requests were the local tenant's admin: any web page could use them. Now an opt-in;
+      // the CLI sends the admin key below (local-key.ts).
+      allowAnonymous: cfg.allowAnonymous ?? false,
+      adminKeyFile: join(cfg.dataDir, "admin-key"),
+    });
+    return {
+      ...system,
+      stop: async () => {
+        try {
+          await system.stop();
+        } finally {
+          lock?.release();
+        }
+      },
+    };
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
+}
+
+/** How this machine reaches a server listening on `host` (a wildcard address: through loopback). */
+function localUrl(host: string, port: number): string {
+  const h =
+    host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "[::1]" : host.includes(":") ? `[${host}]` : host;
+  return `http://${h}:${port}`;
+}
+
+/**
+ * Human-readable logs on a terminal (pino-pretty, colours unless NO_COLOR), JSON lines elsewhere (a
+ * file, a pipe, a log collector).
+ */
+function cliLogger(level: AdapterConfig["logLevel"]) {
+  if (!process.stdout.isTTY) return createLogger(level, "docfleet");
+  const pretty = pinoPretty({
+    colorize: !process.env.NO_COLOR,
+    translateTime: "SYS:HH:MM:ss",
+    ignore: "pid,hostname,name",
+    sync: true,
+    destination: 1,
   });
+  return createLogger(level, "docfleet", pretty);
 }
 
 function perStage(n: number, understand?: number): Record<StageName, number> {
@@ -102,10 +152,11 @@ async function freePort(host: string): Promise<number> {
   });
 }
 
-export function gateway(o: { port: number; host: string; publicUrl?: string; relay: boolean }) {
+export async function gateway(o: { port: number; host: string; publicUrl?: string; relay: boolean }) {
   const cfg = distributedConfig("gateway");
+  await checkPort(o.host, o.port);
   const publicUrl = o.publicUrl ?? `http://${o.host}:${o.port}`;
-  return buildDeps(cfg, publicUrl).then((deps) =>
+  return buildDeps(cfg, publicUrl, { log: cliLogger(cfg.logLevel) }).then((deps) =>
     startSystem(deps, {
       gateway: {
         port: o.port,
@@ -161,10 +212,16 @@ export async function relay(o: { pollMs: number; metricsPort?: number; metricsHo
 
 /** Applies pending migrations; answers their names. */
 export async function migrate(dataDir?: string): Promise<string[]> {
-  const db = await createDatabase(config(dataDir).database);
+  const cfg = config(dataDir);
+  const lock = cfg.database.kind === "pglite" ? lockDataDir(cfg.dataDir, "migrate") : null;
   try {
-    return await db.migrate();
+    const db = await createDatabase(cfg.database);
+    try {
+      return await db.migrate();
+    } finally {
+      await db.close();
+    }
   } finally {
-    await db.close();
+    lock?.release();
   }
 }

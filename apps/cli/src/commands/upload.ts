@@ -29,6 +29,17 @@ export interface UploadSummary extends BulkResult {
   needsReview: number;
   /** The batch as the gateway counts it at the end. */
   batch: Pick<BatchCounts, "total" | "pendingUpload"> | null;
+  /** Why processing was not followed (a key without the read scope), when it was not. */
+  notFollowed?: string;
+}
+
+/** What an upload-only key is told once its files are in. */
+export const NO_READ_SCOPE =
+  'uploaded and queued; this API key has no "read" scope, so the progress of the batch cannot be followed (a key with "read" can: docfleet watch <batch>)';
+
+/** A FORBIDDEN answer: the key lacks a scope. */
+export function isForbidden(err: unknown): boolean {
+  return (err as { code?: string } | null)?.code === "FORBIDDEN";
 }
 
 const BatchCountsQuery = graphql(`
@@ -85,9 +96,16 @@ export async function upload(client: GatewayClient, opts: UploadOptions): Promis
     batch: null,
   };
   if (!result.interrupted) {
-    if (opts.wait && result.totals.queued > 0) await waitForBatch(client, summary, out, opts.pollMs ?? 300);
-    const { total, pendingUpload } = await batchCounts(client, result.batchId);
-    summary.batch = { total, pendingUpload };
+    try {
+      if (opts.wait && result.totals.queued > 0)
+        await waitForBatch(client, summary, out, opts.pollMs ?? 300, opts.signal);
+      const { total, pendingUpload } = await batchCounts(client, result.batchId, opts.signal);
+      summary.batch = { total, pendingUpload };
+    } catch (err) {
+      // An upload-only key: its work is done; reading the batch back is not its to do.
+      if (!isForbidden(err)) throw err;
+      summary.notFollowed = NO_READ_SCOPE.replace("<batch>", result.batchId);
+    }
   }
   return summary;
 }
@@ -197,8 +215,8 @@ export function formatDryRun(r: DryRunResult): string {
   ].join("\n");
 }
 
-async function batchCounts(client: GatewayClient, id: string): Promise<BatchCounts> {
-  const { batch } = await client.request(BatchCountsQuery, { id });
+async function batchCounts(client: GatewayClient, id: string, signal?: AbortSignal): Promise<BatchCounts> {
+  const { batch } = await client.request(BatchCountsQuery, { id }, { signal });
   if (!batch) throw new CliError(`batch ${id} was not found for this API key`, ExitCode.USAGE);
   return batch.counts;
 }
@@ -208,10 +226,11 @@ async function waitForBatch(
   summary: UploadSummary,
   out: UploadOptions["progress"],
   pollMs: number,
+  signal?: AbortSignal,
 ) {
   let printed = 0;
   for (;;) {
-    const c = await batchCounts(client, summary.batchId);
+    const c = await batchCounts(client, summary.batchId, signal);
     const expected = c.total - c.pendingUpload;
     const line = `processing ${num(c.done)}/${num(expected)} (completed ${num(c.completed)}, failed ${num(c.failed)})`;
     if (out?.isTTY) out.write(`\r${line.padEnd(80)}`);
@@ -225,16 +244,17 @@ async function waitForBatch(
       summary.needsReview = c.needsReview;
       break;
     }
-    await new Promise((r) => setTimeout(r, pollMs));
+    await sleep(pollMs, signal);
   }
   if (out?.isTTY) out.write("\n");
   let after: string | null = null;
   for (;;) {
     // annotated: `after` below is read from it, which TypeScript cannot infer through
-    const res: FailedDocumentsQuery = await client.request(FailedDocuments, {
-      f: { batchId: summary.batchId, status: ["FAILED"] },
-      after,
-    });
+    const res: FailedDocumentsQuery = await client.request(
+      FailedDocuments,
+      { f: { batchId: summary.batchId, status: ["FAILED"] }, after },
+      { signal },
+    );
     for (const e of res.documents.edges) {
       const code = e.node.errorCode ?? "UNKNOWN";
       summary.failuresByCode[code] = (summary.failuresByCode[code] ?? 0) + 1;
@@ -242,6 +262,23 @@ async function waitForBatch(
     if (!res.documents.pageInfo.hasNextPage) break;
     after = res.documents.pageInfo.endCursor;
   }
+}
+
+/** Waits `ms`, or rejects with the signal's reason once it aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const done = () => {
+      signal?.removeEventListener("abort", abort);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    const abort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener("abort", abort, { once: true });
+  });
 }
 
 export function formatSummary(s: UploadSummary): string {
@@ -275,6 +312,7 @@ export function formatSummary(s: UploadSummary): string {
     for (const i of list.slice(0, 20)) lines.push(`  ${kind} ${i.name}: ${i.code} ${i.message}`);
     if (list.length > 20) lines.push(`  ... and ${num(list.length - 20)} more ${kind} (see --json)`);
   }
+  if (s.notFollowed) lines.push(`  ${s.notFollowed}`);
   lines.push(`  manifest ${s.manifest}`);
   if (s.interrupted || s.pendingLeft > 0)
     lines.push(

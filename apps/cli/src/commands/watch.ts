@@ -1,5 +1,8 @@
 import { type Client, createClient } from "graphql-ws";
+import { createLogUpdate } from "log-update";
+import picocolors from "picocolors";
 import WebSocket from "ws";
+import { seconds as secondsText } from "../args.ts";
 import type { BatchCounts } from "../batch-counts.ts";
 import { operationText } from "../client.ts";
 import { CliError, ExitCode } from "../exit-codes.ts";
@@ -26,13 +29,21 @@ export interface WatchOptions {
    * PENDING_UPLOAD and the batch never reads `finished`): for `upload --watch`, whose uploads are over.
    */
   ignorePendingUpload?: boolean;
+  /** Aborts the watch: it rejects with the signal's reason (Ctrl-C: an INTERRUPTED CliError). */
+  signal?: AbortSignal;
 }
 
 export interface WatchResult {
   batchId: string;
   counts: BatchCounts;
   failuresByCode: Record<string, number>;
-  seconds: number;
+  /**
+   * The batch's own time: from its creation to its last event (null when the gateway told neither).
+   * Not the watch's: a watch started late, or on a finished batch, takes far less.
+   */
+  seconds: number | null;
+  /** How long this watch ran. */
+  watchedSeconds: number;
   reconnects: number;
   /** OK when nothing failed, PARTIAL when some documents failed. */
   exitCode: number;
@@ -42,7 +53,8 @@ const BatchProgress = graphql(`
   subscription BatchProgress($id: ID!, $after: Int) {
     batchProgress(id: $id, after: $after) {
       cursor
-      events { seq type documentId code }
+      events { seq type documentId code createdAt }
+      batch { createdAt }
       counts { ...BatchCountsFields }
       stages { parse understand embed index }
       finished documentsPerMinute etaSeconds
@@ -84,6 +96,8 @@ export async function watchBatch(opts: WatchOptions): Promise<WatchResult> {
     etaSeconds: null,
     failedDocs: new Map(),
     disconnected: null,
+    createdAt: null,
+    lastEventAt: null,
   };
   const view = viewStream ? new LiveView(viewStream, isTTY, state) : null;
   let reconnects = 0;
@@ -122,7 +136,7 @@ export async function watchBatch(opts: WatchOptions): Promise<WatchResult> {
       const wait = Math.min(250 * 2 ** attempt++, 5_000) * (0.75 + Math.random() * 0.5);
       state.disconnected = { since, reason: ended.reason, attempt };
       view?.update();
-      await new Promise((r) => setTimeout(r, Math.min(wait, Math.max(0, since + budget - now))));
+      await pause(Math.min(wait, Math.max(0, since + budget - now)), opts.signal);
     }
   } finally {
     view?.close();
@@ -133,12 +147,31 @@ export async function watchBatch(opts: WatchOptions): Promise<WatchResult> {
     batchId: opts.batchId,
     counts,
     failuresByCode: failuresByCode(state),
-    seconds: (Date.now() - started) / 1000,
+    seconds:
+      state.createdAt !== null && state.lastEventAt !== null
+        ? Math.max(0, state.lastEventAt - state.createdAt) / 1000
+        : null,
+    watchedSeconds: (Date.now() - started) / 1000,
     reconnects,
     exitCode: counts.failed > 0 ? ExitCode.PARTIAL : ExitCode.OK,
   };
   if (out) out.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatWatchSummary(result)}\n`);
   return result;
+}
+
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", abort);
+      resolve();
+    }, ms);
+    const abort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener("abort", abort, { once: true });
+  });
 }
 
 /** http://h:p[/graphql] → ws://h:p/graphql (https → wss). */
@@ -166,11 +199,15 @@ function subscribeOnce(
     const settle = (fn: () => void) => {
       if (settled) return;
       settled = true;
+      opts.signal?.removeEventListener("abort", abort);
       unsubscribe?.();
       // terminate, not dispose: a dead gateway would never answer a graceful close
       client?.terminate();
       fn();
     };
+    const abort = () => settle(() => reject(opts.signal!.reason));
+    if (opts.signal?.aborted) return reject(opts.signal.reason);
+    opts.signal?.addEventListener("abort", abort, { once: true });
     const lost = (err: unknown) => {
       const code = (err as { code?: unknown } | null)?.code;
       if (code === 4401 || code === 4403)
@@ -249,6 +286,9 @@ interface ViewState {
   /** Failed documents and their codes, as of the cursor: a retried document leaves it. */
   failedDocs: Map<string, string>;
   disconnected: { since: number; reason: string; attempt: number } | null;
+  /** The batch's creation and its latest event seen (ms since the epoch). */
+  createdAt: number | null;
+  lastEventAt: number | null;
 }
 
 /** Applies one message; returns true when the batch is finished. Events at or before the cursor are old news. */
@@ -257,6 +297,8 @@ function applyProgress(state: ViewState, p: Progress, ignorePendingUpload: boole
   for (const e of p.events) {
     if (e.seq <= state.cursor) continue;
     state.cursor = e.seq;
+    const at = Date.parse(e.createdAt);
+    if (Number.isFinite(at)) state.lastEventAt = Math.max(state.lastEventAt ?? at, at);
     const key = e.documentId ?? `#${e.seq}`;
     if (e.type === "document.failed") state.failedDocs.set(key, e.code ?? "UNKNOWN");
     else if (
@@ -266,6 +308,7 @@ function applyProgress(state: ViewState, p: Progress, ignorePendingUpload: boole
       state.failedDocs.delete(e.documentId);
   }
   state.cursor = Math.max(state.cursor, p.cursor);
+  if (p.batch) state.createdAt = Date.parse(p.batch.createdAt);
   state.counts = p.counts;
   state.stages = p.stages;
   state.perMinute = p.documentsPerMinute;
@@ -288,8 +331,9 @@ function failuresByCode(state: ViewState): Record<string, number> {
 
 /** Draws the state at most every REDRAW_MS: one block redrawn in place on a TTY, else a line now and then. */
 class LiveView {
-  private lines = 0;
   private last = 0;
+  /** Redraws the block in place (log-update: erases what it drew, hides the cursor meanwhile). */
+  private readonly logUpdate: ReturnType<typeof createLogUpdate> | null;
   private timer: NodeJS.Timeout | null = null;
   private lastPlain = "";
 
@@ -297,7 +341,9 @@ class LiveView {
     private readonly stream: NodeJS.WritableStream,
     private readonly tty: boolean,
     private readonly state: ViewState,
-  ) {}
+  ) {
+    this.logUpdate = tty ? createLogUpdate(stream as NodeJS.WriteStream, { showCursor: false }) : null;
+  }
 
   update(): void {
     if (this.timer) return;
@@ -312,18 +358,16 @@ class LiveView {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.draw();
+    this.logUpdate?.done();
   }
 
   private draw(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.last = Date.now();
-    if (this.tty) {
+    if (this.logUpdate) {
       const block = renderBlock(this.state, (this.stream as { columns?: number }).columns || 100);
-      // up to the block's first line, clear to the end of the screen, draw again
-      const up = this.lines > 0 ? `\x1b[${this.lines}F\x1b[J` : "";
-      this.stream.write(`${up}${block.join("\n")}\n`);
-      this.lines = block.length;
+      this.logUpdate(block.join("\n"));
     } else {
       const line = renderLine(this.state);
       // "connecting" is no news on a log; an error right after says more
@@ -333,6 +377,11 @@ class LiveView {
     }
   }
 }
+
+/** Colours on a terminal, none with NO_COLOR (https://no-color.org) or FORCE_COLOR=0. */
+const colors = picocolors.createColors(
+  !process.env.NO_COLOR && process.env.FORCE_COLOR !== "0" && process.stderr.isTTY === true,
+);
 
 function renderBlock(s: ViewState, columns = 100): string[] {
   const c = s.counts;
@@ -356,7 +405,7 @@ function renderBlock(s: ViewState, columns = 100): string[] {
     }
     lines.push(`  rate     ${s.perMinute.toFixed(1)} documents/min  ETA ${eta(s.etaSeconds)}`);
     const f = Object.entries(failuresByCode(s));
-    if (f.length > 0) lines.push(`  failures ${f.map(([code, n]) => `${code} ${n}`).join("  ")}`);
+    if (f.length > 0) lines.push(colors.red(`  failures ${f.map(([code, n]) => `${code} ${n}`).join("  ")}`));
   }
   if (s.disconnected)
     lines.push(
@@ -392,8 +441,10 @@ function eta(seconds: number | null): string {
 
 export function formatWatchSummary(r: WatchResult): string {
   const c = r.counts;
+  const took =
+    r.seconds === null ? "" : ` in ${secondsText(r.seconds)} (the batch's time, from its creation)`;
   const lines = [
-    `batch ${r.batchId}: ${c.done} of ${c.total} documents done in ${r.seconds.toFixed(1)} s${r.reconnects ? ` (${r.reconnects} reconnect${r.reconnects > 1 ? "s" : ""})` : ""}`,
+    `batch ${r.batchId}: ${c.done} of ${c.total} documents done${took}${r.reconnects ? ` (${r.reconnects} reconnect${r.reconnects > 1 ? "s" : ""})` : ""}`,
     `  completed ${c.completed}, failed ${c.failed}, needs review ${c.needsReview}${c.pendingUpload ? `, never uploaded ${c.pendingUpload}` : ""}`,
   ];
   for (const [code, n] of Object.entries(r.failuresByCode)) lines.push(`    ${code}: ${n}`);

@@ -601,7 +601,14 @@ function unreachable(endpoint: string, err: TransientError): CliError {
 }
 
 async function checkBatch(client: GatewayClient, batchId: string, signal?: AbortSignal, manifest?: string) {
-  const { batch } = await client.request(CheckBatch, { id: batchId }, { signal });
+  let batch: { id: string } | null;
+  try {
+    ({ batch } = await client.request(CheckBatch, { id: batchId }, { signal }));
+  } catch (err) {
+    // An upload-only key may not read batches: requestUploads checks the batch itself (NOT_FOUND).
+    if ((err as { code?: string }).code === "FORBIDDEN") return;
+    throw err;
+  }
   if (!batch)
     throw new CliError(
       `batch ${batchId} was not found for this API key${

@@ -3,6 +3,7 @@ import { builder } from "../builder.ts";
 import "./batch.ts";
 import "./category.ts";
 import "./document.ts";
+import "./keys.ts";
 import "./operations.ts";
 import "./progress.ts";
 import "./search.ts";

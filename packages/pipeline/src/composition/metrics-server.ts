@@ -38,7 +38,7 @@ export function metricsServer(deps: PipelineDeps, port: number, host: string): M
       server = s;
       const addr = s.address() as AddressInfo;
       url = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${addr.port}`;
-      deps.log.info({ url: `${url}/metrics` }, "metrics are served");
+      deps.log.info({ endpoint: `${url}/metrics` }, "metrics are served");
     },
     async stop() {
       const s = server;

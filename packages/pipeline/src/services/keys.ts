@@ -134,9 +134,9 @@ export class ApiKeys {
   /**
    * Revokes a key by id, by its listed prefix (or the start of it) or by the key itself. Idempotent: revoking a revoked key changes nothing
    * and answers it with its first revocation time. Throws NOT_FOUND, or CONFLICT when a prefix names
-   * several keys.
+   * several keys. With `tenantId`, only that tenant's keys are found (a tenant's admin revoking).
    */
-  async revoke(idOrPrefix: string): Promise<KeyInfo> {
+  async revoke(idOrPrefix: string, opts: { tenantId?: string } = {}): Promise<KeyInfo> {
     const ref = idOrPrefix.trim();
     // An id, a listed prefix (or its start), or the key itself.
     const where = isUuid(ref)
@@ -150,6 +150,7 @@ export class ApiKeys {
       ? (await keys.findForRevoke(this.prisma, where)).filter(
           (r) => r.id === ref.toLowerCase() || r.prefix.startsWith(ref) || r.hash === hashKey(ref),
         ) // LIKE's `_` matches any character
+          .filter((r) => opts.tenantId === undefined || r.tenantId === opts.tenantId)
       : [];
     if (rows.length === 0) throw new RequestError("NOT_FOUND", `no API key ${JSON.stringify(ref)}`);
     if (rows.length > 1)
