@@ -5,5 +5,6 @@ export declare function isStale(): boolean;
 /** Builds apps/cli/dist (only when stale with `ifStale`); throws with every problem found. */
 export declare function buildCli(options?: {
   ifStale?: boolean;
+  clean?: boolean;
   log?: (line: string) => void;
 }): Promise<{ built: boolean }>;

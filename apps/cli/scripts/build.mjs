@@ -6,6 +6,7 @@
 //
 //   node apps/cli/scripts/build.mjs           build (npm run build runs it through turbo)
 //   node apps/cli/scripts/build.mjs --if-stale build only when a source changed since the last build
+//   node apps/cli/scripts/build.mjs --clean    also remove every chunk of earlier builds (npm pack)
 
 import {
   existsSync,
@@ -178,7 +179,7 @@ function writeAtomic(path, contents) {
   renameSync(tmp, path);
 }
 
-export async function buildCli({ ifStale = false, log = console.error } = {}) {
+export async function buildCli({ ifStale = false, clean = false, log = console.error } = {}) {
   if (ifStale && !isStale()) return { built: false };
   const t0 = performance.now();
   const found = new Map(Object.entries(REQUIRED_BY_NAME));
@@ -221,11 +222,13 @@ export async function buildCli({ ifStale = false, log = console.error } = {}) {
     for (const e of readdirSync(join(DIST, to), { recursive: true, withFileTypes: true }))
       if (e.isFile() && !keep.has(join(e.parentPath, e.name))) rmSync(join(e.parentPath, e.name));
   }
-  // Chunks of earlier builds: a running process may still load one lazily, so only old ones go.
+  // Chunks of earlier builds: a running process may still load one lazily, so only old ones go
+  // (all of them with `clean`, before packing).
   const chunks = join(DIST, "chunks");
   for (const name of readdirSync(chunks)) {
     const p = join(chunks, name);
-    if (!outputs.includes(`chunks/${name}`) && statSync(p).mtimeMs < Date.now() - 3_600_000) rmSync(p);
+    if (!outputs.includes(`chunks/${name}`) && (clean || statSync(p).mtimeMs < Date.now() - 3_600_000))
+      rmSync(p);
   }
   const inputs = Object.keys(result.metafile.inputs)
     .map((p) => posix(relative(ROOT, join(CLI, p))))
@@ -240,7 +243,7 @@ export async function buildCli({ ifStale = false, log = console.error } = {}) {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   try {
-    await buildCli({ ifStale: process.argv.includes("--if-stale") });
+    await buildCli({ ifStale: process.argv.includes("--if-stale"), clean: process.argv.includes("--clean") });
   } catch (err) {
     console.error(err instanceof Error ? err.message : err);
     process.exitCode = 1;

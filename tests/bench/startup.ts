@@ -1,0 +1,145 @@
+/**
+ * Start-up of the `docfleet` CLI (issue 17 goal 2): the TypeScript sources run through tsx (how the
+ * bin ran before the compiled build) against the compiled bundle the bin runs now, side by side in one
+ * run, alternating, N times each.
+ *
+ *   npm run bench -- tests/bench/startup.ts [runs=10] [help|serve|all]
+ *
+ * - `--help`: wall time from spawn to exit of `docfleet --help`.
+ * - `serve`: wall time from spawn until GET /health answers 200 (polled every 25 ms), on a warm data
+ *   folder: one made by a first `serve` before anything is measured (PGlite initialised, migrations
+ *   applied, admin key written), then reused by every run; each run is stopped with SIGTERM and waited
+ *   for before the next starts.
+ *
+ * Prints median, p90 and min per variant and the compiled/tsx ratio of the medians. Timings depend on
+ * the machine's load: compare the two variants of one run, not figures from different runs.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { freePort, ROOT } from "../helpers/cli.ts";
+
+const runs = Number(process.argv[2] ?? 10);
+const which = process.argv[3] ?? "all";
+if (!Number.isInteger(runs) || runs < 1 || !["help", "serve", "all"].includes(which)) {
+  console.error("usage: tests/bench/startup.ts [runs=10] [help|serve|all]");
+  process.exit(2);
+}
+
+const MAIN_TS = join(ROOT, "apps/cli/src/main.ts");
+const VARIANTS = {
+  // what apps/cli/bin/docfleet.mjs did before the build: tsx's loader, then src/main.ts
+  tsx: (args: string[]) => [
+    "--import",
+    "tsx",
+    "--input-type=module",
+    "-e",
+    `const { main } = await import(${JSON.stringify(MAIN_TS)}); process.exitCode = await main(["node", "docfleet", ...${JSON.stringify(args)}]);`,
+  ],
+  compiled: (args: string[]) => [join(ROOT, "apps/cli/bin/docfleet.mjs"), ...args],
+} as const;
+type Variant = keyof typeof VARIANTS;
+
+const env = { ...process.env, DOCFLEET_LOG_LEVEL: "warn", METRICS_PORT: "0" };
+
+function start(variant: Variant, args: string[]): ChildProcess {
+  return spawn(process.execPath, VARIANTS[variant](args), {
+    cwd: ROOT,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode);
+    else child.once("exit", (code) => resolve(code));
+  });
+}
+
+async function help(variant: Variant): Promise<number> {
+  const t0 = performance.now();
+  const child = start(variant, ["--help"]);
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  const code = await exited(child);
+  const ms = performance.now() - t0;
+  if (code !== 0 || !out.includes("Usage: docfleet"))
+    throw new Error(`${variant} --help exited ${code}: ${out}`);
+  return ms;
+}
+
+async function serve(variant: Variant, dataDir: string): Promise<number> {
+  const port = await freePort();
+  const t0 = performance.now();
+  const child = start(variant, [
+    "serve",
+    "--port",
+    String(port),
+    "--host",
+    "127.0.0.1",
+    "--data-dir",
+    dataDir,
+  ]);
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (out += d));
+  let ms: number | undefined;
+  while (ms === undefined) {
+    if (child.exitCode !== null) throw new Error(`${variant} serve exited ${child.exitCode}:\n${out}`);
+    const ok = await fetch(`http://127.0.0.1:${port}/health`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
+    if (ok) ms = performance.now() - t0;
+    else await new Promise((r) => setTimeout(r, 25));
+  }
+  child.kill("SIGTERM");
+  await exited(child);
+  return ms;
+}
+
+function stats(xs: number[]) {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;
+  return { median: at(0.5), p90: at(0.9), min: s[0]! };
+}
+
+async function measure(name: string, once: (v: Variant) => Promise<number>) {
+  const times: Record<Variant, number[]> = { tsx: [], compiled: [] };
+  for (let i = 0; i < runs; i++) {
+    // alternate which goes first, so that a load spike does not fall on one variant only
+    const order: Variant[] = i % 2 === 0 ? ["tsx", "compiled"] : ["compiled", "tsx"];
+    for (const v of order) times[v].push(await once(v));
+  }
+  const t = { tsx: stats(times.tsx), compiled: stats(times.compiled) };
+  const f = (ms: number) => `${(ms / 1000).toFixed(2)} s`.padStart(8);
+  console.log(`\n${name} (${runs} runs each)`);
+  console.log("  variant      median      p90      min");
+  for (const v of ["tsx", "compiled"] as const)
+    console.log(`  ${v.padEnd(9)} ${f(t[v].median)} ${f(t[v].p90)} ${f(t[v].min)}`);
+  console.log(`  compiled / tsx (medians): ${(t.compiled.median / t.tsx.median).toFixed(2)}`);
+}
+
+console.log(
+  `docfleet start-up: node ${process.version}, ${cpus().length} cores, load average ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(" ")}`,
+);
+if (which === "help" || which === "all") await measure("docfleet --help", help);
+if (which === "serve" || which === "all") {
+  const dataDir = await mkdtemp(join(tmpdir(), "docfleet-bench-startup-"));
+  try {
+    await serve("compiled", dataDir); // warms the data folder: not counted
+    await measure("docfleet serve, until /health answers (warm data folder)", (v) => serve(v, dataDir));
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+console.log(
+  `load average at the end: ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(" ")}`,
+);
