@@ -107,6 +107,11 @@ export interface PipelineDeps {
 /** Object keys, always under the tenant's prefix and never derived from file names. */
 export const objectKeys = {
   original: (tenantId: string, documentId: string) => `${tenantId}/${documentId}/original`,
+  /**
+   * Where upload targets put a document's bytes; completeUploads moves them to `original`, which no
+   * target ever names (a target used again cannot change what was verified and processed).
+   */
+  upload: (tenantId: string, documentId: string) => `${tenantId}/${documentId}/upload`,
   text: (tenantId: string, documentId: string) => `${tenantId}/${documentId}/text.txt`,
   chunks: (tenantId: string, documentId: string) => `${tenantId}/${documentId}/chunks.json`,
   words: (tenantId: string, documentId: string) => `${tenantId}/${documentId}/words.json`,

@@ -20,6 +20,12 @@ export const FailureCode = {
   INVALID_NAME: "INVALID_NAME",
   /** The uploaded object is missing or its size differs from the one announced. */
   UPLOAD_MISMATCH: "UPLOAD_MISMATCH",
+  /**
+   * The stored bytes' sha256 differs from the one the upload declared (checked by parse, the first
+   * stage to read them, on every store). The document gives up its declared sha256, so it is never
+   * answered as the DUPLICATE of that file; upload the file again.
+   */
+  CHECKSUM_MISMATCH: "CHECKSUM_MISMATCH",
   /** A stage ran past its time budget. */
   TIMEOUT: "TIMEOUT",
   /**

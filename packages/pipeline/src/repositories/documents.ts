@@ -111,6 +111,18 @@ export function findBySha256(tx: Db, tenantId: string, hashes: readonly string[]
   return tx.document.findMany({ where: { tenantId, sha256: { in: [...hashes] } } });
 }
 
+/**
+ * Takes the declared sha256 from a document whose bytes do not match it (CHECKSUM_MISMATCH), so that it
+ * is never answered as that file's DUPLICATE and the file can be registered again: the column holds
+ * `mismatch-<id>` instead, which no sha256 equals. Idempotent.
+ */
+export async function releaseSha256(tx: Db, documentId: string, declared: string): Promise<void> {
+  await tx.document.updateMany({
+    where: { id: documentId, sha256: declared },
+    data: { sha256: `mismatch-${documentId}` },
+  });
+}
+
 export async function createMany(tx: Tx, rows: Prisma.DocumentCreateManyInput[]): Promise<void> {
   await tx.document.createMany({ data: rows });
 }

@@ -10,6 +10,7 @@ import {
   MultipartPartError,
   type MultipartUpload,
   MultipartUploadNotFoundError,
+  ObjectNotFoundError,
   planMultipartParts,
   type UploadTarget,
 } from "../ports/object-store.ts";
@@ -20,6 +21,9 @@ import { transition } from "../repositories/transition.ts";
 import { type Resources, stageOutbox } from "./resources.ts";
 
 const SHA256_RE = /^[0-9a-f]{64}$/;
+/** A media type with optional parameters, as a form field and an S3 POST policy can carry it. */
+const CONTENT_TYPE_RE =
+  /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}(\s*;\s*[a-z0-9!#$&^_.+-]+=("[\x20-\x21\x23-\x7e]*"|[a-z0-9!#$&^_.+-]+))*$/i;
 
 export interface FileRequest {
   name: string;
@@ -189,9 +193,13 @@ export class IntakeService {
       planned.map(async (o): Promise<UploadOutcome> => {
         if (o.status !== "NEW" && o.status !== "PENDING") return o as UploadOutcome;
         const document = fresh.get(o.document.id) ?? o.document;
-        const target = await this.r.deps.store.createUploadTarget(document.objectKey, {
+        // The exact size and the declared type, enforced by the store (S3: the POST policy); the key
+        // is the upload key, never the original's (completeUploads moves it there).
+        const target = await this.r.deps.store.createUploadTarget(uploadKey(document), {
+          minSize: document.size,
           maxSize: document.size,
           ttlSeconds: uploadTtlSeconds,
+          ...(document.contentType ? { contentType: document.contentType } : {}),
         });
         return { status: "UPLOAD", document, target };
       }),
@@ -201,8 +209,11 @@ export class IntakeService {
   }
 
   /**
-   * Checks that each document's object exists with the announced size, then queues all good ones
-   * in one transaction (documents QUEUED + outbox rows). Idempotent.
+   * Checks that each document's upload exists with the announced size and moves it to the document's
+   * original (`promoteUpload`: from then on no upload target reaches the bytes the pipeline verifies
+   * and serves), then queues all good ones in one transaction (documents QUEUED + outbox rows). An
+   * upload of another size is deleted (SIZE_MISMATCH: upload again). Bytes docfleet put at the original
+   * itself count as uploaded. Idempotent.
    */
   async completeUploads(tenantId: string, documentIds: readonly string[]): Promise<CompleteOutcome[]> {
     if (documentIds.length > 1000)
@@ -215,7 +226,23 @@ export class IntakeService {
         const doc = docs.get(documentId);
         if (!doc) return { documentId, status: "NOT_FOUND" };
         if (doc.status !== "PENDING_UPLOAD") return { documentId, status: "ALREADY_QUEUED" };
-        const info = await this.r.deps.store.stat(doc.objectKey);
+        const { store } = this.r.deps;
+        const upload = await store.stat(uploadKey(doc));
+        if (upload && upload.size !== doc.size) {
+          await store.delete(uploadKey(doc));
+          return {
+            documentId,
+            status: "SIZE_MISMATCH",
+            message: `uploaded ${upload.size} bytes, announced ${doc.size}: the upload was deleted, upload again`,
+          };
+        }
+        if (upload) {
+          // A concurrent completion may have moved it first: then the original is there.
+          await store.promoteUpload(uploadKey(doc), doc.objectKey).catch((err) => {
+            if (!(err instanceof ObjectNotFoundError)) throw err;
+          });
+        }
+        const info = await store.stat(doc.objectKey);
         if (!info)
           return { documentId, status: "NOT_UPLOADED", message: "no object was uploaded for this document" };
         if (info.size !== doc.size) {
@@ -289,10 +316,12 @@ export class IntakeService {
     }
     const cut = { size: doc.size, partSize, ttlSeconds: uploadTtlSeconds };
     const { store } = this.r.deps;
-    if (opts.uploadId == null)
-      return { ...(await store.createMultipartUpload(doc.objectKey, cut)), partSize };
+    if (opts.uploadId == null) {
+      const type = doc.contentType ? { contentType: doc.contentType } : {};
+      return { ...(await store.createMultipartUpload(uploadKey(doc), { ...cut, ...type })), partSize };
+    }
     try {
-      return { ...(await store.signMultipartParts(doc.objectKey, opts.uploadId, cut)), partSize };
+      return { ...(await store.signMultipartParts(uploadKey(doc), opts.uploadId, cut)), partSize };
     } catch (err) {
       if (err instanceof MultipartUploadNotFoundError) {
         throw new RequestError(
@@ -321,10 +350,10 @@ export class IntakeService {
     const doc = await this.pendingUpload(tenantId, documentId);
     const { store } = this.r.deps;
     try {
-      await store.completeMultipartUpload(doc.objectKey, uploadId, parts);
+      await store.completeMultipartUpload(uploadKey(doc), uploadId, parts);
     } catch (err) {
       if (err instanceof MultipartUploadNotFoundError) {
-        if ((await store.stat(doc.objectKey))?.size === doc.size) return;
+        if ((await store.stat(uploadKey(doc)))?.size === doc.size) return;
         throw new RequestError(
           "NOT_FOUND",
           `multipart upload ${uploadId} of document ${documentId} not found (aborted or expired): start again with startMultipartUpload`,
@@ -334,9 +363,9 @@ export class IntakeService {
         throw new RequestError("BAD_REQUEST", err.message);
       throw err;
     }
-    const info = await store.stat(doc.objectKey);
+    const info = await store.stat(uploadKey(doc));
     if (info?.size !== doc.size) {
-      await store.delete(doc.objectKey);
+      await store.delete(uploadKey(doc));
       throw new RequestError(
         "BAD_REQUEST",
         `the parts hold ${info?.size ?? 0} bytes, the document announced ${doc.size}: the object was deleted, upload it again`,
@@ -347,7 +376,7 @@ export class IntakeService {
   /** Abandons a multipart upload of the document and frees its parts. Idempotent; NOT_FOUND: no such document. */
   async abortMultipartUpload(tenantId: string, documentId: string, uploadId: string): Promise<void> {
     const doc = await this.document(tenantId, documentId);
-    await this.r.deps.store.abortMultipartUpload(doc.objectKey, uploadId);
+    await this.r.deps.store.abortMultipartUpload(uploadKey(doc), uploadId);
   }
 
   /** The tenant's document (NOT_FOUND otherwise). */
@@ -366,6 +395,11 @@ export class IntakeService {
   }
 }
 
+/** Where a document's upload targets put its bytes (objectKeys.upload). */
+function uploadKey(doc: Pick<Document, "tenantId" | "id">): string {
+  return objectKeys.upload(doc.tenantId, doc.id);
+}
+
 function validateFile(
   f: FileRequest,
   maxBytes: number,
@@ -380,5 +414,9 @@ function validateFile(
     return { name, code: "BAD_REQUEST", message: "size must be a whole number of bytes" };
   if (f.size > maxBytes)
     return { name, code: FailureCode.TOO_LARGE, message: `${f.size} bytes is over the limit of ${maxBytes}` };
-  return { ...f, name, sha256 };
+  // The store binds the upload to this type (and serves it so): a browser's unknown type ("") is none.
+  const contentType = f.contentType?.trim() || null;
+  if (contentType !== null && (contentType.length > 255 || !CONTENT_TYPE_RE.test(contentType)))
+    return { name, code: "BAD_REQUEST", message: "contentType must be a media type such as application/pdf" };
+  return { ...f, name, sha256, contentType };
 }

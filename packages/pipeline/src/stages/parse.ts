@@ -1,7 +1,9 @@
+import { createHash } from "node:crypto";
 import type { Prisma } from "@docfleet/schema";
 import { objectKeys } from "../domain/context.ts";
 import { DocumentError, FailureCode } from "../domain/errors.ts";
 import { PARSER_VERSION } from "../domain/versions.ts";
+import * as documents from "../repositories/documents.ts";
 import type { StageHandler } from "./types.ts";
 
 export { PARSER_VERSION };
@@ -32,6 +34,16 @@ export const parseStage: StageHandler = async ({ doc, deps, signal }) => {
     );
   }
   const bytes = await store.get(doc.objectKey);
+  // The first read of the original, on every store: the bytes must be the ones the upload declared
+  // (S3 cannot check a POST's sha256). A mismatch is never a dedupe source.
+  const sha256 = createHash("sha256").update(bytes).digest("hex");
+  if (sha256 !== doc.sha256) {
+    await documents.releaseSha256(deps.db.prisma, doc.id, doc.sha256);
+    throw new DocumentError(
+      FailureCode.CHECKSUM_MISMATCH,
+      `the stored bytes have sha256 ${sha256}, the upload declared ${doc.sha256}: upload the file again`,
+    );
+  }
   const parsed = await deps.parser.parse(
     bytes,
     {
