@@ -134,7 +134,9 @@ async function start(
           allowAnonymous: opts.allowAnonymous ?? true,
         });
   const metrics =
-    !gateway && opts.metrics ? metricsServer(deps, opts.metrics.port, opts.metrics.host) : undefined;
+    !gateway && opts.metrics
+      ? metricsServer(deps, opts.metrics.port, opts.metrics.host, app.services.outages)
+      : undefined;
   const worker =
     opts.worker &&
     createWorker({

@@ -48,25 +48,24 @@ export async function startTcpProxy(target: { host: string; port: number }, port
   };
   await listen();
 
+  const cut = async () => {
+    const s = server;
+    server = undefined;
+    for (const sock of sockets) sock.destroy();
+    sockets.clear();
+    if (s) await new Promise<void>((r) => s.close(() => r()));
+  };
   return {
+    cut,
+    close: cut,
     get port() {
       return bound;
     },
     get connections() {
       return connections;
     },
-    async cut() {
-      const s = server;
-      server = undefined;
-      for (const sock of sockets) sock.destroy();
-      sockets.clear();
-      if (s) await new Promise<void>((r) => s.close(() => r()));
-    },
     async restore() {
       if (!server) await listen();
-    },
-    async close() {
-      await this.cut();
     },
   };
 }

@@ -77,7 +77,9 @@ export async function startSystem(deps: PipelineDeps, opts: ServeOptions): Promi
     : undefined;
   // Bound before consuming: a taken METRICS_PORT stops the start before any message is taken.
   const metrics =
-    !opts.gateway && opts.metrics ? metricsServer(deps, opts.metrics.port, opts.metrics.host) : undefined;
+    !opts.gateway && opts.metrics
+      ? metricsServer(deps, opts.metrics.port, opts.metrics.host, app.services.outages)
+      : undefined;
   const worker =
     opts.worker &&
     createWorker({

@@ -148,12 +148,17 @@ export function createGateway(opts: GatewayOptions): Gateway {
       res.end(HOST_REFUSED.message);
       return;
     }
-    if (path === "/health") return json(res, 200, { status: "ok" });
+    // Liveness, with what the breakers know of each dependency (an outage is not a reason to restart).
+    if (path === "/health") return json(res, 200, { status: "ok", dependencies: services.outages.report() });
     if (path === "/ready") {
       try {
         await opts.ready?.();
-        await deps.db.query("SELECT 1");
-        return json(res, 200, { status: "ready" });
+        // The gateway's own dependencies, probed now; each one's state in the answer.
+        const dependencies = await services.outages.check(["database", "store", "broker"]);
+        const down = Object.entries(dependencies).filter(([, d]) => d?.status === "down");
+        if (down.length === 0) return json(res, 200, { status: "ready", dependencies });
+        log.warn({ down: down.map(([name]) => name) }, "not ready");
+        return json(res, 503, { status: "unavailable", dependencies });
       } catch (err) {
         log.warn({ err }, "not ready");
         return json(res, 503, { status: "unavailable" });

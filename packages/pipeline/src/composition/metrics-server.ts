@@ -1,15 +1,25 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { PipelineDeps } from "../domain/context.ts";
+import type { Outages } from "../services/outages.ts";
 import type { Role } from "./application.ts";
 
-/** `/metrics` and `/health` of a process without a gateway (worker, relay), on their own port. */
+/** `/metrics`, `/health` and `/ready` of a process without a gateway (worker, relay), on their own port. */
 export interface MetricsServer extends Role {
   /** Where it listens, once started. */
   readonly url: string;
 }
 
-export function metricsServer(deps: PipelineDeps, port: number, host: string): MetricsServer {
+/**
+ * `/health`: 200 while the process lives, with each dependency's breaker state (`outages`); `/ready`:
+ * every dependency probed now, 503 while one does not answer (each one's state in the body).
+ */
+export function metricsServer(
+  deps: PipelineDeps,
+  port: number,
+  host: string,
+  outages?: Outages,
+): MetricsServer {
   let server: Server | undefined;
   let url = "";
   return {
@@ -19,8 +29,22 @@ export function metricsServer(deps: PipelineDeps, port: number, host: string): M
     async start() {
       const s = createServer((req, res) => {
         const path = (req.url ?? "/").split("?")[0];
+        const send = (status: number, body: unknown) =>
+          res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
         if (path === "/health") {
-          res.writeHead(200, { "content-type": "application/json" }).end('{"status":"ok"}');
+          send(200, { status: "ok", ...(outages ? { dependencies: outages.report() } : {}) });
+        } else if (path === "/ready") {
+          if (!outages) return send(200, { status: "ready" });
+          outages.check().then(
+            (dependencies) => {
+              const down = Object.values(dependencies).some((d) => d?.status === "down");
+              send(down ? 503 : 200, { status: down ? "unavailable" : "ready", dependencies });
+            },
+            (err) => {
+              deps.log.warn({ err }, "readiness check failed");
+              send(503, { status: "unavailable" });
+            },
+          );
         } else if (path === "/metrics" && deps.metrics) {
           deps.metrics.expose().then(
             ({ contentType, body }) => res.writeHead(200, { "content-type": contentType }).end(body),

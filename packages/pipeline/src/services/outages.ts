@@ -79,13 +79,18 @@ export class Outages {
     return out;
   }
 
-  /** Probes every dependency now (readiness); opens the breaker of each that does not answer. */
-  async check(): Promise<Partial<Record<Dependency, DependencyState>>> {
+  /**
+   * Probes `dependencies` (default: every one) now (readiness); opens the breaker of each that does not
+   * answer. Answers every dependency's state.
+   */
+  async check(dependencies?: readonly Dependency[]): Promise<Partial<Record<Dependency, DependencyState>>> {
     await Promise.all(
-      [...this.breakers.keys()].map(async (d) => {
-        const err = await this.probeOnce(d);
-        if (err !== null) this.open(d, err);
-      }),
+      [...this.breakers.keys()]
+        .filter((d) => !dependencies || dependencies.includes(d))
+        .map(async (d) => {
+          const err = await this.probeOnce(d);
+          if (err !== null) this.open(d, err);
+        }),
     );
     return this.report();
   }

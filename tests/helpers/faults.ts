@@ -1,0 +1,267 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import pg from "pg";
+import { AMQP_URL } from "./amqp.ts";
+import { freePort, runCli, type Served, startDocfleet } from "./cli.ts";
+import { type DistributedEnv, distributedEnv } from "./distributed.ts";
+import { startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
+
+// Fault injection on the distributed mode (issue 16): a gateway, a relay and a worker as separate
+// processes, each reaching PostgreSQL, RabbitMQ and s3rver through a TCP proxy of this process, so that
+// a dependency can be cut off from docfleet (connections dropped, new ones refused, as a stopped server)
+// without stopping the machine's shared services. Outcomes are read from the database directly.
+
+export const FAULTS = ["worker-kill", "relay-kill", "database-down", "store-down", "broker-down"] as const;
+export type Fault = (typeof FAULTS)[number];
+
+export interface FaultOutcome {
+  fault: Fault;
+  documents: number;
+  completed: number;
+  /** Neither COMPLETED nor FAILED when the wait ended. */
+  stuck: number;
+  /** FAILED: every document is valid, so each failure is the fault's. */
+  failed: number;
+  /** (document, chunk) pairs indexed more than once. */
+  duplicates: number;
+  /** Documents without exactly one document.completed event (among the completed). */
+  completionMismatches: number;
+  /** Batch counters that differ from the rows (names). */
+  counterMismatches: string[];
+  /** Seconds from the fault's end (restore, or the replacement process up) to the next completion. */
+  resumedS: number | null;
+  /** Seconds from the fault's end until every document was final. */
+  settledS: number | null;
+  /** Seconds the dependency was away (0 for a kill). */
+  downS: number;
+  /** docfleet processes that exited by themselves during the run (none should: they reconnect). */
+  exited: string[];
+}
+
+export interface FaultDeployment {
+  /** Uploads `n` small text documents through the gateway; answers the batch id. */
+  upload(n: number, tag: string): Promise<string>;
+  /** Waits until `count` documents of the batch are final (polling the database: the gateway may be cut off). */
+  untilFinal(batchId: string, count: number, ms: number): Promise<boolean>;
+  /** Runs `fault` on a batch of `n` documents mid-way and measures the outcome. */
+  run(fault: Fault, n: number, opts?: { downMs?: number; settleMs?: number }): Promise<FaultOutcome>;
+  close(): Promise<void>;
+}
+
+const POLL_MS = 250;
+
+/** Starts the deployment; `dir` holds the documents written for uploads. */
+export async function faultDeployment(
+  dir: string,
+  extraEnv: NodeJS.ProcessEnv = {},
+): Promise<FaultDeployment> {
+  const deployment: DistributedEnv = await distributedEnv("faults");
+  const direct = new URL(deployment.env.DATABASE_URL);
+  const dbProxy = await startTcpProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
+  const amqp = new URL(AMQP_URL);
+  const brokerProxy = await startTcpProxy({ host: amqp.hostname, port: Number(amqp.port || 5672) });
+  const s3 = new URL(deployment.env.S3_ENDPOINT as string);
+  const storeProxy = await startTcpProxy({ host: s3.hostname, port: Number(s3.port) });
+  const via = (u: URL, port: number) => {
+    const v = new URL(u);
+    v.port = String(port);
+    return v.toString().replace(/\/$/, "");
+  };
+  const env: NodeJS.ProcessEnv = {
+    ...deployment.env,
+    DATABASE_URL: via(direct, dbProxy.port),
+    AMQP_URL: via(amqp, brokerProxy.port),
+    S3_ENDPOINT: via(s3, storeProxy.port),
+    DOCFLEET_LEASE_MS: "30000",
+    DOCFLEET_RECONCILE_EVERY_MS: "2000",
+    DOCFLEET_RECONCILE_QUIET_MS: "30000",
+    ...extraEnv,
+  };
+  const proxies: Record<"database" | "store" | "broker", TcpProxy> = {
+    database: dbProxy,
+    store: storeProxy,
+    broker: brokerProxy,
+  };
+  const procs = new Set<Served>();
+  const started = async (p: Promise<Served>) => {
+    const s = await p;
+    procs.add(s);
+    return s;
+  };
+  const startWorker = () =>
+    started(
+      startDocfleet(["worker", "--no-relay", "--concurrency", "4"], env, {
+        readyLine: /docfleet worker consuming/,
+      }),
+    );
+  const startRelay = () =>
+    started(startDocfleet(["relay", "--poll-ms", "500"], env, { readyLine: /docfleet relay publishing/ }));
+  const port = await freePort();
+  const gateway = await started(
+    startDocfleet(["gateway", "--no-relay", "--port", String(port)], env, { port }),
+  );
+  let relay = await startRelay();
+  let worker = await startWorker();
+
+  const db = new pg.Client({ connectionString: deployment.env.DATABASE_URL });
+  await db.connect();
+  const finalCount = async (batchId: string) =>
+    (
+      await db.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM document WHERE batch_id = $1 AND status IN ('COMPLETED', 'FAILED')",
+        [batchId],
+      )
+    ).rows[0]!.n;
+  const completedCount = async (batchId: string) =>
+    (
+      await db.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM document WHERE batch_id = $1 AND status = 'COMPLETED'",
+        [batchId],
+      )
+    ).rows[0]!.n;
+
+  const self: FaultDeployment = {
+    async upload(n, tag) {
+      const docs = join(dir, tag);
+      await mkdir(docs, { recursive: true });
+      for (let i = 0; i < n; i++)
+        await writeFile(
+          join(docs, `doc-${i}.txt`),
+          `INVOICE No ${tag}-${i}\nInvoice date: 2024-03-${String((i % 28) + 1).padStart(2, "0")}\nTotal due: ${i}.50 EUR`,
+        );
+      const up = await runCli([
+        "upload",
+        docs,
+        "--endpoint",
+        gateway.url,
+        "--json",
+        "--no-wait",
+        "--concurrency",
+        "16",
+      ]);
+      if (up.code !== 0) throw new Error(`upload failed (${up.code}): ${up.stderr}`);
+      return JSON.parse(up.stdout).batchId as string;
+    },
+
+    async untilFinal(batchId, count, ms) {
+      // Polled: the gateway and the event bus may be what the fault cut off, so nothing announces it.
+      const deadline = Date.now() + ms;
+      while (Date.now() < deadline) {
+        if ((await finalCount(batchId)) >= count) return true;
+        await new Promise((r) => setTimeout(r, POLL_MS));
+      }
+      return false;
+    },
+
+    async run(fault, n, opts = {}) {
+      const downMs = opts.downMs ?? 20_000;
+      const batchId = await self.upload(n, `${fault}-${Date.now().toString(36)}`);
+      // Mid-batch: a fifth done.
+      if (!(await self.untilFinal(batchId, Math.ceil(n / 5), 300_000)))
+        throw new Error(`${fault}: the batch did not get started`);
+      let downS = 0;
+      const before = await completedCount(batchId);
+      if (fault === "worker-kill") {
+        await worker.kill();
+        procs.delete(worker);
+        worker = await startWorker();
+      } else if (fault === "relay-kill") {
+        await relay.kill();
+        procs.delete(relay);
+        relay = await startRelay();
+      } else {
+        const proxy =
+          proxies[fault === "database-down" ? "database" : fault === "store-down" ? "store" : "broker"];
+        const cutAt = Date.now();
+        await proxy.cut();
+        // The fault itself: the dependency stays away this long.
+        await new Promise((r) => setTimeout(r, downMs));
+        await proxy.restore();
+        downS = (Date.now() - cutAt) / 1000;
+      }
+      const endedAt = Date.now();
+      let resumedS: number | null = null;
+      let settledS: number | null = null;
+      const deadline = endedAt + (opts.settleMs ?? 240_000);
+      while (Date.now() < deadline) {
+        const [done, completed] = [await finalCount(batchId), await completedCount(batchId)];
+        if (resumedS === null && (completed > before || done === n)) resumedS = (Date.now() - endedAt) / 1000;
+        if (done === n) {
+          settledS = (Date.now() - endedAt) / 1000;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, POLL_MS));
+      }
+      const exited = [
+        ["gateway", gateway],
+        ["relay", relay],
+        ["worker", worker],
+      ]
+        .filter(([, p]) => (p as Served).child.exitCode !== null || (p as Served).child.signalCode !== null)
+        .map(([name, p]) => `${name}: ${(p as Served).output().slice(-2000)}`);
+      return { fault, downS, resumedS, settledS, exited, ...(await outcome(db, batchId, n)) };
+    },
+
+    async close() {
+      await db.end().catch(() => {});
+      await Promise.all([...procs].map((p) => p.stop().catch(() => null)));
+      for (const p of Object.values(proxies)) await p.close();
+      await deployment.close();
+    },
+  };
+  return self;
+}
+
+async function outcome(db: pg.Client, batchId: string, n: number) {
+  const { rows } = await db.query<{
+    completed: number;
+    failed: number;
+    duplicates: number;
+    mismatches: number;
+  }>(
+    `SELECT (SELECT count(*)::int FROM document WHERE batch_id = $1 AND status = 'COMPLETED') AS completed,
+            (SELECT count(*)::int FROM document WHERE batch_id = $1 AND status = 'FAILED') AS failed,
+            (SELECT count(*)::int FROM (SELECT document_id, chunk FROM search_chunk WHERE batch_id = $1
+               GROUP BY 1, 2 HAVING count(*) > 1) d) AS duplicates,
+            (SELECT count(*)::int FROM document d WHERE d.batch_id = $1 AND d.status = 'COMPLETED' AND
+               (SELECT count(*) FROM event e WHERE e.batch_id = $1 AND e.document_id = d.id
+                  AND e.type = 'document.completed') <> 1) AS mismatches`,
+    [batchId],
+  );
+  const r = rows[0]!;
+  const counters = (
+    await db.query<Record<string, number>>(
+      `SELECT b.total, b.queued, b.processing, b.completed, b.failed,
+              (SELECT count(*)::int FROM document WHERE batch_id = b.id) AS rows_total,
+              (SELECT count(*)::int FROM document WHERE batch_id = b.id AND status = 'QUEUED') AS rows_queued,
+              (SELECT count(*)::int FROM document WHERE batch_id = b.id AND status = 'PROCESSING') AS rows_processing,
+              (SELECT count(*)::int FROM document WHERE batch_id = b.id AND status = 'COMPLETED') AS rows_completed,
+              (SELECT count(*)::int FROM document WHERE batch_id = b.id AND status = 'FAILED') AS rows_failed
+         FROM batch b WHERE b.id = $1`,
+      [batchId],
+    )
+  ).rows[0]!;
+  const counterMismatches = ["total", "queued", "processing", "completed", "failed"].filter(
+    (k) => counters[k] !== counters[`rows_${k}`],
+  );
+  return {
+    documents: n,
+    completed: r.completed,
+    failed: r.failed,
+    stuck: n - r.completed - r.failed,
+    duplicates: r.duplicates,
+    completionMismatches: r.mismatches,
+    counterMismatches,
+  };
+}
+
+/** One line per outcome, for logs and the benchmark's table. */
+export function formatOutcome(o: FaultOutcome): string {
+  const s = (v: number | null) => (v === null ? "never" : `${v.toFixed(1)} s`);
+  return (
+    `${o.fault}: ${o.completed}/${o.documents} completed, ${o.stuck} stuck, ${o.failed} failed, ` +
+    `${o.duplicates} duplicate index entries, ${o.completionMismatches} completion-event mismatches, ` +
+    `counters ${o.counterMismatches.length ? `differ (${o.counterMismatches.join(", ")})` : "equal the rows"}; ` +
+    `${o.downS ? `down ${o.downS.toFixed(1)} s; ` : ""}resumed ${s(o.resumedS)} and settled ${s(o.settledS)} after the fault`
+  );
+}
