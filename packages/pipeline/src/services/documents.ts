@@ -12,19 +12,33 @@ const TEXT_CHARS = 100_000;
 export class DocumentFilesService {
   constructor(private readonly r: Resources) {}
 
-  /** A signed URL to the original file, downloaded under its own name. */
-  downloadUrl(tenantId: string, doc: { objectKey: string; name: string }): Promise<string> {
+  /**
+   * A signed URL to the original file under its own name: an attachment, or with `inline` a preview in
+   * the page when its type (detected by parse, else declared) is one a browser shows without running
+   * anything (PDF, raster images, plain text: ports/object-store.ts `isInlineSafe`); HTML, SVG, XML and
+   * the rest stay attachments whatever is asked.
+   */
+  downloadUrl(
+    tenantId: string,
+    doc: { objectKey: string; name: string; detectedType?: string | null; contentType?: string | null },
+    opts: { inline?: boolean } = {},
+  ): Promise<string> {
+    const contentType = doc.detectedType ?? doc.contentType ?? undefined;
     return this.r.deps.store.createDownloadUrl(ownKey(tenantId, doc.objectKey), {
       ttlSeconds: URL_TTL_SECONDS,
       fileName: doc.name,
+      ...(opts.inline ? { inline: true } : {}),
+      ...(contentType ? { contentType } : {}),
     });
   }
 
-  /** A signed URL to the thumbnail, or null when the document has none. */
+  /** A signed URL to the thumbnail (a WebP, shown inline), or null when the document has none. */
   async thumbnailUrl(tenantId: string, doc: { thumbnailKey: string | null }): Promise<string | null> {
     if (!doc.thumbnailKey) return null;
     return this.r.deps.store.createDownloadUrl(ownKey(tenantId, doc.thumbnailKey), {
       ttlSeconds: URL_TTL_SECONDS,
+      inline: true,
+      contentType: "image/webp",
     });
   }
 
