@@ -62,7 +62,7 @@ for (;;) {
     documents: { edges: { node: Doc }[]; pageInfo: { hasNextPage: boolean; endCursor: string } };
   } = await gql(
     serve.url,
-    `query($after: String) { documents(first: 200, after: $after) {
+    `query($after: String) { documents(first: 100, after: $after) {
       edges { node { name status errorCode errorMessage timings } } pageInfo { hasNextPage endCursor } } }`,
     { after },
   );

@@ -452,6 +452,22 @@ describe("tenant isolation: two tenants, randomized access through every field",
         if (d.own) expect(r.data?.document?.id).toBe(d.id);
         else expect(r.data?.document).toBeNull();
       },
+      node: async (t) => {
+        const wantDoc = chance(0.5);
+        const target = wantDoc ? docId(t) : batchId(t);
+        const r = await call<{ node: { __typename: string; id: string } | null }>(
+          t,
+          `query.node${target.own ? "" : " (other)"}`,
+          `query($id: ID!) { node(id: $id) { __typename id
+            ... on Document { ${DOC} } ... on Batch { name counts { total } } } }`,
+          { id: target.id },
+        );
+        expect(r.errors).toEqual([]);
+        if (target.own) {
+          expect(r.data?.node?.id).toBe(target.id);
+          expect(r.data?.node?.__typename).toBe(wantDoc ? "Document" : "Batch");
+        } else expect(r.data?.node).toBeNull();
+      },
       documents: async (t) => {
         const b = chance(0.7) ? batchId(t) : null;
         const r = await ok<{ documents: { totalCount: number; edges: { node: { id: string } }[] } }>(

@@ -5,6 +5,7 @@ import RelayPlugin from "@pothos/plugin-relay";
 import ScopeAuthPlugin from "@pothos/plugin-scope-auth";
 import { forbidden } from "./auth.ts";
 import type { Context } from "./context.ts";
+import { MAX_PAGE_SIZE } from "./paging.ts";
 
 export type { Context } from "./context.ts";
 
@@ -41,6 +42,41 @@ export const builder = new SchemaBuilder<{
   relay: {
     clientMutationId: "omit",
     cursorType: "String",
+    // The relay plugin's generated types and fields, described once for every connection.
+    pageInfoTypeOptions: {
+      description: "Where a page sits in its connection (Relay cursor pagination): pass endCursor as `after`",
+    },
+    hasNextPageFieldOptions: {
+      description: "true when a page follows this one (ask with `after: endCursor`)",
+    },
+    hasPreviousPageFieldOptions: {
+      description: "true when a page precedes this one (forward paging with `after` reports it too)",
+    },
+    startCursorFieldOptions: { description: "cursor of the first edge of this page; null when it is empty" },
+    endCursorFieldOptions: {
+      description:
+        "cursor of the last edge of this page; null when it is empty. The next page: `after: endCursor`",
+    },
+    pageInfoFieldOptions: {
+      description: "paging state: whether more pages follow and the cursors to reach them",
+    },
+    edgesFieldOptions: {
+      description: "the items of this page, each with its cursor, in the connection's order",
+    },
+    nodeFieldOptions: { description: "the item" },
+    cursorFieldOptions: {
+      description: "opaque position of this item: pass it as `after` to read what follows",
+    },
+    firstArgOptions: {
+      description: `page size, 1..${MAX_PAGE_SIZE} (default 20); more is refused with BAD_REQUEST, never silently capped`,
+    },
+    lastArgOptions: {
+      description: `the last n items (with \`before\`), 1..${MAX_PAGE_SIZE}; more is refused with BAD_REQUEST`,
+    },
+    afterArgOptions: {
+      description: "a cursor (an edge's `cursor` or pageInfo.endCursor): the page after it",
+    },
+    beforeArgOptions: { description: "a cursor (pageInfo.startCursor): the page before it" },
   },
 });
 
@@ -48,7 +84,8 @@ builder.queryType({});
 builder.mutationType({});
 
 builder.scalarType("DateTime", {
-  description: "An ISO-8601 date and time",
+  description:
+    "A date and time, ISO-8601 in UTC (`2026-12-07T08:15:00.000Z`); inputs accept any ISO-8601 form",
   serialize: (v) => (v instanceof Date ? v.toISOString() : String(v)),
   parseValue: (v) => {
     const d = new Date(String(v));
@@ -58,7 +95,7 @@ builder.scalarType("DateTime", {
 });
 
 builder.scalarType("JSON", {
-  description: "Arbitrary JSON",
+  description: "A JSON value (object, array, string, number, boolean or null); each field says its shape",
   serialize: (v) => v,
   parseValue: (v) => v,
 });

@@ -6,9 +6,16 @@ Category.implement({
   description:
     "A category documents are sorted into, with the fields extracted for it (per tenant, versioned)",
   fields: (t) => ({
-    name: t.exposeString("name"),
-    description: t.exposeString("description"),
-    keywords: t.stringList({ resolve: (c) => c.keywords ?? [] }),
+    name: t.exposeString("name", {
+      description: "snake_case, unique per tenant (documents carry it as `category`)",
+    }),
+    description: t.exposeString("description", {
+      description: "what belongs here, in words (models read it)",
+    }),
+    keywords: t.stringList({
+      description: "typical words and phrases (they bootstrap the built-in classifier)",
+      resolve: (c) => c.keywords ?? [],
+    }),
     fields: t.field({
       type: "JSON",
       description:
@@ -20,11 +27,12 @@ Category.implement({
     version: t.exposeInt("version", {
       description: "bumped by every change; documents record the one they used",
     }),
-    updatedAt: t.expose("updatedAt", { type: "DateTime" }),
+    updatedAt: t.expose("updatedAt", { type: "DateTime", description: "when the latest version was made" }),
   }),
 });
 
 const CategoryInput = builder.inputType("CategoryInput", {
+  description: "A new category",
   fields: (t) => ({
     name: t.string({ required: true, description: "snake_case, unique per tenant" }),
     description: t.string({ required: true, description: "what belongs here, in words (models read it)" }),
@@ -34,10 +42,14 @@ const CategoryInput = builder.inputType("CategoryInput", {
 });
 
 const CategoryChange = builder.inputType("CategoryChange", {
+  description: "Changes to a category: what is given replaces the current value, what is left out stays",
   fields: (t) => ({
-    description: t.string(),
-    keywords: t.stringList(),
-    fields: t.field({ type: "JSON" }),
+    description: t.string({ description: "what belongs here, in words" }),
+    keywords: t.stringList({ description: "the new keyword list (replaces the old one)" }),
+    fields: t.field({
+      type: "JSON",
+      description: "the new fields, a JSON Schema subset (see Category.fields)",
+    }),
   }),
 });
 
@@ -45,7 +57,7 @@ builder.queryFields((t) => ({
   categories: t.field({
     authScopes: { read: true },
     type: [Category],
-    description: "The tenant's categories (the default set until it defines its own)",
+    description: "The tenant's categories (the default set until it defines its own). Scope: read",
     resolve: (_root, _args, ctx) => ctx.services.categories.list(ctx.tenantId),
   }),
 }));
@@ -54,8 +66,9 @@ builder.mutationFields((t) => ({
   defineCategory: t.field({
     authScopes: { admin: true },
     type: Category,
-    description: "Adds a category (CONFLICT when the name is taken: change it with updateCategory)",
-    args: { input: t.arg({ type: CategoryInput, required: true }) },
+    description:
+      "Adds a category (CONFLICT when the name is taken: change it with updateCategory; BAD_REQUEST for invalid fields, with the reason). Scope: admin",
+    args: { input: t.arg({ type: CategoryInput, required: true, description: "the category" }) },
     resolve: (_root, { input }, ctx) =>
       ctx.services.categories.define(ctx.tenantId, {
         name: input.name,
@@ -68,10 +81,10 @@ builder.mutationFields((t) => ({
     authScopes: { admin: true },
     type: Category,
     description:
-      "Changes a category's description, keywords or fields; a real change bumps its version (reprocess then re-runs what it affects)",
+      "Changes a category's description, keywords or fields; a real change bumps its version (reprocess then re-runs what it affects). NOT_FOUND for an unknown name. Scope: admin",
     args: {
-      name: t.arg.string({ required: true }),
-      change: t.arg({ type: CategoryChange, required: true }),
+      name: t.arg.string({ required: true, description: "the category to change" }),
+      change: t.arg({ type: CategoryChange, required: true, description: "what to change" }),
     },
     resolve: (_root, { name, change }, ctx) =>
       ctx.services.categories.update(ctx.tenantId, name, {

@@ -1,8 +1,10 @@
 import type { GraphQLSchema } from "graphql";
 import { builder } from "../builder.ts";
+import { describeTotalCounts } from "../paging.ts";
 import "./batch.ts";
 import "./category.ts";
 import "./document.ts";
+import "./node.ts";
 import "./keys.ts";
 import "./operations.ts";
 import "./progress.ts";
@@ -12,6 +14,7 @@ import "./upload.ts";
 export function toSchema() {
   const schema = builder.toSchema({ sortSchema: false });
   assertEveryOperationScoped(schema);
+  describeTotalCounts(schema);
   return schema;
 }
 

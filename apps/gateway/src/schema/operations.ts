@@ -33,6 +33,7 @@ function stuckAfterMs(seconds: number | null | undefined) {
 }
 
 const RetryStatus = builder.enumType("RetryStatus", {
+  description: "What retryDocuments did with one document",
   values: {
     QUEUED: { description: "queued again at the requested stage" },
     RESUMED: {
@@ -49,10 +50,11 @@ const RetryStatus = builder.enumType("RetryStatus", {
 
 const RetryResult = builder.objectRef<RetryOutcome>("RetryResult");
 RetryResult.implement({
+  description: "The outcome of retryDocuments for one of its ids",
   fields: (t) => ({
-    documentId: t.exposeID("documentId"),
-    status: t.expose("status", { type: RetryStatus }),
-    message: t.exposeString("message", { nullable: true }),
+    documentId: t.exposeID("documentId", { description: "the id as given" }),
+    status: t.expose("status", { type: RetryStatus, description: "what was done" }),
+    message: t.exposeString("message", { nullable: true, description: "why, for BAD_STAGE and RESUMED" }),
   }),
 });
 
@@ -60,8 +62,13 @@ const QuarantineGroupRef = builder.objectRef<QuarantineGroup>("QuarantineGroup")
 QuarantineGroupRef.implement({
   description: "Failed documents sharing one reason code",
   fields: (t) => ({
-    code: t.exposeString("code"),
-    count: t.exposeInt("count"),
+    code: t.exposeString("code", {
+      description:
+        "the failure reason code (UNSUPPORTED_TYPE, CORRUPT, TIMEOUT, ...; UNKNOWN when none was recorded)",
+    }),
+    count: t.exposeInt("count", {
+      description: "failed documents with this code (all of them, not just the sample)",
+    }),
     documents: t.prismaField({
       type: [Document],
       description: "the most recently failed documents of the group (up to `sample`)",
@@ -75,8 +82,14 @@ builder.queryFields((t) => ({
   quarantine: t.field({
     authScopes: { read: true },
     type: [QuarantineGroupRef],
-    description: "The tenant's failed documents grouped by reason code, largest group first",
-    args: { batchId: t.arg.id(), sample: t.arg.int({ defaultValue: 10 }) },
+    description: "The tenant's failed documents grouped by reason code, largest group first. Scope: read",
+    args: {
+      batchId: t.arg.id({ description: "only this batch's failures (default: the whole tenant)" }),
+      sample: t.arg.int({
+        defaultValue: 10,
+        description: "documents listed per group, 0..100 (default 10); more is refused with BAD_REQUEST",
+      }),
+    },
     resolve: (_root, args, ctx) =>
       ctx.services.operations.quarantine(ctx.tenantId, {
         batchId: args.batchId == null ? undefined : String(args.batchId),
@@ -90,11 +103,18 @@ builder.mutationFields((t) => ({
     authScopes: { admin: true },
     type: [RetryResult],
     description:
-      "Queues failed documents again from the stage they stopped at (or `stage`, an earlier one), or completed documents from `stage`; resumes stuck ones (RESUMED: QUEUED or PROCESSING but no longer moving, see stuckAfterSeconds); documents still moving are left alone (IN_FLIGHT); at most 1000",
+      "Queues failed documents again from the stage they stopped at (or `stage`, an earlier one), or completed documents from `stage`; resumes stuck ones (RESUMED: QUEUED or PROCESSING but no longer moving, see stuckAfterSeconds); documents still moving are left alone (IN_FLIGHT); at most 1000. Scope: admin",
     args: {
-      ids: t.arg.idList({ required: true }),
-      stage: t.arg({ type: Stage }),
-      options: t.arg({ type: RetryOptions }),
+      ids: t.arg.idList({ required: true, description: "the documents, at most 1000 (more: BAD_REQUEST)" }),
+      stage: t.arg({
+        type: Stage,
+        description:
+          "where to start: for a failed document its own stage or an earlier one; required for a completed one",
+      }),
+      options: t.arg({
+        type: RetryOptions,
+        description: "options kept on the documents for their next runs",
+      }),
       stuckAfterSeconds: t.arg.int({ description: STUCK_AFTER }),
     },
     resolve: (_root, args, ctx) =>
@@ -107,9 +127,9 @@ builder.mutationFields((t) => ({
   retryBatch: t.int({
     authScopes: { admin: true },
     description:
-      "Sets a batch going again: queues its failed documents from the stage they stopped at, resumes its stuck ones (QUEUED or PROCESSING but no longer moving: their stage message is published again) and, only with includeCompleted, runs its completed ones again from parse; returns how many documents it queued or resumed",
+      "Sets a batch going again: queues its failed documents from the stage they stopped at, resumes its stuck ones (QUEUED or PROCESSING but no longer moving: their stage message is published again) and, only with includeCompleted, runs its completed ones again from parse; returns how many documents it queued or resumed. Scope: admin",
     args: {
-      batchId: t.arg.id({ required: true }),
+      batchId: t.arg.id({ required: true, description: "the batch (NOT_FOUND if not the tenant's)" }),
       includeCompleted: t.arg.boolean({
         description: "also run the batch's completed documents again, from parse (default false)",
       }),
@@ -119,7 +139,10 @@ builder.mutationFields((t) => ({
         deprecationReason: "Use includeCompleted.",
       }),
       stuckAfterSeconds: t.arg.int({ description: STUCK_AFTER }),
-      options: t.arg({ type: RetryOptions }),
+      options: t.arg({
+        type: RetryOptions,
+        description: "options kept on the documents for their next runs",
+      }),
     },
     resolve: (_root, args, ctx) =>
       ctx.services.operations.retryBatch(ctx.tenantId, String(args.batchId), {
@@ -134,7 +157,7 @@ const StageQueueRef = builder.objectRef<StageBacklog>("StageQueue");
 StageQueueRef.implement({
   description: "One stage's backlog, counted from the tenant's documents (the same for both queue adapters)",
   fields: (t) => ({
-    stage: t.expose("stage", { type: Stage }),
+    stage: t.expose("stage", { type: Stage, description: "the stage" }),
     depth: t.exposeInt("depth", { description: "documents waiting for this stage (QUEUED)" }),
     oldestAgeSeconds: t.exposeFloat("oldestAgeSeconds", {
       description: "how long the oldest waiting document has waited, in seconds (0 when none waits)",
@@ -153,17 +176,26 @@ const WorkerRef = builder.objectRef<WorkerRow>("Worker");
 WorkerRef.implement({
   description: "A live worker process (deployment-wide; `docfleet serve` lists itself)",
   fields: (t) => ({
-    id: t.exposeID("id"),
-    hostname: t.exposeString("hostname"),
-    pid: t.exposeInt("pid"),
-    roles: t.field({ type: [Stage], resolve: (w) => w.roles as StageName[] }),
+    id: t.exposeID("id", { description: "the worker's id, new at each start" }),
+    hostname: t.exposeString("hostname", { description: "the machine (or container) it runs on" }),
+    pid: t.exposeInt("pid", { description: "its operating-system process id" }),
+    roles: t.field({
+      type: [Stage],
+      description: "the stages it consumes",
+      resolve: (w) => w.roles as StageName[],
+    }),
     concurrency: t.field({
       type: "JSON",
       description: "messages handled at once per stage",
       resolve: (w) => w.concurrency,
     }),
-    startedAt: t.field({ type: "DateTime", resolve: (w) => w.startedAt }),
-    lastHeartbeat: t.field({ type: "DateTime", resolve: (w) => w.heartbeatAt }),
+    startedAt: t.field({ type: "DateTime", description: "when it started", resolve: (w) => w.startedAt }),
+    lastHeartbeat: t.field({
+      type: "DateTime",
+      description:
+        "its latest heartbeat (sent every few seconds; a minute without one drops it from the list)",
+      resolve: (w) => w.heartbeatAt,
+    }),
     inFlight: t.exposeInt("inFlight", { description: "stage runs in progress at the last heartbeat" }),
   }),
 });
@@ -172,13 +204,15 @@ builder.queryFields((t) => ({
   queues: t.field({
     authScopes: { admin: true },
     type: [StageQueueRef],
-    description: "Per stage: the tenant's waiting, in-flight and failed documents and the oldest wait",
+    description:
+      "Per stage: the tenant's waiting, in-flight and failed documents and the oldest wait. Scope: admin",
     resolve: (_root, _args, ctx) => ctx.services.operations.queues(ctx.tenantId),
   }),
   workers: t.field({
     authScopes: { admin: true },
     type: [WorkerRef],
-    description: "Worker processes that sent a heartbeat in the last minute, oldest first",
+    description:
+      "Worker processes that sent a heartbeat in the last minute, oldest first (deployment-wide). Scope: admin",
     resolve: (_root, _args, ctx) => ctx.services.operations.workers(),
   }),
 }));

@@ -1,8 +1,15 @@
-import type { SearchMode as Mode, Facet as SearchFacet, SearchPage } from "@docfleet/pipeline";
+import {
+  type SearchMode as Mode,
+  SEARCH_MAX_DEPTH,
+  SEARCH_MAX_FIRST,
+  type Facet as SearchFacet,
+  type SearchPage,
+} from "@docfleet/pipeline";
 import { builder } from "../builder.ts";
 import { Document } from "./document.ts";
 
 export const SearchMode = builder.enumType("SearchMode", {
+  description: "How `search` matches the query against documents",
   values: {
     KEYWORD: { description: "full-text ranking" },
     VECTOR: { description: "embedding similarity of the document's chunks" },
@@ -11,13 +18,14 @@ export const SearchMode = builder.enumType("SearchMode", {
 });
 
 const FieldOp = builder.enumType("FieldOp", {
+  description: "How a FieldCondition compares an extracted field",
   values: {
     EQ: { value: "eq", description: "equal (text case-insensitively)" },
     IN: { value: "in", description: "any of `values`" },
-    GT: { value: "gt" },
-    GTE: { value: "gte" },
-    LT: { value: "lt" },
-    LTE: { value: "lte" },
+    GT: { value: "gt", description: "greater than `value` (numbers, money, dates)" },
+    GTE: { value: "gte", description: "greater than or equal to `value`" },
+    LT: { value: "lt", description: "less than `value` (numbers, money, dates)" },
+    LTE: { value: "lte", description: "less than or equal to `value`" },
     EXISTS: { value: "exists", description: "the document has the field" },
   } as const,
 });
@@ -25,17 +33,23 @@ const FieldOp = builder.enumType("FieldOp", {
 const FieldConditionInput = builder.inputType("FieldCondition", {
   description: "A condition on an extracted field; numbers, money and dates compare as such",
   fields: (t) => ({
-    name: t.string({ required: true }),
-    op: t.field({ type: FieldOp, required: true }),
-    value: t.string(),
-    values: t.stringList(),
+    name: t.string({
+      required: true,
+      description: "the field's name, snake_case (as the category declares it)",
+    }),
+    op: t.field({ type: FieldOp, required: true, description: "the comparison" }),
+    value: t.string({
+      description: "the operand of EQ, GT, GTE, LT, LTE: dates YYYY-MM-DD, amounts like 1234.50",
+    }),
+    values: t.stringList({ description: "the operands of IN (at least one)" }),
   }),
 });
 
 const SearchFilter = builder.inputType("SearchFilter", {
+  description: "Restricts the documents searched; every given condition must hold",
   fields: (t) => ({
-    category: t.stringList(),
-    batchId: t.idList(),
+    category: t.stringList({ description: "documents of any of these categories" }),
+    batchId: t.idList({ description: "documents of any of these batches" }),
     dateFrom: t.string({ description: "the document's own date, YYYY-MM-DD, inclusive" }),
     dateTo: t.string({ description: "the document's own date, YYYY-MM-DD, inclusive" }),
     createdFrom: t.field({ type: "DateTime", description: "ingested at or after" }),
@@ -46,14 +60,16 @@ const SearchFilter = builder.inputType("SearchFilter", {
 
 const Chunk = builder.objectRef<{ index: number; text: string }>("MatchingChunk");
 Chunk.implement({
+  description: "A passage of a document's text, as it was cut for embedding and search",
   fields: (t) => ({
     index: t.exposeInt("index", { description: "0-based position of the chunk in the document" }),
-    text: t.exposeString("text"),
+    text: t.exposeString("text", { description: "the chunk's text, plain (no highlighting)" }),
   }),
 });
 
 const SearchHit = builder.objectRef<Page["edges"][number]["node"]>("SearchHit");
 SearchHit.implement({
+  description: "One matching document, with its score and where it matched",
   fields: (t) => ({
     score: t.exposeFloat("score", { description: "higher is better; comparable within one result only" }),
     chunk: t.exposeInt("chunk", { description: "index of the best matching chunk" }),
@@ -81,70 +97,126 @@ SearchHit.implement({
 
 const Bucket = builder.objectRef<{ value: string; count: number }>("FacetBucket");
 Bucket.implement({
-  fields: (t) => ({ value: t.exposeString("value"), count: t.exposeInt("count") }),
+  description: "One value of a facet and how many matching documents have it",
+  fields: (t) => ({
+    value: t.exposeString("value", { description: "the category name, batch id or field value" }),
+    count: t.exposeInt("count", { description: "matching documents with this value (each counted once)" }),
+  }),
 });
 const Facet = builder.objectRef<SearchFacet>("Facet");
 Facet.implement({
   description: "Counts of matching documents per value, over all matches (not just this page)",
   fields: (t) => ({
-    field: t.exposeString("field"),
-    buckets: t.field({ type: [Bucket], resolve: (f) => f.buckets }),
+    field: t.exposeString("field", { description: "the facet as asked: category, batch or field:<name>" }),
+    buckets: t.field({
+      type: [Bucket],
+      description: "its values, most frequent first",
+      resolve: (f) => f.buckets,
+    }),
   }),
 });
 
 type Page = SearchPage;
 const SearchEdge = builder.objectRef<Page["edges"][number]>("SearchEdge");
 SearchEdge.implement({
+  description: "One hit of a search page, with its cursor",
   fields: (t) => ({
-    node: t.field({ type: SearchHit, resolve: (e) => e.node }),
-    cursor: t.exposeString("cursor"),
+    node: t.field({ type: SearchHit, description: "the hit", resolve: (e) => e.node }),
+    cursor: t.exposeString("cursor", {
+      description: "opaque position of this hit: pass it as `after` to read the hits that follow",
+    }),
   }),
 });
 const SearchResult = builder.objectRef<Page>("SearchResult");
 SearchResult.implement({
+  description: `A page of search hits, best first (a Relay connection: page with \`after: pageInfo.endCursor\`, at most ${SEARCH_MAX_DEPTH} hits deep)`,
   fields: (t) => ({
-    edges: t.field({ type: [SearchEdge], resolve: (r) => r.edges }),
-    hits: t.field({ type: [SearchHit], resolve: (r) => r.edges.map((e) => e.node) }),
-    endCursor: t.exposeString("endCursor", { nullable: true }),
-    hasNextPage: t.exposeBoolean("hasNextPage"),
+    edges: t.field({
+      type: [SearchEdge],
+      description: "the hits of this page with their cursors, best first",
+      resolve: (r) => r.edges,
+    }),
+    hits: t.field({
+      type: [SearchHit],
+      description: "the hits of this page, best first (edges without cursors)",
+      resolve: (r) => r.edges.map((e) => e.node),
+    }),
+    pageInfo: t.field({
+      type: builder.pageInfoRef(),
+      description: "paging state: whether more hits follow and the cursors to reach them",
+      resolve: (r) => ({
+        hasNextPage: r.hasNextPage,
+        hasPreviousPage: r.hasPreviousPage,
+        startCursor: r.startCursor,
+        endCursor: r.endCursor,
+      }),
+    }),
+    endCursor: t.exposeString("endCursor", {
+      nullable: true,
+      description: "cursor of the last hit of this page",
+      deprecationReason: "Use pageInfo.endCursor (Relay); removed in the release after next.",
+    }),
+    hasNextPage: t.exposeBoolean("hasNextPage", {
+      description: "true when more hits follow",
+      deprecationReason: "Use pageInfo.hasNextPage (Relay); removed in the release after next.",
+    }),
     totalCount: t.exposeInt("totalCount", {
       description: "matching documents (KEYWORD: exact; VECTOR, HYBRID: the candidates considered)",
     }),
-    facets: t.field({ type: [Facet], resolve: (r) => r.facets }),
+    facets: t.field({
+      type: [Facet],
+      description: "the facets asked for (`facets` argument), counted over all matches; empty for similar",
+      resolve: (r) => r.facets,
+    }),
   }),
 });
+
+const FIRST = `hits per page, 1..${SEARCH_MAX_FIRST} (default 10); more is refused with BAD_REQUEST, never capped`;
+const AFTER = `pageInfo.endCursor of the previous page; paging stops ${SEARCH_MAX_DEPTH} hits deep (BAD_REQUEST)`;
 
 builder.queryFields((t) => ({
   search: t.field({
     authScopes: { read: true },
     type: SearchResult,
-    description: "The tenant's documents matching a query, best first, with facets over all matches",
+    description:
+      "The tenant's documents matching a query, best first, with facets over all matches. Scope: read",
     args: {
-      query: t.arg.string({ required: true }),
-      mode: t.arg({ type: SearchMode, defaultValue: "HYBRID" }),
-      filter: t.arg({ type: SearchFilter }),
-      facets: t.arg.stringList({ description: "category, batch, or field:<name>" }),
-      first: t.arg.int({ defaultValue: 10 }),
-      after: t.arg.string(),
+      query: t.arg.string({ required: true, description: "words to look for, at most 1000 characters" }),
+      mode: t.arg({ type: SearchMode, defaultValue: "HYBRID", description: "how to match (default HYBRID)" }),
+      filter: t.arg({ type: SearchFilter, description: "restricts the documents searched" }),
+      facets: t.arg.stringList({
+        description: "facets to count: category, batch, or field:<name>; at most 10",
+      }),
+      first: t.arg.int({ defaultValue: 10, description: FIRST }),
+      after: t.arg.string({ description: AFTER }),
     },
     resolve: (_root, args, ctx) =>
       ctx.services.search.search(
         ctx.tenantId,
-        { ...args, mode: args.mode as Mode | null | undefined },
+        { ...args, mode: args.mode as Mode | null | undefined, signal: ctx.request?.signal },
         { db: ctx.prisma },
       ),
   }),
   similar: t.field({
     authScopes: { read: true },
     type: SearchResult,
-    description: "The tenant's documents most like this one (by their chunks' embeddings), never itself",
+    description:
+      "The tenant's documents most like this one (by their chunks' embeddings), never itself. Scope: read",
     args: {
-      documentId: t.arg.id({ required: true }),
-      filter: t.arg({ type: SearchFilter }),
-      first: t.arg.int({ defaultValue: 10 }),
-      after: t.arg.string(),
+      documentId: t.arg.id({
+        required: true,
+        description: "the document to compare with (NOT_FOUND if not the tenant's)",
+      }),
+      filter: t.arg({ type: SearchFilter, description: "restricts the documents compared" }),
+      first: t.arg.int({ defaultValue: 10, description: FIRST }),
+      after: t.arg.string({ description: AFTER }),
     },
     resolve: (_root, args, ctx) =>
-      ctx.services.search.similar(ctx.tenantId, String(args.documentId), args, { db: ctx.prisma }),
+      ctx.services.search.similar(
+        ctx.tenantId,
+        String(args.documentId),
+        { ...args, signal: ctx.request?.signal },
+        { db: ctx.prisma },
+      ),
   }),
 }));

@@ -5,15 +5,22 @@ import { Document } from "./document.ts";
 const canRead = (ctx: Context) => ctx.auth.scopes.includes("read");
 
 const FileInput = builder.inputType("FileInput", {
+  description: "A file to upload, announced before its bytes",
   fields: (t) => ({
-    name: t.string({ required: true }),
+    name: t.string({
+      required: true,
+      description: "its name, with its folder path relative to what was uploaded (a/b/c.pdf)",
+    }),
     size: t.int({ required: true, description: "bytes" }),
     sha256: t.string({ required: true, description: "hex digest of the content; dedupes within the tenant" }),
-    contentType: t.string(),
+    contentType: t.string({
+      description: "its MIME type as the client knows it (PARSE detects the real one)",
+    }),
   }),
 });
 
 const UploadStatus = builder.enumType("UploadStatus", {
+  description: "What requestUploads decided for one file",
   values: {
     UPLOAD: {
       description:
@@ -33,14 +40,27 @@ const UploadTarget = builder.objectRef<{ url: string; fields: Record<string, str
 );
 const FormField = builder.objectRef<[string, string]>("FormField");
 FormField.implement({
-  fields: (t) => ({ name: t.string({ resolve: (f) => f[0] }), value: t.string({ resolve: (f) => f[1] }) }),
+  description: "One form field of an upload target's POST",
+  fields: (t) => ({
+    name: t.string({ description: "the field's name", resolve: (f) => f[0] }),
+    value: t.string({ description: "its value, sent as it is", resolve: (f) => f[1] }),
+  }),
 });
 UploadTarget.implement({
   description: "POST a multipart/form-data body to url: every field in order, then the file as `file`",
   fields: (t) => ({
-    url: t.exposeString("url"),
-    fields: t.field({ type: [FormField], resolve: (u) => Object.entries(u.fields) }),
-    expiresAt: t.expose("expiresAt", { type: "DateTime" }),
+    url: t.exposeString("url", {
+      description: "where to POST (the object store, or this server's /objects)",
+    }),
+    fields: t.field({
+      type: [FormField],
+      description: "the signed policy's form fields, to send in this order before the file",
+      resolve: (u) => Object.entries(u.fields),
+    }),
+    expiresAt: t.expose("expiresAt", {
+      type: "DateTime",
+      description: "when the signature stops working; call requestUploads again for a fresh one",
+    }),
   }),
 });
 
@@ -56,10 +76,14 @@ type UploadResultShape = {
 };
 const UploadResult = builder.objectRef<UploadResultShape>("UploadResult");
 UploadResult.implement({
+  description: "requestUploads' answer for one file, in the order the files were given",
   fields: (t) => ({
-    name: t.exposeString("name"),
-    status: t.expose("status", { type: UploadStatus }),
-    documentId: t.exposeID("documentId", { nullable: true }),
+    name: t.exposeString("name", { description: "the file's name as given" }),
+    status: t.expose("status", { type: UploadStatus, description: "what to do next" }),
+    documentId: t.exposeID("documentId", {
+      nullable: true,
+      description: "UPLOAD: the new document (pass it to completeUploads); DUPLICATE: the existing one",
+    }),
     batchId: t.exposeID("batchId", {
       nullable: true,
       description:
@@ -72,17 +96,35 @@ UploadResult.implement({
     document: t.prismaField({
       type: Document,
       nullable: true,
+      description: "the document `documentId` names (its content fields need the read scope)",
       resolve: (query, r, _args, ctx) =>
         r.documentId ? graphReads.document(ctx.prisma, query, ctx.tenantId, r.documentId) : null,
     }),
-    target: t.field({ type: UploadTarget, nullable: true, resolve: (r) => r.target }),
-    code: t.exposeString("code", { nullable: true }),
-    message: t.exposeString("message", { nullable: true }),
+    target: t.field({
+      type: UploadTarget,
+      nullable: true,
+      description: "UPLOAD: where to send the bytes; null otherwise",
+      resolve: (r) => r.target,
+    }),
+    code: t.exposeString("code", {
+      nullable: true,
+      description: "REJECTED: why (TOO_LARGE, INVALID_NAME, BAD_REQUEST)",
+    }),
+    message: t.exposeString("message", { nullable: true, description: "REJECTED (or DUPLICATE): in words" }),
   }),
 });
 
 const CompleteStatus = builder.enumType("CompleteStatus", {
-  values: ["QUEUED", "ALREADY_QUEUED", "NOT_UPLOADED", "SIZE_MISMATCH", "NOT_FOUND"] as const,
+  description: "What completeUploads found for one document",
+  values: {
+    QUEUED: { description: "its bytes are there with the announced size: queued at PARSE" },
+    ALREADY_QUEUED: { description: "it was queued before (completeUploads is idempotent); nothing changed" },
+    NOT_UPLOADED: { description: "no bytes arrived for it yet: upload them, then call again" },
+    SIZE_MISMATCH: {
+      description: "the bytes that arrived are not the announced size (see message): upload again",
+    },
+    NOT_FOUND: { description: "no such document for this tenant" },
+  } as const,
 });
 const CompleteResult = builder.objectRef<{
   documentId: string;
@@ -90,10 +132,14 @@ const CompleteResult = builder.objectRef<{
   message?: string;
 }>("CompleteResult");
 CompleteResult.implement({
+  description: "completeUploads' answer for one document",
   fields: (t) => ({
-    documentId: t.exposeID("documentId"),
-    status: t.expose("status", { type: CompleteStatus }),
-    message: t.exposeString("message", { nullable: true }),
+    documentId: t.exposeID("documentId", { description: "the id as given" }),
+    status: t.expose("status", { type: CompleteStatus, description: "what was found and done" }),
+    message: t.exposeString("message", {
+      nullable: true,
+      description: "NOT_UPLOADED, SIZE_MISMATCH: in words",
+    }),
   }),
 });
 
@@ -102,8 +148,11 @@ builder.mutationFields((t) => ({
     authScopes: { upload: true },
     type: [UploadResult],
     description:
-      "Registers files of a batch and answers an upload target per new file (at most 1000 per call)",
-    args: { batchId: t.arg.id({ required: true }), files: t.arg({ type: [FileInput], required: true }) },
+      "Registers files of a batch and answers an upload target per new file (at most 1000 per call, more is refused with BAD_REQUEST). Scope: upload",
+    args: {
+      batchId: t.arg.id({ required: true, description: "the batch (createBatch's answer)" }),
+      files: t.arg({ type: [FileInput], required: true, description: "the files, at most 1000" }),
+    },
     resolve: async (_root, args, ctx) => {
       const res = await ctx.services.intake.requestUploads(ctx.tenantId, String(args.batchId), args.files);
       return res.map((r, i): UploadResultShape => {
@@ -148,8 +197,11 @@ builder.mutationFields((t) => ({
   completeUploads: t.field({
     authScopes: { upload: true },
     type: [CompleteResult],
-    description: "Checks the uploaded objects and queues their documents (at most 1000 per call); idempotent",
-    args: { documentIds: t.arg.idList({ required: true }) },
+    description:
+      "Checks the uploaded objects and queues their documents (at most 1000 per call, more is refused with BAD_REQUEST); idempotent. Scope: upload",
+    args: {
+      documentIds: t.arg.idList({ required: true, description: "requestUploads' documentIds, at most 1000" }),
+    },
     resolve: (_root, args, ctx) =>
       ctx.services.intake.completeUploads(ctx.tenantId, args.documentIds.map(String)),
   }),
@@ -183,7 +235,11 @@ MultipartTarget.implement({
       description: "keep it to resume (startMultipartUpload with uploadId), complete or abort the upload",
     }),
     partSize: t.exposeInt("partSize", { description: "bytes per part; resume with the same value" }),
-    parts: t.field({ type: [MultipartPart], resolve: (m) => m.parts }),
+    parts: t.field({
+      type: [MultipartPart],
+      description: "every part's URL, in partNumber order",
+      resolve: (m) => m.parts,
+    }),
     expiresAt: t.expose("expiresAt", {
       type: "DateTime",
       description: "when the part URLs stop working; ask for fresh ones with startMultipartUpload(uploadId)",
@@ -192,8 +248,9 @@ MultipartTarget.implement({
 });
 
 const PartInput = builder.inputType("PartInput", {
+  description: "One uploaded part of a multipart upload",
   fields: (t) => ({
-    partNumber: t.int({ required: true }),
+    partNumber: t.int({ required: true, description: "1-based, as MultipartPart.partNumber" }),
     etag: t.string({
       required: true,
       description: "the ETag header the part's PUT answered (quotes optional)",
@@ -214,9 +271,9 @@ builder.mutationFields((t) => ({
       "expired; parts already PUT stay. partSize defaults to the server's setting; at least 5 MiB unless " +
       "the file is one part, at most 10,000 parts. Errors: NOT_FOUND (no such document, or the upload is " +
       "gone: start again without uploadId), CONFLICT (already uploaded), BAD_REQUEST (a part size S3 refuses, " +
-      "or one that does not fit the parts already uploaded)",
+      "or one that does not fit the parts already uploaded). Scope: upload",
     args: {
-      documentId: t.arg.id({ required: true }),
+      documentId: t.arg.id({ required: true, description: "a document requestUploads answered UPLOAD for" }),
       partSize: t.arg.int({
         description: "bytes per part; default: the server's DOCFLEET_MULTIPART_PART_BYTES",
       }),
@@ -235,11 +292,15 @@ builder.mutationFields((t) => ({
       "Joins the uploaded parts, in partNumber order, into the document's file and checks its size (a wrong " +
       "size deletes it: upload again). Then call completeUploads([documentId]). Safe to retry. Errors: " +
       "NOT_FOUND (no such document or upload), CONFLICT (already uploaded), BAD_REQUEST (a part missing, " +
-      "with another ETag, or under 5 MiB but the last; the upload stays open: PUT the part again and retry)",
+      "with another ETag, or under 5 MiB but the last; the upload stays open: PUT the part again and retry). Scope: upload",
     args: {
-      documentId: t.arg.id({ required: true }),
-      uploadId: t.arg.string({ required: true }),
-      parts: t.arg({ type: [PartInput], required: true }),
+      documentId: t.arg.id({ required: true, description: "the document the upload is for" }),
+      uploadId: t.arg.string({ required: true, description: "startMultipartUpload's uploadId" }),
+      parts: t.arg({
+        type: [PartInput],
+        required: true,
+        description: "every part with the ETag its PUT answered, any order (at most 10,000)",
+      }),
     },
     resolve: async (_root, args, ctx) => {
       await ctx.services.intake.completeMultipartUpload(
@@ -256,8 +317,11 @@ builder.mutationFields((t) => ({
     type: "Boolean",
     description:
       "Abandons a multipart upload: its parts are freed and its URLs stop working. Idempotent. Errors: " +
-      "NOT_FOUND (no such document)",
-    args: { documentId: t.arg.id({ required: true }), uploadId: t.arg.string({ required: true }) },
+      "NOT_FOUND (no such document). Scope: upload",
+    args: {
+      documentId: t.arg.id({ required: true, description: "the document the upload is for" }),
+      uploadId: t.arg.string({ required: true, description: "startMultipartUpload's uploadId" }),
+    },
     resolve: async (_root, args, ctx) => {
       await ctx.services.intake.abortMultipartUpload(ctx.tenantId, String(args.documentId), args.uploadId);
       return true;

@@ -28,14 +28,20 @@ const status = z.enum(["PENDING_UPLOAD", "QUEUED", "PROCESSING", "COMPLETED", "F
  */
 export const EventPayloadSchema = z.looseObject({
   status: status.optional(),
+  /**
+   * The stage the event is about: the one started, retried, failed or queued at, and for stage.completed
+   * and document.completed the one that finished (see `nextStage` for where the document went).
+   */
   stage: z.enum(STAGES).nullable().optional(),
+  /** stage.completed: the stage the document is queued at next; document.completed: null (none). */
+  nextStage: z.enum(STAGES).nullable().optional(),
   batch: BatchCountersSchema.optional(),
   /** documents.requested, documents.moved: how many documents the request created or moved. */
   count: z.number().optional(),
   /** documents.moved: the batch they went to; documents.requested: the batch they came from, if any. */
   toBatchId: z.string().optional(),
   fromBatchId: z.string().optional(),
-  /** stage.completed, document.completed: the stage that finished and its time. */
+  /** stage.completed, document.completed: the stage that finished (the same as `stage`) and its time. */
   completedStage: z.enum(STAGES).optional(),
   ms: z.number().optional(),
   /** document.failed: the reason code and message. */
@@ -56,7 +62,14 @@ export const EventPayloadSchema = z.looseObject({
 });
 export type EventPayload = z.output<typeof EventPayloadSchema>;
 
-/** Reads a stored or received payload; unknown keys are kept, a payload of the wrong shape throws. */
+/**
+ * Reads a stored or received payload; unknown keys are kept, a payload of the wrong shape throws. A
+ * completion written before `nextStage` existed carried the next stage in `stage`: read as today's shape
+ * (`stage` the finished one, `nextStage` the next).
+ */
 export function readEventPayload(json: unknown): EventPayload {
-  return EventPayloadSchema.parse(json ?? {});
+  const p = EventPayloadSchema.parse(json ?? {});
+  if (p.completedStage && p.nextStage === undefined)
+    return { ...p, stage: p.completedStage, nextStage: p.stage ?? null };
+  return p;
 }

@@ -389,18 +389,29 @@ export class OperationsService {
     return out;
   }
 
-  /** The tenant's failed documents grouped by reason code, largest group first. */
+  /**
+   * The tenant's failed documents grouped by reason code, largest group first, with up to `sample`
+   * (0..QUARANTINE_MAX_SAMPLE; more is refused with BAD_REQUEST, never cut silently) of each group's ids.
+   */
   async quarantine(
     tenantId: string,
     opts: { batchId?: string; sample?: number } = {},
   ): Promise<QuarantineGroup[]> {
+    if ((opts.sample ?? 0) > QUARANTINE_MAX_SAMPLE)
+      throw new RequestError(
+        "BAD_REQUEST",
+        `sample may be at most ${QUARANTINE_MAX_SAMPLE} (asked ${opts.sample}); a group's documents: documents(filter: { errorCode })`,
+      );
     if (opts.batchId !== undefined && !isUuid(opts.batchId)) return [];
-    const sample = Math.min(Math.max(opts.sample ?? 10, 0), 100);
+    const sample = Math.max(opts.sample ?? 10, 0);
     const groups = await documents.failuresByCode(this.r.prisma, { tenantId, batchId: opts.batchId, sample });
     const out = groups.map((g) => ({ ...g, code: g.code ?? "UNKNOWN" }));
     return out.sort((a, b) => b.count - a.count || a.code.localeCompare(b.code));
   }
 }
+
+/** The most documents `quarantine` lists per group. */
+export const QUARANTINE_MAX_SAMPLE = 100;
 
 export interface ReprocessFilter {
   batchId?: string | null;

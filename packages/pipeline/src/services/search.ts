@@ -8,6 +8,8 @@ import type { Resources } from "./resources.ts";
 
 /** Largest page a search answers. */
 export const SEARCH_MAX_FIRST = 100;
+/** How deep paging goes: a cursor past this many results is refused (BAD_REQUEST). */
+export const SEARCH_MAX_DEPTH = 10_000;
 const FACET = /^(category|batch|field:[a-z][a-z0-9_]{0,62})$/;
 const FIELD = /^[a-z][a-z0-9_]{0,62}$/;
 
@@ -32,6 +34,9 @@ export interface SearchFilterInput {
 /** One page of hits, each with its document read in one query for the whole page (never one per hit). */
 export interface SearchPage {
   edges: { node: SearchHit & { document: Document | null }; cursor: string }[];
+  /** Cursor of the first edge (null for an empty page), and whether pages precede this one. */
+  startCursor: string | null;
+  hasPreviousPage: boolean;
   endCursor: string | null;
   hasNextPage: boolean;
   totalCount: number;
@@ -128,6 +133,8 @@ export class SearchService {
     }));
     return {
       edges,
+      startCursor: edges[0]?.cursor ?? null,
+      hasPreviousPage: offset > 0,
       endCursor: edges.at(-1)?.cursor ?? null,
       hasNextPage: hits.length > first,
       totalCount: total,
@@ -139,10 +146,17 @@ export class SearchService {
 function pageArgs(first: number | null | undefined, after: string | null | undefined) {
   const n = first ?? 10;
   if (n < 1 || n > SEARCH_MAX_FIRST)
-    throw new RequestError("BAD_REQUEST", `first must be 1..${SEARCH_MAX_FIRST}`);
+    throw new RequestError(
+      "BAD_REQUEST",
+      `first must be 1..${SEARCH_MAX_FIRST} (asked ${n}): page with after`,
+    );
   const offset = after ? Number.parseInt(Buffer.from(after, "base64url").toString(), 10) : 0;
-  if (!Number.isInteger(offset) || offset < 0 || offset > 10_000)
-    throw new RequestError("BAD_REQUEST", "invalid cursor");
+  if (!Number.isInteger(offset) || offset < 0) throw new RequestError("BAD_REQUEST", "invalid cursor");
+  if (offset > SEARCH_MAX_DEPTH)
+    throw new RequestError(
+      "BAD_REQUEST",
+      `search pages reach ${SEARCH_MAX_DEPTH} results deep at most: narrow the query or the filter`,
+    );
   return { first: n, offset };
 }
 

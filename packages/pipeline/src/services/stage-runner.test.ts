@@ -137,7 +137,12 @@ describe("StageRunner.processStage", () => {
     const stored = await env.prisma.event.findFirstOrThrow({
       where: { documentId: doc.id, type: EventType.STAGE_COMPLETED },
     });
-    expect(stored.payload).toMatchObject({ completedStage: "PARSE", pages: 3, stage: "UNDERSTAND" });
+    expect(stored.payload).toMatchObject({
+      completedStage: "PARSE",
+      pages: 3,
+      stage: "PARSE",
+      nextStage: "UNDERSTAND",
+    });
     expect(await counters(env.prisma, run.batch.id)).toMatchObject({
       queued: 1,
       processing: 0,
