@@ -681,7 +681,9 @@ describe("docker/compose.yaml", () => {
   it("points every service URL at a service of the stack", () => {
     for (const [name, s] of DOCFLEET) {
       for (const [k, v] of Object.entries(envStrings(s))) {
-        if (!/^[a-z][a-z0-9+]*:\/\//.test(v) || k === "S3_PUBLIC_URL") continue;
+        // what browsers reach (S3's public name, the pages' origins) is not a service of the stack
+        if (!/^[a-z][a-z0-9+]*:\/\//.test(v) || k === "S3_PUBLIC_URL" || k === "DOCFLEET_CORS_ORIGINS")
+          continue;
         const host = new URL(v).hostname;
         expect(Object.keys(SERVICES), `${name} ${k}=${v}`).toContain(host);
       }
@@ -739,6 +741,23 @@ describe("docker/compose.yaml", () => {
         SERVICES[stateful]!.volumes?.some((v) => !v.startsWith(".")),
         stateful,
       ).toBe(true);
+  });
+
+  it("one origin list (issue 18): MinIO's CORS is the gateway's DOCFLEET_CORS_ORIGINS, from the same variable", () => {
+    const gateway = configOf(SERVICES.gateway!);
+    const minio = String(SERVICES.minio!.environment?.MINIO_API_CORS_ALLOW_ORIGIN ?? "");
+    // the console, served at the load balancer's port, may upload to MinIO
+    expect(gateway.browser.corsOrigins).toContain("http://localhost:4000");
+    expect(minio.split(",").map((o) => o.trim())).toEqual(gateway.browser.corsOrigins);
+    // one variable, not two copies that can drift apart
+    const raw = RAW as { services: Record<string, { environment: Record<string, string> }> } & Compose;
+    expect(raw.services.minio!.environment.MINIO_API_CORS_ALLOW_ORIGIN).toBe(
+      raw["x-docfleet-env"].DOCFLEET_CORS_ORIGINS,
+    );
+    expect(raw["x-docfleet-env"].DOCFLEET_CORS_ORIGINS).toMatch(/^\$\{DOCFLEET_CORS_ORIGINS\b/);
+    // MinIO implements no PutBucketCors: docfleet must not try (S3_CORS_ORIGINS unset)
+    for (const [name, s] of DOCFLEET)
+      expect(configOf(s).objectStore, name).toMatchObject({ corsOrigins: [] });
   });
 
   it("publishes ports on 127.0.0.1 only", () => {

@@ -804,6 +804,39 @@ function checkStorageAccess(tree: Tree): string[] {
   return problems;
 }
 
+/**
+ * Browsers (issue 18): the gateway's DOCFLEET_CORS_ORIGINS and the bucket's CORS rule come from the one
+ * variable cors_allowed_origins; the rule allows the presigned POST, the part PUTs, GET and HEAD, and
+ * exposes ETag (a page completing a multipart upload reads each part's).
+ */
+function checkCors(tree: Tree): string[] {
+  const problems: string[] = [];
+  const fromVar = (v: unknown) =>
+    refsOf(v).some((r) => r.kind === "var" && r.parts[0] === "cors_allowed_origins");
+  const root = tree.get(".");
+  const env = (root?.locals.get("environment") as Obj | undefined) ?? {};
+  if (!fromVar(env.DOCFLEET_CORS_ORIGINS))
+    problems.push("the gateway's DOCFLEET_CORS_ORIGINS is not var.cors_allowed_origins");
+  const storage = [...(root?.calls.values() ?? [])].find((c) => String(c.source) === "./modules/storage");
+  if (!fromVar(storage?.cors_allowed_origins))
+    problems.push("the storage module's cors_allowed_origins is not var.cors_allowed_origins");
+  const m = [...tree.values()].find((x) =>
+    [...x.resources.keys()].some((k) => k.startsWith("aws_s3_bucket.")),
+  );
+  const cors = [...(m?.resources ?? [])].find(([k]) =>
+    k.startsWith("aws_s3_bucket_cors_configuration."),
+  )?.[1];
+  if (!cors) return [...problems, "the bucket has no CORS configuration"];
+  const rule = body(cors.cors_rule);
+  if (!fromVar(rule.allowed_origins)) problems.push("the bucket's CORS origins are not cors_allowed_origins");
+  const methods = Array.isArray(rule.allowed_methods) ? rule.allowed_methods.map(String) : [];
+  for (const method of ["POST", "PUT", "GET", "HEAD"])
+    if (!methods.includes(method)) problems.push(`the bucket's CORS rule does not allow ${method}`);
+  const exposed = Array.isArray(rule.expose_headers) ? rule.expose_headers.map(String) : [];
+  if (!exposed.includes("ETag")) problems.push("the bucket's CORS rule does not expose ETag");
+  return problems;
+}
+
 function checkGateway(tree: Tree): string[] {
   const m = [...tree.values()].find(
     (x) =>
@@ -865,6 +898,7 @@ async function allProblems(root: string): Promise<string[]> {
     ...checkDrain(tree),
     ...checkStorage(tree),
     ...checkStorageAccess(tree),
+    ...checkCors(tree),
     ...checkGateway(tree),
     ...(await checkExampleTfvars(tree, root)),
   ];
@@ -932,6 +966,10 @@ describe("infra/terraform (parsed offline with @cdktf/hcl2json)", () => {
 
   it("S3 without keys: no IAM user or key in state, every instance role gets the bucket's access, IMDSv2 reachable", () => {
     expect(checkStorageAccess(tree)).toEqual([]);
+  });
+
+  it("one origin list: the gateway's DOCFLEET_CORS_ORIGINS and the bucket's CORS rule (POST, PUT, GET, HEAD; ETag exposed)", () => {
+    expect(checkCors(tree)).toEqual([]);
   });
 
   it("gateways sit behind a load balancer that health-checks /ready; their user data passes bash -n", () => {
@@ -1080,6 +1118,19 @@ describe("the checks catch mistakes (mutated copies of infra/terraform)", () => 
     expect(problems).toContain(
       "modules/gateway: IMDS hop limit under 2: the container cannot reach the role's keys",
     );
+  });
+
+  it("the gateway's origins not from the bucket's list, and a CORS rule that hides ETag", async () => {
+    expect(
+      await mutate(
+        "main.tf",
+        /DOCFLEET_CORS_ORIGINS = join\(",", var\.cors_allowed_origins\)/,
+        'DOCFLEET_CORS_ORIGINS = ""',
+      ),
+    ).toContain("the gateway's DOCFLEET_CORS_ORIGINS is not var.cors_allowed_origins");
+    expect(
+      await mutate("modules/storage/main.tf", /expose_headers\s*=\s*\["ETag"\]/, "expose_headers = []"),
+    ).toContain("the bucket's CORS rule does not expose ETag");
   });
 
   it("no multipart clean-up on the bucket", async () => {

@@ -22,6 +22,8 @@ locals {
     OLLAMA_EMBED_MODEL      = var.ollama_models.embed
     OLLAMA_EMBED_DIMENSIONS = tostring(var.ollama_models.embed_dimensions)
     DOCFLEET_LOG_LEVEL      = "info"
+    # The pages that may call the gateway are the pages that may upload to the bucket (one setting).
+    DOCFLEET_CORS_ORIGINS = join(",", var.cors_allowed_origins)
   }
 
   # No S3 keys: every instance's role has the bucket's access (module.storage.access_statements), and

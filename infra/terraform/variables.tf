@@ -240,13 +240,13 @@ variable "abort_incomplete_multipart_days" {
 }
 
 variable "cors_allowed_origins" {
-  description = "Browser origins allowed to upload straight to the bucket (empty: no CORS)."
+  description = "Browser origins (the web console's) allowed to call the gateway (DOCFLEET_CORS_ORIGINS) and to upload to and download from the bucket straight (its CORS rule); empty: neither."
   type        = list(string)
   default     = []
 
   validation {
-    condition     = alltrue([for o in var.cors_allowed_origins : o == "*" || can(regex("^https?://", o))])
-    error_message = "cors_allowed_origins must be http(s) origins or \"*\"."
+    condition     = alltrue([for o in var.cors_allowed_origins : can(regex("^https?://[^/?#*]+$", o))])
+    error_message = "cors_allowed_origins must be http(s) origins without a path, like https://app.example.com (the gateway refuses \"*\")."
   }
 }
 
