@@ -82,7 +82,8 @@ describe("docfleet serve + upload over ../shared/corpus/formats", () => {
         withKey(served),
       );
       expect(res.code).toBe(0);
-      const hits = JSON.parse(res.stdout) as { document: { name: string } }[];
+      const { hits } = JSON.parse(res.stdout) as { hits: { document: { id: string; name: string } }[] };
+      expect(hits.every((h) => typeof h.document.id === "string")).toBe(true);
       expect(hits.slice(0, 3).map((h) => h.document.name)).toContain("html/wiki_duck.html");
     }
   });

@@ -66,9 +66,18 @@ export interface Served {
 }
 
 /** Starts `docfleet serve` on a free port and waits until /ready answers 200; with its admin key. */
-export async function startServe(dataDir: string, env: NodeJS.ProcessEnv = {}): Promise<Served> {
+export async function startServe(
+  dataDir: string,
+  env: NodeJS.ProcessEnv = {},
+  opts: { readyMs?: number } = {},
+): Promise<Served> {
   const port = await freePort();
-  const served = await startDocfleet(["serve", "--port", String(port), "--data-dir", dataDir], env, { port });
+  const served = await startDocfleet(
+    ["serve", "--port", String(port), "--data-dir", dataDir],
+    env,
+    { port },
+    opts.readyMs,
+  );
   return { ...served, apiKey: adminKey(dataDir) };
 }
 
@@ -96,6 +105,8 @@ export async function startDocfleet(
   args: string[],
   env: NodeJS.ProcessEnv,
   ready: { port: number } | { readyLine: RegExp },
+  /** How long it may take to be ready (a first start creates its database). */
+  readyMs = 90_000,
 ): Promise<Served> {
   const child = spawn(process.execPath, [BIN, ...args], {
     // METRICS_PORT 0: several workers and relays on one machine must not contend for 9464.
@@ -115,8 +126,9 @@ export async function startDocfleet(
   void exited.then((code) => printed.reject(new Error(`docfleet ${args[0]} exited with ${code}:\n${out}`)));
   const url = "port" in ready ? `http://127.0.0.1:${ready.port}` : "";
   const timer = setTimeout(
-    () => printed.reject(new Error(`docfleet ${args[0]} did not become ready in 90 s:\n${out}`)),
-    90_000,
+    () =>
+      printed.reject(new Error(`docfleet ${args[0]} did not become ready in ${readyMs / 1000} s:\n${out}`)),
+    readyMs,
   );
   try {
     await printed.promise.finally(() => clearTimeout(timer));

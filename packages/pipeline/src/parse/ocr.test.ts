@@ -1,3 +1,9 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { createCanvas } from "@napi-rs/canvas";
 import { afterAll, describe, expect, it } from "vitest";
 import { createOcrPool } from "./ocr.ts";
@@ -77,4 +83,37 @@ describe("createOcrPool", () => {
     await closed.close();
     await expect(closed.recognize(textImage(["x"]), 1)).rejects.toThrow(/closed/);
   });
+
+  it("keeps tesseract's own diagnostics off the process's stderr (serve's terminal)", async () => {
+    // a tiny image makes tesseract warn "Invalid resolution 25 dpi"; its worker thread writes to the
+    // process's stderr, so the check runs in a child process of its own
+    const dir = mkdtempSync(join(tmpdir(), "docfleet-ocr-"));
+    try {
+      const script = `
+        import sharp from ${JSON.stringify(createRequire(import.meta.url).resolve("sharp"))};
+        import { createOcrPool } from ${JSON.stringify(fileURLToPath(new URL("./ocr.ts", import.meta.url)))};
+        const tiny = await sharp({ create: { width: 8, height: 8, channels: 3, background: "#fff" } }).png().toBuffer();
+        const pool = createOcrPool();
+        const r = await pool.recognize(tiny, 1);
+        await pool.close();
+        process.stdout.write("read " + r.text.length);`;
+      const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
+        const file = join(dir, "read.mjs");
+        writeFileSync(file, script);
+        const child = spawn(process.execPath, ["--import", "tsx", file], {
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        let out = "";
+        let err = "";
+        child.stdout.on("data", (d) => (out += d));
+        child.stderr.on("data", (d) => (err += d));
+        child.once("error", reject);
+        child.once("close", () => resolve({ stdout: out, stderr: err }));
+      });
+      expect(stdout, stderr).toMatch(/^read \d+$/);
+      expect(stderr).not.toMatch(/Warning|Invalid resolution/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -53,7 +53,13 @@ export function createOcrPool(options: OcrPoolOptions = {}): OcrEngine {
   const queue: Job[] = [];
   let closed = false;
 
-  const start = () => createWorker(lang, 1, { langPath, gzip: true, cacheMethod: "none" });
+  // Tesseract's own diagnostics ("Warning: Invalid resolution 25 dpi...") go to its debug file, not
+  // to the terminal of `serve`: they say nothing an operator can act on.
+  const start = () =>
+    createWorker(lang, 1, { langPath, gzip: true, cacheMethod: "none" }).then(async (w) => {
+      await w.setParameters({ debug_file: process.platform === "win32" ? "NUL" : "/dev/null" });
+      return w;
+    });
 
   function pump(): void {
     for (const slot of slots) {
