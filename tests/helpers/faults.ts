@@ -1,10 +1,12 @@
+import { spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import pg from "pg";
 import { AMQP_URL } from "./amqp.ts";
-import { freePort, runCli, type Served, startDocfleet } from "./cli.ts";
+import { freePort, ROOT, runCli, type Served, served } from "./cli.ts";
 import { type DistributedEnv, distributedEnv } from "./distributed.ts";
 import { startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
+import { deferred } from "./wait.ts";
 
 // Fault injection on the distributed mode (issue 16): a gateway, a relay and a worker as separate
 // processes, each reaching PostgreSQL, RabbitMQ and s3rver through a TCP proxy of this process, so that
@@ -51,9 +53,51 @@ export interface FaultDeployment {
 const POLL_MS = 250;
 
 /** Starts the deployment; `dir` holds the documents written for uploads. */
+/**
+ * `docfleet <args>` of `bin` (this tree's build, or another commit's for a before/after comparison),
+ * ready once it printed `line` (and, for a gateway on `port`, /ready answered 200).
+ */
+async function startProc(
+  bin: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  line: RegExp,
+  port?: number,
+): Promise<Served> {
+  const child = spawn(process.execPath, [bin, ...args], {
+    env: { ...process.env, DOCFLEET_LOG_LEVEL: "warn", METRICS_PORT: "0", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  const printed = deferred();
+  const onData = (d: Buffer) => {
+    out = (out + d).slice(-200_000);
+    if (line.test(out)) printed.resolve();
+  };
+  child.stdout!.on("data", onData);
+  child.stderr!.on("data", onData);
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  void exited.then((code) => printed.reject(new Error(`docfleet ${args[0]} exited with ${code}:\n${out}`)));
+  const timer = setTimeout(
+    () => printed.reject(new Error(`docfleet ${args[0]} not ready in 180 s:\n${out}`)),
+    180_000,
+  );
+  const url = port ? `http://127.0.0.1:${port}` : "";
+  try {
+    await printed.promise.finally(() => clearTimeout(timer));
+    if (url && (await fetch(`${url}/ready`)).status !== 200) throw new Error(`${args[0]} not ready:\n${out}`);
+  } catch (err) {
+    child.kill("SIGKILL");
+    throw err;
+  }
+  return served(child, url, () => out, exited);
+}
+
 export async function faultDeployment(
   dir: string,
   extraEnv: NodeJS.ProcessEnv = {},
+  /** The docfleet bin the gateway, relay and worker run (default: this tree's build). */
+  bin = `${ROOT}apps/cli/bin/docfleet.mjs`,
 ): Promise<FaultDeployment> {
   const deployment: DistributedEnv = await distributedEnv("faults");
   const direct = new URL(deployment.env.DATABASE_URL);
@@ -89,16 +133,18 @@ export async function faultDeployment(
     return s;
   };
   const startWorker = () =>
-    started(
-      startDocfleet(["worker", "--no-relay", "--concurrency", "4"], env, {
-        readyLine: /docfleet worker consuming/,
-      }),
-    );
+    started(startProc(bin, ["worker", "--no-relay", "--concurrency", "4"], env, /docfleet worker consuming/));
   const startRelay = () =>
-    started(startDocfleet(["relay", "--poll-ms", "500"], env, { readyLine: /docfleet relay publishing/ }));
+    started(startProc(bin, ["relay", "--poll-ms", "500"], env, /docfleet relay publishing/));
   const port = await freePort();
   const gateway = await started(
-    startDocfleet(["gateway", "--no-relay", "--port", String(port)], env, { port }),
+    startProc(
+      bin,
+      ["gateway", "--no-relay", "--port", String(port)],
+      env,
+      /^docfleet (serving|gateway) at /m,
+      port,
+    ),
   );
   let relay = await startRelay();
   let worker = await startWorker();
