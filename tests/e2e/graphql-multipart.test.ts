@@ -34,8 +34,10 @@ const stores: {
   name: string;
   env: () => Promise<{ env: Record<string, string>; close(): Promise<void> }>;
   gaps: { listParts?: string; abort?: string; completeChecks?: string };
+  /** The store refuses a part of another size than its place in the cut (local); S3 joins it. */
+  bindsPartSizes?: boolean;
 }[] = [
-  { name: "local", env: async () => ({ env: {}, close: async () => {} }), gaps: {} },
+  { name: "local", env: async () => ({ env: {}, close: async () => {} }), gaps: {}, bindsPartSizes: true },
   {
     name: "s3 (s3rver)",
     env: async () => {
@@ -80,7 +82,7 @@ const stores: {
     : []),
 ];
 
-describe.each(stores)("GraphQL multipart uploads: $name store", ({ env, gaps }) => {
+describe.each(stores)("GraphQL multipart uploads: $name store", ({ env, gaps, bindsPartSizes }) => {
   let dir: string;
   let url: string;
   let system: System;
@@ -263,6 +265,12 @@ describe.each(stores)("GraphQL multipart uploads: $name store", ({ env, gaps }) 
   it("deletes joined parts whose size differs from the document's", async () => {
     const doc = await pending(6 * MiB);
     const target = await start(doc.id, { partSize: 5 * MiB });
+    if (bindsPartSizes) {
+      // the local store refuses the short part itself (issue 15): it never joins
+      const short = await fetch(target.parts[1]!.url, { method: "PUT", body: new Uint8Array(5) });
+      expect([short.status, await short.text()]).toEqual([400, expect.stringMatching(/EntityTooSmall/)]);
+      return;
+    }
     const parts = [
       { partNumber: 1, etag: await putPart(target.parts[0]!.url, part(doc.bytes, 5 * MiB, 1)) },
       { partNumber: 2, etag: await putPart(target.parts[1]!.url, Buffer.from("short")) },
