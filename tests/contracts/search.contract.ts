@@ -299,6 +299,37 @@ export function searchContract(name: string, make: () => Promise<SearchFixture>)
         },
         [5],
       ],
+      [
+        "a range: two conditions on one field, one value satisfying both",
+        {
+          fields: [
+            { name: "total", op: "gte", value: "100" },
+            { name: "total", op: "lte", value: "400" },
+          ],
+        },
+        [1],
+      ],
+      [
+        "array field: each condition met by a different item",
+        {
+          fields: [
+            { name: "item", op: "eq", value: "paper" },
+            { name: "item", op: "eq", value: "toner" },
+          ],
+        },
+        [1],
+      ],
+      [
+        "20 conditions (the service's bound), each a field of the document",
+        {
+          fields: Array.from({ length: 20 }, (_, i) =>
+            i % 2
+              ? { name: "total", op: "gt" as const, value: String(i) }
+              : { name: "vendor", op: "in" as const, values: ["acme supplies", "globex"] },
+          ),
+        },
+        [1, 5],
+      ],
       ["excludeDocumentIds", { excludeDocumentIds: [id(1), id(4)] }, [2, 3, 5]],
       ["a filter nothing passes", { batchIds: [B3] }, []],
     ];

@@ -29,4 +29,9 @@ export interface Context {
   transport: "http" | "ws";
   /** SSE subscriptions only: aborts (reason: an UNAUTHENTICATED error) when the key is revoked or expires. */
   authLost?: AbortSignal;
+  /**
+   * yoga's own: the HTTP request (absent over graphql-ws). Its signal aborts when the client leaves;
+   * searches pass it on, so their statements stop with the request.
+   */
+  request?: Request;
 }

@@ -44,6 +44,13 @@ export const baseEnvSchema = z.object({
   DOCFLEET_DATABASE: z.enum(["pglite", "postgres"]).optional(),
   DATABASE_URL: z.string().url().optional(),
   DATABASE_POOL_SIZE: int(10, 1),
+  /**
+   * PostgreSQL server: `statement_timeout` of every connection (ms; 0: none), so no statement of a
+   * request, transaction or worker runs on without bound (migrations lift it).
+   */
+  DOCFLEET_STATEMENT_TIMEOUT_MS: int(60_000, 0),
+  /** PostgreSQL server: each search statement is cancelled after this long (ms; 0: only the above). */
+  DOCFLEET_SEARCH_TIMEOUT_MS: int(10_000, 0),
   DOCFLEET_OBJECT_STORE: z.enum(["local", "s3"]).optional(),
   S3_ENDPOINT: z.string().url().optional(),
   S3_PUBLIC_URL: z.string().url().optional(),
@@ -209,7 +216,9 @@ export interface GatewayConfig {
 
 export interface AdapterConfig {
   dataDir: string;
-  database: { kind: "pglite"; dir: string } | { kind: "postgres"; url: string; poolSize: number };
+  database:
+    | { kind: "pglite"; dir: string }
+    | { kind: "postgres"; url: string; poolSize: number; statementTimeoutMs?: number };
   objectStore:
     | {
         kind: "local";
@@ -242,7 +251,7 @@ export interface AdapterConfig {
       };
   queue: { kind: "memory" } | { kind: "rabbitmq"; url: string; prefix: string };
   search:
-    | { kind: "postgres" }
+    | { kind: "postgres"; timeoutMs?: number }
     | {
         kind: "opensearch";
         url: string;
@@ -314,7 +323,12 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
     dataDir,
     database:
       dbKind === "postgres"
-        ? { kind: "postgres", url: env.DATABASE_URL!, poolSize: env.DATABASE_POOL_SIZE }
+        ? {
+            kind: "postgres",
+            url: env.DATABASE_URL!,
+            poolSize: env.DATABASE_POOL_SIZE,
+            statementTimeoutMs: env.DOCFLEET_STATEMENT_TIMEOUT_MS,
+          }
         : { kind: "pglite", dir: resolve(dataDir, "db") },
     objectStore:
       storeKind === "s3"
@@ -365,7 +379,7 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
             prefix: env.OPENSEARCH_INDEX_PREFIX,
             hybrid: env.OPENSEARCH_HYBRID,
           }
-        : { kind: "postgres" },
+        : { kind: "postgres", timeoutMs: env.DOCFLEET_SEARCH_TIMEOUT_MS || undefined },
     models:
       modelsKind === "ollama"
         ? {

@@ -92,6 +92,8 @@ export interface SearchQuery {
   limit: number;
   offset?: number;
   facets?: FacetRequest[];
+  /** The caller left: adapters start no further query for it (and cancel a running one where they can). */
+  signal?: AbortSignal;
 }
 
 export interface SearchHit {
@@ -125,7 +127,11 @@ export interface SearchIndex {
   upsert(docs: readonly IndexDocument[]): Promise<void>;
   /** Removes documents; no error for unknown ids. */
   delete(tenantId: string, documentIds: readonly string[]): Promise<void>;
-  /** Documents matching the query, best first, grouped by document, with the requested facets. */
+  /**
+   * Documents matching the query, best first, grouped by document, with the requested facets. Callers
+   * bound the filter's lists (services/search.ts SEARCH_LIMITS); adapters keep the work linear in them.
+   * Rejects with the signal's reason once it aborts.
+   */
   search(query: SearchQuery): Promise<SearchResult>;
   /**
    * Documents of the tenant most like `documentId` (by its chunks' vectors), best first, never the
@@ -134,7 +140,7 @@ export interface SearchIndex {
   similar(
     tenantId: string,
     documentId: string,
-    opts: { limit: number; offset?: number; filter?: SearchFilter },
+    opts: { limit: number; offset?: number; filter?: SearchFilter; signal?: AbortSignal },
   ): Promise<SearchHit[]>;
   /** Chunks stored per document of the tenant (for checks: nothing lost, nothing twice). */
   stats(tenantId: string): Promise<{ documents: number; chunks: number }>;

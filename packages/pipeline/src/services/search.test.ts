@@ -2,9 +2,10 @@ import { randomUUID } from "node:crypto";
 import type { Document } from "@docfleet/schema";
 import { describe, expect, vi } from "vitest";
 import { RequestError } from "../domain/errors.ts";
+import { StatementTimeoutError } from "../ports/database.ts";
 import type { SearchHit } from "../ports/search.ts";
 import type { Db } from "../repositories/db.ts";
-import type { SearchService } from "./search.ts";
+import { SEARCH_LIMITS, type SearchService } from "./search.ts";
 import { createTenant, insertBatch, insertDocument, type ServiceEnv, serviceTest } from "./test-resources.ts";
 
 const test = serviceTest.extend("search", async ({ env, tenantId }) => {
@@ -48,6 +49,11 @@ async function index(env: ServiceEnv, docs: { doc: Document; text: string; categ
   );
 }
 
+/** `n` field conditions, each one a document could meet. */
+function conditions(n: number) {
+  return Array.from({ length: n }, (_, i) => ({ name: `f${i}`, op: "exists" as const }));
+}
+
 async function codeOf(p: Promise<unknown>): Promise<string> {
   return p.then(
     () => "ok",
@@ -73,6 +79,35 @@ describe("SearchService.search", () => {
       ["field name", { query: "x", filter: { fields: [{ name: "Total", op: "eq", value: "1" }] } }],
       ["in without values", { query: "x", filter: { fields: [{ name: "total", op: "in", values: [] }] } }],
       ["gt without value", { query: "x", filter: { fields: [{ name: "total", op: "gt" }] } }],
+      // issue 15: every list bounded, no NUL character anywhere text reaches SQL
+      ["21 field conditions", { query: "x", filter: { fields: conditions(21) } }],
+      [
+        "an in of 101 values",
+        {
+          query: "x",
+          filter: { fields: [{ name: "vendor", op: "in", values: Array.from({ length: 101 }, String) }] },
+        },
+      ],
+      [
+        "101 categories",
+        { query: "x", filter: { category: Array.from({ length: 101 }, (_, i) => `c${i}`) } },
+      ],
+      ["101 batch ids", { query: "x", filter: { batchId: Array.from({ length: 101 }, () => randomUUID()) } }],
+      [
+        "a value of 1001 characters",
+        { query: "x", filter: { fields: [{ name: "v", op: "eq", value: "x".repeat(1001) }] } },
+      ],
+      ["NUL in the query", { query: "in\u0000voice" }],
+      [
+        "NUL in a field value",
+        { query: "x", filter: { fields: [{ name: "total", op: "eq", value: "1\u0000" }] } },
+      ],
+      [
+        "NUL in an in value",
+        { query: "x", filter: { fields: [{ name: "v", op: "in", values: ["a", "\u0000"] }] } },
+      ],
+      ["NUL in a category", { query: "x", filter: { category: ["inv\u0000"] } }],
+      ["NUL in a batch id", { query: "x", filter: { batchId: ["\u0000"] } }],
     ];
     const answers: string[] = [];
     for (const [what, args] of bad)
@@ -85,9 +120,44 @@ describe("SearchService.search", () => {
       { query: "x".repeat(1000), first: 100, after: cursor(10_000) },
       { query: "x", first: 1, facets: ["category", "batch", "field:total"] },
       { query: "x", filter: { dateFrom: "2024-02-29", fields: [{ name: "total", op: "exists" as const }] } },
+      // every list at its bound at once (SEARCH_LIMITS), through the real index
+      {
+        query: "x".repeat(1000),
+        facets: Array.from({ length: SEARCH_LIMITS.facets }, (_, i) => (i % 2 ? "category" : "field:f1")),
+        filter: {
+          category: Array.from({ length: SEARCH_LIMITS.categories }, (_, i) => `c${i}`),
+          batchId: Array.from({ length: SEARCH_LIMITS.batchIds }, () => randomUUID()),
+          fields: [
+            ...conditions(SEARCH_LIMITS.fieldConditions - 1),
+            {
+              name: "vendor",
+              op: "in" as const,
+              values: Array.from({ length: SEARCH_LIMITS.valuesPerCondition }, () => "v".repeat(1000)),
+            },
+          ],
+        },
+      },
     ])
       expect(await codeOf(search.service.search(tenantId, args))).toBe("ok");
     port.mockRestore();
+  });
+
+  test("a search stopped by its statement time bound is the caller's BAD_REQUEST, naming the bound", async ({
+    env,
+    tenantId,
+    search,
+  }) => {
+    const port = vi
+      .spyOn(env.deps.search, "search")
+      .mockRejectedValue(new StatementTimeoutError("statement stopped after 10000 ms"));
+    try {
+      const err = await search.service.search(tenantId, { query: "x" }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RequestError);
+      expect((err as RequestError).code).toBe("BAD_REQUEST");
+      expect((err as RequestError).message).toMatch(/DOCFLEET_SEARCH_TIMEOUT_MS/);
+    } finally {
+      port.mockRestore();
+    }
   });
 
   test("hydrates the page's documents in one query, in hit order, a missing or foreign one as null", async ({

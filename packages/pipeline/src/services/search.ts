@@ -1,6 +1,7 @@
 import type { Document } from "@docfleet/schema";
 import { isIsoDate } from "../domain/dates.ts";
 import { RequestError } from "../domain/errors.ts";
+import { StatementTimeoutError } from "../ports/database.ts";
 import type { Facet, FieldCondition, SearchFilter, SearchHit, SearchMode } from "../ports/search.ts";
 import type { Db } from "../repositories/db.ts";
 import * as documents from "../repositories/documents.ts";
@@ -12,6 +13,26 @@ export const SEARCH_MAX_FIRST = 100;
 export const SEARCH_MAX_DEPTH = 10_000;
 const FACET = /^(category|batch|field:[a-z][a-z0-9_]{0,62})$/;
 const FIELD = /^[a-z][a-z0-9_]{0,62}$/;
+
+/**
+ * Bounds on every list and text a search takes (issue 15: 1,000 field conditions froze the embedded
+ * server). Each is refused with BAD_REQUEST naming it, never cut silently. With all of them at their
+ * bound a search stays fast (tests/bench/search-attacks.ts measures that worst allowed query).
+ */
+export const SEARCH_LIMITS = {
+  /** Characters of the query text. */
+  queryChars: 1000,
+  /** Field conditions in one filter (all must hold). */
+  fieldConditions: 20,
+  /** Values of one `in` condition. */
+  valuesPerCondition: 100,
+  /** Characters of one condition value. */
+  valueChars: 1000,
+  /** Categories, and batch ids, in one filter. */
+  categories: 100,
+  batchIds: 100,
+  facets: 10,
+} as const;
 
 /** A filter as a caller writes it (GraphQL input, CLI flags); checked by `toFilter`. */
 export interface SearchFilterInput {
@@ -64,31 +85,40 @@ export class SearchService {
       facets?: readonly string[] | null;
       first?: number | null;
       after?: string | null;
+      /** The caller left (the gateway passes its request's): queries not yet run are not started. */
+      signal?: AbortSignal | null;
     },
     hydrate: { db?: Db; query?: object } = {},
   ): Promise<SearchPage> {
     const { first, offset } = pageArgs(args.first, args.after);
-    if (args.query.length > 1000)
-      throw new RequestError("BAD_REQUEST", "query is longer than 1000 characters");
+    if (args.query.length > SEARCH_LIMITS.queryChars)
+      throw new RequestError("BAD_REQUEST", `query is longer than ${SEARCH_LIMITS.queryChars} characters`);
+    storableText("query", args.query);
     const facets = args.facets ?? [];
+    atMost("facets", facets, SEARCH_LIMITS.facets);
     const badFacet = facets.find((f) => !FACET.test(f));
     if (badFacet)
-      throw new RequestError("BAD_REQUEST", `unknown facet ${badFacet}: category, batch or field:<name>`);
-    if (facets.length > 10) throw new RequestError("BAD_REQUEST", "at most 10 facets");
+      throw new RequestError(
+        "BAD_REQUEST",
+        `unknown facet ${JSON.stringify(badFacet)}: category, batch or field:<name>`,
+      );
     const filter = toFilter(args.filter);
     const mode = args.mode ?? "HYBRID";
     const { models, search } = this.r.deps;
     const embedding = mode === "KEYWORD" ? undefined : (await models.embed([args.query]))[0];
-    const res = await search.search({
-      tenantId,
-      text: args.query,
-      embedding,
-      mode,
-      filter,
-      facets: facets.map((field) => ({ field })),
-      limit: first + 1,
-      offset,
-    });
+    const res = await timeBound(
+      search.search({
+        tenantId,
+        text: args.query,
+        embedding,
+        mode,
+        filter,
+        facets: facets.map((field) => ({ field })),
+        limit: first + 1,
+        offset,
+        signal: args.signal ?? undefined,
+      }),
+    );
     return this.page(tenantId, res.hits, first, offset, res.total, res.facets, hydrate);
   }
 
@@ -99,14 +129,26 @@ export class SearchService {
   async similar(
     tenantId: string,
     documentId: string,
-    args: { filter?: SearchFilterInput | null; first?: number | null; after?: string | null },
+    args: {
+      filter?: SearchFilterInput | null;
+      first?: number | null;
+      after?: string | null;
+      signal?: AbortSignal | null;
+    },
     hydrate: { db?: Db; query?: object } = {},
   ): Promise<SearchPage> {
     const { first, offset } = pageArgs(args.first, args.after);
     const own = await documents.findOwned(hydrate.db ?? this.r.prisma, tenantId, documentId);
     if (!own) throw new RequestError("NOT_FOUND", `document ${documentId} not found`);
     const filter = toFilter(args.filter);
-    const hits = await this.r.deps.search.similar(tenantId, documentId, { limit: first + 1, offset, filter });
+    const hits = await timeBound(
+      this.r.deps.search.similar(tenantId, documentId, {
+        limit: first + 1,
+        offset,
+        filter,
+        signal: args.signal ?? undefined,
+      }),
+    );
     return this.page(tenantId, hits, first, offset, hits.length, [], hydrate);
   }
 
@@ -168,13 +210,28 @@ export function toFilter(f: SearchFilterInput | null | undefined): SearchFilter 
   ] as const) {
     if (v != null && !isIsoDate(v)) throw new RequestError("BAD_REQUEST", `${k} must be a date YYYY-MM-DD`);
   }
+  atMost("filter.fields (conditions)", f?.fields, SEARCH_LIMITS.fieldConditions);
+  atMost("filter.category", f?.category, SEARCH_LIMITS.categories);
+  atMost("filter.batchId", f?.batchId, SEARCH_LIMITS.batchIds);
+  for (const c of f?.category ?? []) storableText("filter.category", c);
+  for (const b of f?.batchId ?? []) storableText("filter.batchId", String(b));
   const fields = (f?.fields ?? []).map((c): FieldCondition => {
-    if (!FIELD.test(c.name)) throw new RequestError("BAD_REQUEST", `field ${c.name}: names are snake_case`);
+    if (!FIELD.test(c.name))
+      throw new RequestError("BAD_REQUEST", `field ${JSON.stringify(c.name)}: names are snake_case`);
     if (c.op === "in" ? !c.values?.length : c.op !== "exists" && c.value == null)
       throw new RequestError(
         "BAD_REQUEST",
         `field ${c.name}: ${c.op} needs ${c.op === "in" ? "values" : "a value"}`,
       );
+    atMost(`field ${c.name}: values`, c.values, SEARCH_LIMITS.valuesPerCondition);
+    for (const v of [...(c.values ?? []), ...(c.value == null ? [] : [c.value])]) {
+      storableText(`field ${c.name}: value`, v);
+      if (v.length > SEARCH_LIMITS.valueChars)
+        throw new RequestError(
+          "BAD_REQUEST",
+          `field ${c.name}: a value is longer than ${SEARCH_LIMITS.valueChars} characters`,
+        );
+    }
     return {
       name: c.name,
       op: c.op,
@@ -191,4 +248,36 @@ export function toFilter(f: SearchFilterInput | null | undefined): SearchFilter 
     createdTo: f?.createdTo?.toISOString(),
     fields: fields.length ? fields : undefined,
   };
+}
+
+/** Refuses a list longer than `max`, naming it and the bound (never cut silently). */
+function atMost(what: string, list: readonly unknown[] | null | undefined, max: number): void {
+  if (list && list.length > max)
+    throw new RequestError("BAD_REQUEST", `${what}: at most ${max} in one search (got ${list.length})`);
+}
+
+/**
+ * Refuses text that PostgreSQL's text type cannot hold: a NUL character (U+0000). Sent on, it failed
+ * the keyword sub-query at once while its sibling kept running (issue 15: the embedded server hung).
+ */
+function storableText(what: string, text: string): void {
+  if (text.includes("\u0000"))
+    throw new RequestError(
+      "BAD_REQUEST",
+      `${what} contains a NUL character (U+0000), which text cannot hold`,
+    );
+}
+
+/** A search statement stopped by its time bound, as the caller's error to narrow (not an internal one). */
+async function timeBound<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    if (err instanceof StatementTimeoutError)
+      throw new RequestError(
+        "BAD_REQUEST",
+        "the search ran past its time bound (DOCFLEET_SEARCH_TIMEOUT_MS) and was stopped: narrow the query or the filter",
+      );
+    throw err;
+  }
 }

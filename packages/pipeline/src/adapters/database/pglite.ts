@@ -4,7 +4,7 @@ import { migrate, PrismaClient } from "@docfleet/schema";
 import { PGlite } from "@electric-sql/pglite";
 import { vector } from "@electric-sql/pglite-pgvector";
 import { PrismaPGlite } from "pglite-prisma-adapter";
-import type { Database } from "../../ports/database.ts";
+import type { Database, QueryOptions } from "../../ports/database.ts";
 
 /**
  * Opens (creating if needed) an embedded PGlite database in `dataDir`, or in memory when dataDir is
@@ -40,7 +40,10 @@ export function wrapPglite(pg: PGlite): Database {
     async exec(sql) {
       await pg.exec(sql);
     },
-    async query<T>(sql: string, params?: unknown[]) {
+    async query<T>(sql: string, params?: unknown[], o?: QueryOptions) {
+      // PGlite cannot interrupt a statement (no statement_timeout in WebAssembly), so `timeoutMs`
+      // does not apply; a caller that left starts no further statement.
+      o?.signal?.throwIfAborted();
       const res = await pg.query<T>(sql, params as unknown[] | undefined);
       return res.rows;
     },

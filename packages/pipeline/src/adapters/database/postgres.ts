@@ -1,7 +1,7 @@
 import { migrate, PrismaClient } from "@docfleet/schema";
 import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
-import type { Database } from "../../ports/database.ts";
+import { type Database, type QueryOptions, StatementTimeoutError } from "../../ports/database.ts";
 
 export interface PostgresOptions {
   url: string;
@@ -9,6 +9,11 @@ export interface PostgresOptions {
   poolSize: number;
   /** Schema to use (search_path); tests use one schema per test file. */
   schema?: string;
+  /**
+   * `statement_timeout` of every connection (ms; 0: none): no statement of a request, a transaction
+   * or a worker runs longer. Migrations lift it for their own connection.
+   */
+  statementTimeoutMs?: number;
 }
 
 /** PostgreSQL through a node-postgres pool shared by Prisma's driver adapter and raw queries. */
@@ -17,6 +22,7 @@ export async function openPostgresDatabase(opts: PostgresOptions): Promise<Datab
     connectionString: opts.url,
     max: opts.poolSize,
     options: opts.schema ? `-c search_path=${opts.schema}` : undefined,
+    statement_timeout: opts.statementTimeoutMs || undefined,
   });
   if (opts.schema) {
     const c = await pool.connect();
@@ -44,23 +50,76 @@ export async function openPostgresDatabase(opts: PostgresOptions): Promise<Datab
     async exec(sql) {
       await pool.query(sql);
     },
-    async query<T>(sql: string, params?: unknown[]) {
-      const res = await pool.query(sql, params);
-      return res.rows as T[];
+    async query<T>(sql: string, params?: unknown[], o?: QueryOptions) {
+      if (!o?.timeoutMs && !o?.signal) return (await pool.query(sql, params)).rows as T[];
+      return bounded<T>(pool, sql, params, o);
     },
     migrate: () =>
-      withClient((c) =>
-        migrate({
-          exec: async (sql) => {
-            await c.query(sql);
-          },
-          query: async <T>(sql: string, params?: unknown[]) => (await c.query(sql, params)).rows as T[],
-        }),
-      ),
+      withClient(async (c) => {
+        // a migration may build an index for minutes: not bound by the pool's statement_timeout
+        await c.query("SET statement_timeout = 0");
+        try {
+          return await migrate({
+            exec: async (sql) => {
+              await c.query(sql);
+            },
+            query: async <T>(sql: string, params?: unknown[]) => (await c.query(sql, params)).rows as T[],
+          });
+        } finally {
+          await c.query("RESET statement_timeout");
+        }
+      }),
     async close() {
       await prisma.$disconnect();
       await pool.end();
     },
   };
   return db;
+}
+
+const QUERY_CANCELED = "57014";
+
+/**
+ * One statement on its own connection, in its own transaction with `SET LOCAL statement_timeout` (so
+ * the bound ends with it and never leaks to the pool's next user), cancelled by `pg_cancel_backend`
+ * when the signal aborts. The cancel is awaited before the connection goes back to the pool, so it
+ * can only ever hit this statement (or find the connection idle, where it does nothing).
+ */
+async function bounded<T>(pool: pg.Pool, sql: string, params: unknown[] | undefined, o: QueryOptions) {
+  o.signal?.throwIfAborted();
+  const c = await pool.connect();
+  let cancelling: Promise<unknown> | undefined;
+  const cancel = () => {
+    // node-postgres keeps the backend's pid from BackendKeyData (untyped)
+    const pid = (c as unknown as { processID?: number }).processID;
+    if (pid) cancelling = pool.query("SELECT pg_cancel_backend($1)", [pid]).catch(() => undefined);
+  };
+  let broken: Error | undefined;
+  try {
+    o.signal?.throwIfAborted();
+    o.signal?.addEventListener("abort", cancel, { once: true });
+    const ms = Math.max(1, Math.floor(o.timeoutMs ?? 0));
+    await c.query(o.timeoutMs ? `BEGIN; SET LOCAL statement_timeout = ${ms}` : "BEGIN");
+    try {
+      const res = await c.query(sql, params);
+      await c.query("COMMIT");
+      return res.rows as T[];
+    } catch (err) {
+      await c.query("ROLLBACK").catch((e: Error) => {
+        broken = e;
+      });
+      if ((err as { code?: string }).code === QUERY_CANCELED) {
+        if (o.signal?.aborted) throw o.signal.reason;
+        if (o.timeoutMs)
+          throw new StatementTimeoutError(`statement stopped after ${ms} ms (statement timeout)`, {
+            cause: err,
+          });
+      }
+      throw err;
+    }
+  } finally {
+    o.signal?.removeEventListener("abort", cancel);
+    await cancelling;
+    c.release(broken);
+  }
 }

@@ -1,4 +1,4 @@
-import type { Database } from "../../ports/database.ts";
+import type { Database, QueryOptions } from "../../ports/database.ts";
 import type {
   Facet,
   FacetRequest,
@@ -25,6 +25,11 @@ export interface PostgresSearchOptions {
   dimensions: number;
   /** Full-text configuration (stemming language). */
   textConfig?: string;
+  /**
+   * Time bound of each search statement in ms (PostgreSQL server; PGlite cannot interrupt one, the
+   * input bounds keep its statements short). Unset: only the server's own statement_timeout.
+   */
+  timeoutMs?: number;
 }
 
 export interface Ranked {
@@ -326,8 +331,9 @@ export class PostgresSearchIndex implements SearchIndex {
     let ranked: Ranked[];
     let total: number;
     let matches: { sql: string; params: unknown[] };
+    const o = this.bound(q.signal);
     if (q.mode === "KEYWORD") {
-      const kw = await this.keyword(q, want);
+      const kw = await this.keyword(q, want, o);
       ranked = kw.ranked;
       total = kw.total;
       matches = this.keywordMatches(q);
@@ -335,36 +341,65 @@ export class PostgresSearchIndex implements SearchIndex {
       if (!q.embedding) throw new Error(`${q.mode} search needs the query's embedding`);
       const embedding = q.embedding;
       if (q.mode === "VECTOR") {
-        ranked = await this.nearest(q.tenantId, embedding, q.filter, depth);
+        ranked = await this.nearest(q.tenantId, embedding, q.filter, depth, o);
       } else {
         // Equal depth for both lists: RRF then favours documents both agree on, and a list that is
         // empty (no keyword match) leaves the other's order untouched.
-        const [k, v] = await Promise.all([
-          this.keyword(q, depth),
-          this.nearest(q.tenantId, embedding, q.filter, depth),
-        ]);
+        const [k, v] = await this.all([
+          () => this.keyword(q, depth, o),
+          () => this.nearest(q.tenantId, embedding, q.filter, depth, o),
+        ] as const);
         ranked = fuse([k.ranked, v]);
       }
       total = ranked.length;
       matches = { sql: "SELECT unnest($2::uuid[])", params: [ranked.map((r) => r.documentId)] };
     }
     const page = ranked.slice(offset, want);
-    const [hits, facetResults] = await Promise.all([
-      this.hits(q.tenantId, page, q.text),
-      Promise.all(facets.map((f) => this.facet(q.tenantId, f, matches))),
+    const [hits, ...facetResults] = await this.all([
+      () => this.hits(q.tenantId, page, q.text, o),
+      ...facets.map((f) => () => this.facet(q.tenantId, f, matches, o)),
     ]);
-    return { hits, total, facets: facetResults };
+    return { hits: hits as SearchHit[], total, facets: facetResults as Facet[] };
+  }
+
+  /** The bounds of every statement of one search. */
+  private bound(signal: AbortSignal | undefined): QueryOptions {
+    return { timeoutMs: this.opts.timeoutMs, signal };
+  }
+
+  /**
+   * The statements of one search, never one left running after another failed (issue 15: a NUL
+   * character failed the keyword statement at once, the answer went out, and the vector statement
+   * with 10,000 field conditions kept the embedded database, and every later request, busy for good).
+   * PGlite runs one statement at a time anyway: there they run in turn, and the first failure (or
+   * the caller leaving) starts no more; on a server they run in parallel and all settle first.
+   */
+  private async all<T extends readonly (() => Promise<unknown>)[]>(
+    tasks: T,
+  ): Promise<{ -readonly [K in keyof T]: Awaited<ReturnType<T[K]>> }> {
+    type Out = { -readonly [K in keyof T]: Awaited<ReturnType<T[K]>> };
+    if (this.db.kind === "pglite") {
+      const out: unknown[] = [];
+      for (const task of tasks) out.push(await task());
+      return out as Out;
+    }
+    const settled = await Promise.allSettled(tasks.map((task) => task()));
+    const failed = settled.find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
+    return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as Out;
   }
 
   async similar(
     tenantId: string,
     documentId: string,
-    opts: { limit: number; offset?: number; filter?: SearchFilter },
+    opts: { limit: number; offset?: number; filter?: SearchFilter; signal?: AbortSignal },
   ): Promise<SearchHit[]> {
     if (!UUID.test(documentId)) return [];
+    const o = this.bound(opts.signal);
     const rows = await this.db.query<{ embedding: string }>(
       "SELECT embedding::text AS embedding FROM search_chunk WHERE tenant_id = $1 AND document_id = $2 ORDER BY chunk",
       [tenantId, documentId],
+      o,
     );
     if (rows.length === 0) return [];
     // The normalised mean of the document's chunk vectors: one query (one HNSW walk) that stands for
@@ -380,8 +415,8 @@ export class PostgresSearchIndex implements SearchIndex {
       ...opts.filter,
       excludeDocumentIds: [...(opts.filter?.excludeDocumentIds ?? []), documentId],
     };
-    const ranked = await this.nearest(tenantId, query, filter, offset + opts.limit);
-    return this.hits(tenantId, ranked.slice(offset, offset + opts.limit), "");
+    const ranked = await this.nearest(tenantId, query, filter, offset + opts.limit, o);
+    return this.hits(tenantId, ranked.slice(offset, offset + opts.limit), "", o);
   }
 
   /**
@@ -409,9 +444,16 @@ export class PostgresSearchIndex implements SearchIndex {
       const bound = requireInstant("createdTo", filter.createdTo, bare);
       and.push(`c.created_at ${bare ? "<" : "<="} ${p(bound)}::timestamptz`);
     }
-    for (const cond of filter?.fields ?? []) {
+    const conds = filter?.fields ?? [];
+    if (conds.length) {
+      // One sub-query for all conditions, whatever their number: the documents whose fields satisfy
+      // each condition at least once. An EXISTS per condition became a semi-join each, and planning
+      // N of them grew far faster than N (issue 15: 100 conditions took 36 s on 200 documents, 1,000
+      // froze the embedded server); here the plan is the same for 1 or 20 and the work is linear.
+      const names = [...new Set(conds.map((cond) => cond.name))];
+      const each = conds.map((cond) => `bool_or(f.name = ${p(cond.name)}${fieldCondition(cond, p)})`);
       and.push(
-        `EXISTS (SELECT 1 FROM search_field f WHERE f.tenant_id = ${tenant} AND f.document_id = c.document_id AND f.name = ${p(cond.name)}${fieldCondition(cond, p)})`,
+        `c.document_id IN (SELECT f.document_id FROM search_field f WHERE f.tenant_id = ${tenant} AND f.name = ANY(${p(names)}::text[]) GROUP BY f.document_id HAVING ${each.join(" AND ")})`,
       );
     }
     const exclude = filter?.excludeDocumentIds?.filter((d) => UUID.test(d)) ?? [];
@@ -424,7 +466,11 @@ export class PostgresSearchIndex implements SearchIndex {
   }
 
   /** Best chunk per document by ts_rank_cd (name weighted A, text B, category C), and the exact match count. */
-  private async keyword(q: SearchQuery, n: number): Promise<{ ranked: Ranked[]; total: number }> {
+  private async keyword(
+    q: SearchQuery,
+    n: number,
+    o: QueryOptions,
+  ): Promise<{ ranked: Ranked[]; total: number }> {
     if (!q.text.trim()) return { ranked: [], total: 0 };
     const params: unknown[] = [];
     const where = this.where(q.tenantId, q.filter, params);
@@ -437,6 +483,7 @@ export class PostgresSearchIndex implements SearchIndex {
          ORDER BY c.document_id, score DESC, c.chunk
        ) best ORDER BY score DESC, document_id LIMIT $${params.length}`,
       params,
+      o,
     );
     return {
       ranked: rows.map((r) => ({
@@ -469,6 +516,7 @@ export class PostgresSearchIndex implements SearchIndex {
     embedding: readonly number[],
     filter: SearchFilter | undefined,
     n: number,
+    o: QueryOptions,
   ): Promise<Ranked[]> {
     if (n <= 0) return [];
     const params: unknown[] = [];
@@ -499,12 +547,21 @@ export class PostgresSearchIndex implements SearchIndex {
                ORDER BY c.document_id, distance, c.chunk
              ) best ORDER BY distance, document_id LIMIT ${limit}`;
     }
-    const rows = await this.db.query<{ document_id: string; chunk: number; distance: number }>(sql, params);
+    const rows = await this.db.query<{ document_id: string; chunk: number; distance: number }>(
+      sql,
+      params,
+      o,
+    );
     return rows.map((r) => ({ documentId: r.document_id, chunk: r.chunk, score: 1 - Number(r.distance) }));
   }
 
   /** Hits for a page: the chunk's text, and highlights for documents that matched by keyword. */
-  private async hits(tenantId: string, page: readonly Ranked[], text: string): Promise<SearchHit[]> {
+  private async hits(
+    tenantId: string,
+    page: readonly Ranked[],
+    text: string,
+    o: QueryOptions,
+  ): Promise<SearchHit[]> {
     if (page.length === 0) return [];
     const rows = await this.db.query<{ id: string; text: string; headline: string | null }>(
       `SELECT id, text,
@@ -518,6 +575,7 @@ export class PostgresSearchIndex implements SearchIndex {
         page.filter((r) => r.keyword && text.trim()).map((r) => `${r.documentId}:${r.chunk}`),
         text,
       ],
+      o,
     );
     const byId = new Map(rows.map((r) => [r.id, r]));
     return page.map((r) => {
@@ -537,6 +595,7 @@ export class PostgresSearchIndex implements SearchIndex {
     tenantId: string,
     req: { field: string; size: number; kind: "category" | "batch" | "field"; name?: string },
     matches: { sql: string; params: unknown[] },
+    o: QueryOptions,
   ): Promise<Facet> {
     const params: unknown[] = [tenantId, ...matches.params];
     let sql: string;
@@ -556,6 +615,7 @@ export class PostgresSearchIndex implements SearchIndex {
     const rows = await this.db.query<{ value: string; count: number }>(
       `${sql} ORDER BY count DESC, value LIMIT $${params.length}`,
       params,
+      o,
     );
     return { field: req.field, buckets: rows.map((r) => ({ value: r.value, count: Number(r.count) })) };
   }
