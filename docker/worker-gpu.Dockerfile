@@ -35,7 +35,7 @@ ENV PRISMA_SCHEMA_ENGINE_BINARY=/usr/local/bin/node \
     PRISMA_HIDE_UPDATE_MESSAGE=1 \
     CHECKPOINT_DISABLE=1
 RUN npm run generate -w @docfleet/schema && npm run generate -w @docfleet/gateway \
-    && npm run generate -w @docfleet/cli && npm run build -w @docfleet/cli
+    && npm run generate -w @docfleet/cli && npm run build -w @docfleet/cli -- --strict
 
 # prod-deps: runtime dependencies only (no tsx, no TypeScript: the image runs the compiled CLI).
 FROM node:${NODE_VERSION}-bookworm-slim AS prod-deps

@@ -257,7 +257,9 @@ describe.each(Object.entries(DOCKERFILES))("%s Dockerfile", (_, spec) => {
 
   it("runs the compiled CLI: built in the generate stage, only apps/cli/{package.json,bin,dist} in the image", () => {
     const gen = df.stages.find((s) => s.name === "generate")!;
-    expect(all(gen, "RUN").some((r) => /&& npm run build -w @docfleet\/cli$/.test(r.args))).toBe(true);
+    expect(all(gen, "RUN").some((r) => /&& npm run build -w @docfleet\/cli -- --strict$/.test(r.args))).toBe(
+      true,
+    );
     const fromBuild = all(runtime, "COPY")
       .map((c) => c.args)
       .filter((c) => c.startsWith("--from=generate"));

@@ -4,13 +4,9 @@ import { join } from "node:path";
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from "pino";
 import { openPgliteDatabase } from "../adapters/database/pglite.ts";
 import { createBuiltinModels } from "../adapters/models/builtin/index.ts";
-import { OllamaModels } from "../adapters/models/ollama.ts";
 import { LocalObjectStore } from "../adapters/objectstore/local.ts";
-import { AmqpQueue } from "../adapters/queue/amqp.ts";
-import { AmqpEventBus } from "../adapters/queue/amqp-event-bus.ts";
 import { MemoryQueue } from "../adapters/queue/memory.ts";
 import { MemoryEventBus } from "../adapters/queue/memory-event-bus.ts";
-import { OpenSearchSearchIndex } from "../adapters/search/opensearch.ts";
 import { PostgresSearchIndex } from "../adapters/search/postgres.ts";
 import type { AdapterConfig } from "../config.ts";
 import type { Database } from "../ports/database.ts";
@@ -25,8 +21,9 @@ function unknownKind(port: string, cfg: { kind: string }): never {
 }
 
 // One factory per port, switching on the validated config value (validated by zod, so the default
-// branch is reached only by a config built by hand). Asynchronous factories import their distributed
-// adapter on first use: `serve` never loads pg or minio (start-up time).
+// branch is reached only by a config built by hand). Each factory imports its distributed adapter only
+// when the config picks it: `serve` never loads pg, minio, rabbitmq-client, OpenSearch's client (over
+// 500 files) or ollama, which is most of its start-up time.
 
 export async function createDatabase(cfg: AdapterConfig["database"]): Promise<Database> {
   switch (cfg.kind) {
@@ -67,34 +64,40 @@ export async function createObjectStore(
   }
 }
 
-export function createQueue(
+export async function createQueue(
   cfg: AdapterConfig["queue"],
   deliveryLimit: number,
   log?: Logger,
-): { queue: Queue; events: EventBus } {
+): Promise<{ queue: Queue; events: EventBus }> {
   switch (cfg.kind) {
     case "memory":
       return { queue: new MemoryQueue({ deliveryLimit }), events: new MemoryEventBus() };
-    case "rabbitmq":
+    case "rabbitmq": {
+      const [{ AmqpQueue }, { AmqpEventBus }] = await Promise.all([
+        import("../adapters/queue/amqp.ts"),
+        import("../adapters/queue/amqp-event-bus.ts"),
+      ]);
       return {
         queue: new AmqpQueue({ url: cfg.url, prefix: cfg.prefix, deliveryLimit, log }),
         events: new AmqpEventBus({ url: cfg.url, prefix: cfg.prefix, log }),
       };
+    }
     default:
       return unknownKind("queue", cfg);
   }
 }
 
-export function createSearch(
+export async function createSearch(
   cfg: AdapterConfig["search"],
   db: Database,
   dimensions: number,
   log?: Logger,
-): SearchIndex {
+): Promise<SearchIndex> {
   switch (cfg.kind) {
     case "postgres":
       return new PostgresSearchIndex(db, { dimensions, timeoutMs: cfg.timeoutMs });
-    case "opensearch":
+    case "opensearch": {
+      const { OpenSearchSearchIndex } = await import("../adapters/search/opensearch.ts");
       return new OpenSearchSearchIndex({
         node: cfg.url,
         username: cfg.username,
@@ -104,17 +107,19 @@ export function createSearch(
         dimensions,
         log,
       });
+    }
     default:
       return unknownKind("search", cfg);
   }
 }
 
-export function createModels(cfg: AdapterConfig["models"]): Models {
+export async function createModels(cfg: AdapterConfig["models"]): Promise<Models> {
   switch (cfg.kind) {
     case "builtin":
       return createBuiltinModels();
     case "ollama": {
       const { kind: _kind, ...options } = cfg;
+      const { OllamaModels } = await import("../adapters/models/ollama.ts");
       return new OllamaModels(options);
     }
     default:

@@ -40,14 +40,14 @@ export async function buildDeps(
     : await tracingFor(cfg.observability.tracesExporter, log);
   // Store and model-server connectivity errors are tagged with their dependency (an outage, not the
   // document's failure); database and broker errors are told apart by their own shapes.
-  const models = tagOutages(instrumentModels(createModels(cfg.models), metrics, tracing), "models");
-  const { queue, events } = createQueue(cfg.queue, queueDeliveryLimit(cfg.settings), log);
+  const models = tagOutages(instrumentModels(await createModels(cfg.models), metrics, tracing), "models");
+  const { queue, events } = await createQueue(cfg.queue, queueDeliveryLimit(cfg.settings), log);
   return {
     db,
     store: tagOutages(await createObjectStore(cfg.objectStore, publicUrl), "store"),
     queue,
     events,
-    search: createSearch(cfg.search, db, models.embeddingDimensions, log),
+    search: await createSearch(cfg.search, db, models.embeddingDimensions, log),
     models,
     parser: createThreadParser(cfg.parser),
     categories: DEFAULT_CATEGORIES,

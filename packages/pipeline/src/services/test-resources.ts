@@ -51,10 +51,10 @@ export const serviceTest = test
   .extend("env", { scope: "file" }, async ({}, { onCleanup }): Promise<ServiceEnv> => {
     const dir = mkdtempSync(join(tmpdir(), "docfleet-service-test-"));
     const dbDir = join(dir, "db");
-    const models = createModels({ kind: "builtin" });
+    const models = await createModels({ kind: "builtin" });
     cpSync(await pgliteTemplate(models.embeddingDimensions), dbDir, { recursive: true });
     const db = await createDatabase({ kind: "pglite", dir: dbDir });
-    const { queue, events } = createQueue({ kind: "memory" }, TEST_SETTINGS.deliveryLimit);
+    const { queue, events } = await createQueue({ kind: "memory" }, TEST_SETTINGS.deliveryLimit);
     const deps: PipelineDeps = {
       db,
       store: await createObjectStore(
@@ -63,7 +63,7 @@ export const serviceTest = test
       ),
       queue,
       events,
-      search: createSearch({ kind: "postgres" }, db, models.embeddingDimensions),
+      search: await createSearch({ kind: "postgres" }, db, models.embeddingDimensions),
       models,
       parser: createInProcessParser(),
       categories: DEFAULT_CATEGORIES,
@@ -101,7 +101,7 @@ async function pgliteTemplate(dimensions: number): Promise<string> {
   const building = `${template}.${process.pid}-${randomUUID().slice(0, 8)}`;
   const db = await createDatabase({ kind: "pglite", dir: building });
   await db.migrate();
-  await createSearch({ kind: "postgres" }, db, dimensions).setup(); // the vector extension takes a while too
+  await (await createSearch({ kind: "postgres" }, db, dimensions)).setup(); // the vector extension takes a while too
   await db.close();
   try {
     renameSync(building, template);
