@@ -11,11 +11,13 @@
  *   applied, admin key written), then reused by every run; each run is stopped with SIGTERM and waited
  *   for before the next starts.
  *
- * Prints median, p90 and min per variant and the compiled/tsx ratio of the medians. Timings depend on
- * the machine's load: compare the two variants of one run, not figures from different runs.
+ * Prints median, p90 and min per variant and the compiled/tsx ratio of the medians, and the median CPU
+ * seconds (user + system, all threads) the process used until it exited (--help, through GNU time) or
+ * answered (serve, from /proc/<pid>/stat), which depends less on other processes than wall time. Wall
+ * times depend on the machine's load: compare the two variants of one run, not figures across runs.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -52,6 +54,19 @@ function start(variant: Variant, args: string[]): ChildProcess {
   });
 }
 
+/** A sample: wall milliseconds and CPU seconds. */
+interface Sample {
+  ms: number;
+  cpu: number;
+}
+
+/** CPU seconds (user + system, every thread) a live process has used so far. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in ticks (USER_HZ 100)
+}
+
 function exited(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode);
@@ -59,19 +74,29 @@ function exited(child: ChildProcess): Promise<number | null> {
   });
 }
 
-async function help(variant: Variant): Promise<number> {
+async function help(variant: Variant, scratch: string): Promise<Sample> {
+  const report = join(scratch, "time");
   const t0 = performance.now();
-  const child = start(variant, ["--help"]);
+  const child = spawn(
+    "/usr/bin/time",
+    ["-f", "%U %S", "-o", report, process.execPath, ...VARIANTS[variant](["--help"])],
+    {
+      cwd: ROOT,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   const code = await exited(child);
   const ms = performance.now() - t0;
   if (code !== 0 || !out.includes("Usage: docfleet"))
     throw new Error(`${variant} --help exited ${code}: ${out}`);
-  return ms;
+  const [user, sys] = (await readFile(report, "utf8")).trim().split("\n").at(-1)!.split(" ").map(Number);
+  return { ms, cpu: user! + sys! };
 }
 
-async function serve(variant: Variant, dataDir: string): Promise<number> {
+async function serve(variant: Variant, dataDir: string): Promise<Sample> {
   const port = await freePort();
   const t0 = performance.now();
   const child = start(variant, [
@@ -87,18 +112,21 @@ async function serve(variant: Variant, dataDir: string): Promise<number> {
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
   let ms: number | undefined;
+  let cpu = 0;
   while (ms === undefined) {
     if (child.exitCode !== null) throw new Error(`${variant} serve exited ${child.exitCode}:\n${out}`);
     const ok = await fetch(`http://127.0.0.1:${port}/health`).then(
       (r) => r.status === 200,
       () => false,
     );
-    if (ok) ms = performance.now() - t0;
-    else await new Promise((r) => setTimeout(r, 25));
+    if (ok) {
+      ms = performance.now() - t0;
+      cpu = await cpuSeconds(child.pid!);
+    } else await new Promise((r) => setTimeout(r, 25));
   }
   child.kill("SIGTERM");
   await exited(child);
-  return ms;
+  return { ms, cpu };
 }
 
 function stats(xs: number[]) {
@@ -107,20 +135,26 @@ function stats(xs: number[]) {
   return { median: at(0.5), p90: at(0.9), min: s[0]! };
 }
 
-async function measure(name: string, once: (v: Variant) => Promise<number>) {
-  const times: Record<Variant, number[]> = { tsx: [], compiled: [] };
+async function measure(name: string, once: (v: Variant) => Promise<Sample>) {
+  const samples: Record<Variant, Sample[]> = { tsx: [], compiled: [] };
   for (let i = 0; i < runs; i++) {
     // alternate which goes first, so that a load spike does not fall on one variant only
     const order: Variant[] = i % 2 === 0 ? ["tsx", "compiled"] : ["compiled", "tsx"];
-    for (const v of order) times[v].push(await once(v));
+    for (const v of order) samples[v].push(await once(v));
   }
-  const t = { tsx: stats(times.tsx), compiled: stats(times.compiled) };
+  const wall = (v: Variant) => stats(samples[v].map((x) => x.ms));
+  const cpu = (v: Variant) => stats(samples[v].map((x) => x.cpu * 1000));
   const f = (ms: number) => `${(ms / 1000).toFixed(2)} s`.padStart(8);
   console.log(`\n${name} (${runs} runs each)`);
-  console.log("  variant      median      p90      min");
+  console.log("  variant   wall: median      p90      min   CPU: median");
   for (const v of ["tsx", "compiled"] as const)
-    console.log(`  ${v.padEnd(9)} ${f(t[v].median)} ${f(t[v].p90)} ${f(t[v].min)}`);
-  console.log(`  compiled / tsx (medians): ${(t.compiled.median / t.tsx.median).toFixed(2)}`);
+    console.log(
+      `  ${v.padEnd(9)}    ${f(wall(v).median)} ${f(wall(v).p90)} ${f(wall(v).min)}      ${f(cpu(v).median)}`,
+    );
+  console.log(
+    `  compiled / tsx (medians): wall ${(wall("compiled").median / wall("tsx").median).toFixed(2)}, ` +
+      `CPU ${(cpu("compiled").median / cpu("tsx").median).toFixed(2)}`,
+  );
 }
 
 console.log(
@@ -128,7 +162,14 @@ console.log(
     .map((l) => l.toFixed(1))
     .join(" ")}`,
 );
-if (which === "help" || which === "all") await measure("docfleet --help", help);
+if (which === "help" || which === "all") {
+  const scratch = await mkdtemp(join(tmpdir(), "docfleet-bench-time-"));
+  try {
+    await measure("docfleet --help", (v) => help(v, scratch));
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
 if (which === "serve" || which === "all") {
   const dataDir = await mkdtemp(join(tmpdir(), "docfleet-bench-startup-"));
   try {
