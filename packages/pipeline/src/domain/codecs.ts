@@ -48,6 +48,8 @@ export const ParseProvenanceSchema = z.looseObject({
   detectedType: z.string(),
   /** Pages read by OCR. */
   ocrPages: z.array(z.number()),
+  /** Pages whose text ends with form field values or annotation text, marked as such (PDF; parse-3 on). */
+  annotationPages: z.array(z.number()).optional(),
   /** Pages with an image for a vision model (artifacts `page-N.jpg`). */
   images: z.array(z.number()),
   /** OCR words stored (artifact `words.json`). */

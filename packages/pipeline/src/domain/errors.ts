@@ -7,6 +7,11 @@ export const FailureCode = {
   UNSUPPORTED_TYPE: "UNSUPPORTED_TYPE",
   /** The file claims a known type but cannot be read as one. */
   CORRUPT: "CORRUPT",
+  /**
+   * The file is of a type docfleet reads but uses a feature it cannot read; the message names the feature
+   * (e.g. a PDF whose streams are Brotli-compressed, a PDF 2.0 draft filter).
+   */
+  UNSUPPORTED_FEATURE: "UNSUPPORTED_FEATURE",
   /** The file is password-protected. */
   ENCRYPTED: "ENCRYPTED",
   /** Over a configured size, page or pixel limit. */

@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { DocumentError } from "../domain/errors.ts";
 import { createOcrPool } from "./ocr.ts";
 import { extractPdf, joinItems } from "./pdf.ts";
+import { filteredPdf } from "./test-pdf.ts";
 
 const corpus = new URL("../../../../../shared/corpus/", import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, corpus));
@@ -91,6 +92,22 @@ describe("extractPdf", () => {
     const err = await failure(extractPdf(read("pdfjs/jbig2_file_header.pdf"), limits));
     expect(err.code).toBe("EMPTY");
     expect(err.message).toMatch(/OCR is not configured/);
+  });
+
+  it("fails UNSUPPORTED_FEATURE naming it when the text sits in streams pdf.js cannot decode (Brotli)", async () => {
+    const err = await failure(extractPdf(filteredPdf("BrotliDecode"), limits));
+    expect(err.code).toBe("UNSUPPORTED_FEATURE");
+    expect(err.message).toMatch(/Brotli-compressed streams/);
+  });
+
+  it("reads form field values and annotation text, after the page's text and marked as such", async () => {
+    // Before: a PDF whose only text is a form field's value came out EMPTY.
+    const field = await extractPdf(read("pdfjs/annotation-tx.pdf"), limits);
+    expect(field.pages[0]).toMatchObject({ text: "Form field Text2: tx annotation", annotations: 1 });
+    const notes = await extractPdf(read("pdfjs/freetexts.pdf"), limits);
+    expect(notes.pages[0]!.text).toContain("Annotation (FreeText) by calix: Hello World from Acrobat");
+    // Popups repeat their parent's text, and links have none: neither adds a line.
+    expect(notes.pages[0]!.text).not.toMatch(/Annotation \((Popup|Link)\)/);
   });
 
   it("gives a text PDF a WebP thumbnail of page 1 and no page images", async () => {

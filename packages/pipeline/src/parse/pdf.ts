@@ -15,6 +15,7 @@ import {
   THUMBNAIL_SIZE,
   toPng,
 } from "./image.ts";
+import { PAGE_READ_BUDGET_MS } from "./pdf-limits.ts";
 import type { Extracted, PageImage, PageWord, ParseOptions } from "./types.ts";
 
 // pdf.js reads fonts and CMaps from these folders through `fs` (its Node factories): no network.
@@ -39,6 +40,10 @@ const THUMBNAIL_RENDER = 2 * THUMBNAIL_SIZE;
 /** Some pages (huge shadings, pathological paths) take minutes to render: give up on them. */
 const RENDER_TIMEOUT_MS = 15_000;
 const THUMBNAIL_TIMEOUT_MS = 3_000;
+/** Stream filters pdf.js cannot decode: their streams read as empty, so the document would look EMPTY. */
+const UNSUPPORTED_FILTERS: Record<string, string> = {
+  BrotliDecode: "Brotli-compressed streams (/BrotliDecode, a PDF 2.0 extension)",
+};
 /** OCR on fewer pixels reads nothing (tesseract refuses images this small). */
 const MIN_OCR_SIDE = 16;
 
@@ -103,16 +108,24 @@ export async function extractPdf(bytes: Uint8Array, opts: ParseOptions): Promise
       let page: PDFPageProxy | undefined;
       let text = "";
       let source: "text" | "ocr" = "text";
+      let extras: string[] = [];
       try {
         page = await doc.getPage(number);
-        text = await readText(page);
+        opts.onPageRead?.(number, true);
+        text = await withinBudget(readText(page), number, "text");
+        extras = await withinBudget(annotationLines(page), number, "annotations").catch((err: unknown) => {
+          if (err instanceof DocumentError) throw err;
+          return [];
+        });
+        opts.onPageRead?.(number, false);
       } catch (err) {
+        if (err instanceof DocumentError) throw err;
         // One broken page should not cost the others their text.
         failed++;
         firstFailure ??= err;
       }
       const ocr = opts.ocr !== undefined && ocrPages < maxOcrPages ? opts.ocr : undefined;
-      if (page && (ocr || images.length < MAX_VISION_PAGES) && (await isScan(page, text))) {
+      if (page && (ocr || images.length < MAX_VISION_PAGES) && (await isScan(page, text, opts))) {
         // Without OCR the page is only looked at by a vision model: render no more than it takes.
         const scale = ocr ? ocrScale(page, maxPixels) : fitScale(page, Math.min(budget, maxPixels));
         // A page that cannot be rendered keeps its text layer (if any): the others still count.
@@ -141,7 +154,9 @@ export async function extractPdf(bytes: Uint8Array, opts: ParseOptions): Promise
         if (raw) thumbnail = await makeThumbnail(raw).catch(() => undefined);
       }
       page?.cleanup();
-      pages.push({ number, text, source });
+      // Form field values and annotation text come after the page's own text, each line marked as such.
+      if (extras.length > 0) text = text.trim() ? `${text}\n${extras.join("\n")}` : extras.join("\n");
+      pages.push({ number, text, source, ...(extras.length > 0 ? { annotations: extras.length } : {}) });
       chars += text.length + 1;
     }
     if (failed === pages.length && pages.length > 0) {
@@ -150,6 +165,13 @@ export async function extractPdf(bytes: Uint8Array, opts: ParseOptions): Promise
       });
     }
     if (pages.every((p) => p.text.trim() === "")) {
+      const feature = unsupportedFeature(bytes);
+      if (feature) {
+        throw new DocumentError(
+          FailureCode.UNSUPPORTED_FEATURE,
+          `PDF uses ${feature}, which docfleet cannot read`,
+        );
+      }
       throw new DocumentError(
         FailureCode.EMPTY,
         opts.ocr
@@ -164,20 +186,116 @@ export async function extractPdf(bytes: Uint8Array, opts: ParseOptions): Promise
   }
 }
 
+/**
+ * A page read that is still running after PAGE_READ_BUDGET_MS fails the document CORRUPT (runaway content).
+ * This timer only fires where pdf.js yields to the event loop; where its evaluator recurses through
+ * nested drawings without yielding, the parse thread's watchdog (sandbox.ts, told by `onPageRead`) ends it.
+ */
+function withinBudget<T>(work: Promise<T>, page: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new DocumentError(
+            FailureCode.CORRUPT,
+            `PDF page ${page}'s ${what} did not finish reading in ${PAGE_READ_BUDGET_MS / 1000} s: ` +
+              "runaway content (drawings that contain themselves or multiply without bound)",
+          ),
+        ),
+      PAGE_READ_BUDGET_MS,
+    );
+  });
+  return Promise.race([work, limit]).finally(() => clearTimeout(timer));
+}
+
+/** The name of a feature the file uses that pdf.js cannot decode, if any (checked only for empty results). */
+export function unsupportedFeature(bytes: Uint8Array): string | undefined {
+  const head = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (const [filter, feature] of Object.entries(UNSUPPORTED_FILTERS)) {
+    if (head.includes(`/${filter}`)) return feature;
+  }
+  return undefined;
+}
+
+interface AnnotationLike {
+  subtype?: string;
+  fieldType?: string;
+  fieldName?: string;
+  fieldValue?: unknown;
+  alternativeText?: string;
+  exportValue?: string;
+  buttonValue?: string;
+  checkBox?: boolean;
+  radioButton?: boolean;
+  pushButton?: boolean;
+  hidden?: boolean;
+  noView?: boolean;
+  contentsObj?: { str?: string };
+  titleObj?: { str?: string };
+}
+
+/**
+ * Text a page holds outside its content stream: form field values ("Form field Name: value", check boxes
+ * as "[x]"/"[ ]") and annotations' text ("Annotation (FreeText) by Author: text"). Hidden fields, push
+ * buttons, links and popups (which repeat their parent's text) are left out.
+ */
+async function annotationLines(page: PDFPageProxy): Promise<string[]> {
+  const annotations = (await page.getAnnotations({ intent: "display" })) as AnnotationLike[];
+  const lines: string[] = [];
+  for (const a of annotations) {
+    if (a.hidden || a.noView) continue;
+    if (a.subtype === "Widget") {
+      const label = clean(a.alternativeText) || clean(a.fieldName);
+      const named = (value: string) => (label ? `Form field ${label}: ${value}` : `Form field: ${value}`);
+      if (a.fieldType === "Tx" || a.fieldType === "Ch") {
+        const value = Array.isArray(a.fieldValue)
+          ? a.fieldValue
+              .map((v) => clean(String(v)))
+              .filter(Boolean)
+              .join(", ")
+          : clean(typeof a.fieldValue === "string" ? a.fieldValue : "");
+        if (value) lines.push(named(value));
+      } else if (a.fieldType === "Btn" && a.checkBox) {
+        const on = typeof a.fieldValue === "string" && a.fieldValue !== "Off" && a.fieldValue !== "";
+        lines.push(
+          label ? `Form field ${label}: ${on ? "[x]" : "[ ]"}` : `Form field: ${on ? "[x]" : "[ ]"}`,
+        );
+      } else if (a.fieldType === "Btn" && a.radioButton) {
+        if (typeof a.fieldValue === "string" && a.fieldValue === a.buttonValue && a.fieldValue !== "Off") {
+          lines.push(named(clean(a.fieldValue)));
+        }
+      }
+      continue;
+    }
+    if (a.subtype === "Link" || a.subtype === "Popup") continue;
+    const text = clean(a.contentsObj?.str);
+    if (!text) continue;
+    const author = clean(a.titleObj?.str);
+    lines.push(`Annotation (${a.subtype ?? "note"})${author ? ` by ${author}` : ""}: ${text}`);
+  }
+  return lines;
+}
+
+const clean = (s: string | undefined): string => normalise((s ?? "").replace(/\s+/g, " "));
+
 async function readText(page: PDFPageProxy): Promise<string> {
   const content = await page.getTextContent();
   return joinItems(content.items.flatMap((item) => ("str" in item ? [item] : [])));
 }
 
 /** No text at all, or a handful of characters (a page number, a stamp) over an image. */
-async function isScan(page: PDFPageProxy, text: string): Promise<boolean> {
+async function isScan(page: PDFPageProxy, text: string, opts: ParseOptions): Promise<boolean> {
   const visible = text.replace(/\s+/g, "").length;
   if (visible === 0) return true;
   if (visible >= HANDFUL) return false;
   try {
-    const { fnArray } = await page.getOperatorList();
+    opts.onPageRead?.(page.pageNumber, true);
+    const { fnArray } = await withinBudget(page.getOperatorList(), page.pageNumber, "drawing operators");
+    opts.onPageRead?.(page.pageNumber, false);
     return fnArray.some((fn) => IMAGE_OPS.has(fn));
-  } catch {
+  } catch (err) {
+    if (err instanceof DocumentError) throw err;
     return false;
   }
 }

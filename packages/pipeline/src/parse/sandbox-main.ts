@@ -19,7 +19,12 @@ parentPort!.on("message", async (msg: { bytes?: Uint8Array; opts?: ParserOptions
   try {
     ocr ??= createOcrPool({ size: 1 });
     const bytes = Buffer.from(msg.bytes!.buffer, msg.bytes!.byteOffset, msg.bytes!.byteLength);
-    const doc = await parseDocument(bytes, { ...msg.opts!, ocr });
+    const doc = await parseDocument(bytes, {
+      ...msg.opts!,
+      ocr,
+      // The pool's watchdog ends this thread when one page's read never finishes (runaway content).
+      onPageRead: (page, reading) => parentPort!.postMessage({ progress: { page, reading } }),
+    });
     ocrPages += doc.pages.filter((p) => p.source === "ocr").length;
     if (ocrPages >= RECYCLE_OCR_AFTER_PAGES) {
       const old = ocr;

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { DocumentError, FailureCode } from "../domain/errors.ts";
 import { createThreadParser } from "./sandbox.ts";
+import { fanOutPdf } from "./test-pdf.ts";
 
 const opts = { maxPages: 100, maxTextChars: 1_000_000 };
 const corpus = new URL("../../../../../shared/corpus/", import.meta.url);
@@ -43,6 +44,23 @@ describe("the sandboxed parser", () => {
     await expect(pending).rejects.toMatchObject({ code: FailureCode.TIMEOUT });
     expect((await parser.parse(Buffer.from("after the timeout"), opts)).text).toBe("after the timeout");
   }, 60_000);
+
+  it("fails runaway PDF content CORRUPT when one page's read outlasts its budget, then goes on", async () => {
+    // 1.5 KB whose drawings fan out to 4^14 operations: pdf.js recurses through them without yielding,
+    // so only the thread's watchdog can end it (before: TIMEOUT at the stage budget, or TOO_LARGE).
+    const watched = createThreadParser({ threads: 1, heapMb: 512, pageReadBudgetMs: 3_000 });
+    try {
+      const err = await watched.parse(fanOutPdf(14), opts).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DocumentError);
+      expect(err).toMatchObject({ code: FailureCode.CORRUPT });
+      expect((err as Error).message).toMatch(/page 1's content did not finish reading: runaway content/);
+      expect((await watched.parse(Buffer.from("after the runaway"), opts)).text).toBe("after the runaway");
+      // A shallow fan-out is ordinary content and reads in time.
+      expect((await watched.parse(fanOutPdf(3), opts)).text).toBe("Hello");
+    } finally {
+      await watched.close();
+    }
+  }, 120_000);
 
   it("queues more documents than threads and answers each", async () => {
     const texts = Array.from({ length: 6 }, (_, i) => `document number ${i}`);

@@ -1,6 +1,7 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { DocumentError, FailureCode } from "../domain/errors.ts";
+import { PAGE_READ_BUDGET_MS } from "./pdf-limits.ts";
 import type { OcrEngine, ParsedDocument, ParseOptions } from "./types.ts";
 
 /** What the parse stage needs from options: everything but the engine and the signal, which it owns. */
@@ -10,7 +11,7 @@ export type ParserOptions = Omit<ParseOptions, "ocr" | "signal">;
 export interface DocumentParser {
   /**
    * Detects the type and extracts the text (OCR included). Throws DocumentError for bad input
-   * (CORRUPT, ENCRYPTED, EMPTY, TOO_LARGE, UNSUPPORTED_TYPE, TIMEOUT when `signal` aborts).
+   * (CORRUPT, ENCRYPTED, EMPTY, TOO_LARGE, UNSUPPORTED_TYPE, UNSUPPORTED_FEATURE, TIMEOUT when `signal` aborts).
    */
   parse(bytes: Buffer, opts: ParserOptions, signal?: AbortSignal): Promise<ParsedDocument>;
   /** Stops every thread it started. */
@@ -35,6 +36,11 @@ export interface ThreadParserOptions {
   threads?: number;
   /** V8 heap limit of each parse thread in MiB (default 1024); a document needing more fails TOO_LARGE. */
   heapMb?: number;
+  /**
+   * How long one page's content may be read (default PAGE_READ_BUDGET_MS, 20 s) before the document fails
+   * CORRUPT as runaway content and its thread is replaced: a real page reads in well under a second.
+   */
+  pageReadBudgetMs?: number;
 }
 
 interface Job {
@@ -49,9 +55,13 @@ interface Job {
 interface Slot {
   worker: Worker;
   job: Job | null;
+  /** Runs out when one page's read of the current job has lasted PAGE_READ_BUDGET_MS. */
+  watchdog?: NodeJS.Timeout;
 }
 
 interface Reply {
+  /** A progress note from the thread, not the job's answer. */
+  progress?: { page: number; reading: boolean };
   ok: boolean;
   doc?: ParsedDocument;
   error?: { code: string; message: string; internal: boolean };
@@ -64,6 +74,7 @@ interface Reply {
  * any thread that was terminated or crashed; jobs wait in FIFO order for a free thread.
  */
 export function createThreadParser(options: ThreadParserOptions = {}): DocumentParser {
+  const pageReadBudgetMs = options.pageReadBudgetMs ?? PAGE_READ_BUDGET_MS;
   const size = Math.max(1, options.threads ?? Math.min(4, availableParallelism()));
   const heapMb = options.heapMb ?? 1024;
   const slots: (Slot | null)[] = Array.from({ length: size }, () => null);
@@ -82,6 +93,7 @@ export function createThreadParser(options: ThreadParserOptions = {}): DocumentP
     if (!slot?.job) return;
     const { job } = slot;
     slot.job = null;
+    clearTimeout(slot.watchdog);
     if (job.onAbort) job.signal?.removeEventListener("abort", job.onAbort);
     if (replace) {
       slots[index] = null;
@@ -99,6 +111,18 @@ export function createThreadParser(options: ThreadParserOptions = {}): DocumentP
       slot = { worker, job: null };
       slots[index] = slot;
       worker.on("message", (reply: Reply) => {
+        if (reply.progress) {
+          const current = slots[index];
+          if (current?.worker !== worker) return;
+          clearTimeout(current.watchdog);
+          const { page } = reply.progress;
+          if (reply.progress.reading) {
+            current.watchdog = setTimeout(() => {
+              finish(index, { err: runaway(page) }, true);
+            }, pageReadBudgetMs);
+          }
+          return;
+        }
         if (reply.ok) finish(index, { doc: revive(reply.doc!) }, false);
         else finish(index, { err: replyError(reply.error!) }, false);
       });
@@ -194,4 +218,12 @@ function revive(doc: ParsedDocument): ParsedDocument {
     thumbnail: doc.thumbnail ? buf(doc.thumbnail) : undefined,
     images: doc.images.map((i) => ({ ...i, data: buf(i.data) })),
   };
+}
+
+function runaway(page: number): DocumentError {
+  return new DocumentError(
+    FailureCode.CORRUPT,
+    `PDF page ${page}'s content did not finish reading: runaway content (drawings that contain themselves ` +
+      "or multiply without bound)",
+  );
 }

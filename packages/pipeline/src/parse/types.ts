@@ -8,6 +8,8 @@ export interface ParsedPage {
   text: string;
   /** How the text was obtained: the file's own text, or OCR of the page's image. */
   source?: "text" | "ocr";
+  /** Lines of form field values and annotation text appended after the page's text (PDF). */
+  annotations?: number;
 }
 
 /** A file attached to a message (EML, MSG): listed, not parsed. */
@@ -74,6 +76,11 @@ export interface ParseOptions {
   maxOcrPages?: number;
   /** Aborted when the stage's time budget runs out. */
   signal?: AbortSignal;
+  /**
+   * Told when the parser starts and ends reading one page's content (PDF), so that a watchdog outside a
+   * blocked thread can tell runaway content from slow work (see sandbox.ts).
+   */
+  onPageRead?: (page: number, reading: boolean) => void;
 }
 
 export interface DetectedType {

@@ -14,6 +14,8 @@ export interface ParseProvenance {
   detectedType: string;
   /** Pages read by OCR. */
   ocrPages: number[];
+  /** Pages whose text ends with lines of form field values or annotation text ("Form field ...:", "Annotation ..."). */
+  annotationPages: number[];
   /** Pages with an image for a vision model (artifacts `page-N.jpg`). */
   images: number[];
   /** OCR words stored (artifact `words.json`). */
@@ -72,6 +74,8 @@ export const parseStage: StageHandler = async ({ doc, deps, signal }) => {
     parser: PARSER_VERSION,
     detectedType: parsed.detectedType,
     ocrPages: parsed.pages.filter((p) => p.source === "ocr").map((p) => p.number),
+    // Pages whose text ends with form field values or annotation text (marked as such in the text).
+    annotationPages: parsed.pages.filter((p) => (p.annotations ?? 0) > 0).map((p) => p.number),
     images: parsed.images.map((i) => i.page),
     words: parsed.words.length > 0,
     truncated: parsed.truncated,
