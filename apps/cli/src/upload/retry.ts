@@ -1,3 +1,4 @@
+import pLimit from "p-limit";
 /** How hard to try again after a transient failure (network, 5xx, 429). */
 export interface RetryPolicy {
   /** Attempts after the first. */
@@ -105,20 +106,13 @@ export function isTransientStatus(status: number): boolean {
 
 /** Runs at most `n` tasks at once, in the order they asked. */
 export class Limiter {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
+  private readonly limit: ReturnType<typeof pLimit>;
 
-  constructor(private readonly n: number) {}
+  constructor(n: number) {
+    this.limit = pLimit(n);
+  }
 
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active >= this.n) await new Promise<void>((r) => this.waiting.push(r));
-    else this.active++;
-    try {
-      return await fn();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.active--;
-    }
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    return this.limit(fn);
   }
 }
