@@ -1,6 +1,11 @@
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { openPostgresDatabase } from "@docfleet/pipeline/adapters/database/postgres";
+import { PostgresSearchIndex } from "@docfleet/pipeline/adapters/search/postgres";
+import { loadMigrations } from "@docfleet/schema";
+import pg from "pg";
 import { describe, expect, it } from "vitest";
-import { testDatabases } from "./helpers/db.ts";
+import { TEST_DATABASE_URL, testDatabases } from "./helpers/db.ts";
 
 // The Prisma schema engine cannot run here, so migrations are hand-written SQL. These tests prove the
 // two agree: every model and column of the Prisma schema exists with a compatible type, and every model
@@ -185,4 +190,56 @@ describe.each(testDatabases)("migrations on %o", (make) => {
       await tdb.cleanup();
     }
   });
+});
+
+/**
+ * Processes that start together on a fresh database (issue 15: `gateway` and `worker` started at once
+ * crashed the gateway's migration with `duplicate key ... pg_type_typname_nsp_index`): each opens
+ * its own pool on a throwaway database of the local PostgreSQL, migrates and sets up the search index
+ * at the same moment. Every one succeeds and each migration is applied exactly once.
+ */
+describe("migrations when processes start together on a fresh database", () => {
+  const admin = async (sql: string) => {
+    const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await c.connect();
+    try {
+      await c.query(sql);
+    } finally {
+      await c.end();
+    }
+  };
+
+  it("four processes migrate and set up the search index at once: all succeed, each migration applied once", async () => {
+    // A few rounds: the race is between statements of different connections, so give it chances.
+    for (let round = 0; round < 3; round++) {
+      const name = `docfleet_race_${randomBytes(5).toString("hex")}`;
+      await admin(`CREATE DATABASE ${name}`);
+      const url = new URL(TEST_DATABASE_URL);
+      url.pathname = `/${name}`;
+      const dbs = await Promise.all(
+        Array.from({ length: 4 }, () => openPostgresDatabase({ url: url.toString(), poolSize: 2 })),
+      );
+      try {
+        const results = await Promise.allSettled(
+          dbs.map(async (db) => {
+            const applied = await db.migrate();
+            await new PostgresSearchIndex(db, { dimensions: 8 }).setup();
+            return applied;
+          }),
+        );
+        expect({
+          round,
+          outcomes: results.map((r) => (r.status === "rejected" ? String(r.reason) : "ok")),
+        }).toEqual({
+          round,
+          outcomes: ["ok", "ok", "ok", "ok"],
+        });
+        const applied = results.flatMap((r) => (r.status === "fulfilled" ? r.value : []));
+        expect(applied.sort()).toEqual(loadMigrations().map((m) => m.name));
+      } finally {
+        await Promise.all(dbs.map((db) => db.close()));
+        await admin(`DROP DATABASE ${name} WITH (FORCE)`);
+      }
+    }
+  }, 120_000);
 });

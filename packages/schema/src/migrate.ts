@@ -34,8 +34,17 @@ export class MigrationError extends Error {
   override name = "MigrationError";
 }
 
-// Any constant works; it only has to be the same for every docfleet process on one database.
-const LOCK_ID = 727_001;
+/**
+ * The advisory lock every docfleet process takes before it creates schema objects (migrations, the
+ * search index's tables and extension): any constant works, as long as it is the same for every
+ * process on one database. `CREATE ... IF NOT EXISTS` is not safe against a concurrent creation of
+ * the same name (`duplicate key ... pg_type_typname_nsp_index`), so nothing may create outside it.
+ */
+export const SCHEMA_LOCK_ID = 727_001;
+const LOCK_ID = SCHEMA_LOCK_ID;
+
+/** Prefix for a multi-statement DDL string: holds the schema lock until its (implicit) transaction ends. */
+export const SCHEMA_LOCK_SQL = `SELECT pg_advisory_xact_lock(${SCHEMA_LOCK_ID});`;
 
 /**
  * Applies pending migrations, each in its own transaction, under an advisory lock so that several
@@ -43,14 +52,16 @@ const LOCK_ID = 727_001;
  * changed since is an error: migrations are append-only.
  */
 export async function migrate(db: SqlExecutor, migrations = loadMigrations()): Promise<string[]> {
-  await db.exec(`CREATE TABLE IF NOT EXISTS _docfleet_migrations (
-    name text PRIMARY KEY,
-    checksum text NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now()
-  )`);
   const applied: string[] = [];
+  // Before anything is created, the bookkeeping table included: two processes creating it at once
+  // collide in pg_type (issue 15).
   await db.exec(`SELECT pg_advisory_lock(${LOCK_ID})`);
   try {
+    await db.exec(`CREATE TABLE IF NOT EXISTS _docfleet_migrations (
+      name text PRIMARY KEY,
+      checksum text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`);
     const rows = await db.query<{ name: string; checksum: string }>(
       "SELECT name, checksum FROM _docfleet_migrations",
     );

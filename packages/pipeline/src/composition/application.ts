@@ -48,8 +48,15 @@ export interface Application {
  */
 export async function createApplication(deps: PipelineDeps, opts: ApplicationOptions): Promise<Application> {
   const { db, store, queue, search, log } = deps;
-  await db.migrate();
-  await Promise.all([store.setup(), search.setup(), queue.setup(STAGE_QUEUES)]);
+  try {
+    await db.migrate();
+    await Promise.all([store.setup(), search.setup(), queue.setup(STAGE_QUEUES)]);
+  } catch (err) {
+    // A start that fails leaves nothing open (pool, broker connection, parser threads): the process
+    // then ends with its error code instead of staying up without serving (issue 15).
+    await releaseDeps(deps);
+    throw err;
+  }
   const relay =
     opts.relay === false
       ? undefined
@@ -98,4 +105,22 @@ export async function createApplication(deps: PipelineDeps, opts: ApplicationOpt
         await db.close();
       })()),
   };
+}
+
+/** Closes every port of `deps` that holds a connection, a thread or a timer; a failure is logged, never thrown. */
+async function releaseDeps(deps: PipelineDeps): Promise<void> {
+  const steps: [string, (() => Promise<void>) | undefined][] = [
+    ["tracing", deps.tracing && (() => deps.tracing!.shutdown())],
+    ["queue", () => deps.queue.close()],
+    ["event bus", () => deps.events.close()],
+    ["parser", () => deps.parser.close()],
+    ["database", () => deps.db.close()],
+  ];
+  for (const [name, close] of steps) {
+    try {
+      await close?.();
+    } catch (err) {
+      deps.log.warn({ err, port: name }, "closing after a failed start");
+    }
+  }
 }

@@ -1,4 +1,4 @@
-import { migrate, PrismaClient } from "@docfleet/schema";
+import { migrate, PrismaClient, SCHEMA_LOCK_SQL } from "@docfleet/schema";
 import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
 import { type Database, type QueryOptions, StatementTimeoutError } from "../../ports/database.ts";
@@ -27,7 +27,7 @@ export async function openPostgresDatabase(opts: PostgresOptions): Promise<Datab
   if (opts.schema) {
     const c = await pool.connect();
     try {
-      await c.query(`CREATE SCHEMA IF NOT EXISTS "${opts.schema.replaceAll('"', "")}"`);
+      await c.query(`${SCHEMA_LOCK_SQL} CREATE SCHEMA IF NOT EXISTS "${opts.schema.replaceAll('"', "")}"`);
     } finally {
       c.release();
     }

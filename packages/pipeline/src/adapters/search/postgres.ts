@@ -1,3 +1,4 @@
+import { SCHEMA_LOCK_SQL } from "@docfleet/schema";
 import type { Database, QueryOptions } from "../../ports/database.ts";
 import type {
   Facet,
@@ -95,7 +96,10 @@ export class PostgresSearchIndex implements SearchIndex {
       "SELECT count(*)::int AS n FROM pg_available_extensions WHERE name = 'vector'",
     );
     this.pgvector = (ext?.n ?? 0) > 0;
+    // One implicit transaction under the schema lock (migrate.ts): processes starting together on a
+    // fresh database would otherwise create the extension's types and these tables at once.
     await this.db.exec(`
+      ${SCHEMA_LOCK_SQL}
       ${this.pgvector ? "CREATE EXTENSION IF NOT EXISTS vector;" : ""}
       CREATE TABLE IF NOT EXISTS search_chunk (
         id           text PRIMARY KEY,
