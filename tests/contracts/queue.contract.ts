@@ -84,6 +84,27 @@ export function queueContract(name: string, make: (deliveryLimit: number) => Pro
       expect(d.body).toEqual({ x: 1 });
     });
 
+    it("defers (an outage) past the delivery limit without counting an attempt or quarantining", async () => {
+      const attempts: number[] = [];
+      const done = deferred();
+      const consumer = queue.consume(
+        "q.a",
+        async (d): Promise<Disposition> => {
+          attempts.push(d.attempt);
+          // Twice the limit of 3: a retry would have been quarantined long before.
+          if (attempts.length <= 6) return { action: "defer", delayMs: 20, reason: "database unavailable" };
+          done.resolve();
+          return { action: "ack" };
+        },
+        { concurrency: 1 },
+      );
+      await queue.publish("q.a", { deferred: true });
+      await within(60_000, "the seventh delivery of q.a", done.promise);
+      await consumer.close();
+      expect(attempts).toEqual([1, 1, 1, 1, 1, 1, 1]);
+      expect(await queue.deadLetters("q.a")).toEqual([]);
+    });
+
     it("treats a thrown error as a retry and quarantines past the delivery limit, keeping the reason", async () => {
       const before = Date.now();
       let calls = 0;
