@@ -9,6 +9,7 @@ import { WebSocketServer } from "ws";
 import { Authenticator, KeyWatch, useKeyRecheck, type WsExtra } from "./auth.ts";
 import type { Context } from "./builder.ts";
 import { type ConsoleOptions, consoleServer } from "./console.ts";
+import { graphiqlOptions, renderGraphiQL, useGraphiQLPage } from "./graphiql.ts";
 import {
   type HardeningOptions,
   hardeningPlugins,
@@ -97,7 +98,9 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const yoga = createYoga<Record<string, never>, Context>({
     schema: toSchema(),
     graphqlEndpoint: "/graphql",
-    graphiql: hardening.graphiql,
+    // The bundled GraphiQL (no CDN), on example operations; the local key for serve's own page only.
+    graphiql: graphiqlOptions(hardening.graphiql, opts.console?.localKey),
+    renderGraphiQL,
     cors: corsPolicy(allowsOrigin),
     // No Upload scalar: a multipart GraphQL request can only be a form a page sent.
     multipart: false,
@@ -108,6 +111,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     landingPage: false,
     plugins: [
       useAllowedHosts(allowsHost),
+      useGraphiQLPage(),
       useCSRFPrevention(),
       useObservability(deps.tracing, deps.metrics),
       useKeyRecheck(keyWatch),
