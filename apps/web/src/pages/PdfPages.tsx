@@ -26,9 +26,17 @@ export default function PdfPages({
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     // pdf.js takes the buffer over: give it a copy, the caller's stays usable.
+    let current = true;
     const task = getDocument({ data: new Uint8Array(data.slice(0)), isEvalSupported: false });
-    task.promise.then(setPdf, (e: Error) => setError(e.message));
-    return () => void task.destroy();
+    task.promise.then(
+      (d) => current && setPdf(d),
+      // A task destroyed below rejects ("Worker was destroyed"): not this view's error.
+      (e: Error) => current && setError(e.message),
+    );
+    return () => {
+      current = false;
+      void task.destroy();
+    };
   }, [data]);
   if (error) return <p className="error">PDF: {error}</p>;
   if (!pdf) return <p className="muted">Opening PDF…</p>;
@@ -80,7 +88,9 @@ function PdfPage({
       task = p.render({ canvas: c, viewport });
       task.promise.then(
         () => c.setAttribute("data-rendered", "true"),
-        () => {},
+        (e: Error) => {
+          if (e?.name !== "RenderingCancelledException") console.warn(`page ${n}: ${e?.message ?? e}`);
+        },
       );
     });
     return () => {

@@ -15,13 +15,16 @@ export function boxesOf(doc: Doc): Box[] {
 }
 
 function kindOf(doc: Doc): "image" | "pdf" | "other" {
-  const t = (doc.detectedType ?? doc.contentType ?? "").toLowerCase();
-  if (t.includes("pdf") || /\.pdf$/i.test(doc.name)) return "pdf";
-  // SVG is never shown inline: it can carry script.
-  if (t.startsWith("image/") && !t.includes("svg")) return "image";
-  if (/\.(png|jpe?g|webp|gif|tiff?)$/i.test(doc.name) && !t) return "image";
+  // detectedType is the parser's name for the format (pdf, jpg, png, ...) or a mime type.
+  const types = [doc.detectedType, doc.contentType].map((t) => (t ?? "").toLowerCase());
+  if (types.some((t) => t === "pdf" || t === "application/pdf")) return "pdf";
+  // SVG is never shown inline (it can carry script); TIFF is not an image browsers draw.
+  const shown = /^(image\/)?(jpe?g|png|webp|gif|bmp|avif)$/;
+  if (types.some((t) => shown.test(t))) return "image";
   return "other";
 }
+
+const MIME: Record<string, string> = { jpg: "image/jpeg", jpeg: "image/jpeg" };
 
 /** The original's bytes, fetched with the signed URL (works whatever disposition the store answers). */
 function useOriginal(url: string | undefined) {
@@ -84,7 +87,8 @@ function ImagePreview({
   const [url, setUrl] = useState<string | null>(null);
   const [size, setSize] = useState<{ w: number; h: number } | null>(null);
   useEffect(() => {
-    const type = doc.detectedType?.startsWith("image/") ? doc.detectedType : "image/*";
+    const t = (doc.detectedType ?? "").toLowerCase();
+    const type = t.includes("/") ? t : (MIME[t] ?? `image/${t}`);
     const u = URL.createObjectURL(new Blob([bytes.buf], { type }));
     setUrl(u);
     return () => URL.revokeObjectURL(u);

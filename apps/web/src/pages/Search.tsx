@@ -30,6 +30,9 @@ export function SearchPage() {
   const q = query.get("q") ?? "";
   const mode = (MODES.find((m) => m === query.get("mode")) ?? "HYBRID") as SearchMode;
   const categories = query.getAll("category");
+  // One field condition (`field` = `value`), and that field's facet.
+  const field = query.get("field") ?? "";
+  const value = query.get("value") ?? "";
   const [pages, setPages] = useState<string[]>([]);
   const [{ data, error, fetching }] = useQuery({
     query: Search,
@@ -39,8 +42,14 @@ export function SearchPage() {
       mode,
       first: 10,
       after: pages.at(-1) ?? null,
-      facets: FACETS,
-      filter: categories.length ? { category: categories } : null,
+      facets: field ? [...FACETS, `field:${field}`] : FACETS,
+      filter:
+        categories.length || (field && value)
+          ? {
+              ...(categories.length ? { category: categories } : {}),
+              ...(field && value ? { fields: [{ name: field, op: "EQ" as const, value }] } : {}),
+            }
+          : null,
     },
   });
   const go = (params: URLSearchParams) => {
@@ -51,6 +60,10 @@ export function SearchPage() {
     e.preventDefault();
     const f = new FormData(e.currentTarget);
     const p = new URLSearchParams({ q: String(f.get("q") ?? ""), mode: String(f.get("mode") ?? "HYBRID") });
+    for (const k of ["field", "value"]) {
+      const v = String(f.get(k) ?? "").trim();
+      if (v) p.set(k, v);
+    }
     for (const c of categories) p.append("category", c);
     go(p);
   };
@@ -73,6 +86,14 @@ export function SearchPage() {
             <option key={m}>{m}</option>
           ))}
         </select>
+        <input
+          name="field"
+          defaultValue={field}
+          placeholder="field (e.g. total)"
+          aria-label="Field"
+          size={14}
+        />
+        <input name="value" defaultValue={value} placeholder="equals" aria-label="Field value" size={14} />
         <button type="submit">Search</button>
       </form>
       {error && <p className="error">{errorText(error)}</p>}
