@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { strToU8, zipSync } from "fflate";
+import { strFromU8, strToU8, unzipSync, zipSync } from "fflate";
 import { describe, expect, it } from "vitest";
 import { DocumentError } from "../domain/errors.ts";
 import { parseDocument } from "./index.ts";
@@ -107,7 +107,46 @@ function craftedPptx(): Buffer {
   });
 }
 
+/** A one-slide PPTX with an equation, a legacy comment and a modern comment with a reply. */
+function commentedPptx(): Buffer {
+  const base = craftedPptx();
+  const files: Record<string, string> = {};
+  const zip = unzipSync(new Uint8Array(base));
+  for (const [name, data] of Object.entries(zip)) files[name] = strFromU8(data);
+  files["ppt/_rels/presentation.xml.rels"] = rels([
+    ["rId2", "slide", "slides/slide1.xml"],
+    ["rId3", "slide", "slides/slide2.xml"],
+    ["rId4", "commentAuthors", "commentAuthors.xml"],
+    ["rId5", "authors", "authors.xml"],
+  ]);
+  files["ppt/commentAuthors.xml"] =
+    '<p:cmAuthorLst xmlns:p="p"><p:cmAuthor id="0" name="Ann"/></p:cmAuthorLst>';
+  files["ppt/authors.xml"] =
+    '<p188:authorLst xmlns:p188="q"><p188:author id="{B0}" name="Bo"/><p188:author id="{C0}" name="Cy"/></p188:authorLst>';
+  files["ppt/slides/slide1.xml"] =
+    '<p:sld xmlns:p="p" xmlns:a="a" xmlns:mc="mc" xmlns:a14="a14" xmlns:m="m"><p:cSld><p:spTree><p:sp><p:txBody>' +
+    '<a:p><a:r><a:t>Area: </a:t></a:r><mc:AlternateContent><mc:Choice Requires="a14"><a14:m><m:oMathPara><m:oMath><m:r><m:t>π</m:t></m:r><m:sSup><m:e><m:r><m:t>r</m:t></m:r></m:e><m:sup><m:r><m:t>2</m:t></m:r></m:sup></m:sSup></m:oMath></m:oMathPara></a14:m></mc:Choice><mc:Fallback><a:r><a:t>[picture]</a:t></a:r></mc:Fallback></mc:AlternateContent></a:p>' +
+    "</p:txBody></p:sp></p:spTree></p:cSld></p:sld>";
+  files["ppt/slides/_rels/slide1.xml.rels"] = rels([
+    ["rId1", "comments", "../comments/comment1.xml"],
+    ["rId2", "comments", "../comments/modernComment_1.xml"],
+  ]);
+  files["ppt/comments/comment1.xml"] =
+    '<p:cmLst xmlns:p="p"><p:cm authorId="0" idx="1"><p:text>Check the units</p:text></p:cm></p:cmLst>';
+  files["ppt/comments/modernComment_1.xml"] =
+    '<p188:cmLst xmlns:p188="q" xmlns:a="a"><p188:cm id="{1}" authorId="{B0}"><p188:txBody><a:p><a:r><a:t>Use a diagram</a:t></a:r></a:p></p188:txBody>' +
+    '<p188:replyLst><p188:reply id="{2}" authorId="{C0}"><p188:txBody><a:p><a:r><a:t>Done</a:t></a:r></a:p></p188:txBody></p188:reply></p188:replyLst></p188:cm></p188:cmLst>';
+  return pack(files);
+}
+
 describe("PPTX", () => {
+  it("reads equations as LaTeX-like text and review comments with their authors after the slide", async () => {
+    const doc = await parseDocument(commentedPptx(), opts);
+    expect(doc.pages[1]!.text).toBe(
+      "Area: π{r}^{2}\nComment by Ann: Check the units\nComment by Bo: Use a diagram\nReply by Cy: Done",
+    );
+  });
+
   it("gives one page per slide in presentation order, with the notes after the slide text", async () => {
     const doc = await parseDocument(craftedPptx(), opts);
     expect(doc).toMatchObject({ detectedType: "pptx", pageCount: 2 });

@@ -1,7 +1,9 @@
 import { DocumentError, FailureCode } from "../domain/errors.ts";
+import { ommlText } from "./omml.ts";
 import type { Extracted, ParsedPage } from "./types.ts";
 import { chartText, coreTitle, type OfficeOptions, officeDocument } from "./xlsx.ts";
 import {
+  find,
   findAll,
   openZip,
   type Relationship,
@@ -61,7 +63,54 @@ function slideText(zip: ZipArchive, path: string): string {
     const noteLines = body.flatMap((sp) => shapeLines(sp, zip, []));
     if (noteLines.length > 0) lines.push("Notes:", ...noteLines);
   }
+  lines.push(...slideComments(zip, rels));
   return lines.join("\n");
+}
+
+/**
+ * Review comments on a slide, legacy (`p:cmLst`) and modern (`p188:cmLst`, with replies), as lines
+ * "Comment by Author: text" after the slide's text and notes.
+ */
+function slideComments(zip: ZipArchive, rels: Relationship[]): string[] {
+  const parts = rels.filter((r) => relKind(r) === "comments" && !r.external);
+  if (parts.length === 0) return [];
+  const authors = commentAuthors(zip);
+  const lines: string[] = [];
+  for (const rel of parts) {
+    const part = xmlPart(zip, rel.target);
+    if (!part) continue;
+    for (const cm of findAll(part, "cm")) {
+      const author = authors.get(cm.attrs.authorId ?? "") ?? "";
+      const legacy = findAll(cm, "text")[0];
+      const body = findAll(cm, "txBody")[0];
+      const text = (legacy ? textOf(legacy) : body ? findAll(body, "p").map(paragraph).join(" ") : "")
+        .replace(/\s+/g, " ")
+        .trim();
+      if (text) lines.push(`Comment${author ? ` by ${author}` : ""}: ${text}`);
+      for (const reply of findAll(cm, "reply")) {
+        const by = authors.get(reply.attrs.authorId ?? "") ?? "";
+        const replyBody = findAll(reply, "txBody")[0];
+        const replyText = replyBody ? findAll(replyBody, "p").map(paragraph).join(" ").trim() : "";
+        if (replyText) lines.push(`Reply${by ? ` by ${by}` : ""}: ${replyText}`);
+      }
+    }
+  }
+  return lines;
+}
+
+/** Comment authors by id: legacy `commentAuthors.xml` (numeric ids) and modern `authors.xml` (GUIDs). */
+function commentAuthors(zip: ZipArchive): Map<string, string> {
+  const out = new Map<string, string>();
+  const presPath = officeDocument(zip, "ppt/presentation.xml");
+  for (const rel of relationships(zip, presPath)) {
+    const kind = relKind(rel);
+    if (rel.external || (kind !== "commentAuthors" && kind !== "authors")) continue;
+    const part = xmlPart(zip, rel.target);
+    for (const a of part ? [...findAll(part, "cmAuthor"), ...findAll(part, "author")] : []) {
+      if (a.attrs.id !== undefined) out.set(a.attrs.id, a.attrs.name ?? "");
+    }
+  }
+  return out;
 }
 
 /** Lines of text below `el` in document order: paragraphs, table rows, and referenced charts. */
@@ -104,6 +153,13 @@ function paragraph(p: XmlElement): string {
     if (typeof c === "string") continue;
     if (c.name === "r" || c.name === "fld") s += findAll(c, "t").map(textOf).join("");
     else if (c.name === "br") s += " ";
+    else if (c.name === "AlternateContent") {
+      // Equations (a14:m) sit in the first choice; the fallback is a picture of them.
+      const choice = c.children.find((x): x is XmlElement => typeof x !== "string");
+      const math = choice && (find(choice, "oMathPara") ?? find(choice, "oMath"));
+      if (math) s += ` ${ommlText(math)} `;
+      else if (choice) s += findAll(choice, "t").map(textOf).join("");
+    }
   }
   return s.replace(/\s+/g, " ").trim();
 }
