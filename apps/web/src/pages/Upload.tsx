@@ -18,6 +18,8 @@ export function UploadPage() {
   const [state, setState] = useState<UploadState | null>(null);
   const running = state !== null && state.phase !== "done" && state.phase !== "failed";
   const folderInput = useRef<HTMLInputElement>(null);
+  const [concurrency, setConcurrency] = useState(4);
+  const [multipartMiB, setMultipartMiB] = useState(64);
 
   const take = (files: PickedFile[]) => {
     setPicked(files);
@@ -35,6 +37,8 @@ export function UploadPage() {
   const start = async () => {
     const run = new UploadRun(api, picked, {
       batchName: name.trim() || `Upload ${new Date().toLocaleString()}`,
+      concurrency,
+      multipartThreshold: multipartMiB * 1024 * 1024,
     });
     run.onChange(setState);
     setState({ ...run.state });
@@ -93,6 +97,28 @@ export function UploadPage() {
           <button type="button" onClick={() => void start()} disabled={running || state?.phase === "done"}>
             Upload
           </button>
+          <details>
+            <summary>Transfer settings</summary>
+            <label>
+              Files in flight{" "}
+              <input
+                type="number"
+                min={1}
+                max={16}
+                value={concurrency}
+                onChange={(e) => setConcurrency(Math.max(1, Math.min(16, Number(e.target.value) || 1)))}
+              />
+            </label>{" "}
+            <label>
+              Multipart from (MiB){" "}
+              <input
+                type="number"
+                min={5}
+                value={multipartMiB}
+                onChange={(e) => setMultipartMiB(Math.max(5, Number(e.target.value) || 64))}
+              />
+            </label>
+          </details>
         </div>
       )}
       {state && <UploadProgress state={state} />}
