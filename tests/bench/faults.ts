@@ -3,9 +3,10 @@
  * gateway, a relay and a worker as processes over this machine's PostgreSQL and RabbitMQ and an s3rver,
  * each reached through a TCP proxy that is cut to take a dependency away (the shared services keep
  * running), or a process killed with SIGKILL. Each fault runs `runs` times on a batch of `docs` documents,
- * mid-batch; then the batch is given `settle` seconds and counted from the database.
+ * mid-batch; then the batch is counted from the database once every document is final, or once none of
+ * them changed for `stall` seconds (what is not final then is stuck, not slow), at most `settle` seconds.
  *
- *   npx tsx tests/bench/faults.ts [--docs 1000] [--runs 3] [--down 25] [--settle 300]
+ *   npx tsx tests/bench/faults.ts [--docs 1000] [--runs 3] [--down 25] [--settle 900] [--stall 120]
  *        [--faults worker-kill,relay-kill,database-down,store-down,broker-down]
  *        [--bin <another build's apps/cli/bin/docfleet.mjs> --label before]
  *
@@ -25,7 +26,8 @@ const { values } = parseArgs({
     docs: { type: "string", default: "1000" },
     runs: { type: "string", default: "3" },
     down: { type: "string", default: "25" },
-    settle: { type: "string", default: "300" },
+    settle: { type: "string", default: "900" },
+    stall: { type: "string", default: "120" },
     faults: { type: "string", default: FAULTS.join(",") },
     bin: { type: "string" },
     label: { type: "string", default: "docfleet" },
@@ -46,6 +48,7 @@ try {
       const o = await d.run(fault, docs, {
         downMs: Number(values.down) * 1000,
         settleMs: Number(values.settle) * 1000,
+        stallMs: Number(values.stall) * 1000,
       });
       results.push(o);
       console.log(`${values.label} run ${i}/${runs}: ${formatOutcome(o)}`);

@@ -30,7 +30,7 @@ describe("fault injection: nothing stuck, nothing failed, nothing twice", () => 
   const faults: Fault[] = ["database-down", "store-down", "broker-down", "worker-kill", "relay-kill"];
   for (const fault of faults) {
     it(fault, async () => {
-      const o = await d.run(fault, DOCS, { downMs: DOWN_MS, settleMs: 300_000 });
+      const o = await d.run(fault, DOCS, { downMs: DOWN_MS, settleMs: 420_000, stallMs: 120_000 });
       console.log(`faults e2e: ${formatOutcome(o)}`);
       expect(o.exited).toEqual([]);
       expect({

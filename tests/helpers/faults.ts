@@ -46,7 +46,15 @@ export interface FaultDeployment {
   /** Waits until `count` documents of the batch are final (polling the database: the gateway may be cut off). */
   untilFinal(batchId: string, count: number, ms: number): Promise<boolean>;
   /** Runs `fault` on a batch of `n` documents mid-way and measures the outcome. */
-  run(fault: Fault, n: number, opts?: { downMs?: number; settleMs?: number }): Promise<FaultOutcome>;
+  /**
+   * `settleMs` caps the wait after the fault; it also ends once the batch made no progress (no document
+   * of it changed) for `stallMs`: what is not final then is stuck, not slow.
+   */
+  run(
+    fault: Fault,
+    n: number,
+    opts?: { downMs?: number; settleMs?: number; stallMs?: number },
+  ): Promise<FaultOutcome>;
   close(): Promise<void>;
 }
 
@@ -158,6 +166,14 @@ export async function faultDeployment(
         [batchId],
       )
     ).rows[0]!.n;
+  /** The latest change to any of the batch's documents (progress, whatever the stage). */
+  const lastUpdate = async (batchId: string) =>
+    (
+      await db.query<{ at: string | null }>(
+        "SELECT max(updated_at)::text AS at FROM document WHERE batch_id = $1",
+        [batchId],
+      )
+    ).rows[0]!.at ?? "";
   const completedCount = async (batchId: string) =>
     (
       await db.query<{ n: number }>(
@@ -228,9 +244,17 @@ export async function faultDeployment(
       const endedAt = Date.now();
       let resumedS: number | null = null;
       let settledS: number | null = null;
-      const deadline = endedAt + (opts.settleMs ?? 240_000);
-      while (Date.now() < deadline) {
+      const deadline = endedAt + (opts.settleMs ?? 900_000);
+      const stallMs = opts.stallMs ?? 120_000;
+      let lastChange = "";
+      let lastChangeAt = Date.now();
+      while (Date.now() < deadline && Date.now() - lastChangeAt < stallMs) {
         const [done, completed] = [await finalCount(batchId), await completedCount(batchId)];
+        const change = await lastUpdate(batchId);
+        if (change !== lastChange) {
+          lastChange = change;
+          lastChangeAt = Date.now();
+        }
         if (resumedS === null && (completed > before || done === n)) resumedS = (Date.now() - endedAt) / 1000;
         if (done === n) {
           settledS = (Date.now() - endedAt) / 1000;
