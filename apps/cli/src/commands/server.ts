@@ -89,6 +89,8 @@ function cliLogger(level: AdapterConfig["logLevel"]) {
     colorize: !process.env.NO_COLOR,
     translateTime: "SYS:HH:MM:ss",
     ignore: "pid,hostname,name",
+    // one line a record: a request log is a line, not eight
+    singleLine: true,
     sync: true,
     destination: 1,
   });
