@@ -9,6 +9,7 @@ import {
   type Gateway,
   type HardeningOptions,
   LOCAL_TENANT_ID,
+  queryCost,
   type RateLimiters,
   type RateLimits,
   rateBudgets,
@@ -109,21 +110,24 @@ describe("hardened GraphQL surface", () => {
       g = gateway({ profile: "production" });
     });
 
-    /** A valid query exactly `depth` levels deep: batches → edges → node, then batch → documents → ... */
+    /**
+     * A valid query exactly `depth` levels deep: batches → edges → node, then batch → documents → ...
+     * Pages of 1, so that only its depth is at a limit (default pages nested this deep cost far more).
+     */
     function deepQuery(depth: number): string {
       // Below a Batch: a leaf of 1 to 4 levels, then 4 more per round trip through a document.
       const leaves = [
         "id",
-        "documents { totalCount }",
-        "documents { edges { cursor } }",
-        "documents { edges { node { id } } }",
+        "documents(first: 1) { totalCount }",
+        "documents(first: 1) { edges { cursor } }",
+        "documents(first: 1) { edges { node { id } } }",
       ];
       let rest = depth - 3;
       const leaf = (rest - 1) % 4;
       let inner = leaves[leaf]!;
       for (rest -= leaf + 1; rest > 0; rest -= 4)
-        inner = `documents { edges { node { batch { ${inner} } } } }`;
-      return `{ batches { edges { node { ${inner} } } } }`;
+        inner = `documents(first: 1) { edges { node { batch { ${inner} } } } }`;
+      return `{ batches(first: 1) { edges { node { ${inner} } } } }`;
     }
 
     it("refuses a query deeper than the limit, and accepts one at it", async () => {
@@ -148,6 +152,100 @@ describe("hardened GraphQL surface", () => {
         expect(search).not.toHaveBeenCalled();
       } finally {
         search.mockRestore();
+      }
+    });
+
+    // Issue 15: the cost counts variables and defaults and multiplies nested connections; no text with
+    // a NUL character reaches a resolver. Each row is refused before execution (no `data` at all) or
+    // answered.
+    const NESTED = (first: string) =>
+      `batch(id: $b) { documents${first} { edges { node { name text
+        batch { documents${first} { edges { node { name text } } } } } } } }`;
+    const aliases = (first: string) => [1, 2, 3, 4, 5].map((i) => `a${i}: ${NESTED(first)}`).join(" ");
+    const b = randomUUID();
+    const SEARCH_VARS =
+      "query($q: String!, $f: SearchFilter, $n: Int) { search(query: $q, filter: $f, first: $n) { totalCount hits { document { name } } } }";
+    const COST_AND_TEXT: {
+      name: string;
+      body: { query: string; variables?: Record<string, unknown> };
+      refused: "maxCost" | "NUL" | null;
+    }[] = [
+      {
+        name: "five aliases of batch → documents → batch → documents, first a variable (issue 15's attack)",
+        body: { query: `query($b: ID!, $n: Int) { ${aliases("(first: $n)")} }`, variables: { b, n: 30 } },
+        refused: "maxCost",
+      },
+      {
+        name: "the same with first a variable defaulting to 30, not sent",
+        body: { query: `query($b: ID!, $n: Int = 30) { ${aliases("(first: $n)")} }`, variables: { b } },
+        refused: "maxCost",
+      },
+      {
+        name: "the same with first left out (each connection counts its default page of 20)",
+        body: { query: `query($b: ID!) { ${aliases("")} }`, variables: { b } },
+        refused: "maxCost",
+      },
+      {
+        name: "one chain of the attack with first: $n = 5",
+        body: { query: `query($b: ID!, $n: Int) { a1: ${NESTED("(first: $n)")} }`, variables: { b, n: 5 } },
+        refused: null,
+      },
+      {
+        name: "a page of 100 documents, first a variable",
+        body: {
+          query: `query($n: Int) { documents(first: $n) { edges { node { id name status errorCode text } } pageInfo { endCursor } } }`,
+          variables: { n: 100 },
+        },
+        refused: null,
+      },
+      {
+        name: "a search of 100 hits with their documents, everything a variable",
+        body: { query: SEARCH_VARS, variables: { q: "invoice", n: 100, f: { category: ["invoice"] } } },
+        refused: null,
+      },
+      {
+        name: "a NUL in a variable (the search text)",
+        body: { query: SEARCH_VARS, variables: { q: "in\u0000voice" } },
+        refused: "NUL",
+      },
+      {
+        name: "a NUL deep in an input variable (a field condition's value)",
+        body: {
+          query: SEARCH_VARS,
+          variables: { q: "x", f: { fields: [{ name: "total", op: "EQ", value: "1\u0000" }] } },
+        },
+        refused: "NUL",
+      },
+      {
+        name: "a NUL in a string literal (a mutation's input)",
+        body: { query: 'mutation { createBatch(input: { name: "a\\u0000b" }) { id } }' },
+        refused: "NUL",
+      },
+    ];
+
+    it.each(COST_AND_TEXT)("$name: refused $refused", async ({ body, refused }) => {
+      const search = vi.spyOn(system.app.services.search, "search");
+      const createBatch = vi.spyOn(system.app.services.intake, "createBatch");
+      try {
+        const a = await post(g, body);
+        if (refused === null) {
+          expect(a.body.errors).toBeUndefined();
+          expect(a.body.data).toBeTruthy();
+          return;
+        }
+        expect(codes(a)).toEqual(["BAD_REQUEST"]);
+        expect(a.status).toBe(400);
+        expect(a.body.data).toBeUndefined();
+        expect(search).not.toHaveBeenCalled();
+        expect(createBatch).not.toHaveBeenCalled();
+        const error = a.body.errors?.[0];
+        if (refused === "maxCost") {
+          expect(error?.extensions?.limit).toBe("maxCost");
+          expect(error?.extensions?.cost).toBeGreaterThan(DEFAULT_LIMITS.maxCost);
+        } else expect(error?.message).toMatch(/NUL character \(U\+0000\)/);
+      } finally {
+        search.mockRestore();
+        createBatch.mockRestore();
       }
     });
 
@@ -204,7 +302,15 @@ describe("hardened GraphQL surface", () => {
         const enveloped = dev.yoga.getEnveloped({});
         let errors: readonly GraphQLError[];
         try {
-          errors = enveloped.validate(enveloped.schema, enveloped.parse(query));
+          const document = enveloped.parse(query);
+          errors = enveloped.validate(enveloped.schema, document);
+          // the cost, checked at execution with the variables: here with none (defaults apply), and
+          // with every page variable at the largest page a connection answers
+          for (const variables of [{}, PAGE_VARIABLES]) {
+            const cost = queryCost(enveloped.schema, document, variables) ?? 0;
+            if (cost > DEFAULT_LIMITS.maxCost)
+              refused.push(`${file}: cost ${cost} with ${JSON.stringify(variables)}\n${query}`);
+          }
         } catch (err) {
           errors = [err as GraphQLError];
         }
@@ -879,6 +985,9 @@ const SERVE_ATTACKS: {
     expect: { status: 200, data: true, cors: null },
   },
 ];
+
+/** The page variables our own queries use, at the largest page a connection answers. */
+const PAGE_VARIABLES = { first: 100, n: 100, pageSize: 100, last: 100 };
 
 const FULL_INTROSPECTION = {
   descriptions: true,

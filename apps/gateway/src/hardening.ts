@@ -12,6 +12,8 @@ import {
 } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import type { Context } from "./builder.ts";
+import { useQueryCost } from "./use-query-cost.ts";
+import { useStorableText } from "./use-storable-text.ts";
 
 // The GraphQL surface's defences (issue 8): armor limits, introspection, GraphiQL and suggestions by
 // profile, and per-key rate limits on uploads and searches. app.ts puts `hardeningPlugins()` into
@@ -24,7 +26,11 @@ export type Profile = "development" | "production";
 export interface GraphQLLimits {
   /** Nesting of selections (armor counts `{ a { b } }` as 2). */
   maxDepth: number;
-  /** armor's cost: objects 2, scalars 1, ×1.5 per level, × a literal `first`/`last`. */
+  /**
+   * Query cost (`use-query-cost.ts`): each field 1 plus its selection times the page it asks for
+   * (`first`/`last` as literals, variables or defaults; a connection without them 20), so nested
+   * connections multiply. Checked with the variables, before any resolver.
+   */
   maxCost: number;
   maxAliases: number;
   /** Lexical tokens of the document (bounds parse work before anything else runs). */
@@ -61,13 +67,15 @@ export interface Hardening {
 /**
  * Sized from our own queries (the CLI's, the watch subscription, the tests' and benches', GraphiQL's
  * introspection; hardening.test.ts checks every one against these): the deepest has 5 levels, the
- * costliest 6,775 (a 200-document page, tests/bench/corpus-robustness.ts), the longest 183 tokens
- * (introspection); none uses an alias or a directive. Depth and cost get 2-3x headroom for richer
- * clients; a page of pages (100 batches × 100 documents) still costs far more than the limit.
+ * costliest 2,001 (a 200-document page, tests/bench/corpus-robustness.ts; a 100-document page of 19
+ * fields is about 2,000), the longest 183 tokens (introspection); none uses an alias or a directive.
+ * Depth and cost get 2-3x headroom for richer clients; a page of pages (100 batches × 100 documents:
+ * 60,000 and more) and issue 15's five aliases of batch → documents → batch → documents (over 23,000
+ * from `first: 10` up) cost far more than the limit.
  */
 export const DEFAULT_LIMITS: GraphQLLimits = {
   maxDepth: 10,
-  maxCost: 20_000,
+  maxCost: 5_000,
   maxAliases: 15,
   maxTokens: 2_000,
   maxDirectives: 20,
@@ -112,12 +120,15 @@ export function hardeningPlugins(h: Hardening, limiters: RateLimiters): Plugin<C
     EnvelopArmorPlugin({
       maxTokens: { n: h.limits.maxTokens, ...refuse("maxTokens") },
       maxDepth: { n: h.limits.maxDepth, ...refuse("maxDepth") },
-      costLimit: { maxCost: h.limits.maxCost, ...refuse("maxCost") },
+      // Replaced by useQueryCost below: armor's multiplies only a literal `first` (issue 15).
+      costLimit: { enabled: false },
       maxAliases: { n: h.limits.maxAliases, ...refuse("maxAliases") },
       maxDirectives: { n: h.limits.maxDirectives, ...refuse("maxDirectives") },
       // Replaced by useNoSuggestions below, which also catches enum values and variables.
       blockFieldSuggestion: { enabled: false },
     }) as Plugin<Context>,
+    useQueryCost(h.limits.maxCost),
+    useStorableText(),
     useRateLimits(limiters),
   ];
   if (!h.introspection) plugins.push(useNoIntrospection(), useNoSuggestions());

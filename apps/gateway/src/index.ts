@@ -22,3 +22,4 @@ export {
 export { type GatewayRoleOptions, gatewayRole } from "./role.ts";
 export { toSchema } from "./schema/index.ts";
 export { CSRF_HEADERS } from "./use-csrf-prevention.ts";
+export { DEFAULT_PAGE, queryCost } from "./use-query-cost.ts";

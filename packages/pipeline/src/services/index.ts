@@ -98,6 +98,7 @@ export { OutboxRelay, type RelayOptions } from "./relay.ts";
 export type { ResourceOptions, Resources } from "./resources.ts";
 export type { ReviewService } from "./review.ts";
 export {
+  SEARCH_LIMITS,
   SEARCH_MAX_DEPTH,
   SEARCH_MAX_FIRST,
   type SearchFilterInput,
