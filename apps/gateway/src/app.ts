@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { LOCAL_TENANT_ID, type PipelineDeps, type Services, tenantClients } from "@docfleet/pipeline";
 import { useServer } from "graphql-ws/use/ws";
+import { GraphQLError } from "graphql";
 import { createYoga, type YogaServerInstance } from "graphql-yoga";
 import type { Logger } from "pino";
 import { WebSocketServer } from "ws";
@@ -19,7 +20,7 @@ import {
 } from "./hardening.ts";
 import { isExpectedError, maskError } from "./mask-error.ts";
 import { useObservability } from "./observability.ts";
-import { ProgressHub } from "./progress.ts";
+import { MAX_BUFFERED_EVENTS, ProgressHub } from "./progress.ts";
 import { toSchema } from "./schema/index.ts";
 import { HOST_REFUSED, hostCheck, useAllowedHosts } from "./use-allowed-hosts.ts";
 import { corsPolicy, originCheck } from "./use-cors.ts";
@@ -45,9 +46,27 @@ export interface GatewayOptions {
   ready?: () => Promise<void>;
   /** Which pages and host names get an answer; absent: IP addresses and localhost, no other origin. */
   browser?: BrowserOptions;
+  /** Limits on live subscriptions (issue 15); SUBSCRIPTION_LIMITS where unset. */
+  subscriptions?: Partial<SubscriptionLimits>;
   /** The web console at `/` (apps/web's build) and the local key it may be offered; none when absent. */
   console?: ConsoleOptions;
 }
+
+export interface SubscriptionLimits {
+  /** Operations at once on one graphql-ws connection; the next is refused with TOO_MANY_SUBSCRIPTIONS. */
+  perConnection: number;
+  /** Live events held for one subscriber that reads too slowly before it is dropped (SUBSCRIBER_TOO_SLOW). */
+  maxBufferedEvents: number;
+}
+
+/**
+ * A watching client follows a batch or a few documents per connection: 100 is far above that, and
+ * bounds what one socket costs (5,000 subscriptions on one socket took 91 s to set up).
+ */
+export const SUBSCRIPTION_LIMITS: SubscriptionLimits = {
+  perConnection: 100,
+  maxBufferedEvents: MAX_BUFFERED_EVENTS,
+};
 
 /**
  * What browsers may do (README "Browser safety"). Every request's `Host` must be an IP address,
@@ -66,6 +85,8 @@ export interface BrowserOptions {
 
 export interface Gateway {
   yoga: YogaServerInstance<Record<string, never>, Context>;
+  /** This gateway's fan-out of live events to its subscriptions (`listeners()`, `whenIdle()`). */
+  progress: ProgressHub;
   /** The console's build folder being served at `/`; undefined when it was not built. */
   consoleDir: string | undefined;
   /** Node request handler: objects (local store), health, then GraphQL. */
@@ -84,7 +105,8 @@ export function createGateway(opts: GatewayOptions): Gateway {
   // Resolvers (and the Pothos prisma plugin) only ever get a client scoped to the caller's tenant.
   const tenantClient = tenantClients(prisma);
   const scoped = <C extends { tenantId: string }>(c: C): C => ({ ...c, prisma: tenantClient(c.tenantId) });
-  const progress = new ProgressHub(deps.events);
+  const limits = { ...SUBSCRIPTION_LIMITS, ...opts.subscriptions };
+  const progress = new ProgressHub(deps.events, { maxBuffered: limits.maxBufferedEvents });
   // Keys are looked up before the tenant is known: on the unscoped client.
   const keys = services.keys;
   const authn = new Authenticator(keys, {
@@ -220,6 +242,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const sockets: WebSocketServer[] = [];
   return {
     yoga,
+    progress,
     consoleDir: web.dir,
     handle,
     listen: (port, host = "127.0.0.1") =>
@@ -236,7 +259,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
           },
         });
         sockets.push(wss);
-        useServer({ ...graphqlWs(yoga), ...authn.wsHooks(keyWatch) }, wss);
+        useServer({ ...graphqlWs(yoga, limits.perConnection), ...authn.wsHooks(keyWatch) }, wss);
         server.once("error", reject);
         server.listen(port, host, () => {
           const addr = server.address() as AddressInfo;
@@ -255,16 +278,28 @@ export function createGateway(opts: GatewayOptions): Gateway {
 }
 
 /** graphql-ws over yoga's envelop, as graphql-yoga documents it: one execution path for both transports. */
-function graphqlWs(yoga: YogaServerInstance<Record<string, never>, Context>) {
+function graphqlWs(yoga: YogaServerInstance<Record<string, never>, Context>, perConnection: number) {
   type Enveloped = ReturnType<typeof yoga.getEnveloped>;
   return {
     execute: (args: unknown) => (args as { rootValue: Enveloped }).rootValue.execute(args as never),
     subscribe: (args: unknown) => (args as { rootValue: Enveloped }).rootValue.subscribe(args as never),
     onSubscribe: async (
-      ctx: { connectionParams?: Record<string, unknown>; extra: { request: IncomingMessage } },
+      ctx: {
+        connectionParams?: Record<string, unknown>;
+        extra: { request: IncomingMessage };
+        subscriptions: Record<string, unknown>;
+      },
       _id: string,
       params: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null },
     ) => {
+      // graphql-ws has registered this one already: refused before any work, the others go on.
+      if (Object.keys(ctx.subscriptions).length > perConnection)
+        return [
+          new GraphQLError(
+            `at most ${perConnection} subscriptions at once on one connection: complete one first, or open another connection`,
+            { extensions: { code: "TOO_MANY_SUBSCRIPTIONS", limit: perConnection } },
+          ),
+        ];
       const enveloped = yoga.getEnveloped({
         ...ctx,
         req: ctx.extra.request,

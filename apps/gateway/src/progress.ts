@@ -1,5 +1,6 @@
 import { type BatchCounters, type EventBus, type PipelineEvent, readEventsAfter } from "@docfleet/pipeline";
 import type { PrismaClient } from "@docfleet/schema";
+import { GraphQLError } from "graphql";
 
 /** Replayed events per database read. */
 const REPLAY_PAGE = 500;
@@ -7,6 +8,27 @@ const REPLAY_PAGE = 500;
 export const COALESCE_MS = 250;
 /** Window of the throughput estimate. */
 const RATE_WINDOW_MS = 60_000;
+/**
+ * Live events one subscription may hold for a consumer that does not read them (a slow or stalled
+ * client): past it the subscriber is dropped with SUBSCRIBER_TOO_SLOW and a cursor to resume from,
+ * instead of the gateway's memory growing with the batch (issue 15). The event table keeps every
+ * event, so resuming loses nothing.
+ */
+export const MAX_BUFFERED_EVENTS = 10_000;
+
+/**
+ * The error that ends a subscription whose buffer overflowed: `extensions.cursor` is the last seq it
+ * delivered; subscribing again with `after: cursor` replays the rest from the event table.
+ */
+export class SubscriberTooSlow extends GraphQLError {
+  constructor(cursor: number, limit: number) {
+    super(
+      `this subscription fell more than ${limit} events behind (the client reads too slowly) and was dropped; ` +
+        `subscribe again with after: ${cursor} to resume`,
+      { extensions: { code: "SUBSCRIBER_TOO_SLOW", cursor, limit } },
+    );
+  }
+}
 
 type Listener = (e: PipelineEvent) => void;
 
@@ -20,8 +42,12 @@ export class ProgressHub {
   private readonly byBatch = new Map<string, Set<Listener>>();
   private readonly rates = new Map<string, { at: number; done: number }[]>();
   private readonly unsubscribe: () => void;
+  private idle: (() => void)[] = [];
+  /** Live events a subscription may buffer for its consumer (eventStream's default). */
+  readonly maxBuffered: number;
 
-  constructor(bus: EventBus) {
+  constructor(bus: EventBus, opts: { maxBuffered?: number } = {}) {
+    this.maxBuffered = opts.maxBuffered ?? MAX_BUFFERED_EVENTS;
     this.unsubscribe = bus.subscribe((e) => {
       this.sample(e);
       for (const fn of this.byBatch.get(batchKey(e.tenantId, e.batchId)) ?? []) fn(e);
@@ -39,8 +65,22 @@ export class ProgressHub {
     set.add(fn);
     return () => {
       set.delete(fn);
-      if (set.size === 0) this.byBatch.delete(key);
+      if (set.size === 0 && this.byBatch.get(key) === set) this.byBatch.delete(key);
+      if (this.byBatch.size === 0) for (const resolve of this.idle.splice(0)) resolve();
     };
+  }
+
+  /** Live listeners (subscriptions following a batch) on this gateway. */
+  listeners(): number {
+    let n = 0;
+    for (const set of this.byBatch.values()) n += set.size;
+    return n;
+  }
+
+  /** Resolves once no subscription listens any more (at once when none does). */
+  whenIdle(): Promise<void> {
+    if (this.byBatch.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
   }
 
   /** Documents finished per minute over the last minute this gateway saw, and the seconds left at that pace. */
@@ -107,18 +147,36 @@ export async function* eventStream(opts: {
   documentId?: string;
   /** Live events are sent at most once per this many ms (coalesced in between). */
   coalesceMs?: number;
+  /** Live events held for the consumer before it is dropped (SubscriberTooSlow); default the hub's. */
+  maxBuffered?: number;
   signal: AbortSignal;
 }): AsyncGenerator<PipelineEvent[]> {
   const { hub, db, tenantId, batchId, documentId, signal } = opts;
   const coalesceMs = opts.coalesceMs ?? 0;
+  const maxBuffered = opts.maxBuffered ?? hub.maxBuffered;
   let lastYield = 0;
   let cursor = opts.after;
+  /** The last seq the consumer took: where a dropped subscriber resumes. */
+  let delivered = opts.after;
   let pending: PipelineEvent[] = [];
+  let dropped = false;
   let wake: (() => void) | null = null;
-  const off = hub.listen(tenantId, batchId, (e) => {
+  let listening = true;
+  const stopListening = hub.listen(tenantId, batchId, (e) => {
     pending.push(e);
+    if (pending.length > maxBuffered) {
+      // The consumer is not keeping up: free the buffer now, tell it on its next read.
+      dropped = true;
+      pending = [];
+      off();
+    }
     wake?.();
   });
+  function off() {
+    if (listening) stopListening();
+    listening = false;
+  }
+  const tooSlow = () => new SubscriberTooSlow(delivered, maxBuffered);
   const onAbort = () => wake?.();
   signal.addEventListener("abort", onAbort);
   const read = (from: number, to?: number): Promise<PipelineEvent[]> =>
@@ -129,11 +187,14 @@ export async function* eventStream(opts: {
       const page = await read(cursor);
       if (page.length === 0) break;
       cursor = page.at(-1)!.seq;
+      delivered = cursor;
       yield page;
+      if (dropped) throw tooSlow();
     }
     // `seen` is the last batch seq accounted for (events of other documents count when filtering).
     let seen = cursor;
     while (!signal.aborted) {
+      if (dropped) throw tooSlow();
       if (pending.length === 0) {
         await new Promise<void>((r) => {
           wake = r;
@@ -155,6 +216,7 @@ export async function* eventStream(opts: {
         });
         wake = null;
         if (signal.aborted) break;
+        if (dropped) throw tooSlow();
       }
       const live = pending.filter((e) => e.seq > seen).sort((a, b) => a.seq - b.seq);
       pending = [];
@@ -176,6 +238,7 @@ export async function* eventStream(opts: {
       }
       if (out.length > 0) {
         lastYield = Date.now();
+        delivered = seen;
         yield out;
       }
     }
@@ -183,4 +246,56 @@ export async function* eventStream(opts: {
     off();
     signal.removeEventListener("abort", onAbort);
   }
+}
+
+/**
+ * A subscription's source: `make`'s stream of messages, ended at once (its listener released) when the
+ * consumer lets go (`return()`: the client completed or its socket closed), when `lost` aborts (the key
+ * was revoked, SSE), or when it ends. An async generator would queue `return()` behind a pending
+ * `next()` that waits for a live event, which on a quiet batch never comes: every closed subscription
+ * kept its listener (5,000 subscriptions on one socket, closed: 430 MB never freed; issue 15).
+ * A dropped slow subscriber's SubscriberTooSlow comes as the last value: graphql-js answers an Error a
+ * subscription field resolves to as that field's error, so every transport sends it as a result with
+ * its code and cursor, then completes.
+ */
+export function liveSubscription<T>(
+  ctx: { authLost?: AbortSignal },
+  make: (signal: AbortSignal) => AsyncGenerator<T>,
+): AsyncIterableIterator<T> {
+  const controller = new AbortController();
+  const lost = ctx.authLost;
+  const onLost = () => controller.abort();
+  if (lost?.aborted) controller.abort();
+  else lost?.addEventListener("abort", onLost, { once: true });
+  const inner = make(controller.signal);
+  let ended = false;
+  const end = () => {
+    ended = true;
+    lost?.removeEventListener("abort", onLost);
+    controller.abort();
+  };
+  const done = (): IteratorResult<T> => ({ done: true, value: undefined });
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    async next() {
+      if (ended) return done();
+      try {
+        const r = await inner.next();
+        if (r.done) end();
+        return r;
+      } catch (err) {
+        end();
+        if (err instanceof SubscriberTooSlow) return { done: false, value: err as T };
+        throw err;
+      }
+    },
+    async return() {
+      // Abort first: it wakes the source's pending wait, so the queued return() below can run.
+      end();
+      await inner.return(undefined);
+      return done();
+    },
+  };
 }
