@@ -752,7 +752,9 @@ describe("docker/compose.yaml", () => {
     expect(gateway.browser.corsOrigins).toContain("http://localhost:4000");
     expect(minio.split(",").map((o) => o.trim())).toEqual(gateway.browser.corsOrigins);
     // one variable, not two copies that can drift apart
-    const raw = RAW as { services: Record<string, { environment: Record<string, string> }> } & Compose;
+    const raw = RAW as unknown as {
+      services: Record<string, { environment: Record<string, string> }>;
+    } & Compose;
     expect(raw.services.minio!.environment.MINIO_API_CORS_ALLOW_ORIGIN).toBe(
       raw["x-docfleet-env"].DOCFLEET_CORS_ORIGINS,
     );
