@@ -121,6 +121,15 @@ describe("extractCategoryFields: receipts", () => {
     expect(total("Total qty: 3\nGrand total: 1.234,50 EUR")).toBe("1234.50");
   });
 
+  it("never takes the cash handed over or the change for the total when the receipt gives change", () => {
+    // The total's amount was not read on its line: the amount under it is the cash tendered.
+    expect(total("NASI LEMAK 7.50\nTEH O 1.20\nTOTAL\nCASH 20.00\nCHANGE 11.30\n8.70")).toBe("8.70");
+    // OCR put the change's amount after the total label; cash minus change is printed as the item sum.
+    expect(total("ITEMS 2 37.50\nTOTAL 12.50\nCASH 50.00\nCHANGE 12.50")).toBe("37.50");
+    // When the total equals the change (cash twice the total), the arithmetic confirms it.
+    expect(total("TOTAL 10.00\nCASH 20.00\nCHANGE 10.00")).toBe("10.00");
+  });
+
   it("applies a rounding adjustment printed under the total when the rounded amount is printed", () => {
     expect(total("TOTAL AMT RM 60.31\nROUNDING ADJ -0.01\nRM 60.30\nCASH 70.30\nCHANGE 10.00")).toBe("60.30");
   });

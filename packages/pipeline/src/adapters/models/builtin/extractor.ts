@@ -472,12 +472,26 @@ class Doc {
         const matchesPaid = paid !== undefined && c.a.value === paid;
         const matchesSum = sums.has(c.a.value) && Number(c.a.value) > 0;
         const repeated = Math.min((count.get(c.a.value) ?? 1) - 1, 2);
-        c.score = c.strength + (matchesPaid ? 3 : 0) + (matchesSum ? 2 : 0) + 0.3 * repeated + 0.001 * c.i;
+        // The receipt's own arithmetic: with change given, the cash handed over and the change are
+        // never the total (a total line whose amount OCR took from the cash or change line below it).
+        const givesChange = change !== undefined && Number(change.value) > 0;
+        const isCash = givesChange && cash !== undefined && c.a.value === cash.value;
+        const isChange = givesChange && c.a.value === change!.value;
+        const contradicted = !matchesPaid && !matchesSum && (isCash || isChange);
+        c.score =
+          c.strength +
+          (matchesPaid ? 3 : 0) +
+          (matchesSum ? 2 : 0) +
+          0.3 * repeated +
+          0.001 * c.i -
+          (contradicted ? 5 : 0);
         if (matchesPaid) c.rule = "total.cash_check";
         else if (matchesSum) c.rule = "total.sum_check";
       }
       cands.sort((x, y) => y.score - x.score);
       const out: Found[] = [];
+      // Every candidate contradicts cash and change: what they say was paid is the total.
+      if (paid !== undefined && cands.length > 0 && cands.every((c) => c.score < -1)) cands.length = 0;
       const best = cands[0];
       const confirmed = best && (best.rule === "total.cash_check" || best.rule === "total.sum_check");
       if (
