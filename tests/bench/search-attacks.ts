@@ -131,7 +131,7 @@ const ATTACKS: { name: string; body: object }[] = [
     body: {
       query: SEARCH,
       variables: {
-        q: sentence(140).slice(0, SEARCH_LIMITS.queryChars),
+        q: sentence(SEARCH_LIMITS.queryWords),
         m: "HYBRID",
         n: 100,
         facets: Array.from(

@@ -98,6 +98,7 @@ describe("SearchService.search", () => {
         { query: "x", filter: { fields: [{ name: "v", op: "eq", value: "x".repeat(1001) }] } },
       ],
       ["NUL in the query", { query: "in\u0000voice" }],
+      ["33 words", { query: Array.from({ length: 33 }, (_, i) => `w${i}`).join(" ") }],
       [
         "NUL in a field value",
         { query: "x", filter: { fields: [{ name: "total", op: "eq", value: "1\u0000" }] } },
@@ -122,7 +123,7 @@ describe("SearchService.search", () => {
       { query: "x", filter: { dateFrom: "2024-02-29", fields: [{ name: "total", op: "exists" as const }] } },
       // every list at its bound at once (SEARCH_LIMITS), through the real index
       {
-        query: "x".repeat(1000),
+        query: Array.from({ length: SEARCH_LIMITS.queryWords }, () => "x".repeat(30)).join(" "),
         facets: Array.from({ length: SEARCH_LIMITS.facets }, (_, i) => (i % 2 ? "category" : "field:f1")),
         filter: {
           category: Array.from({ length: SEARCH_LIMITS.categories }, (_, i) => `c${i}`),
