@@ -100,11 +100,21 @@ describe("web console on serve (Chromium)", { timeout: 600_000 }, () => {
 
   it("offers the local key only to its own page: not to other origins, nor without the console's header", async () => {
     const ask = (headers: Record<string, string>) => fetch(`${system.url}/console/local-key`, { headers });
-    expect((await ask({ "x-docfleet-console": "1" })).status).toBe(200);
-    expect((await ask({})).status).toBe(404);
+    expect((await ask({ "x-docfleet-console": "1", "sec-fetch-site": "same-origin" })).status).toBe(200);
+    // A script that is not a browser's page (no fetch metadata), or a page without the header: no key.
+    expect((await ask({ "x-docfleet-console": "1" })).status).toBe(404);
+    expect((await ask({ "sec-fetch-site": "same-origin" })).status).toBe(404);
     expect((await ask({ "x-docfleet-console": "1", "sec-fetch-site": "cross-site" })).status).toBe(404);
     expect((await ask({ "x-docfleet-console": "1", "sec-fetch-site": "same-site" })).status).toBe(404);
-    expect((await ask({ "x-docfleet-console": "1", origin: "http://evil.example" })).status).toBe(404);
+    expect(
+      (
+        await ask({
+          "x-docfleet-console": "1",
+          "sec-fetch-site": "same-origin",
+          origin: "http://evil.example",
+        })
+      ).status,
+    ).toBe(404);
     const pre = await fetch(`${system.url}/console/local-key`, {
       method: "OPTIONS",
       headers: { origin: "http://evil.example", "access-control-request-headers": "x-docfleet-console" },

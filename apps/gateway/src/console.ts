@@ -184,15 +184,17 @@ export function consoleServer(opts: ConsoleOptions = {}): ConsoleServer {
 /**
  * The local admin key, for a page of this very server on this very machine: a loopback peer, the
  * console's own header (another origin's page cannot send it without a CORS preflight, which gets no
- * CORS answer), and, as browsers send them, `Sec-Fetch-Site: same-origin` and an `Origin` naming the
- * host asked. The Host itself was checked before (`use-allowed-hosts.ts`, against DNS rebinding).
+ * CORS answer), `Sec-Fetch-Site: same-origin` (what a browser sends for its page's own fetch) and,
+ * when present, an `Origin` naming the host asked. The Host itself was checked before
+ * (`use-allowed-hosts.ts`, against DNS rebinding).
  */
 export function offersKeyTo(req: IncomingMessage): boolean {
   if (req.method !== "GET") return false;
   if (!isLoopback(req.socket.remoteAddress)) return false;
   if (req.headers[LOCAL_KEY_HEADER] !== "1") return false;
-  const site = req.headers["sec-fetch-site"];
-  if (site !== undefined && site !== "same-origin") return false;
+  // Browsers send fetch metadata to loopback origins (potentially trustworthy): its absence is a
+  // script, not the console's page. (A local process can forge it: serve is a single-user tool.)
+  if (req.headers["sec-fetch-site"] !== "same-origin") return false;
   const origin = req.headers.origin;
   if (origin !== undefined) {
     try {

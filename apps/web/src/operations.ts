@@ -73,7 +73,7 @@ export const BatchProgressSub = graphql(`
       cursor finished documentsPerMinute etaSeconds
       counts { total pendingUpload queued processing completed failed needsReview done }
       stages { parse understand embed index }
-      events { seq type documentId stage status code message createdAt }
+      events { seq kind documentId stage status code message createdAt }
     }
   }
 `);
@@ -117,7 +117,7 @@ export const DocumentEvents = graphql(`
   subscription DocumentEvents($id: ID!) {
     documentProgress(id: $id, after: 0) {
       cursor
-      event { seq type stage status code message createdAt }
+      event { seq kind stage status code message createdAt }
     }
   }
 `);
@@ -133,7 +133,8 @@ export const Search = graphql(`
     $query: String!, $mode: SearchMode, $first: Int, $after: String, $facets: [String!], $filter: SearchFilter
   ) {
     search(query: $query, mode: $mode, first: $first, after: $after, facets: $facets, filter: $filter) {
-      totalCount hasNextPage endCursor
+      totalCount
+      pageInfo { hasNextPage endCursor }
       facets { field buckets { value count } }
       edges { cursor node { score highlights document { id name category createdAt } } }
     }

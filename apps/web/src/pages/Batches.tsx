@@ -23,7 +23,7 @@ export function BatchesPage() {
       <h1>Batches</h1>
       {error && <p className="error">{errorText(error)}</p>}
       {!data && fetching && <p className="muted">Loading…</p>}
-      <table className="list" data-testid="batches">
+      <table className="list" data-testid="batches" data-loaded={data ? "true" : "false"}>
         <thead>
           <tr>
             <th>Name</th>
@@ -141,7 +141,7 @@ export function BatchLive({ id }: { id: string }) {
             .reverse()
             .map((e) => (
               <li key={e.seq}>
-                <code>{e.seq}</code> {e.type} {e.stage ?? ""} {e.status ?? ""} {e.code ?? ""}{" "}
+                <code>{e.seq}</code> {e.kind} {e.stage ?? ""} {e.status ?? ""} {e.code ?? ""}{" "}
                 {e.documentId && <Link href={`/documents/${e.documentId}`}>document</Link>}
               </li>
             ))}

@@ -205,7 +205,7 @@ function Events({ id }: { id: string }) {
       <ol className="events" data-testid="events">
         {events.map((e) => (
           <li key={e.seq}>
-            {when(e.createdAt)} · {e.type} {e.stage ?? ""} {e.status ?? ""}{" "}
+            {when(e.createdAt)} · {e.kind} {e.stage ?? ""} {e.status ?? ""}{" "}
             {e.code ? `${e.code}: ${e.message ?? ""}` : ""}
           </li>
         ))}

@@ -155,8 +155,8 @@ export function SearchPage() {
               </button>{" "}
               <button
                 type="button"
-                disabled={!r.hasNextPage}
-                onClick={() => r.endCursor && setPages((p) => [...p, r.endCursor!])}
+                disabled={!r.pageInfo.hasNextPage}
+                onClick={() => r.pageInfo.endCursor && setPages((p) => [...p, r.pageInfo.endCursor!])}
               >
                 Next
               </button>
