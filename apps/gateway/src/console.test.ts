@@ -72,7 +72,7 @@ describe("console server", () => {
     const page = { "x-docfleet-console": "1", "sec-fetch-site": "same-origin" };
     expect(await ask(page)).toEqual({ status: 200, store: "no-store", body: '{"key":"dfk_local"}' });
     expect((await ask({ ...page, origin: `http://${host}` })).status).toBe(200);
-    for (const refused of [
+    const refusals: Record<string, string>[] = [
       { "sec-fetch-site": "same-origin" },
       { "x-docfleet-console": "1" },
       { ...page, "sec-fetch-site": "cross-site" },
@@ -80,8 +80,8 @@ describe("console server", () => {
       { ...page, "sec-fetch-site": "none" },
       { ...page, origin: "http://localhost:1" },
       { ...page, origin: "null" },
-    ])
-      expect((await ask(refused)).status, JSON.stringify(refused)).toBe(404);
+    ];
+    for (const refused of refusals) expect((await ask(refused)).status, JSON.stringify(refused)).toBe(404);
     expect((await ask(page, "POST")).status).toBe(404);
     // No key configured (a gateway, not serve): nobody gets one.
     const gateway = await serve({ dir: join(dir, "dist") });
