@@ -40,7 +40,7 @@ export interface PipelineSettings {
   reconcileEveryMs: number;
   /**
    * A QUEUED document unchanged this long, with no unsent outbox row, while its stage queue holds no
-   * waiting message (or four times this long whatever the queue holds), gets its stage message again.
+   * waiting message (or ten times this long whatever the queue holds), gets its stage message again.
    */
   reconcileQuietMs: number;
   /** Below this confidence (category or any field) a document is flagged for review. */

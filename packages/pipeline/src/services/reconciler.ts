@@ -5,6 +5,9 @@ import { transition } from "../repositories/transition.ts";
 import { type Resources, stageOutbox } from "./resources.ts";
 import type { StageRunner } from "./stage-runner.ts";
 
+/** Quiet periods a document may wait behind its stage queue's waiting messages before it counts as lost. */
+const BACKLOG_FACTOR = 10;
+
 /** pg advisory lock key of the progress reconciler ("docfleet reconcile"): one instance sweeps at a time. */
 const LOCK_KEY = 0x646f_6366_7263n; // fits a bigint
 
@@ -24,7 +27,7 @@ export interface SweepResult {
  * `reconcileQuietMs` with no unsent outbox row (their message was lost: quarantined during an outage,
  * dropped with a broker's memory, never published) and writes their stage message to the outbox again,
  * touching the row so that it is not picked again before the next quiet period. While the stage queue
- * still holds waiting messages the document may simply be behind them: it is taken only after four
+ * still holds waiting messages the document may simply be behind them: it is taken only after ten
  * quiet periods then. Expired leases are handed out too (`StageRunner.reconcileExpiredLeases`).
  *
  * Idempotent: a republished message that meets its document already claimed or moved on is acked and
@@ -32,7 +35,7 @@ export interface SweepResult {
  * stage takes the lease over and counts a crash, which the stage's completion resets.
  *
  * Recovery bound: a QUEUED document whose message was lost is published again within
- * `reconcileQuietMs + reconcileEveryMs` once its queue is empty (`4 * reconcileQuietMs +
+ * `reconcileQuietMs + reconcileEveryMs` once its queue is empty (`10 * reconcileQuietMs +
  * reconcileEveryMs` otherwise); a PROCESSING one within `leaseMs + reconcileEveryMs`.
  */
 export class ProgressReconciler {
@@ -78,7 +81,8 @@ export class ProgressReconciler {
   async sweep(now = new Date()): Promise<SweepResult> {
     const limit = this.opts.limit ?? 500;
     const quiet = new Date(now.getTime() - this.opts.quietMs);
-    const veryQuiet = new Date(now.getTime() - 4 * this.opts.quietMs);
+    // Behind a backlog for this long, it is taken anyway: bounded, even under load that never lets up.
+    const veryQuiet = new Date(now.getTime() - BACKLOG_FACTOR * this.opts.quietMs);
     const candidates = await documents.quietQueued(this.r.prisma, quiet, limit);
     const depths = new Map<StageName, number>();
     const due: typeof candidates = [];
