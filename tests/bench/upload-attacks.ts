@@ -16,6 +16,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -75,6 +76,65 @@ function generated(total: number) {
     },
   });
   return { body, sent: () => pulled };
+}
+
+/**
+ * As curl sends it: a Content-Length announcing `total` file bytes, then the bytes as fast as the
+ * server takes them (node:http, so the count is what the socket accepted). S3 servers want the length.
+ */
+function sendSized(method: "PUT" | "POST", to: string, total: number, form?: Target) {
+  const t0 = performance.now();
+  const boundary = `----attack${randomBytes(8).toString("hex")}`;
+  const head = form
+    ? Buffer.from(
+        `${form.fields.map((f) => `--${boundary}\r\nContent-Disposition: form-data; name="${f.name}"\r\n\r\n${f.value}\r\n`).join("")}--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="f"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+      )
+    : Buffer.alloc(0);
+  const tail = form ? Buffer.from(`\r\n--${boundary}--\r\n`) : Buffer.alloc(0);
+  const u = new URL(to);
+  return new Promise<{ status: number; etag: string; ms: number; sentMB: number }>((resolve) => {
+    let sent = 0;
+    let answered: { status: number; etag: string } | undefined;
+    const done = () =>
+      resolve({
+        status: answered?.status ?? -1,
+        etag: answered?.etag ?? "",
+        ms: Math.round(performance.now() - t0),
+        sentMB: Math.round(sent / 1e6),
+      });
+    const req = httpRequest(
+      {
+        method,
+        host: u.hostname,
+        port: u.port,
+        path: `${u.pathname}${u.search}`,
+        headers: {
+          "content-length": head.length + total + tail.length,
+          ...(form ? { "content-type": `multipart/form-data; boundary=${boundary}` } : {}),
+        },
+      },
+      (res) => {
+        answered = { status: res.statusCode ?? 0, etag: String(res.headers.etag ?? "") };
+        res.resume();
+        res.on("end", () => {
+          req.destroy();
+          done();
+        });
+      },
+    );
+    req.on("error", () => done());
+    const chunk = Buffer.alloc(MiB, 0x61);
+    const write = () => {
+      while (!answered && sent < total) {
+        const n = Math.min(chunk.length, total - sent);
+        sent += n;
+        if (!req.write(chunk.subarray(0, n))) return void req.once("drain", write);
+      }
+      if (!answered) req.end(tail);
+    };
+    req.write(head);
+    write();
+  });
 }
 
 /** Sends `total` bytes: answer status, ms to the answer, MB the client handed to the socket. */
@@ -182,10 +242,15 @@ try {
     },
   );
   const before = await storeBytes();
-  const part = await send("PUT", mp.parts[1]!.url, ATTACK_BYTES);
+  const chunked = kind === "local" ? await send("PUT", mp.parts[1]!.url, ATTACK_BYTES) : undefined;
+  if (chunked)
+    report(
+      `1a. 600 MB PUT, chunked (no length), to part 2 of a 6 MiB document (1 MiB in the cut): HTTP ${chunked.status} after ${chunked.ms} ms, client sent ${chunked.sentMB} MB`,
+    );
+  const part = await sendSized("PUT", mp.parts[1]!.url, ATTACK_BYTES);
   const afterPart = await storeBytes();
   report(
-    `1a. 600 MB PUT to part 2 of a 6 MiB document (1 MiB in the cut): HTTP ${part.status} after ${part.ms} ms, client sent ${part.sentMB} MB, store grew ${kind === "local" ? `${Math.round((afterPart - before) / 1e6)} MB` : "(see completion)"}`,
+    `1a. 600 MB PUT with Content-Length to part 2 of a 6 MiB document (1 MiB in the cut): HTTP ${part.status} after ${part.ms} ms, client sent ${part.sentMB} MB, store grew ${kind === "local" ? `${Math.round((afterPart - before) / 1e6)} MB` : "(see completion)"}`,
   );
   if (kind === "radosgw" && part.status === 200) {
     // S3 took the part (its URL cannot bind a size): docfleet's completion must refuse the object
@@ -217,10 +282,17 @@ try {
     );
     if (!answer.errors || stored) breached = true;
   } else if (part.status < 400) breached = true;
-  const post = await send("POST", doc.target!.url, ATTACK_BYTES, doc.target!);
+  const chunkedPost =
+    kind === "local" ? await send("POST", doc.target!.url, ATTACK_BYTES, doc.target!) : undefined;
+  if (chunkedPost)
+    report(
+      `1b. 600 MB POST, chunked, to the 6 MiB document's target: HTTP ${chunkedPost.status} after ${chunkedPost.ms} ms, client sent ${chunkedPost.sentMB} MB`,
+    );
+  if (chunkedPost && chunkedPost.status >= 0 && chunkedPost.status < 400) breached = true;
+  const post = await sendSized("POST", doc.target!.url, ATTACK_BYTES, doc.target!);
   const afterPost = await storeBytes();
   report(
-    `1b. 600 MB POST to the 6 MiB document's target: HTTP ${post.status} after ${post.ms} ms, client sent ${post.sentMB} MB, store grew ${kind === "local" ? `${Math.round((afterPost - afterPart) / 1e6)} MB` : "n/a"}`,
+    `1b. 600 MB POST with Content-Length to the 6 MiB document's target: HTTP ${post.status} after ${post.ms} ms, client sent ${post.sentMB} MB, store grew ${kind === "local" ? `${Math.round((afterPost - afterPart) / 1e6)} MB` : "n/a"}`,
   );
   if (post.status >= 0 && post.status < 400) breached = true;
 
