@@ -70,7 +70,7 @@ describe("docfleet keys create | list | revoke", () => {
     const again = await cli("revoke", key.id, "--json");
     expect(again.code, again.stderr).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({ id: key.id, status: "revoked" });
-  }, 120_000);
+  }, 300_000); // six commands, each opening (the first creating) the PGlite folder
 
   it("refuses unknown scopes, bad expiries and unknown keys with exit code 2", async () => {
     const scopes = await cli("create", "--tenant", "acme", "--scopes", "read,write");

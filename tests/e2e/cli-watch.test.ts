@@ -23,6 +23,8 @@ import { type OllamaDouble, startOllamaDouble } from "../ollama-double/index.ts"
 // `docfleet serve` processes: exact counts from the event history, and a resume across a restart.
 
 const TEXTS = 28;
+/** A first serve creates its database: at a load of 30 on 2 cores that outlasts the default 90 s. */
+const READY_MS = 240_000;
 
 interface WatchJson {
   batchId: string;
@@ -84,7 +86,7 @@ describe("docfleet watch", () => {
   });
 
   it("follows a batch to the end: exit code, counts and failures by code", async () => {
-    served = await startServe(join(dir, "data-1"));
+    served = await startServe(join(dir, "data-1"), {}, { readyMs: READY_MS });
     const batchId = await uploadNoWait(served, await makeFiles(join(dir, "files-1"), "a"));
 
     const res = await runCli(["watch", batchId, "--endpoint", served.url, "--json"], withKey(served));
@@ -117,7 +119,7 @@ describe("docfleet watch", () => {
   }, 300_000); // starting `docfleet serve` alone took ~50 s on a loaded 2-core machine
 
   it("a batch that does not exist: NOT_FOUND and the usage exit code", async () => {
-    served ??= await startServe(join(dir, "data-1"));
+    served ??= await startServe(join(dir, "data-1"), {}, { readyMs: READY_MS });
     const res = await runCli(
       ["watch", "00000000-0000-4000-8000-000000000000", "--endpoint", served.url],
       withKey(served),
@@ -125,7 +127,7 @@ describe("docfleet watch", () => {
     expect(res.code).toBe(2);
     expect(res.stderr).toMatch(/NOT_FOUND/);
     expect(res.stdout).toBe("");
-  });
+  }, 300_000);
 
   it("resumes from its cursor when the gateway is stopped and started again on the same data and port", async () => {
     await served?.stop();
@@ -140,6 +142,7 @@ describe("docfleet watch", () => {
         ["serve", "--port", String(port), "--data-dir", data],
         { OLLAMA_URL: double!.url },
         { port },
+        READY_MS,
       )),
       apiKey: adminKey(data),
     });
