@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import { DEFAULT_CATEGORIES } from "../adapters/models/builtin/categories.ts";
+import { protectDataDir } from "../adapters/owner-only.ts";
 import type { AdapterConfig } from "../config.ts";
 import { type PipelineDeps, queueDeliveryLimit } from "../domain/context.ts";
 import { instrumentModels } from "../observability/index.ts";
@@ -33,6 +34,9 @@ export async function buildDeps(
   overrides: DepsOverrides = {},
 ): Promise<PipelineDeps> {
   const log = overrides.log ?? createLogger(cfg.logLevel, "docfleet");
+  // Embedded: the data folder (database, originals, keys) is its owner's only, before anything is written.
+  if (cfg.database.kind === "pglite" || cfg.objectStore.kind === "local")
+    await protectDataDir(cfg.dataDir, log);
   const db = await createDatabase(cfg.database);
   const metrics = new Metrics().watchDatabase(db);
   const tracing = overrides.spanExporter

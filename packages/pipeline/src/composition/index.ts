@@ -1,3 +1,4 @@
+export { protectDataDir } from "../adapters/owner-only.ts";
 export * from "./adapters.ts";
 export * from "./application.ts";
 export * from "./deps.ts";

@@ -5,6 +5,7 @@ import { PGlite } from "@electric-sql/pglite";
 import { vector } from "@electric-sql/pglite-pgvector";
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import type { Database, QueryOptions } from "../../ports/database.ts";
+import { closeTree } from "../owner-only.ts";
 
 /**
  * Opens (creating if needed) an embedded PGlite database in `dataDir`, or in memory when dataDir is
@@ -14,7 +15,22 @@ import type { Database, QueryOptions } from "../../ports/database.ts";
 export async function openPgliteDatabase(dataDir: string | undefined): Promise<Database> {
   if (dataDir !== undefined) await ensureInitialised(dataDir);
   const pg = await PGlite.create(dataDir ?? "memory://", { extensions: { vector } });
-  return wrapPglite(pg);
+  if (dataDir === undefined) return wrapPglite(pg);
+  // PGlite makes its files 0666 whatever the umask: its owner's only, after each step that creates files.
+  await closeTree(dataDir);
+  const db = wrapPglite(pg);
+  return {
+    ...db,
+    migrate: async () => {
+      const applied = await db.migrate();
+      await closeTree(dataDir);
+      return applied;
+    },
+    close: async () => {
+      await db.close();
+      await closeTree(dataDir);
+    },
+  };
 }
 
 async function ensureInitialised(dataDir: string): Promise<void> {
