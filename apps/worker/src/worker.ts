@@ -21,6 +21,8 @@ export interface WorkerOptions {
   reconcileEveryMs: number;
   /** How often the worker's row in the `worker` table is refreshed (default 10 s). */
   heartbeatMs?: number;
+  /** Per-tenant fairness timings (tests): how often a run beyond its share checks; answer caching. */
+  fairness?: { checkEveryMs?: number; cacheMs?: number };
 }
 
 export interface Worker {
@@ -70,6 +72,8 @@ export function createWorker(opts: WorkerOptions): Worker {
       checkStageHandlers(STAGE_HANDLERS);
       await registry.register();
       for (const stage of opts.roles) {
+        // Per-tenant fairness of this stage's slots (DOCFLEET_TENANT_FAIR_SHARE).
+        const shares = services.stages.tenantShares(stage, opts.concurrency[stage], opts.fairness);
         consumers.push(
           queue.consume(
             stageQueue(stage),
@@ -80,7 +84,7 @@ export function createWorker(opts: WorkerOptions): Worker {
                 // taken wait here (prefetch bounds them), the rest stay in the queue.
                 if (!(await services.outages.whenUp(undefined, stopping.signal)))
                   return { action: "defer", delayMs: 1000, reason: "worker stopping during an outage" };
-                return await services.stages.processStage(d.body, d.attempt, stopping.signal);
+                return await services.stages.processStage(d.body, d.attempt, stopping.signal, shares);
               } finally {
                 inFlight--;
               }

@@ -156,6 +156,8 @@ export const baseEnvSchema = z.object({
   DOCFLEET_MAX_CRASHES: int(DEFAULT_SETTINGS.maxCrashes, 1),
   DOCFLEET_RECONCILE_EVERY_MS: int(DEFAULT_SETTINGS.reconcileEveryMs, 0),
   DOCFLEET_RECONCILE_QUIET_MS: int(DEFAULT_SETTINGS.reconcileQuietMs, 1000),
+  /** Fraction of a stage's slots one tenant holds while another tenant waits (0: fairness off). */
+  DOCFLEET_TENANT_FAIR_SHARE: z.coerce.number().min(0).max(1).default(DEFAULT_SETTINGS.tenantFairShare),
   /** Sandboxed parse threads per process (each also runs one OCR thread); default: cores, at most 4. */
   DOCFLEET_PARSE_THREADS: z.coerce.number().int().min(1).max(64).optional(),
   /** V8 heap limit of each parse thread; a document needing more fails TOO_LARGE. */
@@ -435,6 +437,7 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
       maxCrashes: env.DOCFLEET_MAX_CRASHES,
       reconcileEveryMs: env.DOCFLEET_RECONCILE_EVERY_MS,
       reconcileQuietMs: env.DOCFLEET_RECONCILE_QUIET_MS,
+      tenantFairShare: env.DOCFLEET_TENANT_FAIR_SHARE,
       reviewThreshold: env.DOCFLEET_REVIEW_THRESHOLD,
       maxOcrPages: env.DOCFLEET_MAX_OCR_PAGES,
       maxPixels: env.DOCFLEET_MAX_PIXELS,

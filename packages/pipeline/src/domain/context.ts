@@ -53,6 +53,11 @@ export interface PipelineSettings {
   maxOcrPages: number;
   /** How often a live subscription's API key is checked again (revoked or expired: the subscription ends). */
   authRecheckMs: number;
+  /**
+   * Fraction of a stage's slots (per process) one tenant may hold while another tenant's work of that
+   * stage waits: ceil(slots × fraction), at least 1; 0 turns per-tenant fairness off (`TenantShares`).
+   */
+  tenantFairShare: number;
 }
 
 export const DEFAULT_SETTINGS: PipelineSettings = {
@@ -72,6 +77,7 @@ export const DEFAULT_SETTINGS: PipelineSettings = {
   maxPixels: 100_000_000,
   maxOcrPages: 50,
   authRecheckMs: 5000,
+  tenantFairShare: 0.5,
 };
 
 /**

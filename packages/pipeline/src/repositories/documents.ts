@@ -267,3 +267,15 @@ export async function inOrder<Q extends object>(
   const byId = new Map(rows.map((r) => [r.id, r]));
   return ids.flatMap((id) => (byId.has(id) ? [byId.get(id)!] : []));
 }
+
+/**
+ * Whether a tenant other than `tenantId` has a document QUEUED at `stage` (waiting for a slot): what
+ * per-tenant fairness asks before a tenant takes more than its share of the stage's slots.
+ */
+export async function otherTenantQueued(db: Db, stage: StageName, tenantId: string): Promise<boolean> {
+  const row = await db.document.findFirst({
+    where: { status: "QUEUED", stage, tenantId: { not: tenantId } },
+    select: { id: true },
+  });
+  return row !== null;
+}

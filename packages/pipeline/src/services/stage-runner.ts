@@ -14,6 +14,13 @@ import { STAGE_HANDLERS, type StageHandler, type StageOutput } from "../stages/i
 import { storable } from "../storable.ts";
 import type { Outages } from "./outages.ts";
 import { type Resources, stageOutbox } from "./resources.ts";
+import { type Holding, TenantShares, type TenantSharesOptions } from "./tenant-shares.ts";
+
+/** How long a message waits when its tenant holds its share of the stage while another tenant waits. */
+export const FAIR_SHARE_DEFER_MS = 1000;
+
+/** Settles a run that gave its slot back to another tenant's waiting work (see `TenantShares`). */
+class YieldedToTenant extends Error {}
 
 /**
  * The stage runner: takes a stage message, claims its document, runs the stage within its time budget,
@@ -34,14 +41,59 @@ export class StageRunner {
    * `defer` when infrastructure was away (an outage confirmed by a probe: never one of the document's
    * attempts). `signal` (the consumer closing) stops a wait for a dependency to come back.
    */
-  async processStage(body: unknown, attempt: number, signal?: AbortSignal): Promise<Disposition> {
+  async processStage(
+    body: unknown,
+    attempt: number,
+    signal?: AbortSignal,
+    /** This process's per-tenant shares of the stage's slots (the worker's, one per stage consumer). */
+    shares?: TenantShares,
+  ): Promise<Disposition> {
     const parsed = StageMessage.safeParse(body);
     if (!parsed.success)
       return { action: "dead-letter", reason: `invalid stage message: ${parsed.error.message}` };
     const msg = parsed.data;
+    const holding = shares ? await shares.admit(msg.tenantId) : undefined;
+    if (holding === null) {
+      this.r.deps.metrics?.stageRetries.inc({ stage: msg.stage });
+      return {
+        action: "defer",
+        delayMs: FAIR_SHARE_DEFER_MS,
+        reason: `tenant holds its share (${shares!.share}) of the ${msg.stage} slots while another tenant's work waits`,
+      };
+    }
+    try {
+      return await this.traced(msg, attempt, signal, shares && holding ? { shares, holding } : undefined);
+    } finally {
+      if (holding) shares!.release(holding);
+    }
+  }
+
+  /**
+   * The per-tenant shares of `stage`'s `slots` in this process, asking the database whether another
+   * tenant's documents wait at the stage. `fraction`: settings.tenantFairShare unless given.
+   */
+  tenantShares(
+    stage: StageName,
+    slots: number,
+    opts: Partial<Omit<TenantSharesOptions, "slots" | "othersWaiting">> = {},
+  ): TenantShares {
+    return new TenantShares(stage, {
+      slots,
+      fraction: this.r.deps.settings.tenantFairShare,
+      ...opts,
+      othersWaiting: (tenantId) => documents.otherTenantQueued(this.r.prisma, stage, tenantId),
+    });
+  }
+
+  private traced(
+    msg: StageMessage,
+    attempt: number,
+    signal: AbortSignal | undefined,
+    fair: { shares: TenantShares; holding: Holding } | undefined,
+  ): Promise<Disposition> {
     const { tracing } = this.r.deps;
     const run = () =>
-      this.runStage(msg, attempt, signal).catch(async (err) => {
+      this.runStage(msg, attempt, signal, fair).catch(async (err) => {
         // Thrown past the runner's own handling (a failure write during an outage): still not the
         // document's attempt when a probe confirms the outage.
         const dependency = await this.outages?.confirm(err);
@@ -83,7 +135,12 @@ export class StageRunner {
     };
   }
 
-  private async runStage(msg: StageMessage, attempt: number, signal?: AbortSignal): Promise<Disposition> {
+  private async runStage(
+    msg: StageMessage,
+    attempt: number,
+    signal?: AbortSignal,
+    fair?: { shares: TenantShares; holding: Holding },
+  ): Promise<Disposition> {
     const { settings, metrics } = this.r.deps;
     const doc = await this.claim(msg);
     if (!doc) return { action: "ack" };
@@ -96,6 +153,8 @@ export class StageRunner {
     const controller = new AbortController();
     const budgetMs = documentOptions.read(doc.options)?.stageTimeoutMs ?? settings.stageTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
+    let yieldTimer: NodeJS.Timeout | undefined;
+    let settled = false;
     try {
       log.debug({ attempt }, "stage started");
       const budget = new Promise<never>((_, reject) => {
@@ -106,10 +165,28 @@ export class StageRunner {
           controller.abort();
         }, budgetMs);
       });
+      // A run beyond its tenant's share while another tenant waits gives its slot back (fairness).
+      const yielded = new Promise<never>((_, reject) => {
+        if (!fair) return;
+        const check = () => {
+          yieldTimer = setTimeout(async () => {
+            if (settled || controller.signal.aborted) return;
+            const give = await fair.shares.shouldYield(fair.holding).catch(() => false);
+            if (settled || controller.signal.aborted) return;
+            if (!give) return check();
+            reject(new YieldedToTenant(`${msg.stage} gave its slot to another tenant's waiting work`));
+            controller.abort();
+          }, fair.shares.checkEveryMs);
+        };
+        check();
+      });
       const out = await Promise.race([
         this.handlers[msg.stage]({ doc, deps, categories: this.r.categories, signal: controller.signal }),
         budget,
+        yielded,
       ]);
+      settled = true;
+      clearTimeout(yieldTimer);
       const ms = Math.round(performance.now() - started);
       const finished = await this.advance(doc, msg.stage, out, ms);
       if (finished) metrics?.documentsCompleted.inc();
@@ -120,6 +197,17 @@ export class StageRunner {
       if (err instanceof StaleStateError) {
         outcome = "stale";
         return { action: "ack" }; // another delivery finished it first
+      }
+      if (err instanceof YieldedToTenant) {
+        // Back to QUEUED at the same stage, the attempt taken back: the run starts again once the
+        // other tenants' waiting work has had its slots.
+        outcome = "yielded";
+        log.info({ share: fair?.shares.share }, "stage yielded its slot to another tenant");
+        await this.requeueAtStage(doc, msg.stage, { reason: err.message }, false, {
+          data: { attempts: { decrement: 1 } },
+          where: { leaseExpiresAt: doc.leaseExpiresAt },
+        });
+        return { action: "defer", delayMs: FAIR_SHARE_DEFER_MS, reason: err.message };
       }
       const dependency = await this.outages?.confirm(err);
       if (dependency) {
@@ -177,7 +265,9 @@ export class StageRunner {
       await this.requeueAtStage(doc, msg.stage, { attempt: failures, reason }, false);
       return { action: "retry", delayMs, reason };
     } finally {
+      settled = true;
       clearTimeout(timer);
+      clearTimeout(yieldTimer);
       endTimer?.({ outcome });
     }
   }
