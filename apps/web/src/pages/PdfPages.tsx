@@ -1,7 +1,7 @@
 import { GlobalWorkerOptions, getDocument, type PDFDocumentProxy } from "pdfjs-dist";
 import workerUrl from "pdfjs-dist/build/pdf.worker.min.mjs?url";
 import { useEffect, useRef, useState } from "react";
-import { type Box, BoxLayer } from "./Preview.tsx";
+import { type Box, BoxLayer } from "./boxes.tsx";
 
 GlobalWorkerOptions.workerSrc = workerUrl;
 

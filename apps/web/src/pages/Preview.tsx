@@ -1,11 +1,11 @@
 import { lazy, Suspense, useEffect, useState } from "react";
 import type { DocumentFieldsFragment } from "../generated/graphql.ts";
+import { type Box, BoxLayer } from "./boxes.tsx";
 
 // pdf.js is big: loaded only when a PDF is shown.
 const PdfPages = lazy(() => import("./PdfPages.tsx"));
 
 export type Doc = DocumentFieldsFragment;
-export type Box = { name: string; page: number; box: [number, number, number, number] };
 
 /** Fields whose provenance has a box on a page (OCR'd text), for drawing on the preview. */
 export function boxesOf(doc: Doc): Box[] {
@@ -113,36 +113,5 @@ function ImagePreview({
         )}
       </div>
     </div>
-  );
-}
-
-/** Field boxes over a page whose pixel size (the OCR'd image's) is width × height; scales with the page. */
-export function BoxLayer({
-  boxes,
-  width,
-  height,
-  highlight,
-}: {
-  boxes: Box[];
-  width: number;
-  height: number;
-  highlight?: string;
-}) {
-  return (
-    <svg className="boxes" viewBox={`0 0 ${width} ${height}`} preserveAspectRatio="none" data-testid="boxes">
-      <title>Where each field was read on the page</title>
-      {boxes.map((b) => (
-        <g key={`${b.name}-${b.box.join(",")}`} className={b.name === highlight ? "hl" : undefined}>
-          <rect
-            x={b.box[0]}
-            y={b.box[1]}
-            width={b.box[2] - b.box[0]}
-            height={b.box[3] - b.box[1]}
-            data-field={b.name}
-          />
-          <title>{b.name}</title>
-        </g>
-      ))}
-    </svg>
   );
 }
