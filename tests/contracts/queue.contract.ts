@@ -105,6 +105,32 @@ export function queueContract(name: string, make: (deliveryLimit: number) => Pro
       expect(await queue.deadLetters("q.a")).toEqual([]);
     });
 
+    it("a deferred message goes behind the messages already waiting; its slot takes the next one (per-tenant fairness)", async () => {
+      // What per-tenant fairness relies on: a tenant at its share of the slots is deferred, and another
+      // tenant's message waiting behind it gets the slot at once, before the deferred one comes back.
+      const order: string[] = [];
+      const attempts: Record<string, number[]> = {};
+      const done = deferred();
+      const consumer = queue.consume<{ id: string }>(
+        "q.a",
+        async (d): Promise<Disposition> => {
+          order.push(d.body.id);
+          (attempts[d.body.id] ??= []).push(d.attempt);
+          if (d.body.id === "heavy-2" && attempts["heavy-2"]!.length === 1)
+            return { action: "defer", delayMs: 1000, reason: "tenant holds its share" };
+          if (order.length === 4) done.resolve();
+          return { action: "ack" };
+        },
+        { concurrency: 1 },
+      );
+      for (const id of ["heavy-1", "heavy-2", "small-1"]) await queue.publish("q.a", { id });
+      await within(60_000, "four deliveries of q.a", done.promise, { detail: () => order });
+      await consumer.close();
+      expect(order).toEqual(["heavy-1", "heavy-2", "small-1", "heavy-2"]);
+      expect(attempts["heavy-2"]).toEqual([1, 1]);
+      expect(await queue.deadLetters("q.a")).toEqual([]);
+    });
+
     it("treats a thrown error as a retry and quarantines past the delivery limit, keeping the reason", async () => {
       const before = Date.now();
       let calls = 0;
