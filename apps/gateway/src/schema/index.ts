@@ -3,6 +3,7 @@ import { builder } from "../builder.ts";
 import { describeTotalCounts } from "../paging.ts";
 import "./batch.ts";
 import "./category.ts";
+import "./deletion.ts";
 import "./document.ts";
 import "./node.ts";
 import "./keys.ts";

@@ -48,6 +48,8 @@ export const FailureCode = {
   MODEL_OUTPUT_INVALID: "MODEL_OUTPUT_INVALID",
   /** The configured model is not available on the model server (e.g. not pulled in Ollama). */
   MODEL_UNAVAILABLE: "MODEL_UNAVAILABLE",
+  /** An operator cancelled the document's batch (cancelBatch) before it finished. A retry runs it again. */
+  CANCELLED: "CANCELLED",
   /** An unexpected error in docfleet itself. */
   INTERNAL: "INTERNAL",
 } as const;

@@ -153,6 +153,17 @@ export interface ObjectStore {
   put(key: string, body: Buffer | string, contentType?: string): Promise<void>;
   /** Deletes an object; no error when absent. */
   delete(key: string): Promise<void>;
+  /**
+   * Every object key under `prefix` (which must end with "/"), and the keys of unfinished multipart
+   * uploads to keys under it, sorted. For checks and purges; reads the whole listing.
+   */
+  list(prefix: string): Promise<string[]>;
+  /**
+   * Deletes every object under `prefix` (which must end with "/") and aborts every unfinished multipart
+   * upload to a key under it (its parts go too). Idempotent. Throws RangeError for a prefix that does not
+   * end with "/" or is empty (so a slip can never empty a tenant's neighbours).
+   */
+  deletePrefix(prefix: string): Promise<void>;
 
   // Multipart (large-file) uploads: the client PUTs the parts straight to the store, as with `createUploadTarget`.
 
@@ -349,4 +360,14 @@ export function attachmentDisposition(fileName: string): string {
 export function assertObjectKey(key: string): void {
   if (!KEY_RE.test(key) || key.split("/").some((p) => p === "." || p === ".."))
     throw new InvalidObjectKeyError(key);
+}
+
+/** Checks a prefix for `list`/`deletePrefix`: a valid key followed by "/" (RangeError otherwise). */
+export function assertObjectPrefix(prefix: string): void {
+  if (!prefix.endsWith("/") || prefix.length < 2) throw new RangeError(`invalid object prefix: ${JSON.stringify(prefix)}`);
+  try {
+    assertObjectKey(prefix.slice(0, -1));
+  } catch {
+    throw new RangeError(`invalid object prefix: ${JSON.stringify(prefix)}`);
+  }
 }

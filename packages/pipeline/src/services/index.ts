@@ -3,6 +3,7 @@ import { type StageName, stageQueue } from "../domain/messages.ts";
 import type { Dependency } from "../domain/outages.ts";
 import type { StageHandler } from "../stages/index.ts";
 import type { CategoriesService } from "./categories.ts";
+import { DeletionService } from "./deletion.ts";
 import { DocumentFilesService } from "./documents.ts";
 import { IntakeService } from "./intake.ts";
 import { ApiKeys } from "./keys.ts";
@@ -26,6 +27,8 @@ export interface Services {
   search: SearchService;
   documents: DocumentFilesService;
   categories: CategoriesService;
+  /** Deleting documents and batches without a trace; cancelling a batch. */
+  deletion: DeletionService;
   /** API keys: works on the unscoped client (a key is looked up before its tenant is known). */
   keys: ApiKeys;
   /** Circuit breakers per dependency: outages told from document failures, health, pausing consumers. */
@@ -51,6 +54,7 @@ export function createServices(
     search: new SearchService(resources),
     documents: new DocumentFilesService(resources),
     categories: resources.categories,
+    deletion: new DeletionService(resources),
     keys: new ApiKeys(deps.db.prisma),
     outages,
   };
@@ -76,6 +80,8 @@ function createOutages(
 
 export type { CategoriesService, CategoryInput, StoredCategory } from "./categories.ts";
 export { CategoryFieldsSchema, CategoryInputSchema, fieldKind, parseCategoryFields } from "./categories.ts";
+export type { DeleteOutcome, DeletionService } from "./deletion.ts";
+export { DELETE_MAX_IDS } from "./deletion.ts";
 export type { DocumentFilesService } from "./documents.ts";
 export type {
   CompleteOutcome,
@@ -107,4 +113,5 @@ export {
   toFilter,
 } from "./search.ts";
 export type { StageRunner } from "./stage-runner.ts";
+export type { Holding, TenantShares, TenantSharesOptions } from "./tenant-shares.ts";
 export { type WorkerInfo, WorkerRegistry } from "./workers.ts";

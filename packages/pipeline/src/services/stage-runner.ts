@@ -8,10 +8,12 @@ import { EventType, StageMessage, type StageName, stageMessage, stageQueue } fro
 import type { Dependency } from "../domain/outages.ts";
 import { nextStage } from "../domain/plan.ts";
 import type { Disposition } from "../ports/queue.ts";
+import * as deletion from "../repositories/deletion.ts";
 import * as documents from "../repositories/documents.ts";
 import { backoffMs } from "../retry.ts";
 import { STAGE_HANDLERS, type StageHandler, type StageOutput } from "../stages/index.ts";
 import { storable } from "../storable.ts";
+import { purgeDocumentTraces } from "./deletion.ts";
 import type { Outages } from "./outages.ts";
 import { type Resources, stageOutbox } from "./resources.ts";
 import { type Holding, TenantShares, type TenantSharesOptions } from "./tenant-shares.ts";
@@ -194,6 +196,11 @@ export class StageRunner {
       log.debug({ ms }, finished ? "document completed" : "stage completed");
       return { action: "ack" };
     } catch (err) {
+      // Deleted while this worker held it: what the stage wrote meanwhile must not outlive it.
+      if (await this.purgeIfDeleted(doc, log)) {
+        outcome = "stale";
+        return { action: "ack" };
+      }
       if (err instanceof StaleStateError) {
         outcome = "stale";
         return { action: "ack" }; // another delivery finished it first
@@ -297,6 +304,22 @@ export class StageRunner {
         if (!down) throw err;
         if (!(await this.outages!.whenUp([down], signal))) return;
       }
+    }
+  }
+
+  /**
+   * After a failed or stale run: when the document was deleted meanwhile (deleteDocuments, deleteBatch),
+   * removes the objects and index entries this run wrote after the deletion purged them, and answers
+   * true. False while the row exists, or when the check itself fails (the usual handling goes on).
+   */
+  private async purgeIfDeleted(doc: Document, log: { info(o: object, m: string): void }): Promise<boolean> {
+    try {
+      if (await deletion.documentExists(this.r.prisma, doc.id)) return false;
+      await purgeDocumentTraces(this.r.deps, doc.tenantId, [doc.id]);
+      log.info({}, "document deleted while its stage ran; removed what the stage wrote");
+      return true;
+    } catch {
+      return false;
     }
   }
 

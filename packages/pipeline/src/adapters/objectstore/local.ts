@@ -8,6 +8,7 @@ import { finished, pipeline } from "node:stream/promises";
 import busboy from "busboy";
 import {
   assertObjectKey,
+  assertObjectPrefix,
   type CompletedPart,
   checkCeiling,
   checkStoredParts,
@@ -189,6 +190,44 @@ export class LocalObjectStore implements ObjectStore {
   async delete(key: string): Promise<void> {
     await rm(this.path(key), { force: true });
     await rm(this.typePath(key), { force: true });
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    assertObjectPrefix(prefix);
+    const keys = (await walk(this.path(prefix.slice(0, -1)))).map((rel) => `${prefix}${rel}`);
+    for (const { key } of await this.uploadsUnder(prefix)) keys.push(key);
+    return keys.sort();
+  }
+
+  async deletePrefix(prefix: string): Promise<void> {
+    assertObjectPrefix(prefix);
+    const key = prefix.slice(0, -1);
+    for (const { uploadId } of await this.uploadsUnder(prefix))
+      await rm(this.uploadDir(uploadId), { recursive: true, force: true });
+    await rm(this.path(key), { recursive: true, force: true });
+    await rm(this.typePath(key), { recursive: true, force: true });
+    await rm(this.sealPath(key), { recursive: true, force: true });
+  }
+
+  /** Unfinished multipart uploads to keys under `prefix` (read from each upload's `meta.json`). */
+  private async uploadsUnder(prefix: string): Promise<{ uploadId: string; key: string }[]> {
+    let ids: string[];
+    try {
+      ids = (await readdir(join(this.opts.root, ".multipart"))).filter((n) => UPLOAD_ID_RE.test(n));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw err;
+    }
+    const found: { uploadId: string; key: string }[] = [];
+    for (const uploadId of ids) {
+      try {
+        const meta = JSON.parse(await readFile(join(this.uploadDir(uploadId), "meta.json"), "utf8")) as UploadMeta;
+        if (meta.key.startsWith(prefix)) found.push({ uploadId, key: meta.key });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      }
+    }
+    return found;
   }
 
   async promoteUpload(from: string, to: string): Promise<void> {
@@ -804,4 +843,22 @@ function decodeKey(path: string): string {
   } catch {
     throw new SignatureError("malformed object key", 400);
   }
+}
+
+/** Files under `dir`, as paths relative to it with "/" separators; none when it does not exist. */
+async function walk(dir: string): Promise<string[]> {
+  let entries: import("node:fs").Dirent[];
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT" || (err as NodeJS.ErrnoException).code === "ENOTDIR")
+      return [];
+    throw err;
+  }
+  const out: string[] = [];
+  for (const e of entries) {
+    if (e.isDirectory()) out.push(...(await walk(join(dir, e.name))).map((rel) => `${e.name}/${rel}`));
+    else out.push(e.name);
+  }
+  return out;
 }

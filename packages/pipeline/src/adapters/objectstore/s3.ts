@@ -4,6 +4,7 @@ import { buffer } from "node:stream/consumers";
 import { Client, type ClientOptions } from "minio";
 import {
   assertObjectKey,
+  assertObjectPrefix,
   type CompletedPart,
   checkCeiling,
   checkStoredParts,
@@ -243,6 +244,29 @@ export class S3ObjectStore implements ObjectStore {
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    assertObjectPrefix(prefix);
+    const keys: string[] = [];
+    for await (const item of this.client.listObjectsV2(this.bucket, prefix, true))
+      if (item.name) keys.push(item.name);
+    for await (const upload of this.client.listIncompleteUploads(this.bucket, prefix, true))
+      if (upload.key) keys.push(upload.key);
+    return keys.sort();
+  }
+
+  async deletePrefix(prefix: string): Promise<void> {
+    assertObjectPrefix(prefix);
+    const uploads: string[] = [];
+    for await (const upload of this.client.listIncompleteUploads(this.bucket, prefix, true))
+      if (upload.key) uploads.push(upload.key);
+    for (const key of new Set(uploads)) await this.client.removeIncompleteUpload(this.bucket, key);
+    const keys: string[] = [];
+    for await (const item of this.client.listObjectsV2(this.bucket, prefix, true))
+      if (item.name) keys.push(item.name);
+    // removeObjects batches by 1,000 (S3's DeleteObjects limit).
+    if (keys.length > 0) await this.client.removeObjects(this.bucket, keys);
   }
 
   async createMultipartUpload(
