@@ -115,7 +115,7 @@ export function queueContract(name: string, make: (deliveryLimit: number) => Pro
         "q.a",
         async (d): Promise<Disposition> => {
           order.push(d.body.id);
-          (attempts[d.body.id] ??= []).push(d.attempt);
+          attempts[d.body.id] = [...(attempts[d.body.id] ?? []), d.attempt];
           if (d.body.id === "heavy-2" && attempts["heavy-2"]!.length === 1)
             return { action: "defer", delayMs: 1000, reason: "tenant holds its share" };
           if (order.length === 4) done.resolve();
