@@ -221,7 +221,9 @@ export class LocalObjectStore implements ObjectStore {
     const found: { uploadId: string; key: string }[] = [];
     for (const uploadId of ids) {
       try {
-        const meta = JSON.parse(await readFile(join(this.uploadDir(uploadId), "meta.json"), "utf8")) as UploadMeta;
+        const meta = JSON.parse(
+          await readFile(join(this.uploadDir(uploadId), "meta.json"), "utf8"),
+        ) as UploadMeta;
         if (meta.key.startsWith(prefix)) found.push({ uploadId, key: meta.key });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
