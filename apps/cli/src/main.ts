@@ -511,6 +511,44 @@ export async function main(argv: string[]): Promise<number> {
         code = ExitCode.PARTIAL;
     });
 
+  program
+    .command("delete")
+    .description(
+      "delete documents, or a batch with all its documents, leaving nothing of them in any store (admin key)",
+    )
+    .argument("[ids...]", "document ids")
+    .addOption(endpointOption())
+    .addOption(keyOption())
+    .option("--batch <id>", "delete this batch and all its documents")
+    .option("--json", "print as JSON")
+    .action(async (ids: string[], o) => {
+      const op = await import("./commands/delete.ts");
+      const endpoint = normaliseEndpoint(o.endpoint);
+      const client = new GatewayClient(endpoint, clientApiKey(o.apiKey, endpoint));
+      const r = await op.deleteTarget(client, { batchId: o.batch, ids });
+      if (o.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+      else process.stdout.write(`${op.formatDelete(r)}\n`);
+      if (r.notFound.length > 0) code = ExitCode.PARTIAL;
+    });
+
+  program
+    .command("cancel")
+    .description(
+      "cancel a batch: its unfinished documents fail with CANCELLED, completed ones stay (admin key; `retry --batch` runs them again)",
+    )
+    .argument("<batch>", "the batch id")
+    .addOption(endpointOption())
+    .addOption(keyOption())
+    .option("--json", "print as JSON")
+    .action(async (batchId: string, o) => {
+      const op = await import("./commands/delete.ts");
+      const endpoint = normaliseEndpoint(o.endpoint);
+      const client = new GatewayClient(endpoint, clientApiKey(o.apiKey, endpoint));
+      const cancelled = await op.cancelBatch(client, batchId);
+      if (o.json) process.stdout.write(`${JSON.stringify({ batchId, cancelled }, null, 2)}\n`);
+      else process.stdout.write(`batch ${batchId}: ${cancelled} unfinished documents cancelled\n`);
+    });
+
   const keys = program
     .command("keys")
     .description(
