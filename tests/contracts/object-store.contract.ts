@@ -105,6 +105,23 @@ export function objectStoreContract(name: string, make: () => Promise<ObjectStor
       await expect(store.getStream("t1/d1/text.txt")).rejects.toBeInstanceOf(ObjectNotFoundError);
     });
 
+    it("lists and deletes a prefix: its objects and unfinished multipart uploads, never a neighbour's", async () => {
+      const { store } = fx;
+      await store.put("tp/dp/original", "a");
+      await store.put("tp/dp/page-1.jpg", "b", "image/jpeg");
+      await store.put("tp/dp2/original", "neighbour"); // shares the characters "tp/dp", not the folder
+      await store.createMultipartUpload("tp/dp/upload", { size: 6 * MiB, partSize: 5 * MiB, ttlSeconds: 60 });
+      expect(await store.list("tp/dp/")).toEqual(["tp/dp/original", "tp/dp/page-1.jpg", "tp/dp/upload"]);
+      await store.deletePrefix("tp/dp/");
+      await store.deletePrefix("tp/dp/"); // idempotent
+      expect(await store.list("tp/dp/")).toEqual([]);
+      expect(await store.stat("tp/dp/original")).toBeNull();
+      expect(await store.list("tp/")).toEqual(["tp/dp2/original"]);
+      for (const bad of ["", "tp", "tp/dp", "/", "../", "tp/../"])
+        await expect(store.deletePrefix(bad), bad).rejects.toBeInstanceOf(RangeError);
+      await store.deletePrefix("tp/");
+    });
+
     it("accepts an upload through its signed target and serves it through a signed URL", async () => {
       const { store } = fx;
       const body = Buffer.from("%PDF-1.4 fake bytes");
