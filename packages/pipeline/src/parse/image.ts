@@ -98,6 +98,8 @@ export async function extractImage(bytes: Buffer, type: string, opts: ParseOptio
       words.push(...read.words);
     }
     pages.push({ number, text, source: "ocr" });
+    // A page read: a progress-aware budget counts from here (see StageInput.progress).
+    opts.onPageRead?.(number, "done");
   }
   return { pages, pageCount, words, images, thumbnail };
 }

@@ -111,13 +111,13 @@ export async function extractPdf(bytes: Uint8Array, opts: ParseOptions): Promise
       let extras: string[] = [];
       try {
         page = await doc.getPage(number);
-        opts.onPageRead?.(number, true);
+        opts.onPageRead?.(number, "reading");
         text = await withinBudget(readText(page), number, "text");
         extras = await withinBudget(annotationLines(page), number, "annotations").catch((err: unknown) => {
           if (err instanceof DocumentError) throw err;
           return [];
         });
-        opts.onPageRead?.(number, false);
+        opts.onPageRead?.(number, "read");
       } catch (err) {
         if (err instanceof DocumentError) throw err;
         // One broken page should not cost the others their text.
@@ -157,6 +157,8 @@ export async function extractPdf(bytes: Uint8Array, opts: ParseOptions): Promise
       // Form field values and annotation text come after the page's own text, each line marked as such.
       if (extras.length > 0) text = text.trim() ? `${text}\n${extras.join("\n")}` : extras.join("\n");
       pages.push({ number, text, source, ...(extras.length > 0 ? { annotations: extras.length } : {}) });
+      // The page is done, OCR included: a progress-aware budget counts from here.
+      opts.onPageRead?.(number, "done");
       chars += text.length + 1;
     }
     if (failed === pages.length && pages.length > 0) {
@@ -290,9 +292,9 @@ async function isScan(page: PDFPageProxy, text: string, opts: ParseOptions): Pro
   if (visible === 0) return true;
   if (visible >= HANDFUL) return false;
   try {
-    opts.onPageRead?.(page.pageNumber, true);
+    opts.onPageRead?.(page.pageNumber, "reading");
     const { fnArray } = await withinBudget(page.getOperatorList(), page.pageNumber, "drawing operators");
-    opts.onPageRead?.(page.pageNumber, false);
+    opts.onPageRead?.(page.pageNumber, "read");
     return fnArray.some((fn) => IMAGE_OPS.has(fn));
   } catch (err) {
     if (err instanceof DocumentError) throw err;

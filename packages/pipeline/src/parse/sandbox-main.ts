@@ -23,7 +23,7 @@ parentPort!.on("message", async (msg: { bytes?: Uint8Array; opts?: ParserOptions
       ...msg.opts!,
       ocr,
       // The pool's watchdog ends this thread when one page's read never finishes (runaway content).
-      onPageRead: (page, reading) => parentPort!.postMessage({ progress: { page, reading } }),
+      onPageRead: (page, state) => parentPort!.postMessage({ progress: { page, state } }),
     });
     ocrPages += doc.pages.filter((p) => p.source === "ocr").length;
     if (ocrPages >= RECYCLE_OCR_AFTER_PAGES) {

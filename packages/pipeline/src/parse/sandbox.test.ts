@@ -62,6 +62,18 @@ describe("the sandboxed parser", () => {
     }
   }, 120_000);
 
+  it("tells the caller each page done, for the stage's progress-aware budget", async () => {
+    let pages = 0;
+    const doc = await parser.parse(
+      readFileSync(new URL("formats/pdf/bookmark_sample.pdf", corpus)),
+      opts,
+      undefined,
+      () => pages++,
+    );
+    expect(doc.pageCount).toBe(3);
+    expect(pages).toBe(3);
+  }, 180_000);
+
   it("queues more documents than threads and answers each", async () => {
     const texts = Array.from({ length: 6 }, (_, i) => `document number ${i}`);
     const docs = await Promise.all(texts.map((t) => parser.parse(Buffer.from(t), opts)));

@@ -2,10 +2,10 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { DocumentError, FailureCode } from "../domain/errors.ts";
 import { PAGE_READ_BUDGET_MS } from "./pdf-limits.ts";
-import type { OcrEngine, ParsedDocument, ParseOptions } from "./types.ts";
+import type { OcrEngine, PageReadState, ParsedDocument, ParseOptions } from "./types.ts";
 
 /** What the parse stage needs from options: everything but the engine and the signal, which it owns. */
-export type ParserOptions = Omit<ParseOptions, "ocr" | "signal">;
+export type ParserOptions = Omit<ParseOptions, "ocr" | "signal" | "onPageRead">;
 
 /** Parses documents: in this thread (tests, tools) or in a pool of sandboxed threads (workers). */
 export interface DocumentParser {
@@ -13,7 +13,13 @@ export interface DocumentParser {
    * Detects the type and extracts the text (OCR included). Throws DocumentError for bad input
    * (CORRUPT, ENCRYPTED, EMPTY, TOO_LARGE, UNSUPPORTED_TYPE, UNSUPPORTED_FEATURE, TIMEOUT when `signal` aborts).
    */
-  parse(bytes: Buffer, opts: ParserOptions, signal?: AbortSignal): Promise<ParsedDocument>;
+  parse(
+    bytes: Buffer,
+    opts: ParserOptions,
+    signal?: AbortSignal,
+    /** Called each time a page is done (a stage's progress-aware budget then counts from now). */
+    onProgress?: () => void,
+  ): Promise<ParsedDocument>;
   /** Stops every thread it started. */
   close(): Promise<void>;
 }
@@ -23,8 +29,15 @@ export function createInProcessParser(ocr?: OcrEngine): DocumentParser {
   return {
     // loaded on first use: the parsers' libraries (pdfjs, sharp, mailparser...) cost start-up time
     // in every process that only hands documents to parse threads
-    parse: async (bytes, opts, signal) =>
-      (await import("./index.ts")).parseDocument(bytes, { ...opts, ocr, signal }),
+    parse: async (bytes, opts, signal, onProgress) =>
+      (await import("./index.ts")).parseDocument(bytes, {
+        ...opts,
+        ocr,
+        signal,
+        onPageRead: (_page, state) => {
+          if (state === "done") onProgress?.();
+        },
+      }),
     close: async () => {
       await ocr?.close();
     },
@@ -47,6 +60,7 @@ interface Job {
   bytes: Buffer;
   opts: ParserOptions;
   signal?: AbortSignal;
+  onProgress?: () => void;
   resolve: (doc: ParsedDocument) => void;
   reject: (err: unknown) => void;
   onAbort?: () => void;
@@ -61,7 +75,7 @@ interface Slot {
 
 interface Reply {
   /** A progress note from the thread, not the job's answer. */
-  progress?: { page: number; reading: boolean };
+  progress?: { page: number; state: PageReadState };
   ok: boolean;
   doc?: ParsedDocument;
   error?: { code: string; message: string; internal: boolean };
@@ -116,7 +130,8 @@ export function createThreadParser(options: ThreadParserOptions = {}): DocumentP
           if (current?.worker !== worker) return;
           clearTimeout(current.watchdog);
           const { page } = reply.progress;
-          if (reply.progress.reading) {
+          if (reply.progress.state === "done") current.job?.onProgress?.();
+          if (reply.progress.state === "reading") {
             current.watchdog = setTimeout(() => {
               finish(index, { err: runaway(page) }, true);
             }, pageReadBudgetMs);
@@ -179,10 +194,10 @@ export function createThreadParser(options: ThreadParserOptions = {}): DocumentP
   };
 
   return {
-    parse(bytes, opts, signal) {
+    parse(bytes, opts, signal, onProgress) {
       if (closed) return Promise.reject(new Error("the parser is closed"));
       return new Promise<ParsedDocument>((resolve, reject) => {
-        waiting.push({ bytes, opts, signal, resolve, reject });
+        waiting.push({ bytes, opts, signal, onProgress, resolve, reject });
         pump();
       });
     },

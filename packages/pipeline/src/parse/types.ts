@@ -59,6 +59,8 @@ export interface OcrEngine {
   close(): Promise<void>;
 }
 
+export type PageReadState = "reading" | "read" | "done";
+
 export interface ParseOptions {
   /** Documents with more pages fail with TOO_LARGE. */
   maxPages: number;
@@ -77,10 +79,11 @@ export interface ParseOptions {
   /** Aborted when the stage's time budget runs out. */
   signal?: AbortSignal;
   /**
-   * Told when the parser starts and ends reading one page's content (PDF), so that a watchdog outside a
-   * blocked thread can tell runaway content from slow work (see sandbox.ts).
+   * Told when the parser starts (`reading`) and ends (`read`) reading one page's content (PDF), and when
+   * a page is `done` (OCR included; PDF and multi-page images): a watchdog outside a blocked thread tells
+   * runaway content from slow work (sandbox.ts), and the stage's budget counts from the last page done.
    */
-  onPageRead?: (page: number, reading: boolean) => void;
+  onPageRead?: (page: number, state: PageReadState) => void;
 }
 
 export interface DetectedType {

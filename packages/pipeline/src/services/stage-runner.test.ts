@@ -246,6 +246,57 @@ describe("StageRunner.processStage", () => {
     },
   );
 
+  test("counts the budget from the stage's last progress: a slow stage that progresses completes, a stalled one times out", async ({
+    env,
+    run,
+  }) => {
+    // Five steps of a quarter budget each: past one budget in all, never a budget without progress.
+    const budgetMs = 2_000;
+    const slow = await run.queuedAt("EMBED", {
+      options: documentOptions.write({ stageTimeoutMs: budgetMs }),
+    });
+    run.handlers.EMBED.mockImplementation(async ({ progress }) => {
+      for (let step = 0; step < 5; step++) {
+        await new Promise((r) => setTimeout(r, budgetMs / 4));
+        progress();
+      }
+      return { data: {} };
+    });
+    const started = Date.now();
+    expect(await run.runner.processStage(stageMessage(slow, "EMBED"), 1)).toEqual({ action: "ack" });
+    expect(Date.now() - started).toBeGreaterThan(budgetMs);
+    expect((await read(env, slow.id)).status).not.toBe("FAILED");
+
+    // One step of progress, then nothing: it times out one budget after that step.
+    const stalled = await run.queuedAt("EMBED", { options: documentOptions.write({ stageTimeoutMs: 50 }) });
+    run.handlers.EMBED.mockImplementation(
+      ({ progress, signal }) =>
+        new Promise((_, reject) => {
+          progress();
+          signal.addEventListener("abort", () => reject(signal.reason));
+        }),
+    );
+    await run.runner.processStage(stageMessage(stalled, "EMBED"), 1);
+    const after = await read(env, stalled.id);
+    expect(after).toMatchObject({ status: "FAILED", errorCode: "TIMEOUT" });
+    expect(after.errorMessage).toBe("EMBED made no progress for 50 ms (its budget)");
+
+    // Progress without end still stops at STAGE_PROGRESS_CAP budgets.
+    const endless = await run.queuedAt("EMBED", { options: documentOptions.write({ stageTimeoutMs: 300 }) });
+    let steps = 0;
+    run.handlers.EMBED.mockImplementation(async ({ progress, signal }) => {
+      while (!signal.aborted) {
+        await new Promise((r) => setTimeout(r, 5));
+        steps++;
+        progress();
+      }
+      throw signal.reason;
+    });
+    await run.runner.processStage(stageMessage(endless, "EMBED"), 1);
+    expect(await read(env, endless.id)).toMatchObject({ status: "FAILED", errorCode: "TIMEOUT" });
+    expect(steps).toBeGreaterThan(1);
+  });
+
   test("retries a thrown error with a delay, the document back to QUEUED at its stage and no outbox row", async ({
     env,
     run,

@@ -25,6 +25,12 @@ export const FAIR_SHARE_DEFER_MS = 1000;
 class YieldedToTenant extends Error {}
 
 /**
+ * A stage that reports progress (parse, page by page) may run this many budgets in all: a scan that is
+ * slow because the machine is busy finishes, while a stalled one still times out after one budget.
+ */
+export const STAGE_PROGRESS_CAP = 10;
+
+/**
  * The stage runner: takes a stage message, claims its document, runs the stage within its time budget,
  * then in one transaction saves the result and queues the next stage; decides ack / retry / dead-letter.
  * Also the two ways work comes back: expired leases and, for the in-memory queue, a restart.
@@ -157,16 +163,42 @@ export class StageRunner {
     let timer: NodeJS.Timeout | undefined;
     let yieldTimer: NodeJS.Timeout | undefined;
     let settled = false;
+    // Progress-aware: the budget counts from the stage's last progress (a page read), never past the cap.
+    const cap = Date.now() + budgetMs * STAGE_PROGRESS_CAP;
+    let progressed = false;
     try {
       log.debug({ attempt }, "stage started");
+      let arm = (_deadline: number) => {};
       const budget = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          // Settle the budget first: a handler that stops at once on abort must not win the race with
-          // its own answer or error (the document would then complete, or be retried, not time out).
-          reject(new DocumentError(FailureCode.TIMEOUT, `${msg.stage} ran past its ${budgetMs} ms budget`));
-          controller.abort();
-        }, budgetMs);
+        arm = (deadline: number) => {
+          clearTimeout(timer);
+          timer = setTimeout(
+            () => {
+              // Settle the budget first: a handler that stops at once on abort must not win the race with
+              // its own answer or error (the document would then complete, or be retried, not time out).
+              const capped = Date.now() >= cap - 5;
+              reject(
+                new DocumentError(
+                  FailureCode.TIMEOUT,
+                  capped && progressed
+                    ? `${msg.stage} ran past ${STAGE_PROGRESS_CAP} budgets of ${budgetMs} ms while still progressing`
+                    : progressed
+                      ? `${msg.stage} made no progress for ${budgetMs} ms (its budget)`
+                      : `${msg.stage} ran past its ${budgetMs} ms budget`,
+                ),
+              );
+              controller.abort();
+            },
+            Math.max(0, Math.min(deadline, cap) - Date.now()),
+          );
+        };
+        arm(Date.now() + budgetMs);
       });
+      const progress = () => {
+        if (controller.signal.aborted) return;
+        progressed = true;
+        arm(Date.now() + budgetMs);
+      };
       // A run beyond its tenant's share while another tenant waits gives its slot back (fairness).
       const yielded = new Promise<never>((_, reject) => {
         if (!fair) return;
@@ -183,7 +215,13 @@ export class StageRunner {
         check();
       });
       const out = await Promise.race([
-        this.handlers[msg.stage]({ doc, deps, categories: this.r.categories, signal: controller.signal }),
+        this.handlers[msg.stage]({
+          doc,
+          deps,
+          categories: this.r.categories,
+          signal: controller.signal,
+          progress,
+        }),
         budget,
         yielded,
       ]);

@@ -27,7 +27,7 @@ export interface ParseProvenance {
  * Detects the type from the bytes, extracts the text (OCR for pages without a text layer) and stores
  * the artifacts: text, OCR words, page images for a vision model, a thumbnail.
  */
-export const parseStage: StageHandler = async ({ doc, deps, signal }) => {
+export const parseStage: StageHandler = async ({ doc, deps, signal, progress }) => {
   const { settings, store } = deps;
   if (doc.size > settings.maxUploadBytes) {
     throw new DocumentError(
@@ -57,6 +57,7 @@ export const parseStage: StageHandler = async ({ doc, deps, signal }) => {
       visionPixelBudget: deps.models.visionPixelBudget,
     },
     signal,
+    progress,
   );
   const { tenantId, id } = doc;
   const textKey = objectKeys.text(tenantId, id);

@@ -14,6 +14,12 @@ export interface StageInput {
   categories: CategoryCatalog;
   /** Aborted when the stage's time budget runs out. */
   signal: AbortSignal;
+  /**
+   * Tells the runner the stage moved forward (one page read): its time budget then counts afresh from now,
+   * within STAGE_PROGRESS_CAP budgets in all. A long scan on a busy machine keeps going while it
+   * progresses; a stage that stalls still times out after one budget.
+   */
+  progress: () => void;
 }
 
 export interface StageOutput {
