@@ -129,10 +129,19 @@ describe("DeletionService", () => {
     const released = new Promise<void>((r) => {
       release = r;
     });
+    // The index stage as a worker runs it with its input already read: it writes after the deletion
+    // purged the document (an object, then its index entries), then tries to move it on.
+    let held: Buffer | undefined;
+    let lateIndex: { documents: number } | undefined;
     const holdIndex: StageHandler = async (input) => {
+      const key = objectKeys.chunks(input.doc.tenantId, input.doc.id);
+      held = await input.deps.store.get(key);
       entered();
       await released;
-      return STAGE_HANDLERS.INDEX(input); // writes its index entries after the deletion
+      await input.deps.store.put(key, held);
+      const out = await STAGE_HANDLERS.INDEX(input);
+      lateIndex = await env.deps.search.stats(input.doc.tenantId);
+      return out;
     };
     const services = env.services({ handlers: { ...STAGE_HANDLERS, INDEX: holdIndex } });
     const batch = await insertBatch(env.prisma, tenantId);
@@ -144,6 +153,7 @@ describe("DeletionService", () => {
     expect(await services.deletion.deleteDocuments(tenantId, [doc.id])).toMatchObject({ deleted: [doc.id] });
     release();
     expect(await running).toEqual({ action: "ack" });
+    expect(lateIndex?.documents).toBe(1); // the late write did land in the index
     const left = await traces(env, tenantId, [doc.id]);
     expect(left.objects.filter((k) => k.startsWith(`${tenantId}/${doc.id}/`))).toEqual([]);
     expect({ ...left, objects: [] }).toEqual(NOTHING);
