@@ -512,6 +512,62 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   program
+    .command("consume")
+    .description(
+      "a hot folder: upload what is in DIR, then each file that appears, once each, after it is fully written (Ctrl-C stops; a restart uploads nothing twice)",
+    )
+    .argument("<dir>", "the folder to watch")
+    .addOption(endpointOption())
+    .addOption(keyOption())
+    .option("--name <name>", "name of the folder's batch (made at the first run)")
+    .addOption(
+      new Option("--stable-ms <ms>", "how long a file's size must stay the same before it is uploaded")
+        .default(1000)
+        .argParser(int("stable-ms", 50)),
+    )
+    .addOption(new Option("--state-dir <dir>", "where upload manifests are kept").env("DOCFLEET_STATE_DIR"))
+    .option("--json", "one JSON line per run on stdout")
+    .action(async (dir: string, o) => {
+      const { consume } = await import("./commands/consume.ts");
+      const endpoint = normaliseEndpoint(o.endpoint);
+      const client = new GatewayClient(endpoint, clientApiKey(o.apiKey, endpoint), DEFAULT_RETRY);
+      const interrupt = interruptible("the folder's manifest keeps what was uploaded; rerun to go on");
+      try {
+        await consume(client, {
+          dir,
+          stableMs: o.stableMs,
+          filter: { include: [], exclude: [], hidden: false },
+          endpoint,
+          batchName: o.name,
+          stateDir: o.stateDir ?? defaultStateDir(),
+          concurrency: UPLOAD_DEFAULTS.concurrency,
+          chunkSize: UPLOAD_DEFAULTS.chunkSize,
+          retry: DEFAULT_RETRY,
+          multipartThreshold: UPLOAD_DEFAULTS.multipartThreshold,
+          signal: interrupt.signal,
+          onError: (err) =>
+            process.stderr.write(`docfleet consume: ${(err as Error)?.message ?? String(err)}\n`),
+          onRun: (r) => {
+            const line = {
+              batchId: r.batchId,
+              uploaded: r.uploaded,
+              skipped: r.skipped,
+              duplicates: r.duplicates,
+            };
+            if (o.json) process.stdout.write(`${JSON.stringify(line)}\n`);
+            else if (r.uploaded || r.duplicates)
+              process.stdout.write(
+                `batch ${r.batchId}: ${r.uploaded} uploaded, ${r.duplicates} duplicates\n`,
+              );
+          },
+        });
+      } finally {
+        interrupt.dispose();
+      }
+      if (interrupt.signal.aborted) code = ExitCode.INTERRUPTED;
+    });
+
+  program
     .command("delete")
     .description(
       "delete documents, or a batch with all its documents, leaving nothing of them in any store (admin key)",
