@@ -9,6 +9,13 @@
  * --cache DIR keeps each receipt's OCR output in DIR (NNN.json) and reuses it on the next run, for
  * tuning rules without re-reading the images. Prints per field: accuracy; per rule: right/total and
  * the smoothed precision that calibration.ts records; mean confidence of right vs wrong answers.
+ *
+ * Calibration is judged by cross-validation, never on the answers it was fitted to: the receipts are
+ * split into 5 folds; each fold's answers get the confidence fitted on the other 4 (per rule, shrunk
+ * toward the field's precision with prior strength m), and the reliability table and the expected
+ * calibration error (ECE) are computed over those held-back answers. The m with the lowest held-back
+ * error is chosen, and the table fitted on all receipts with it is printed for calibration.ts. The
+ * in-sample error of the table calibration.ts holds now is printed beside it.
  */
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
@@ -217,6 +224,8 @@ function similarity(a: string, b: string): number {
 // ------------------------------------------------------------------------------------------ run
 
 interface Outcome {
+  /** Receipt id or "invoice N": the unit cross-validation folds by. */
+  source: string;
   field: string;
   right: boolean;
   similarity: number;
@@ -240,6 +249,7 @@ function score(
     const have = hit ? normalise(field, hit.field.kind === "date" ? hit.field.value : hit.field.value) : "";
     const right = have === want;
     outcomes.push({
+      source,
       field: `${category.name}.${field}`,
       right,
       similarity: similarity(have, want),
@@ -333,3 +343,99 @@ console.log(
   `\nclassification of the receipts among the ${DEFAULT_CATEGORIES.length} default categories: ${pct(classified.filter((c) => c.right).length, classified.length)} receipt` +
     ` (mean confidence right ${mean(classified.filter((c) => c.right).map((c) => c.confidence))}, wrong ${mean(classified.filter((c) => !c.right).map((c) => c.confidence))}; wrong answers: ${wrongAs.join(", ") || "none"})`,
 );
+
+// ------------------------------------------------------------------------- cross-validated calibration
+
+const FOLDS = 5;
+const receiptOutcomes = outcomes.filter((o) => o.rule && o.field.startsWith("receipt."));
+const foldOf = (source: string) => Number.parseInt(source, 10) % FOLDS;
+const fieldOfRule = (rule: string) => rule.split(".")[0]!;
+
+/** Per-rule confidence fitted on `train`: (right + m * p0) / (n + m), p0 the precision of the rule's field. */
+function fit(train: Outcome[], m: number): (rule: string) => number {
+  const byRule = new Map<string, { right: number; n: number }>();
+  const byField = new Map<string, { right: number; n: number }>();
+  for (const o of train) {
+    for (const [map, key] of [
+      [byRule, o.rule!],
+      [byField, fieldOfRule(o.rule!)],
+    ] as const) {
+      const s = map.get(key) ?? { right: 0, n: 0 };
+      s.n++;
+      if (o.right) s.right++;
+      map.set(key, s);
+    }
+  }
+  return (rule) => {
+    const f = byField.get(fieldOfRule(rule));
+    const p0 = f ? (f.right + 1) / (f.n + 2) : 0.5;
+    const r = byRule.get(rule) ?? { right: 0, n: 0 };
+    return m === 0 && r.n === 0 ? p0 : (r.right + m * p0) / (r.n + m || 1);
+  };
+}
+
+const BINS = [0, 0.2, 0.4, 0.6, 0.8, 1.0001];
+function reliability(scored: { confidence: number; right: boolean }[]) {
+  const rows = BINS.slice(0, -1).map((lo, i) => {
+    const hi = BINS[i + 1]!;
+    const bin = scored.filter((x) => x.confidence >= lo && x.confidence < hi);
+    const conf = bin.reduce((a, x) => a + x.confidence, 0) / (bin.length || 1);
+    const acc = bin.filter((x) => x.right).length / (bin.length || 1);
+    return { lo, hi: Math.min(hi, 1), n: bin.length, conf, acc };
+  });
+  const ece = rows.reduce((a, r) => a + (r.n / (scored.length || 1)) * Math.abs(r.acc - r.conf), 0);
+  const brier =
+    scored.reduce((a, x) => a + (x.confidence - (x.right ? 1 : 0)) ** 2, 0) / (scored.length || 1);
+  return { rows, ece, brier };
+}
+
+function heldBack(m: number) {
+  const scored: { confidence: number; right: boolean; rule: string }[] = [];
+  for (let k = 0; k < FOLDS; k++) {
+    const conf = fit(
+      receiptOutcomes.filter((o) => foldOf(o.source) !== k),
+      m,
+    );
+    for (const o of receiptOutcomes.filter((o) => foldOf(o.source) === k)) {
+      scored.push({ confidence: conf(o.rule!), right: o.right, rule: o.rule! });
+    }
+  }
+  return { scored, ...reliability(scored) };
+}
+
+if (receiptOutcomes.length > 0) {
+  const current = reliability(
+    receiptOutcomes.map((o) => ({ confidence: o.confidence ?? 0, right: o.right })),
+  );
+  const priors = [0, 1, 2, 4, 8, 16, 32];
+  const runs = priors.map((m) => ({ m, ...heldBack(m) }));
+  console.log(
+    `\ncalibration, ${FOLDS}-fold cross-validation over the receipts (${receiptOutcomes.length} answers):`,
+  );
+  console.log("prior strength m   held-back ECE   held-back Brier");
+  for (const r of runs)
+    console.log(
+      `${String(r.m).padStart(16)}   ${r.ece.toFixed(3).padStart(13)}   ${r.brier.toFixed(3).padStart(15)}`,
+    );
+  const best = runs.reduce((a, b) => (b.brier < a.brier ? b : a));
+  console.log(`chosen m = ${best.m} (lowest held-back Brier score)`);
+  const table = (rows: ReturnType<typeof reliability>["rows"]) =>
+    rows
+      .map(
+        (r) =>
+          `  [${r.lo.toFixed(1)}, ${r.hi.toFixed(1)}${r.hi >= 1 ? "]" : ")"}  ${String(r.n).padStart(4)} answers   stated ${r.n ? r.conf.toFixed(2) : "-   "}   right ${r.n ? r.acc.toFixed(2) : "-"}`,
+      )
+      .join("\n");
+  console.log(
+    `reliability on the held-back folds (m = ${best.m}), ECE ${best.ece.toFixed(3)}:\n${table(best.rows)}`,
+  );
+  console.log(
+    `the table in calibration.ts, judged on the same receipts it was read from (in-sample), ECE ${current.ece.toFixed(3)}:\n${table(current.rows)}`,
+  );
+  const all = fit(receiptOutcomes, best.m);
+  console.log(`table fitted on all receipts with m = ${best.m} (for calibration.ts):`);
+  for (const rule of [...new Set(receiptOutcomes.map((o) => o.rule!))].sort()) {
+    const of = receiptOutcomes.filter((o) => o.rule === rule);
+    console.log(`  "${rule}": ${all(rule).toFixed(2)}, // ${of.filter((o) => o.right).length}/${of.length}`);
+  }
+}
