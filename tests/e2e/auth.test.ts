@@ -33,6 +33,8 @@ import { inProcessSystem, perStage, type System } from "../helpers/system.ts";
 
 /** The scopes each operation needs. Must name every root field: a new one fails the first test. */
 const REQUIRED: Record<string, Scope[]> = {
+  "Query.node": ["read"],
+  "Query.apiKeys": ["admin"],
   "Query.batch": ["read"],
   "Query.batches": ["read"],
   "Query.categories": ["read"],
@@ -57,6 +59,11 @@ const REQUIRED: Record<string, Scope[]> = {
   "Mutation.reprocess": ["admin"],
   "Mutation.retryDocuments": ["admin"],
   "Mutation.retryBatch": ["admin"],
+  "Mutation.deleteDocuments": ["admin"],
+  "Mutation.deleteBatch": ["admin"],
+  "Mutation.cancelBatch": ["admin"],
+  "Mutation.createApiKey": ["admin"],
+  "Mutation.revokeApiKey": ["admin"],
 };
 
 interface Op {
