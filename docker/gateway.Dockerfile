@@ -12,6 +12,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 COPY apps/cli/package.json apps/cli/
 COPY apps/gateway/package.json apps/gateway/
+COPY apps/web/package.json apps/web/
 COPY apps/worker/package.json apps/worker/
 COPY packages/pipeline/package.json packages/pipeline/
 COPY packages/schema/package.json packages/schema/
@@ -19,7 +20,8 @@ COPY tests/package.json tests/
 RUN npm ci --ignore-scripts --no-audit --no-fund
 
 # generate: the Prisma client and Pothos types (packages/schema/src/generated), then schema.graphql,
-# then the CLI's typed operations (apps/cli/src/generated), checked against that schema; then the build:
+# then the console's and the CLI's typed operations (apps/web/src/generated, apps/cli/src/generated),
+# checked against that schema; then the build:
 # the CLI and every workspace package it runs compiled into one bundle (apps/cli/dist).
 # Prisma 7 wants a schema engine binary even to generate and never runs it: any existing file will do.
 # The workspaces are named in dependency order rather than through turbo, which needs no git here.
@@ -29,7 +31,12 @@ ENV PRISMA_SCHEMA_ENGINE_BINARY=/usr/local/bin/node \
     PRISMA_HIDE_UPDATE_MESSAGE=1 \
     CHECKPOINT_DISABLE=1
 RUN npm run generate -w @docfleet/schema && npm run generate -w @docfleet/gateway \
-    && npm run generate -w @docfleet/cli && npm run build -w @docfleet/cli -- --strict
+    && npm run generate -w @docfleet/web && npm run generate -w @docfleet/cli \
+    && npm run build -w @docfleet/cli -- --strict
+
+# web: the console's static build (apps/web/dist), which the gateway serves at /; only this image has it.
+FROM generate AS web
+RUN npm run build -w @docfleet/web
 
 # prod-deps: runtime dependencies only (no tsx, no TypeScript: the image runs the compiled CLI).
 FROM node:${NODE_VERSION}-bookworm-slim AS prod-deps
@@ -57,6 +64,10 @@ COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=generate /app/apps/cli/package.json ./apps/cli/
 COPY --from=generate /app/apps/cli/bin ./apps/cli/bin
 COPY --from=generate /app/apps/cli/dist ./apps/cli/dist
+# The console: its package.json (node_modules/@docfleet/web links to it: console.ts finds the build
+# through it) and its static build, nothing else of apps/web.
+COPY --from=web /app/apps/web/package.json ./apps/web/
+COPY --from=web /app/apps/web/dist ./apps/web/dist
 COPY docker/healthcheck.mjs ./docker/healthcheck.mjs
 RUN ln -s /app/apps/cli/bin/docfleet.mjs /usr/local/bin/docfleet
 USER node
