@@ -39,8 +39,8 @@ const recallBars = {
   html: { min: 0.7, mean: 0.95 },
   docx: { min: 0.95, mean: 0.98 },
   pdf: { min: 0.9, mean: 0.95 },
-  // Ground truth repeats merged cells' values in every cell they cover, and writes dates with a time.
-  xlsx: { min: 0.7, mean: 0.85 },
+  // xlsx_comments: the ground truth prints each comment's author id and timestamp, which no sheet shows.
+  xlsx: { min: 0.75, mean: 0.95 },
   pptx: { min: 0.95, mean: 0.97 },
   odf: { min: 0.95, mean: 0.97 },
   epub: { min: 0.99, mean: 0.99 },

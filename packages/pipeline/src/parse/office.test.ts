@@ -3,6 +3,7 @@ import { strFromU8, strToU8, unzipSync, zipSync } from "fflate";
 import { describe, expect, it } from "vitest";
 import { DocumentError } from "../domain/errors.ts";
 import { parseDocument } from "./index.ts";
+import { tokenRecall } from "./recall.ts";
 
 const formats = new URL("../../../../../shared/corpus/formats/", import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, formats));
@@ -57,7 +58,7 @@ describe("XLSX", () => {
     const xlsm = await parseDocument(read("xlsx/xlsx_02_sample_sales_data.xlsm"), opts);
     expect(xlsm.detectedType).toBe("xlsx");
     expect(xlsm.mimeType).toContain("macroenabled");
-    expect(xlsm.text).toContain("Widget A\t2024-01-01\t5\t5000");
+    expect(xlsm.text).toContain("Widget A\t2024-01-01 00:00:00\t5\t5000");
 
     // The chart sheet has no cells: its page is its name and its chart's title and data.
     const chart = await parseDocument(read("xlsx/xlsx_03_chartsheet.xlsx"), opts);
@@ -245,6 +246,15 @@ describe("malformed zip-based documents", () => {
   it("read a Strict OOXML document", async () => {
     const doc = await parseDocument(read("docx/Strict.docx"), opts);
     expect(doc.text).toBe("Some text");
+  });
+});
+
+describe("XLSX as displayed", () => {
+  it("repeats a merged range's value across the cells it covers", async () => {
+    const doc = await parseDocument(read("xlsx/xlsx_07_gap_tolerance_.xlsx"), opts);
+    // The ground truth of this workbook shows each merged block's value in every cell of the block.
+    const expected = readFileSync(new URL("xlsx/xlsx_07_gap_tolerance_.xlsx.expected.md", formats), "utf8");
+    expect(tokenRecall(expected, doc.text)).toBe(1);
   });
 });
 

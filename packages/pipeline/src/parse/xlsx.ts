@@ -103,11 +103,16 @@ function sharedStrings(zip: ZipArchive, rel: Relationship | undefined): string[]
 }
 
 const BUILTIN_DATE_FORMATS = new Set([14, 15, 16, 17, 18, 19, 20, 21, 22, 27, 30, 36, 45, 46, 47, 50, 57]);
+/** Built-in formats that show a time of day (h:mm, h:mm:ss, m/d/yy h:mm, mm:ss). */
+const BUILTIN_TIME_FORMATS = new Set([18, 19, 20, 21, 22, 45, 46, 47]);
 
-/** Indexes into cellXfs whose number format shows a date or time. */
-function dateStyleIndexes(zip: ZipArchive, rel: Relationship | undefined): Set<number> {
+/**
+ * Indexes into cellXfs whose number format shows a date or time, mapped to whether it shows a time of
+ * day: a date-time is written "YYYY-MM-DD HH:MM:SS" as displayed, even at midnight.
+ */
+function dateStyleIndexes(zip: ZipArchive, rel: Relationship | undefined): Map<number, boolean> {
   const styles = rel ? xmlPart(zip, rel.target) : undefined;
-  const out = new Set<number>();
+  const out = new Map<number, boolean>();
   if (!styles) return out;
   const custom = new Map<number, string>();
   for (const f of findAll(styles, "numFmt")) custom.set(Number(f.attrs.numFmtId), f.attrs.formatCode ?? "");
@@ -116,9 +121,16 @@ function dateStyleIndexes(zip: ZipArchive, rel: Relationship | undefined): Set<n
   childrenNamed(xfs, "xf").forEach((xf, i) => {
     const id = Number(xf.attrs.numFmtId ?? 0);
     const code = custom.get(id);
-    if (code !== undefined ? isDateFormat(code) : BUILTIN_DATE_FORMATS.has(id)) out.add(i);
+    if (code !== undefined ? isDateFormat(code) : BUILTIN_DATE_FORMATS.has(id)) {
+      out.set(i, code !== undefined ? showsTime(code) : BUILTIN_TIME_FORMATS.has(id));
+    }
   });
   return out;
+}
+
+/** A format code shows a time of day when, outside quotes, brackets and escapes, it has h or s. */
+function showsTime(code: string): boolean {
+  return /[hs]/i.test(code.replace(/"[^"]*"|\\.|\[[^\]]*\]/g, ""));
 }
 
 /** A format code is a date when, outside quotes, brackets and escapes, it has y, m, d, h or s. */
@@ -129,7 +141,7 @@ function isDateFormat(code: string): boolean {
 
 interface CellContext {
   strings: string[];
-  dateStyles: Set<number>;
+  dateStyles: Map<number, boolean>;
   date1904: boolean;
 }
 
@@ -137,8 +149,13 @@ function sheetRows(sheet: XmlElement, ctx: CellContext, budget: number): string[
   const data = find(sheet, "sheetData");
   if (!data) return [];
   const lines: string[] = [];
+  const merges = mergedRanges(sheet);
+  // The value of each merged range's top-left cell, shown across the whole range.
+  const mergedValues = new Map<MergedRange, string>();
   let chars = 0;
+  let rowIndex = -1;
   for (const row of childrenNamed(data, "row")) {
+    rowIndex = row.attrs.r ? Number(row.attrs.r) - 1 : rowIndex + 1;
     const cells: string[] = [];
     for (const c of childrenNamed(row, "c")) {
       const col = c.attrs.r ? columnIndex(c.attrs.r) : cells.length;
@@ -147,6 +164,16 @@ function sheetRows(sheet: XmlElement, ctx: CellContext, budget: number): string[
       while (cells.length < col) cells.push("");
       cells[col] = value.replace(/\s+/g, " ").trim();
     }
+    for (const m of merges) {
+      if (rowIndex < m.top || rowIndex > m.bottom) continue;
+      if (rowIndex === m.top && cells[m.left]) mergedValues.set(m, cells[m.left]!);
+      const value = mergedValues.get(m);
+      if (!value) continue;
+      for (let col = m.left; col <= m.right; col++) {
+        while (cells.length < col) cells.push("");
+        if (!cells[col]) cells[col] = value;
+      }
+    }
     if (cells.length === 0) continue;
     const line = cells.join("\t");
     lines.push(line);
@@ -154,6 +181,36 @@ function sheetRows(sheet: XmlElement, ctx: CellContext, budget: number): string[
     if (chars > budget) break;
   }
   return lines;
+}
+
+interface MergedRange {
+  top: number;
+  bottom: number;
+  left: number;
+  right: number;
+}
+
+/** Cells a merged range covers beyond this are layout, not a value shown many times. */
+const MAX_MERGED_CELLS = 1000;
+
+/** The sheet's merged ranges (0-based, inclusive), small enough to repeat a value across. */
+function mergedRanges(sheet: XmlElement): MergedRange[] {
+  const out: MergedRange[] = [];
+  for (const m of findAll(sheet, "mergeCell")) {
+    const match = /^([A-Z]+)(\d+):([A-Z]+)(\d+)$/i.exec(m.attrs.ref ?? "");
+    if (!match) continue;
+    const range = {
+      top: Number(match[2]) - 1,
+      bottom: Number(match[4]) - 1,
+      left: columnIndex(match[1]!),
+      right: columnIndex(match[3]!),
+    };
+    const cells = (range.bottom - range.top + 1) * (range.right - range.left + 1);
+    if (cells > 1 && cells <= MAX_MERGED_CELLS && range.bottom >= range.top && range.right >= range.left)
+      out.push(range);
+    if (out.length >= 10_000) break;
+  }
+  return out;
 }
 
 /** "BC12" → 54 (0-based column). */
@@ -189,7 +246,8 @@ function cellValue(c: XmlElement, ctx: CellContext): string {
     default: {
       const n = Number(raw);
       if (!Number.isFinite(n)) return raw;
-      if (ctx.dateStyles.has(Number(c.attrs.s ?? 0))) return serialDate(n, ctx.date1904) ?? formatNumber(n);
+      const style = ctx.dateStyles.get(Number(c.attrs.s ?? 0));
+      if (style !== undefined) return serialDate(n, ctx.date1904, style) ?? formatNumber(n);
       return formatNumber(n);
     }
   }
@@ -201,7 +259,7 @@ export function formatNumber(n: number): string {
 }
 
 /** An Excel serial date as ISO text: the date alone when there is no time of day. */
-function serialDate(serial: number, date1904: boolean): string | undefined {
+function serialDate(serial: number, date1904: boolean, showTime = false): string | undefined {
   if (serial < 0 || serial > 2_958_465) return undefined;
   // Serial 60 is the 29 February 1900 that Lotus believed in; the epoch makes later days come out right.
   const epoch = date1904 ? Date.UTC(1904, 0, 1) : Date.UTC(1899, 11, 30);
@@ -209,7 +267,7 @@ function serialDate(serial: number, date1904: boolean): string | undefined {
   const iso = new Date(epoch + ms).toISOString();
   const time = iso.slice(11, 19);
   if (serial < 1) return time;
-  return time === "00:00:00" ? iso.slice(0, 10) : `${iso.slice(0, 10)} ${time}`;
+  return time === "00:00:00" && !showTime ? iso.slice(0, 10) : `${iso.slice(0, 10)} ${time}`;
 }
 
 /** Text of the charts in a sheet's (or slide's) drawing parts. */
