@@ -32,6 +32,9 @@ interface Tenant {
   label: "A" | "B";
   id: string;
   key: string;
+  /** The walk key's id and listed prefix (revokeApiKey takes either, or the key itself). */
+  keyId: string;
+  keyPrefix: string;
   tag: string;
   batchId: string;
   /** Where uploads that are never sent go (so the main batch finishes). */
@@ -244,7 +247,7 @@ describe("tenant isolation: two tenants, randomized access through every field",
     const id = randomUUID();
     const tag = randomBytes(4).toString("hex");
     await system.app.services.intake.ensureTenant(id, `tenant ${label} ${tag}`);
-    const { secret: key } = await new ApiKeys(system.app.deps.db.prisma).create({
+    const { secret: key, key: info } = await new ApiKeys(system.app.deps.db.prisma).create({
       tenantId: id,
       name: `${label} ${tag}`,
       scopes: ["read", "upload", "admin"],
@@ -254,6 +257,8 @@ describe("tenant isolation: two tenants, randomized access through every field",
       label,
       id,
       key,
+      keyId: info.id,
+      keyPrefix: info.prefix,
       tag,
       batchId: "",
       pendingBatchId: "",
@@ -263,7 +268,15 @@ describe("tenant isolation: two tenants, randomized access through every field",
       batchIds: new Set(),
       category: `${label.toLowerCase()}_only_${tag}`,
       secrets,
-      owned: new Set([id, `tenant ${label} ${tag}`, ...secrets]),
+      owned: new Set([
+        id,
+        `tenant ${label} ${tag}`,
+        ...secrets,
+        key,
+        info.id,
+        info.prefix,
+        `${label} ${tag}`,
+      ]),
       pdfDocId: "",
       uniqueSha: { sha256: "", size: 0 },
     };
@@ -484,6 +497,21 @@ describe("tenant isolation: two tenants, randomized access through every field",
         );
         if (b && !b.own) expect(r.documents.totalCount).toBe(0);
       },
+      apiKeys: async (t) => {
+        const r = await ok<{ apiKeys: { id: string; tenantName: string }[] }>(
+          t,
+          "query.apiKeys",
+          "{ apiKeys { id prefix name tenantName scopes status expiresAt revokedAt lastUsedAt createdAt } }",
+        );
+        const ids = r.apiKeys.map((k) => k.id);
+        expect(ids).toContain(t.keyId);
+        const rows = await system.app.deps.db.prisma.apiKey.findMany({
+          where: { id: { in: ids } },
+          select: { tenantId: true },
+        });
+        expect(rows.map((k) => k.tenantId)).toEqual(ids.map(() => t.id));
+        for (const k of r.apiKeys) expect(k.tenantName).toBe(`tenant ${t.label} ${t.tag}`);
+      },
       quarantine: async (t) => {
         const b = chance(0.6) ? batchId(t) : null;
         const r = await ok<{ quarantine: { code: string; documents: { id: string }[] }[] }>(
@@ -573,7 +601,153 @@ describe("tenant isolation: two tenants, randomized access through every field",
       },
     };
 
+    const prisma = system.app.deps.db.prisma;
+    /** A new batch of the caller's own, for a generator that deletes or cancels it (never a walked one). */
+    const doomedBatch = async (t: Tenant) => {
+      const name = `${t.label} doomed ${t.tag} ${round}`;
+      const d = await ok<{ createBatch: { id: string } }>(
+        t,
+        "setup",
+        "mutation($n: String!) { createBatch(input: { name: $n }) { id } }",
+        { n: name },
+      );
+      t.owned.add(d.createBatch.id).add(name);
+      return d.createBatch.id;
+    };
+    /** A document registered (never uploaded) in `batch`, kept out of the walk's ids: it is deleted or cancelled. */
+    const doomedDoc = async (t: Tenant, batch: string) => {
+      const name = `${t.label.toLowerCase()}-doomed-${t.tag}-${round}.bin`;
+      const bytes = randomBytes(16);
+      const r = await ok<{ requestUploads: { status: string; documentId: string }[] }>(
+        t,
+        "setup",
+        "mutation($b: ID!, $f: [FileInput!]!) { requestUploads(batchId: $b, files: $f) { status documentId } }",
+        { b: batch, f: [{ name, size: bytes.length, sha256: sha(bytes) }] },
+      );
+      expect(r.requestUploads[0]!.status).toBe("UPLOAD");
+      const id = r.requestUploads[0]!.documentId;
+      t.owned.add(id).add(name);
+      return id;
+    };
+    const REVOKE =
+      "mutation($k: String!) { revokeApiKey(key: $k) { id prefix name tenantName status revokedAt } }";
+
     const MUTATION: Record<string, (t: Tenant) => Promise<void>> = {
+      cancelBatch: async (t) => {
+        const own = chance(0.4);
+        const o = other(t);
+        if (own) {
+          const b = await doomedBatch(t);
+          const d = await doomedDoc(t, b);
+          const r = await ok<{ cancelBatch: number }>(
+            t,
+            "mutation.cancelBatch",
+            "mutation($b: ID!) { cancelBatch(id: $b) }",
+            {
+              b,
+            },
+          );
+          expect(r.cancelBatch).toBe(1);
+          expect(await prisma.document.findUniqueOrThrow({ where: { id: d } })).toMatchObject({
+            status: "FAILED",
+            errorCode: "CANCELLED",
+          });
+          // gone again, so that the walk's batch lists hold only the batches it knows
+          await ok(t, "setup", "mutation($b: ID!) { deleteBatch(id: $b) }", { b });
+          return;
+        }
+        const b = chance(0.8) ? pick([...o.batchIds]) : randomUUID();
+        notFound(
+          await call(t, "mutation.cancelBatch (other)", "mutation($b: ID!) { cancelBatch(id: $b) }", { b }),
+          "cancelBatch",
+        );
+        expect(await prisma.document.count({ where: { tenantId: o.id, errorCode: "CANCELLED" } })).toBe(0);
+      },
+      createApiKey: async (t) => {
+        const name = `${t.label} walk key ${t.tag} ${round}`;
+        const r = await ok<{
+          createApiKey: { secret: string; key: { id: string; prefix: string; tenantName: string } };
+        }>(
+          t,
+          "mutation.createApiKey",
+          `mutation($n: String!, $s: [String!]!) { createApiKey(name: $n, scopes: $s) {
+            secret key { id prefix name tenantName scopes status expiresAt } } }`,
+          { n: name, s: [pick(["read", "upload", "admin"])] },
+        );
+        const { secret, key } = r.createApiKey;
+        t.owned.add(secret).add(key.id).add(key.prefix).add(name);
+        expect(key.tenantName).toBe(`tenant ${t.label} ${t.tag}`);
+        expect((await prisma.apiKey.findUniqueOrThrow({ where: { id: key.id } })).tenantId).toBe(t.id);
+      },
+      deleteBatch: async (t) => {
+        const own = chance(0.4);
+        const o = other(t);
+        if (own) {
+          const b = await doomedBatch(t);
+          const d = await doomedDoc(t, b);
+          const r = await ok<{ deleteBatch: number }>(
+            t,
+            "mutation.deleteBatch",
+            "mutation($b: ID!) { deleteBatch(id: $b) }",
+            {
+              b,
+            },
+          );
+          expect(r.deleteBatch).toBe(1);
+          expect(await prisma.batch.count({ where: { id: b } })).toBe(0);
+          expect(await prisma.document.count({ where: { id: d } })).toBe(0);
+          return;
+        }
+        const b = chance(0.8) ? pick([...o.batchIds]) : randomUUID();
+        notFound(
+          await call(t, "mutation.deleteBatch (other)", "mutation($b: ID!) { deleteBatch(id: $b) }", { b }),
+          "deleteBatch",
+        );
+        if (o.batchIds.has(b)) expect(await prisma.batch.count({ where: { id: b } })).toBe(1);
+      },
+      deleteDocuments: async (t) => {
+        const own = chance(0.4);
+        const picked = otherIds(t).filter(() => chance(0.3));
+        const theirs = picked.length || own ? picked : [pick(otherIds(t))];
+        const mine = own ? [await doomedDoc(t, t.pendingBatchId)] : [];
+        const ids = [...mine, ...theirs];
+        const r = await ok<{ deleteDocuments: { deleted: string[]; notFound: string[] } }>(
+          t,
+          `mutation.deleteDocuments${mine.length ? " own" : ""}${theirs.length ? " (other)" : ""}`,
+          "mutation($ids: [ID!]!) { deleteDocuments(ids: $ids) { deleted notFound } }",
+          { ids },
+        );
+        expect(r.deleteDocuments.deleted).toEqual(mine);
+        expect([...r.deleteDocuments.notFound].sort()).toEqual([...theirs].sort());
+        expect(await prisma.document.count({ where: { id: { in: ids } } })).toBe(theirs.length);
+      },
+      revokeApiKey: async (t) => {
+        if (chance(0.4)) {
+          // A key made for this (never the walk's own), revoked by its id, prefix or itself.
+          const { secret, key } = await new ApiKeys(prisma).create({
+            tenantId: t.id,
+            name: `${t.label} revoked ${t.tag} ${round}`,
+            scopes: ["read"],
+          });
+          t.owned.add(secret).add(key.id).add(key.prefix).add(key.name);
+          const r = await ok<{ revokeApiKey: { id: string; status: string } }>(
+            t,
+            "mutation.revokeApiKey",
+            REVOKE,
+            {
+              k: pick([key.id, key.prefix, secret]),
+            },
+          );
+          expect(r.revokeApiKey).toMatchObject({ id: key.id, status: "REVOKED" });
+          return;
+        }
+        const o = other(t);
+        notFound(
+          await call(t, "mutation.revokeApiKey (other)", REVOKE, { k: pick([o.keyId, o.keyPrefix, o.key]) }),
+          "revokeApiKey",
+        );
+        expect((await prisma.apiKey.findUniqueOrThrow({ where: { id: o.keyId } })).revokedAt).toBeNull();
+      },
       abortMultipartUpload: async (t) => {
         const own = chance(0.3);
         const r = await call(
