@@ -220,12 +220,15 @@ describe("hostile corpus", () => {
     const stored = (await readdir(join(dir, "data", "objects"), { recursive: true, withFileTypes: true }))
       .filter((e) => e.isFile())
       .map((e) => join(e.parentPath, e.name).slice(join(dir, "data", "objects").length + 1));
-    const strays = stored.filter((p) => {
+    const strays = stored.filter((path) => {
+      // The local store's own bookkeeping mirrors the same keys: content types (.types/) and sealed
+      // upload keys (.sealed/); they follow the same rule.
+      const p = path.replace(/^\.(types|sealed)\//, "");
       const [, id, artifact, ...rest] = p.split("/");
       return !(
         ids.has(id!) &&
         rest.length === 0 &&
-        /^(original|text\.txt|chunks\.json|words\.json|page-\d+\.jpg|thumbnail\.webp)$/.test(artifact!)
+        /^(original|upload|text\.txt|chunks\.json|words\.json|page-\d+\.jpg|thumbnail\.webp)$/.test(artifact!)
       );
     });
     expect(strays).toEqual([]);

@@ -9,20 +9,44 @@ import type { Context } from "./builder.ts";
 
 const NUL = "\u0000";
 
+/**
+ * File names in requestUploads are judged one by one: a name with a NUL (a control character) fails
+ * its own file INVALID_NAME while the batch's other files go on (one bad file never fails its batch).
+ */
+const PER_ITEM_FIELD = "requestUploads";
+const perItemName = /\[\d+\]\.name$/;
+
 /** Where the first NUL is in the operation's literals or variables (a path), or undefined. */
 export function findNul(
   document: DocumentNode,
   variables: Record<string, unknown> | null | undefined,
 ): string | undefined {
   let found: string | undefined;
+  let perItem = false;
   visit(document, {
-    StringValue(node) {
-      if (!found && node.value.includes(NUL)) found = `a string literal at offset ${node.loc?.start ?? "?"}`;
+    Field(node) {
+      if (node.name.value === PER_ITEM_FIELD) perItem = true;
+    },
+  });
+  visit(document, {
+    StringValue(node, _key, parent, _path, ancestors) {
+      if (found || !node.value.includes(NUL)) return;
+      const field = parent && !Array.isArray(parent) && (parent as { kind?: string }).kind === "ObjectField";
+      const named = field && (parent as { name: { value: string } }).name.value === "name";
+      const inUploads = ancestors.some(
+        (a) =>
+          !Array.isArray(a) &&
+          (a as { kind?: string; name?: { value: string } }).kind === "Field" &&
+          (a as { name: { value: string } }).name.value === PER_ITEM_FIELD,
+      );
+      if (named && inUploads) return;
+      found = `a string literal at offset ${node.loc?.start ?? "?"}`;
     },
   });
   if (found) return found;
   const walk = (v: unknown, path: string): string | undefined => {
-    if (typeof v === "string") return v.includes(NUL) ? path : undefined;
+    if (typeof v === "string")
+      return v.includes(NUL) && !(perItem && perItemName.test(path)) ? path : undefined;
     if (Array.isArray(v)) {
       for (let i = 0; i < v.length; i++) {
         const at = walk(v[i], `${path}[${i}]`);
