@@ -24,7 +24,12 @@ describe("configuration", () => {
       S3_ACCESS_KEY: "key",
       S3_SECRET_KEY: "secret",
     });
-    expect(c.database).toEqual({ kind: "postgres", url: "postgresql://db:5432/docfleet", poolSize: 10 });
+    expect(c.database).toEqual({
+      kind: "postgres",
+      url: "postgresql://db:5432/docfleet",
+      poolSize: 10,
+      statementTimeoutMs: 60_000,
+    });
     expect(c.queue).toEqual({ kind: "rabbitmq", url: "amqp://guest:guest@mq:5672", prefix: "prod." });
     expect(c.objectStore).toMatchObject({
       kind: "s3",
@@ -220,6 +225,7 @@ describe("configuration", () => {
     // an explicit choice wins over the implied one
     expect(cfg({ OPENSEARCH_URL: "http://os:9200", DOCFLEET_SEARCH: "postgres" }).search).toEqual({
       kind: "postgres",
+      timeoutMs: 10_000,
     });
   });
 
