@@ -2,8 +2,8 @@ import { randomBytes } from "node:crypto";
 import type { Delivery } from "@docfleet/pipeline";
 import { AmqpQueue } from "@docfleet/pipeline/adapters/queue/amqp";
 import { expect, it } from "vitest";
-import { deferred } from "./helpers/wait.ts";
 import { AMQP_URL } from "./helpers/amqp.ts";
+import { deferred } from "./helpers/wait.ts";
 
 // Issue 22 raised the stage queues' x-delivery-limit (a safety net above the runner's own counts). A
 // quorum queue's arguments never change, and RabbitMQ refuses a declare with another value: queues an

@@ -3,8 +3,8 @@ import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import { AmqpQueue } from "@docfleet/pipeline/adapters/queue/amqp";
 import { afterAll, expect, it } from "vitest";
-import { deferred } from "./helpers/wait.ts";
 import { AMQP_URL } from "./helpers/amqp.ts";
+import { deferred } from "./helpers/wait.ts";
 
 // Restarts the machine's broker, so it lives in the "exclusive" project (`*.exclusive.test.ts`): it
 // runs alone, after every other test file, instead of breaking the files running beside it.

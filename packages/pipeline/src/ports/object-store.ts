@@ -364,7 +364,8 @@ export function assertObjectKey(key: string): void {
 
 /** Checks a prefix for `list`/`deletePrefix`: a valid key followed by "/" (RangeError otherwise). */
 export function assertObjectPrefix(prefix: string): void {
-  if (!prefix.endsWith("/") || prefix.length < 2) throw new RangeError(`invalid object prefix: ${JSON.stringify(prefix)}`);
+  if (!prefix.endsWith("/") || prefix.length < 2)
+    throw new RangeError(`invalid object prefix: ${JSON.stringify(prefix)}`);
   try {
     assertObjectKey(prefix.slice(0, -1));
   } catch {

@@ -147,9 +147,8 @@ export class ApiKeys {
           ? { prefixStart: ref }
           : null;
     const rows = where
-      ? (await keys.findForRevoke(this.prisma, where)).filter(
-          (r) => r.id === ref.toLowerCase() || r.prefix.startsWith(ref) || r.hash === hashKey(ref),
-        ) // LIKE's `_` matches any character
+      ? (await keys.findForRevoke(this.prisma, where))
+          .filter((r) => r.id === ref.toLowerCase() || r.prefix.startsWith(ref) || r.hash === hashKey(ref)) // LIKE's `_` matches any character
           .filter((r) => opts.tenantId === undefined || r.tenantId === opts.tenantId)
       : [];
     if (rows.length === 0) throw new RequestError("NOT_FOUND", `no API key ${JSON.stringify(ref)}`);
