@@ -22,6 +22,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { freePort, ROOT } from "../helpers/cli.ts";
+import { pollUntil } from "../helpers/wait.ts";
 
 const runs = Number(process.argv[2] ?? 10);
 const which = process.argv[3] ?? "all";
@@ -111,19 +112,20 @@ async function serve(variant: Variant, dataDir: string): Promise<Sample> {
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
-  let ms: number | undefined;
-  let cpu = 0;
-  while (ms === undefined) {
-    if (child.exitCode !== null) throw new Error(`${variant} serve exited ${child.exitCode}:\n${out}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/health`).then(
-      (r) => r.status === 200,
-      () => false,
-    );
-    if (ok) {
-      ms = performance.now() - t0;
-      cpu = await cpuSeconds(child.pid!);
-    } else await new Promise((r) => setTimeout(r, 25));
-  }
+  // Readiness is what is measured: /health is asked until it answers (nothing announces it sooner).
+  await pollUntil(
+    `${variant} serve's /health`,
+    async () => {
+      if (child.exitCode !== null) throw new Error(`${variant} serve exited ${child.exitCode}:\n${out}`);
+      return fetch(`http://127.0.0.1:${port}/health`).then(
+        (r) => r.status === 200,
+        () => false,
+      );
+    },
+    { timeoutMs: 600_000, intervalMs: 25 },
+  );
+  const ms = performance.now() - t0;
+  const cpu = await cpuSeconds(child.pid!);
   child.kill("SIGTERM");
   await exited(child);
   return { ms, cpu };

@@ -19,6 +19,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import sharp from "sharp";
 import { inProcessSystem, perStage } from "../helpers/system.ts";
+import { pollUntil } from "../helpers/wait.ts";
 
 const pages = Number(process.argv[2] ?? 1990);
 const fractions = (process.argv[3] ?? "0.5,0").split(",").map(Number);
@@ -27,7 +28,6 @@ const timeoutMs =
   (process.argv[4] !== "--one" ? process.argv[4] : undefined) ??
   "15000";
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function tiff(seed: number): Promise<Buffer> {
   return sharp({
@@ -112,25 +112,28 @@ async function run(fraction: number) {
       "00000000-0000-4000-8000-00000000000a",
       heavyFiles.map((bytes, i) => ({ name: `scan-${i + 1}.tiff`, bytes })),
     );
-    // The attack's shape: both parse slots already hold the heavy tenant's documents.
-    for (;;) {
-      const n = await prisma.document.count({ where: { id: { in: heavy }, status: "PROCESSING" } });
-      if (n >= 2) break;
-      await sleep(100);
-    }
+    // The attack's shape: both parse slots already hold the heavy tenant's documents (a row state no
+    // event announces: the claim that sets PROCESSING emits nothing).
+    await pollUntil(
+      "both parse slots held by the heavy tenant",
+      async () => (await prisma.document.count({ where: { id: { in: heavy }, status: "PROCESSING" } })) >= 2,
+      { timeoutMs: 600_000, intervalMs: 100 },
+    );
     const t0 = performance.now();
     const [small] = await upload("00000000-0000-4000-8000-00000000000b", [
       { name: "note.txt", bytes: Buffer.from("A one-line note from the other tenant.\n") },
     ]);
-    let doc: { status: string; stage: string | null } | null = null;
-    for (;;) {
-      doc = await prisma.document.findUnique({
-        where: { id: small! },
-        select: { status: true, stage: true },
-      });
-      if (doc?.status === "COMPLETED" || doc?.status === "FAILED") break;
-      await sleep(100);
-    }
+    const doc = await pollUntil(
+      "the other tenant's document to finish",
+      async () => {
+        const d = await prisma.document.findUnique({
+          where: { id: small! },
+          select: { status: true, stage: true },
+        });
+        return d?.status === "COMPLETED" || d?.status === "FAILED" ? d : undefined;
+      },
+      { timeoutMs: 1_800_000, intervalMs: 100 },
+    );
     const latency = performance.now() - t0;
     const heavyRows = await prisma.document.findMany({
       where: { id: { in: heavy } },
@@ -142,7 +145,7 @@ async function run(fraction: number) {
     return {
       fraction,
       latencyS: (latency / 1000).toFixed(1),
-      small: doc!.status,
+      small: doc.status,
       heavy: heavyRows.map(
         (r) => `${r.status}${r.stage ? `@${r.stage}` : ""}${r.errorCode ? `(${r.errorCode})` : ""}`,
       ),

@@ -250,14 +250,17 @@ describe("StageRunner.processStage", () => {
     env,
     run,
   }) => {
-    // Five steps of a quarter budget each: past one budget in all, never a budget without progress.
-    const budgetMs = 2_000;
+    // Progress on every turn of the event loop until three budgets have passed: past one budget in all,
+    // never a budget without progress. No timer of its own: each step waits for the loop's next turn.
+    const budgetMs = 500;
     const slow = await run.queuedAt("EMBED", {
       options: documentOptions.write({ stageTimeoutMs: budgetMs }),
     });
+    const nextTurn = () => new Promise((r) => setImmediate(r));
     run.handlers.EMBED.mockImplementation(async ({ progress }) => {
-      for (let step = 0; step < 5; step++) {
-        await new Promise((r) => setTimeout(r, budgetMs / 4));
+      const from = Date.now();
+      while (Date.now() - from <= 3 * budgetMs) {
+        await nextTurn();
         progress();
       }
       return { data: {} };
@@ -286,7 +289,7 @@ describe("StageRunner.processStage", () => {
     let steps = 0;
     run.handlers.EMBED.mockImplementation(async ({ progress, signal }) => {
       while (!signal.aborted) {
-        await new Promise((r) => setTimeout(r, 5));
+        await nextTurn();
         steps++;
         progress();
       }
