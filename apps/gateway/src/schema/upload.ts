@@ -155,32 +155,29 @@ builder.mutationFields((t) => ({
     },
     resolve: async (_root, args, ctx) => {
       const res = await ctx.services.intake.requestUploads(ctx.tenantId, String(args.batchId), args.files);
+      // An answer that names no document: a refusal, or a duplicate the key may not read.
+      const bare = (
+        name: string,
+        status: UploadResultShape["status"],
+        code: string | null,
+        message: string,
+      ) => ({
+        name,
+        status,
+        documentId: null,
+        batchId: null,
+        documentName: null,
+        target: null,
+        code,
+        message,
+      });
       return res.map((r, i): UploadResultShape => {
         const name = args.files[i]!.name;
-        if (r.status === "REJECTED")
-          return {
-            name,
-            status: r.status,
-            documentId: null,
-            batchId: null,
-            documentName: null,
-            target: null,
-            code: r.code,
-            message: r.message,
-          };
+        if (r.status === "REJECTED") return bare(name, r.status, r.code, r.message);
         if (r.status === "DUPLICATE" && r.document.batchId !== String(args.batchId) && !canRead(ctx))
           // Content this key's batch does not hold: "duplicate" is all a key that cannot read the
           // archive learns (no id, batch or name of what holds it: issue 15).
-          return {
-            name,
-            status: r.status,
-            documentId: null,
-            batchId: null,
-            documentName: null,
-            target: null,
-            code: null,
-            message: "the tenant already holds this content in another batch",
-          };
+          return bare(name, r.status, null, "the tenant already holds this content in another batch");
         return {
           name,
           status: r.status,

@@ -38,16 +38,19 @@ export function extractPptx(bytes: Uint8Array, opts: OfficeOptions): Extracted {
     );
   }
   const pages: ParsedPage[] = [];
+  // Read once for the whole presentation, and only if a slide has comments.
+  let authorsById: Map<string, string> | undefined;
+  const authors = () => (authorsById ??= commentAuthors(zip, presPath));
   let chars = 0;
   for (const slide of slides) {
-    const text = chars > opts.maxTextChars ? "" : slideText(zip, slide.target);
+    const text = chars > opts.maxTextChars ? "" : slideText(zip, slide.target, authors);
     chars += text.length + 1;
     pages.push({ number: pages.length + 1, text });
   }
   return { pages, pageCount: pages.length, title: coreTitle(zip) };
 }
 
-function slideText(zip: ZipArchive, path: string): string {
+function slideText(zip: ZipArchive, path: string, authors: () => Map<string, string>): string {
   const slide = xmlPart(zip, path);
   if (!slide) return "";
   const rels = relationships(zip, path);
@@ -63,7 +66,7 @@ function slideText(zip: ZipArchive, path: string): string {
     const noteLines = body.flatMap((sp) => shapeLines(sp, zip, []));
     if (noteLines.length > 0) lines.push("Notes:", ...noteLines);
   }
-  lines.push(...slideComments(zip, rels));
+  lines.push(...slideComments(zip, rels, authors));
   return lines.join("\n");
 }
 
@@ -71,10 +74,14 @@ function slideText(zip: ZipArchive, path: string): string {
  * Review comments on a slide, legacy (`p:cmLst`) and modern (`p188:cmLst`, with replies), as lines
  * "Comment by Author: text" after the slide's text and notes.
  */
-function slideComments(zip: ZipArchive, rels: Relationship[]): string[] {
+function slideComments(
+  zip: ZipArchive,
+  rels: Relationship[],
+  authorsOf: () => Map<string, string>,
+): string[] {
   const parts = rels.filter((r) => relKind(r) === "comments" && !r.external);
   if (parts.length === 0) return [];
-  const authors = commentAuthors(zip);
+  const authors = authorsOf();
   const lines: string[] = [];
   for (const rel of parts) {
     const part = xmlPart(zip, rel.target);
@@ -99,9 +106,8 @@ function slideComments(zip: ZipArchive, rels: Relationship[]): string[] {
 }
 
 /** Comment authors by id: legacy `commentAuthors.xml` (numeric ids) and modern `authors.xml` (GUIDs). */
-function commentAuthors(zip: ZipArchive): Map<string, string> {
+function commentAuthors(zip: ZipArchive, presPath: string): Map<string, string> {
   const out = new Map<string, string>();
-  const presPath = officeDocument(zip, "ppt/presentation.xml");
   for (const rel of relationships(zip, presPath)) {
     const kind = relKind(rel);
     if (rel.external || (kind !== "commentAuthors" && kind !== "authors")) continue;
