@@ -1,4 +1,17 @@
-import { type DocumentNode, GraphQLError, visit } from "graphql";
+import {
+  type DocumentNode,
+  GraphQLError,
+  type GraphQLInputType,
+  type GraphQLSchema,
+  getNamedType,
+  isInputObjectType,
+  isListType,
+  isNonNullType,
+  TypeInfo,
+  typeFromAST,
+  visit,
+  visitWithTypeInfo,
+} from "graphql";
 import type { Plugin } from "graphql-yoga";
 import type { Context } from "./builder.ts";
 
@@ -10,58 +23,68 @@ import type { Context } from "./builder.ts";
 const NUL = "\u0000";
 
 /**
- * File names in requestUploads are judged one by one: a name with a NUL (a control character) fails
- * its own file INVALID_NAME while the batch's other files go on (one bad file never fails its batch).
+ * Extension on an input field whose text the service judges item by item (a file name in
+ * requestUploads fails its own file INVALID_NAME, NUL included, while the others go on): the NUL check
+ * leaves such a field to it, wherever the input type is used.
  */
-const PER_ITEM_FIELD = "requestUploads";
-const perItemName = /\[\d+\]\.name$/;
+export const PER_ITEM_TEXT = "perItemText";
+
+type InputFieldOf = { extensions?: Record<string, unknown> | null };
+const perItem = (field: InputFieldOf | null | undefined) => field?.extensions?.[PER_ITEM_TEXT] === true;
 
 /** Where the first NUL is in the operation's literals or variables (a path), or undefined. */
 export function findNul(
+  schema: GraphQLSchema,
   document: DocumentNode,
   variables: Record<string, unknown> | null | undefined,
 ): string | undefined {
   let found: string | undefined;
-  let perItem = false;
-  visit(document, {
-    Field(node) {
-      if (node.name.value === PER_ITEM_FIELD) perItem = true;
-    },
-  });
-  visit(document, {
-    StringValue(node, _key, parent, _path, ancestors) {
-      if (found || !node.value.includes(NUL)) return;
-      const field = parent && !Array.isArray(parent) && (parent as { kind?: string }).kind === "ObjectField";
-      const named = field && (parent as { name: { value: string } }).name.value === "name";
-      const inUploads = ancestors.some(
-        (a) =>
-          !Array.isArray(a) &&
-          (a as { kind?: string; name?: { value: string } }).kind === "Field" &&
-          (a as { name: { value: string } }).name.value === PER_ITEM_FIELD,
-      );
-      if (named && inUploads) return;
-      found = `a string literal at offset ${node.loc?.start ?? "?"}`;
-    },
-  });
+  const typeInfo = new TypeInfo(schema);
+  visit(
+    document,
+    visitWithTypeInfo(typeInfo, {
+      StringValue(node, _key, parent) {
+        if (found || !node.value.includes(NUL)) return;
+        const fieldName =
+          parent && !Array.isArray(parent) && (parent as { kind?: string }).kind === "ObjectField"
+            ? (parent as { name: { value: string } }).name.value
+            : undefined;
+        const owner = typeInfo.getParentInputType();
+        const named = owner ? getNamedType(owner) : undefined;
+        if (fieldName && named && isInputObjectType(named) && perItem(named.getFields()[fieldName])) return;
+        found = `a string literal at offset ${node.loc?.start ?? "?"}`;
+      },
+    }),
+  );
   if (found) return found;
-  const walk = (v: unknown, path: string): string | undefined => {
-    if (typeof v === "string")
-      return v.includes(NUL) && !(perItem && perItemName.test(path)) ? path : undefined;
+  const walk = (v: unknown, type: GraphQLInputType | undefined, path: string): string | undefined => {
+    const t = type && isNonNullType(type) ? type.ofType : type;
+    if (typeof v === "string") return v.includes(NUL) ? path : undefined;
     if (Array.isArray(v)) {
+      const item = t && isListType(t) ? t.ofType : t;
       for (let i = 0; i < v.length; i++) {
-        const at = walk(v[i], `${path}[${i}]`);
+        const at = walk(v[i], item, `${path}[${i}]`);
         if (at) return at;
       }
     } else if (v && typeof v === "object") {
+      const fields = t && isInputObjectType(t) ? t.getFields() : undefined;
       for (const [k, item] of Object.entries(v)) {
-        const at = walk(item, `${path}.${k}`);
+        if (perItem(fields?.[k])) continue;
+        const at = walk(item, fields?.[k]?.type, `${path}.${k}`);
         if (at) return at;
       }
     }
     return undefined;
   };
+  const types = new Map<string, GraphQLInputType | undefined>();
+  for (const op of document.definitions) {
+    if (op.kind !== "OperationDefinition") continue;
+    for (const d of op.variableDefinitions ?? []) {
+      types.set(d.variable.name.value, typeFromAST(schema, d.type as never) as GraphQLInputType | undefined);
+    }
+  }
   for (const [name, value] of Object.entries(variables ?? {})) {
-    const at = walk(value, `$${name}`);
+    const at = walk(value, types.get(name), `$${name}`);
     if (at) return `variable ${at}`;
   }
   return undefined;
@@ -73,10 +96,10 @@ export function useStorableText(): Plugin<Context> {
     args,
     setResultAndStopExecution,
   }: {
-    args: { document: DocumentNode; variableValues?: Record<string, unknown> | null };
+    args: { schema: GraphQLSchema; document: DocumentNode; variableValues?: Record<string, unknown> | null };
     setResultAndStopExecution: (result: { errors: GraphQLError[] }) => void;
   }) => {
-    const at = findNul(args.document, args.variableValues);
+    const at = findNul(args.schema, args.document, args.variableValues);
     if (at)
       setResultAndStopExecution({
         errors: [

@@ -1,5 +1,6 @@
 import { graphReads } from "@docfleet/pipeline";
 import { builder, type Context } from "../builder.ts";
+import { PER_ITEM_TEXT } from "../use-storable-text.ts";
 import { Document } from "./document.ts";
 
 const canRead = (ctx: Context) => ctx.auth.scopes.includes("read");
@@ -10,6 +11,8 @@ const FileInput = builder.inputType("FileInput", {
     name: t.string({
       required: true,
       description: "its name, with its folder path relative to what was uploaded (a/b/c.pdf)",
+      // Judged file by file (INVALID_NAME, NUL included): one bad name never fails the others.
+      extensions: { [PER_ITEM_TEXT]: true },
     }),
     size: t.int({ required: true, description: "bytes" }),
     sha256: t.string({ required: true, description: "hex digest of the content; dedupes within the tenant" }),
