@@ -740,6 +740,25 @@ export function objectStoreContract(name: string, make: () => Promise<ObjectStor
         );
         if (want === "inline") expect(got.headers.get("content-type"), type).toBe(type);
       }
+      // A preview goes out with the type given at signing (what parse detected), whatever the upload
+      // declared; the type is part of the signature.
+      await store.put("t3/i1/declared-binary", "%PDF-1.4 preview", "application/octet-stream");
+      const preview = await store.createDownloadUrl("t3/i1/declared-binary", {
+        ttlSeconds: 60,
+        fileName: "scan.pdf",
+        inline: true,
+        contentType: "application/pdf",
+      });
+      const shown = await fetch(preview);
+      await shown.arrayBuffer();
+      expect(shown.headers.get("content-disposition")).toBe("inline; filename*=UTF-8''scan.pdf");
+      expect(shown.headers.get("content-type")).toBe("application/pdf");
+      const retyped = new URL(preview);
+      for (const param of ["type", "response-content-type"])
+        if (retyped.searchParams.has(param)) retyped.searchParams.set(param, "text/html");
+      const refused = await fetch(retyped);
+      await refused.arrayBuffer();
+      expect(refused.status).toBe(403);
       // without asking, even a PDF is an attachment
       const plain = await fetch(
         await store.createDownloadUrl("t3/i1/a-pdf", { ttlSeconds: 60, fileName: "a.pdf" }),

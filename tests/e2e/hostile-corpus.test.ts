@@ -249,6 +249,19 @@ describe("hostile corpus", () => {
     const renamed = new URL(document.downloadUrl);
     renamed.searchParams.set("name", "invoice.exe");
     expect((await fetch(renamed)).status).toBe(403);
+    // `downloadUrl(inline: true)`: a PDF opens in the browser's viewer; a type that is not shown without
+    // running or parsing markup (markdown here) stays an attachment whatever is asked.
+    const paper = uploads.find((u) => u.file.name === "good/paper.pdf")!;
+    const previews = await gql<{ pdf: { downloadUrl: string }; md: { downloadUrl: string } }>(
+      url,
+      "query($pdf: ID!, $md: ID!) { pdf: document(id: $pdf) { downloadUrl(inline: true) } md: document(id: $md) { downloadUrl(inline: true) } }",
+      { pdf: paper.id, md: readme.id },
+    );
+    const pdfPreview = await fetch(previews.pdf.downloadUrl);
+    expect(pdfPreview.status).toBe(200);
+    expect(pdfPreview.headers.get("content-disposition")).toBe("inline; filename*=UTF-8''paper.pdf");
+    expect(pdfPreview.headers.get("content-type")).toBe("application/pdf");
+    expect((await fetch(previews.md.downloadUrl)).headers.get("content-disposition")).toMatch(/^attachment;/);
 
     const peak = await peakRssKiB(server.child.pid!);
     console.log(

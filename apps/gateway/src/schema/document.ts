@@ -190,9 +190,17 @@ export const Document = builder.prismaObject("Document", {
       resolve: (d, _args, ctx) => ctx.services.documents.text(ctx.tenantId, d),
     }),
     downloadUrl: t.string({
-      description: "a signed URL to the original file, valid for 15 minutes",
-      select: { objectKey: true, name: true },
-      resolve: (d, _args, ctx) => ctx.services.documents.downloadUrl(ctx.tenantId, d),
+      description:
+        "a signed URL to the original file under its own name, valid for 15 minutes: a download, or with `inline` a preview in the browser for types shown without running anything (PDF, raster images, plain text); other types stay downloads",
+      args: {
+        inline: t.arg.boolean({
+          defaultValue: false,
+          description: "ask for an inline preview instead of a download (honoured for safe types only)",
+        }),
+      },
+      select: { objectKey: true, name: true, detectedType: true, contentType: true },
+      resolve: (d, args, ctx) =>
+        ctx.services.documents.downloadUrl(ctx.tenantId, d, { inline: args.inline ?? false }),
     }),
   }),
 });

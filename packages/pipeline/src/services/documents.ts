@@ -9,6 +9,16 @@ const TEXT_CHARS = 100_000;
  * A document's files as the API hands them out: signed URLs and the extracted text. Every key must lie
  * under the caller's tenant prefix (rows are tenant-scoped already: defence in depth).
  */
+/** Detected types (parse's short names) a preview may be served as; the rest are downloads only. */
+const PREVIEW_TYPES: Record<string, string> = {
+  pdf: "application/pdf",
+  png: "image/png",
+  jpg: "image/jpeg",
+  gif: "image/gif",
+  webp: "image/webp",
+  txt: "text/plain",
+};
+
 export class DocumentFilesService {
   constructor(private readonly r: Resources) {}
 
@@ -23,7 +33,11 @@ export class DocumentFilesService {
     doc: { objectKey: string; name: string; detectedType?: string | null; contentType?: string | null },
     opts: { inline?: boolean } = {},
   ): Promise<string> {
-    const contentType = doc.detectedType ?? doc.contentType ?? undefined;
+    // What parse detected decides (a short name: its MIME type where a browser could preview it); the
+    // type declared at upload only until parse has run.
+    const contentType = doc.detectedType
+      ? PREVIEW_TYPES[doc.detectedType]
+      : (doc.contentType ?? undefined);
     return this.r.deps.store.createDownloadUrl(ownKey(tenantId, doc.objectKey), {
       ttlSeconds: URL_TTL_SECONDS,
       fileName: doc.name,

@@ -129,6 +129,20 @@ export class LocalObjectStore implements ObjectStore {
       await mkdir(join(this.opts.root, dir), { recursive: true });
   }
 
+  /**
+   * Whether the folder takes writes now (the outage probe): a small file written where every write
+   * starts (.tmp/), then removed. Rejects with the file system's error (ENOSPC, EACCES, EROFS...) while
+   * the folder is full or not writable, which a stat of an absent key would not notice.
+   */
+  async probe(): Promise<void> {
+    const tmp = this.tmpPath();
+    try {
+      await writeFile(tmp, "docfleet store probe\n");
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
   async createUploadTarget(key: string, opts: UploadTargetOptions): Promise<UploadTarget> {
     this.path(key);
     const { minSize, maxSize } = checkUploadSizes(opts, this.opts.maxUploadBytes);
@@ -147,10 +161,16 @@ export class LocalObjectStore implements ObjectStore {
       expires: String(expires),
       // The name and the disposition are signed too: a holder of the URL cannot make the download pose
       // as another file, nor turn an attachment into a preview.
-      signature: this.sign(downloadPayload(key, String(expires), opts.fileName ?? "", !!opts.inline)),
+      // A preview is served with the type docfleet knows (detected by parse), as S3 does with
+      // response-content-type; signed too, so the holder cannot pick another one.
+      signature: this.sign(
+        downloadPayload(key, String(expires), opts.fileName ?? "", !!opts.inline, previewType(opts)),
+      ),
     });
     if (opts.fileName) q.set("name", opts.fileName);
     if (opts.inline) q.set("disposition", "inline");
+    const type = previewType(opts);
+    if (type) q.set("type", type);
     return `${this.opts.publicUrl}/objects/${key.split("/").map(encodeURIComponent).join("/")}?${q}`;
   }
 
@@ -381,13 +401,14 @@ export class LocalObjectStore implements ObjectStore {
         const key = decodeKey(url.pathname.slice("/objects/".length));
         const name = url.searchParams.get("name");
         const inline = url.searchParams.get("disposition") === "inline";
+        const signedType = url.searchParams.get("type") ?? undefined;
         this.verify(
-          downloadPayload(key, url.searchParams.get("expires") ?? "", name ?? "", inline),
+          downloadPayload(key, url.searchParams.get("expires") ?? "", name ?? "", inline, signedType),
           url.searchParams,
         );
         const info = await this.stat(key);
         if (!info) throw new SignatureError("no such object", 404, "NoSuchKey");
-        const type = (await this.storedType(key)) ?? "application/octet-stream";
+        const type = signedType ?? (await this.storedType(key)) ?? "application/octet-stream";
         const disposition = downloadDisposition({ fileName: name, inline, contentType: type });
         res.writeHead(200, {
           ...cors,
@@ -719,9 +740,17 @@ function uploadPayload(f: Record<string, string | undefined>): string {
   return payload;
 }
 
-/** What a download URL's signature covers; `inline` is appended only when asked, so older URLs verify. */
-function downloadPayload(key: string, expires: string, name: string, inline: boolean): string {
-  return `get\n${key}\n${expires}\n${name}${inline ? "\ninline" : ""}`;
+/**
+ * What a download URL's signature covers; `inline` (and the preview's type) are appended only when
+ * asked, so older URLs verify.
+ */
+function downloadPayload(key: string, expires: string, name: string, inline: boolean, type?: string): string {
+  return `get\n${key}\n${expires}\n${name}${inline ? "\ninline" : ""}${type ? `\n${type}` : ""}`;
+}
+
+/** The type a preview is served with: the one given at signing, when a preview is asked and it is safe. */
+function previewType(opts: DownloadUrlOptions): string | undefined {
+  return opts.inline && isInlineSafe(opts.contentType) ? opts.contentType : undefined;
 }
 
 /** The exact size of part `n` in the upload's cut, or null when the cut has no such part. */
