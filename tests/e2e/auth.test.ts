@@ -64,6 +64,12 @@ const REQUIRED: Record<string, Scope[]> = {
   "Mutation.cancelBatch": ["admin"],
   "Mutation.createApiKey": ["admin"],
   "Mutation.revokeApiKey": ["admin"],
+  "Query.webhooks": ["admin"],
+  "Query.webhookDeliveries": ["admin"],
+  "Mutation.createWebhook": ["admin"],
+  "Mutation.updateWebhook": ["admin"],
+  "Mutation.deleteWebhook": ["admin"],
+  "Mutation.redeliverWebhookDelivery": ["admin"],
 };
 
 interface Op {

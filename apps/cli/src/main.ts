@@ -605,6 +605,129 @@ export async function main(argv: string[]): Promise<number> {
       else process.stdout.write(`batch ${batchId}: ${cancelled} unfinished documents cancelled\n`);
     });
 
+  const webhooks = program
+    .command("webhooks")
+    .description("webhooks: signed POSTs of the tenant's document and batch events to your URLs (admin key)");
+  const hookClient = (o: { endpoint: string; apiKey?: string }) => {
+    const endpoint = normaliseEndpoint(o.endpoint);
+    return new GatewayClient(endpoint, clientApiKey(o.apiKey, endpoint));
+  };
+  webhooks
+    .command("add")
+    .description("add an endpoint and print its signing secret once (stored only encrypted)")
+    .argument("<url>", "http:// or https:// URL that receives the POSTs")
+    .addOption(endpointOption())
+    .addOption(keyOption())
+    .option("--events <list>", "comma list of event types (default document.completed,document.failed)")
+    .option("--description <text>", "a note for people")
+    .option("--secret <secret>", "use this signing secret (16 to 200 characters) instead of a new one")
+    .option("--disabled", "add it disabled (nothing is sent until `webhooks enable`)")
+    .option("--json", "print the secret and the endpoint as JSON")
+    .action(async (url: string, o) => {
+      const op = await import("./commands/webhooks.ts");
+      const events = o.events ? op.parseWebhookEvents(o.events) : undefined;
+      const r = await op.addWebhook(hookClient(o), {
+        url,
+        events,
+        description: o.description,
+        secret: o.secret,
+        disabled: o.disabled,
+      });
+      if (o.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+      else {
+        process.stdout.write(`${r.secret}\n`);
+        process.stderr.write(
+          `webhook ${r.webhook.id} -> ${r.webhook.url} (${r.webhook.events.join(", ")})\nthe line above is its signing secret: shown this once (verify Docfleet-Signature with it)\n`,
+        );
+      }
+    });
+  webhooks
+    .command("list")
+    .description("list the endpoints (never their secrets)")
+    .addOption(endpointOption())
+    .addOption(keyOption())
+    .option("--json", "print as JSON")
+    .action(async (o) => {
+      const op = await import("./commands/webhooks.ts");
+      const rows = await op.listWebhooks(hookClient(o));
+      if (o.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+      else if (rows.length === 0) process.stderr.write("no webhooks\n");
+      else process.stdout.write(`${op.webhooksTable(rows)}\n`);
+    });
+  for (const [name, enabled] of [
+    ["enable", true],
+    ["disable", false],
+  ] as const)
+    webhooks
+      .command(name)
+      .description(
+        enabled
+          ? "resume an endpoint (its waiting deliveries go out)"
+          : "pause an endpoint (deliveries wait)",
+      )
+      .argument("<id>", "the endpoint's id")
+      .addOption(endpointOption())
+      .addOption(keyOption())
+      .option("--json", "print the endpoint as JSON")
+      .action(async (id: string, o) => {
+        const op = await import("./commands/webhooks.ts");
+        const w = await op.setEnabled(hookClient(o), id, enabled);
+        if (o.json) process.stdout.write(`${JSON.stringify(w, null, 2)}\n`);
+        else process.stdout.write(`webhook ${w.id} ${w.enabled ? "enabled" : "disabled"}\n`);
+      });
+  webhooks
+    .command("remove")
+    .description("delete an endpoint and its delivery log")
+    .argument("<id>", "the endpoint's id")
+    .addOption(endpointOption())
+    .addOption(keyOption())
+    .option("--json", "print as JSON")
+    .action(async (id: string, o) => {
+      const op = await import("./commands/webhooks.ts");
+      await op.removeWebhook(hookClient(o), id);
+      if (o.json) process.stdout.write(`${JSON.stringify({ id, removed: true })}\n`);
+      else process.stdout.write(`webhook ${id} removed\n`);
+    });
+  webhooks
+    .command("deliveries")
+    .description("the delivery log, newest first: status, attempts, last answer, next attempt")
+    .addOption(endpointOption())
+    .addOption(keyOption())
+    .option("--webhook <id>", "only this endpoint's deliveries")
+    .addOption(
+      new Option("--status <status>", "only deliveries in this status").choices([
+        "PENDING",
+        "DELIVERED",
+        "FAILED",
+      ]),
+    )
+    .addOption(new Option("--limit <n>", "deliveries (at most 200)").default(50).argParser(int("limit", 1)))
+    .option("--json", "print as JSON")
+    .action(async (o) => {
+      const op = await import("./commands/webhooks.ts");
+      const rows = await op.listDeliveries(hookClient(o), {
+        webhookId: o.webhook,
+        status: o.status,
+        limit: o.limit,
+      });
+      if (o.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+      else if (rows.length === 0) process.stderr.write("no deliveries\n");
+      else process.stdout.write(`${op.deliveriesTable(rows)}\n`);
+    });
+  webhooks
+    .command("redeliver")
+    .description("send a delivery again now, under the same id (a FAILED one, or any)")
+    .argument("<delivery>", "the delivery's id (as `webhooks deliveries` lists it)")
+    .addOption(endpointOption())
+    .addOption(keyOption())
+    .option("--json", "print the delivery as JSON")
+    .action(async (id: string, o) => {
+      const op = await import("./commands/webhooks.ts");
+      const d = await op.redeliver(hookClient(o), id);
+      if (o.json) process.stdout.write(`${JSON.stringify(d, null, 2)}\n`);
+      else process.stdout.write(`delivery ${d.id} queued again (${d.eventType} to webhook ${d.webhookId})\n`);
+    });
+
   const keys = program
     .command("keys")
     .description(

@@ -119,6 +119,20 @@ export const baseEnvSchema = z.object({
   OLLAMA_MAX_PROMPT_CHARS: int(16_000, 500),
   /** HMAC key for signed URLs of the local object store; generated and kept in the data folder if unset. */
   DOCFLEET_SIGNING_SECRET: z.string().min(32).optional(),
+  /**
+   * Key material for webhook secrets stored encrypted (AES-256-GCM, HKDF-derived); default
+   * DOCFLEET_SIGNING_SECRET, then the data folder's signing-secret (embedded). Every gateway and relay of a
+   * deployment needs the same one.
+   */
+  DOCFLEET_WEBHOOK_KEY: z.string().min(32).optional(),
+  /** Webhook deliveries: attempts before FAILED, backoff (doubling from the base, capped), request timeout. */
+  DOCFLEET_WEBHOOK_MAX_ATTEMPTS: int(DEFAULT_SETTINGS.webhooks.maxAttempts, 1),
+  DOCFLEET_WEBHOOK_BASE_DELAY_MS: int(DEFAULT_SETTINGS.webhooks.baseDelayMs, 1),
+  DOCFLEET_WEBHOOK_MAX_DELAY_MS: int(DEFAULT_SETTINGS.webhooks.maxDelayMs, 1),
+  DOCFLEET_WEBHOOK_TIMEOUT_MS: int(DEFAULT_SETTINGS.webhooks.timeoutMs, 100),
+  /** Webhook requests in flight per relay process, and per endpoint. */
+  DOCFLEET_WEBHOOK_CONCURRENCY: int(DEFAULT_SETTINGS.webhooks.concurrency, 1),
+  DOCFLEET_WEBHOOK_PER_ENDPOINT: int(DEFAULT_SETTINGS.webhooks.perEndpoint, 1),
   DOCFLEET_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /**
    * The GraphQL surface. development: introspection, GraphiQL and "Did you mean" suggestions; production:
@@ -290,6 +304,8 @@ export interface AdapterConfig {
   browser: { corsOrigins: string[]; allowedHosts: string[] };
   observability: { metricsPort: number; metricsHost: string; tracesExporter: "none" | "console" | "otlp" };
   settings: PipelineSettings;
+  /** DOCFLEET_WEBHOOK_KEY or DOCFLEET_SIGNING_SECRET (buildDeps falls back to the local store's secret file). */
+  secretKey: string | undefined;
 }
 
 /** The typed, nested configuration every composition root takes. */
@@ -442,6 +458,16 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
       maxOcrPages: env.DOCFLEET_MAX_OCR_PAGES,
       maxPixels: env.DOCFLEET_MAX_PIXELS,
       authRecheckMs: env.DOCFLEET_AUTH_RECHECK_MS,
+      webhooks: {
+        ...DEFAULT_SETTINGS.webhooks,
+        maxAttempts: env.DOCFLEET_WEBHOOK_MAX_ATTEMPTS,
+        baseDelayMs: env.DOCFLEET_WEBHOOK_BASE_DELAY_MS,
+        maxDelayMs: env.DOCFLEET_WEBHOOK_MAX_DELAY_MS,
+        timeoutMs: env.DOCFLEET_WEBHOOK_TIMEOUT_MS,
+        concurrency: env.DOCFLEET_WEBHOOK_CONCURRENCY,
+        perEndpoint: env.DOCFLEET_WEBHOOK_PER_ENDPOINT,
+      },
     },
+    secretKey: env.DOCFLEET_WEBHOOK_KEY ?? env.DOCFLEET_SIGNING_SECRET,
   };
 }

@@ -11,6 +11,7 @@ export * from "./domain/lifecycle.ts";
 export * from "./domain/messages.ts";
 export * from "./domain/outages.ts";
 export * from "./domain/plan.ts";
+export * from "./domain/webhooks.ts";
 export * from "./observability/index.ts";
 export type { ParsedDocument, ParseOptions } from "./parse/index.ts";
 export {
@@ -31,3 +32,4 @@ export * as graphReads from "./repositories/graph.ts";
 export * from "./repositories/tenant-scope.ts";
 export * from "./services/index.ts";
 export { checkStageHandlers, STAGE_HANDLERS } from "./stages/index.ts";
+export * from "./webhook-signature.ts";

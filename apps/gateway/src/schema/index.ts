@@ -11,6 +11,7 @@ import "./operations.ts";
 import "./progress.ts";
 import "./search.ts";
 import "./upload.ts";
+import "./webhooks.ts";
 
 export function toSchema() {
   const schema = builder.toSchema({ sortSchema: false });

@@ -156,7 +156,7 @@ export function createLogger(
 }
 
 /** The local store's signing key: kept in the data folder so URLs survive a restart. */
-async function localSecret(root: string): Promise<string> {
+export async function localSecret(root: string): Promise<string> {
   const file = join(root, "..", "signing-secret");
   try {
     return (await readFile(file, "utf8")).trim();

@@ -4,6 +4,7 @@ import { createServices, type Services } from "../services/index.ts";
 import { LOCAL_TENANT_ID } from "../services/keys.ts";
 import { ProgressReconciler } from "../services/reconciler.ts";
 import { OutboxRelay } from "../services/relay.ts";
+import { WebhookDispatcher, webhookSecretBox } from "../services/webhooks.ts";
 
 /** A part of a process that starts after the application and stops before it (worker, gateway, metrics). */
 export interface Role {
@@ -36,6 +37,8 @@ export interface Application {
    * the relay runs, one instance at a time (advisory lock).
    */
   readonly reconciler?: ProgressReconciler;
+  /** Sends webhook deliveries (`services/webhooks.ts`); runs where the relay runs. */
+  readonly webhooks?: WebhookDispatcher;
   /** Publishes what the outbox holds, re-queues after a restart of the in-memory queue, then starts `roles` in order. */
   start(roles?: readonly (Role | undefined)[]): Promise<void>;
   /** Stops the roles (last started first), the relay, then closes every port. Idempotent. */
@@ -61,8 +64,12 @@ export async function createApplication(deps: PipelineDeps, opts: ApplicationOpt
     opts.relay === false
       ? undefined
       : new OutboxRelay(db, queue, log, { batchSize: 200, pollMs: opts.relayPollMs ?? 1000 });
+  const webhooks = relay
+    ? new WebhookDispatcher(db, webhookSecretBox(deps.secretKey), deps.settings.webhooks, log)
+    : undefined;
+  if (relay && webhooks) relay.onWebhookDeliveries = webhooks.kick;
   // The after-commit hook is fixed here, once: the relay publishes new outbox rows right away.
-  const services = createServices(deps, { afterCommit: relay?.kick });
+  const services = createServices(deps, { afterCommit: relay?.kick, webhookKick: webhooks?.kick });
   await services.intake.ensureTenant(LOCAL_TENANT_ID, "local");
   const reconciler = relay
     ? new ProgressReconciler(services.resources, services.stages, {
@@ -78,6 +85,7 @@ export async function createApplication(deps: PipelineDeps, opts: ApplicationOpt
     services,
     relay,
     reconciler,
+    webhooks,
     async start(roles = []) {
       await relay?.drain();
       if (opts.requeueOnStart) {
@@ -86,6 +94,7 @@ export async function createApplication(deps: PipelineDeps, opts: ApplicationOpt
       }
       relay?.start();
       reconciler?.start();
+      webhooks?.start();
       for (const role of roles) {
         if (!role) continue;
         await role.start();
@@ -97,6 +106,7 @@ export async function createApplication(deps: PipelineDeps, opts: ApplicationOpt
         for (const role of started.splice(0).reverse()) await role.stop();
         services.outages.close(); // waiters for a dependency give up: nothing more will run
         await reconciler?.stop();
+        await webhooks?.stop();
         await relay?.stop();
         await deps.tracing?.shutdown();
         await queue.close();

@@ -14,6 +14,7 @@ import {
   createObjectStore,
   createQueue,
   createSearch,
+  localSecret,
 } from "./adapters.ts";
 import { tagOutages } from "./outage-tagging.ts";
 
@@ -59,6 +60,12 @@ export async function buildDeps(
     log,
     metrics,
     tracing,
+    // Webhook secrets are sealed under the deployment's key; embedded, the data folder's signing secret.
+    secretKey:
+      cfg.secretKey ??
+      (cfg.objectStore.kind === "local"
+        ? (cfg.objectStore.secret ?? (await localSecret(cfg.objectStore.root)))
+        : undefined),
   };
 }
 

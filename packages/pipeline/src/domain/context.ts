@@ -8,6 +8,7 @@ import type { Category, Models } from "../ports/models.ts";
 import type { ObjectStore } from "../ports/object-store.ts";
 import type { Queue } from "../ports/queue.ts";
 import type { SearchIndex } from "../ports/search.ts";
+import { DEFAULT_WEBHOOK_SETTINGS, type WebhookSettings } from "./webhooks.ts";
 
 /** Limits and policies the pipeline applies; parsed from config by each app. */
 export interface PipelineSettings {
@@ -58,6 +59,8 @@ export interface PipelineSettings {
    * stage waits: ceil(slots × fraction), at least 1; 0 turns per-tenant fairness off (`TenantShares`).
    */
   tenantFairShare: number;
+  /** Webhook deliveries: attempts, backoff, timeouts and concurrency (DOCFLEET_WEBHOOK_*). */
+  webhooks: WebhookSettings;
 }
 
 export const DEFAULT_SETTINGS: PipelineSettings = {
@@ -78,6 +81,7 @@ export const DEFAULT_SETTINGS: PipelineSettings = {
   maxOcrPages: 50,
   authRecheckMs: 5000,
   tenantFairShare: 0.5,
+  webhooks: DEFAULT_WEBHOOK_SETTINGS,
 };
 
 /**
@@ -108,6 +112,11 @@ export interface PipelineDeps {
   metrics?: Metrics;
   /** This process's tracer; stage runs continue the trace their message carries (absent: no spans). */
   tracing?: Tracing;
+  /**
+   * Key material for secrets stored encrypted (webhook signing secrets): DOCFLEET_WEBHOOK_KEY, else
+   * DOCFLEET_SIGNING_SECRET, else the local store's signing-secret file. Absent: webhooks are refused.
+   */
+  secretKey?: string;
 }
 
 /** Object keys, always under the tenant's prefix and never derived from file names. */

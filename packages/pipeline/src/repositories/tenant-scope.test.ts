@@ -97,6 +97,8 @@ describe("scopedToTenant (PGlite)", () => {
       TenantModel: { kind: "column", field: "tenantId" },
       // deployment-wide (workers serve every tenant): read through the Pipeline, never a tenant's client
       Worker: { kind: "refused" },
+      WebhookEndpoint: { kind: "column", field: "tenantId" },
+      WebhookDelivery: { kind: "column", field: "tenantId" },
     });
   });
 

@@ -1,5 +1,6 @@
 import type { Prisma } from "@docfleet/schema";
 import type { EventPayload } from "../domain/events.ts";
+import { webhookBody, webhookEventId } from "../domain/webhooks.ts";
 import {
   COUNTER_FIELDS,
   counterDelta,
@@ -10,6 +11,7 @@ import {
 import type { PipelineEvent } from "../ports/event-bus.ts";
 import type { Tx } from "./db.ts";
 import { eventPayloadJson } from "./events.ts";
+import { enqueueEvents, outboxEvents } from "./webhooks.ts";
 
 /**
  * Moves documents between states inside the caller's transaction: a guarded update (fails with
@@ -67,6 +69,14 @@ export async function transition(tx: Tx, spec: TransitionSpec): Promise<Pipeline
       createdAt,
     })),
   });
+  // The tenant's webhooks, through the outbox: queued only when an endpoint subscribes to this type.
+  await enqueueEvents(
+    tx,
+    spec.tenantId,
+    spec.eventType,
+    outboxEvents(events, webhookEventId, webhookBody),
+    spec.batchId,
+  );
   if (spec.outbox) {
     const rows = ids.map(spec.outbox).filter((r): r is OutboxRow => r !== null);
     if (rows.length > 0) await tx.outbox.createMany({ data: rows });

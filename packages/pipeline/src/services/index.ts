@@ -13,6 +13,7 @@ import { createResources, type ResourceOptions, type Resources } from "./resourc
 import { ReviewService } from "./review.ts";
 import { SearchService } from "./search.ts";
 import { StageRunner } from "./stage-runner.ts";
+import { WebhooksService, webhookSecretBox } from "./webhooks.ts";
 
 /**
  * The application's API, one service per area over one shared resources object. The gateway's
@@ -33,12 +34,16 @@ export interface Services {
   keys: ApiKeys;
   /** Circuit breakers per dependency: outages told from document failures, health, pausing consumers. */
   outages: Outages;
+  /** A tenant's webhook endpoints and delivery log (the dispatcher sends them where the relay runs). */
+  webhooks: WebhooksService;
 }
 
 export function createServices(
   deps: PipelineDeps,
   opts: ResourceOptions & {
     handlers?: Record<StageName, StageHandler>;
+    /** Wakes this process's webhook dispatcher (a redelivery or an endpoint enabled). */
+    webhookKick?: () => void;
     /** Breaker timings, and probes to use instead of the ports' (tests). */
     outages?: OutageOptions & { probes?: Partial<Record<Dependency, Probe>> };
   } = {},
@@ -57,6 +62,7 @@ export function createServices(
     deletion: new DeletionService(resources),
     keys: new ApiKeys(deps.db.prisma),
     outages,
+    webhooks: new WebhooksService(deps.db, webhookSecretBox(deps.secretKey), opts.webhookKick),
   };
 }
 
@@ -113,5 +119,13 @@ export {
   toFilter,
 } from "./search.ts";
 export type { StageRunner } from "./stage-runner.ts";
+export {
+  type WebhookAttempt,
+  type WebhookDeliveryInfo,
+  WebhookDispatcher,
+  type WebhookInfo,
+  type WebhooksService,
+  webhookSecretBox,
+} from "./webhooks.ts";
 export type { Holding, TenantShares, TenantSharesOptions } from "./tenant-shares.ts";
 export { type WorkerInfo, WorkerRegistry } from "./workers.ts";

@@ -1,7 +1,9 @@
 import type { Logger } from "pino";
+import { WEBHOOK_TOPIC, WebhookOutboxPayload } from "../domain/webhooks.ts";
 import type { Database } from "../ports/database.ts";
 import type { Queue } from "../ports/queue.ts";
-import { claimUnsent, markSent, readOutboxLag } from "../repositories/outbox.ts";
+import { anyUnsent, claimUnsent, markSent, readOutboxLag } from "../repositories/outbox.ts";
+import { fanOut } from "../repositories/webhooks.ts";
 
 export interface RelayOptions {
   /** Rows claimed per round. */
@@ -20,6 +22,8 @@ export class OutboxRelay {
   private running: Promise<unknown> | null = null;
   private again = false;
   private stopped = false;
+  /** Called after a round that fanned webhook events out into deliveries (the dispatcher's `kick`). */
+  onWebhookDeliveries: (() => void) | undefined;
 
   constructor(
     private readonly db: Database,
@@ -99,12 +103,23 @@ export class OutboxRelay {
   }
 
   private async round(): Promise<number> {
-    return this.db.prisma.$transaction(
+    if (!(await anyUnsent(this.db))) return 0;
+    let deliveries = 0;
+    const n = await this.db.prisma.$transaction(
       async (tx) => {
         const rows = await claimUnsent(tx, this.opts.batchSize);
         if (rows.length === 0) return 0;
+        // Webhook events are no queue's: they become deliveries in this transaction (services/webhooks.ts
+        // sends them), so a row is fanned out exactly once.
+        const queued = rows.filter((r) => r.topic !== WEBHOOK_TOPIC);
+        for (const r of rows.filter((r) => r.topic === WEBHOOK_TOPIC)) {
+          const p = WebhookOutboxPayload.safeParse(r.payload);
+          // A row of another shape would fail every round: logged and marked sent instead.
+          if (p.success) deliveries += await fanOut(tx, p.data);
+          else this.log.error({ outboxId: r.id.toString(), err: p.error }, "unreadable webhook outbox row");
+        }
         await Promise.all(
-          rows.map((r) => this.queue.publish(r.topic, r.payload, { messageId: `outbox-${r.id}` })),
+          queued.map((r) => this.queue.publish(r.topic, r.payload, { messageId: `outbox-${r.id}` })),
         );
         await markSent(
           tx,
@@ -114,5 +129,7 @@ export class OutboxRelay {
       },
       { timeout: 60_000, maxWait: 60_000 },
     );
+    if (deliveries > 0) this.onWebhookDeliveries?.();
+    return n;
   }
 }
