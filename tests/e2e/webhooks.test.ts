@@ -82,7 +82,31 @@ describe("webhooks: signed deliveries from the outbox, retries, redelivery, tena
   let dead: { url: string };
   let other: { url: string };
   let deadDown = true;
+  let later: { url: string };
+  let laterDown = true;
   let keyB: string;
+
+  /** docfleet on the test database (no worker: uploads stop at QUEUED), its attempts recorded. */
+  const start = async () => {
+    const sys = await inProcessSystem(join(dir, "data"), {
+      env: {
+        DATABASE_URL: dbUrl,
+        DOCFLEET_WEBHOOK_BASE_DELAY_MS: "20",
+        DOCFLEET_WEBHOOK_MAX_DELAY_MS: "100",
+        DOCFLEET_WEBHOOK_MAX_ATTEMPTS: "3",
+        DOCFLEET_WEBHOOK_TIMEOUT_MS: "5000",
+      },
+    });
+    sys.app.webhooks!.events.on("attempt", (a) => {
+      attempts.push(a);
+      waiters = waiters.filter((w) => {
+        if (!w.check()) return true;
+        w.done();
+        return false;
+      });
+    });
+    return sys;
+  };
 
   /** Resolves when `check` holds after some attempt was recorded (or at once). */
   const whenAttempts = (what: string, check: () => boolean) => {
@@ -112,24 +136,9 @@ describe("webhooks: signed deliveries from the outbox, retries, redelivery, tena
     );
     dead = await receiver("dead", received, () => (deadDown ? 503 : 200));
     other = await receiver("other", received, () => 200);
-    receivers.push(flaky as never, dead as never, other as never);
-    system = await inProcessSystem(join(dir, "data"), {
-      env: {
-        DATABASE_URL: dbUrl,
-        DOCFLEET_WEBHOOK_BASE_DELAY_MS: "20",
-        DOCFLEET_WEBHOOK_MAX_DELAY_MS: "100",
-        DOCFLEET_WEBHOOK_MAX_ATTEMPTS: "3",
-        DOCFLEET_WEBHOOK_TIMEOUT_MS: "5000",
-      },
-    });
-    system.app.webhooks!.events.on("attempt", (a) => {
-      attempts.push(a);
-      waiters = waiters.filter((w) => {
-        if (!w.check()) return true;
-        w.done();
-        return false;
-      });
-    });
+    later = await receiver("later", received, () => (laterDown ? 503 : 200));
+    receivers.push(flaky as never, dead as never, other as never, later as never);
+    system = await start();
     const tenantB = await system.app.services.keys.tenantByName("webhooks B", { create: true });
     keyB = (await system.app.services.keys.create({ tenantId: tenantB!.id, name: "b", scopes: ["admin"] }))
       .secret;
@@ -482,5 +491,51 @@ describe("webhooks: signed deliveries from the outbox, retries, redelivery, tena
     const listed = JSON.stringify(await gql(system.url, `{ webhooks { ${ALL} } }`));
     expect(listed).not.toContain(own.slice(12));
     expect(listed).not.toContain(flakyHook.secret.slice(12));
+  });
+  it("keeps a delivery's retry schedule in the database across a restart", async () => {
+    // This endpoint's retry waits an hour: the schedule is in next_attempt_at, not in a timer.
+    system.deps.settings.webhooks.baseDelayMs = 3_600_000;
+    system.deps.settings.webhooks.maxDelayMs = 3_600_000;
+    const c = await create({ url: later.url, events: ["DOCUMENTS_REQUESTED"] });
+    const n = attempts.length;
+    const { batchId } = await uploadTexts(1, "restart");
+    await whenAttempts("the first, failed attempt", () =>
+      attempts.slice(n).some((a) => a.endpointId === c.webhook.id && a.status === "PENDING"),
+    );
+    const client = new pg.Client({ connectionString: dbUrl });
+    await client.connect();
+    try {
+      const due = async () =>
+        (
+          await client.query<{ id: string; attempts: number; wait: number }>(
+            `SELECT id, attempts, extract(epoch FROM next_attempt_at - now())::float8 AS wait
+             FROM webhook_delivery WHERE endpoint_id = $1`,
+            [c.webhook.id],
+          )
+        ).rows;
+      const [row] = await due();
+      expect(row).toMatchObject({ attempts: 1 });
+      expect(row!.wait).toBeGreaterThan(60); // half an hour at least (jitter), not a few ms
+      await system.stop();
+      laterDown = false;
+      system = await start(); // a new process: short backoff again, nothing in memory
+      expect((await due())[0]).toMatchObject({ id: row!.id, attempts: 1 });
+      const m = attempts.length;
+      // the hour passes (in the database)
+      await client.query("UPDATE webhook_delivery SET next_attempt_at = now() WHERE id = $1", [row!.id]);
+      await whenAttempts("the retry after the restart", () =>
+        attempts.slice(m).some((a) => a.deliveryId === row!.id && a.status === "DELIVERED"),
+      );
+      const reqs = received.filter((r) => r.receiver === "later");
+      expect(
+        reqs.map((r) => [r.answered, r.headers["docfleet-attempt"], r.headers["docfleet-webhook-id"]]),
+      ).toEqual([
+        [503, "1", row!.id],
+        [200, "2", row!.id],
+      ]);
+      expect(JSON.parse(reqs[1]!.body)).toMatchObject({ type: "documents.requested", batchId });
+    } finally {
+      await client.end();
+    }
   });
 });
