@@ -5,6 +5,8 @@ import {
   type Facet as SearchFacet,
   type SearchPage,
 } from "@docfleet/pipeline";
+import { queryFromInfo } from "@pothos/plugin-prisma";
+import type { GraphQLResolveInfo } from "graphql";
 import { builder } from "../builder.ts";
 import { Document } from "./document.ts";
 
@@ -171,6 +173,23 @@ SearchResult.implement({
   }),
 });
 
+/**
+ * What the request selects under the hits' `document` (through `edges.node` and `hits`), merged into
+ * one Prisma query: the page's documents and their relations (batch, ...) are read in one findMany
+ * with its includes, never one query per hit for a relation (issue 17: the batch was read per hit).
+ */
+function documentQuery(ctx: object, info: GraphQLResolveInfo): object {
+  return queryFromInfo({
+    context: ctx,
+    info,
+    typeName: "Document",
+    paths: [
+      ["edges", "node", "document"],
+      ["hits", "document"],
+    ],
+  });
+}
+
 const FIRST = `hits per page, 1..${SEARCH_MAX_FIRST} (default 10); more is refused with BAD_REQUEST, never capped`;
 const AFTER = `pageInfo.endCursor of the previous page; paging stops ${SEARCH_MAX_DEPTH} hits deep (BAD_REQUEST)`;
 
@@ -190,11 +209,11 @@ builder.queryFields((t) => ({
       first: t.arg.int({ defaultValue: 10, description: FIRST }),
       after: t.arg.string({ description: AFTER }),
     },
-    resolve: (_root, args, ctx) =>
+    resolve: (_root, args, ctx, info) =>
       ctx.services.search.search(
         ctx.tenantId,
         { ...args, mode: args.mode as Mode | null | undefined, signal: ctx.request?.signal },
-        { db: ctx.prisma },
+        { db: ctx.prisma, query: documentQuery(ctx, info) },
       ),
   }),
   similar: t.field({
@@ -211,12 +230,12 @@ builder.queryFields((t) => ({
       first: t.arg.int({ defaultValue: 10, description: FIRST }),
       after: t.arg.string({ description: AFTER }),
     },
-    resolve: (_root, args, ctx) =>
+    resolve: (_root, args, ctx, info) =>
       ctx.services.search.similar(
         ctx.tenantId,
         String(args.documentId),
         { ...args, signal: ctx.request?.signal },
-        { db: ctx.prisma },
+        { db: ctx.prisma, query: documentQuery(ctx, info) },
       ),
   }),
 }));
