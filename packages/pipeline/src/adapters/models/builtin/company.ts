@@ -1,5 +1,6 @@
 import type { Rule } from "./calibration.ts";
 import { headLines, type Line, printedPart } from "./lines.ts";
+import { repairNameWords } from "./vocabulary.ts";
 
 export interface Span {
   raw: string;
@@ -13,7 +14,7 @@ export interface Span {
 
 /** Legal forms, as printed (OCR reads B as 8 and O as 0 often enough to allow for it). */
 export const LEGAL_SUFFIX =
-  /(?<![\p{L}])(?:S[DO0]N\.?\s*[B8]H[DO0]|[B8]ERHAD|[B8]HD|S\/B|Inc|LLC|L\.L\.C|Ltd|Limited|GmbH|AG|SA|S\.A|SARL|SAS|SRL|S\.R\.L|SpA|BV|B\.V|NV|N\.V|Corp|Corporation|Co|Company|PLC|Pty|LLP|LP|KG|OHG|Oy|AB|ApS|A\/S|PTE|PT|CC)\.?(?![\p{L}])/iu;
+  /(?<![\p{L}])(?:S[DOB0]N\.?\s*[B8]H[DO0]|[B8]ERHAD|[B8]HD|S\/[B8F]|Inc|LLC|L\.L\.C|Ltd|Limited|GmbH|AG|SA|S\.A|SARL|SAS|SRL|S\.R\.L|SpA|BV|B\.V|NV|N\.V|Corp|Corporation|Co|Company|PLC|Pty|LLP|LP|KG|OHG|Oy|AB|ApS|A\/S|PTE|PT|CC)\.?(?![\p{L}])/iu;
 /** Words of trading names (sole proprietors and shops print no legal form). */
 const BUSINESS_WORD =
   /(?<![\p{L}])(?:enterprises?|trading|traders?|restaurants?|restoran|kedai|perniagaan|hardware|mart|market|supermarket|minimarket|store|stores|shop|cafe|café|bistro|bakery|pharmacy|farmasi|stationery|gallery|machinery|supplies|supply|services|holdings|international|industries|industry|motor|motors|electrical|electronics|station|petro|kitchen|kitchenette|delights|bookstore|books|florist|boutique|hotel|clinic|klinik|deco|pub|bar|group|studio|solutions|consulting|associates|partners|agency|works)(?![\p{L}])/iu;
@@ -33,7 +34,7 @@ export function findCompany(lines: readonly Line[]): Span | undefined {
   // Past the address, a name is an advert or a "formerly known as": worth less.
   let pastAddress = false;
   head.forEach((line, i) => {
-    const [s, e] = printedPart(line.text);
+    let [s, e] = printedPart(line.text);
     let part = line.text.slice(s, e);
     let end = e;
     // A registration number in brackets after the name is not part of it.
@@ -43,6 +44,12 @@ export function findCompany(lines: readonly Line[]): Span | undefined {
       end = s + reg.index;
     }
     part = part.replace(/[\s,;:|]+$/, "");
+    // A lone margin letter before the name ("X UNIHAKKA ..."); "C W KHOO" and "A ..." are names.
+    const margin = /^[B-HJ-Z]\s+(?=\p{Lu}{4})/u.exec(part);
+    if (margin && LEGAL_SUFFIX.test(part)) {
+      part = part.slice(margin[0].length);
+      s += margin[0].length;
+    }
     // Margin noise after the name: a lone character, or marks after the legal form ("SDN BHD:3").
     part = part.replace(/\s+[^\s(]$/u, "");
     const legal = [...part.matchAll(new RegExp(LEGAL_SUFFIX.source, "giu"))].at(-1);
@@ -70,7 +77,7 @@ export function findCompany(lines: readonly Line[]): Span | undefined {
         : "company.first_line";
     const score =
       (suffix ? 3 : business ? 2 : 1) - i * 0.1 + (words.length >= 2 ? 0.3 : 0) - (pastAddress ? 1.5 : 0);
-    const value = fixSuffix(part.replace(/\s+/g, " ").trim());
+    const value = repairNameWords(fixSuffix(part.replace(/\s+/g, " ").trim()));
     candidates.push({
       raw: part,
       value,
@@ -89,5 +96,9 @@ export function findCompany(lines: readonly Line[]): Span | undefined {
 
 /** Undoes OCR's usual misreadings inside a legal form: "SDN 8HD" → "SDN BHD", "S0N" → "SDN". */
 function fixSuffix(s: string): string {
-  return s.replace(/\bS[DO0]N(\.?\s*)[B8]H[DO0]\b/g, "SDN$1BHD").replace(/\b8H[D0O]\b/g, "BHD");
+  return s
+    .replace(/(?<=\p{L}{3})\.(?=\s+S[DOB0]N\.?\s*[B8]H[DO0]\b)/gu, "") // "INTERNATIONAL. SDN BHD"
+    .replace(/\bS[DOB0]N(\.?\s*)[B8]H[DO0]\b/g, "SDN$1BHD")
+    .replace(/\b8H[D0O]\b/g, "BHD")
+    .replace(/(?<=\s)S\/[8F]$/, "S/B");
 }

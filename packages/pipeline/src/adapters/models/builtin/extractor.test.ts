@@ -150,10 +150,24 @@ describe("extractCategoryFields: receipts", () => {
       "SUB-TOTAL (EX) : 26.00\nTOTAL TAX 1.56\nROUNDING -0.01\nBERL Be 7 2 Re JH 27.55\nCASH 50";
     const [g] = extractCategoryFields(garbled, category({ total: money }));
     expect(g).toMatchObject({ value: "27.55", confidence: RULE_PRECISION["total.sum_only"] });
-    // Cash with no change is not the total when subtotal plus tax says otherwise.
+    // Cash with no change is not the total when subtotal plus tax says otherwise; when it is a digit
+    // off their sum rounded to 5 sen, that sum is what was paid.
     expect(
-      total("Sub Total 144.68\nTotal Tax 8.68\nTOTA: io, H63.35\nCASH /953.35\nCHANGE 0.00"),
+      total("Sub Total 144.68\nTotal Tax 8.68\nTOTA: io, H63.35\nCASH 500.00\nCHANGE 0.00"),
     ).toBeUndefined();
+    const [paid] = extractCategoryFields(
+      "Sub Total 144.68\nTotal Tax 8.68\nTOTA: io, H63.35\nCASH /953.35\nCHANGE 0.00",
+      category({ total: money }),
+    );
+    expect(paid).toMatchObject({ value: "153.35", confidence: RULE_PRECISION["total.paid_corrected"] });
+    // A total line a digit off subtotal plus tax (amounts without their decimal points), the tax 6 %
+    // of the subtotal: the sum is the total. Without the tax bearing the subtotal out, the line stands.
+    const [sum] = extractCategoryFields(
+      "Total Sales (Excluding GST) 5142\nTotal GST 308\nRounding 0.00\nTotal Sales (Inclusive of GST) 64.50",
+      category({ total: money }),
+    );
+    expect(sum).toMatchObject({ value: "54.50", confidence: RULE_PRECISION["total.sum_corrected"] });
+    expect(total("Sub Total 51.42\nGST 4.08\nTotal 65.50")).toBe("65.50");
     // A digit off cash minus change is corrected only when subtotal plus tax agrees with the latter.
     expect(total("Total Amount: $2.20\nNett Total: $8.20\nCASH $3.20\nChange $0.00")).toBe("8.20");
     expect(
@@ -187,6 +201,52 @@ describe("extractCategoryFields: receipts", () => {
     expect(total(receipt)).toBe("9.00");
     expect(total("ITEM QTY AMOUNT\nTP-24 5 1.32 6.60\nTOTAL 6.60")).toBe("6.60");
     expect(total("AMOUNT\n1.32 6.60")).toBeUndefined();
+  });
+
+  it("puts back what OCR misread in a company's legal form, trading words and margins", () => {
+    const company = (text: string) => one(text, "company", str);
+    expect(company("= - UNIHAKKA INTERNATIONAL. SDN BHD ; :\n12, Jalan Tampoi 7/4")).toBe(
+      "UNIHAKKA INTERNATIONAL SDN BHD",
+    );
+    expect(company("X UNIHAKKA INTERNATIONAL SBN BHD\n12, Jalan Tampoi 7/4")).toBe(
+      "UNIHAKKA INTERNATIONAL SDN BHD",
+    );
+    expect(company("C W KHOO HARDWARE SDN BHD\nNO.50,JALAN PBS 14/11")).toBe("C W KHOO HARDWARE SDN BHD");
+    expect(company("Owner by Castle Blue S/F\n{1035683-T)")).toBe("Owner by Castle Blue S/B");
+    expect(company("SIN DU RESTAURAMT\nK3-113, JL IBRAHIM SULTAN")).toBe("SIN DU RESTAURANT");
+    expect(company("GOLDEN ARCHES RESTAURANTS SDN BHD\nLevel 6")).toBe("GOLDEN ARCHES RESTAURANTS SDN BHD");
+  });
+
+  it("reads the address past the registration number and what letterheads print under the name", () => {
+    const address = (text: string) => one(text, "address", str);
+    expect(
+      address(
+        "Gerbang Alaf Restaurants Sdn Bhd\n(65351-M)\nformerly known as\nGolden Arches Restaurants Sdn Bhd\nLicensee of McDonald's\nLevel 6, Bangunan TH, Damansara Uptown3\nNo.3, Jalan SS21/39,47400 Petaling Jaya\nSelangor\n(GST ID No: 000504664064)",
+      ),
+    ).toBe("Level 6, Bangunan TH, Damansara Uptown3 No.3, Jalan SS21/39,47400 Petaling Jaya Selangor");
+    expect(address("BOOK TA .K SDN 8HD\n78911 7-W\nNO.53 JALAN SAGU 18,\n81100 JOHOR BAHRU")).toBe(
+      "NO.53 JALAN SAGU 18, 81100 JOHOR BAHRU",
+    );
+    // "No:" before the house number is print, not margin noise.
+    expect(address("LIGHTROOM GALLERY SDN BHD\nNo: 28, JALAN ASTANA 1C,\n41050 KLANG SELANGOR")).toBe(
+      "No: 28, JALAN ASTANA 1C, 41050 KLANG SELANGOR",
+    );
+  });
+
+  it("puts back address words, states and postcodes OCR misread by a letter", () => {
+    const address = (text: string) => one(text, "address", str);
+    expect(
+      address(
+        "UNIHAKKA INTERNATIONAL SDN BHD\n12, Jalan Tampoi 7/4, K awasan Perindustiian\nTampoi.&1200 Johor Bahru, Johar .",
+      ),
+    ).toBe("12, Jalan Tampoi 7/4, Kawasan Perindustrian Tampoi.81200 Johor Bahru, Johor .");
+    expect(address("LIGHTROOM SDN BHD\n28, JALAN ASTANA,\n41050 KLANG SELANGOR D.E, MALAYSTA")).toBe(
+      "28, JALAN ASTANA, 41050 KLANG SELANGOR D.E, MALAYSIA",
+    );
+    // Names of streets and towns outside the vocabulary stay as printed, right or wrong.
+    expect(address("ABC SDN BHD\n27, JALAN DEDAF 13,\n81100 JOHOR BAHRU")).toBe(
+      "27, JALAN DEDAF 13, 81100 JOHOR BAHRU",
+    );
   });
 
   it("drops margin noise after the company name", () => {

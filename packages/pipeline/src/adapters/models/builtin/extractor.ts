@@ -367,6 +367,7 @@ class Doc {
       // Parts of the sum: subtotal, then tax and service charge printed under it.
       let subtotal: { i: number; a: Amount } | undefined;
       const addends: Amount[] = [];
+      const rates: number[] = [];
       lines.forEach((line, i) => {
         const t = line.text;
         // The tax summary under the total repeats totals of its own (net, tax per rate); a column
@@ -390,14 +391,18 @@ class Doc {
           return;
         }
         if (SUBTOTAL_LABEL.test(t) && !INCLUSIVE.test(t)) {
-          const a = this.amounts(line).at(-1);
+          const a = this.amounts(line).at(-1) ?? bareCents(line);
           if (a && !subtotal && cands.length === 0) subtotal = { i, a };
         } else if (subtotal && cands.length === 0 && ADDEND_LABEL.test(t) && !INCLUSIVE.test(t)) {
           const m = ADDEND_LABEL.exec(t)!;
-          const a = this.amounts(line)
-            .filter((x) => x.start - line.start >= m.index + m[0].length)
-            .at(-1);
-          if (a && addends.length < 3) addends.push(a);
+          const a =
+            this.amounts(line)
+              .filter((x) => x.start - line.start >= m.index + m[0].length)
+              .at(-1) ?? bareCents(line);
+          if (a && addends.length < 3) {
+            addends.push(a);
+            if (m[3]) rates.push(Number.parseFloat(m[3]) / 100);
+          }
         }
         const excluded = NOT_TOTAL_LABEL.test(t) && !INCLUSIVE.test(t);
         if (excluded) return;
@@ -464,7 +469,17 @@ class Doc {
         sums.add(sum.toFixed(2));
         const r = rounding.find((r) => r.i > subtotal!.i);
         if (r) sums.add((sum + Number(r.a.value)).toFixed(2));
+        // Rounded to the 5 sen cash is paid in (the rounding line is often misread or not printed).
+        sums.add((Math.round(sum * 20) / 20).toFixed(2));
       }
+      // Subtotal and tax bear each other out: the tax is the printed rate (else a usual one) of the
+      // subtotal. Then their sum outweighs a total line one misread digit away from it.
+      const taxAgrees =
+        subtotal !== undefined &&
+        addends.length === 1 &&
+        (rates.length > 0 ? rates : USUAL_TAX_RATES).some(
+          (rate) => Math.abs(Number(subtotal!.a.value) * rate - Number(addends[0]!.value)) <= 0.011,
+        );
       const count = new Map<string, number>();
       for (const line of lines)
         for (const a of this.amounts(line)) count.set(a.value, (count.get(a.value) ?? 0) + 1);
@@ -507,7 +522,14 @@ class Doc {
           this.found(best.a.start, best.a.end, "total.paid_corrected", paid, best.a.currency ?? currency),
         );
       }
-      if (best && !confirmed) {
+      if (paid === undefined && best && !confirmed && taxAgrees && out.length === 0) {
+        const sum = [...sums].find((x) => x !== best.a.value && nearMiss(best.a.value, x));
+        if (sum && Math.abs(Number(sum) - Number(best.a.value)) > 0.05)
+          out.push(
+            this.found(best.a.start, best.a.end, "total.sum_corrected", sum, best.a.currency ?? currency),
+          );
+      }
+      if (best && !confirmed && out.length === 0) {
         // A rounding adjustment under the chosen total, and the rounded amount printed under it (OCR
         // misreads the adjustment's digits more often than the total's: within 0.05 will do).
         const r = rounding.find((r) => r.i > best.i && r.i <= best.i + 3 && Number(r.a.value) !== 0);
@@ -563,6 +585,17 @@ class Doc {
         sums.size === 0 || [...sums].some((x) => Math.abs(Number(x) - Number(cash?.value)) <= 0.05);
       if (out.length === 0 && cash && (!change || Number(change.value) === 0) && sumAgrees)
         out.push(this.found(cash.start, cash.end, "total.cash_only", cash.value, cash.currency ?? currency));
+      // Cash with no change one misread digit from subtotal plus tax: that sum is what was paid.
+      const tendered = cash?.value;
+      const nearSum =
+        tendered !== undefined &&
+        change !== undefined &&
+        Number(change.value) === 0 &&
+        [...sums].find((x) => nearMiss(tendered, x));
+      if (out.length === 0 && cash && nearSum)
+        out.push(
+          this.found(cash.start, cash.end, "total.paid_corrected", nearSum, cash.currency ?? currency),
+        );
       return out;
     });
   }
@@ -677,6 +710,23 @@ const STRONG_TOTAL_LABEL =
 // OCR reads "TOTAL" as "TOTA!", "T0TAL", "Tatal".
 const TOTAL_LABEL = /\b(t[o0a]t[a4][l1!i|]|summe|jumlah|totale|amount)(?![\p{L}])/iu;
 const SUMMARY_LABEL = /\b(gst|tax|sst|vat)\s*(summary|code|analysis)\b|\bsummary\b/i;
+
+/** Tax rates to check a subtotal's tax against when the receipt prints none (GST, SST, VAT). */
+const USUAL_TAX_RATES = [0.06, 0.1, 0.05, 0.07, 0.08];
+
+/** A label's amount printed without its decimal point at the end of the line: "Total GST 308" → 3.08. */
+function bareCents(line: Line): Amount | undefined {
+  const m = /(?<![\d.,])(\d{3,5})\s*\W{0,2}$/.exec(line.text);
+  if (!m) return undefined;
+  const digits = m[1]!;
+  const start = line.start + m.index;
+  return {
+    raw: digits,
+    value: `${Number(digits.slice(0, -2))}.${digits.slice(-2)}`,
+    start,
+    end: start + digits.length,
+  };
+}
 
 /** Two amounts that differ by one misread digit, or by a rounding (≤ 0.05). */
 function nearMiss(a: string, b: string): boolean {

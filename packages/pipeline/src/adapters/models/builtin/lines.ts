@@ -47,7 +47,9 @@ export function printedPart(line: string): [number, number] {
     /^[^\p{L}\p{N}(]+$/u.test(t) || (mostlyUpper && /\p{Ll}/u.test(t) && t.length <= 4 && !/\d/.test(t));
   let a = 0;
   let b = tokens.length - 1;
-  while (a < b && junk(tokens[a]!.t)) a++;
+  // "No: 28, JALAN ...": the house number's label is print, not noise.
+  const houseNumber = (i: number) => /^no[.:]?$/i.test(tokens[i]!.t) && /^\d/.test(tokens[i + 1]?.t ?? "");
+  while (a < b && junk(tokens[a]!.t) && !houseNumber(a)) a++;
   while (b > a && junk(tokens[b]!.t) && !/^[.,]$/.test(tokens[b]!.t)) b--;
   return [tokens[a]!.s, tokens[b]!.e];
 }
