@@ -275,6 +275,17 @@ interface Outcome {
   inText?: boolean;
 }
 const outcomes: Outcome[] = [];
+/** Receipts whose wrong total is the cash handed over or the change (the issue's usual confusion). */
+const cashOrChange: string[] = [];
+
+/** Amounts printed on the cash-tendered and change lines. */
+function tenderedOrChange(ocrText: string): Set<string> {
+  const out = new Set<string>();
+  for (const line of ocrText.split("\n"))
+    if (/\b(cash|tunai|tendered|change|baki)\b/i.test(line))
+      for (const m of line.matchAll(/\d+[.,]\d{2}(?!\d)/g)) out.add(amount(m[0].replace(",", ".")));
+  return out;
+}
 
 function score(
   source: string,
@@ -291,6 +302,7 @@ function score(
     const have = hit ? normalise(field, hit.field.kind === "date" ? hit.field.value : hit.field.value) : "";
     const right = have === want;
     const inText = printed(field, want, textOf);
+    if (field === "total" && !right && have && tenderedOrChange(textOf).has(have)) cashOrChange.push(source);
     outcomes.push({
       source,
       field: `${category.name}.${field}`,
@@ -407,6 +419,11 @@ for (const [lo, hi] of [
     `  confidence [${lo!.toFixed(2)}, ${Math.min(hi!, 1).toFixed(2)}): ${bin.length} answers, mean confidence ${mean(bin.map((o) => o.confidence!))}, right ${pct(bin.filter((o) => o.right).length, bin.length)}`,
   );
 }
+
+const cashTune = cashOrChange.filter((id) => !heldOut(id)).length;
+console.log(
+  `\nwrong totals equal to the cash tendered or the change printed: ${cashTune} of the tuning receipts, ${cashOrChange.length - cashTune} of the held-out`,
+);
 
 const wrongAs = classified.filter((c) => !c.right).map((c) => c.category);
 console.log(
