@@ -13,7 +13,14 @@ import { deferred } from "./wait.ts";
 // a dependency can be cut off from docfleet (connections dropped, new ones refused, as a stopped server)
 // without stopping the machine's shared services. Outcomes are read from the database directly.
 
-export const FAULTS = ["worker-kill", "relay-kill", "database-down", "store-down", "broker-down"] as const;
+export const FAULTS = [
+  "worker-kill",
+  "gateway-kill",
+  "relay-kill",
+  "database-down",
+  "store-down",
+  "broker-down",
+] as const;
 export type Fault = (typeof FAULTS)[number];
 
 export interface FaultOutcome {
@@ -24,7 +31,7 @@ export interface FaultOutcome {
   stuck: number;
   /** FAILED: every document is valid, so each failure is the fault's. */
   failed: number;
-  /** (document, chunk) pairs indexed more than once. */
+  /** (document, chunk) pairs indexed more than once, plus files registered twice in the batch (same name). */
   duplicates: number;
   /** Documents without exactly one document.completed event (among the completed). */
   completionMismatches: number;
@@ -38,6 +45,8 @@ export interface FaultOutcome {
   downS: number;
   /** docfleet processes that exited by themselves during the run (none should: they reconnect). */
   exited: string[];
+  /** gateway-kill: what the interrupted upload and its rerun said (exit codes, files uploaded, resumed). */
+  upload?: string;
 }
 
 export interface FaultDeployment {
@@ -145,15 +154,17 @@ export async function faultDeployment(
   const startRelay = () =>
     started(startProc(bin, ["relay", "--poll-ms", "500"], env, /docfleet relay publishing/));
   const port = await freePort();
-  const gateway = await started(
-    startProc(
-      bin,
-      ["gateway", "--no-relay", "--port", String(port)],
-      env,
-      /^docfleet (serving|gateway) at /m,
-      port,
-    ),
-  );
+  const startGateway = () =>
+    started(
+      startProc(
+        bin,
+        ["gateway", "--no-relay", "--port", String(port)],
+        env,
+        /^docfleet (serving|gateway) at /m,
+        port,
+      ),
+    );
+  let gateway = await startGateway();
   let relay = await startRelay();
   let worker = await startWorker();
 
@@ -182,25 +193,84 @@ export async function faultDeployment(
       )
     ).rows[0]!.n;
 
+  /** Writes `n` small text documents under dir/tag; answers the folder. */
+  const writeDocs = async (n: number, tag: string) => {
+    const docs = join(dir, tag);
+    await mkdir(docs, { recursive: true });
+    for (let i = 0; i < n; i++)
+      await writeFile(
+        join(docs, `doc-${i}.txt`),
+        `INVOICE No ${tag}-${i}\nInvoice date: 2024-03-${String((i % 28) + 1).padStart(2, "0")}\nTotal due: ${i}.50 EUR`,
+      );
+    return docs;
+  };
+  const uploadArgs = (docs: string) => [
+    "upload",
+    docs,
+    "--endpoint",
+    gateway.url,
+    "--json",
+    "--no-wait",
+    "--concurrency",
+    "16",
+  ];
+  /** Files of the newest batch: registered so far, and uploaded (QUEUED or beyond). */
+  const uploadedSoFar = async () =>
+    (
+      await db.query<{ registered: number; uploaded: number }>(
+        `SELECT count(*)::int AS registered, count(*) FILTER (WHERE status <> 'PENDING_UPLOAD')::int AS uploaded
+           FROM document WHERE batch_id = (SELECT id FROM batch ORDER BY created_at DESC LIMIT 1)`,
+      )
+    ).rows[0]!;
+
+  /**
+   * gateway-kill: `docfleet upload` of `n` files runs; once a fifth of them are registered, the gateway is killed
+   * with SIGKILL and started again on the same port (as a supervisor would); once that upload exited
+   * (it retries, then gives up or finishes), the same command runs again with the same state folder and
+   * resumes the batch. Answers the batch, when the gateway was back, and what both runs said.
+   */
+  const gatewayKillDuringUpload = async (n: number, tag: string) => {
+    const docs = await writeDocs(n, tag);
+    const stateDir = join(dir, `${tag}-state`);
+    const cliEnv = { DOCFLEET_STATE_DIR: stateDir };
+    const first = runCli(uploadArgs(docs), cliEnv);
+    let firstDone = false;
+    void first.then(() => (firstDone = true));
+    // Polled: the upload's progress is in the database (and the CLI's manifest), nothing announces it.
+    while (!firstDone && (await uploadedSoFar()).registered < Math.ceil(n / 5))
+      await new Promise((r) => setTimeout(r, 20));
+    const during = !firstDone;
+    const inAtKill = (await uploadedSoFar()).uploaded;
+    await gateway.kill();
+    procs.delete(gateway);
+    gateway = await startGateway();
+    const endedAt = Date.now();
+    const newest = (await db.query<{ id: string }>("SELECT id FROM batch ORDER BY created_at DESC LIMIT 1"))
+      .rows[0]!.id;
+    const before = await completedCount(newest);
+    const a = await first;
+    const b = await runCli(uploadArgs(docs), cliEnv);
+    if (b.code !== 0)
+      throw new Error(`gateway-kill: the rerun of the upload failed (${b.code}): ${b.stderr}`);
+    const s = JSON.parse(b.stdout) as {
+      batchId: string;
+      resumed?: boolean;
+      uploaded?: number;
+      skipped?: number;
+      inBatch?: number;
+    };
+    const upload =
+      `${during ? `killed with ${inAtKill}/${n} files in` : "the upload ended before the kill"}; ` +
+      `first upload exit ${a.code}, rerun exit ${b.code}: resumed ${s.resumed ?? false}, ` +
+      `uploaded ${s.uploaded ?? "?"}, skipped ${s.skipped ?? "?"}, already in the batch ${s.inBatch ?? "?"}`;
+    if (s.batchId !== newest)
+      throw new Error(`gateway-kill: the rerun made batch ${s.batchId}, not ${newest}`);
+    return { batchId: s.batchId, endedAt, upload, before };
+  };
+
   const self: FaultDeployment = {
     async upload(n, tag) {
-      const docs = join(dir, tag);
-      await mkdir(docs, { recursive: true });
-      for (let i = 0; i < n; i++)
-        await writeFile(
-          join(docs, `doc-${i}.txt`),
-          `INVOICE No ${tag}-${i}\nInvoice date: 2024-03-${String((i % 28) + 1).padStart(2, "0")}\nTotal due: ${i}.50 EUR`,
-        );
-      const up = await runCli([
-        "upload",
-        docs,
-        "--endpoint",
-        gateway.url,
-        "--json",
-        "--no-wait",
-        "--concurrency",
-        "16",
-      ]);
+      const up = await runCli(uploadArgs(await writeDocs(n, tag)));
       if (up.code !== 0) throw new Error(`upload failed (${up.code}): ${up.stderr}`);
       return JSON.parse(up.stdout).batchId as string;
     },
@@ -217,12 +287,22 @@ export async function faultDeployment(
 
     async run(fault, n, opts = {}) {
       const downMs = opts.downMs ?? 20_000;
-      const batchId = await self.upload(n, `${fault}-${Date.now().toString(36)}`);
-      // Mid-batch: a fifth done.
-      if (!(await self.untilFinal(batchId, Math.ceil(n / 5), 300_000)))
-        throw new Error(`${fault}: the batch did not get started`);
+      const tag = `${fault}-${Date.now().toString(36)}`;
+      let batchId: string;
+      let upload: string | undefined;
+      let endedAt = 0;
       let downS = 0;
-      const before = await completedCount(batchId);
+      let before = 0;
+      if (fault === "gateway-kill") {
+        // During the upload, not mid-processing.
+        ({ batchId, endedAt, upload, before } = await gatewayKillDuringUpload(n, tag));
+      } else {
+        batchId = await self.upload(n, tag);
+        // Mid-batch: a fifth done.
+        if (!(await self.untilFinal(batchId, Math.ceil(n / 5), 300_000)))
+          throw new Error(`${fault}: the batch did not get started`);
+        before = await completedCount(batchId);
+      }
       if (fault === "worker-kill") {
         await worker.kill();
         procs.delete(worker);
@@ -231,7 +311,7 @@ export async function faultDeployment(
         await relay.kill();
         procs.delete(relay);
         relay = await startRelay();
-      } else {
+      } else if (fault !== "gateway-kill") {
         const proxy =
           proxies[fault === "database-down" ? "database" : fault === "store-down" ? "store" : "broker"];
         const cutAt = Date.now();
@@ -241,7 +321,7 @@ export async function faultDeployment(
         await proxy.restore();
         downS = (Date.now() - cutAt) / 1000;
       }
-      const endedAt = Date.now();
+      if (fault !== "gateway-kill") endedAt = Date.now();
       let resumedS: number | null = null;
       let settledS: number | null = null;
       const deadline = endedAt + (opts.settleMs ?? 900_000);
@@ -269,7 +349,7 @@ export async function faultDeployment(
       ]
         .filter(([, p]) => (p as Served).child.exitCode !== null || (p as Served).child.signalCode !== null)
         .map(([name, p]) => `${name}: ${(p as Served).output().slice(-2000)}`);
-      return { fault, downS, resumedS, settledS, exited, ...(await outcome(db, batchId, n)) };
+      return { fault, downS, resumedS, settledS, exited, upload, ...(await outcome(db, batchId, n)) };
     },
 
     async close() {
@@ -292,7 +372,9 @@ async function outcome(db: pg.Client, batchId: string, n: number) {
     `SELECT (SELECT count(*)::int FROM document WHERE batch_id = $1 AND status = 'COMPLETED') AS completed,
             (SELECT count(*)::int FROM document WHERE batch_id = $1 AND status = 'FAILED') AS failed,
             (SELECT count(*)::int FROM (SELECT document_id, chunk FROM search_chunk WHERE batch_id = $1
-               GROUP BY 1, 2 HAVING count(*) > 1) d) AS duplicates,
+               GROUP BY 1, 2 HAVING count(*) > 1) d)
+            + (SELECT count(*)::int FROM (SELECT name FROM document WHERE batch_id = $1
+               GROUP BY 1 HAVING count(*) > 1) n) AS duplicates,
             (SELECT count(*)::int FROM document d WHERE d.batch_id = $1 AND d.status = 'COMPLETED' AND
                (SELECT count(*) FROM event e WHERE e.batch_id = $1 AND e.document_id = d.id
                   AND e.type = 'document.completed') <> 1) AS mismatches`,
@@ -332,6 +414,7 @@ export function formatOutcome(o: FaultOutcome): string {
     `${o.fault}: ${o.completed}/${o.documents} completed, ${o.stuck} stuck, ${o.failed} failed, ` +
     `${o.duplicates} duplicate index entries, ${o.completionMismatches} completion-event mismatches, ` +
     `counters ${o.counterMismatches.length ? `differ (${o.counterMismatches.join(", ")})` : "equal the rows"}; ` +
-    `${o.downS ? `down ${o.downS.toFixed(1)} s; ` : ""}resumed ${s(o.resumedS)} and settled ${s(o.settledS)} after the fault`
+    `${o.downS ? `down ${o.downS.toFixed(1)} s; ` : ""}resumed ${s(o.resumedS)} and settled ${s(o.settledS)} after the fault` +
+    (o.upload ? `; upload: ${o.upload}` : "")
   );
 }
