@@ -45,6 +45,26 @@ const STORE_UNAVAILABLE_CODES = new Set([
   "RequestTimeout",
   "InternalError",
 ]);
+/**
+ * File-system errors of a store's own folder (the local store, `serve`'s data folder) that say the folder
+ * is unavailable, not that a document is wrong: full (ENOSPC, EDQUOT), read-only or not writable for a
+ * while (EROFS, EACCES, EPERM), failing or gone away (EIO, ESTALE, ENOTCONN, ENXIO), busy, out of file
+ * handles (EMFILE, ENFILE). A missing object (ENOENT) is not one: it names one key.
+ */
+const STORAGE_UNAVAILABLE_CODES = new Set([
+  "ENOSPC",
+  "EDQUOT",
+  "EROFS",
+  "EACCES",
+  "EPERM",
+  "EIO",
+  "ESTALE",
+  "ENOTCONN",
+  "ENXIO",
+  "EBUSY",
+  "EMFILE",
+  "ENFILE",
+]);
 /** Prisma's codes for a database it cannot reach or lost (P2024: no pool connection in time). */
 const PRISMA_CONNECTION_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024"]);
 /** The driver adapter's kinds for the same. */
@@ -86,6 +106,20 @@ export function isConnectivityError(err: unknown): boolean {
     if (status === 502 || status === 503 || status === 504) return true;
     return /socket hang up|other side closed|ECONNREFUSED|ECONNRESET/.test(e.message ?? "");
   });
+}
+
+/**
+ * Whether `err` (or a cause) is a file-system error that says a store's folder is unavailable (full, not
+ * writable, failing): an outage of the store when a store's method throws it, not the document's failure.
+ */
+export function isStorageUnavailableError(err: unknown): boolean {
+  return walk(
+    err,
+    (e) =>
+      typeof e.code === "string" &&
+      STORAGE_UNAVAILABLE_CODES.has(e.code) &&
+      typeof (e as { syscall?: unknown }).syscall === "string",
+  );
 }
 
 /**

@@ -117,6 +117,12 @@ export interface ObjectStore {
   /** Prepares storage (bucket, folder). Idempotent. */
   setup(): Promise<void>;
   /**
+   * The store's own outage probe, where answering a read is not enough to say it can take writes (the
+   * local store: its folder full or not writable): resolves when it can store, rejects when not. Absent:
+   * a stat of an absent key is the probe (services/index.ts).
+   */
+  probe?(): Promise<void>;
+  /**
    * Only for a store whose signed URLs point at the gateway itself (the local store): answers such a
    * request (upload, part, download) and resolves true, or resolves false for any other path. Absent
    * where the URLs point at the store's own server (S3).

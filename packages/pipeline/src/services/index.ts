@@ -74,7 +74,8 @@ function createOutages(
   return new Outages(
     {
       database: () => deps.db.query("SELECT 1"),
-      store: () => deps.store.stat("docfleet-probe/absent"),
+      // The store's own probe where it has one (the local store: can it write?), else a stat.
+      store: () => (deps.store.probe ? deps.store.probe() : deps.store.stat("docfleet-probe/absent")),
       broker: () => deps.queue.depth(stageQueue("PARSE")),
       models: () => deps.models.embed(["probe"]),
       ...probes,

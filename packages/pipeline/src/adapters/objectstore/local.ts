@@ -143,6 +143,20 @@ export class LocalObjectStore implements ObjectStore {
     }
   }
 
+  /**
+   * Whether the folder takes writes now (the outage probe): a small file written where every write
+   * starts (.tmp/), then removed. Rejects with the file system's error (ENOSPC, EACCES, EROFS...) while
+   * the folder is full or not writable, which a stat of an absent key would not notice.
+   */
+  async probe(): Promise<void> {
+    const tmp = this.tmpPath();
+    try {
+      await writeFile(tmp, "docfleet store probe\n");
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
   async createUploadTarget(key: string, opts: UploadTargetOptions): Promise<UploadTarget> {
     this.path(key);
     const { minSize, maxSize } = checkUploadSizes(opts, this.opts.maxUploadBytes);
