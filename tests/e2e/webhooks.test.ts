@@ -82,6 +82,17 @@ describe("webhooks: signed deliveries from the outbox, retries, redelivery, tena
   let dead: { url: string };
   let other: { url: string };
   let deadDown = true;
+  // Holds every request until `releaseSlow`, then answers 200 at once.
+  const slowHeld: { r: Received; answer: () => void }[] = [];
+  let slowOpen = 0;
+  let slowMaxOpen = 0;
+  let slowReleased = false;
+  const slowTwoOpen = deferred();
+  let slowUrl = "";
+  const releaseSlow = () => {
+    slowReleased = true;
+    for (const h of slowHeld.splice(0)) h.answer();
+  };
   let later: { url: string };
   let laterDown = true;
   let keyB: string;
@@ -94,7 +105,7 @@ describe("webhooks: signed deliveries from the outbox, retries, redelivery, tena
         DOCFLEET_WEBHOOK_BASE_DELAY_MS: "20",
         DOCFLEET_WEBHOOK_MAX_DELAY_MS: "100",
         DOCFLEET_WEBHOOK_MAX_ATTEMPTS: "3",
-        DOCFLEET_WEBHOOK_TIMEOUT_MS: "5000",
+        DOCFLEET_WEBHOOK_TIMEOUT_MS: "60000",
       },
     });
     sys.app.webhooks!.events.on("attempt", (a) => {
@@ -138,6 +149,31 @@ describe("webhooks: signed deliveries from the outbox, retries, redelivery, tena
     other = await receiver("other", received, () => 200);
     later = await receiver("later", received, () => (laterDown ? 503 : 200));
     receivers.push(flaky as never, dead as never, other as never, later as never);
+    const slowServer = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        const r: Received = {
+          receiver: "slow",
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString("utf8"),
+          answered: 200,
+        };
+        const answer = () => {
+          slowOpen--;
+          received.push(r);
+          res.writeHead(200).end("ok");
+        };
+        slowOpen++;
+        slowMaxOpen = Math.max(slowMaxOpen, slowOpen);
+        if (slowOpen === 2) slowTwoOpen.resolve();
+        if (slowReleased) answer();
+        else slowHeld.push({ r, answer });
+      });
+    });
+    await new Promise<void>((ok) => slowServer.listen(0, "127.0.0.1", ok));
+    slowUrl = `http://127.0.0.1:${(slowServer.address() as AddressInfo).port}/hook/slow`;
+    receivers.push({ url: slowUrl, close: () => new Promise<void>((ok) => slowServer.close(() => ok())) });
     system = await start();
     const tenantB = await system.app.services.keys.tenantByName("webhooks B", { create: true });
     keyB = (await system.app.services.keys.create({ tenantId: tenantB!.id, name: "b", scopes: ["admin"] }))
@@ -360,6 +396,34 @@ describe("webhooks: signed deliveries from the outbox, retries, redelivery, tena
           ).length === 2,
     );
     expect(received.filter((r) => r.receiver === "dead").length).toBe(before);
+  });
+
+  it("a slow endpoint holds at most DOCFLEET_WEBHOOK_PER_ENDPOINT (2) requests and holds up no other endpoint", async () => {
+    const c = await create({ url: slowUrl, events: ["DOCUMENTS_REQUESTED", "DOCUMENT_QUEUED"] });
+    const n = attempts.length;
+    const { batchId } = await uploadTexts(3, "slow");
+    // 4 events (requested, 3 queued) for each endpoint: the flaky one's go through, 3 attempts each,
+    // while the slow one holds its first two requests unanswered
+    await within(150_000, "two requests held by the slow endpoint", slowTwoOpen.promise);
+    await whenAttempts(
+      "the flaky endpoint's deliveries of the batch",
+      () =>
+        attempts
+          .slice(n)
+          .filter(
+            (a) => a.endpointId === flakyHook.id && a.status === "DELIVERED" && a.eventId.startsWith(batchId),
+          ).length === 4,
+    );
+    expect(slowOpen).toBe(2);
+    expect(attempts.slice(n).some((a) => a.endpointId === c.webhook.id)).toBe(false);
+    releaseSlow();
+    await whenAttempts(
+      "the slow endpoint's deliveries",
+      () =>
+        attempts.slice(n).filter((a) => a.endpointId === c.webhook.id && a.status === "DELIVERED").length ===
+        4,
+    );
+    expect(slowMaxOpen).toBe(2);
   });
 
   it("keeps tenants apart: endpoints, deliveries, events and every mutation on the other's ids", async () => {

@@ -212,6 +212,8 @@ export class WebhookDispatcher {
   private running: Promise<void> | null = null;
   private again = false;
   private stopped = true;
+  /** Deliveries the last round claimed: none while some are due means they wait for a slot (no spinning). */
+  private lastClaimed = 0;
 
   constructor(
     private readonly db: Database,
@@ -254,12 +256,14 @@ export class WebhookDispatcher {
 
   private async round(): Promise<void> {
     const s = this.settings;
+    this.lastClaimed = 0;
     const claimed = await repo.claimDue(this.db.prisma, {
       limit: s.concurrency - this.inFlight,
       perEndpoint: s.perEndpoint,
       busy: this.busy,
       leaseMs: s.timeoutMs + 30_000,
     });
+    this.lastClaimed = claimed.length;
     for (const d of claimed) {
       this.inFlight++;
       this.busy.set(d.endpointId, (this.busy.get(d.endpointId) ?? 0) + 1);
@@ -292,7 +296,11 @@ export class WebhookDispatcher {
     repo
       .nextDueAt(this.db.prisma)
       .then((at) => {
-        if (at && !this.running) arm(Math.min(this.settings.pollMs, at.getTime() - Date.now()));
+        if (!at || this.running) return;
+        const wait = at.getTime() - Date.now();
+        // Due already though the last round took none: their endpoints' slots are full, and a finished
+        // request kicks again (the poll is the safety net); else the round may not have taken all.
+        if (wait > 0 || this.lastClaimed > 0) arm(Math.min(this.settings.pollMs, wait));
       })
       .catch((err) => this.log.warn({ err }, "could not read the next webhook due time"));
   }
