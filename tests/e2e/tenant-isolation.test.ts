@@ -599,6 +599,36 @@ describe("tenant isolation: two tenants, randomized access through every field",
           );
         } else notFound(r, "similar");
       },
+      webhooks: async (t) => {
+        const r = await ok<{ webhooks: { id: string }[] }>(
+          t,
+          "query.webhooks",
+          "{ webhooks { id url description events enabled secretPrefix createdAt updatedAt } }",
+        );
+        const rows = await system.app.deps.db.prisma.webhookEndpoint.findMany({
+          where: { id: { in: r.webhooks.map((w) => w.id) } },
+          select: { tenantId: true },
+        });
+        expect(rows.map((w) => w.tenantId)).toEqual(r.webhooks.map(() => t.id));
+      },
+      webhookDeliveries: async (t) => {
+        const theirs = chance(0.4)
+          ? await system.app.deps.db.prisma.webhookEndpoint.findFirst({ where: { tenantId: other(t).id } })
+          : null;
+        const r = await ok<{ webhookDeliveries: { id: string }[] }>(
+          t,
+          `query.webhookDeliveries${theirs ? " (other)" : ""}`,
+          `query($w: ID) { webhookDeliveries(webhookId: $w) {
+            id webhookId eventId eventType status attempts lastStatusCode lastError deliveredAt body createdAt } }`,
+          { w: theirs?.id ?? null },
+        );
+        if (theirs) expect(r.webhookDeliveries).toEqual([]);
+        const rows = await system.app.deps.db.prisma.webhookDelivery.findMany({
+          where: { id: { in: r.webhookDeliveries.map((d) => d.id) } },
+          select: { tenantId: true },
+        });
+        expect(rows.map((d) => d.tenantId)).toEqual(r.webhookDeliveries.map(() => t.id));
+      },
     };
 
     const prisma = system.app.deps.db.prisma;
@@ -720,6 +750,101 @@ describe("tenant isolation: two tenants, randomized access through every field",
         expect(r.deleteDocuments.deleted).toEqual(mine);
         expect([...r.deleteDocuments.notFound].sort()).toEqual([...theirs].sort());
         expect(await prisma.document.count({ where: { id: { in: ids } } })).toBe(theirs.length);
+      },
+      createWebhook: async (t) => {
+        // Nothing listens there: deliveries fail and wait for their retry (the walk ends first).
+        const u = `http://127.0.0.1:9/${t.label.toLowerCase()}-hook-${t.tag}-${round}`;
+        const r = await ok<{
+          createWebhook: { secret: string; webhook: { id: string; secretPrefix: string } };
+        }>(
+          t,
+          "mutation.createWebhook",
+          `mutation($u: String!) { createWebhook(input: { url: $u, events: [DOCUMENTS_REQUESTED, DOCUMENT_QUEUED] }) {
+            secret webhook { id url events enabled secretPrefix } } }`,
+          { u },
+        );
+        const { secret, webhook } = r.createWebhook;
+        t.owned.add(secret).add(webhook.id).add(u).add(webhook.secretPrefix);
+        expect((await prisma.webhookEndpoint.findUniqueOrThrow({ where: { id: webhook.id } })).tenantId).toBe(
+          t.id,
+        );
+      },
+      updateWebhook: async (t) => {
+        const mine = await prisma.webhookEndpoint.findFirst({ where: { tenantId: t.id } });
+        const theirs = await prisma.webhookEndpoint.findFirst({ where: { tenantId: other(t).id } });
+        if (mine && (chance(0.4) || !theirs)) {
+          const r = await ok<{ updateWebhook: { id: string; enabled: boolean } }>(
+            t,
+            "mutation.updateWebhook",
+            "mutation($id: ID!, $e: Boolean) { updateWebhook(id: $id, input: { enabled: $e }) { id enabled } }",
+            { id: mine.id, e: !mine.enabled },
+          );
+          expect(r.updateWebhook).toEqual({ id: mine.id, enabled: !mine.enabled });
+          return;
+        }
+        notFound(
+          await call(
+            t,
+            "mutation.updateWebhook (other)",
+            "mutation($id: ID!) { updateWebhook(id: $id, input: { enabled: false }) { id } }",
+            { id: theirs?.id ?? randomUUID() },
+          ),
+          "updateWebhook",
+        );
+        if (theirs)
+          expect((await prisma.webhookEndpoint.findUniqueOrThrow({ where: { id: theirs.id } })).enabled).toBe(
+            theirs.enabled,
+          );
+      },
+      deleteWebhook: async (t) => {
+        if (chance(0.4)) {
+          // a webhook made for this, never the walk's others
+          const { webhook } = await system.app.services.webhooks.create(t.id, {
+            url: "http://127.0.0.1:9/doomed",
+          });
+          t.owned.add(webhook.id).add(webhook.secretPrefix);
+          expect(
+            await ok(t, "mutation.deleteWebhook", "mutation($id: ID!) { deleteWebhook(id: $id) }", {
+              id: webhook.id,
+            }),
+          ).toEqual({ deleteWebhook: true });
+          expect(await prisma.webhookEndpoint.count({ where: { id: webhook.id } })).toBe(0);
+          return;
+        }
+        const theirs = await prisma.webhookEndpoint.findFirst({ where: { tenantId: other(t).id } });
+        notFound(
+          await call(t, "mutation.deleteWebhook (other)", "mutation($id: ID!) { deleteWebhook(id: $id) }", {
+            id: theirs?.id ?? randomUUID(),
+          }),
+          "deleteWebhook",
+        );
+        if (theirs) expect(await prisma.webhookEndpoint.count({ where: { id: theirs.id } })).toBe(1);
+      },
+      redeliverWebhookDelivery: async (t) => {
+        const REDELIVER =
+          "mutation($id: ID!) { redeliverWebhookDelivery(id: $id) { id webhookId status attempts } }";
+        const mine = await prisma.webhookDelivery.findFirst({ where: { tenantId: t.id } });
+        const theirs = await prisma.webhookDelivery.findFirst({ where: { tenantId: other(t).id } });
+        if (mine && (chance(0.4) || !theirs)) {
+          const r = await ok<{ redeliverWebhookDelivery: { id: string; status: string } }>(
+            t,
+            "mutation.redeliverWebhookDelivery",
+            REDELIVER,
+            { id: mine.id },
+          );
+          expect(r.redeliverWebhookDelivery).toMatchObject({ id: mine.id, status: "PENDING" });
+          return;
+        }
+        notFound(
+          await call(t, "mutation.redeliverWebhookDelivery (other)", REDELIVER, {
+            id: theirs?.id ?? randomUUID(),
+          }),
+          "redeliverWebhookDelivery",
+        );
+        if (theirs)
+          expect(
+            (await prisma.webhookDelivery.findUniqueOrThrow({ where: { id: theirs.id } })).tenantId,
+          ).toBe(other(t).id);
       },
       revokeApiKey: async (t) => {
         if (chance(0.4)) {
