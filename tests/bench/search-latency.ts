@@ -4,7 +4,23 @@
  * then runs 200 queries per mode (KEYWORD, VECTOR, HYBRID; a quarter plain, a quarter filtered, a
  * quarter with facets, a quarter both) and prints p50 and p99 latency per mode and per variant.
  *
- *   npm run bench -- tests/bench/search-latency.ts [docs=100000] [queries=200] [--analyze]
+ *   npm run bench -- tests/bench/search-latency.ts [docs=100000] [queries=200] [--analyze] [--data=DIR]
+ *
+ * --data=DIR keeps the data folder in DIR (made on the first run) and reuses it when it already holds
+ * the N documents, so a 100K index is built once (building it takes tens of minutes on a busy 2-core
+ * machine). Queries are generated after the documents from the same PRNG either way (the generator is
+ * replayed, embeddings skipped), so a reused folder gets the same queries. The adapter's setup() runs
+ * on the reused folder, so indexes a newer adapter adds are built there (and timed).
+ *
+ * --baseline=DIR (with SEARCH_BASELINE_ADAPTER=<module path>, and --data): a baseline build of the
+ * adapter over DIR, a copy of the built data folder; every query runs on both, in alternating order,
+ * and the baseline's table and the current/baseline ratios follow, with how many answers differed
+ * (hit ids, total or facets).
+ *
+ * --bulk (a fresh folder only) drops the GIN and HNSW indexes before loading and has setup() build
+ * them again after it (maintenance_work_mem 1 GB): the same folder in a fraction of the time, since
+ * one index build is much cheaper than 100K incremental HNSW inserts. The upsert rate printed is then
+ * not the production one.
  *
  * --analyze runs ANALYZE after loading. PGlite has no autovacuum, so without it the planner has no
  * statistics (that is what the embedded mode gets today). A variant whose query takes longer than
@@ -23,7 +39,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openPgliteDatabase } from "@docfleet/pipeline/adapters/database/pglite";
 import { createBuiltinModels } from "@docfleet/pipeline/adapters/models/builtin/index";
-import { PostgresSearchIndex } from "@docfleet/pipeline/adapters/search/postgres";
 import type { IndexDocument, SearchMode, SearchQuery } from "@docfleet/pipeline/ports/search";
 import { mulberry32 as prng } from "../helpers/random.ts";
 
@@ -31,6 +46,16 @@ const args = process.argv.slice(2).filter((a) => !a.startsWith("--"));
 const N = Number(args[0] ?? 100_000);
 const QUERIES = Number(args[1] ?? 200);
 const ANALYZE = process.argv.includes("--analyze");
+type AdapterModule = typeof import("@docfleet/pipeline/adapters/search/postgres");
+const { PostgresSearchIndex } = (await import(
+  "@docfleet/pipeline/adapters/search/postgres"
+)) as AdapterModule;
+// --baseline=DIR with SEARCH_BASELINE_ADAPTER=<module>: another build of the adapter (`git show
+// REV:<path>` saved with its relative imports made package imports) over a copy of the data folder,
+// asked every query too, interleaved with the current one (so a busy machine slows both alike).
+const BASELINE = process.argv.find((a) => a.startsWith("--baseline="))?.slice("--baseline=".length);
+const BULK = process.argv.includes("--bulk");
+const DATA = process.argv.find((a) => a.startsWith("--data="))?.slice("--data=".length);
 const GIVE_UP_MS = 10_000;
 const BATCH = 500;
 const VOCABULARY = 20_000;
@@ -132,13 +157,13 @@ const batchIds = Array.from(
   (_, i) => `00000000-0000-4000-8000-0000000001${String(i).padStart(2, "0")}`,
 );
 
-async function makeBatch(start: number, count: number): Promise<IndexDocument[]> {
+async function makeBatch(start: number, count: number, embed = true): Promise<IndexDocument[]> {
   const docs: IndexDocument[] = [];
   for (let i = start; i < start + count; i++) {
     const c = int(0, CATEGORIES.length - 1);
     const date = dateIn(2020, 2025);
     const texts = Array.from({ length: int(1, 3) }, () => chunkOf(topics[c]!));
-    const vectors = await models.embed(texts);
+    const vectors = embed ? await models.embed(texts) : [];
     docs.push({
       documentId: `00000000-0000-4000-a000-${i.toString(16).padStart(12, "0")}`,
       tenantId: TENANT,
@@ -152,22 +177,31 @@ async function makeBatch(start: number, count: number): Promise<IndexDocument[]>
         { name: "total", kind: "money", value: (int(100, 500_000) / 100).toFixed(2) },
         { name: "vendor", kind: "string", value: pick(vendors) },
       ],
-      chunks: texts.map((text, k) => ({ chunk: k, text, embedding: vectors[k]! })),
+      chunks: texts.map((text, k) => ({ chunk: k, text, embedding: vectors[k] ?? [] })),
     });
   }
   return docs;
 }
 
-const dir = mkdtempSync(join(tmpdir(), "docfleet-search-latency-"));
+const dir = DATA ?? mkdtempSync(join(tmpdir(), "docfleet-search-latency-"));
 const db = await openPgliteDatabase(join(dir, "data"));
 try {
   const search = new PostgresSearchIndex(db, { dimensions: models.embeddingDimensions });
+  const tSetup = performance.now();
   await search.setup();
+  console.log(`setup ${((performance.now() - tSetup) / 1000).toFixed(1)} s`);
+  const reuse = DATA !== undefined && (await search.stats(TENANT)).documents === N;
+  if (reuse) {
+    // replay the generator so the queries below are the same as on the run that built the folder
+    for (let i = 0; i < N; i += BATCH) await makeBatch(i, Math.min(BATCH, N - i), false);
+    console.log(`reusing ${dir}: ${N} documents already indexed`);
+  }
 
+  if (BULK && !reuse) await db.exec("DROP INDEX IF EXISTS search_chunk_embedding_idx, search_chunk_tsv_idx");
   let genMs = 0;
   let upsertMs = 0;
   const t0 = performance.now();
-  for (let i = 0; i < N; i += BATCH) {
+  for (let i = 0; reuse ? false : i < N; i += BATCH) {
     let t = performance.now();
     const docs = await makeBatch(i, Math.min(BATCH, N - i));
     genMs += performance.now() - t;
@@ -182,17 +216,25 @@ try {
       );
     }
   }
-  if (ANALYZE) {
+  if (BULK && !reuse) {
+    const t = performance.now();
+    await db.exec("SET maintenance_work_mem = '1GB'");
+    await search.setup();
+    await db.exec("RESET maintenance_work_mem");
+    console.log(`indexes built in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  }
+  if (ANALYZE && !reuse) {
     const t = performance.now();
     await db.exec("ANALYZE");
     console.log(`ANALYZE took ${((performance.now() - t) / 1000).toFixed(1)} s`);
   }
   const stats = await search.stats(TENANT);
-  console.log(
-    `indexed ${stats.documents} documents (${stats.chunks} chunks) in ${(upsertMs / 1000).toFixed(1)} s of upserts: ` +
-      `${((N / upsertMs) * 1000).toFixed(0)} docs/s (${((stats.chunks / upsertMs) * 1000).toFixed(0)} chunks/s); ` +
-      `generating and embedding took ${(genMs / 1000).toFixed(1)} s more, ${((performance.now() - t0) / 1000).toFixed(1)} s in all`,
-  );
+  if (!reuse)
+    console.log(
+      `indexed ${stats.documents} documents (${stats.chunks} chunks) in ${(upsertMs / 1000).toFixed(1)} s of upserts: ` +
+        `${((N / upsertMs) * 1000).toFixed(0)} docs/s (${((stats.chunks / upsertMs) * 1000).toFixed(0)} chunks/s); ` +
+        `generating and embedding took ${(genMs / 1000).toFixed(1)} s more, ${((performance.now() - t0) / 1000).toFixed(1)} s in all`,
+    );
 
   // Query words from outside the 100 most frequent: nobody searches for the commonest words.
   const queries: { text: string; variant: (typeof VARIANTS)[number]; q: Omit<SearchQuery, "mode"> }[] = [];
@@ -238,41 +280,80 @@ try {
   console.log(
     `\n${N} docs, ${QUERIES} queries per mode (${QUERIES / VARIANTS.length} per variant), latency in ms:`,
   );
-  console.log(`mode        p50     p99  | p50/p99 ${VARIANTS.join(" | ")}   mean hits`);
-  for (const mode of MODES) {
-    for (const { q } of queries.slice(0, 10)) await search.search({ ...q, mode }); // warm-up
-    const times: number[] = [];
-    const byVariant = new Map<string, number[]>(VARIANTS.map((v) => [v, []]));
-    let hits = 0;
-    let slowest = { ms: 0, what: "" };
-    const gaveUp = new Set<string>();
-    for (const { q, variant } of queries) {
-      if (gaveUp.has(variant)) continue;
-      const t = performance.now();
-      const res = await search.search({ ...q, mode });
-      const ms = performance.now() - t;
-      if (ms > slowest.ms)
-        slowest = { ms, what: `${variant} ${JSON.stringify(q.text)} ${JSON.stringify(q.filter ?? {})}` };
-      if (process.env.SLOW_MS && ms > Number(process.env.SLOW_MS))
-        console.log(
-          `    ${mode} ${ms.toFixed(0)} ms: ${variant} ${JSON.stringify(q.text)} ${JSON.stringify(q.filter ?? {})} total ${res.total}`,
-        );
-      times.push(ms);
-      byVariant.get(variant)!.push(ms);
-      if (ms > GIVE_UP_MS) gaveUp.add(variant);
-      hits += res.hits.length;
-    }
-    const variants = VARIANTS.map((v) => {
-      const xs = byVariant.get(v)!;
-      if (gaveUp.has(v)) return `>${GIVE_UP_MS / 1000}s (stopped after ${xs.length})`;
-      return `${pct(xs, 50).toFixed(1)}/${pct(xs, 99).toFixed(1)}`;
-    });
-    console.log(
-      `${mode.padEnd(8)} ${fmt(pct(times, 50))} ${fmt(pct(times, 99))}${gaveUp.size ? " (incomplete)" : ""}  | ${variants.join(" | ")}   ${(hits / times.length).toFixed(1)}`,
-    );
-    console.log(`         slowest ${slowest.ms.toFixed(0)} ms: ${slowest.what}`);
+  console.log(
+    `${BASELINE ? "side      " : ""}mode        p50     p95     p99  | p50/p99 ${VARIANTS.join(" | ")}   mean hits`,
+  );
+  const sides: {
+    name: string;
+    search: Pick<InstanceType<AdapterModule["PostgresSearchIndex"]>, "search">;
+  }[] = [{ name: "current", search }];
+  let baseDb: Awaited<ReturnType<typeof openPgliteDatabase>> | undefined;
+  if (BASELINE) {
+    const mod = (await import(process.env.SEARCH_BASELINE_ADAPTER!)) as AdapterModule;
+    baseDb = await openPgliteDatabase(join(BASELINE, "data"));
+    const base = new mod.PostgresSearchIndex(baseDb, { dimensions: models.embeddingDimensions });
+    await base.setup();
+    sides.push({ name: "baseline", search: base });
   }
+  const summary = (res: Awaited<ReturnType<typeof search.search>>) =>
+    JSON.stringify([res.hits.map((h) => [h.documentId, h.chunk]), res.total, res.facets]);
+  const rows = new Map<string, number[]>();
+  for (const mode of MODES) {
+    for (const side of sides)
+      for (const { q } of queries.slice(0, 10)) await side.search.search({ ...q, mode }); // warm-up
+    const times = sides.map(() => [] as number[]);
+    const byVariant = sides.map(() => new Map<string, number[]>(VARIANTS.map((v) => [v, []])));
+    let hits = 0;
+    let differ = 0;
+    const slowest = sides.map(() => ({ ms: 0, what: "" }));
+    const gaveUp = new Set<string>();
+    for (const [qi, { q, variant }] of queries.entries()) {
+      if (gaveUp.has(variant)) continue;
+      const answers: string[] = [];
+      for (let k = 0; k < sides.length; k++) {
+        const i = (qi + k) % sides.length; // alternate which side goes first
+        const t = performance.now();
+        const res = await sides[i]!.search.search({ ...q, mode });
+        const ms = performance.now() - t;
+        if (ms > slowest[i]!.ms)
+          slowest[i] = { ms, what: `${variant} ${JSON.stringify(q.text)} ${JSON.stringify(q.filter ?? {})}` };
+        if (process.env.SLOW_MS && ms > Number(process.env.SLOW_MS))
+          console.log(
+            `    ${sides[i]!.name} ${mode} ${ms.toFixed(0)} ms: ${variant} ${JSON.stringify(q.text)} ${JSON.stringify(q.filter ?? {})} total ${res.total}`,
+          );
+        times[i]!.push(ms);
+        byVariant[i]!.get(variant)!.push(ms);
+        if (ms > GIVE_UP_MS) gaveUp.add(variant);
+        if (i === 0) hits += res.hits.length;
+        answers[i] = summary(res);
+      }
+      if (answers.length > 1 && answers[1] !== answers[0]) differ++;
+    }
+    sides.forEach((side, i) => {
+      const variants = VARIANTS.map((v) => {
+        const xs = byVariant[i]!.get(v)!;
+        if (gaveUp.has(v)) return `>${GIVE_UP_MS / 1000}s (stopped after ${xs.length})`;
+        return `${pct(xs, 50).toFixed(1)}/${pct(xs, 99).toFixed(1)}`;
+      });
+      const ts = times[i]!;
+      rows.set(`${side.name} ${mode}`, [pct(ts, 50), pct(ts, 95), pct(ts, 99)]);
+      const line = `${mode.padEnd(8)} ${fmt(pct(ts, 50))} ${fmt(pct(ts, 95))} ${fmt(pct(ts, 99))}${gaveUp.size ? " (incomplete)" : ""}  | ${variants.join(" | ")}   ${(hits / ts.length).toFixed(1)}`;
+      console.log(`${sides.length > 1 ? `${side.name.padEnd(9)}` : ""}${line}`);
+      console.log(`         slowest ${slowest[i]!.ms.toFixed(0)} ms: ${slowest[i]!.what}`);
+    });
+    if (sides.length > 1)
+      console.log(`         answers differing from the baseline: ${differ} of ${times[0]!.length}`);
+  }
+  if (sides.length > 1) {
+    console.log("\ncurrent / baseline (p50 p95 p99):");
+    for (const mode of MODES) {
+      const c = rows.get(`current ${mode}`)!;
+      const b = rows.get(`baseline ${mode}`)!;
+      console.log(`${mode.padEnd(8)} ${c.map((x, k) => (x / b[k]!).toFixed(2).padStart(6)).join(" ")}`);
+    }
+  }
+  await baseDb?.close();
 } finally {
   await db.close();
-  rmSync(dir, { recursive: true, force: true });
+  if (DATA === undefined) rmSync(dir, { recursive: true, force: true });
 }

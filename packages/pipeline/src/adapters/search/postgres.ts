@@ -39,6 +39,29 @@ export interface Ranked {
   score: number;
   /** Whether the document matched the keyword query (so it gets highlights). */
   keyword?: boolean;
+  /** The document's category and batch (copied onto each of its chunks): what facets over candidates count. */
+  category?: string | null;
+  batchId?: string;
+}
+
+/** A facet request checked by parseFacet. */
+interface FacetSpec {
+  field: string;
+  size: number;
+  kind: "category" | "batch" | "field";
+  name?: string;
+}
+
+/** One row of a combined keyword statement: a page entry (facet -1), the total (-2) or a facet bucket. */
+interface PackedRow {
+  facet: number;
+  pos: number;
+  value: string | null;
+  count: number | null;
+  chunk: number | null;
+  score: number | null;
+  category: string | null;
+  batch_id: string | null;
 }
 
 /** Documents taken from each list before fusion; also what VECTOR and HYBRID report as `total`. */
@@ -96,6 +119,9 @@ export class PostgresSearchIndex implements SearchIndex {
       "SELECT count(*)::int AS n FROM pg_available_extensions WHERE name = 'vector'",
     );
     this.pgvector = (ext?.n ?? 0) > 0;
+    const [tsv] = await this.db.query<{ storage: string }>(
+      "SELECT attstorage AS storage FROM pg_attribute WHERE attrelid = to_regclass('search_chunk') AND attname = 'tsv'",
+    );
     // One implicit transaction under the schema lock (migrate.ts): processes starting together on a
     // fresh database would otherwise create the extension's types and these tables at once.
     await this.db.exec(`
@@ -116,6 +142,13 @@ export class PostgresSearchIndex implements SearchIndex {
       -- data folders indexed before documents had dates (re-indexing fills them)
       ALTER TABLE search_chunk ADD COLUMN IF NOT EXISTS created_at timestamptz;
       ALTER TABLE search_chunk ADD COLUMN IF NOT EXISTS doc_date date;
+      -- Keep each chunk's tsvector in its row, uncompressed (issue 17): a row with text, tsvector and
+      -- vector is over the 2 kB TOAST threshold, and the tsvector went out of line, so matching and
+      -- ranking a frequent word fetched ~3 TOAST pages per chunk (and the planner, blind to that,
+      -- scanned every chunk: 45,473 buffers for one word at 6,500 documents, 1,328 with MAIN).
+      -- MAIN makes PostgreSQL move the text out first (read for a page of hits only). Once: the ALTER
+      -- locks the table.
+      ${tsv?.storage === "m" ? "" : "ALTER TABLE search_chunk ALTER COLUMN tsv SET STORAGE MAIN;"}
       CREATE INDEX IF NOT EXISTS search_chunk_doc_idx ON search_chunk(tenant_id, document_id);
       CREATE INDEX IF NOT EXISTS search_chunk_date_idx ON search_chunk(tenant_id, doc_date);
       CREATE INDEX IF NOT EXISTS search_chunk_created_idx ON search_chunk(tenant_id, created_at);
@@ -135,6 +168,12 @@ export class PostgresSearchIndex implements SearchIndex {
       CREATE INDEX IF NOT EXISTS search_field_num_idx ON search_field(tenant_id, name, value_num) WHERE value_num IS NOT NULL;
       CREATE INDEX IF NOT EXISTS search_field_date_idx ON search_field(tenant_id, name, value_date) WHERE value_date IS NOT NULL;
     `);
+    if (tsv && tsv.storage !== "m" && this.db.kind === "pglite") {
+      // A data folder indexed before: rewrite the rows once so their tsvectors move back in. Embedded
+      // only (one process, and the rewrite locks the table); on a server, rows indexed from now on
+      // (or re-indexed) get the new layout, or an operator runs VACUUM FULL search_chunk.
+      await this.db.exec("VACUUM FULL search_chunk");
+    }
     if (this.pgvector && this.db.kind === "pglite") {
       // Filtered HNSW scans otherwise stop after ef_search (40) tuples, before the tenant and filters
       // are applied: a small tenant in a large index would find nothing. Iterative scans (pgvector
@@ -332,38 +371,34 @@ export class PostgresSearchIndex implements SearchIndex {
     const offset = q.offset ?? 0;
     const want = offset + q.limit;
     const depth = Math.max(want, CANDIDATES);
-    let ranked: Ranked[];
-    let total: number;
-    let matches: { sql: string; params: unknown[] };
     const o = this.bound(q.signal);
     if (q.mode === "KEYWORD") {
-      const kw = await this.keyword(q, want, o);
-      ranked = kw.ranked;
-      total = kw.total;
-      matches = this.keywordMatches(q);
+      // One statement reads the matching chunks once for the page, the exact total and every facet
+      // (issue 17: a statement each read them up to three times, 473 ms on frequent words at 100K).
+      const kw = await this.keyword(q, want, o, facets);
+      const hits = await this.hits(q.tenantId, kw.ranked.slice(offset, want), q.text, o);
+      return { hits, total: kw.total, facets: kw.facets };
+    }
+    if (!q.embedding) throw new Error(`${q.mode} search needs the query's embedding`);
+    const embedding = q.embedding;
+    let ranked: Ranked[];
+    if (q.mode === "VECTOR") {
+      ranked = await this.nearest(q.tenantId, embedding, q.filter, depth, o);
     } else {
-      if (!q.embedding) throw new Error(`${q.mode} search needs the query's embedding`);
-      const embedding = q.embedding;
-      if (q.mode === "VECTOR") {
-        ranked = await this.nearest(q.tenantId, embedding, q.filter, depth, o);
-      } else {
-        // Equal depth for both lists: RRF then favours documents both agree on, and a list that is
-        // empty (no keyword match) leaves the other's order untouched.
-        const [k, v] = await this.all([
-          () => this.keyword(q, depth, o),
-          () => this.nearest(q.tenantId, embedding, q.filter, depth, o),
-        ] as const);
-        ranked = fuse([k.ranked, v]);
-      }
-      total = ranked.length;
-      matches = { sql: "SELECT unnest($2::uuid[])", params: [ranked.map((r) => r.documentId)] };
+      // Equal depth for both lists: RRF then favours documents both agree on, and a list that is
+      // empty (no keyword match) leaves the other's order untouched.
+      const [k, v] = await this.all([
+        () => this.keyword(q, depth, o, []),
+        () => this.nearest(q.tenantId, embedding, q.filter, depth, o),
+      ] as const);
+      ranked = fuse([k.ranked, v]);
     }
     const page = ranked.slice(offset, want);
-    const [hits, ...facetResults] = await this.all([
+    const [hits, facetResults] = await this.all([
       () => this.hits(q.tenantId, page, q.text, o),
-      ...facets.map((f) => () => this.facet(q.tenantId, f, matches, o)),
-    ]);
-    return { hits: hits as SearchHit[], total, facets: facetResults as Facet[] };
+      () => this.candidateFacets(q.tenantId, facets, ranked, o),
+    ] as const);
+    return { hits, total: ranked.length, facets: facetResults };
   }
 
   /** The bounds of every statement of one search. */
@@ -454,10 +489,13 @@ export class PostgresSearchIndex implements SearchIndex {
       // each condition at least once. An EXISTS per condition became a semi-join each, and planning
       // N of them grew far faster than N (issue 15: 100 conditions took 36 s on 200 documents, 1,000
       // froze the embedded server); here the plan is the same for 1 or 20 and the work is linear.
+      // Correlated, so it reads the fields of the chunks the other conditions leave (an index lookup
+      // each): as an IN list it aggregated every document's fields per statement, whatever matched
+      // (issue 17: most of a filtered search's time); the aggregates keep it one sub-plan.
       const names = [...new Set(conds.map((cond) => cond.name))];
       const each = conds.map((cond) => `bool_or(f.name = ${p(cond.name)}${fieldCondition(cond, p)})`);
       and.push(
-        `c.document_id IN (SELECT f.document_id FROM search_field f WHERE f.tenant_id = ${tenant} AND f.name = ANY(${p(names)}::text[]) GROUP BY f.document_id HAVING ${each.join(" AND ")})`,
+        `EXISTS (SELECT 1 FROM search_field f WHERE f.tenant_id = ${tenant} AND f.document_id = c.document_id AND f.name = ANY(${p(names)}::text[]) HAVING ${each.join(" AND ")})`,
       );
     }
     const exclude = filter?.excludeDocumentIds?.filter((d) => UUID.test(d)) ?? [];
@@ -469,49 +507,83 @@ export class PostgresSearchIndex implements SearchIndex {
     return `websearch_to_tsquery('${this.cfg}', ${param})`;
   }
 
-  /** Best chunk per document by ts_rank_cd (name weighted A, text B, category C), and the exact match count. */
+  /**
+   * Best chunk per document by ts_rank_cd (name weighted A, text B, category C), the exact number of
+   * matching documents, and `facets` counted over all of them: one statement, so the matching chunks
+   * are read (and ranked) once. `n` entries, best first.
+   */
   private async keyword(
     q: SearchQuery,
     n: number,
     o: QueryOptions,
-  ): Promise<{ ranked: Ranked[]; total: number }> {
-    if (!q.text.trim()) return { ranked: [], total: 0 };
+    facets: readonly FacetSpec[],
+  ): Promise<{ ranked: Ranked[]; total: number; facets: Facet[] }> {
+    if (!q.text.trim() || n <= 0) return { ranked: [], total: 0, facets: facets.map(emptyFacet) };
     const params: unknown[] = [];
-    const where = this.where(q.tenantId, q.filter, params);
-    params.push(q.text, n);
-    const tq = this.tsquery(`$${params.length - 1}`);
-    const rows = await this.db.query<{ document_id: string; chunk: number; score: number; total: number }>(
-      `SELECT document_id, chunk, score, count(*) OVER ()::int AS total FROM (
-         SELECT DISTINCT ON (c.document_id) c.document_id, c.chunk, ts_rank_cd(c.tsv, ${tq}, 32) AS score
+    const where = this.where(q.tenantId, q.filter, params); // the tenant is $1
+    params.push(q.text);
+    const tq = this.tsquery(`$${params.length}`);
+    params.push(n);
+    const limit = `$${params.length}`;
+    const rows = await this.db.query<PackedRow>(
+      `WITH best AS MATERIALIZED (
+         SELECT DISTINCT ON (c.document_id) c.document_id, c.chunk, c.category, c.batch_id,
+                ts_rank_cd(c.tsv, ${tq}, 32) AS score
          FROM search_chunk c WHERE ${where} AND c.tsv @@ ${tq}
          ORDER BY c.document_id, score DESC, c.chunk
-       ) best ORDER BY score DESC, document_id LIMIT $${params.length}`,
+       )
+       SELECT -1 AS facet, pos, value, NULL::int AS count, chunk, score, category, batch_id FROM (
+         SELECT row_number() OVER (ORDER BY score DESC, document_id)::int AS pos, document_id::text AS value,
+                chunk, score, category, batch_id::text AS batch_id
+         FROM best ORDER BY score DESC, document_id LIMIT ${limit}
+       ) page
+       UNION ALL SELECT -2, 0, NULL, count(*)::int, NULL, NULL, NULL, NULL FROM best
+       ${facets.map((f, i) => `UNION ALL ${facetSql(i, f, "best", q.tenantId, params)}`).join(" ")}`,
       params,
       o,
     );
+    const page = rows.filter((r) => r.facet === -1).sort((a, b) => a.pos - b.pos);
     return {
-      ranked: rows.map((r) => ({
-        documentId: r.document_id,
-        chunk: r.chunk,
+      ranked: page.map((r) => ({
+        documentId: r.value!,
+        chunk: Number(r.chunk),
         score: Number(r.score),
         keyword: true,
+        category: r.category,
+        batchId: r.batch_id!,
       })),
-      // the window counts every matching document before the LIMIT; no rows means no match at all
-      total: rows[0]?.total ?? 0,
+      total: Number(rows.find((r) => r.facet === -2)?.count ?? 0),
+      facets: unpackFacets(facets, rows),
     };
   }
 
-  /** The documents a keyword query matches, as a subquery for facets ($1 is the tenant). */
-  private keywordMatches(q: SearchQuery): { sql: string; params: unknown[] } {
-    if (!q.text.trim()) return { sql: "SELECT NULL::uuid WHERE false", params: [] };
-    // placeholders start at $2: the facet query puts its tenant in $1 (the filter repeats it)
-    const params: unknown[] = [q.tenantId];
-    const where = this.where(q.tenantId, q.filter, params);
-    params.push(q.text);
-    return {
-      sql: `SELECT c.document_id FROM search_chunk c WHERE ${where} AND c.tsv @@ ${this.tsquery(`$${params.length}`)}`,
-      params: params.slice(1),
-    };
+  /**
+   * Facets over the candidates of a VECTOR or HYBRID search (every document ranked, not just the
+   * page): category and batch come with the candidates, field values are read for them; one
+   * statement for all facets, none without.
+   */
+  private async candidateFacets(
+    tenantId: string,
+    facets: readonly FacetSpec[],
+    ranked: readonly Ranked[],
+    o: QueryOptions,
+  ): Promise<Facet[]> {
+    if (facets.length === 0) return [];
+    if (ranked.length === 0) return facets.map(emptyFacet);
+    const params: unknown[] = [
+      ranked.map((r) => r.documentId),
+      ranked.map((r) => r.category ?? null),
+      ranked.map((r) => r.batchId ?? null),
+    ];
+    const rows = await this.db.query<PackedRow>(
+      `WITH best AS MATERIALIZED (
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[]) AS b(document_id, category, batch_id)
+       )
+       ${facets.map((f, i) => `${i ? "UNION ALL " : ""}${facetSql(i, f, "best", tenantId, params)}`).join(" ")}`,
+      params,
+      o,
+    );
+    return unpackFacets(facets, rows);
   }
 
   /** Nearest documents by cosine similarity of their best chunk. */
@@ -534,29 +606,37 @@ export class PostgresSearchIndex implements SearchIndex {
       // HNSW gives chunks in (about) distance order; take a few per wanted document, then group.
       params.push(n * CHUNKS_PER_DOC);
       sql = `WITH near AS MATERIALIZED (
-               SELECT c.document_id, c.chunk, c.embedding <=> ${v}::vector AS distance
+               SELECT c.document_id, c.chunk, c.category, c.batch_id, c.embedding <=> ${v}::vector AS distance
                FROM search_chunk c WHERE ${where} ORDER BY distance LIMIT $${params.length}
              )
-             SELECT document_id, chunk, distance FROM (
-               SELECT DISTINCT ON (document_id) document_id, chunk, distance FROM near
+             SELECT document_id, chunk, category, batch_id, distance FROM (
+               SELECT DISTINCT ON (document_id) document_id, chunk, category, batch_id, distance FROM near
                ORDER BY document_id, distance, chunk
              ) best ORDER BY distance, document_id LIMIT ${limit}`;
     } else {
       // Vectors are unit length, so 1 - dot product is the cosine distance. Exact: every chunk of
       // the tenant that passes the filters is scored.
-      sql = `SELECT document_id, chunk, distance FROM (
-               SELECT DISTINCT ON (c.document_id) c.document_id, c.chunk,
+      sql = `SELECT document_id, chunk, category, batch_id, distance FROM (
+               SELECT DISTINCT ON (c.document_id) c.document_id, c.chunk, c.category, c.batch_id,
                       1 - (SELECT sum(a * b) FROM unnest(c.embedding, ${v}::real[]) AS t(a, b)) AS distance
                FROM search_chunk c WHERE ${where}
                ORDER BY c.document_id, distance, c.chunk
              ) best ORDER BY distance, document_id LIMIT ${limit}`;
     }
-    const rows = await this.db.query<{ document_id: string; chunk: number; distance: number }>(
-      sql,
-      params,
-      o,
-    );
-    return rows.map((r) => ({ documentId: r.document_id, chunk: r.chunk, score: 1 - Number(r.distance) }));
+    const rows = await this.db.query<{
+      document_id: string;
+      chunk: number;
+      category: string | null;
+      batch_id: string;
+      distance: number;
+    }>(sql, params, o);
+    return rows.map((r) => ({
+      documentId: r.document_id,
+      chunk: r.chunk,
+      score: 1 - Number(r.distance),
+      category: r.category,
+      batchId: r.batch_id,
+    }));
   }
 
   /** Hits for a page: the chunk's text, and highlights for documents that matched by keyword. */
@@ -594,36 +674,6 @@ export class PostgresSearchIndex implements SearchIndex {
     });
   }
 
-  /** Counts documents (not chunks) per value among `matches` ($1 is the tenant, then matches' params). */
-  private async facet(
-    tenantId: string,
-    req: { field: string; size: number; kind: "category" | "batch" | "field"; name?: string },
-    matches: { sql: string; params: unknown[] },
-    o: QueryOptions,
-  ): Promise<Facet> {
-    const params: unknown[] = [tenantId, ...matches.params];
-    let sql: string;
-    if (req.kind === "field") {
-      params.push(req.name);
-      sql = `SELECT value_text AS value, count(DISTINCT document_id)::int AS count FROM search_field
-             WHERE tenant_id = $1 AND name = $${params.length} AND document_id IN (${matches.sql})
-             GROUP BY value_text`;
-    } else {
-      const col = req.kind === "category" ? "category" : "batch_id::text";
-      sql = `SELECT value, count(*)::int AS count FROM (
-               SELECT DISTINCT document_id, ${col} AS value FROM search_chunk
-               WHERE tenant_id = $1 AND document_id IN (${matches.sql})
-             ) d WHERE value IS NOT NULL GROUP BY value`;
-    }
-    params.push(req.size);
-    const rows = await this.db.query<{ value: string; count: number }>(
-      `${sql} ORDER BY count DESC, value LIMIT $${params.length}`,
-      params,
-      o,
-    );
-    return { field: req.field, buckets: rows.map((r) => ({ value: r.value, count: Number(r.count) })) };
-  }
-
   private vector(v: readonly number[]): string {
     if (v.length !== this.opts.dimensions) {
       throw new Error(`embedding has ${v.length} dimensions, the index ${this.opts.dimensions}`);
@@ -633,17 +683,57 @@ export class PostgresSearchIndex implements SearchIndex {
   }
 }
 
-function parseFacet(req: FacetRequest): {
-  field: string;
-  size: number;
-  kind: "category" | "batch" | "field";
-  name?: string;
-} {
+function parseFacet(req: FacetRequest): FacetSpec {
   const size = Math.min(FACET_MAX, Math.max(1, Math.floor(req.size ?? FACET_SIZE)));
   if (req.field === "category" || req.field === "batch") return { field: req.field, size, kind: req.field };
   const m = /^field:(.+)$/.exec(req.field);
   if (m?.[1]) return { field: req.field, size, kind: "field", name: m[1] };
   throw new Error(`unknown facet ${JSON.stringify(req.field)}: use category, batch or field:<name>`);
+}
+
+/**
+ * One facet as a branch of a UNION ALL over `from` (document_id, category, batch_id: one row per
+ * matching document): its top `size` values by documents counted, ties by value, as PackedRows of
+ * facet `i`. Field values come from search_field, the tenant's only; a document with several values of
+ * one field counts once per value.
+ */
+function facetSql(i: number, f: FacetSpec, from: string, tenantId: string, params: unknown[]): string {
+  const p = (v: unknown) => {
+    params.push(v);
+    return `$${params.length}`;
+  };
+  const size = p(f.size);
+  let value: string;
+  let count: string;
+  let source: string;
+  if (f.kind === "field") {
+    value = "f.value_text";
+    count = "count(DISTINCT f.document_id)";
+    source = `search_field f WHERE f.tenant_id = ${p(tenantId)}::uuid AND f.name = ${p(f.name)} AND f.document_id IN (SELECT document_id FROM ${from})`;
+  } else {
+    value = f.kind === "category" ? "category" : "batch_id::text";
+    count = "count(*)";
+    source = `${from} WHERE ${f.kind === "category" ? "category" : "batch_id"} IS NOT NULL`;
+  }
+  return `(SELECT ${i} AS facet, row_number() OVER (ORDER BY ${count} DESC, ${value})::int AS pos,
+            ${value} AS value, ${count}::int AS count, NULL::int AS chunk, NULL::real AS score,
+            NULL::text AS category, NULL::text AS batch_id
+          FROM ${source} GROUP BY ${value} ORDER BY ${count} DESC, ${value} LIMIT ${size})`;
+}
+
+/** The buckets of each facet from a combined statement's rows (facet = its index), in order. */
+function unpackFacets(facets: readonly FacetSpec[], rows: readonly PackedRow[]): Facet[] {
+  return facets.map((f, i) => ({
+    field: f.field,
+    buckets: rows
+      .filter((r) => r.facet === i)
+      .sort((a, b) => a.pos - b.pos)
+      .map((r) => ({ value: r.value!, count: Number(r.count) })),
+  }));
+}
+
+function emptyFacet(f: FacetSpec): Facet {
+  return { field: f.field, buckets: [] };
 }
 
 /** The comparison part of a field condition (after name = ...): numbers, money and dates as such. */
