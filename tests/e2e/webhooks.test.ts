@@ -556,6 +556,49 @@ describe("webhooks: signed deliveries from the outbox, retries, redelivery, tena
     expect(listed).not.toContain(own.slice(12));
     expect(listed).not.toContain(flakyHook.secret.slice(12));
   });
+  it("deleting a document or a batch deletes its deliveries and its unsent webhook rows", async () => {
+    const n = attempts.length;
+    const { batchId, ids } = await uploadTexts(2, "deleted");
+    await whenAttempts(
+      "the flaky endpoint's deliveries of the batch",
+      () =>
+        attempts
+          .slice(n)
+          .filter(
+            (a) => a.endpointId === flakyHook.id && a.status === "DELIVERED" && a.eventId.startsWith(batchId),
+          ).length === 3,
+    );
+    const client = new pg.Client({ connectionString: dbUrl });
+    await client.connect();
+    try {
+      const docsWithDeliveries = async () =>
+        (
+          await client.query<{ d: string | null }>(
+            "SELECT DISTINCT document_id::text AS d FROM webhook_delivery WHERE batch_id = $1",
+            [batchId],
+          )
+        ).rows.map((r) => r.d);
+      expect((await docsWithDeliveries()).sort()).toEqual([...ids, null].sort());
+      await gql(system.url, "mutation($ids: [ID!]!) { deleteDocuments(ids: $ids) { deleted } }", {
+        ids: [ids[0]],
+      });
+      expect((await docsWithDeliveries()).sort()).toEqual([ids[1], null].sort());
+      await gql(system.url, "mutation($b: ID!) { deleteBatch(id: $b) }", { b: batchId });
+      expect(await docsWithDeliveries()).toEqual([]);
+      const { rows } = await client.query(
+        "SELECT count(*)::int AS n FROM webhook_delivery WHERE body LIKE $1 OR document_id = ANY($2::uuid[])",
+        [`%${batchId}%`, ids],
+      );
+      expect(rows[0]).toEqual({ n: 0 });
+      const { rows: outbox } = await client.query("SELECT count(*)::int AS n FROM outbox WHERE key = $1", [
+        batchId,
+      ]);
+      expect(outbox[0]).toEqual({ n: 0 });
+    } finally {
+      await client.end();
+    }
+  });
+
   it("keeps a delivery's retry schedule in the database across a restart", async () => {
     // This endpoint's retry waits an hour: the schedule is in next_attempt_at, not in a timer.
     system.deps.settings.webhooks.baseDelayMs = 3_600_000;

@@ -2,6 +2,7 @@ import type { DocumentStatus, Stage } from "@docfleet/schema";
 import { isUuid } from "../domain/ids.ts";
 import { counterDelta } from "../domain/lifecycle.ts";
 import type { Db, Tx } from "./db.ts";
+import { deleteForBatch, deleteForDocuments } from "./webhooks.ts";
 
 /** What deleting a document must know: where it is counted, and where its objects lie. */
 export interface DeletedDocument {
@@ -32,12 +33,14 @@ export async function lockOwned(
 
 /**
  * Deletes the rows of `docs` (their events and labels go by cascade), their outbox rows (sent or not:
- * a pending stage message must not reach a worker) and takes them off their batches' counters.
+ * a pending stage message must not reach a worker), their webhook deliveries, and takes them off their
+ * batches' counters.
  */
 export async function deleteDocumentRows(tx: Tx, docs: readonly DeletedDocument[]): Promise<void> {
   if (docs.length === 0) return;
   const ids = docs.map((d) => d.id);
   await deleteOutboxRows(tx, ids);
+  await deleteForDocuments(tx, ids);
   await tx.document.deleteMany({ where: { id: { in: ids } } });
   const perBatch = new Map<string, Record<string, number>>();
   for (const d of docs) {
@@ -70,8 +73,12 @@ export async function batchDocumentIds(db: Db, tenantId: string, batchId: string
   return rows.map((r) => r.id);
 }
 
-/** Deletes the batch row (its documents and events go by cascade); false when it is not the tenant's. */
+/**
+ * Deletes the batch row (its documents and events go by cascade) and its webhook deliveries; false when
+ * it is not the tenant's.
+ */
 export async function deleteBatchRow(tx: Tx, tenantId: string, batchId: string): Promise<boolean> {
+  await deleteForBatch(tx, tenantId, batchId);
   const res = await tx.batch.deleteMany({ where: { id: batchId, tenantId } });
   return res.count > 0;
 }

@@ -48,11 +48,17 @@ export function outboxEvents(
 export function fanOut(tx: Tx, p: WebhookOutboxPayload): Promise<number> {
   if (p.events.length === 0) return Promise.resolve(0);
   return tx.$executeRawUnsafe(
-    `INSERT INTO webhook_delivery (tenant_id, endpoint_id, event_id, event_type, body, next_attempt_at)
-     SELECT w.tenant_id, w.id, e.id, e.type, e.body, now()
+    `INSERT INTO webhook_delivery
+       (tenant_id, endpoint_id, event_id, event_type, body, batch_id, document_id, next_attempt_at)
+     SELECT w.tenant_id, w.id, e.id, e.type, e.body, (e.body::jsonb ->> 'batchId')::uuid,
+       (e.body::jsonb ->> 'documentId')::uuid, now()
      FROM webhook_endpoint w
      JOIN unnest($2::text[], $3::text[], $4::text[]) AS e(id, type, body) ON e.type = ANY(w.events)
      WHERE w.tenant_id = $1::uuid AND w.enabled
+       -- a batch deleted since the event was queued: nothing of it is sent (or kept)
+       AND EXISTS (SELECT 1 FROM batch b WHERE b.id = (e.body::jsonb ->> 'batchId')::uuid)
+       AND (e.body::jsonb ->> 'documentId' IS NULL
+            OR EXISTS (SELECT 1 FROM document d WHERE d.id = (e.body::jsonb ->> 'documentId')::uuid))
      ON CONFLICT (endpoint_id, event_id) DO NOTHING`,
     p.tenantId,
     p.events.map((e) => e.id),
@@ -230,4 +236,28 @@ export async function redeliver(db: Db, tenantId: string, id: string): Promise<W
     data: { status: "PENDING", attempts: 0, nextAttemptAt: new Date(), deliveredAt: null },
   });
   return count === 1 ? db.webhookDelivery.findFirst({ where: { id, tenantId } }) : null;
+}
+
+/** Deletes the deliveries of these documents' events, sent or not (a deleted document leaves nothing). */
+export async function deleteForDocuments(tx: Tx, documentIds: readonly string[]): Promise<number> {
+  if (documentIds.length === 0) return 0;
+  return tx.$executeRawUnsafe("DELETE FROM webhook_delivery WHERE document_id = ANY($1::uuid[])", [
+    ...documentIds,
+  ]);
+}
+
+/** Deletes the deliveries of a batch's events and its webhook rows still in the outbox. */
+export async function deleteForBatch(tx: Tx, tenantId: string, batchId: string): Promise<void> {
+  await tx.$executeRawUnsafe(
+    "DELETE FROM webhook_delivery WHERE tenant_id = $1::uuid AND batch_id = $2::uuid",
+    tenantId,
+    batchId,
+  );
+  await tx.$executeRawUnsafe(
+    `DELETE FROM outbox WHERE topic = $1 AND key = $2
+       AND EXISTS (SELECT 1 FROM batch WHERE id = $2::uuid AND tenant_id = $3::uuid)`,
+    WEBHOOK_TOPIC,
+    batchId,
+    tenantId,
+  );
 }
