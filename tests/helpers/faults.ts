@@ -214,14 +214,28 @@ export async function faultDeployment(
     "--concurrency",
     "16",
   ];
-  /** Files of the newest batch: registered so far, and uploaded (QUEUED or beyond). */
-  const uploadedSoFar = async () =>
+  /** The database's clock now (batches made from then on are the next upload's). */
+  const dbNow = async () => (await db.query<{ now: Date }>("SELECT now() AS now")).rows[0]!.now;
+  /** The batch made since `since` (by the upload running), or null while there is none yet. */
+  const batchSince = async (since: Date) =>
     (
-      await db.query<{ registered: number; uploaded: number }>(
-        `SELECT count(*)::int AS registered, count(*) FILTER (WHERE status <> 'PENDING_UPLOAD')::int AS uploaded
-           FROM document WHERE batch_id = (SELECT id FROM batch ORDER BY created_at DESC LIMIT 1)`,
+      await db.query<{ id: string }>(
+        "SELECT id FROM batch WHERE created_at >= $1 ORDER BY created_at DESC LIMIT 1",
+        [since],
       )
-    ).rows[0]!;
+    ).rows[0]?.id ?? null;
+  /** Files of a batch: registered so far, and uploaded (QUEUED or beyond). */
+  const uploadedSoFar = async (batchId: string | null) =>
+    batchId === null
+      ? { registered: 0, uploaded: 0 }
+      : (
+          await db.query<{ registered: number; uploaded: number }>(
+            `SELECT count(*)::int AS registered,
+                    count(*) FILTER (WHERE status <> 'PENDING_UPLOAD')::int AS uploaded
+               FROM document WHERE batch_id = $1`,
+            [batchId],
+          )
+        ).rows[0]!;
 
   /**
    * gateway-kill: `docfleet upload` of `n` files runs; once a fifth of them are registered, the gateway is killed
@@ -233,21 +247,25 @@ export async function faultDeployment(
     const docs = await writeDocs(n, tag);
     const stateDir = join(dir, `${tag}-state`);
     const cliEnv = { DOCFLEET_STATE_DIR: stateDir };
+    const since = await dbNow();
     const first = runCli(uploadArgs(docs), cliEnv);
     let firstDone = false;
     void first.then(() => (firstDone = true));
     // Polled: the upload's progress is in the database (and the CLI's manifest), nothing announces it.
-    while (!firstDone && (await uploadedSoFar()).registered < Math.ceil(n / 5))
+    let batch: string | null = null;
+    for (;;) {
+      batch ??= await batchSince(since);
+      if (firstDone || (await uploadedSoFar(batch)).registered >= Math.ceil(n / 5)) break;
       await new Promise((r) => setTimeout(r, 20));
+    }
     const during = !firstDone;
-    const inAtKill = (await uploadedSoFar()).uploaded;
+    const inAtKill = (await uploadedSoFar(batch)).uploaded;
     await gateway.kill();
     procs.delete(gateway);
     gateway = await startGateway();
     const endedAt = Date.now();
-    const newest = (await db.query<{ id: string }>("SELECT id FROM batch ORDER BY created_at DESC LIMIT 1"))
-      .rows[0]!.id;
-    const before = await completedCount(newest);
+    const newest = batch ?? (await batchSince(since));
+    const before = newest ? await completedCount(newest) : 0;
     const a = await first;
     const b = await runCli(uploadArgs(docs), cliEnv);
     if (b.code !== 0)
@@ -263,7 +281,7 @@ export async function faultDeployment(
       `${during ? `killed with ${inAtKill}/${n} files in` : "the upload ended before the kill"}; ` +
       `first upload exit ${a.code}, rerun exit ${b.code}: resumed ${s.resumed ?? false}, ` +
       `uploaded ${s.uploaded ?? "?"}, skipped ${s.skipped ?? "?"}, already in the batch ${s.inBatch ?? "?"}`;
-    if (s.batchId !== newest)
+    if (newest && s.batchId !== newest)
       throw new Error(`gateway-kill: the rerun made batch ${s.batchId}, not ${newest}`);
     return { batchId: s.batchId, endedAt, upload, before };
   };
