@@ -1,23 +1,46 @@
 /**
  * Documents/s through the full distributed path (gateway → S3 → RabbitMQ → worker → PostgreSQL), with
- * the zero-latency built-in models, against the embedded mode (`docfleet serve`) on the same documents
- * in the same run; and CPU milliseconds per document for the gateway, the relay and the worker.
+ * the zero-latency built-in models, and CPU milliseconds per document for the gateway, the relay and
+ * the worker; side by side in the same run with, on request, the seed peer and a worker whose models
+ * are a test double that does no work (the peer's models are no-ops too).
  *
- *   npm run bench -- tests/bench/distributed.ts [documents=400]
+ *   node --import tsx tests/bench/distributed.ts [documents=400] [--peer] [--double] [--no-builtin]
+ *        [--no-embedded] [--cpu-prof DIR] [--concurrency N]
+ *
+ *   --peer         first runs ../shared/peers/celery-seed/run.sh with the same document count (FastAPI +
+ *                  Celery + Redis + PostgreSQL, no-op models) and prints docfleet's ratios against it
+ *   --double       also runs the distributed mode with tests/bench/noop-models-worker.ts as the worker
+ *                  (the CLI's worker composition with NoopModelsDouble in place of the built-in models)
+ *   --no-builtin   skips the distributed run with the built-in models
+ *   --no-embedded  skips the embedded mode (`docfleet serve`)
+ *   --cpu-prof DIR each distributed process runs under `node --cpu-prof` and writes its profile to
+ *                  DIR/<run>/<process>/ at exit (summarise: tests/bench/cpuprofile-top.ts DIR/<run>/worker)
  *
  * Needs this machine's PostgreSQL and RabbitMQ; S3 is s3rver inside this process (its CPU is not
  * counted). Each process's CPU is read from /proc/<pid>/stat before the upload and after the batch.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { freePort, runCli, type Served, startDocfleet, startServe } from "../helpers/cli.ts";
+import { freePort, ROOT, runCli, type Served, served, startDocfleet, startServe } from "../helpers/cli.ts";
 import { distributedEnv } from "../helpers/distributed.ts";
+import { deferred } from "../helpers/wait.ts";
 
 const exec = promisify(execFile);
-const N = Number(process.argv[2] ?? 400);
+const args = process.argv.slice(2);
+const flag = (name: string) => args.includes(name);
+const option = (name: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const N = Number(args.find((a, i) => /^\d+$/.test(a) && !args[i - 1]?.startsWith("--")) ?? 400);
+const PROFILE_DIR = option("--cpu-prof");
+const CONCURRENCY = option("--concurrency") ?? "4";
+const PEER = join(ROOT, "../shared/peers/celery-seed/run.sh");
+/** A loaded machine starts processes slowly. */
+const READY_MS = 300_000;
 const TICKS = Number((await exec("getconf", ["CLK_TCK"])).stdout.trim()) || 100;
 
 async function cpuMs(p: Served): Promise<number> {
@@ -56,8 +79,21 @@ async function measure(
   return { seconds, cpu };
 }
 
+let uploads = 0;
 async function uploadTo(url: string, dir: string) {
-  const res = await runCli(["upload", dir, "--endpoint", url, "--json", "--concurrency", "16"]);
+  // A state folder per run: the same folder again would resume the previous deployment's batch.
+  const state = join(dir, `../state-${uploads++}`);
+  const res = await runCli([
+    "upload",
+    dir,
+    "--endpoint",
+    url,
+    "--json",
+    "--concurrency",
+    "16",
+    "--state-dir",
+    state,
+  ]);
   if (res.code !== 0) throw new Error(`upload failed (${res.code}): ${res.stderr}`);
   const s = JSON.parse(res.stdout) as { completed: number; failed: number; seconds: number };
   if (s.completed !== N) throw new Error(`expected ${N} completed, got ${JSON.stringify(s)}`);
@@ -69,38 +105,142 @@ const docs = join(dir, "docs");
 await mkdir(docs);
 await writeDocs(docs);
 
-// Baseline: the embedded mode, one process.
-// Requests without a key by explicit opt-in (serve refuses them by default), as the gateways here.
-const serve = await startServe(join(dir, "embedded"), {
-  DOCFLEET_LOG_LEVEL: "warn",
-  DOCFLEET_ALLOW_ANONYMOUS: "true",
-});
-const embedded = await measure(() => uploadTo(serve.url, docs), { serve });
-await serve.stop();
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(1))
+    .join(" ");
+const loadBefore = load();
 
-// Distributed: gateway, relay and worker as separate processes.
-const deployment = await distributedEnv("bench");
-const env = deployment.env;
-const port = await freePort();
-const gateway = await startDocfleet(["gateway", "--port", String(port), "--no-relay"], env, { port });
-const [relay, worker] = await Promise.all([
-  startDocfleet(["relay"], env, { readyLine: /docfleet relay publishing/ }),
-  startDocfleet(["worker", "--roles", "all", "--concurrency", "4", "--no-relay"], env, {
-    readyLine: /docfleet worker consuming/,
-  }),
-]);
-const distributed = await measure(() => uploadTo(gateway.url, docs), { gateway, relay, worker });
-await Promise.all([gateway.stop(), relay.stop(), worker.stop()]);
-await deployment.close();
+interface Peer {
+  rate: number;
+  cpuMsPerDoc: number;
+  line: string;
+}
+
+/** The seed peer on the same document count; its own script prints one line with both figures. */
+async function runPeer(): Promise<Peer> {
+  const { stdout } = await exec(PEER, [String(N)], { maxBuffer: 1 << 20 });
+  const line = stdout.trim().split("\n").at(-1) ?? "";
+  const m = /= ([\d.]+) docs\/s.*= ([\d.]+) ms\/doc/.exec(line);
+  if (!m) throw new Error(`unexpected seed peer output: ${stdout}`);
+  return { rate: Number(m[1]), cpuMsPerDoc: Number(m[2]), line };
+}
+
+/** Node options that make a process write a CPU profile into PROFILE_DIR/run/proc at exit (--cpu-prof). */
+function profiled(run: string, proc: string): string[] {
+  return PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${join(PROFILE_DIR, run, proc)}`] : [];
+}
+
+/** tests/bench/noop-models-worker.ts as a Served, ready once it says it consumes. */
+async function startDoubleWorker(env: NodeJS.ProcessEnv, nodeArgs: string[]): Promise<Served> {
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, "--import", "tsx", join(ROOT, "tests/bench/noop-models-worker.ts"), CONCURRENCY],
+    {
+      cwd: ROOT,
+      env: { ...process.env, DOCFLEET_LOG_LEVEL: "warn", METRICS_PORT: "0", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let out = "";
+  const ready = deferred();
+  const onData = (d: Buffer) => {
+    out += d;
+    if (/docfleet worker consuming/.test(out)) ready.resolve();
+  };
+  child.stdout.on("data", onData);
+  child.stderr.on("data", onData);
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  void exited.then((code) => ready.reject(new Error(`the double worker exited with ${code}:\n${out}`)));
+  await ready.promise;
+  return served(child, "", () => out, exited);
+}
+
+/** Gateway, relay and worker as separate processes over a fresh deployment (database, queues, bucket). */
+async function runDistributed(run: "builtin" | "double"): Promise<Result> {
+  const deployment = await distributedEnv("bench");
+  const env = deployment.env;
+  const port = await freePort();
+  const gateway = await startDocfleet(
+    ["gateway", "--port", String(port), "--no-relay"],
+    env,
+    { port },
+    READY_MS,
+    profiled(run, "gateway"),
+  );
+  const [relay, worker] = await Promise.all([
+    startDocfleet(
+      ["relay"],
+      env,
+      { readyLine: /docfleet relay publishing/ },
+      READY_MS,
+      profiled(run, "relay"),
+    ),
+    run === "double"
+      ? startDoubleWorker(env, profiled(run, "worker"))
+      : startDocfleet(
+          ["worker", "--roles", "all", "--concurrency", CONCURRENCY, "--no-relay"],
+          env,
+          { readyLine: /docfleet worker consuming/ },
+          READY_MS,
+          profiled(run, "worker"),
+        ),
+  ]);
+  try {
+    return await measure(() => uploadTo(gateway.url, docs), { gateway, relay, worker });
+  } catch (err) {
+    for (const [name, p] of Object.entries({ gateway, relay, worker }))
+      console.error(`--- ${name} output (last 3000 characters):\n${p.output().slice(-3000)}`);
+    throw err;
+  } finally {
+    await Promise.all([gateway.stop(), relay.stop(), worker.stop()]);
+    await deployment.close();
+  }
+}
+
+const peer = flag("--peer") ? await runPeer() : undefined;
+if (peer) console.log(peer.line);
+const builtin = flag("--no-builtin") ? undefined : await runDistributed("builtin");
+if (builtin) console.log("built-in models:", JSON.stringify({ seconds: builtin.seconds, cpu: builtin.cpu }));
+const double = flag("--double") ? await runDistributed("double") : undefined;
+if (double) console.log("NoopModelsDouble:", JSON.stringify({ seconds: double.seconds, cpu: double.cpu }));
+let embedded: Result | undefined;
+if (!flag("--no-embedded")) {
+  // Requests without a key by explicit opt-in (serve refuses them by default), as the gateways here.
+  const serve = await startServe(join(dir, "embedded"), {
+    DOCFLEET_LOG_LEVEL: "warn",
+    DOCFLEET_ALLOW_ANONYMOUS: "true",
+  });
+  embedded = await measure(() => uploadTo(serve.url, docs), { serve });
+  await serve.stop();
+}
 await rm(dir, { recursive: true, force: true });
 
 const rate = (r: Result) => N / r.seconds;
+const total = (r: Result) => Object.values(r.cpu).reduce((a, b) => a + b, 0);
 const fmt = (x: number) => x.toFixed(1);
-console.log(`\n${N} documents (upload + processing, built-in models), ${new Date().toISOString()}`);
+const parts = (r: Result) =>
+  Object.entries(r.cpu)
+    .map(([k, v]) => `${k} ${fmt(v)}`)
+    .join(", ");
 console.log(
-  `embedded    (serve, 1 process):            ${fmt(rate(embedded))} docs/s   CPU ms/doc: serve ${fmt(embedded.cpu.serve!)}`,
+  `\n${N} documents (upload + processing), ${new Date().toISOString()}, worker concurrency ${CONCURRENCY}`,
 );
-console.log(
-  `distributed (gateway, relay, worker):       ${fmt(rate(distributed))} docs/s   CPU ms/doc: gateway ${fmt(distributed.cpu.gateway!)}, relay ${fmt(distributed.cpu.relay!)}, worker ${fmt(distributed.cpu.worker!)}`,
-);
-console.log(`ratio distributed / embedded (docs/s):      ${(rate(distributed) / rate(embedded)).toFixed(2)}`);
+console.log(`load average (1, 5, 15 min): before ${loadBefore}, after ${load()}`);
+if (peer) console.log(peer.line);
+const row = (name: string, r: Result) => {
+  console.log(
+    `${name.padEnd(44)} ${fmt(rate(r)).padStart(6)} docs/s   CPU ${fmt(total(r)).padStart(6)} ms/doc (${parts(r)})`,
+  );
+  if (peer)
+    console.log(
+      `${"".padEnd(44)} vs seed peer: docs/s x${(rate(r) / peer.rate).toFixed(2)}, CPU/doc x${(total(r) / peer.cpuMsPerDoc).toFixed(2)}`,
+    );
+};
+if (peer)
+  console.log(
+    `${"seed peer (no-op models)".padEnd(44)} ${fmt(peer.rate).padStart(6)} docs/s   CPU ${fmt(peer.cpuMsPerDoc).padStart(6)} ms/doc (API + workers)`,
+  );
+if (builtin) row("docfleet distributed, built-in models", builtin);
+if (double) row("docfleet distributed, NoopModelsDouble", double);
+if (embedded) row("docfleet embedded (serve, 1 process)", embedded);

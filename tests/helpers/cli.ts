@@ -107,8 +107,10 @@ export async function startDocfleet(
   ready: { port: number } | { readyLine: RegExp },
   /** How long it may take to be ready (a first start creates its database). */
   readyMs = 90_000,
+  /** Options for node itself (`--cpu-prof`: Node 20 refuses it in NODE_OPTIONS). */
+  nodeArgs: readonly string[] = [],
 ): Promise<Served> {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], {
     // METRICS_PORT 0: several workers and relays on one machine must not contend for 9464.
     env: { ...process.env, DOCFLEET_LOG_LEVEL: "warn", METRICS_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],

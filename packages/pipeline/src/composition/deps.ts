@@ -7,6 +7,7 @@ import { instrumentModels } from "../observability/index.ts";
 import { Metrics } from "../observability/metrics.ts";
 import { createTracing, type SpanExporter } from "../observability/tracing.ts";
 import { createThreadParser } from "../parse/sandbox.ts";
+import type { Models } from "../ports/models.ts";
 import {
   createDatabase,
   createLogger,
@@ -26,6 +27,8 @@ export interface DepsOverrides {
   log?: Logger;
   /** A span exporter (in memory). */
   spanExporter?: SpanExporter;
+  /** Models of its own (a benchmark's test double that does no work), in place of config's. */
+  models?: Models;
 }
 
 /** Builds every adapter from config, with this process's metrics registry and tracer. */
@@ -45,7 +48,10 @@ export async function buildDeps(
     : await tracingFor(cfg.observability.tracesExporter, log);
   // Store and model-server connectivity errors are tagged with their dependency (an outage, not the
   // document's failure); database and broker errors are told apart by their own shapes.
-  const models = tagOutages(instrumentModels(await createModels(cfg.models), metrics, tracing), "models");
+  const models = tagOutages(
+    instrumentModels(overrides.models ?? (await createModels(cfg.models)), metrics, tracing),
+    "models",
+  );
   const { queue, events } = await createQueue(cfg.queue, queueDeliveryLimit(cfg.settings), log);
   return {
     db,
