@@ -1,6 +1,5 @@
-import type { Prisma } from "@docfleet/schema";
+import { type Document, Prisma } from "@docfleet/schema";
 import type { EventPayload } from "../domain/events.ts";
-import { webhookBody, webhookEventId } from "../domain/webhooks.ts";
 import {
   COUNTER_FIELDS,
   counterDelta,
@@ -8,6 +7,7 @@ import {
   StaleStateError,
   type TransitionSpec,
 } from "../domain/lifecycle.ts";
+import { WEBHOOK_TOPIC, webhookBody, webhookEventId } from "../domain/webhooks.ts";
 import type { PipelineEvent } from "../ports/event-bus.ts";
 import type { Tx } from "./db.ts";
 import { eventPayloadJson } from "./events.ts";
@@ -100,4 +100,177 @@ function event(
     payload,
     createdAt: createdAt.toISOString(),
   };
+}
+
+/** One document's transition (`transitionOne`): its batch may be left to the document's row. */
+export type OneTransition = Omit<TransitionSpec, "documentIds" | "batchId" | "batchEvent"> & {
+  documentId: string;
+  /** The batch the document must be in; the document's own when absent. */
+  batchId?: string;
+};
+
+/** The raw-SQL side of the database (`Database.query`): one statement, its own transaction. */
+export interface SqlQuery {
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+}
+
+/** Document fields a single-statement transition may set: column and SQL type. */
+const DOCUMENT_SET: Record<string, readonly [string, string]> = {
+  name: ["name", "text"],
+  contentType: ["content_type", "text"],
+  detectedType: ["detected_type", "text"],
+  category: ["category", "text"],
+  confidence: ["confidence", "float8"],
+  metadata: ["metadata", "jsonb"],
+  pageCount: ["page_count", "int4"],
+  textKey: ["text_key", "text"],
+  errorCode: ["error_code", "text"],
+  errorMessage: ["error_message", "text"],
+  needsReview: ["needs_review", "bool"],
+  attempts: ["attempts", "int4"],
+  crashes: ["crashes", "int4"],
+  timings: ["timings", "jsonb"],
+  leaseExpiresAt: ["lease_expires_at", "timestamptz"],
+  options: ["options", "jsonb"],
+  categoryVersion: ["category_version", "int4"],
+  provenance: ["provenance", "jsonb"],
+  thumbnailKey: ["thumbnail_key", "text"],
+  correctedAt: ["corrected_at", "timestamptz"],
+  completedAt: ["completed_at", "timestamptz"],
+};
+
+/** Every column of a document row, as Prisma's `Document` names it. */
+const DOCUMENT_ROW = [
+  ...Object.entries({
+    id: "id",
+    tenantId: "tenant_id",
+    batchId: "batch_id",
+    name: "name",
+    sha256: "sha256",
+    objectKey: "object_key",
+    size: "size",
+    status: "status",
+    stage: "stage",
+    createdAt: "created_at",
+    updatedAt: "updated_at",
+  }),
+  ...Object.entries(DOCUMENT_SET).map(([k, [col]]) => [k, col] as const),
+]
+  .filter(([k], i, all) => all.findIndex(([o]) => o === k) === i)
+  .map(([k, col]) => `${col} AS "${k}"`)
+  .join(", ");
+
+const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+const COUNTERS = Object.keys(COUNTER_FIELDS);
+const COUNTERS_JSON = `jsonb_build_object(${COUNTERS.map((k) => `'${k}', b.${snake(k)}`).join(", ")})`;
+
+/**
+ * `transition` for one document in ONE statement (its own transaction): the guarded update, the batch's
+ * counters and sequence number, the event and the outbox row, where `transition` takes five statements
+ * and a transaction's round trips. Answers the events to publish after commit and the document as it
+ * is now; null when the spec needs what only `transition` says (a `where` guard, a column or an update
+ * operation not listed here): the caller then uses `transition`. Throws StaleStateError when the
+ * document is not in `from` (another process moved it first).
+ */
+export async function transitionOne(
+  db: SqlQuery,
+  spec: OneTransition,
+): Promise<{ events: PipelineEvent[]; document: Document } | null> {
+  if (spec.where !== undefined || spec.from === null || spec.to === null) return null;
+  const now = new Date();
+  const params: unknown[] = [];
+  const p = (v: unknown, cast: string) => {
+    params.push(v);
+    return `$${params.length}::${cast}`;
+  };
+  const sets = [
+    `status = ${p(spec.to.status, '"DocumentStatus"')}`,
+    `stage = ${p(spec.to.stage, '"Stage"')}`,
+    `updated_at = ${p(now, "timestamptz")}`,
+  ];
+  for (const [k, v] of Object.entries(spec.data ?? {})) {
+    if (v === undefined) continue;
+    const column = DOCUMENT_SET[k];
+    if (!column) return null;
+    const [col, type] = column;
+    if (v === null || v === Prisma.DbNull) {
+      if (type === "jsonb" && v === null) return null; // Prisma refuses a bare null for JSON
+      sets.push(`${col} = NULL`);
+    } else if (v === Prisma.JsonNull || v === Prisma.AnyNull) return null;
+    else if (type === "jsonb") sets.push(`${col} = ${p(JSON.stringify(v), "jsonb")}`);
+    else if (v instanceof Date || typeof v !== "object") sets.push(`${col} = ${p(v, type)}`);
+    else {
+      const op = Object.entries(v as Record<string, unknown>);
+      if (op.length !== 1 || typeof op[0]![1] !== "number" || type !== "int4") return null;
+      const [name, n] = op[0]! as [string, number];
+      if (name === "increment") sets.push(`${col} = ${col} + ${p(n, "int4")}`);
+      else if (name === "decrement") sets.push(`${col} = ${col} - ${p(n, "int4")}`);
+      else if (name === "set") sets.push(`${col} = ${p(n, "int4")}`);
+      else return null;
+    }
+  }
+  const guard = [
+    `id = ${p(spec.documentId, "uuid")}`,
+    `tenant_id = ${p(spec.tenantId, "uuid")}`,
+    `status = ${p(spec.from.status, '"DocumentStatus"')}`,
+    spec.from.stage === null ? "stage IS NULL" : `stage = ${p(spec.from.stage, '"Stage"')}`,
+    ...(spec.batchId ? [`batch_id = ${p(spec.batchId, "uuid")}`] : []),
+  ];
+  const delta = counterDelta(spec.from, spec.to, 1);
+  if (spec.needsReviewDelta) delta.needsReview = (delta.needsReview ?? 0) + spec.needsReviewDelta;
+  const counterSets = Object.entries(delta).map(([k, v]) => `${snake(k)} = ${snake(k)} + ${Number(v)}`);
+  const payload: EventPayload = spec.eventPayload?.(spec.documentId) ?? {};
+  const outbox = spec.outbox?.(spec.documentId) ?? null;
+  // The batch is the document's own (a foreign key): it is updated exactly when the document was.
+  const type = p(spec.eventType, "text");
+  // The batch is the document's own (a foreign key): it is updated exactly when the document was.
+  // The webhook row is `enqueueEvents`' (repositories/webhooks.ts), said in SQL: only when an enabled
+  // endpoint of the tenant subscribes to the type; its body as `webhookBody` writes it.
+  const sql = `WITH d AS (
+  UPDATE document SET ${sets.join(", ")} WHERE ${guard.join(" AND ")} RETURNING ${DOCUMENT_ROW}
+), b AS (
+  UPDATE batch SET event_seq = event_seq + 1, ${[...counterSets, `updated_at = $3::timestamptz`].join(", ")}
+  WHERE id = (SELECT "batchId" FROM d) RETURNING *
+), x AS (
+  SELECT b.tenant_id, b.id AS batch_id, b.event_seq, d.id AS document_id,
+    jsonb_build_object('status', d.status::text, 'stage', d.stage::text, 'batch', ${COUNTERS_JSON})
+      || ${p(JSON.stringify(payload), "jsonb")} AS payload
+  FROM b, d
+), e AS (
+  INSERT INTO event (tenant_id, batch_id, seq, document_id, type, payload, created_at)
+  SELECT tenant_id, batch_id, event_seq, document_id, ${type}, payload, $3::timestamptz FROM x
+), w AS (
+  INSERT INTO outbox (topic, key, payload)
+  SELECT ${p(WEBHOOK_TOPIC, "text")}, x.batch_id::text, jsonb_build_object('v', 1, 'tenantId', x.tenant_id, 'events',
+    jsonb_build_array(jsonb_build_object('id', x.batch_id || '.' || x.event_seq, 'type', ${type}, 'body',
+      json_build_object('id', x.batch_id || '.' || x.event_seq, 'type', ${type},
+        'createdAt', ${p(now.toISOString(), "text")}, 'batchId', x.batch_id, 'documentId', x.document_id,
+        'seq', x.event_seq, 'data', x.payload)::text)))
+  FROM x
+  WHERE EXISTS (SELECT 1 FROM webhook_endpoint WHERE tenant_id = x.tenant_id AND enabled AND ${type} = ANY(events))
+)${
+    outbox
+      ? `, o AS (
+  INSERT INTO outbox (topic, key, payload)
+  SELECT ${p(outbox.topic, "text")}, ${p(outbox.key, "text")}, ${p(JSON.stringify(outbox.payload), "jsonb")} FROM b
+)`
+      : ""
+  }
+SELECT d.*, b.event_seq AS "eventSeq", ${COUNTERS.map((k) => `b.${snake(k)} AS "c_${k}"`).join(", ")} FROM d, b`;
+  const [row] = await db.query<Record<string, unknown>>(sql, params);
+  if (!row) throw new StaleStateError("1 of 1 documents changed state concurrently");
+  const counters = Object.fromEntries(COUNTERS.map((k) => [k, Number(row[`c_${k}`])]));
+  const document = Object.fromEntries(
+    Object.entries(row).filter(([k]) => k !== "eventSeq" && !k.startsWith("c_")),
+  ) as unknown as Document;
+  const event: PipelineEvent = {
+    tenantId: document.tenantId,
+    batchId: document.batchId,
+    seq: Number(row.eventSeq),
+    documentId: document.id,
+    type: spec.eventType,
+    payload: { status: spec.to.status, stage: spec.to.stage, batch: counters, ...payload } as EventPayload,
+    createdAt: now.toISOString(),
+  };
+  return { events: [event], document };
 }

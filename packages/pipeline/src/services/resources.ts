@@ -1,10 +1,10 @@
-import type { PrismaClient } from "@docfleet/schema";
+import type { Document, PrismaClient } from "@docfleet/schema";
 import type { PipelineDeps } from "../domain/context.ts";
 import { StaleStateError, type TransitionSpec } from "../domain/lifecycle.ts";
 import { type StageName, stageMessage, stageQueue } from "../domain/messages.ts";
 import type { PipelineEvent } from "../ports/event-bus.ts";
 import { isUniqueViolation, type Tx } from "../repositories/db.ts";
-import { transition } from "../repositories/transition.ts";
+import { type OneTransition, transition, transitionOne } from "../repositories/transition.ts";
 import { CategoriesService } from "./categories.ts";
 
 /** What every service shares: the ports, the database, one transaction helper and the tenants' categories. */
@@ -17,8 +17,16 @@ export interface Resources {
    * after-commit hook (the relay publishes the outbox rows now). Retries when it lost a race.
    */
   tx<T>(fn: (tx: Tx, events: PipelineEvent[]) => Promise<T>, attempts?: number): Promise<T>;
-  /** One transition in its own transaction (retried on a lost race up to `attempts` times). */
+  /**
+   * One transition in its own transaction (retried on a lost race up to `attempts` times); a single
+   * document's in one statement where `transitionOne` can say it.
+   */
   move(spec: TransitionSpec, attempts?: number): Promise<void>;
+  /**
+   * One document's transition, in one statement where `transitionOne` can say it (else as `move`, which
+   * needs `spec.batchId`); answers the document as it is after the move, when the statement read it.
+   */
+  moveOne(spec: OneTransition, attempts?: number): Promise<Document | undefined>;
   /** The current span as a W3C traceparent, carried by the outbox rows written now. */
   traceparent(): string | undefined;
 }
@@ -44,15 +52,40 @@ export function createResources(deps: PipelineDeps, opts: ResourceOptions = {}):
       }
     }
   };
+  const move: Resources["move"] = (spec, attempts = 3) =>
+    tx(async (t, events) => {
+      events.push(...(await transition(t, spec)));
+    }, attempts);
+  const moveOne: Resources["moveOne"] = async (spec, attempts = 3) => {
+    for (let i = 1; ; i++) {
+      let done: Awaited<ReturnType<typeof transitionOne>>;
+      try {
+        done = await transitionOne(deps.db, spec);
+      } catch (err) {
+        if (i >= attempts || !(err instanceof StaleStateError)) throw err;
+        continue;
+      }
+      if (!done) {
+        const { documentId, batchId, ...rest } = spec;
+        if (!batchId) throw new Error("moveOne: a transition only `transition` can say needs its batchId");
+        await move({ ...rest, batchId, documentIds: [documentId] }, attempts);
+        return undefined;
+      }
+      await deps.events.publish(done.events);
+      afterCommit();
+      return done.document;
+    }
+  };
   return {
     deps,
     prisma,
     categories: new CategoriesService(prisma, deps.categories),
     tx,
     move: (spec, attempts = 3) =>
-      tx(async (t, events) => {
-        events.push(...(await transition(t, spec)));
-      }, attempts),
+      spec.documentIds.length === 1 && !spec.batchEvent
+        ? moveOne({ ...spec, documentId: spec.documentIds[0]! }, attempts).then(() => undefined)
+        : move(spec, attempts),
+    moveOne,
     traceparent: () => deps.tracing?.traceparent(),
   };
 }

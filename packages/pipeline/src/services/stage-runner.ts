@@ -363,10 +363,28 @@ export class StageRunner {
 
   /** Takes the document for this stage, or null when the message is stale (already done, failed, gone). */
   private async claim(msg: StageMessage): Promise<Document | null> {
+    const leaseExpiresAt = new Date(Date.now() + this.r.deps.settings.leaseMs);
+    // The usual case in one statement: QUEUED at this stage -> PROCESSING, with its event, read back.
+    try {
+      const claimed = await this.r.moveOne(
+        {
+          tenantId: msg.tenantId,
+          documentId: msg.documentId,
+          from: { status: "QUEUED", stage: msg.stage },
+          to: { status: "PROCESSING", stage: msg.stage },
+          data: { leaseExpiresAt, attempts: { increment: 1 } },
+          eventType: EventType.STAGE_STARTED,
+        },
+        1,
+      );
+      if (claimed) return claimed;
+    } catch (err) {
+      if (!(err instanceof StaleStateError)) throw err;
+    }
+    // Not QUEUED at this stage: a redelivery of a document still PROCESSING, or a stale message.
     const doc = await documents.forMessage(this.r.prisma, msg);
     if (!doc || doc.stage !== msg.stage || (doc.status !== "QUEUED" && doc.status !== "PROCESSING"))
       return null;
-    const leaseExpiresAt = new Date(Date.now() + this.r.deps.settings.leaseMs);
     if (doc.status === "PROCESSING") {
       // A redelivery after the previous holder died (or a duplicate): one more crash against the
       // document. Past the limit it is not run again: it would take down another worker.
