@@ -1,5 +1,5 @@
 import type { Category as CategoryRow } from "@docfleet/schema";
-import { categoryDefinition, categoryFields } from "../domain/codecs.ts";
+import { type BatchOptions, categoryDefinition, categoryFields } from "../domain/codecs.ts";
 import type { CategoryFields } from "../ports/models.ts";
 import type { Db } from "./db.ts";
 
@@ -19,7 +19,9 @@ export interface CategoryDefinition {
   fields: CategoryFields;
 }
 
-function toCategory(r: CategoryRow): StoredCategory {
+export function toCategory(
+  r: Pick<CategoryRow, "name" | "description" | "keywords" | "fields" | "version" | "updatedAt">,
+): StoredCategory {
   return {
     name: r.name,
     description: r.description,
@@ -115,4 +117,13 @@ export async function seed(
     })),
     skipDuplicates: true,
   });
+}
+
+/** Of the tenant's categories, the ones a batch allows: its chosen ones, or all of them. */
+export function chosenForBatch(all: StoredCategory[], batchOptions: BatchOptions | null): StoredCategory[] {
+  const chosen = batchOptions?.categories;
+  if (!chosen || chosen.length === 0) return all;
+  const names = new Set(chosen);
+  const picked = all.filter((c) => names.has(c.name));
+  return picked.length > 0 ? picked : all;
 }

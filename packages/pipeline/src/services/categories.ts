@@ -94,12 +94,7 @@ export class CategoriesService {
 
   /** The categories a batch allows: its chosen ones, or all of the tenant's. */
   async forBatch(tenantId: string, batchOptions: BatchOptions | null): Promise<StoredCategory[]> {
-    const all = await this.list(tenantId);
-    const chosen = batchOptions?.categories;
-    if (!chosen || chosen.length === 0) return all;
-    const names = new Set(chosen);
-    const picked = all.filter((c) => names.has(c.name));
-    return picked.length > 0 ? picked : all;
+    return repo.chosenForBatch(await this.list(tenantId), batchOptions);
   }
 
   /** Creates a category; CONFLICT when the tenant already has one of that name. */

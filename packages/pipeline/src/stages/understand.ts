@@ -2,8 +2,8 @@ import { documentMetadata, documentOptions, documentProvenance, type StoredField
 import { objectKeys } from "../domain/context.ts";
 import { DocumentError, FailureCode } from "../domain/errors.ts";
 import type { PageImage, PageWord } from "../ports/models.ts";
-import * as batches from "../repositories/batches.ts";
-import * as labels from "../repositories/labels.ts";
+import { chosenForBatch } from "../repositories/categories.ts";
+import { understandInputs } from "../repositories/understand-inputs.ts";
 import type { StageHandler } from "./types.ts";
 
 export type { StoredField };
@@ -15,13 +15,10 @@ export type { StoredField };
  */
 export const understandStage: StageHandler = async ({ doc, deps, categories: catalog, signal }) => {
   const { store, db } = deps;
-  const prisma = db.prisma;
   const parse = documentProvenance.read(doc.provenance)?.PARSE;
-  const [text, options, learned, labelled, words, images] = await Promise.all([
+  const [text, { options, learned, labelled, categories: rows }, words, images] = await Promise.all([
     store.get(doc.textKey!).then((b) => b.toString("utf8")),
-    batches.optionsOf(prisma, doc.tenantId, doc.batchId),
-    labels.learnedOf(prisma, doc.tenantId),
-    labels.labelledCategory(prisma, doc.tenantId, doc.id),
+    understandInputs(db, { tenantId: doc.tenantId, batchId: doc.batchId, documentId: doc.id }),
     parse?.words
       ? store
           .get(objectKeys.words(doc.tenantId, doc.id))
@@ -38,7 +35,9 @@ export const understandStage: StageHandler = async ({ doc, deps, categories: cat
       ),
     ),
   ]);
-  const categories = await catalog.forBatch(doc.tenantId, options);
+  // None yet: the catalog seeds the defaults.
+  const categories =
+    rows.length > 0 ? chosenForBatch(rows, options) : await catalog.forBatch(doc.tenantId, options);
   const model = documentOptions.read(doc.options)?.models?.understand;
   const u = await deps.models.understand({
     text,
