@@ -102,6 +102,8 @@ describe("webhooks: signed deliveries from the outbox, retries, redelivery, tena
     const sys = await inProcessSystem(join(dir, "data"), {
       env: {
         DATABASE_URL: dbUrl,
+        // the receivers listen on 127.0.0.1: refused by default where the database is PostgreSQL
+        DOCFLEET_WEBHOOK_ALLOW_PRIVATE: "true",
         DOCFLEET_WEBHOOK_BASE_DELAY_MS: "20",
         DOCFLEET_WEBHOOK_MAX_DELAY_MS: "100",
         DOCFLEET_WEBHOOK_MAX_ATTEMPTS: "3",

@@ -39,6 +39,16 @@ describe("configuration", () => {
     });
   });
 
+  it("allows webhooks to private addresses on the embedded database only, unless told", () => {
+    expect(cfg({}).settings.webhooks.allowPrivateTargets).toBe(true);
+    expect(cfg({ DATABASE_URL: "postgresql://db/x" }).settings.webhooks.allowPrivateTargets).toBe(false);
+    expect(cfg({ DOCFLEET_WEBHOOK_ALLOW_PRIVATE: "false" }).settings.webhooks.allowPrivateTargets).toBe(false);
+    expect(
+      cfg({ DATABASE_URL: "postgresql://db/x", DOCFLEET_WEBHOOK_ALLOW_PRIVATE: "true" }).settings.webhooks
+        .allowPrivateTargets,
+    ).toBe(true);
+  });
+
   it("names every bad variable at once", () => {
     const err = (() => {
       try {

@@ -133,6 +133,11 @@ export const baseEnvSchema = z.object({
   /** Webhook requests in flight per relay process, and per endpoint. */
   DOCFLEET_WEBHOOK_CONCURRENCY: int(DEFAULT_SETTINGS.webhooks.concurrency, 1),
   DOCFLEET_WEBHOOK_PER_ENDPOINT: int(DEFAULT_SETTINGS.webhooks.perEndpoint, 1),
+  /**
+   * Webhook endpoints on loopback, private, link-local or reserved addresses (SSRF): refused unless true.
+   * Default: true for the embedded database (`serve`, one machine), false for PostgreSQL deployments.
+   */
+  DOCFLEET_WEBHOOK_ALLOW_PRIVATE: envBool.optional(),
   DOCFLEET_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /**
    * The GraphQL surface. development: introspection, GraphiQL and "Did you mean" suggestions; production:
@@ -466,6 +471,7 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
         timeoutMs: env.DOCFLEET_WEBHOOK_TIMEOUT_MS,
         concurrency: env.DOCFLEET_WEBHOOK_CONCURRENCY,
         perEndpoint: env.DOCFLEET_WEBHOOK_PER_ENDPOINT,
+        allowPrivateTargets: env.DOCFLEET_WEBHOOK_ALLOW_PRIVATE ?? dbKind === "pglite",
       },
     },
     secretKey: env.DOCFLEET_WEBHOOK_KEY ?? env.DOCFLEET_SIGNING_SECRET,

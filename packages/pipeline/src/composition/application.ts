@@ -1,3 +1,4 @@
+import { createWebhookTransport } from "../adapters/http/webhook-transport.ts";
 import type { PipelineDeps } from "../domain/context.ts";
 import { STAGE_QUEUES } from "../domain/messages.ts";
 import { createServices, type Services } from "../services/index.ts";
@@ -65,7 +66,13 @@ export async function createApplication(deps: PipelineDeps, opts: ApplicationOpt
       ? undefined
       : new OutboxRelay(db, queue, log, { batchSize: 200, pollMs: opts.relayPollMs ?? 1000 });
   const webhooks = relay
-    ? new WebhookDispatcher(db, webhookSecretBox(deps.secretKey), deps.settings.webhooks, log)
+    ? new WebhookDispatcher(
+        db,
+        webhookSecretBox(deps.secretKey),
+        deps.settings.webhooks,
+        log,
+        createWebhookTransport({ allowPrivate: deps.settings.webhooks.allowPrivateTargets }),
+      )
     : undefined;
   if (relay && webhooks) relay.onWebhookDeliveries = webhooks.kick;
   // The after-commit hook is fixed here, once: the relay publishes new outbox rows right away.

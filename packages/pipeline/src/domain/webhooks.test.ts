@@ -1,7 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { SecretBox } from "../secret-box.ts";
 import { signWebhook, verifyWebhookSignature } from "../webhook-signature.ts";
-import { DEFAULT_WEBHOOK_SETTINGS, webhookBackoffMs, webhookEvents, webhookUrl } from "./webhooks.ts";
+import {
+  DEFAULT_WEBHOOK_SETTINGS,
+  isNonPublicAddress,
+  webhookBackoffMs,
+  webhookEvents,
+  webhookUrl,
+} from "./webhooks.ts";
 
 describe("webhook signatures", () => {
   const secret = "whsec_test-secret-0123456789";
@@ -86,5 +92,48 @@ describe("webhook rules", () => {
     ]);
     expect(() => webhookEvents(["document.exploded"])).toThrow(/unknown event types/);
     expect(() => webhookEvents([])).toThrow(/at least one/);
+  });
+
+  it("refuse loopback, private, link-local and reserved targets unless private targets are allowed", () => {
+    const nonPublic = [
+      "127.0.0.1",
+      "127.8.8.8",
+      "10.1.2.3",
+      "172.16.0.1",
+      "172.31.255.255",
+      "192.168.1.1",
+      "169.254.169.254",
+      "100.64.0.1",
+      "0.0.0.0",
+      "224.0.0.1",
+      "255.255.255.255",
+      "::1",
+      "::",
+      "fe80::1",
+      "fd00::1",
+      "::ffff:127.0.0.1",
+      "::ffff:7f00:1",
+      "::ffff:a9fe:a9fe",
+      "64:ff9b::10.0.0.1",
+    ];
+    const publicOnes = ["93.184.216.34", "8.8.8.8", "172.32.0.1", "2606:4700::1111", "::ffff:8.8.8.8"];
+    expect(nonPublic.filter((a) => !isNonPublicAddress(a))).toEqual([]);
+    expect(publicOnes.filter((a) => isNonPublicAddress(a))).toEqual([]);
+    expect(isNonPublicAddress("example.com")).toBe(false);
+    for (const u of [
+      "http://127.0.0.1:8080/hook",
+      "http://localhost/hook",
+      "http://api.localhost/hook",
+      "http://[::1]/hook",
+      "http://169.254.169.254/latest/meta-data/",
+      "http://[::ffff:127.0.0.1]/",
+      "http://10.0.0.5/",
+      "http://2130706433/", // 127.0.0.1 as one number: URL normalises it
+      "http://0x7f.1/",
+    ]) {
+      expect(() => webhookUrl(u), u).toThrow(/public address/);
+      expect(webhookUrl(u, { allowPrivate: true }), u).toMatch(/^http:/);
+    }
+    expect(webhookUrl("https://hooks.example.com/x")).toBe("https://hooks.example.com/x");
   });
 });

@@ -62,7 +62,12 @@ export function createServices(
     deletion: new DeletionService(resources),
     keys: new ApiKeys(deps.db.prisma),
     outages,
-    webhooks: new WebhooksService(deps.db, webhookSecretBox(deps.secretKey), opts.webhookKick),
+    webhooks: new WebhooksService(
+      deps.db,
+      webhookSecretBox(deps.secretKey),
+      opts.webhookKick,
+      deps.settings.webhooks.allowPrivateTargets,
+    ),
   };
 }
 

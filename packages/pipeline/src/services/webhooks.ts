@@ -13,6 +13,7 @@ import {
   webhookUrl,
 } from "../domain/webhooks.ts";
 import type { Database } from "../ports/database.ts";
+import type { WebhookTransport } from "../ports/webhook-transport.ts";
 import * as repo from "../repositories/webhooks.ts";
 import { SecretBox } from "../secret-box.ts";
 import { storable } from "../storable.ts";
@@ -56,6 +57,8 @@ export class WebhooksService {
     private readonly box: SecretBox | undefined,
     /** Wakes this process's dispatcher (a redelivery is due now). */
     private readonly kick: () => void = () => {},
+    /** Endpoints on loopback, private or link-local addresses allowed (WebhookSettings). */
+    private readonly allowPrivate = false,
   ) {}
 
   /**
@@ -74,7 +77,7 @@ export class WebhooksService {
     },
   ): Promise<{ secret: string; webhook: WebhookInfo }> {
     const box = this.requireBox();
-    const url = webhookUrl(input.url);
+    const url = webhookUrl(input.url, { allowPrivate: this.allowPrivate });
     const events = input.events?.length ? webhookEvents(input.events) : DEFAULT_WEBHOOK_EVENTS;
     const description = (input.description ?? "").trim();
     if (description.length > 500)
@@ -112,7 +115,7 @@ export class WebhooksService {
     },
   ): Promise<WebhookInfo> {
     const data: { url?: string; events?: string[]; description?: string; enabled?: boolean } = {};
-    if (change.url != null) data.url = webhookUrl(change.url);
+    if (change.url != null) data.url = webhookUrl(change.url, { allowPrivate: this.allowPrivate });
     if (change.events != null) data.events = webhookEvents(change.events);
     if (change.description != null) data.description = storable(change.description.trim()).slice(0, 500);
     if (change.enabled != null) data.enabled = change.enabled;
@@ -220,7 +223,8 @@ export class WebhookDispatcher {
     private readonly box: SecretBox | undefined,
     private readonly settings: WebhookSettings,
     private readonly log: Logger,
-    private readonly fetchImpl: typeof fetch = fetch,
+    /** Sends one request (adapters/http/webhook-transport.ts: the address checks, no redirects). */
+    private readonly send: WebhookTransport,
   ) {}
 
   start(): void {
@@ -318,11 +322,9 @@ export class WebhookDispatcher {
         throw new Error("the endpoint's secret does not decrypt (was the webhook key changed?)");
       }
       const t = Math.floor(Date.now() / 1000);
-      const res = await this.fetchImpl(d.url, {
-        method: "POST",
+      const res = await this.send(d.url, {
         body: d.body,
-        redirect: "manual", // a redirect is an answer, not an instruction: never followed (SSRF)
-        signal: AbortSignal.timeout(s.timeoutMs),
+        timeoutMs: s.timeoutMs,
         headers: {
           "content-type": "application/json",
           "user-agent": "docfleet-webhooks/1",
@@ -334,14 +336,15 @@ export class WebhookDispatcher {
         },
       });
       statusCode = res.status;
-      await res.body?.cancel().catch(() => {});
       if (res.status < 200 || res.status > 299) error = `HTTP ${res.status}`;
     } catch (err) {
       const e = err as Error & { cause?: { code?: string; message?: string } };
       error =
         e.name === "TimeoutError"
           ? `timed out after ${s.timeoutMs} ms`
-          : (e.cause?.code ?? e.cause?.message ?? e.message ?? String(err));
+          : e.name === "WebhookTargetRefused"
+            ? e.message
+            : (e.cause?.code ?? (e as { code?: string }).code ?? e.cause?.message ?? e.message ?? String(err));
     }
     const delivered = error === null;
     const status: WebhookDeliveryStatus = delivered
