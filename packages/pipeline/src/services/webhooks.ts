@@ -344,7 +344,11 @@ export class WebhookDispatcher {
           ? `timed out after ${s.timeoutMs} ms`
           : e.name === "WebhookTargetRefused"
             ? e.message
-            : (e.cause?.code ?? (e as { code?: string }).code ?? e.cause?.message ?? e.message ?? String(err));
+            : (e.cause?.code ??
+              (e as { code?: string }).code ??
+              e.cause?.message ??
+              e.message ??
+              String(err));
     }
     const delivered = error === null;
     const status: WebhookDeliveryStatus = delivered

@@ -28,7 +28,8 @@ const publicOnlyLookup: LookupFunction = (hostname, options, callback) => {
       );
       return callback(error as NodeJS.ErrnoException, "", 0);
     }
-    if ((options as LookupOptions).all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, allowed);
+    if ((options as LookupOptions).all)
+      return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, allowed);
     callback(null, allowed[0]!.address, allowed[0]!.family);
   });
 };
