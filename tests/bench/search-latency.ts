@@ -327,7 +327,13 @@ try {
         if (i === 0) hits += res.hits.length;
         answers[i] = summary(res);
       }
-      if (answers.length > 1 && answers[1] !== answers[0]) differ++;
+      if (answers.length > 1 && answers[1] !== answers[0]) {
+        differ++;
+        if (process.env.SHOW_DIFF)
+          console.log(
+            `    differs: ${mode} ${variant} ${JSON.stringify(q.text)} ${JSON.stringify(q.filter ?? {})}\n      current  ${answers[0]}\n      baseline ${answers[1]}`,
+          );
+      }
     }
     sides.forEach((side, i) => {
       const variants = VARIANTS.map((v) => {
