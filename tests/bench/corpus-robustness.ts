@@ -4,15 +4,20 @@
  * must end COMPLETED or FAILED with a code: no crash, no hang (each stage has a time budget). Prints
  * counts by outcome and code, by folder, the slowest documents and the serve process's peak memory.
  *
- *   npm run bench -- tests/bench/corpus-robustness.ts [folders=pdfjs,formats] [stage budget ms=60000]
+ *   npm run bench -- tests/bench/corpus-robustness.ts [folders=pdfjs,formats] [stage budget ms=60000] [--files]
+ *
+ * --files: one line per document too (name, outcome, code, seconds, message), sorted by name, to compare
+ * two runs' codes file by file.
  */
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CORPUS, gql, runCli, startServe } from "../helpers/cli.ts";
 
-const folders = (process.argv[2] ?? "pdfjs,formats").split(",");
-const budgetMs = Number(process.argv[3] ?? 60_000);
+const args = process.argv.slice(2).filter((a) => a !== "--files");
+const perFile = process.argv.includes("--files");
+const folders = (args[0] ?? "pdfjs,formats").split(",");
+const budgetMs = Number(args[1] ?? 60_000);
 
 async function walk(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -117,3 +122,10 @@ console.log(
     .join("; "),
 );
 console.log(`serve process peak RSS: ${peakMb.toFixed(0)} MiB (parse threads' heap limit: 1024 MiB each)`);
+if (perFile) {
+  for (const d of [...docs].sort((a, b) => a.name.localeCompare(b.name))) {
+    const code = d.status === "FAILED" ? (d.errorCode ?? "NO CODE") : d.status;
+    const message = (d.errorMessage ?? "").replace(/\s+/g, " ").slice(0, 160);
+    console.log(`file\t${d.name}\t${code}\t${(total(d) / 1000).toFixed(1)}\t${message}`);
+  }
+}
