@@ -426,7 +426,7 @@ class BulkRun {
       try {
         await this.limiter.run(() =>
           withRetry(
-            () => postFile(t, file.path, file.name, signal),
+            () => postFile(t, file.path, file.name, signal, file.size),
             this.opts.retry,
             signal,
             (e, n, w) => this.retrying(e, n, w),

@@ -1,4 +1,6 @@
+import { randomBytes } from "node:crypto";
 import { openAsBlob } from "node:fs";
+import { readFile } from "node:fs/promises";
 import type { RequestUploadsMutation } from "../generated/graphql.ts";
 import { fetchLinked, isTransientStatus, retryAfterMs, TransientError } from "./retry.ts";
 
@@ -44,19 +46,68 @@ async function send<T>(url: string, init: RequestInit, what: string, read: (res:
   }
 }
 
-/** POSTs a whole file as an HTML form (policy fields first, then the file), read lazily from disk. */
+/**
+ * Files up to this size are read whole and sent as one prepared form body; larger ones stream from disk
+ * through FormData (whose file-backed Blob costs far more CPU per request: what matters for many small
+ * files).
+ */
+const BUFFERED_FORM_BYTES = 8 * 1024 ** 2;
+
+/** POSTs a whole file as an HTML form (policy fields first, then the file). */
 export async function postFile(
   target: FormTarget,
   path: string,
   name: string,
   signal?: AbortSignal,
+  /** The size the gateway was told; a small file read with another size changed since it was hashed. */
+  size?: number,
 ): Promise<void> {
-  const form = new FormData();
-  for (const f of target.fields) form.append(f.name, f.value);
-  form.append("file", await openAsBlob(path), name.split("/").pop() ?? "file");
-  await send(target.url, { method: "POST", body: form, signal }, `upload of ${name}`, (res) =>
-    res.arrayBuffer(),
-  );
+  const fileName = name.split("/").pop() ?? "file";
+  let init: RequestInit;
+  if (size !== undefined && size <= BUFFERED_FORM_BYTES) {
+    const bytes = await readFile(path);
+    if (bytes.length !== size)
+      throw new RefusedError(
+        `upload of ${name}: the file changed since it was read (${size} bytes, now ${bytes.length})`,
+        0,
+      );
+    const { body, contentType } = formBody(target.fields, fileName, bytes);
+    // The same bytes as a plain Uint8Array view (what fetch's types take), not a copy.
+    const view = new Uint8Array(body.buffer as ArrayBuffer, body.byteOffset, body.byteLength);
+    init = { method: "POST", body: view, headers: { "content-type": contentType }, signal };
+  } else {
+    const form = new FormData();
+    for (const f of target.fields) form.append(f.name, f.value);
+    form.append("file", await openAsBlob(path), fileName);
+    init = { method: "POST", body: form, signal };
+  }
+  await send(target.url, init, `upload of ${name}`, (res) => res.arrayBuffer());
+}
+
+/**
+ * multipart/form-data as FormData encodes it (the HTML standard's rules: line breaks of names and values
+ * as CRLF, then in names and the file name LF, CR and `"` percent-encoded; UTF-8), in one buffer.
+ */
+export function formBody(
+  fields: readonly { name: string; value: string }[],
+  fileName: string,
+  bytes: Uint8Array,
+): { body: Buffer; contentType: string } {
+  const boundary = `----docfleet${randomBytes(12).toString("hex")}`;
+  const crlf = (s: string) => s.replace(/\r\n|\r(?!\n)|\n/g, "\r\n");
+  const quoted = (s: string) => s.replace(/\n/g, "%0A").replace(/\r/g, "%0D").replace(/"/g, "%22");
+  let head = "";
+  for (const f of fields) {
+    head += `--${boundary}\r\nContent-Disposition: form-data; name="${quoted(crlf(f.name))}"\r\n\r\n`;
+    head += `${crlf(f.value)}\r\n`;
+  }
+  head += `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${quoted(fileName)}"\r\nContent-Type: application/octet-stream\r\n\r\n`;
+  const body = Buffer.concat([
+    Buffer.from(head, "utf8"),
+    bytes,
+    Buffer.from(`\r\n--${boundary}--\r\n`, "utf8"),
+  ]);
+  return { body, contentType: `multipart/form-data; boundary=${boundary}` };
 }
 
 /** PUTs bytes [start, end) of a file to a signed part URL; answers the part's ETag. */
