@@ -123,8 +123,9 @@ export async function releaseSha256(tx: Db, documentId: string, declared: string
   });
 }
 
-export async function createMany(tx: Tx, rows: Prisma.DocumentCreateManyInput[]): Promise<void> {
-  await tx.document.createMany({ data: rows });
+export async function createMany(tx: Tx, rows: Prisma.DocumentCreateManyInput[]): Promise<Document[]> {
+  // INSERT ... RETURNING: the rows as stored (defaults filled in), without reading them again.
+  return tx.document.createManyAndReturn({ data: rows });
 }
 
 /** Of these documents, the ones still waiting for their bytes (re-read inside a transaction). */

@@ -88,7 +88,10 @@ export class IntakeService {
     if (files.length > 1000) throw new RequestError("BAD_REQUEST", "at most 1000 files per request");
     const { maxUploadBytes, uploadTtlSeconds } = this.r.deps.settings;
 
+    /** The documents this request created, as stored. */
+    const stored = new Map<string, Document>();
     const planned = await this.r.tx(async (tx, events) => {
+      stored.clear(); // a retried transaction starts over
       const outcomes: (UploadOutcome | { status: "NEW" | "PENDING"; document: Document })[] = [];
       const valid = files.map((f) => validateFile(f, maxUploadBytes));
       const hashes = [...new Set(valid.flatMap((v) => ("sha256" in v ? [v.sha256] : [])))];
@@ -139,7 +142,7 @@ export class IntakeService {
         outcomes.push({ status: "NEW", document: created });
       }
       if (creates.length > 0) {
-        await documents.createMany(tx, creates);
+        for (const d of await documents.createMany(tx, creates)) stored.set(d.id, d);
         events.push(
           ...(await transition(tx, {
             tenantId,
@@ -178,21 +181,10 @@ export class IntakeService {
       }
       return outcomes;
     });
-    const fresh = planned.some((o) => o.status === "NEW")
-      ? new Map(
-          (
-            await documents.findManyOwned(
-              this.r.prisma,
-              tenantId,
-              planned.flatMap((o) => (o.status === "NEW" ? [o.document.id] : [])),
-            )
-          ).map((d) => [d.id, d]),
-        )
-      : new Map<string, Document>();
     const answered = await Promise.all(
       planned.map(async (o): Promise<UploadOutcome> => {
         if (o.status !== "NEW" && o.status !== "PENDING") return o as UploadOutcome;
-        const document = fresh.get(o.document.id) ?? o.document;
+        const document = stored.get(o.document.id) ?? o.document;
         // The exact size and the declared type, enforced by the store (S3: the POST policy); the key
         // is the upload key, never the original's (completeUploads moves it there).
         const target = await this.r.deps.store.createUploadTarget(uploadKey(document), {
@@ -236,12 +228,18 @@ export class IntakeService {
             message: `uploaded ${upload.size} bytes, announced ${doc.size}: the upload was deleted, upload again`,
           };
         }
-        if (upload) {
-          // A concurrent completion may have moved it first: then the original is there.
-          await store.promoteUpload(uploadKey(doc), doc.objectKey).catch((err) => {
-            if (!(err instanceof ObjectNotFoundError)) throw err;
-          });
-        }
+        // Moved: the original is the upload just checked (its size is the announced one), no stat needed.
+        const moved =
+          upload &&
+          (await store.promoteUpload(uploadKey(doc), doc.objectKey).then(
+            () => true,
+            (err) => {
+              // A concurrent completion may have moved it first: then the original is there.
+              if (!(err instanceof ObjectNotFoundError)) throw err;
+              return false;
+            },
+          ));
+        if (moved) return { documentId, status: "QUEUED" };
         const info = await store.stat(doc.objectKey);
         if (!info)
           return { documentId, status: "NOT_UPLOADED", message: "no object was uploaded for this document" };

@@ -1,6 +1,6 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { dirname, join, resolve, sep } from "node:path";
 import type { Readable, Writable } from "node:stream";
@@ -143,20 +143,6 @@ export class LocalObjectStore implements ObjectStore {
     }
   }
 
-  /**
-   * Whether the folder takes writes now (the outage probe): a small file written where every write
-   * starts (.tmp/), then removed. Rejects with the file system's error (ENOSPC, EACCES, EROFS...) while
-   * the folder is full or not writable, which a stat of an absent key would not notice.
-   */
-  async probe(): Promise<void> {
-    const tmp = this.tmpPath();
-    try {
-      await writeFile(tmp, "docfleet store probe\n");
-    } finally {
-      await rm(tmp, { force: true });
-    }
-  }
-
   async createUploadTarget(key: string, opts: UploadTargetOptions): Promise<UploadTarget> {
     this.path(key);
     const { minSize, maxSize } = checkUploadSizes(opts, this.opts.maxUploadBytes);
@@ -222,8 +208,8 @@ export class LocalObjectStore implements ObjectStore {
   }
 
   async delete(key: string): Promise<void> {
-    await rm(this.path(key), { force: true });
-    await rm(this.typePath(key), { force: true });
+    await forget(this.path(key));
+    await forget(this.typePath(key));
   }
 
   async list(prefix: string): Promise<string[]> {
@@ -270,15 +256,14 @@ export class LocalObjectStore implements ObjectStore {
     const source = this.path(from);
     const target = this.path(to);
     const type = await this.storedType(from);
-    await mkdir(dirname(target), { recursive: true });
     await this.setType(to, type);
     try {
-      await rename(source, target);
+      await renameInto(source, target);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new ObjectNotFoundError(from);
       throw err;
     }
-    await rm(this.typePath(from), { force: true });
+    await forget(this.typePath(from));
     // Sealed after the move: an upload that lands at `from` in between is never read (docfleet reads `to`).
     const seal = this.sealPath(from);
     await mkdir(dirname(seal), { recursive: true });
@@ -523,6 +508,7 @@ export class LocalObjectStore implements ObjectStore {
       const key = await file;
       const target = this.path(key);
       await this.setType(key, fields.get("Content-Type"));
+      // A new document's folder is new: made first rather than after a failed rename.
       await mkdir(dirname(target), { recursive: true });
       await rename(tmp, target);
     } catch (err) {
@@ -696,12 +682,8 @@ export class LocalObjectStore implements ObjectStore {
   /** Records (or, with none, forgets) the content type `key` is served with. */
   private async setType(key: string, contentType: string | undefined): Promise<void> {
     const p = this.typePath(key);
-    if (contentType === undefined) {
-      await rm(p, { force: true });
-      return;
-    }
-    await mkdir(dirname(p), { recursive: true });
-    await writeFile(p, contentType);
+    if (contentType === undefined) await forget(p);
+    else await writeInto(p, contentType);
   }
 
   /** The content type `key` was stored with, if any. */
@@ -740,6 +722,41 @@ export class LocalObjectStore implements ObjectStore {
 
   private tmpPath(): string {
     return join(this.opts.root, ".tmp", `${Date.now()}-${randomBytes(8).toString("hex")}`);
+  }
+}
+
+/** Removes a file if it is there (one unlink: what a bulk upload does thousands of times). */
+async function forget(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "ENOENT" && code !== "ENOTDIR") throw err;
+  }
+}
+
+/**
+ * rename(2), making the target's folder only when the first try finds it missing (one call where the
+ * folder exists, as it mostly does). ENOENT still means the source is gone.
+ */
+async function renameInto(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    await mkdir(dirname(to), { recursive: true });
+    await rename(from, to);
+  }
+}
+
+/** writeFile, making the file's folder only when the first try finds it missing. */
+async function writeInto(path: string, data: string): Promise<void> {
+  try {
+    await writeFile(path, data);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, data);
   }
 }
 

@@ -56,6 +56,11 @@ export interface S3ObjectStoreOptions {
   maxUploadBytes?: number;
 }
 
+/** S3's DeleteObjects takes at most 1,000 keys. */
+const DELETE_BATCH = 1000;
+/** How long a promoted upload key waits for others to share its DeleteObjects. */
+const DELETE_WAIT_MS = 5;
+
 /** S3 refuses presigned URLs valid for longer than 7 days. */
 const MAX_TTL_SECONDS = 7 * 24 * 3600;
 
@@ -195,7 +200,47 @@ export class S3ObjectStore implements ObjectStore {
       if (isNotFound(err)) throw new ObjectNotFoundError(from);
       throw err;
     }
-    await this.delete(from);
+    await this.deleteSoon(from);
+  }
+
+  /** Upload keys waiting for the next DeleteObjects, each with the promise of its promoteUpload. */
+  private doomed: { key: string; done: (err?: Error) => void }[] = [];
+  private doomedFlush: NodeJS.Timeout | undefined;
+
+  /**
+   * Deletes `key` in one DeleteObjects with the other keys promoted in the same few milliseconds
+   * (completeUploads promotes up to 1,000 at once): one request for many instead of one each.
+   * Resolves when its key is deleted (absent counts as deleted), rejects with S3's error for it.
+   */
+  private deleteSoon(key: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.doomed.push({ key, done: (err) => (err ? reject(err) : resolve()) });
+      if (this.doomed.length >= DELETE_BATCH) this.flushDoomed();
+      else this.doomedFlush ??= setTimeout(() => this.flushDoomed(), DELETE_WAIT_MS);
+    });
+  }
+
+  private flushDoomed(): void {
+    clearTimeout(this.doomedFlush);
+    this.doomedFlush = undefined;
+    const batch = this.doomed.splice(0, DELETE_BATCH);
+    if (this.doomed.length > 0) this.doomedFlush = setTimeout(() => this.flushDoomed(), 0);
+    if (batch.length === 0) return;
+    this.client.removeObjects(this.bucket, [...new Set(batch.map((b) => b.key))]).then(
+      (results) => {
+        const failed = new Map<string, string>();
+        for (const r of results ?? [])
+          if (r?.Error?.Key && r.Error.Code !== "NoSuchKey")
+            failed.set(r.Error.Key, `${r.Error.Code ?? "Error"}: ${r.Error.Message ?? ""}`);
+        for (const b of batch) {
+          const why = failed.get(b.key);
+          b.done(why === undefined ? undefined : new Error(`deleting ${b.key}: ${why}`));
+        }
+      },
+      (err: Error) => {
+        for (const b of batch) b.done(err);
+      },
+    );
   }
 
   async stat(key: string): Promise<ObjectInfo | null> {
