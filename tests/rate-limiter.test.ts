@@ -102,14 +102,14 @@ describe("rate limiter factory", () => {
   const budget = { keyPrefix: "docfleet-test:rl:factory", points: 1, windowSeconds: 60 };
 
   it("builds the adapter the validated config names, and refuses an unknown one", async () => {
-    const memory = createRateLimiter({ kind: "memory", ...budget }, quiet);
+    const memory = await createRateLimiter({ kind: "memory", ...budget }, quiet);
     expect(memory).toBeInstanceOf(MemoryRateLimiter);
     expect(memory.budget).toEqual(budget);
-    const redis = createRateLimiter({ kind: "redis", url: DOWN_URL, ...budget }, quiet);
+    const redis = await createRateLimiter({ kind: "redis", url: DOWN_URL, ...budget }, quiet);
     expect(redis).toBeInstanceOf(RedisRateLimiter);
     expect(redis.budget).toEqual(budget);
     await Promise.all([memory.close(), redis.close()]);
-    expect(() => createRateLimiter({ kind: "etcd", ...budget } as never, quiet)).toThrow(
+    await expect(createRateLimiter({ kind: "etcd", ...budget } as never, quiet)).rejects.toThrow(
       /unknown rate limiter adapter "etcd"/,
     );
   });

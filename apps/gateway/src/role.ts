@@ -3,6 +3,7 @@ import {
   type AdapterConfig,
   createRateLimiter,
   type PipelineDeps,
+  type RateBudget,
   type RateLimiter,
   type Role,
   type Services,
@@ -37,11 +38,8 @@ export function gatewayRole(
   const { log } = app.deps;
   const store: AdapterConfig["rateLimiter"] = o.rateLimiter ?? { kind: "memory" };
   const budgets = rateBudgets(o.rateLimits);
-  const limiters = {
-    upload: budgets.upload && createRateLimiter({ ...store, ...budgets.upload }, log),
-    search: budgets.search && createRateLimiter({ ...store, ...budgets.search }, log),
-  };
-  const owned: RateLimiter[] = Object.values(limiters).filter((l) => l !== undefined);
+  // Built at start: the factory imports the Redis adapter only when Redis is configured.
+  const owned: RateLimiter[] = [];
   let gateway: Gateway | undefined;
   let server: Server | undefined;
   const role = {
@@ -50,6 +48,13 @@ export function gatewayRole(
       return gateway;
     },
     async start() {
+      const limiter = async (budget: RateBudget | undefined) => {
+        if (!budget) return undefined;
+        const l = await createRateLimiter({ ...store, ...budget }, log);
+        owned.push(l);
+        return l;
+      };
+      const limiters = { upload: await limiter(budgets.upload), search: await limiter(budgets.search) };
       const browser = { ...o.browser, allowedHosts: [...(o.browser?.allowedHosts ?? []), o.host] };
       gateway = createGateway({
         app,
@@ -80,7 +85,7 @@ export function gatewayRole(
           s.closeAllConnections();
         });
       }
-      for (const l of owned) await l.close();
+      for (const l of owned.splice(0)) await l.close();
     },
   };
   return role;

@@ -1,6 +1,5 @@
 import type { Logger } from "pino";
 import { MemoryRateLimiter } from "../adapters/rate-limiter/memory.ts";
-import { RedisRateLimiter } from "../adapters/rate-limiter/redis.ts";
 import type { AdapterConfig } from "../config.ts";
 import type { RateBudget, RateLimiter } from "../ports/rate-limiter.ts";
 
@@ -10,8 +9,10 @@ export type RateLimiterConfig = AdapterConfig["rateLimiter"] & RateBudget;
 /**
  * The rate limiter port's one factory, switching on the validated `kind` (zod has checked it, so the
  * default branch is reached only by a config built by hand). The caller owns the limiter and closes it.
+ * The Redis adapter (and ioredis with it) is imported only when Redis is configured: an embedded
+ * `serve` never loads it.
  */
-export function createRateLimiter(cfg: RateLimiterConfig, log: Logger): RateLimiter {
+export async function createRateLimiter(cfg: RateLimiterConfig, log: Logger): Promise<RateLimiter> {
   const budget: RateBudget = {
     keyPrefix: cfg.keyPrefix,
     points: cfg.points,
@@ -20,8 +21,10 @@ export function createRateLimiter(cfg: RateLimiterConfig, log: Logger): RateLimi
   switch (cfg.kind) {
     case "memory":
       return new MemoryRateLimiter(budget);
-    case "redis":
+    case "redis": {
+      const { RedisRateLimiter } = await import("../adapters/rate-limiter/redis.ts");
       return new RedisRateLimiter(budget, { url: cfg.url, log });
+    }
     default:
       throw new Error(`unknown rate limiter adapter ${JSON.stringify((cfg as { kind: unknown }).kind)}`);
   }
