@@ -3,7 +3,10 @@
  * server and to the distributed stack, files/s and peak memory, each against a baseline of bare
  * parallel HTTP PUTs of the same files, at the same concurrency, in the same run.
  *
- *   npm run bench -- tests/bench/upload.ts [files=100000] [concurrency=16] [all|embedded|distributed|radosgw]
+ *   npm run bench -- tests/bench/upload.ts [files=100000] [concurrency=16] [all|embedded|distributed|gateway|radosgw]
+ *
+ * - gateway: the upload into the gateway alone (issue 17 goal 4): the embedded baseline and the embedded
+ *   gateway without workers, then the distributed pair (whose gateway has no workers either); no `serve` row.
  *
  * - Files: 1–4 KB of distinct text each, 1,000 per folder, two folder levels; generated into a
  *   temporary folder before anything is measured (the generation is timed, not counted).
@@ -60,11 +63,11 @@ if (
   N < 1 ||
   !Number.isInteger(C) ||
   C < 1 ||
-  !["all", "embedded", "distributed", "radosgw"].includes(TARGETS) ||
+  !["all", "embedded", "distributed", "gateway", "radosgw"].includes(TARGETS) ||
   (TARGETS === "radosgw" && !RGW)
 ) {
   console.error(
-    "usage: npm run bench -- tests/bench/upload.ts [files=100000] [concurrency=16] [all|embedded|distributed|radosgw]\n" +
+    "usage: npm run bench -- tests/bench/upload.ts [files=100000] [concurrency=16] [all|embedded|distributed|gateway|radosgw]\n" +
       "radosgw needs RGW_URL (and RGW_ACCESS_KEY, RGW_SECRET_KEY): .ci/rgw-start.sh DIR prints it",
   );
   process.exit(2);
@@ -300,8 +303,8 @@ try {
   generatedIn = (performance.now() - t0) / 1000;
   hasStateDir = await cliHasStateDir();
 
-  // Embedded: baseline to the sink, then the CLI to `docfleet serve`.
-  if (TARGETS === "all" || TARGETS === "embedded") {
+  // Embedded: baseline to the sink, then the CLI to `docfleet serve` (not for "gateway").
+  if (TARGETS === "all" || TARGETS === "embedded" || TARGETS === "gateway") {
     const sinkDir = join(tmp, "sink");
     const sink = await startSink(sinkDir);
     cleanup.push(() => stopWithin(sink, 10_000));
@@ -322,6 +325,9 @@ try {
       problem: baselineProblem(m) ?? (stored === N ? undefined : `the sink stored ${stored} files`),
     };
 
+    rows.push(base);
+  }
+  if (TARGETS === "all" || TARGETS === "embedded") {
     // Requests without a key by explicit opt-in (serve refuses them by default).
     const serve = await startServe(join(tmp, "embedded"), {
       DOCFLEET_LOG_LEVEL: "warn",
@@ -334,7 +340,7 @@ try {
     if (done !== undefined)
       notes.push(`embedded: serve's workers had finished ${done} of ${N} documents by the end of the upload`);
     await stopWithin(serve, 30_000);
-    rows.push(base, {
+    rows.push({
       target: "embedded  docfleet upload → serve",
       seconds: cm.seconds,
       clientPeakKiB: cm.peakRssKiB,
@@ -342,13 +348,13 @@ try {
       serverPeakKiB: sAfter.peakRssKiB,
       serverCpu: sAfter.cpuSeconds - sBefore.cpuSeconds,
       s3rverCpu: null,
-      baseline: base,
+      baseline: rows.find((r) => r.target.startsWith("embedded  baseline")),
       problem,
     });
   }
 
   // Embedded gateway alone (no workers), against the same baseline: the upload path by itself.
-  if (TARGETS === "all" || TARGETS === "embedded") {
+  if (TARGETS === "all" || TARGETS === "embedded" || TARGETS === "gateway") {
     const gw = await startGatewayOnly(join(tmp, "embedded-gateway"));
     cleanup.push(() => stopWithin(gw, 30_000));
     const gBefore = await sample(gw.child);
@@ -369,7 +375,7 @@ try {
   }
 
   // Distributed: baseline PUTs to an s3rver bucket, then the CLI to a gateway over the same s3rver.
-  if (TARGETS === "all" || TARGETS === "distributed") {
+  if (TARGETS === "all" || TARGETS === "distributed" || TARGETS === "gateway") {
     const deployment: DistributedEnv = await distributedEnv("upbench");
     cleanup.push(() => deployment.close());
     const s3 = deployment.env.S3_ENDPOINT!;
@@ -546,5 +552,5 @@ console.log(
 for (const n of notes) console.log(n);
 const failed = rows.filter((r) => r.problem);
 for (const r of failed) console.error(`\n${r.target}: ${r.problem}`);
-const expectedRows = { all: 5, embedded: 3, distributed: 2, radosgw: 2 }[TARGETS] ?? 5;
+const expectedRows = { all: 5, embedded: 3, distributed: 2, gateway: 4, radosgw: 2 }[TARGETS] ?? 5;
 if (failed.length > 0 || rows.length < expectedRows) process.exitCode = 1;
