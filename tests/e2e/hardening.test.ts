@@ -781,24 +781,24 @@ describe("hardened GraphQL surface", () => {
     const SEARCH = '{ search(query: "invoice", mode: KEYWORD) { totalCount } }';
     const prefix = () => `docfleet-test:${randomUUID()}`;
     /** In-memory limiters for `limits`' budgets, as the composition root builds them. */
-    const inMemory = (limits: Partial<RateLimits>): RateLimiters => {
+    const inMemory = async (limits: Partial<RateLimits>): Promise<RateLimiters> => {
       const budgets = rateBudgets({
         uploadFilesPerMin: 0,
         searchesPerMin: 0,
         keyPrefix: prefix(),
         ...limits,
       });
-      const make = (b: (typeof budgets)["search"]) => {
+      const make = async (b: (typeof budgets)["search"]) => {
         if (!b) return undefined;
-        const l = createRateLimiter({ kind: "memory", ...b }, quiet);
+        const l = await createRateLimiter({ kind: "memory", ...b }, quiet);
         limiters.push(l);
         return l;
       };
-      return { upload: make(budgets.upload), search: make(budgets.search) };
+      return { upload: await make(budgets.upload), search: await make(budgets.search) };
     };
 
     it("refuses the N+1-th search of a key in the window, before any resolver; other keys go on", async () => {
-      const g = gateway({ profile: "production" }, quiet, inMemory({ searchesPerMin: 3 }));
+      const g = gateway({ profile: "production" }, quiet, await inMemory({ searchesPerMin: 3 }));
       const search = vi.spyOn(system.app.deps.search, "search");
       try {
         for (let i = 0; i < 3; i++)
@@ -828,7 +828,7 @@ describe("hardened GraphQL surface", () => {
     });
 
     it("counts uploads in files: requestUploads' files and createBatch", async () => {
-      const g = gateway({ profile: "production" }, quiet, inMemory({ uploadFilesPerMin: 5 }));
+      const g = gateway({ profile: "production" }, quiet, await inMemory({ uploadFilesPerMin: 5 }));
       const batch = await post(g, { query: 'mutation { createBatch(input: { name: "rl" }) { id } }' }, keyA);
       const batchId = (batch.body.data!.createBatch as { id: string }).id;
       const REQUEST =
