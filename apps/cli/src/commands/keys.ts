@@ -1,11 +1,11 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import Table from "cli-table3";
 import { parseExpiry } from "../args.ts";
 import { GatewayClient } from "../client.ts";
 import { inUseMessage, type LockHolder, lockDataDir, lockHolder } from "../data-lock.ts";
 import { CliError, ExitCode } from "../exit-codes.ts";
 import { graphql } from "../generated/gql.ts";
+import { plainTable, renderTable } from "../table.ts";
 
 // `docfleet keys create|list|revoke`. On PostgreSQL (DATABASE_URL) straight on the database, like
 // `docfleet migrate`. On the embedded database, whose folder one process holds (data-lock.ts): through
@@ -207,11 +207,7 @@ export async function listKeys(
 
 /** The listing as a table (cli-table3, no borders: greppable, columns aligned). */
 export function keysTable(list: readonly KeyJson[]): string {
-  const table = new Table({
-    head: ["ID", "PREFIX", "TENANT", "NAME", "SCOPES", "STATUS", "EXPIRES", "LAST USED"],
-    chars: PLAIN_TABLE,
-    style: { head: [], border: [], "padding-left": 0, "padding-right": 2 },
-  });
+  const table = plainTable(["ID", "PREFIX", "TENANT", "NAME", "SCOPES", "STATUS", "EXPIRES", "LAST USED"]);
   for (const k of list)
     table.push([
       k.id,
@@ -223,31 +219,8 @@ export function keysTable(list: readonly KeyJson[]): string {
       k.expiresAt ?? "-",
       k.lastUsedAt ?? "-",
     ]);
-  return table
-    .toString()
-    .split("\n")
-    .map((l) => l.trimEnd())
-    .join("\n");
+  return renderTable(table);
 }
-
-/** cli-table3 without borders. */
-export const PLAIN_TABLE = {
-  top: "",
-  "top-mid": "",
-  "top-left": "",
-  "top-right": "",
-  bottom: "",
-  "bottom-mid": "",
-  "bottom-left": "",
-  "bottom-right": "",
-  left: "",
-  "left-mid": "",
-  mid: "",
-  "mid-mid": "",
-  right: "",
-  "right-mid": "",
-  middle: "",
-};
 
 export async function revokeKey(
   o: { key: string; dataDir?: string; json?: boolean },

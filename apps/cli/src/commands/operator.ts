@@ -1,9 +1,8 @@
-import Table from "cli-table3";
 import type { GatewayClient } from "../client.ts";
 import { CliError, ExitCode } from "../exit-codes.ts";
 import { graphql } from "../generated/gql.ts";
 import type { DocumentStatus, ListBatchesQuery, ListDocumentsQuery } from "../generated/graphql.ts";
-import { PLAIN_TABLE } from "./keys.ts";
+import { plainTable, renderTable } from "../table.ts";
 
 // The operator's commands: `batches`, `documents`, `retry`. Each one typed operation, a table on
 // stdout (or --json), nothing on stdout but the answer.
@@ -73,7 +72,7 @@ export async function listBatches(
 }
 
 export function batchesTable(rows: readonly BatchRow[]): string {
-  const t = table(["ID", "NAME", "CREATED", "DOCS", "DONE", "COMPLETED", "FAILED", "REVIEW", "STATE"]);
+  const t = plainTable(["ID", "NAME", "CREATED", "DOCS", "DONE", "COMPLETED", "FAILED", "REVIEW", "STATE"]);
   for (const b of rows) {
     const c = b.counts;
     t.push([
@@ -88,7 +87,7 @@ export function batchesTable(rows: readonly BatchRow[]): string {
       b.finished ? "finished" : c.pendingUpload === c.total ? "uploading" : "processing",
     ]);
   }
-  return render(t);
+  return renderTable(t);
 }
 
 export const DOCUMENT_STATUSES = ["PENDING_UPLOAD", "QUEUED", "PROCESSING", "COMPLETED", "FAILED"] as const;
@@ -126,7 +125,7 @@ export async function listDocuments(
 }
 
 export function documentsTable(rows: readonly DocumentRow[]): string {
-  const t = table(["ID", "NAME", "STATUS", "STAGE", "CATEGORY", "ERROR", "BATCH"]);
+  const t = plainTable(["ID", "NAME", "STATUS", "STAGE", "CATEGORY", "ERROR", "BATCH"]);
   for (const d of rows)
     t.push([
       d.id,
@@ -137,7 +136,7 @@ export function documentsTable(rows: readonly DocumentRow[]): string {
       d.errorCode ? `${d.errorCode}${d.errorMessage ? `: ${oneLine(d.errorMessage, 60)}` : ""}` : "-",
       d.batch.id,
     ]);
-  return render(t);
+  return renderTable(t);
 }
 
 export interface RetryOutcome {
@@ -192,22 +191,6 @@ export function formatRetry(r: RetryOutcome, batchId?: string): string {
     if (x.status !== "QUEUED" && x.status !== "RESUMED")
       lines.push(`  ${x.documentId}: ${x.status}${x.message ? ` ${x.message}` : ""}`);
   return lines.join("\n");
-}
-
-function table(head: string[]) {
-  return new Table({
-    head,
-    chars: PLAIN_TABLE,
-    style: { head: [], border: [], "padding-left": 0, "padding-right": 2 },
-  });
-}
-
-function render(t: InstanceType<typeof Table>): string {
-  return t
-    .toString()
-    .split("\n")
-    .map((l) => l.trimEnd())
-    .join("\n");
 }
 
 function oneLine(s: string, max: number): string {

@@ -1,4 +1,3 @@
-import Table from "cli-table3";
 import type { GatewayClient } from "../client.ts";
 import { CliError, ExitCode } from "../exit-codes.ts";
 import { graphql } from "../generated/gql.ts";
@@ -8,7 +7,7 @@ import type {
   WebhookDeliveryStatus,
   WebhookEventType,
 } from "../generated/graphql.ts";
-import { PLAIN_TABLE } from "./keys.ts";
+import { plainTable, renderTable } from "../table.ts";
 
 // `docfleet webhooks add|list|enable|disable|remove|deliveries|redeliver` (admin key): each one typed
 // operation, a table or a line on stdout (or --json), nothing else there.
@@ -157,14 +156,14 @@ export async function redeliver(client: GatewayClient, id: string): Promise<Deli
 }
 
 export function webhooksTable(rows: readonly ReturnType<typeof json>[]): string {
-  const t = table(["ID", "URL", "EVENTS", "ENABLED", "SECRET", "CREATED"]);
+  const t = plainTable(["ID", "URL", "EVENTS", "ENABLED", "SECRET", "CREATED"]);
   for (const w of rows)
     t.push([w.id, w.url, w.events.join(","), w.enabled ? "yes" : "no", `${w.secretPrefix}…`, w.createdAt]);
-  return render(t);
+  return renderTable(t);
 }
 
 export function deliveriesTable(rows: readonly DeliveryRow[]): string {
-  const t = table(["ID", "WEBHOOK", "EVENT", "STATUS", "ATTEMPTS", "LAST", "NEXT / DELIVERED"]);
+  const t = plainTable(["ID", "WEBHOOK", "EVENT", "STATUS", "ATTEMPTS", "LAST", "NEXT / DELIVERED"]);
   for (const d of rows)
     t.push([
       d.id,
@@ -175,21 +174,5 @@ export function deliveriesTable(rows: readonly DeliveryRow[]): string {
       d.lastError ?? (d.lastStatusCode != null ? `HTTP ${d.lastStatusCode}` : "-"),
       d.deliveredAt ?? d.nextAttemptAt ?? "-",
     ]);
-  return render(t);
-}
-
-function table(head: string[]) {
-  return new Table({
-    head,
-    chars: PLAIN_TABLE,
-    style: { head: [], border: [], "padding-left": 0, "padding-right": 2 },
-  });
-}
-
-function render(t: InstanceType<typeof Table>): string {
-  return t
-    .toString()
-    .split("\n")
-    .map((l) => l.trimEnd())
-    .join("\n");
+  return renderTable(t);
 }
