@@ -63,3 +63,50 @@ describe("GatewayClient and the gateway's rate limit", () => {
     expect(fake.seen()).toBe(2);
   });
 });
+
+describe("GatewayClient and an outage behind the gateway", () => {
+  it("sends an idempotent request again after SERVICE_UNAVAILABLE; a createBatch it does not repeat", async () => {
+    let seen = 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        seen++;
+        const away = seen === 1 || seen === 3;
+        res.writeHead(away ? 503 : 200, { "content-type": "application/json" });
+        res.end(
+          JSON.stringify(
+            away
+              ? {
+                  errors: [
+                    {
+                      message: "the store is unavailable for the moment: retry shortly",
+                      extensions: { code: "SERVICE_UNAVAILABLE", retryAfterMs: 2 },
+                    },
+                  ],
+                }
+              : { data: { ok: true } },
+          ),
+        );
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const waits: string[] = [];
+      const client = new GatewayClient(url, undefined, { retries: 3, baseMs: 1, maxMs: 5 }, (m) =>
+        waits.push(m),
+      );
+      expect(await client.request(parse("mutation { completeUploads }"))).toEqual({ ok: true });
+      expect(waits).toHaveLength(1);
+      expect(waits[0]).toMatch(/SERVICE_UNAVAILABLE: the store is unavailable/);
+      const err = await client
+        .request(parse("mutation { createBatch }"), {}, { idempotent: false })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(GatewayError);
+      expect((err as GatewayError).code).toBe("SERVICE_UNAVAILABLE");
+      expect(seen).toBe(3);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+});

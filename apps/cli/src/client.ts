@@ -141,6 +141,10 @@ export class GatewayClient {
       // Refused before anything ran: safe to send again, even when not idempotent.
       if (code === "RATE_LIMITED")
         throw new RateLimitedError(`${code}: ${e.message}`, e.extensions?.retryAfterMs);
+      // A dependency of the gateway away for a moment (store, database, broker): the requests docfleet
+      // sends again are safe to repeat (requestUploads, completeUploads are idempotent).
+      if (code === "SERVICE_UNAVAILABLE" && opts.idempotent !== false)
+        throw new TransientError(`${code}: ${e.message}`, e.extensions?.retryAfterMs);
       if (code === "UNAUTHENTICATED")
         throw new GatewayError(
           `the gateway refused the API key: ${e.message} (set --api-key or DOCFLEET_API_KEY; ` +

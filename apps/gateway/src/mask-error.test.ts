@@ -1,4 +1,10 @@
-import { CategoryError, DocumentError, FailureCode, RequestError } from "@docfleet/pipeline";
+import {
+  CategoryError,
+  DependencyUnavailableError,
+  DocumentError,
+  FailureCode,
+  RequestError,
+} from "@docfleet/pipeline";
 import { GraphQLError, locatedError, parse } from "graphql";
 import { createSchema, createYoga } from "graphql-yoga";
 import { describe, expect, it } from "vitest";
@@ -64,6 +70,21 @@ describe("maskError", () => {
     const wrapped = thrownBy(forbidden);
     expect(maskError(wrapped, MESSAGE)).toBe(wrapped);
     expect((maskError(wrapped, MESSAGE) as GraphQLError).extensions.code).toBe("FORBIDDEN");
+  });
+
+  it("answers an outage of a dependency SERVICE_UNAVAILABLE (503, Retry-After), not an internal error", () => {
+    const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:9000"), { code: "ECONNREFUSED" });
+    const masked = maskError(
+      thrownBy(new DependencyUnavailableError("store", refused)),
+      MESSAGE,
+    ) as GraphQLError;
+    expect(masked.message).toBe("the store is unavailable for the moment: retry shortly");
+    expect(masked.extensions).toEqual({
+      code: "SERVICE_UNAVAILABLE",
+      retryAfterMs: 5000,
+      http: { status: 503, headers: { "retry-after": "5" } },
+    });
+    expect(masked.message).not.toMatch(/ECONNREFUSED|9000/);
   });
 
   it("tells yoga's logger which replaced errors were expected", () => {

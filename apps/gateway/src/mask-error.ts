@@ -1,4 +1,4 @@
-import { CategoryError, DocumentError, FailureCode, RequestError } from "@docfleet/pipeline";
+import { CategoryError, DocumentError, FailureCode, outageOf, RequestError } from "@docfleet/pipeline";
 import { GraphQLError } from "graphql";
 
 // The gateway's one error mask (graphql-yoga's `maskedErrors.maskError`, the shape of its
@@ -13,6 +13,9 @@ function unwrap(error: unknown): unknown {
   while (e instanceof GraphQLError && e.originalError) e = e.originalError;
   return e;
 }
+
+/** How long a client should wait before it retries a request refused by an outage (SERVICE_UNAVAILABLE). */
+const OUTAGE_RETRY_AFTER_MS = 5000;
 
 /** The code of an expected domain failure (the caller's mistake, said in words meant for it), if it is one. */
 function domainCode(error: unknown): string | undefined {
@@ -51,6 +54,19 @@ export function maskError(error: unknown, message: string): Error {
   const code = domainCode(cause);
   if (code !== undefined)
     return new GraphQLError((cause as Error).message, { ...where, extensions: { code } });
+  // A dependency away for a moment (the store, the database, the broker: outages.ts) is no bug of ours
+  // and no fault of the request: SERVICE_UNAVAILABLE, HTTP 503 with Retry-After, which clients retry.
+  // A bare socket error of a peer no adapter tagged stays an internal error (it could be anything).
+  const away = outageOf(cause);
+  if (away !== null && away !== "unknown")
+    return new GraphQLError(`the ${away} is unavailable for the moment: retry shortly`, {
+      ...where,
+      extensions: {
+        code: "SERVICE_UNAVAILABLE",
+        retryAfterMs: OUTAGE_RETRY_AFTER_MS,
+        http: { status: 503, headers: { "retry-after": String(OUTAGE_RETRY_AFTER_MS / 1000) } },
+      },
+    });
   // `unexpected` (never sent) makes an answer without data a 500, as yoga's own mask does.
   return new GraphQLError(message, {
     ...where,
