@@ -131,6 +131,14 @@ describe("webhooks: signed deliveries from the outbox, retries, redelivery, tena
     });
   };
 
+  /** Attempts recorded since index `from` that DELIVERED the flaky endpoint an event of `batchId`. */
+  const flakyDelivered = (from: number, batchId: string) =>
+    attempts
+      .slice(from)
+      .filter(
+        (a) => a.endpointId === flakyHook.id && a.status === "DELIVERED" && a.eventId.startsWith(batchId),
+      ).length;
+
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "docfleet-webhooks-"));
     dbName = `docfleet_webhooks_${randomBytes(4).toString("hex")}`;
@@ -325,9 +333,7 @@ describe("webhooks: signed deliveries from the outbox, retries, redelivery, tena
       const now = attempts.slice(before);
       return (
         now.some((a) => a.endpointId === deadHook.id && a.status === "FAILED") &&
-        now.filter(
-          (a) => a.endpointId === flakyHook.id && a.status === "DELIVERED" && a.eventId.startsWith(batchId),
-        ).length === 2
+        flakyDelivered(before, batchId) === 2
       );
     });
     const [failed] = await deliveries({ w: deadHook.id, s: "FAILED" });
@@ -390,12 +396,7 @@ describe("webhooks: signed deliveries from the outbox, retries, redelivery, tena
     // the flaky endpoint's deliveries of the same batch (requested, queued) prove the events went out
     await whenAttempts(
       "the flaky endpoint's deliveries of the paused batch",
-      () =>
-        attempts
-          .slice(n)
-          .filter(
-            (a) => a.endpointId === flakyHook.id && a.status === "DELIVERED" && a.eventId.startsWith(batchId),
-          ).length === 2,
+      () => flakyDelivered(n, batchId) === 2,
     );
     expect(received.filter((r) => r.receiver === "dead").length).toBe(before);
   });
@@ -409,12 +410,7 @@ describe("webhooks: signed deliveries from the outbox, retries, redelivery, tena
     await within(150_000, "two requests held by the slow endpoint", slowTwoOpen.promise);
     await whenAttempts(
       "the flaky endpoint's deliveries of the batch",
-      () =>
-        attempts
-          .slice(n)
-          .filter(
-            (a) => a.endpointId === flakyHook.id && a.status === "DELIVERED" && a.eventId.startsWith(batchId),
-          ).length === 4,
+      () => flakyDelivered(n, batchId) === 4,
     );
     expect(slowOpen).toBe(2);
     expect(attempts.slice(n).some((a) => a.endpointId === c.webhook.id)).toBe(false);
@@ -563,12 +559,7 @@ describe("webhooks: signed deliveries from the outbox, retries, redelivery, tena
     const { batchId, ids } = await uploadTexts(2, "deleted");
     await whenAttempts(
       "the flaky endpoint's deliveries of the batch",
-      () =>
-        attempts
-          .slice(n)
-          .filter(
-            (a) => a.endpointId === flakyHook.id && a.status === "DELIVERED" && a.eventId.startsWith(batchId),
-          ).length === 3,
+      () => flakyDelivered(n, batchId) === 3,
     );
     const client = new pg.Client({ connectionString: dbUrl });
     await client.connect();
