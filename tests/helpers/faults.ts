@@ -47,6 +47,10 @@ export interface FaultOutcome {
   exited: string[];
   /** gateway-kill: what the interrupted upload and its rerun said (exit codes, files uploaded, resumed). */
   upload?: string;
+  /** The stuck documents by status/stage, e.g. "QUEUED/PARSE 19" (empty when none). */
+  stuckStates: string;
+  /** The failed documents by error code, e.g. "RETRIES_EXHAUSTED 32" (empty when none). */
+  failedCodes: string;
 }
 
 export interface FaultDeployment {
@@ -411,6 +415,16 @@ async function outcome(db: pg.Client, batchId: string, n: number) {
       [batchId],
     )
   ).rows[0]!;
+  const groups = async (sql: string) =>
+    (await db.query<{ k: string; n: number }>(sql, [batchId])).rows.map((g) => `${g.k} ${g.n}`).join(", ");
+  const stuckStates = await groups(
+    `SELECT status || '/' || coalesce(stage::text, '-') AS k, count(*)::int AS n FROM document
+      WHERE batch_id = $1 AND status NOT IN ('COMPLETED', 'FAILED') GROUP BY 1 ORDER BY 2 DESC`,
+  );
+  const failedCodes = await groups(
+    `SELECT coalesce(error_code, '-') AS k, count(*)::int AS n FROM document
+      WHERE batch_id = $1 AND status = 'FAILED' GROUP BY 1 ORDER BY 2 DESC`,
+  );
   const counterMismatches = ["total", "queued", "processing", "completed", "failed"].filter(
     (k) => counters[k] !== counters[`rows_${k}`],
   );
@@ -422,6 +436,8 @@ async function outcome(db: pg.Client, batchId: string, n: number) {
     duplicates: r.duplicates,
     completionMismatches: r.mismatches,
     counterMismatches,
+    stuckStates,
+    failedCodes,
   };
 }
 
@@ -433,6 +449,8 @@ export function formatOutcome(o: FaultOutcome): string {
     `${o.duplicates} duplicate index entries, ${o.completionMismatches} completion-event mismatches, ` +
     `counters ${o.counterMismatches.length ? `differ (${o.counterMismatches.join(", ")})` : "equal the rows"}; ` +
     `${o.downS ? `down ${o.downS.toFixed(1)} s; ` : ""}resumed ${s(o.resumedS)} and settled ${s(o.settledS)} after the fault` +
-    (o.upload ? `; upload: ${o.upload}` : "")
+    (o.upload ? `; upload: ${o.upload}` : "") +
+    (o.stuckStates ? `; stuck: ${o.stuckStates}` : "") +
+    (o.failedCodes ? `; failed: ${o.failedCodes}` : "")
   );
 }
