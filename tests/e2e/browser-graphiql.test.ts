@@ -67,7 +67,9 @@ describe("GraphiQL offline (Chromium)", { timeout: 180_000 }, () => {
   /** The text of GraphiQL's result pane once it shows `expected`. */
   async function result(page: Page, expected: string): Promise<string> {
     const pane = page.locator(".graphiql-response");
+    // biome-ignore lint/performance/useDomNodeTextContent: Playwright's Locator.innerText (the text as rendered), not the DOM property
     await expect.poll(() => pane.innerText(), { timeout: 60_000 }).toContain(expected);
+    // biome-ignore lint/performance/useDomNodeTextContent: Playwright's Locator.innerText (the text as rendered), not the DOM property
     return pane.innerText();
   }
 
@@ -86,6 +88,7 @@ describe("GraphiQL offline (Chromium)", { timeout: 180_000 }, () => {
       const tabs = await page.locator(".graphiql-tab").allInnerTexts();
       expect(tabs.map((t) => t.trim())).toEqual(["Batches", "Search", "Progress"]);
       await page.getByText("Headers", { exact: true }).click();
+      // biome-ignore lint/performance/useDomNodeTextContent: Playwright's Locator.innerText (the text as rendered), not the DOM property
       await expect.poll(() => page.locator(".graphiql-editor-tool").innerText()).toContain('"Authorization"');
 
       // Run the Batches tab as it opened: the request carries the prefilled key.

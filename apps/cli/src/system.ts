@@ -70,7 +70,6 @@ export interface System {
  * builds the application; this picks its roles. Returns once listening and consuming.
  */
 export async function startSystem(deps: PipelineDeps, opts: ServeOptions): Promise<System> {
-  const { log } = deps;
   const app = await createApplication(deps, opts);
   const adminKey = opts.adminKeyFile
     ? await ensureAdminKey(app.services.keys, opts.adminKeyFile, LOCAL_TENANT_ID)

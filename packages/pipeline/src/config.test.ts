@@ -42,7 +42,9 @@ describe("configuration", () => {
   it("allows webhooks to private addresses on the embedded database only, unless told", () => {
     expect(cfg({}).settings.webhooks.allowPrivateTargets).toBe(true);
     expect(cfg({ DATABASE_URL: "postgresql://db/x" }).settings.webhooks.allowPrivateTargets).toBe(false);
-    expect(cfg({ DOCFLEET_WEBHOOK_ALLOW_PRIVATE: "false" }).settings.webhooks.allowPrivateTargets).toBe(false);
+    expect(cfg({ DOCFLEET_WEBHOOK_ALLOW_PRIVATE: "false" }).settings.webhooks.allowPrivateTargets).toBe(
+      false,
+    );
     expect(
       cfg({ DATABASE_URL: "postgresql://db/x", DOCFLEET_WEBHOOK_ALLOW_PRIVATE: "true" }).settings.webhooks
         .allowPrivateTargets,

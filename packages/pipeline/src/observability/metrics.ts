@@ -1,5 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
-import { STAGES, type StageName } from "../domain/messages.ts";
+import { STAGES } from "../domain/messages.ts";
 import type { Database } from "../ports/database.ts";
 
 /** Every series docfleet exports (besides prom-client's default process metrics); the dashboard test reads it. */

@@ -35,9 +35,7 @@ export class DocumentFilesService {
   ): Promise<string> {
     // What parse detected decides (a short name: its MIME type where a browser could preview it); the
     // type declared at upload only until parse has run.
-    const contentType = doc.detectedType
-      ? PREVIEW_TYPES[doc.detectedType]
-      : (doc.contentType ?? undefined);
+    const contentType = doc.detectedType ? PREVIEW_TYPES[doc.detectedType] : (doc.contentType ?? undefined);
     return this.r.deps.store.createDownloadUrl(ownKey(tenantId, doc.objectKey), {
       ttlSeconds: URL_TTL_SECONDS,
       fileName: doc.name,

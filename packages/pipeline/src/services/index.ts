@@ -125,6 +125,7 @@ export {
   toFilter,
 } from "./search.ts";
 export type { StageRunner } from "./stage-runner.ts";
+export type { Holding, TenantShares, TenantSharesOptions } from "./tenant-shares.ts";
 export {
   type WebhookAttempt,
   type WebhookDeliveryInfo,
@@ -133,5 +134,4 @@ export {
   type WebhooksService,
   webhookSecretBox,
 } from "./webhooks.ts";
-export type { Holding, TenantShares, TenantSharesOptions } from "./tenant-shares.ts";
 export { type WorkerInfo, WorkerRegistry } from "./workers.ts";

@@ -3,8 +3,6 @@ import type { Category } from "../../../ports/models.ts";
 import { createBuiltinModels, DEFAULT_CATEGORIES } from "./index.ts";
 
 const models = createBuiltinModels();
-const field = (fields: { name: string; value: string }[], name: string) =>
-  fields.find((f) => f.name === name)?.value;
 
 describe("built-in classifier", () => {
   const cases: [string, string][] = [
