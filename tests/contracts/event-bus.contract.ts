@@ -71,6 +71,26 @@ export function eventBusContract(
       expect(gone).toEqual([1]);
     });
 
+    it("follows again after every subscriber left and a new one came", async () => {
+      fx = await make();
+      const first = deferred();
+      const off = fx.b.subscribe((e) => e.seq === 1 && first.resolve());
+      await fx.b.ready();
+      await fx.a.publish([event(1)]);
+      await first.promise;
+      off(); // none left: a bus may stop following (the distributed one drops its queue)
+      const got: number[] = [];
+      const again = deferred();
+      fx.b.subscribe((e) => {
+        got.push(e.seq);
+        if (e.seq === 3) again.resolve();
+      });
+      await fx.b.ready();
+      await fx.a.publish([event(2), event(3)]);
+      await again.promise;
+      expect(got).toEqual([2, 3]);
+    });
+
     it("publishes without subscribers", async () => {
       fx = await make();
       await expect(fx.a.publish([event(1)])).resolves.toBeUndefined();

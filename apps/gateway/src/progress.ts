@@ -34,27 +34,37 @@ type Listener = (e: PipelineEvent) => void;
 
 /**
  * This gateway's one subscription to the event bus, fanned out to its GraphQL subscriptions by tenant
- * and batch: an event reaches only listeners of its own tenant, whatever batch id they name.
+ * and batch: an event reaches only listeners of its own tenant, whatever batch id they name. The hub
+ * follows the bus only while a subscription listens (the distributed bus then binds no queue: a gateway
+ * nobody follows receives no events); `ready()` says when live events reach it.
  * It also keeps, per batch, a few recent (time, finished documents) samples: throughput and ETA cost
- * O(1) per event, never a count over the batch's documents.
+ * O(1) per event, never a count over the batch's documents (seen while someone follows).
  */
 export class ProgressHub {
   private readonly byBatch = new Map<string, Set<Listener>>();
   private readonly rates = new Map<string, { at: number; done: number }[]>();
-  private readonly unsubscribe: () => void;
+  /** The bus subscription, held while any listener is (undefined otherwise). */
+  private unsubscribe: (() => void) | undefined;
   private idle: (() => void)[] = [];
   /** Live events a subscription may buffer for its consumer (eventStream's default). */
   readonly maxBuffered: number;
 
-  constructor(bus: EventBus, opts: { maxBuffered?: number } = {}) {
+  constructor(
+    private readonly bus: EventBus,
+    opts: { maxBuffered?: number } = {},
+  ) {
     this.maxBuffered = opts.maxBuffered ?? MAX_BUFFERED_EVENTS;
-    this.unsubscribe = bus.subscribe((e) => {
-      this.sample(e);
-      for (const fn of this.byBatch.get(batchKey(e.tenantId, e.batchId)) ?? []) fn(e);
-    });
   }
 
-  /** Calls `fn` for every live event of the tenant's batch; returns the unsubscribe function. */
+  private readonly onEvent = (e: PipelineEvent): void => {
+    this.sample(e);
+    for (const fn of this.byBatch.get(batchKey(e.tenantId, e.batchId)) ?? []) fn(e);
+  };
+
+  /**
+   * Calls `fn` for every live event of the tenant's batch; returns the unsubscribe function. Events
+   * reach it once `ready()` resolves.
+   */
   listen(tenantId: string, batchId: string, fn: Listener): () => void {
     const key = batchKey(tenantId, batchId);
     let set = this.byBatch.get(key);
@@ -63,11 +73,21 @@ export class ProgressHub {
       this.byBatch.set(key, set);
     }
     set.add(fn);
+    this.unsubscribe ??= this.bus.subscribe(this.onEvent);
     return () => {
       set.delete(fn);
       if (set.size === 0 && this.byBatch.get(key) === set) this.byBatch.delete(key);
-      if (this.byBatch.size === 0) for (const resolve of this.idle.splice(0)) resolve();
+      if (this.byBatch.size === 0) {
+        this.unsubscribe?.();
+        this.unsubscribe = undefined;
+        for (const resolve of this.idle.splice(0)) resolve();
+      }
     };
+  }
+
+  /** Resolves once events published from now on reach the listeners registered so far. */
+  ready(): Promise<void> {
+    return this.bus.ready();
   }
 
   /** Live listeners (subscriptions following a batch) on this gateway. */
@@ -103,7 +123,8 @@ export class ProgressHub {
   }
 
   close(): void {
-    this.unsubscribe();
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
     this.byBatch.clear();
   }
 
@@ -182,6 +203,24 @@ export async function* eventStream(opts: {
   const read = (from: number, to?: number): Promise<PipelineEvent[]> =>
     readEventsAfter(db, { tenantId, batchId, afterSeq: from, upToSeq: to, documentId, limit: REPLAY_PAGE });
   try {
+    // Live events must reach the listener before the replay reads, else one committed in between
+    // would be in neither (a quiet batch sends no later event to reveal the gap).
+    await new Promise<void>((resolve, reject) => {
+      if (signal.aborted) return resolve();
+      const onStop = () => resolve();
+      signal.addEventListener("abort", onStop, { once: true });
+      hub.ready().then(
+        () => {
+          signal.removeEventListener("abort", onStop);
+          resolve();
+        },
+        (err: unknown) => {
+          signal.removeEventListener("abort", onStop);
+          reject(err);
+        },
+      );
+    });
+    if (signal.aborted) return;
     // Replay: page through the table until it has nothing newer.
     for (;;) {
       const page = await read(cursor);

@@ -2,6 +2,7 @@ import type { Document, DocumentStatus, Prisma } from "@docfleet/schema";
 import { isUuid } from "../domain/ids.ts";
 import type { StageName } from "../domain/messages.ts";
 import type { Db, Tx } from "./db.ts";
+import type { SqlQuery } from "./transition.ts";
 
 /** The tenant's document, or null (unknown id, another tenant's, or not an id at all). */
 export function findOwned(db: Db, tenantId: string, documentId: string): Promise<Document | null> {
@@ -273,10 +274,13 @@ export async function inOrder<Q extends object>(
  * Whether a tenant other than `tenantId` has a document QUEUED at `stage` (waiting for a slot): what
  * per-tenant fairness asks before a tenant takes more than its share of the stage's slots.
  */
-export async function otherTenantQueued(db: Db, stage: StageName, tenantId: string): Promise<boolean> {
-  const row = await db.document.findFirst({
-    where: { status: "QUEUED", stage, tenantId: { not: tenantId } },
-    select: { id: true },
-  });
-  return row !== null;
+export async function otherTenantQueued(db: SqlQuery, stage: StageName, tenantId: string): Promise<boolean> {
+  // Raw and prepared: a worker asks it several times a second per stage (through Prisma it was a
+  // visible share of the worker's CPU).
+  const [row] = await db.query<{ any: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM document WHERE status = 'QUEUED' AND stage = $1::"Stage" AND tenant_id <> $2::uuid) AS any`,
+    [stage, tenantId],
+    { prepared: true },
+  );
+  return row?.any === true;
 }

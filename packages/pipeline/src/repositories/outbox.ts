@@ -1,5 +1,4 @@
-import type { Database } from "../ports/database.ts";
-import type { Tx } from "./db.ts";
+import type { Database, SqlTransaction } from "../ports/database.ts";
 
 /** An outbox row claimed for publishing. */
 export interface OutboxMessage {
@@ -10,11 +9,14 @@ export interface OutboxMessage {
 }
 
 /** Up to `limit` unpublished rows, oldest first, locked for this transaction (others skip them). */
-export function claimUnsent(tx: Tx, limit: number): Promise<OutboxMessage[]> {
-  return tx.$queryRawUnsafe<OutboxMessage[]>(
-    "SELECT id, topic, key, payload FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-    limit,
+export async function claimUnsent(tx: SqlTransaction, limit: number): Promise<OutboxMessage[]> {
+  if (!(Number.isInteger(limit) && limit >= 1)) throw new RangeError("limit must be a positive integer");
+  // No parameters (the limit is a checked integer): the statement travels with the BEGIN.
+  const rows = await tx.query<{ id: string | number | bigint; topic: string; key: string; payload: unknown }>(
+    `SELECT id, topic, key, payload FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ${limit} FOR UPDATE SKIP LOCKED`,
   );
+  // node-postgres reads bigint as a string, PGlite as a number or bigint: one type for the callers.
+  return rows.map((r) => ({ ...r, id: BigInt(r.id) }));
 }
 
 /**
@@ -28,11 +30,16 @@ export async function anyUnsent(db: Database): Promise<boolean> {
   return row?.any === true;
 }
 
-/** Marks rows published (one more attempt each). */
-export async function markSent(tx: Tx, ids: readonly bigint[]): Promise<void> {
-  await tx.$executeRawUnsafe(
-    "UPDATE outbox SET sent_at = now(), attempts = attempts + 1 WHERE id = ANY($1::bigint[])",
-    ids.map((id) => id.toString()),
+/**
+ * Marks rows published (one more attempt each), as the transaction's last statement: it travels with
+ * the COMMIT (no parameters: the ids are bigints, written as digits).
+ */
+export async function markSent(tx: SqlTransaction, ids: readonly bigint[]): Promise<void> {
+  const list = ids.map((id) => BigInt(id).toString()).join(",");
+  await tx.query(
+    `UPDATE outbox SET sent_at = now(), attempts = attempts + 1 WHERE id = ANY('{${list}}'::bigint[])`,
+    undefined,
+    { last: true },
   );
 }
 

@@ -111,7 +111,11 @@ export type OneTransition = Omit<TransitionSpec, "documentIds" | "batchId" | "ba
 
 /** The raw-SQL side of the database (`Database.query`): one statement, its own transaction. */
 export interface SqlQuery {
-  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  query<T = Record<string, unknown>>(
+    sql: string,
+    params?: unknown[],
+    opts?: { prepared?: boolean },
+  ): Promise<T[]>;
 }
 
 /** Document fields a single-statement transition may set: column and SQL type. */
@@ -257,7 +261,8 @@ export async function transitionOne(
       : ""
   }
 SELECT d.*, b.event_seq AS "eventSeq", ${COUNTERS.map((k) => `b.${snake(k)} AS "c_${k}"`).join(", ")} FROM d, b`;
-  const [row] = await db.query<Record<string, unknown>>(sql, params);
+  // Prepared: a handful of shapes (claim and advance per stage) run for every document.
+  const [row] = await db.query<Record<string, unknown>>(sql, params, { prepared: true });
   if (!row) throw new StaleStateError("1 of 1 documents changed state concurrently");
   const counters = Object.fromEntries(COUNTERS.map((k) => [k, Number(row[`c_${k}`])]));
   const document = Object.fromEntries(

@@ -1,5 +1,6 @@
 import type { WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint } from "@docfleet/schema";
 import { WEBHOOK_TOPIC, type WebhookOutboxPayload } from "../domain/webhooks.ts";
+import type { SqlTransaction } from "../ports/database.ts";
 import type { PipelineEvent } from "../ports/event-bus.ts";
 import type { Db, Tx } from "./db.ts";
 
@@ -45,9 +46,9 @@ export function outboxEvents(
  * One delivery per (enabled endpoint of the tenant subscribed to the event's type, event), due now; a
  * pair already there is left alone (a fan-out run twice adds nothing). Answers how many were added.
  */
-export function fanOut(tx: Tx, p: WebhookOutboxPayload): Promise<number> {
-  if (p.events.length === 0) return Promise.resolve(0);
-  return tx.$executeRawUnsafe(
+export async function fanOut(tx: SqlTransaction, p: WebhookOutboxPayload): Promise<number> {
+  if (p.events.length === 0) return 0;
+  const added = await tx.query(
     `INSERT INTO webhook_delivery
        (tenant_id, endpoint_id, event_id, event_type, body, batch_id, document_id, next_attempt_at)
      SELECT w.tenant_id, w.id, e.id, e.type, e.body, (e.body::jsonb ->> 'batchId')::uuid,
@@ -59,12 +60,11 @@ export function fanOut(tx: Tx, p: WebhookOutboxPayload): Promise<number> {
        AND EXISTS (SELECT 1 FROM batch b WHERE b.id = (e.body::jsonb ->> 'batchId')::uuid)
        AND (e.body::jsonb ->> 'documentId' IS NULL
             OR EXISTS (SELECT 1 FROM document d WHERE d.id = (e.body::jsonb ->> 'documentId')::uuid))
-     ON CONFLICT (endpoint_id, event_id) DO NOTHING`,
-    p.tenantId,
-    p.events.map((e) => e.id),
-    p.events.map((e) => e.type),
-    p.events.map((e) => e.body),
+     ON CONFLICT (endpoint_id, event_id) DO NOTHING
+     RETURNING 1`,
+    [p.tenantId, p.events.map((e) => e.id), p.events.map((e) => e.type), p.events.map((e) => e.body)],
   );
+  return added.length;
 }
 
 /** A delivery claimed for one attempt, with what the request needs from its endpoint. */

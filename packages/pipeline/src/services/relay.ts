@@ -12,6 +12,24 @@ export interface RelayOptions {
   pollMs: number;
 }
 
+/** A round whose confirms have not all come by then rolls back (its rows' locks go back). */
+const PUBLISH_DEADLINE_MS = 60_000;
+
+/** `p`, or a rejection once `ms` passed. */
+async function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`outbox publish unconfirmed after ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Publishes outbox rows with confirms, then marks them sent. A crash between publish and mark
  * republishes the row later: consumers are idempotent, so that is harmless. Rows are claimed with
@@ -68,6 +86,8 @@ export class OutboxRelay {
   }
 
   private lastLagReport = 0;
+  /** The last round claimed rows: the next one skips the `anyUnsent` probe. */
+  private skipProbe = false;
 
   private schedule() {
     if (this.stopped) return;
@@ -102,33 +122,41 @@ export class OutboxRelay {
     }
   }
 
+  /**
+   * One round in one raw transaction on one connection (BEGIN, claim, fan-out, publish, mark, COMMIT;
+   * no Prisma interactive transaction): every claimed row is published at once and the confirms awaited
+   * together. A publish that fails rolls the round back: its rows stay unsent for the next round.
+   */
   private async round(): Promise<number> {
-    if (!(await anyUnsent(this.db))) return 0;
+    if (!this.skipProbe && !(await anyUnsent(this.db))) return 0;
     let deliveries = 0;
-    const n = await this.db.prisma.$transaction(
-      async (tx) => {
-        const rows = await claimUnsent(tx, this.opts.batchSize);
-        if (rows.length === 0) return 0;
-        // Webhook events are no queue's: they become deliveries in this transaction (services/webhooks.ts
-        // sends them), so a row is fanned out exactly once.
-        const queued = rows.filter((r) => r.topic !== WEBHOOK_TOPIC);
-        for (const r of rows.filter((r) => r.topic === WEBHOOK_TOPIC)) {
-          const p = WebhookOutboxPayload.safeParse(r.payload);
-          // A row of another shape would fail every round: logged and marked sent instead.
-          if (p.success) deliveries += await fanOut(tx, p.data);
-          else this.log.error({ outboxId: r.id.toString(), err: p.error }, "unreadable webhook outbox row");
-        }
-        await Promise.all(
+    const n = await this.db.transaction(async (tx) => {
+      const rows = await claimUnsent(tx, this.opts.batchSize);
+      if (rows.length === 0) return 0;
+      // Webhook events are no queue's: they become deliveries in this transaction (services/webhooks.ts
+      // sends them), so a row is fanned out exactly once.
+      const queued = rows.filter((r) => r.topic !== WEBHOOK_TOPIC);
+      for (const r of rows.filter((r) => r.topic === WEBHOOK_TOPIC)) {
+        const p = WebhookOutboxPayload.safeParse(r.payload);
+        // A row of another shape would fail every round: logged and marked sent instead.
+        if (p.success) deliveries += await fanOut(tx, p.data);
+        else this.log.error({ outboxId: r.id.toString(), err: p.error }, "unreadable webhook outbox row");
+      }
+      await withDeadline(
+        Promise.all(
           queued.map((r) => this.queue.publish(r.topic, r.payload, { messageId: `outbox-${r.id}` })),
-        );
-        await markSent(
-          tx,
-          rows.map((r) => r.id),
-        );
-        return rows.length;
-      },
-      { timeout: 60_000, maxWait: 60_000 },
-    );
+        ),
+        PUBLISH_DEADLINE_MS,
+      );
+      await markSent(
+        tx,
+        rows.map((r) => r.id),
+      );
+      return rows.length;
+    });
+    // Rows came: more are likely waiting (the relay is busy), the next round claims without asking
+    // first; an empty round goes back to the one-statement probe.
+    this.skipProbe = n > 0;
     if (deliveries > 0) this.onWebhookDeliveries?.();
     return n;
   }

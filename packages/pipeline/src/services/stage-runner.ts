@@ -89,7 +89,7 @@ export class StageRunner {
       slots,
       fraction: this.r.deps.settings.tenantFairShare,
       ...opts,
-      othersWaiting: (tenantId) => documents.otherTenantQueued(this.r.prisma, stage, tenantId),
+      othersWaiting: (tenantId) => documents.otherTenantQueued(this.r.deps.db, stage, tenantId),
     });
   }
 

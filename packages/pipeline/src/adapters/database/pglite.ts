@@ -63,6 +63,11 @@ export function wrapPglite(pg: PGlite): Database {
       const res = await pg.query<T>(sql, params as unknown[] | undefined);
       return res.rows;
     },
+    transaction: (fn) =>
+      // PGlite runs one transaction at a time: everything else (Prisma's included) waits for it.
+      pg.transaction((tx) =>
+        fn({ query: async <T>(sql: string, params?: unknown[]) => (await tx.query<T>(sql, params)).rows }),
+      ),
     migrate: () => migrate(db),
     async close() {
       await prisma.$disconnect();

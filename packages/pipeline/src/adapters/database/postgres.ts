@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { migrate, PrismaClient, SCHEMA_LOCK_SQL } from "@docfleet/schema";
 import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
@@ -51,8 +52,58 @@ export async function openPostgresDatabase(opts: PostgresOptions): Promise<Datab
       await pool.query(sql);
     },
     async query<T>(sql: string, params?: unknown[], o?: QueryOptions) {
-      if (!o?.timeoutMs && !o?.signal) return (await pool.query(sql, params)).rows as T[];
+      if (!o?.timeoutMs && !o?.signal) {
+        const name = o?.prepared ? statementName(sql) : undefined;
+        const res = name
+          ? await pool.query({ name, text: sql, values: params })
+          : await pool.query(sql, params);
+        return res.rows as T[];
+      }
       return bounded<T>(pool, sql, params, o);
+    },
+    async transaction(fn) {
+      const c = await pool.connect();
+      /** BEGIN sent (alone or with the first statement); COMMIT sent with a `last` statement. */
+      let begun = false;
+      let committed = false;
+      let broken: Error | undefined;
+      try {
+        const query = async <T>(sql: string, params?: unknown[], o?: { last?: boolean }) => {
+          if (committed) throw new Error("a statement after the transaction's last one");
+          const simple = !params || params.length === 0;
+          if (!begun && !simple) {
+            begun = true;
+            await c.query("BEGIN");
+          }
+          // Without parameters the statement may share the round trip with BEGIN and COMMIT (simple
+          // protocol, several statements, one result each).
+          const before = !begun ? "BEGIN;\n" : "";
+          const commit = simple && o?.last === true;
+          begun = true;
+          if (!simple) return (await c.query(sql, params)).rows as T[];
+          if (!before && !commit) return (await c.query(sql)).rows as T[];
+          const res = (await c.query(
+            `${before}${sql};${commit ? "\nCOMMIT" : ""}`,
+          )) as unknown as pg.QueryResult[];
+          committed = commit;
+          return res[before ? 1 : 0]!.rows as T[];
+        };
+        let result: Awaited<ReturnType<typeof fn>>;
+        try {
+          result = await fn({ query });
+          if (begun && !committed) await c.query("COMMIT");
+        } catch (err) {
+          // A connection that cannot even roll back is not given to the pool's next user.
+          if (begun && !committed)
+            await c.query("ROLLBACK").catch((e: Error) => {
+              broken = e;
+            });
+          throw err;
+        }
+        return result;
+      } finally {
+        c.release(broken);
+      }
     },
     migrate: () =>
       withClient(async (c) => {
@@ -78,6 +129,20 @@ export async function openPostgresDatabase(opts: PostgresOptions): Promise<Datab
 }
 
 const QUERY_CANCELED = "57014";
+
+/** Prepared statement names by text; past this many texts further ones run unnamed. */
+const MAX_PREPARED = 500;
+const preparedNames = new Map<string, string>();
+
+/** The name `sql` is prepared under (the same on every connection), or undefined past MAX_PREPARED. */
+function statementName(sql: string): string | undefined {
+  let name = preparedNames.get(sql);
+  if (name === undefined && preparedNames.size < MAX_PREPARED) {
+    name = `docfleet_${createHash("sha1").update(sql).digest("hex").slice(0, 24)}`;
+    preparedNames.set(sql, name);
+  }
+  return name;
+}
 
 /**
  * One statement on its own connection, in its own transaction with `SET LOCAL statement_timeout` (so

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { type AsyncMessage, Connection, ConsumerStatus, type Publisher } from "rabbitmq-client";
 import type { Consumer, DeadLetter, Delivery, Disposition, Handler, Queue } from "../../ports/queue.ts";
 import { backoffMs } from "../../retry.ts";
+import { corkUntilNextTick } from "./cork.ts";
 
 export interface AmqpQueueOptions {
   /** amqp:// or amqps:// URL of the broker. */
@@ -105,6 +106,8 @@ export class AmqpQueue implements Queue {
   }
 
   async publish(queue: string, body: unknown, opts?: { messageId?: string }): Promise<void> {
+    // Publishes made in one synchronous run (a relay round) leave in one socket write.
+    corkUntilNextTick(this.conn);
     await this.send(this.name(queue), body, { messageId: opts?.messageId ?? randomUUID(), attempt: 1 });
   }
 
