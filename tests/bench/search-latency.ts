@@ -2,7 +2,9 @@
  * Search latency of the embedded index (PGlite + pgvector, data in a temporary folder) at scale:
  * generates N synthetic documents, bulk upserts them 500 per call (prints the time and documents/s),
  * then runs 200 queries per mode (KEYWORD, VECTOR, HYBRID; a quarter plain, a quarter filtered, a
- * quarter with facets, a quarter both) and prints p50 and p99 latency per mode and per variant.
+ * quarter with facets, a quarter both) and prints p50 and p99 latency per mode and per variant, and
+ * the p50/p95/p99 of the CPU time this process spent per search (PGlite runs in-process, so that is
+ * the search's own cost, which a busy machine does not inflate the way it does wall-clock latency).
  *
  *   npm run bench -- tests/bench/search-latency.ts [docs=100000] [queries=200] [--analyze] [--data=DIR]
  *
@@ -21,6 +23,13 @@
  * them again after it (maintenance_work_mem 1 GB): the same folder in a fraction of the time, since
  * one index build is much cheaper than 100K incremental HNSW inserts. The upsert rate printed is then
  * not the production one.
+ *
+ * EXPLAIN_MS=<ms> (env): a current-side search slower than that has each of its statements run again
+ * under EXPLAIN (ANALYZE, BUFFERS), and the plans are printed (at most EXPLAIN_MAX=5 searches per mode).
+ *
+ * RECALL=1 (env): for each VECTOR query, the exact answer (the current adapter's statements with index
+ * scans off, so the vectors are compared by brute force) and each side's recall@10 of its documents
+ * against it: the HNSW walk is approximate, so "answers differ" alone cannot say which side is better.
  *
  * --analyze runs ANALYZE after loading. PGlite has no autovacuum, so without it the planner has no
  * statistics (that is what the embedded mode gets today). A variant whose query takes longer than
@@ -185,11 +194,30 @@ async function makeBatch(start: number, count: number, embed = true): Promise<In
 
 const dir = DATA ?? mkdtempSync(join(tmpdir(), "docfleet-search-latency-"));
 const db = await openPgliteDatabase(join(dir, "data"));
+// The statements of the current side's last search (EXPLAIN_MS), recorded by a wrapper around the database.
+const EXPLAIN_MS = process.env.EXPLAIN_MS ? Number(process.env.EXPLAIN_MS) : undefined;
+const statements: { sql: string; params?: unknown[] }[] = [];
+const recording: typeof db =
+  EXPLAIN_MS === undefined
+    ? db
+    : new Proxy(db, {
+        get(target, key, receiver) {
+          if (key === "query")
+            return (sql: string, params?: unknown[], opts?: unknown) => {
+              statements.push({ sql, params });
+              return target.query(sql, params, opts as never);
+            };
+          const v = Reflect.get(target, key, receiver);
+          return typeof v === "function" ? v.bind(target) : v;
+        },
+      });
 try {
-  const search = new PostgresSearchIndex(db, { dimensions: models.embeddingDimensions });
+  const search = new PostgresSearchIndex(recording, { dimensions: models.embeddingDimensions });
   const tSetup = performance.now();
   await search.setup();
   console.log(`setup ${((performance.now() - tSetup) / 1000).toFixed(1)} s`);
+  // CURRENT_SET="hnsw.ef_search = 100; ..." (env): session settings for the current side only (experiments)
+  if (process.env.CURRENT_SET) await db.exec(`SET ${process.env.CURRENT_SET.split(";").join("; SET ")}`);
   const reuse = DATA !== undefined && (await search.stats(TENANT)).documents === N;
   if (reuse) {
     // replay the generator so the queries below are the same as on the run that built the folder
@@ -302,9 +330,12 @@ try {
     for (const side of sides)
       for (const { q } of queries.slice(0, 10)) await side.search.search({ ...q, mode }); // warm-up
     const times = sides.map(() => [] as number[]);
+    const cpuTimes = sides.map(() => [] as number[]);
     const byVariant = sides.map(() => new Map<string, number[]>(VARIANTS.map((v) => [v, []])));
     let hits = 0;
     let differ = 0;
+    let explained = 0;
+    const recall = sides.map(() => [] as number[]);
     const slowest = sides.map(() => ({ ms: 0, what: "" }));
     const gaveUp = new Set<string>();
     for (const [qi, { q, variant }] of queries.entries()) {
@@ -312,9 +343,30 @@ try {
       const answers: string[] = [];
       for (let k = 0; k < sides.length; k++) {
         const i = (qi + k) % sides.length; // alternate which side goes first
+        statements.length = 0;
+        const cpu0 = process.cpuUsage();
         const t = performance.now();
         const res = await sides[i]!.search.search({ ...q, mode });
         const ms = performance.now() - t;
+        const cpu = process.cpuUsage(cpu0);
+        cpuTimes[i]!.push((cpu.user + cpu.system) / 1000);
+        if (
+          i === 0 &&
+          EXPLAIN_MS !== undefined &&
+          ms > EXPLAIN_MS &&
+          explained++ < Number(process.env.EXPLAIN_MAX ?? 5)
+        ) {
+          console.log(
+            `    EXPLAIN ${mode} ${ms.toFixed(0)} ms: ${variant} ${JSON.stringify(q.text)} ${JSON.stringify(q.filter ?? {})} total ${res.total}`,
+          );
+          for (const st of [...statements]) {
+            const plan = await db.query<{ "QUERY PLAN": string }>(
+              `EXPLAIN (ANALYZE, BUFFERS) ${st.sql}`,
+              st.params,
+            );
+            console.log(plan.map((r) => `      ${r["QUERY PLAN"]}`).join("\n"));
+          }
+        }
         if (ms > slowest[i]!.ms)
           slowest[i] = { ms, what: `${variant} ${JSON.stringify(q.text)} ${JSON.stringify(q.filter ?? {})}` };
         if (process.env.SLOW_MS && ms > Number(process.env.SLOW_MS))
@@ -326,6 +378,16 @@ try {
         if (ms > GIVE_UP_MS) gaveUp.add(variant);
         if (i === 0) hits += res.hits.length;
         answers[i] = summary(res);
+      }
+      if (process.env.RECALL && mode === "VECTOR") {
+        await db.exec("SET enable_indexscan = off");
+        const exact = await search.search({ ...q, mode });
+        await db.exec("RESET enable_indexscan");
+        const want = new Set(exact.hits.map((h) => h.documentId));
+        answers.forEach((a, i) => {
+          const got = (JSON.parse(a) as [[string, number][]])[0].map(([d]) => d);
+          recall[i]!.push(want.size ? got.filter((d) => want.has(d)).length / want.size : 1);
+        });
       }
       if (answers.length > 1 && answers[1] !== answers[0]) {
         differ++;
@@ -342,16 +404,31 @@ try {
         return `${pct(xs, 50).toFixed(1)}/${pct(xs, 99).toFixed(1)}`;
       });
       const ts = times[i]!;
-      rows.set(`${side.name} ${mode}`, [pct(ts, 50), pct(ts, 95), pct(ts, 99)]);
+      const cs = cpuTimes[i]!;
+      rows.set(`${side.name} ${mode}`, [
+        pct(ts, 50),
+        pct(ts, 95),
+        pct(ts, 99),
+        pct(cs, 50),
+        pct(cs, 95),
+        pct(cs, 99),
+      ]);
       const line = `${mode.padEnd(8)} ${fmt(pct(ts, 50))} ${fmt(pct(ts, 95))} ${fmt(pct(ts, 99))}${gaveUp.size ? " (incomplete)" : ""}  | ${variants.join(" | ")}   ${(hits / ts.length).toFixed(1)}`;
       console.log(`${sides.length > 1 ? `${side.name.padEnd(9)}` : ""}${line}`);
+      console.log(
+        `         cpu ${fmt(pct(cs, 50))} ${fmt(pct(cs, 95))} ${fmt(pct(cs, 99))}  (ms of this process's CPU per search)`,
+      );
       console.log(`         slowest ${slowest[i]!.ms.toFixed(0)} ms: ${slowest[i]!.what}`);
+      if (recall[i]!.length)
+        console.log(
+          `         recall@10 against exact: ${(recall[i]!.reduce((a, b) => a + b, 0) / recall[i]!.length).toFixed(3)} (${recall[i]!.filter((r) => r === 1).length} of ${recall[i]!.length} pages exact)`,
+        );
     });
     if (sides.length > 1)
       console.log(`         answers differing from the baseline: ${differ} of ${times[0]!.length}`);
   }
   if (sides.length > 1) {
-    console.log("\ncurrent / baseline (p50 p95 p99):");
+    console.log("\ncurrent / baseline (p50 p95 p99 of latency, then of CPU ms per search):");
     for (const mode of MODES) {
       const c = rows.get(`current ${mode}`)!;
       const b = rows.get(`baseline ${mode}`)!;

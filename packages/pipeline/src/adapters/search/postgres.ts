@@ -494,11 +494,11 @@ export class PostgresSearchIndex implements SearchIndex {
       // each condition at least once. An EXISTS per condition became a semi-join each, and planning
       // N of them grew far faster than N (issue 15: 100 conditions took 36 s on 200 documents, 1,000
       // froze the embedded server); here the plan is the same for 1 or 20 and the work is linear.
-      // "probe" (keyword matches): correlated, so it reads the fields of the chunks the text matched
-      // (an index lookup each); as a set it aggregated every document's fields per statement, whatever
-      // matched (issue 17: most of a filtered keyword search's time). The aggregates keep it one
-      // sub-plan. "set" (vector): as before, the plan the HNSW scan's answers were measured with (the
-      // probe changed the approximate neighbours of 9 of 40 filtered vector queries).
+      // "probe" (keyword matches, HNSW walks): correlated, so it reads the fields of the chunks the
+      // text matched or the walk yielded (an index lookup each); as a set it aggregated every
+      // document's fields per statement, whatever matched (issue 17: most of a filtered search's
+      // time). The aggregates keep it one sub-plan. "set": brute-force vector scans, which read
+      // every chunk of the tenant anyway.
       const names = [...new Set(conds.map((cond) => cond.name))];
       const each = conds.map((cond) => `bool_or(f.name = ${p(cond.name)}${fieldCondition(cond, p)})`);
       and.push(
@@ -605,7 +605,12 @@ export class PostgresSearchIndex implements SearchIndex {
   ): Promise<Ranked[]> {
     if (n <= 0) return [];
     const params: unknown[] = [];
-    const where = this.where(tenantId, filter, params);
+    // HNSW: field conditions probed per chunk the walk yields (as for keyword matches). As a set
+    // they were aggregated over every document's fields per statement, and the planner, counting
+    // on few documents, sorted every chunk that passed by distance instead of walking the index:
+    // exact, but most of a filtered VECTOR or HYBRID search's time (issue 17). Brute force (real[])
+    // reads every chunk anyway, so there the set, aggregated once, is cheaper.
+    const where = this.where(tenantId, filter, params, this.pgvector ? "probe" : "set");
     params.push(this.vector(embedding));
     const v = `$${params.length}`;
     params.push(n);
