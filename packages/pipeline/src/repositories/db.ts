@@ -5,7 +5,8 @@ export type Tx = Prisma.TransactionClient;
 /** The client or a transaction's: every repository function takes one, so it runs inside or outside one. */
 export type Db = PrismaClient | Tx;
 
-/** True for Prisma's unique-constraint violation (a lost race on an insert). */
+/** True for a unique-constraint violation (a lost race on an insert): Prisma's, or a raw statement's. */
 export function isUniqueViolation(err: unknown): boolean {
-  return (err as { code?: string } | null)?.code === "P2002";
+  const code = (err as { code?: string } | null)?.code;
+  return code === "P2002" || code === "23505";
 }

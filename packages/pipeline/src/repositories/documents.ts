@@ -1,7 +1,7 @@
 import type { Document, DocumentStatus, Prisma } from "@docfleet/schema";
 import { isUuid } from "../domain/ids.ts";
 import type { StageName } from "../domain/messages.ts";
-import type { Db, Tx } from "./db.ts";
+import type { Db } from "./db.ts";
 import type { SqlQuery } from "./transition.ts";
 
 /** The tenant's document, or null (unknown id, another tenant's, or not an id at all). */
@@ -14,13 +14,6 @@ export function findOwned(db: Db, tenantId: string, documentId: string): Promise
 /** The tenant's document by id; throws when it is gone (after a write that just touched it). */
 export function getOwned(db: Db, tenantId: string, documentId: string): Promise<Document> {
   return db.document.findUniqueOrThrow({ where: { id: documentId, tenantId } });
-}
-
-/** The tenant's documents among `ids` (ids that are not UUIDs are skipped), in no order. */
-export function findManyOwned(db: Db, tenantId: string, ids: readonly string[]): Promise<Document[]> {
-  const valid = [...new Set(ids)].filter(isUuid);
-  if (valid.length === 0) return Promise.resolve([]);
-  return db.document.findMany({ where: { id: { in: valid }, tenantId } });
 }
 
 /** Where each of these documents is (status, stage, batch): what an operator's retry decides on. */
@@ -107,11 +100,6 @@ export async function stuckInBatch(
   return rows.map((r) => r.id);
 }
 
-/** The tenant's documents holding any of these contents. */
-export function findBySha256(tx: Db, tenantId: string, hashes: readonly string[]): Promise<Document[]> {
-  return tx.document.findMany({ where: { tenantId, sha256: { in: [...hashes] } } });
-}
-
 /**
  * Takes the declared sha256 from a document whose bytes do not match it (CHECKSUM_MISMATCH), so that it
  * is never answered as that file's DUPLICATE and the file can be registered again: the column holds
@@ -122,20 +110,6 @@ export async function releaseSha256(tx: Db, documentId: string, declared: string
     where: { id: documentId, sha256: declared },
     data: { sha256: `mismatch-${documentId}` },
   });
-}
-
-export async function createMany(tx: Tx, rows: Prisma.DocumentCreateManyInput[]): Promise<Document[]> {
-  // INSERT ... RETURNING: the rows as stored (defaults filled in), without reading them again.
-  return tx.document.createManyAndReturn({ data: rows });
-}
-
-/** Of these documents, the ones still waiting for their bytes (re-read inside a transaction). */
-export async function pendingUploadIds(tx: Tx, tenantId: string, ids: readonly string[]): Promise<string[]> {
-  const rows = await tx.document.findMany({
-    where: { id: { in: [...ids] }, tenantId, status: "PENDING_UPLOAD" },
-    select: { id: true },
-  });
-  return rows.map((r) => r.id);
 }
 
 /** The document a stage message names, or null. */

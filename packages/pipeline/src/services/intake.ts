@@ -1,6 +1,8 @@
-import type { Batch, Document, Prisma } from "@docfleet/schema";
+import type { Batch, Document } from "@docfleet/schema";
 import { objectKeys } from "../domain/context.ts";
 import { FailureCode, RequestError } from "../domain/errors.ts";
+import { isUuid } from "../domain/ids.ts";
+import { StaleStateError } from "../domain/lifecycle.ts";
 import { EventType } from "../domain/messages.ts";
 import { fileNameProblem } from "../file-names.ts";
 import {
@@ -15,9 +17,11 @@ import {
   type UploadTarget,
 } from "../ports/object-store.ts";
 import * as batches from "../repositories/batches.ts";
+import { isUniqueViolation } from "../repositories/db.ts";
 import * as documents from "../repositories/documents.ts";
 import * as tenants from "../repositories/tenants.ts";
 import { transition } from "../repositories/transition.ts";
+import * as uploads from "../repositories/uploads.ts";
 import { type Resources, stageOutbox } from "./resources.ts";
 
 const SHA256_RE = /^[0-9a-f]{64}$/;
@@ -88,17 +92,13 @@ export class IntakeService {
     if (files.length > 1000) throw new RequestError("BAD_REQUEST", "at most 1000 files per request");
     const { maxUploadBytes, uploadTtlSeconds } = this.r.deps.settings;
 
-    /** The documents this request created, as stored. */
-    const stored = new Map<string, Document>();
-    const planned = await this.r.tx(async (tx, events) => {
-      stored.clear(); // a retried transaction starts over
+    const db = this.r.deps.db;
+    const planned = await lostRaceRetried(async () => {
       const outcomes: (UploadOutcome | { status: "NEW" | "PENDING"; document: Document })[] = [];
       const valid = files.map((f) => validateFile(f, maxUploadBytes));
       const hashes = [...new Set(valid.flatMap((v) => ("sha256" in v ? [v.sha256] : [])))];
-      const existing = new Map(
-        (await documents.findBySha256(tx, tenantId, hashes)).map((d) => [d.sha256, d]),
-      );
-      const creates: Prisma.DocumentCreateManyInput[] = [];
+      const existing = new Map((await uploads.findBySha256(db, tenantId, hashes)).map((d) => [d.sha256, d]));
+      const creates: uploads.NewDocument[] = [];
       const createdNow = new Set<string>();
       /** Pending documents of other batches that this request registers again: they join this batch. */
       const joining = new Map<string, string[]>();
@@ -125,10 +125,8 @@ export class IntakeService {
           continue;
         }
         const id = crypto.randomUUID();
-        const doc: Prisma.DocumentCreateManyInput = {
+        const doc: uploads.NewDocument = {
           id,
-          tenantId,
-          batchId,
           name: v.name,
           sha256: v.sha256,
           size: v.size,
@@ -137,54 +135,59 @@ export class IntakeService {
         };
         creates.push(doc);
         createdNow.add(id);
-        const created = { ...doc, status: "PENDING_UPLOAD" } as unknown as Document;
+        const created = { ...doc, tenantId, batchId, status: "PENDING_UPLOAD" } as unknown as Document;
         existing.set(v.sha256, created);
         outcomes.push({ status: "NEW", document: created });
       }
+      /** The documents this request created, as stored. */
+      const stored = new Map<string, Document>();
       if (creates.length > 0) {
-        for (const d of await documents.createMany(tx, creates)) stored.set(d.id, d);
-        events.push(
-          ...(await transition(tx, {
-            tenantId,
-            batchId,
-            documentIds: creates.map((c) => c.id!),
-            from: null,
-            to: { status: "PENDING_UPLOAD", stage: null },
-            eventType: EventType.DOCUMENTS_REQUESTED,
-            batchEvent: { count: creates.length },
-          })),
-        );
+        // One statement: the rows, the counters and one documents.requested event (committed on its own;
+        // a lost race on a content is a unique violation, and this plan is made again).
+        const { documents: rows, event } = await uploads.registerDocuments(db, {
+          tenantId,
+          batchId,
+          docs: creates,
+        });
+        for (const d of rows) stored.set(d.id, d);
+        await this.r.committed([event]);
       }
-      for (const [fromBatchId, ids] of joining) {
-        const pending = { status: "PENDING_UPLOAD", stage: null } as const;
-        events.push(
-          ...(await transition(tx, {
-            tenantId,
-            batchId: fromBatchId,
-            documentIds: ids,
-            from: pending,
-            to: null,
-            data: { batchId },
-            eventType: EventType.DOCUMENTS_MOVED,
-            batchEvent: { count: ids.length, toBatchId: batchId },
-          })),
-          ...(await transition(tx, {
-            tenantId,
-            batchId,
-            documentIds: ids,
-            from: null,
-            to: pending,
-            eventType: EventType.DOCUMENTS_REQUESTED,
-            batchEvent: { count: ids.length, fromBatchId },
-          })),
-        );
+      if (joining.size > 0) {
+        await this.r.tx(async (tx, events) => {
+          for (const [fromBatchId, ids] of joining) {
+            const pending = { status: "PENDING_UPLOAD", stage: null } as const;
+            events.push(
+              ...(await transition(tx, {
+                tenantId,
+                batchId: fromBatchId,
+                documentIds: ids,
+                from: pending,
+                to: null,
+                data: { batchId },
+                eventType: EventType.DOCUMENTS_MOVED,
+                batchEvent: { count: ids.length, toBatchId: batchId },
+              })),
+              ...(await transition(tx, {
+                tenantId,
+                batchId,
+                documentIds: ids,
+                from: null,
+                to: pending,
+                eventType: EventType.DOCUMENTS_REQUESTED,
+                batchEvent: { count: ids.length, fromBatchId },
+              })),
+            );
+          }
+        }, 1);
       }
-      return outcomes;
+      return outcomes.map((o) =>
+        o.status === "NEW" ? { ...o, document: stored.get(o.document.id) ?? o.document } : o,
+      );
     });
     const answered = await Promise.all(
       planned.map(async (o): Promise<UploadOutcome> => {
         if (o.status !== "NEW" && o.status !== "PENDING") return o as UploadOutcome;
-        const document = stored.get(o.document.id) ?? o.document;
+        const { document } = o;
         // The exact size and the declared type, enforced by the store (S3: the POST policy); the key
         // is the upload key, never the original's (completeUploads moves it there).
         const target = await this.r.deps.store.createUploadTarget(uploadKey(document), {
@@ -211,7 +214,9 @@ export class IntakeService {
     if (documentIds.length > 1000)
       throw new RequestError("BAD_REQUEST", "at most 1000 documents per request");
     const docs = new Map(
-      (await documents.findManyOwned(this.r.prisma, tenantId, documentIds)).map((d) => [d.id, d]),
+      (await uploads.uploadStates(this.r.deps.db, tenantId, [...new Set(documentIds)].filter(isUuid))).map(
+        (d) => [d.id, d],
+      ),
     );
     const outcomes: CompleteOutcome[] = await Promise.all(
       documentIds.map(async (documentId): Promise<CompleteOutcome> => {
@@ -253,29 +258,26 @@ export class IntakeService {
         return { documentId, status: "QUEUED" };
       }),
     );
-    const ready = outcomes.filter((o) => o.status === "QUEUED").map((o) => docs.get(o.documentId)!);
-    const byBatch = new Map<string, Document[]>();
-    for (const d of ready) byBatch.set(d.batchId, [...(byBatch.get(d.batchId) ?? []), d]);
-    for (const [batchId, group] of byBatch) {
-      await this.r.tx(async (tx, events) => {
-        // Re-read inside the transaction: a concurrent call may have queued some already.
-        const pending = await documents.pendingUploadIds(
-          tx,
-          tenantId,
-          group.map((d) => d.id),
-        );
-        events.push(
-          ...(await transition(tx, {
-            tenantId,
-            batchId,
-            documentIds: pending,
-            from: { status: "PENDING_UPLOAD", stage: null },
-            to: { status: "QUEUED", stage: "PARSE" },
-            eventType: EventType.DOCUMENT_QUEUED,
-            outbox: (id) => stageOutbox({ id, tenantId }, "PARSE", this.r.traceparent()),
-          })),
-        );
+    const byBatch = new Map<string, string[]>();
+    for (const o of outcomes) {
+      if (o.status !== "QUEUED") continue;
+      const d = docs.get(o.documentId)!;
+      byBatch.set(d.batchId, [...(byBatch.get(d.batchId) ?? []), d.id]);
+    }
+    const traceparent = this.r.traceparent();
+    for (const [batchId, ids] of byBatch) {
+      // One statement per batch: only documents still PENDING_UPLOAD move (a concurrent call may have
+      // queued some already), each with its event and its parse message in the outbox.
+      const events = await uploads.moveUploaded(this.r.deps.db, {
+        tenantId,
+        batchId,
+        ids,
+        from: { status: "PENDING_UPLOAD", stage: null },
+        to: { status: "QUEUED", stage: "PARSE" },
+        eventType: EventType.DOCUMENT_QUEUED,
+        outbox: (id) => stageOutbox({ id, tenantId }, "PARSE", traceparent),
       });
+      await this.r.committed(events);
     }
     this.r.deps.metrics?.uploadsCompleted.inc(outcomes.filter((o) => o.status === "QUEUED").length);
     return outcomes;
@@ -390,6 +392,17 @@ export class IntakeService {
     if (doc.status !== "PENDING_UPLOAD")
       throw new RequestError("CONFLICT", `document ${documentId} is already uploaded (${doc.status})`);
     return doc;
+  }
+}
+
+/** `fn` again (up to 3 times in all) when it lost a race: another request registered or moved a document first. */
+async function lostRaceRetried<T>(fn: () => Promise<T>): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= 3 || !(err instanceof StaleStateError || isUniqueViolation(err))) throw err;
+    }
   }
 }
 

@@ -27,6 +27,11 @@ export interface Resources {
    * needs `spec.batchId`); answers the document as it is after the move, when the statement read it.
    */
   moveOne(spec: OneTransition, attempts?: number): Promise<Document | undefined>;
+  /**
+   * After a raw statement that wrote events and outbox rows and committed on its own (outside `tx`):
+   * publishes its events and calls the after-commit hook, as `tx` does after its commit.
+   */
+  committed(events: readonly PipelineEvent[]): Promise<void>;
   /** The current span as a W3C traceparent, carried by the outbox rows written now. */
   traceparent(): string | undefined;
 }
@@ -86,6 +91,10 @@ export function createResources(deps: PipelineDeps, opts: ResourceOptions = {}):
         ? moveOne({ ...spec, documentId: spec.documentIds[0]! }, attempts).then(() => undefined)
         : move(spec, attempts),
     moveOne,
+    committed: async (events) => {
+      if (events.length > 0) await deps.events.publish(events);
+      afterCommit();
+    },
     traceparent: () => deps.tracing?.traceparent(),
   };
 }
