@@ -14,7 +14,9 @@
  * configs: legacy (the page as given, tesseract's default PSM 6, small text read twice: the engine
  * before issue 21's OCR work); auto (the default now: looked at first, blank and picture-only pages
  * skipped, deskew, small text enlarged before the one read, PSM 3 for columns else 6); psm3 / psm4 /
- * psm6 (looked at first, that PSM on every page).
+ * psm6 (looked at first, that PSM on every page); enlarge-B-T (the default with glyphs under B px
+ * enlarged to T px); twice (narrow PSM 6 pages read again as PSM 4 and merged, glyphs under 18 px
+ * enlarged to 26 px: createOcrPool's secondRead).
  * Prints per set and config: pages, token recall (mean), precision (share of read tokens that are
  * the page's), OCR seconds per page; with --files one line per page.
  */
@@ -73,7 +75,13 @@ for (const name of configNames) {
       ? createOcrPool({ preprocess: false })
       : name === "auto"
         ? createOcrPool()
-        : createOcrPool({ psm: Number(name.replace("psm", "")) }),
+        : name === "twice"
+          ? createOcrPool({ secondRead: true, enlarge: { below: 18, to: 26 } })
+          : name.startsWith("enlarge")
+            ? createOcrPool({
+                enlarge: { below: Number(name.split("-")[1]), to: Number(name.split("-")[2]) },
+              })
+            : createOcrPool({ psm: Number(name.replace("psm", "")) }),
   );
 }
 

@@ -7,7 +7,8 @@ import { fileURLToPath } from "node:url";
 import { createCanvas } from "@napi-rs/canvas";
 import sharp from "sharp";
 import { afterAll, describe, expect, it } from "vitest";
-import { createOcrPool } from "./ocr.ts";
+import { createOcrPool, enlargement, mergeReads } from "./ocr.ts";
+import type { PageWord } from "./types.ts";
 
 /** A white PNG with black lines of text, 28 px sans-serif, left-aligned. */
 function textImage(lines: string[], width = 900): Buffer {
@@ -117,6 +118,22 @@ describe("createOcrPool", () => {
     expect(x1).toBeLessThanOrEqual(meta.width ?? 0);
   });
 
+  it("with secondRead, reads a narrow column twice (one block, single column) and merges the reads", async () => {
+    const twice = createOcrPool({ secondRead: true });
+    try {
+      const { text, words } = await twice.recognize(
+        textImage(["Invoice number 4711", "Total due 123.45 EUR"]),
+        2,
+      );
+      expect(text).toContain("Invoice number 4711");
+      expect(text).toContain("Total due 123.45 EUR");
+      expect(words.map((w) => w.text)).toEqual(text.split(/\s+/));
+      expect(words.every((w) => w.page === 2)).toBe(true);
+    } finally {
+      await twice.close();
+    }
+  });
+
   it("fails requests after close", async () => {
     const closed = createOcrPool();
     await closed.close();
@@ -156,4 +173,63 @@ describe("createOcrPool", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+describe("enlargement", () => {
+  it("enlarges glyphs under the threshold to the target height, else leaves the page as given", () => {
+    expect(enlargement(12, 1000, 2000, { below: 18, to: 26 })).toBeCloseTo(26 / 12);
+    expect(enlargement(17, 1000, 2000, { below: 18, to: 26 })).toBeCloseTo(26 / 17);
+    expect(enlargement(18, 1000, 2000, { below: 18, to: 26 })).toBe(1);
+    expect(enlargement(0, 1000, 2000, { below: 18, to: 26 })).toBe(1);
+    // under 1.2 it is not worth the pixels
+    expect(enlargement(17, 1000, 2000, { below: 18, to: 20 })).toBe(1);
+  });
+
+  it("enlarges at most 4 times and to at most 12 MP", () => {
+    expect(enlargement(3, 500, 1000, { below: 18, to: 26 })).toBe(4);
+    expect(enlargement(10, 3000, 2000, { below: 18, to: 26 })).toBeCloseTo(Math.sqrt(12_000_000 / 6_000_000));
+  });
+});
+
+describe("mergeReads", () => {
+  const word = (text: string, x: number, y: number, confidence: number): PageWord => ({
+    text,
+    page: 1,
+    bbox: [x, y, x + 10 * text.length, y + 20],
+    confidence,
+  });
+  const read = (lines: PageWord[][]) => ({
+    text: lines.map((l) => l.map((w) => w.text).join(" ")).join("\n"),
+    words: lines.flat(),
+    lines: lines.map((words) => ({ words })),
+    confidence: 0.5,
+  });
+
+  it("takes each band of lines from the read that is surer of it, top to bottom", () => {
+    // one block: the letterhead misread, the amounts on their lines
+    const block = read([
+      [word("SACU", 0, 0, 0.4), word("TRADING", 60, 0, 0.5)],
+      [word("TOTAL", 0, 40, 0.9), word("9.00", 200, 40, 0.9)],
+      [word("CASH", 0, 80, 0.8), word("10.00", 200, 81, 0.8)],
+    ]);
+    // single column: the letterhead right, the total's line split in two, a line the block missed
+    const column = read([
+      [word("SAGU", 0, 1, 0.9), word("TRADING", 60, 1, 0.9)],
+      [word("TOTAL", 0, 40, 0.6)],
+      [word("9.00", 200, 42, 0.7)],
+      [word("CASH", 0, 80, 0.5), word("10.00", 200, 80, 0.5)],
+      [word("THANK", 0, 120, 0.8), word("YOU", 70, 120, 0.8)],
+    ]);
+    const merged = mergeReads(block, column);
+    expect(merged.text).toBe("SAGU TRADING\nTOTAL 9.00\nCASH 10.00\nTHANK YOU");
+    expect(merged.words.map((w) => w.text)).toEqual(merged.text.split(/\s+/));
+    expect(merged.lines).toHaveLength(4);
+    expect(merged.confidence).toBeCloseTo((0.9 * 2 + 0.9 * 2 + 0.8 * 2 + 0.8 * 2) / 8);
+  });
+
+  it("keeps the first read on ties", () => {
+    const a = read([[word("INDAH", 0, 0, 0.7)]]);
+    const b = read([[word("INOAH", 0, 0, 0.7)]]);
+    expect(mergeReads(a, b).text).toBe("INDAH");
+  });
 });

@@ -4,15 +4,19 @@ import { describe, expect, it } from "vitest";
 import { lookAtScan, otsu } from "./scan-prep.ts";
 
 /** Greyscale pixels of a page of 28 px text lines, turned clockwise by `angle` degrees (sharp's sense). */
-async function page(lines: number, angle = 0, fontPx = 28) {
+async function page(
+  lines: number,
+  angle = 0,
+  fontPx = 28,
+  text = "Invoice total 123.45 due within thirty days",
+) {
   const canvas = createCanvas(1000, 1300);
   const ctx = canvas.getContext("2d");
   ctx.fillStyle = "#ffffff";
   ctx.fillRect(0, 0, canvas.width, canvas.height);
   ctx.fillStyle = "#111111";
   ctx.font = `${fontPx}px sans-serif`;
-  for (let i = 0; i < lines; i++)
-    ctx.fillText("Invoice total 123.45 due within thirty days", 50, 80 + i * fontPx * 1.6);
+  for (let i = 0; i < lines; i++) ctx.fillText(text, 50, 80 + i * fontPx * 1.6);
   const { data, info } = await sharp(canvas.toBuffer("image/png"))
     .rotate(angle, { background: "#ffffff" })
     .greyscale()
@@ -38,6 +42,15 @@ describe("lookAtScan", () => {
     expect(look.glyphHeight).toBeGreaterThanOrEqual(12);
     expect(look.glyphHeight).toBeLessThanOrEqual(22);
     expect(look.skew).toBe(0);
+  });
+
+  it("measures how wide the text runs in glyph heights: a receipt's column is narrow, running text wide", async () => {
+    // 43 characters a line, as a receipt prints 32-48
+    const narrow = lookAtScan(await page(12)).lineGlyphs;
+    expect(narrow).toBeGreaterThan(20);
+    expect(narrow).toBeLessThan(50);
+    const line = "Payment is due within thirty days of the invoice date; late payments bear interest at 8%.";
+    expect(lookAtScan(await page(20, 0, 16, line)).lineGlyphs).toBeGreaterThan(60);
   });
 
   it("measures the skew of turned pages, counter-clockwise positive", async () => {

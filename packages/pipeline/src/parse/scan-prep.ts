@@ -25,6 +25,11 @@ export interface ScanLook {
   threshold: number;
   /** Text in side-by-side columns: a blank gutter runs down the text with glyphs on both sides. */
   columns: boolean;
+  /**
+   * Width the glyphs span (from the 2nd to the 98th percentile of their left and right edges), in
+   * glyph heights: a receipt's column is 25-50, a page of running text 60 or more.
+   */
+  lineGlyphs: number;
 }
 
 /** Fewer character-like components than this ("Page 1" has 5): no text to read (blank, photo, rule, logo). */
@@ -157,7 +162,17 @@ export function lookAtScan(image: GreyImage): ScanLook {
     skew: glyphs.length >= MIN_SKEW_GLYPHS ? skewOf(glyphs) : 0,
     threshold,
     columns: glyphs.length >= MIN_SKEW_GLYPHS && hasGutter(glyphs, heights[heights.length >> 1] ?? 0),
+    lineGlyphs: spanOf(glyphs) / Math.max(1, heights[heights.length >> 1] ?? 0),
   };
+}
+
+/** Width the glyphs span, their outermost 2 % on each side (margin specks, stray marks) left out. */
+function spanOf(glyphs: Component[]): number {
+  if (glyphs.length === 0) return 0;
+  const lefts = glyphs.map((c) => c.minX).sort((a, b) => a - b);
+  const rights = glyphs.map((c) => c.maxX).sort((a, b) => a - b);
+  const cut = Math.floor(glyphs.length * 0.02);
+  return rights[rights.length - 1 - cut]! - lefts[cut]! + 1;
 }
 
 /**
