@@ -26,11 +26,11 @@ export async function openPostgresDatabase(opts: PostgresOptions): Promise<Datab
     statement_timeout: opts.statementTimeoutMs || undefined,
   });
   if (opts.schema) {
-    const c = await pool.connect();
+    const { c, release } = await checkout(pool);
     try {
       await c.query(`${SCHEMA_LOCK_SQL} CREATE SCHEMA IF NOT EXISTS "${opts.schema.replaceAll('"', "")}"`);
     } finally {
-      c.release();
+      release();
     }
   }
   const prisma = new PrismaClient({
@@ -38,11 +38,11 @@ export async function openPostgresDatabase(opts: PostgresOptions): Promise<Datab
   });
   // Migrations hold a session-level advisory lock across statements, so they need one connection.
   const withClient = async <T>(fn: (c: pg.PoolClient) => Promise<T>) => {
-    const c = await pool.connect();
+    const { c, release } = await checkout(pool);
     try {
       return await fn(c);
     } finally {
-      c.release();
+      release();
     }
   };
   const db: Database = {
@@ -62,7 +62,7 @@ export async function openPostgresDatabase(opts: PostgresOptions): Promise<Datab
       return bounded<T>(pool, sql, params, o);
     },
     async transaction(fn) {
-      const c = await pool.connect();
+      const { c, release } = await checkout(pool);
       /** BEGIN sent (alone or with the first statement); COMMIT sent with a `last` statement. */
       let begun = false;
       let committed = false;
@@ -102,7 +102,7 @@ export async function openPostgresDatabase(opts: PostgresOptions): Promise<Datab
         }
         return result;
       } finally {
-        c.release(broken);
+        release(broken);
       }
     },
     migrate: () =>
@@ -130,6 +130,30 @@ export async function openPostgresDatabase(opts: PostgresOptions): Promise<Datab
 
 const QUERY_CANCELED = "57014";
 
+/**
+ * A connection out of the pool, listened to while it is held: node-postgres emits 'error' on a client
+ * whose connection dies (the database stopped, the network cut), and the pool listens only on idle
+ * clients, so without this an outage while a transaction or a bounded statement holds its connection
+ * ended the process on an unhandled 'error' event (issue 16: the relay exited during database-down).
+ * The statement in flight fails by itself (the error is a database outage to the caller); `release()`
+ * gives the connection back, or destroys it if it broke while held or `broken` says so.
+ */
+async function checkout(pool: pg.Pool): Promise<{ c: pg.PoolClient; release(broken?: Error): void }> {
+  const c = await pool.connect();
+  let lost: Error | undefined;
+  const onError = (err: Error) => {
+    lost ??= err;
+  };
+  c.on("error", onError);
+  return {
+    c,
+    release(broken) {
+      c.removeListener("error", onError);
+      c.release(broken ?? lost);
+    },
+  };
+}
+
 /** Prepared statement names by text; past this many texts further ones run unnamed. */
 const MAX_PREPARED = 500;
 const preparedNames = new Map<string, string>();
@@ -152,7 +176,7 @@ function statementName(sql: string): string | undefined {
  */
 async function bounded<T>(pool: pg.Pool, sql: string, params: unknown[] | undefined, o: QueryOptions) {
   o.signal?.throwIfAborted();
-  const c = await pool.connect();
+  const { c, release } = await checkout(pool);
   let cancelling: Promise<unknown> | undefined;
   const cancel = () => {
     // node-postgres keeps the backend's pid from BackendKeyData (untyped)
@@ -185,6 +209,6 @@ async function bounded<T>(pool: pg.Pool, sql: string, params: unknown[] | undefi
   } finally {
     o.signal?.removeEventListener("abort", cancel);
     await cancelling;
-    c.release(broken);
+    release(broken);
   }
 }
