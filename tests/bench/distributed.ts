@@ -15,6 +15,10 @@
  *   --no-embedded  skips the embedded mode (`docfleet serve`)
  *   --cpu-prof DIR each distributed process runs under `node --cpu-prof` and writes its profile to
  *                  DIR/<run>/<process>/ at exit (summarise: tests/bench/cpuprofile-top.ts DIR/<run>/worker)
+ *   --warmup N     each docfleet deployment first processes N other documents, unmeasured: the figures are
+ *                  then the steady state, without a fresh process's module loading and JIT warm-up (the
+ *                  double worker runs through tsx, which transpiles each module it loads on first use).
+ *                  The peer's script has no such option: its line is always from a cold start.
  *
  * Needs this machine's PostgreSQL and RabbitMQ; S3 is s3rver inside this process (its CPU is not
  * counted). Each process's CPU is read from /proc/<pid>/stat before the upload and after the batch.
@@ -38,6 +42,7 @@ const option = (name: string) => {
 const N = Number(args.find((a, i) => /^\d+$/.test(a) && !args[i - 1]?.startsWith("--")) ?? 400);
 const PROFILE_DIR = option("--cpu-prof");
 const CONCURRENCY = option("--concurrency") ?? "4";
+const WARMUP = Number(option("--warmup") ?? 0);
 const PEER = join(ROOT, "../shared/peers/celery-seed/run.sh");
 /** A loaded machine starts processes slowly. */
 const READY_MS = 300_000;
@@ -49,7 +54,7 @@ async function cpuMs(p: Served): Promise<number> {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS; // utime + stime
 }
 
-async function writeDocs(dir: string) {
+async function writeDocs(dir: string, count = N, prefix = "doc") {
   const kinds = [
     (i: number) =>
       `INVOICE No B-${i}\nInvoice date: 2024-03-14\nSubtotal 100.00\nVAT 20.00\nTotal due: ${i}.50 EUR`,
@@ -58,7 +63,12 @@ async function writeDocs(dir: string) {
     (i: number) =>
       `Quarterly report ${i}: revenue grew ${i % 17}% in the quarter, driven by the East region.`,
   ];
-  for (let i = 0; i < N; i++) await writeFile(join(dir, `doc-${i}.txt`), kinds[i % kinds.length]!(i));
+  for (let i = 0; i < count; i++)
+    // Warm-up documents differ from the measured ones: the same bytes would be DUPLICATEs of them.
+    await writeFile(
+      join(dir, `${prefix}-${i}.txt`),
+      kinds[i % kinds.length]!(i) + (prefix === "doc" ? "" : `\n(${prefix})`),
+    );
 }
 
 interface Result {
@@ -80,7 +90,7 @@ async function measure(
 }
 
 let uploads = 0;
-async function uploadTo(url: string, dir: string) {
+async function uploadTo(url: string, dir: string, expected = N) {
   // A state folder per run: the same folder again would resume the previous deployment's batch.
   const state = join(dir, `../state-${uploads++}`);
   const res = await runCli([
@@ -96,7 +106,7 @@ async function uploadTo(url: string, dir: string) {
   ]);
   if (res.code !== 0) throw new Error(`upload failed (${res.code}): ${res.stderr}`);
   const s = JSON.parse(res.stdout) as { completed: number; failed: number; seconds: number };
-  if (s.completed !== N) throw new Error(`expected ${N} completed, got ${JSON.stringify(s)}`);
+  if (s.completed !== expected) throw new Error(`expected ${expected} completed, got ${JSON.stringify(s)}`);
   return s;
 }
 
@@ -104,6 +114,11 @@ const dir = await mkdtemp(join(tmpdir(), "docfleet-bench-"));
 const docs = join(dir, "docs");
 await mkdir(docs);
 await writeDocs(docs);
+const warmupDocs = join(dir, "warmup");
+if (WARMUP > 0) {
+  await mkdir(warmupDocs);
+  await writeDocs(warmupDocs, WARMUP, "warmup");
+}
 
 const load = () =>
   loadavg()
@@ -187,6 +202,7 @@ async function runDistributed(run: "builtin" | "double"): Promise<Result> {
         ),
   ]);
   try {
+    if (WARMUP > 0) await uploadTo(gateway.url, warmupDocs, WARMUP);
     return await measure(() => uploadTo(gateway.url, docs), { gateway, relay, worker });
   } catch (err) {
     for (const [name, p] of Object.entries({ gateway, relay, worker }))
@@ -224,7 +240,7 @@ const parts = (r: Result) =>
     .map(([k, v]) => `${k} ${fmt(v)}`)
     .join(", ");
 console.log(
-  `\n${N} documents (upload + processing), ${new Date().toISOString()}, worker concurrency ${CONCURRENCY}`,
+  `\n${N} documents (upload + processing), ${new Date().toISOString()}, worker concurrency ${CONCURRENCY}${WARMUP > 0 ? `, after ${WARMUP} unmeasured warm-up documents per docfleet deployment` : ""}`,
 );
 console.log(`load average (1, 5, 15 min): before ${loadBefore}, after ${load()}`);
 if (peer) console.log(peer.line);
