@@ -290,6 +290,7 @@ export async function faultDeployment(
     return { batchId: s.batchId, endedAt, upload, before };
   };
 
+  let closing: Promise<void> | undefined;
   const self: FaultDeployment = {
     async upload(n, tag) {
       const up = await runCli(uploadArgs(await writeDocs(n, tag)));
@@ -374,11 +375,16 @@ export async function faultDeployment(
       return { fault, downS, resumedS, settledS, exited, upload, ...(await outcome(db, batchId, n)) };
     },
 
-    async close() {
-      await db.end().catch(() => {});
-      await Promise.all([...procs].map((p) => p.stop().catch(() => null)));
-      for (const p of Object.values(proxies)) await p.close();
-      await deployment.close();
+    close() {
+      // Once: the bench's SIGTERM handler and its run loop's `finally` may both close (a second
+      // s3rver close threw ERR_SERVER_NOT_RUNNING and left the database and queues behind).
+      closing ??= (async () => {
+        await db.end().catch(() => {});
+        await Promise.all([...procs].map((p) => p.stop().catch(() => null)));
+        for (const p of Object.values(proxies)) await p.close();
+        await deployment.close();
+      })();
+      return closing;
     },
   };
   return self;
