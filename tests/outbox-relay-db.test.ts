@@ -68,6 +68,24 @@ describe.each(testDatabases)("raw transaction and outbox relay on %o", (make) =>
     expect(await rows()).toEqual([1, 2, 3, 4]);
   });
 
+  it("a transaction past its timeoutMs is rolled back and fails (PostgreSQL; PGlite ignores the bound)", async () => {
+    const d = await open();
+    const run = d.transaction(
+      async (tx) => {
+        await tx.query("INSERT INTO tx_probe VALUES (7)");
+        await new Promise((r) => setTimeout(r, 1500));
+        await tx.query("INSERT INTO tx_probe VALUES (8)");
+      },
+      { timeoutMs: 300 },
+    );
+    if (d.kind === "postgres") await expect(run).rejects.toThrow();
+    else await run;
+    const rows = await d.query<{ n: number }>("SELECT n FROM tx_probe ORDER BY n");
+    expect(rows.map((r) => r.n)).toEqual(d.kind === "postgres" ? [] : [7, 8]);
+    // the pool goes on with a new connection
+    expect(await d.query("SELECT 1 AS one")).toEqual([{ one: 1 }]);
+  });
+
   it("the relay publishes every row once with its id as message id and marks it; a failed publish leaves the round unsent", async () => {
     const d = await open();
     const queue = new MemoryQueue({ deliveryLimit: 5 });

@@ -53,9 +53,11 @@ export interface Database extends SqlExecutor {
   /**
    * Runs `fn`'s raw statements in one transaction on one connection, without Prisma's interactive
    * transaction machinery: committed when `fn` resolves, rolled back when it throws. For hot paths
-   * (the outbox relay's claim, publish and mark) whose statements are raw SQL anyway.
+   * (the outbox relay's claim, publish and mark) whose statements are raw SQL anyway. `timeoutMs`
+   * (PostgreSQL): past it the connection is closed, so the server rolls back and a statement still
+   * waiting fails; PGlite cannot interrupt a statement and ignores it.
    */
-  transaction<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: SqlTransaction) => Promise<T>, opts?: { timeoutMs?: number }): Promise<T>;
   /** The Prisma client over this database's driver adapter. */
   readonly prisma: PrismaClient;
   /** Applies pending SQL migrations; idempotent and safe to call from several processes at once. */

@@ -14,6 +14,11 @@ export interface RelayOptions {
 
 /** A round whose confirms have not all come by then rolls back (its rows' locks go back). */
 const PUBLISH_DEADLINE_MS = 60_000;
+/**
+ * A round (its transaction) past this is given up and its connection closed (the server rolls back):
+ * a statement that never answers cannot hold the relay (Prisma's transaction timeout did this before).
+ */
+const ROUND_DEADLINE_MS = 90_000;
 
 /** `p`, or a rejection once `ms` passed. */
 async function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
@@ -130,30 +135,33 @@ export class OutboxRelay {
   private async round(): Promise<number> {
     if (!this.skipProbe && !(await anyUnsent(this.db))) return 0;
     let deliveries = 0;
-    const n = await this.db.transaction(async (tx) => {
-      const rows = await claimUnsent(tx, this.opts.batchSize);
-      if (rows.length === 0) return 0;
-      // Webhook events are no queue's: they become deliveries in this transaction (services/webhooks.ts
-      // sends them), so a row is fanned out exactly once.
-      const queued = rows.filter((r) => r.topic !== WEBHOOK_TOPIC);
-      for (const r of rows.filter((r) => r.topic === WEBHOOK_TOPIC)) {
-        const p = WebhookOutboxPayload.safeParse(r.payload);
-        // A row of another shape would fail every round: logged and marked sent instead.
-        if (p.success) deliveries += await fanOut(tx, p.data);
-        else this.log.error({ outboxId: r.id.toString(), err: p.error }, "unreadable webhook outbox row");
-      }
-      await withDeadline(
-        Promise.all(
-          queued.map((r) => this.queue.publish(r.topic, r.payload, { messageId: `outbox-${r.id}` })),
-        ),
-        PUBLISH_DEADLINE_MS,
-      );
-      await markSent(
-        tx,
-        rows.map((r) => r.id),
-      );
-      return rows.length;
-    });
+    const n = await this.db.transaction(
+      async (tx) => {
+        const rows = await claimUnsent(tx, this.opts.batchSize);
+        if (rows.length === 0) return 0;
+        // Webhook events are no queue's: they become deliveries in this transaction (services/webhooks.ts
+        // sends them), so a row is fanned out exactly once.
+        const queued = rows.filter((r) => r.topic !== WEBHOOK_TOPIC);
+        for (const r of rows.filter((r) => r.topic === WEBHOOK_TOPIC)) {
+          const p = WebhookOutboxPayload.safeParse(r.payload);
+          // A row of another shape would fail every round: logged and marked sent instead.
+          if (p.success) deliveries += await fanOut(tx, p.data);
+          else this.log.error({ outboxId: r.id.toString(), err: p.error }, "unreadable webhook outbox row");
+        }
+        await withDeadline(
+          Promise.all(
+            queued.map((r) => this.queue.publish(r.topic, r.payload, { messageId: `outbox-${r.id}` })),
+          ),
+          PUBLISH_DEADLINE_MS,
+        );
+        await markSent(
+          tx,
+          rows.map((r) => r.id),
+        );
+        return rows.length;
+      },
+      { timeoutMs: ROUND_DEADLINE_MS },
+    );
     // Rows came: more are likely waiting (the relay is busy), the next round claims without asking
     // first; an empty round goes back to the one-statement probe.
     this.skipProbe = n > 0;

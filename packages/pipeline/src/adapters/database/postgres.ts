@@ -61,8 +61,17 @@ export async function openPostgresDatabase(opts: PostgresOptions): Promise<Datab
       }
       return bounded<T>(pool, sql, params, o);
     },
-    async transaction(fn) {
+    async transaction(fn, opts) {
       const { c, release } = await checkout(pool);
+      // Past the bound the connection goes: the server rolls back, a waiting statement fails.
+      const bound = opts?.timeoutMs;
+      const timer = bound
+        ? setTimeout(() => {
+            const stream = (c as unknown as { connection?: { stream?: { destroy(e?: Error): void } } })
+              .connection?.stream;
+            stream?.destroy(new Error(`transaction ran past ${bound} ms: its connection was closed`));
+          }, bound)
+        : undefined;
       /** BEGIN sent (alone or with the first statement); COMMIT sent with a `last` statement. */
       let begun = false;
       let committed = false;
@@ -102,6 +111,7 @@ export async function openPostgresDatabase(opts: PostgresOptions): Promise<Datab
         }
         return result;
       } finally {
+        clearTimeout(timer);
         release(broken);
       }
     },
