@@ -55,7 +55,9 @@ export class ReviewService {
       : corrected.length > 0
         ? ["INDEX"]
         : null;
-    await this.r.tx(async (tx, events) => {
+    // The answer is the document as this correction left it, read in its transaction: once it commits,
+    // a worker may already have taken the re-queued document (PROCESSING) before a read afterwards.
+    return this.r.tx(async (tx, events) => {
       const before = await labels.findLabel(tx, tenantId, doc.id);
       await labels.saveLabel(tx, { documentId: doc.id, tenantId, category: category.name, tokens });
       const model = await labels.lockModel(tx, tenantId);
@@ -90,8 +92,8 @@ export class ReviewService {
           outbox: requeue ? () => stageOutbox(doc, requeue[0]!, this.r.traceparent()) : undefined,
         })),
       );
+      return documents.getOwned(tx, tenantId, doc.id);
     });
-    return documents.getOwned(this.r.prisma, tenantId, doc.id);
   }
 }
 
