@@ -143,8 +143,8 @@ const DOCUMENT_SET: Record<string, readonly [string, string]> = {
   completedAt: ["completed_at", "timestamptz"],
 };
 
-/** Every column of a document row, as Prisma's `Document` names it. */
-const DOCUMENT_ROW = [
+/** Every column of a document row, as Prisma's `Document` names it: a raw statement answers `Document`s. */
+export const DOCUMENT_ROW = [
   ...Object.entries({
     id: "id",
     tenantId: "tenant_id",
@@ -164,9 +164,11 @@ const DOCUMENT_ROW = [
   .map(([k, col]) => `${col} AS "${k}"`)
   .join(", ");
 
-const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+/** A counter field's column (`completedCount` -> `completed_count`). */
+export const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 const COUNTERS = Object.keys(COUNTER_FIELDS);
-const COUNTERS_JSON = `jsonb_build_object(${COUNTERS.map((k) => `'${k}', b.${snake(k)}`).join(", ")})`;
+/** The batch's counters as one JSON object, read from the batch row aliased `b`. */
+export const COUNTERS_JSON = `jsonb_build_object(${COUNTERS.map((k) => `'${k}', b.${snake(k)}`).join(", ")})`;
 
 /**
  * `transition` for one document in ONE statement (its own transaction): the guarded update, the batch's

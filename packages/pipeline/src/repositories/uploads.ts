@@ -1,9 +1,10 @@
 import type { Document } from "@docfleet/schema";
 import type { EventPayload } from "../domain/events.ts";
-import { COUNTER_FIELDS, counterDelta, type DocState, type OutboxRow } from "../domain/lifecycle.ts";
+import { counterDelta, type DocState, type OutboxRow } from "../domain/lifecycle.ts";
 import { EventType } from "../domain/messages.ts";
 import { WEBHOOK_TOPIC } from "../domain/webhooks.ts";
 import type { PipelineEvent } from "../ports/event-bus.ts";
+import { COUNTERS_JSON, DOCUMENT_ROW, snake } from "./transition.ts";
 
 // The intake's writes (requestUploads, completeUploads), each ONE raw statement over arrays (unnest):
 // what `transition` does with Prisma in five statements and a transaction, where Prisma's createMany of
@@ -14,47 +15,6 @@ import type { PipelineEvent } from "../ports/event-bus.ts";
 export interface SqlQuery {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
 }
-
-/** Every column of a document row under Prisma's field names: a raw statement answers `Document`s. */
-const DOCUMENT_FIELDS = Object.entries({
-  id: "id",
-  tenantId: "tenant_id",
-  batchId: "batch_id",
-  name: "name",
-  sha256: "sha256",
-  objectKey: "object_key",
-  size: "size",
-  contentType: "content_type",
-  detectedType: "detected_type",
-  status: "status",
-  stage: "stage",
-  category: "category",
-  confidence: "confidence",
-  metadata: "metadata",
-  pageCount: "page_count",
-  textKey: "text_key",
-  errorCode: "error_code",
-  errorMessage: "error_message",
-  needsReview: "needs_review",
-  attempts: "attempts",
-  crashes: "crashes",
-  timings: "timings",
-  leaseExpiresAt: "lease_expires_at",
-  options: "options",
-  categoryVersion: "category_version",
-  provenance: "provenance",
-  thumbnailKey: "thumbnail_key",
-  correctedAt: "corrected_at",
-  createdAt: "created_at",
-  updatedAt: "updated_at",
-  completedAt: "completed_at",
-})
-  .map(([field, col]) => `${col} AS "${field}"`)
-  .join(", ");
-
-const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-const COUNTERS = Object.keys(COUNTER_FIELDS);
-const COUNTERS_JSON = `jsonb_build_object(${COUNTERS.map((k) => `'${k}', b.${snake(k)}`).join(", ")})`;
 
 /** `SET` items adding `n` times the per-document counter delta of `from -> to` (`n`: an SQL expression). */
 function counterSets(from: DocState | null, to: DocState | null, n: string): string[] {
@@ -82,7 +42,7 @@ const WEBHOOK_ROW = `INSERT INTO outbox (topic, key, payload)
 export function findBySha256(db: SqlQuery, tenantId: string, hashes: readonly string[]): Promise<Document[]> {
   if (hashes.length === 0) return Promise.resolve([]);
   return db.query<Document>(
-    `SELECT ${DOCUMENT_FIELDS} FROM document WHERE tenant_id = $1::uuid AND sha256 = ANY($2::text[])`,
+    `SELECT ${DOCUMENT_ROW} FROM document WHERE tenant_id = $1::uuid AND sha256 = ANY($2::text[])`,
     [tenantId, [...hashes]],
   );
 }
@@ -135,7 +95,7 @@ export async function registerDocuments(
   SELECT i.id, $1::uuid, $2::uuid, i.name, i.sha256, i.size, i.content_type, i.object_key, 'PENDING_UPLOAD', $6::timestamptz, $6::timestamptz
   FROM unnest($7::uuid[], $8::text[], $9::text[], $10::int4[], $11::text[], $12::text[])
     AS i(id, name, sha256, size, content_type, object_key)
-  RETURNING ${DOCUMENT_FIELDS}
+  RETURNING ${DOCUMENT_ROW}
 ), b AS (
   UPDATE batch SET event_seq = event_seq + 1, ${counterSets(null, to, "$13::int").join(", ")}, updated_at = $6::timestamptz
   WHERE id = $2::uuid AND tenant_id = $1::uuid
