@@ -4,7 +4,7 @@ import { outageOf } from "@docfleet/pipeline/domain/outages";
 import type { Database } from "@docfleet/pipeline/ports/database";
 import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
-import { TEST_DATABASE_URL } from "./helpers/db.ts";
+import { dropSchema, TEST_DATABASE_URL } from "./helpers/db.ts";
 import { startTcpProxy, type TcpProxy } from "./helpers/tcp-proxy.ts";
 import { pollUntil } from "./helpers/wait.ts";
 
@@ -24,13 +24,7 @@ describe("PostgreSQL connections held through a database outage", () => {
     await proxy?.restore();
     await db?.close();
     await proxy?.close();
-    const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await c.connect();
-    try {
-      await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    } finally {
-      await c.end();
-    }
+    await dropSchema(schema);
     db = proxy = undefined;
   });
   const open = async () => {

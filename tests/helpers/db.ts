@@ -25,16 +25,19 @@ export function postgresTestDatabase(): TestDatabase {
   return {
     name: "postgres",
     open: () => openPostgresDatabase({ url: TEST_DATABASE_URL, poolSize: 5, schema }),
-    cleanup: async () => {
-      const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
-      await c.connect();
-      try {
-        await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      } finally {
-        await c.end();
-      }
-    },
+    cleanup: () => dropSchema(schema),
   };
+}
+
+/** Drops a test's schema on the real PostgreSQL, with everything in it. */
+export async function dropSchema(schema: string): Promise<void> {
+  const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await c.connect();
+  try {
+    await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await c.end();
+  }
 }
 
 export const testDatabases = [pgliteTestDatabase, postgresTestDatabase];
