@@ -2,9 +2,10 @@ import { MemoryQueue } from "@docfleet/pipeline/adapters/queue/memory";
 import type { Database } from "@docfleet/pipeline/ports/database";
 import type { Delivery } from "@docfleet/pipeline/ports/queue";
 import { OutboxRelay } from "@docfleet/pipeline/services/relay";
+import pg from "pg";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { type TestDatabase, testDatabases } from "./helpers/db.ts";
+import { TEST_DATABASE_URL, type TestDatabase, testDatabases } from "./helpers/db.ts";
 import { deferred } from "./helpers/wait.ts";
 
 const quiet = pino({ level: "silent" });
@@ -70,16 +71,26 @@ describe.each(testDatabases)("raw transaction and outbox relay on %o", (make) =>
 
   it("a transaction past its timeoutMs is rolled back and fails (PostgreSQL; PGlite ignores the bound)", async () => {
     const d = await open();
-    const run = d.transaction(
-      async (tx) => {
-        await tx.query("INSERT INTO tx_probe VALUES (7)");
-        await new Promise((r) => setTimeout(r, 1500));
-        await tx.query("INSERT INTO tx_probe VALUES (8)");
-      },
-      { timeoutMs: 300 },
-    );
-    if (d.kind === "postgres") await expect(run).rejects.toThrow();
-    else await run;
+    // On PostgreSQL another session holds an advisory lock the transaction then waits for: it waits until
+    // its bound closes the connection (no sleep). PGlite has one session, so the lock is free there.
+    const key = 424_242_000 + Math.floor(Math.random() * 1000);
+    const holder = d.kind === "postgres" ? new pg.Client({ connectionString: TEST_DATABASE_URL }) : null;
+    await holder?.connect();
+    await holder?.query("SELECT pg_advisory_lock($1)", [key]);
+    try {
+      const run = d.transaction(
+        async (tx) => {
+          await tx.query("INSERT INTO tx_probe VALUES (7)");
+          await tx.query("SELECT pg_advisory_xact_lock($1::bigint)", [key]);
+          await tx.query("INSERT INTO tx_probe VALUES (8)");
+        },
+        { timeoutMs: 300 },
+      );
+      if (d.kind === "postgres") await expect(run).rejects.toThrow();
+      else await run;
+    } finally {
+      await holder?.end();
+    }
     const rows = await d.query<{ n: number }>("SELECT n FROM tx_probe ORDER BY n");
     expect(rows.map((r) => r.n)).toEqual(d.kind === "postgres" ? [] : [7, 8]);
     // the pool goes on with a new connection
