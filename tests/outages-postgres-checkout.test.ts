@@ -60,29 +60,33 @@ describe("PostgreSQL connections held through a database outage", () => {
 
   it("a bounded statement whose connection is cut fails as a database outage; the next works", async () => {
     const { db, proxy } = await open();
-    const running = db.query("SELECT pg_sleep(30)", [], { timeoutMs: 60_000 }).then(
-      () => null,
-      (err: unknown) => err,
-    );
-    // Cut once the statement runs on the server (its connection is checked out of the pool).
-    const probe = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await probe.connect();
+    // The statement waits on an advisory lock another session holds: it runs on the server (its
+    // connection checked out of the pool) until the cut, whatever the time.
+    const key = 424_243_000 + Math.floor(Math.random() * 1000);
+    const holder = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await holder.connect();
+    await holder.query("SELECT pg_advisory_lock($1)", [key]);
     try {
-      // Polled: nothing announces that the server started the statement.
-      await pollUntil("the statement running on the server", async () => {
-        const { rows } = await probe.query(
-          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'",
+      const running = db.query("SELECT pg_advisory_xact_lock($1::bigint)", [key], { timeoutMs: 60_000 }).then(
+        () => null,
+        (err: unknown) => err,
+      );
+      // Polled: nothing announces that the server started waiting.
+      await pollUntil("the statement waiting on the server", async () => {
+        const { rows } = await holder.query(
+          "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = $1",
+          [key],
         );
         return rows[0].n > 0;
       });
+      await proxy.cut();
+      const failed = await running;
+      expect(failed).toBeInstanceOf(Error);
+      expect(outageOf(failed)).toBe("database");
+      await proxy.restore();
+      expect(await db.query<{ n: number }>("SELECT 4 AS n", [], { timeoutMs: 10_000 })).toEqual([{ n: 4 }]);
     } finally {
-      await probe.end();
+      await holder.end();
     }
-    await proxy.cut();
-    const failed = await running;
-    expect(failed).toBeInstanceOf(Error);
-    expect(outageOf(failed)).toBe("database");
-    await proxy.restore();
-    expect(await db.query<{ n: number }>("SELECT 4 AS n", [], { timeoutMs: 10_000 })).toEqual([{ n: 4 }]);
   });
 });
