@@ -811,12 +811,20 @@ function partSizeInCut(meta: UploadMeta, n: number): number | null {
 }
 
 /**
- * The whole of `source` in memory (it holds at most `limit` bytes); rejects with `tooLarge()` as soon as
- * more arrived, leaving `source` paused as `streamWithin` does.
+ * Reads `source` to its end through `take`, then settles with `finish(size)`; rejects with `tooLarge()`
+ * as soon as more than `limit` bytes arrived, leaving `source` paused rather than destroyed (its
+ * connection still carries the refusal) and `sink`, when given, destroyed. A client that closes before
+ * the end, or a failing `sink`, rejects too.
  */
-function gatherWithin(source: Readable, limit: number, tooLarge: () => Error): Promise<Buffer> {
+function readWithin<T>(
+  source: Readable,
+  limit: number,
+  tooLarge: () => Error,
+  take: (chunk: Buffer, done: () => boolean) => void,
+  finish: (size: number) => T | Promise<T>,
+  sink?: Writable,
+): Promise<T> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
     const stop = () => {
@@ -830,17 +838,18 @@ function gatherWithin(source: Readable, limit: number, tooLarge: () => Error): P
       if (done) return;
       stop();
       source.pause();
+      sink?.destroy();
       reject(err);
     };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) return fail(tooLarge());
-      chunks.push(chunk);
+      take(chunk, () => done);
     };
     const onEnd = () => {
       if (done) return;
       stop();
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+      Promise.resolve(size).then(finish).then(resolve, reject);
     };
     const onClose = () =>
       fail(new SignatureError("the client closed the request before its end", 400, "IncompleteBody"));
@@ -848,13 +857,25 @@ function gatherWithin(source: Readable, limit: number, tooLarge: () => Error): P
     source.once("end", onEnd);
     source.once("error", fail);
     source.once("close", onClose);
+    sink?.once("error", fail);
   });
 }
 
+/** The whole of `source` in memory (at most `limit` bytes), as `readWithin` reads it. */
+function gatherWithin(source: Readable, limit: number, tooLarge: () => Error): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  return readWithin(
+    source,
+    limit,
+    tooLarge,
+    (chunk) => chunks.push(chunk),
+    (size) => (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)),
+  );
+}
+
 /**
- * Streams `source` into `sink` and resolves with the byte count once `sink` is flushed; rejects with
- * `tooLarge()` as soon as more than `limit` bytes arrived, leaving `source` paused rather than destroyed
- * (its connection still carries the refusal) and `sink` destroyed.
+ * Streams `source` into `sink` and resolves with the byte count once `sink` is flushed, as `readWithin`
+ * reads it; `onChunk` sees every chunk before it is written.
  */
 function streamWithin(
   source: Readable,
@@ -863,48 +884,26 @@ function streamWithin(
   tooLarge: () => Error,
   onChunk?: (chunk: Buffer) => void,
 ): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let size = 0;
-    let done = false;
-    const stop = () => {
-      done = true;
-      source.off("data", onData);
-      source.off("end", onEnd);
-      source.off("error", fail);
-      source.off("close", onClose);
-    };
-    const fail = (err: Error) => {
-      if (done) return;
-      stop();
-      source.pause();
-      sink.destroy();
-      reject(err);
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) return fail(tooLarge());
+  return readWithin(
+    source,
+    limit,
+    tooLarge,
+    (chunk, done) => {
       onChunk?.(chunk);
       if (!sink.write(chunk)) {
         source.pause();
         sink.once("drain", () => {
-          if (!done) source.resume();
+          if (!done()) source.resume();
         });
       }
-    };
-    const onEnd = () => {
-      if (done) return;
-      stop();
+    },
+    async (size) => {
       sink.end();
-      finished(sink).then(() => resolve(size), reject);
-    };
-    const onClose = () =>
-      fail(new SignatureError("the client closed the request before its end", 400, "IncompleteBody"));
-    source.on("data", onData);
-    source.once("end", onEnd);
-    source.once("error", fail);
-    source.once("close", onClose);
-    sink.once("error", fail);
-  });
+      await finished(sink);
+      return size;
+    },
+    sink,
+  );
 }
 
 /**
