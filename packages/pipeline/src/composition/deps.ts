@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { DEFAULT_CATEGORIES } from "../adapters/models/builtin/categories.ts";
 import { protectDataDir } from "../adapters/owner-only.ts";
+import { ArtifactCache } from "../artifact-cache.ts";
 import type { AdapterConfig } from "../config.ts";
 import { type PipelineDeps, queueDeliveryLimit } from "../domain/context.ts";
 import { instrumentModels } from "../observability/index.ts";
@@ -66,6 +67,7 @@ export async function buildDeps(
     log,
     metrics,
     tracing,
+    artifacts: new ArtifactCache(),
     // Webhook secrets are sealed under the deployment's key; embedded, the data folder's signing secret.
     secretKey:
       cfg.secretKey ??

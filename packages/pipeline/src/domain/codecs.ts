@@ -55,6 +55,8 @@ export const ParseProvenanceSchema = z.looseObject({
   /** OCR words stored (artifact `words.json`). */
   words: z.boolean(),
   truncated: z.boolean(),
+  /** sha256 of the stored text (absent before issue 17's artifact cache). */
+  textSha256: z.string().optional(),
 });
 export type ParseProvenance = z.output<typeof ParseProvenanceSchema>;
 
@@ -74,6 +76,8 @@ export const ProvenanceSchema = z.looseObject({
       model: z.string().optional(),
       dimensions: z.number().optional(),
       chunker: z.string().optional(),
+      /** sha256 of the stored chunks artifact (absent before issue 17's artifact cache). */
+      chunksSha256: z.string().optional(),
     })
     .optional(),
   INDEX: z.looseObject({ category: z.string().nullable().optional() }).optional(),

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { ArtifactCache } from "../artifact-cache.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import type { Tracing } from "../observability/tracing.ts";
 import type { DocumentParser } from "../parse/sandbox.ts";
@@ -112,6 +113,11 @@ export interface PipelineDeps {
   metrics?: Metrics;
   /** This process's tracer; stage runs continue the trace their message carries (absent: no spans). */
   tracing?: Tracing;
+  /**
+   * Stage artifacts this process wrote lately (text, chunks), read back from memory by the next stages
+   * when their recorded sha256 matches (`artifact-cache.ts`); absent: always read from the store.
+   */
+  artifacts?: ArtifactCache;
   /**
    * Key material for secrets stored encrypted (webhook signing secrets): DOCFLEET_WEBHOOK_KEY, else
    * DOCFLEET_SIGNING_SECRET, else the local store's signing-secret file. Absent: webhooks are refused.

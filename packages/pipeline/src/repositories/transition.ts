@@ -107,6 +107,12 @@ export type OneTransition = Omit<TransitionSpec, "documentIds" | "batchId" | "ba
   documentId: string;
   /** The batch the document must be in; the document's own when absent. */
   batchId?: string;
+  /**
+   * False: the caller does not need the document back (a stage's advance, a failure, a requeue): the
+   * statement returns its ids only, not the row's 31 columns (node-postgres parses each returned column
+   * of each row, a visible share of a worker's CPU). Default true.
+   */
+  readRow?: boolean;
 };
 
 /** The raw-SQL side of the database (`Database.query`): one statement, its own transaction. */
@@ -164,6 +170,18 @@ export const DOCUMENT_ROW = [
   .map(([k, col]) => `${col} AS "${k}"`)
   .join(", ");
 
+/** What the statement returns of the document when the caller does not read it back (`readRow: false`). */
+const DOCUMENT_IDS = `id AS "id", tenant_id AS "tenantId", batch_id AS "batchId", status AS "status", stage AS "stage"`;
+
+/**
+ * The statements `transitionOne` built, by shape (the SET and guard fragments, the counter deltas, an
+ * outbox row or not, the row read or not): the same string object for every document of a shape, so
+ * neither the ~4 KB text nor its prepared statement's name is built or hashed again per document.
+ * Bounded: the shapes are a handful per stage; past the bound a statement is built as before.
+ */
+const ONE_SQL = new Map<string, string>();
+const ONE_SQL_MAX = 512;
+
 /** A counter field's column (`completedCount` -> `completed_count`). */
 export const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 const COUNTERS = Object.keys(COUNTER_FIELDS);
@@ -181,7 +199,7 @@ export const COUNTERS_JSON = `jsonb_build_object(${COUNTERS.map((k) => `'${k}', 
 export async function transitionOne(
   db: SqlQuery,
   spec: OneTransition,
-): Promise<{ events: PipelineEvent[]; document: Document } | null> {
+): Promise<{ events: PipelineEvent[]; document: Document | undefined } | null> {
   if (spec.where !== undefined || spec.from === null || spec.to === null) return null;
   const now = new Date();
   const params: unknown[] = [];
@@ -227,30 +245,88 @@ export async function transitionOne(
   const counterSets = Object.entries(delta).map(([k, v]) => `${snake(k)} = ${snake(k)} + ${Number(v)}`);
   const payload: EventPayload = spec.eventPayload?.(spec.documentId) ?? {};
   const outbox = spec.outbox?.(spec.documentId) ?? null;
-  // The batch is the document's own (a foreign key): it is updated exactly when the document was.
+  const readRow = spec.readRow !== false;
+  // The parameters after the guard's, always in this order: the statement text depends on the shape only.
   const type = p(spec.eventType, "text");
+  const payloadParam = p(JSON.stringify(payload), "jsonb");
+  const topicParam = p(WEBHOOK_TOPIC, "text");
+  const createdParam = p(now.toISOString(), "text");
+  const outboxParams = outbox
+    ? [p(outbox.topic, "text"), p(outbox.key, "text"), p(JSON.stringify(outbox.payload), "jsonb")]
+    : null;
+  const shape = `${sets.join(",")}|${guard.join(",")}|${counterSets.join(",")}|${outbox ? 1 : 0}|${readRow ? 1 : 0}`;
+  let sql = ONE_SQL.get(shape);
+  if (sql === undefined) {
+    sql = oneSql(
+      sets,
+      guard,
+      counterSets,
+      readRow,
+      type,
+      payloadParam,
+      topicParam,
+      createdParam,
+      outboxParams,
+    );
+    if (ONE_SQL.size < ONE_SQL_MAX) ONE_SQL.set(shape, sql);
+  }
+  // Prepared: a handful of shapes (claim and advance per stage) run for every document.
+  const [row] = await db.query<Record<string, unknown>>(sql, params, { prepared: true });
+  if (!row) throw new StaleStateError("1 of 1 documents changed state concurrently");
+  const counters: Record<string, number> = {};
+  for (const k of COUNTERS) counters[k] = Number(row[`c_${k}`]);
+  let document: Document | undefined;
+  if (readRow) {
+    const d: Record<string, unknown> = {};
+    for (const k in row) if (k !== "eventSeq" && !k.startsWith("c_")) d[k] = row[k];
+    document = d as unknown as Document;
+  }
+  const event: PipelineEvent = {
+    tenantId: row.tenantId as string,
+    batchId: row.batchId as string,
+    seq: Number(row.eventSeq),
+    documentId: row.id as string,
+    type: spec.eventType,
+    payload: { status: spec.to.status, stage: spec.to.stage, batch: counters, ...payload } as EventPayload,
+    createdAt: now.toISOString(),
+  };
+  return { events: [event], document };
+}
+
+/** `transitionOne`'s statement for one shape; the parameters are named by their placeholders. */
+function oneSql(
+  sets: readonly string[],
+  guard: readonly string[],
+  counterSets: readonly string[],
+  readRow: boolean,
+  type: string,
+  payload: string,
+  topic: string,
+  createdAt: string,
+  outbox: readonly string[] | null,
+): string {
   // The batch is the document's own (a foreign key): it is updated exactly when the document was.
   // The webhook row is `enqueueEvents`' (repositories/webhooks.ts), said in SQL: only when an enabled
   // endpoint of the tenant subscribes to the type; its body as `webhookBody` writes it.
-  const sql = `WITH d AS (
-  UPDATE document SET ${sets.join(", ")} WHERE ${guard.join(" AND ")} RETURNING ${DOCUMENT_ROW}
+  return `WITH d AS (
+  UPDATE document SET ${sets.join(", ")} WHERE ${guard.join(" AND ")} RETURNING ${readRow ? DOCUMENT_ROW : DOCUMENT_IDS}
 ), b AS (
   UPDATE batch SET event_seq = event_seq + 1, ${[...counterSets, `updated_at = $3::timestamptz`].join(", ")}
   WHERE id = (SELECT "batchId" FROM d) RETURNING *
 ), x AS (
   SELECT b.tenant_id, b.id AS batch_id, b.event_seq, d.id AS document_id,
     jsonb_build_object('status', d.status::text, 'stage', d.stage::text, 'batch', ${COUNTERS_JSON})
-      || ${p(JSON.stringify(payload), "jsonb")} AS payload
+      || ${payload} AS payload
   FROM b, d
 ), e AS (
   INSERT INTO event (tenant_id, batch_id, seq, document_id, type, payload, created_at)
   SELECT tenant_id, batch_id, event_seq, document_id, ${type}, payload, $3::timestamptz FROM x
 ), w AS (
   INSERT INTO outbox (topic, key, payload)
-  SELECT ${p(WEBHOOK_TOPIC, "text")}, x.batch_id::text, jsonb_build_object('v', 1, 'tenantId', x.tenant_id, 'events',
+  SELECT ${topic}, x.batch_id::text, jsonb_build_object('v', 1, 'tenantId', x.tenant_id, 'events',
     jsonb_build_array(jsonb_build_object('id', x.batch_id || '.' || x.event_seq, 'type', ${type}, 'body',
       json_build_object('id', x.batch_id || '.' || x.event_seq, 'type', ${type},
-        'createdAt', ${p(now.toISOString(), "text")}, 'batchId', x.batch_id, 'documentId', x.document_id,
+        'createdAt', ${createdAt}, 'batchId', x.batch_id, 'documentId', x.document_id,
         'seq', x.event_seq, 'data', x.payload)::text)))
   FROM x
   WHERE EXISTS (SELECT 1 FROM webhook_endpoint WHERE tenant_id = x.tenant_id AND enabled AND ${type} = ANY(events))
@@ -258,26 +334,9 @@ export async function transitionOne(
     outbox
       ? `, o AS (
   INSERT INTO outbox (topic, key, payload)
-  SELECT ${p(outbox.topic, "text")}, ${p(outbox.key, "text")}, ${p(JSON.stringify(outbox.payload), "jsonb")} FROM b
+  SELECT ${outbox[0]}, ${outbox[1]}, ${outbox[2]} FROM b
 )`
       : ""
   }
 SELECT d.*, b.event_seq AS "eventSeq", ${COUNTERS.map((k) => `b.${snake(k)} AS "c_${k}"`).join(", ")} FROM d, b`;
-  // Prepared: a handful of shapes (claim and advance per stage) run for every document.
-  const [row] = await db.query<Record<string, unknown>>(sql, params, { prepared: true });
-  if (!row) throw new StaleStateError("1 of 1 documents changed state concurrently");
-  const counters = Object.fromEntries(COUNTERS.map((k) => [k, Number(row[`c_${k}`])]));
-  const document = Object.fromEntries(
-    Object.entries(row).filter(([k]) => k !== "eventSeq" && !k.startsWith("c_")),
-  ) as unknown as Document;
-  const event: PipelineEvent = {
-    tenantId: document.tenantId,
-    batchId: document.batchId,
-    seq: Number(row.eventSeq),
-    documentId: document.id,
-    type: spec.eventType,
-    payload: { status: spec.to.status, stage: spec.to.stage, batch: counters, ...payload } as EventPayload,
-    createdAt: now.toISOString(),
-  };
-  return { events: [event], document };
 }

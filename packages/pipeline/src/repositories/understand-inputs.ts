@@ -42,6 +42,8 @@ export async function understandInputs(
                  ORDER BY name), '[]'::json)
           FROM category WHERE tenant_id = $1::uuid) AS categories`,
     [q.tenantId, q.batchId, q.documentId],
+    // Every document's understand stage runs it: parsed once per connection.
+    { prepared: true },
   );
   return {
     options: row?.options == null ? null : batchOptions.read(row.options),

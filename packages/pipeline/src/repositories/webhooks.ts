@@ -1,6 +1,6 @@
 import type { WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint } from "@docfleet/schema";
 import { WEBHOOK_TOPIC, type WebhookOutboxPayload } from "../domain/webhooks.ts";
-import type { SqlTransaction } from "../ports/database.ts";
+import type { Database, SqlTransaction } from "../ports/database.ts";
 import type { PipelineEvent } from "../ports/event-bus.ts";
 import type { Db, Tx } from "./db.ts";
 
@@ -89,12 +89,13 @@ export interface ClaimedDelivery {
  * ended (its process died). Safe between processes: the update re-checks that the row is still due.
  */
 export async function claimDue(
-  db: Db,
+  db: Pick<Database, "query">,
   q: { limit: number; perEndpoint: number; busy: ReadonlyMap<string, number>; leaseMs: number },
 ): Promise<ClaimedDelivery[]> {
   if (q.limit <= 0) return [];
   const busyIds = [...q.busy.keys()];
-  const candidates = await db.$queryRawUnsafe<{ id: string }[]>(
+  // Raw and prepared, not through Prisma: the relay's dispatcher asks every poll, idle or not.
+  const candidates = await db.query<{ id: string }>(
     `WITH due AS (
        SELECT d.id, d.endpoint_id, d.next_attempt_at,
               row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id) AS rn
@@ -106,15 +107,13 @@ export async function claimDue(
      WHERE due.rn <= $4 - coalesce(b.n, 0)
      ORDER BY due.next_attempt_at, due.id
      LIMIT $1`,
-    q.limit,
-    busyIds,
-    busyIds.map((k) => q.busy.get(k) ?? 0),
-    q.perEndpoint,
+    [q.limit, busyIds, busyIds.map((k) => q.busy.get(k) ?? 0), q.perEndpoint],
+    { prepared: true },
   );
   if (candidates.length === 0) return [];
-  return db.$queryRawUnsafe<ClaimedDelivery[]>(
+  return db.query<ClaimedDelivery>(
     `UPDATE webhook_delivery d
-     SET attempts = d.attempts + 1, next_attempt_at = now() + $2 * interval '1 millisecond',
+     SET attempts = d.attempts + 1, next_attempt_at = now() + $2::float8 * interval '1 millisecond',
          last_attempt_at = now(), updated_at = now()
      FROM webhook_endpoint w
      WHERE d.id = ANY($1::uuid[]) AND w.id = d.endpoint_id AND w.enabled
@@ -122,8 +121,8 @@ export async function claimDue(
      RETURNING d.id::text AS id, d.tenant_id::text AS "tenantId", d.endpoint_id::text AS "endpointId",
        d.event_id AS "eventId", d.event_type AS "eventType", d.body, d.attempts AS attempt, w.url,
        w.secret_ciphertext AS "secretCiphertext"`,
-    candidates.map((c) => c.id),
-    q.leaseMs,
+    [candidates.map((c) => c.id), q.leaseMs],
+    { prepared: true },
   );
 }
 
@@ -158,11 +157,13 @@ export async function settle(
 }
 
 /** When the next PENDING delivery of an enabled endpoint comes due (null: none waits). */
-export async function nextDueAt(db: Db): Promise<Date | null> {
-  const [row] = await db.$queryRawUnsafe<{ at: Date | null }[]>(
+export async function nextDueAt(db: Pick<Database, "query">): Promise<Date | null> {
+  const [row] = await db.query<{ at: Date | string | null }>(
     `SELECT min(d.next_attempt_at) AS at FROM webhook_delivery d
      JOIN webhook_endpoint w ON w.id = d.endpoint_id AND w.enabled
      WHERE d.status = 'PENDING'`,
+    [],
+    { prepared: true },
   );
   return row?.at ? new Date(row.at) : null;
 }

@@ -71,7 +71,7 @@ export function createResources(deps: PipelineDeps, opts: ResourceOptions = {}):
         continue;
       }
       if (!done) {
-        const { documentId, batchId, ...rest } = spec;
+        const { documentId, batchId, readRow: _r, ...rest } = spec;
         if (!batchId) throw new Error("moveOne: a transition only `transition` can say needs its batchId");
         await move({ ...rest, batchId, documentIds: [documentId] }, attempts);
         return undefined;
@@ -88,7 +88,9 @@ export function createResources(deps: PipelineDeps, opts: ResourceOptions = {}):
     tx,
     move: (spec, attempts = 3) =>
       spec.documentIds.length === 1 && !spec.batchEvent
-        ? moveOne({ ...spec, documentId: spec.documentIds[0]! }, attempts).then(() => undefined)
+        ? moveOne({ ...spec, documentId: spec.documentIds[0]!, readRow: false }, attempts).then(
+            () => undefined,
+          )
         : move(spec, attempts),
     moveOne,
     committed: async (events) => {

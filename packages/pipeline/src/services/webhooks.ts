@@ -261,7 +261,7 @@ export class WebhookDispatcher {
   private async round(): Promise<void> {
     const s = this.settings;
     this.lastClaimed = 0;
-    const claimed = await repo.claimDue(this.db.prisma, {
+    const claimed = await repo.claimDue(this.db, {
       limit: s.concurrency - this.inFlight,
       perEndpoint: s.perEndpoint,
       busy: this.busy,
@@ -298,7 +298,7 @@ export class WebhookDispatcher {
     arm(this.settings.pollMs);
     if (this.inFlight >= this.settings.concurrency) return;
     repo
-      .nextDueAt(this.db.prisma)
+      .nextDueAt(this.db)
       .then((at) => {
         if (!at || this.running) return;
         const wait = at.getTime() - Date.now();

@@ -1,12 +1,18 @@
-import { documentMetadata } from "../domain/codecs.ts";
+import { readArtifact } from "../artifact-cache.ts";
+import { documentMetadata, documentProvenance } from "../domain/codecs.ts";
 import { objectKeys } from "../domain/context.ts";
 import type { IndexField } from "../ports/search.ts";
 import type { ChunksArtifact, StageHandler } from "./types.ts";
 
 /** Upserts the document's chunks, category, date and extracted fields into search under deterministic ids. */
 export const indexStage: StageHandler = async ({ doc, deps }) => {
+  const chunksSha256 = documentProvenance.read(doc.provenance)?.EMBED?.chunksSha256;
   const artifact = JSON.parse(
-    (await deps.store.get(objectKeys.chunks(doc.tenantId, doc.id))).toString("utf8"),
+    (
+      await readArtifact(deps.artifacts, objectKeys.chunks(doc.tenantId, doc.id), chunksSha256, (k) =>
+        deps.store.get(k),
+      )
+    ).toString("utf8"),
   ) as ChunksArtifact;
   const stored = documentMetadata.read(doc.metadata)?.fields ?? [];
   const fields: IndexField[] = stored.map((f) => ({ name: f.name, kind: f.kind, value: f.value }));

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Prisma } from "@docfleet/schema";
+import { artifactSha256 } from "../artifact-cache.ts";
 import { objectKeys } from "../domain/context.ts";
 import { DocumentError, FailureCode } from "../domain/errors.ts";
 import { PARSER_VERSION } from "../domain/versions.ts";
@@ -21,6 +22,8 @@ export interface ParseProvenance {
   /** OCR words stored (artifact `words.json`). */
   words: boolean;
   truncated: boolean;
+  /** sha256 of the stored text (artifact `text.txt`): later stages may read it from memory when it matches. */
+  textSha256: string;
 }
 
 /**
@@ -61,7 +64,10 @@ export const parseStage: StageHandler = async ({ doc, deps, signal, progress }) 
   );
   const { tenantId, id } = doc;
   const textKey = objectKeys.text(tenantId, id);
-  const writes: Promise<void>[] = [store.put(textKey, parsed.text, "text/plain; charset=utf-8")];
+  // The text as bytes once: stored, hashed into the provenance, kept for this worker's next stages.
+  const text = Buffer.from(parsed.text, "utf8");
+  const textSha256 = artifactSha256(text);
+  const writes: Promise<void>[] = [store.put(textKey, text, "text/plain; charset=utf-8")];
   if (parsed.words.length > 0) {
     writes.push(store.put(objectKeys.words(tenantId, id), JSON.stringify(parsed.words), "application/json"));
   }
@@ -71,6 +77,7 @@ export const parseStage: StageHandler = async ({ doc, deps, signal, progress }) 
   const thumbnailKey = parsed.thumbnail ? objectKeys.thumbnail(tenantId, id) : null;
   if (parsed.thumbnail && thumbnailKey) writes.push(store.put(thumbnailKey, parsed.thumbnail, "image/webp"));
   await Promise.all(writes);
+  deps.artifacts?.remember(textKey, textSha256, text);
   const provenance: ParseProvenance = {
     parser: PARSER_VERSION,
     detectedType: parsed.detectedType,
@@ -80,6 +87,7 @@ export const parseStage: StageHandler = async ({ doc, deps, signal, progress }) 
     images: parsed.images.map((i) => i.page),
     words: parsed.words.length > 0,
     truncated: parsed.truncated,
+    textSha256,
   };
   return {
     data: {

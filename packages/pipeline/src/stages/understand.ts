@@ -1,3 +1,4 @@
+import { readArtifact } from "../artifact-cache.ts";
 import { documentMetadata, documentOptions, documentProvenance, type StoredField } from "../domain/codecs.ts";
 import { objectKeys } from "../domain/context.ts";
 import { DocumentError, FailureCode } from "../domain/errors.ts";
@@ -17,7 +18,9 @@ export const understandStage: StageHandler = async ({ doc, deps, categories: cat
   const { store, db } = deps;
   const parse = documentProvenance.read(doc.provenance)?.PARSE;
   const [text, { options, learned, labelled, categories: rows }, words, images] = await Promise.all([
-    store.get(doc.textKey!).then((b) => b.toString("utf8")),
+    readArtifact(deps.artifacts, doc.textKey!, parse?.textSha256, (k) => store.get(k)).then((b) =>
+      b.toString("utf8"),
+    ),
     understandInputs(db, { tenantId: doc.tenantId, batchId: doc.batchId, documentId: doc.id }),
     parse?.words
       ? store
