@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -59,6 +59,49 @@ describe("attachmentDisposition", () => {
     expect(d("x\r\nSet-Cookie: a=b;.pdf")).toBe("x%0D%0ASet-Cookie%3A%20a%3Db%3B.pdf");
     expect(d(`it's "(1)"*.txt`)).toBe("it%27s%20%22%281%29%22%2A.txt");
     expect(d("lone\ud800.txt")).toBe("lone%EF%BF%BD.txt");
+  });
+});
+
+describe("local object store seals", () => {
+  it("seals beside the upload (no key lists it) and still honours an earlier version's .sealed/<key>", async () => {
+    const fx = await localFixture();
+    try {
+      await fx.store.setup();
+      const body = Buffer.from("sealed bytes");
+      const t = await fx.store.createUploadTarget("t/s1/upload", { maxSize: 100, ttlSeconds: 60 });
+      expect((await postUpload(t, body)).status).toBeLessThan(300);
+      await fx.store.promoteUpload("t/s1/upload", "t/s1/original");
+      // One marker in the document's own folder, no folder per seal; a dot name is never a key.
+      expect((await readdir(join(fx.root, "t", "s1"))).sort()).toEqual([".upload.sealed", "original"]);
+      expect(await fx.store.list("t/")).toEqual(["t/s1/original"]);
+      expect((await postUpload(t, body)).status).toBe(409);
+
+      // A data folder sealed by an earlier version: its .sealed/<key> closes the key all the same.
+      await mkdir(join(fx.root, ".sealed", "t", "s2"), { recursive: true });
+      await writeFile(join(fx.root, ".sealed", "t", "s2", "upload"), "");
+      let store!: LocalObjectStore;
+      const served = createServer((req, res) => void store.handleHttp(req, res));
+      await new Promise<void>((r) => served.listen(0, "127.0.0.1", r));
+      try {
+        // A fresh store, as a process started on that folder has: it looks for old seals once.
+        const publicUrl = `http://127.0.0.1:${(served.address() as AddressInfo).port}`;
+        store = new LocalObjectStore({ root: fx.root, publicUrl, secret: "s".repeat(32) });
+        const old = await store.createUploadTarget("t/s2/upload", { maxSize: 100, ttlSeconds: 60 });
+        const res = await postUpload(old, body);
+        expect(res.status).toBe(409);
+        expect(await store.stat("t/s2/upload")).toBeNull();
+        // deletePrefix takes both kinds of seal with the document
+        await store.deletePrefix("t/s2/");
+        await store.deletePrefix("t/s1/");
+        expect(await readdir(join(fx.root, ".sealed", "t"))).toEqual([]);
+        expect(await readdir(join(fx.root, "t"))).toEqual([]);
+      } finally {
+        served.closeAllConnections();
+        await new Promise((r) => served.close(r));
+      }
+    } finally {
+      await fx.close();
+    }
   });
 });
 

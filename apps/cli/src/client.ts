@@ -1,9 +1,9 @@
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { type DocumentNode, print } from "graphql";
 import { CliError, ExitCode } from "./exit-codes.ts";
+import { requestBuffered } from "./upload/http.ts";
 import {
   DEFAULT_RETRY,
-  fetchLinked,
   isTransientStatus,
   type RetryPolicy,
   retryAfterMs,
@@ -95,20 +95,19 @@ export class GatewayClient {
   private async once<T>(query: string, variables: unknown, opts: RequestOptions) {
     let res: { status: number; retryAfter: string | null; text: string };
     try {
-      res = await fetchLinked(
-        `${this.endpoint.replace(/\/$/, "")}/graphql`,
-        {
-          method: "POST",
-          headers: {
-            "content-type": "application/json",
-            accept: "application/graphql-response+json, application/json",
-            ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}),
-          },
-          body: JSON.stringify({ query, variables }),
-          signal: opts.signal,
+      // node:http with keep-alive, not fetch: a bulk upload sends two of these per chunk of files and
+      // the CLI's CPU per request counts (upload/http.ts).
+      const r = await requestBuffered(`${this.endpoint.replace(/\/$/, "")}/graphql`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "application/graphql-response+json, application/json",
+          ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}),
         },
-        async (r) => ({ status: r.status, retryAfter: r.headers.get("retry-after"), text: await r.text() }),
-      );
+        body: JSON.stringify({ query, variables }),
+        signal: opts.signal,
+      });
+      res = { status: r.status, retryAfter: r.headers.get("retry-after"), text: r.body.toString("utf8") };
     } catch (err) {
       if (opts.signal?.aborted) throw err;
       const cause = (err as Error).cause as NodeJS.ErrnoException | undefined;

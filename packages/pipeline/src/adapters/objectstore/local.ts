@@ -2,7 +2,9 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypt
 import {
   createReadStream,
   createWriteStream,
+  existsSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   renameSync,
   statSync,
@@ -11,7 +13,7 @@ import {
 } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { dirname, join, resolve, sep } from "node:path";
+import { basename, dirname, join, resolve, sep } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { finished, pipeline } from "node:stream/promises";
 import busboy from "busboy";
@@ -116,11 +118,15 @@ interface UploadMeta {
  * POST policy does. Multipart uploads keep their parts in `.multipart/<uploadId>/` (with `meta.json`
  * naming the key and the cut: each part must have its exact size) until completed or aborted; `.tmp/`
  * holds bytes being written, renamed into place only when whole; `.types/<key>` the content type an
- * object was stored with; `.sealed/<key>` marks an upload key `promoteUpload` closed. None can clash
+ * object was stored with; `.<name>.sealed` beside an upload key's place marks the key `promoteUpload`
+ * closed (in the document's own folder, which exists then: no folder made per seal; data folders of
+ * earlier versions also have `.sealed/<key>`, still honoured). None can clash
  * with a key: key segments start with a letter or digit.
  */
 export class LocalObjectStore implements ObjectStore {
   private readonly corsOrigins: ReadonlySet<string>;
+  /** Whether `.sealed/` (earlier versions' seals) holds anything; read once, when first needed. */
+  private legacySeals: boolean | undefined;
 
   constructor(private readonly opts: LocalObjectStoreOptions) {
     this.corsOrigins = new Set(
@@ -136,7 +142,7 @@ export class LocalObjectStore implements ObjectStore {
 
   async setup(): Promise<void> {
     await mkdir(this.opts.root, { recursive: true });
-    for (const dir of [".tmp", ".multipart", ".types", ".sealed"])
+    for (const dir of [".tmp", ".multipart", ".types"])
       await mkdir(join(this.opts.root, dir), { recursive: true });
   }
 
@@ -234,7 +240,7 @@ export class LocalObjectStore implements ObjectStore {
       await rm(this.uploadDir(uploadId), { recursive: true, force: true });
     await rm(this.path(key), { recursive: true, force: true });
     await rm(this.typePath(key), { recursive: true, force: true });
-    await rm(this.sealPath(key), { recursive: true, force: true });
+    await rm(this.legacySealPath(key), { recursive: true, force: true });
   }
 
   /** Unfinished multipart uploads to keys under `prefix` (read from each upload's `meta.json`). */
@@ -273,9 +279,8 @@ export class LocalObjectStore implements ObjectStore {
     }
     forget(this.typePath(from));
     // Sealed after the move: an upload that lands at `from` in between is never read (docfleet reads `to`).
-    const seal = this.sealPath(from);
-    mkdirSync(dirname(seal), { recursive: true });
-    writeFileSync(seal, "");
+    // The seal lies in `from`'s folder (it held the upload just moved): one file, no folder to make.
+    writeInto(this.sealPath(from), "");
   }
 
   async createMultipartUpload(
@@ -705,8 +710,10 @@ export class LocalObjectStore implements ObjectStore {
 
   /** The content type `key` was stored with, if any. */
   private async storedType(key: string): Promise<string | undefined> {
+    const p = this.typePath(key);
+    if (!existsSync(p)) return undefined;
     try {
-      return readFileSync(this.typePath(key), "utf8") || undefined;
+      return readFileSync(p, "utf8") || undefined;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw err;
@@ -718,22 +725,24 @@ export class LocalObjectStore implements ObjectStore {
     return join(this.opts.root, ".types", key);
   }
 
+  /** `.<name>.sealed` beside the key's file: a dot name, which no key segment can be. */
   private sealPath(key: string): string {
+    const p = this.path(key);
+    return join(dirname(p), `.${basename(p)}.sealed`);
+  }
+
+  /** Where earlier versions sealed a key: `.sealed/<key>`. */
+  private legacySealPath(key: string): string {
     this.path(key);
     return join(this.opts.root, ".sealed", key);
   }
 
   private async isSealed(key: string): Promise<boolean> {
-    try {
-      return statSync(this.sealPath(key), { throwIfNoEntry: false }) !== undefined;
-    } catch (err) {
-      if (
-        (err as NodeJS.ErrnoException).code === "ENOENT" ||
-        (err as NodeJS.ErrnoException).code === "ENOTDIR"
-      )
-        return false;
-      throw err;
-    }
+    // existsSync: one system call and no exception thrown for the usual answer (not sealed).
+    if (existsSync(this.sealPath(key))) return true;
+    // Seals of an earlier version's data folder: looked for only when its `.sealed` folder holds any.
+    this.legacySeals ??= hasEntries(join(this.opts.root, ".sealed"));
+    return this.legacySeals && existsSync(this.legacySealPath(key));
   }
 
   private tmpPath(): string {
@@ -741,8 +750,12 @@ export class LocalObjectStore implements ObjectStore {
   }
 }
 
-/** Removes a file if it is there (one unlink: what a bulk upload does thousands of times). */
+/**
+ * Removes a file if it is there. A bulk upload does this thousands of times for files that are not
+ * there: existsSync answers that with one system call and no exception built and thrown.
+ */
 function forget(path: string): void {
+  if (!existsSync(path)) return;
   try {
     unlinkSync(path);
   } catch (err) {
@@ -963,7 +976,20 @@ function decodeKey(path: string): string {
   }
 }
 
-/** Files under `dir`, as paths relative to it with "/" separators; none when it does not exist. */
+/** Whether a folder holds anything (false when it does not exist). */
+function hasEntries(dir: string): boolean {
+  try {
+    return readdirSync(dir).length > 0;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw err;
+  }
+}
+
+/**
+ * Keys under `dir`, as paths relative to it with "/" separators; none when it does not exist. Dot names
+ * (seals) are the store's own, never keys.
+ */
 async function walk(dir: string): Promise<string[]> {
   let entries: import("node:fs").Dirent[];
   try {
@@ -975,6 +1001,7 @@ async function walk(dir: string): Promise<string[]> {
   }
   const out: string[] = [];
   for (const e of entries) {
+    if (e.name.startsWith(".")) continue;
     if (e.isDirectory()) out.push(...(await walk(join(dir, e.name))).map((rel) => `${e.name}/${rel}`));
     else out.push(e.name);
   }
