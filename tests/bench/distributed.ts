@@ -11,6 +11,9 @@
  *                  Celery + Redis + PostgreSQL, no-op models) and prints docfleet's ratios against it
  *   --double       also runs the distributed mode with tests/bench/noop-models-worker.ts as the worker
  *                  (the CLI's worker composition with NoopModelsDouble in place of the built-in models)
+ *   --double-compiled  also runs that double worker compiled to JavaScript first (tests/bench/
+ *                  compile-double.ts, as the CLI is compiled), not through tsx: the like-for-like line
+ *                  without the TypeScript loader's own CPU (the built-in worker is the compiled CLI)
  *   --no-builtin   skips the distributed run with the built-in models
  *   --no-embedded  skips the embedded mode (`docfleet serve`)
  *   --cpu-prof DIR each distributed process runs under `node --cpu-prof` and writes its profile to
@@ -31,6 +34,7 @@ import { promisify } from "node:util";
 import { freePort, ROOT, runCli, type Served, served, startDocfleet, startServe } from "../helpers/cli.ts";
 import { distributedEnv } from "../helpers/distributed.ts";
 import { deferred } from "../helpers/wait.ts";
+import { compileDoubleWorker } from "./compile-double.ts";
 
 const exec = promisify(execFile);
 const args = process.argv.slice(2);
@@ -146,11 +150,20 @@ function profiled(run: string, proc: string): string[] {
   return PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${join(PROFILE_DIR, run, proc)}`] : [];
 }
 
-/** tests/bench/noop-models-worker.ts as a Served, ready once it says it consumes. */
-async function startDoubleWorker(env: NodeJS.ProcessEnv, nodeArgs: string[]): Promise<Served> {
+/**
+ * tests/bench/noop-models-worker.ts as a Served, ready once it says it consumes: through tsx, or the
+ * file `compiled` (compileDoubleWorker's output) when given.
+ */
+async function startDoubleWorker(
+  env: NodeJS.ProcessEnv,
+  nodeArgs: string[],
+  compiled?: string,
+): Promise<Served> {
   const child = spawn(
     process.execPath,
-    [...nodeArgs, "--import", "tsx", join(ROOT, "tests/bench/noop-models-worker.ts"), CONCURRENCY],
+    compiled
+      ? [...nodeArgs, compiled, CONCURRENCY]
+      : [...nodeArgs, "--import", "tsx", join(ROOT, "tests/bench/noop-models-worker.ts"), CONCURRENCY],
     {
       cwd: ROOT,
       env: { ...process.env, DOCFLEET_LOG_LEVEL: "warn", METRICS_PORT: "0", ...env },
@@ -171,8 +184,16 @@ async function startDoubleWorker(env: NodeJS.ProcessEnv, nodeArgs: string[]): Pr
   return served(child, "", () => out, exited);
 }
 
+/** Where the compiled double worker goes: inside the repository (.tmp, ignored), so that its externals resolve. */
+let compiledAt: string | undefined;
+async function compiledDir(): Promise<string> {
+  await mkdir(join(ROOT, ".tmp"), { recursive: true });
+  compiledAt ??= await mkdtemp(join(ROOT, ".tmp", "bench-double-"));
+  return compiledAt;
+}
+
 /** Gateway, relay and worker as separate processes over a fresh deployment (database, queues, bucket). */
-async function runDistributed(run: "builtin" | "double"): Promise<Result> {
+async function runDistributed(run: "builtin" | "double" | "double-compiled"): Promise<Result> {
   const deployment = await distributedEnv("bench");
   const env = deployment.env;
   const port = await freePort();
@@ -191,8 +212,12 @@ async function runDistributed(run: "builtin" | "double"): Promise<Result> {
       READY_MS,
       profiled(run, "relay"),
     ),
-    run === "double"
-      ? startDoubleWorker(env, profiled(run, "worker"))
+    run !== "builtin"
+      ? startDoubleWorker(
+          env,
+          profiled(run, "worker"),
+          run === "double-compiled" ? await compileDoubleWorker(ROOT, await compiledDir()) : undefined,
+        )
       : startDocfleet(
           ["worker", "--roles", "all", "--concurrency", CONCURRENCY, "--no-relay"],
           env,
@@ -220,6 +245,12 @@ const builtin = flag("--no-builtin") ? undefined : await runDistributed("builtin
 if (builtin) console.log("built-in models:", JSON.stringify({ seconds: builtin.seconds, cpu: builtin.cpu }));
 const double = flag("--double") ? await runDistributed("double") : undefined;
 if (double) console.log("NoopModelsDouble:", JSON.stringify({ seconds: double.seconds, cpu: double.cpu }));
+const doubleCompiled = flag("--double-compiled") ? await runDistributed("double-compiled") : undefined;
+if (doubleCompiled)
+  console.log(
+    "NoopModelsDouble compiled:",
+    JSON.stringify({ seconds: doubleCompiled.seconds, cpu: doubleCompiled.cpu }),
+  );
 let embedded: Result | undefined;
 if (!flag("--no-embedded")) {
   // Requests without a key by explicit opt-in (serve refuses them by default), as the gateways here.
@@ -231,6 +262,7 @@ if (!flag("--no-embedded")) {
   await serve.stop();
 }
 await rm(dir, { recursive: true, force: true });
+if (compiledAt) await rm(compiledAt, { recursive: true, force: true });
 
 const rate = (r: Result) => N / r.seconds;
 const total = (r: Result) => Object.values(r.cpu).reduce((a, b) => a + b, 0);
@@ -259,4 +291,5 @@ if (peer)
   );
 if (builtin) row("docfleet distributed, built-in models", builtin);
 if (double) row("docfleet distributed, NoopModelsDouble", double);
+if (doubleCompiled) row("docfleet distributed, NoopModelsDouble compiled", doubleCompiled);
 if (embedded) row("docfleet embedded (serve, 1 process)", embedded);
