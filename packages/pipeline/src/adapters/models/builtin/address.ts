@@ -72,13 +72,17 @@ export function findAddress(lines: readonly Line[], company?: Span): Span | unde
   if (parts.length === 0) return undefined;
   const first = parts[0]!;
   const last = parts[parts.length - 1]!;
-  const value = repairAddressWords(
+  let value = repairAddressWords(
     parts
       .map((p) => p.line.text.slice(p.s, p.e))
       .join(" ")
       .replace(/\s+/g, " ")
       .trim(),
   );
+  // Margin marks OCR read as a lone digit or letter: before the house number ("1 12 JALAN"), after
+  // the town or state that ends a block with a postcode ("JOHOR I").
+  value = value.replace(/^\d\s(?=\d)/, "");
+  if (postcode) value = value.replace(/(?<=\p{L}{3}[.,]?)\s[\p{L}\d]$/u, "");
   if (value.length < 8) return undefined;
   const rule: Rule = street && postcode ? "address.block" : "address.partial";
   const start = first.line.start + first.s;

@@ -20,7 +20,7 @@ const BUSINESS_WORD =
   /(?<![\p{L}])(?:enterprises?|trading|traders?|restaurants?|restoran|kedai|perniagaan|hardware|mart|market|supermarket|minimarket|store|stores|shop|cafe|café|bistro|bakery|pharmacy|farmasi|stationery|gallery|machinery|supplies|supply|services|holdings|international|industries|industry|motor|motors|electrical|electronics|station|petro|kitchen|kitchenette|delights|bookstore|books|florist|boutique|hotel|clinic|klinik|deco|pub|bar|group|studio|solutions|consulting|associates|partners|agency|works)(?![\p{L}])/iu;
 /** Lines that are the document's type or its labels, not a name. */
 const NOT_A_NAME =
-  /\b(invoice|receipt|tax|bill|cash|date|time|tel|fax|phone|gst|sst|vat|reg|no\.?\s*:|cashier|table|order|page|welcome|thank|total|qty|customer|statement|quotation|delivery|purchase|to:|from:|www|http|@)\b/i;
+  /\b(invoice|receipt|tax|bill|cash|date|time|tel|fax|phone|gst|sst|vat|reg|no\.?\s*:|cashier|table|order|page|welcome|thank|tq|total|qty|customer|statement|quotation|delivery|purchase|to:|from:|www|http|@)\b/i;
 const STREET =
   /\b(jalan|jln|jl|lorong|taman|tmn|lot|street|st\.|road|rd\.?|avenue|ave|lane|boulevard|blvd|drive|floor|flr|level|block|blok|building|bangunan|plaza|kawasan|bandar|seksyen|suite|unit|strasse|straße|str\.|weg|platz|rue|calle|via|p\.?o\.? box)\b/i;
 
@@ -61,6 +61,8 @@ export function findCompany(lines: readonly Line[]): Span | undefined {
     const letters = part.replace(/[^\p{L}]/gu, "").length;
     if (letters < 3 || letters < part.replace(/\s/g, "").length * 0.6) return;
     if (/^\p{Ll}[\p{Ll}\s]*$/u.test(part)) return; // handwriting-like all-lower-case notes
+    // A logo or a rule OCR read as letters: a letter four times over ("MMMM"), or no word of 3 letters.
+    if (/(\p{L})\1{3}/iu.test(part) || !/\p{L}{3}/u.test(part)) return;
     const suffix = LEGAL_SUFFIX.test(part) && !NOT_A_NAME.test(part);
     const business = BUSINESS_WORD.test(part);
     if (!suffix && NOT_A_NAME.test(part)) return;
@@ -70,6 +72,8 @@ export function findCompany(lines: readonly Line[]): Span | undefined {
     }
     const words = part.split(/\s+/).filter((w) => /\p{L}{2,}/u.test(w));
     if (words.length === 0) return;
+    // Under the address, a line with neither a legal form nor a trading word is its region or an advert.
+    if (pastAddress && !suffix && !business) return;
     const rule: Rule = suffix
       ? "company.legal_suffix"
       : business
@@ -100,5 +104,5 @@ function fixSuffix(s: string): string {
     .replace(/(?<=\p{L}{3})\.(?=\s+S[DOB0]N\.?\s*[B8]H[DO0]\b)/gu, "") // "INTERNATIONAL. SDN BHD"
     .replace(/\bS[DOB0]N(\.?\s*)[B8]H[DO0]\b/g, "SDN$1BHD")
     .replace(/\b8H[D0O]\b/g, "BHD")
-    .replace(/(?<=\s)S\/[8F]$/, "S/B");
+    .replace(/(?<=\s)[S§]\/[8F]$/, "S/B");
 }

@@ -130,6 +130,40 @@ describe("extractCategoryFields: receipts", () => {
     expect(total("TOTAL 10.00\nCASH 20.00\nCHANGE 10.00")).toBe("10.00");
   });
 
+  it("takes cash minus change where it is printed and the total line disagrees (OCR misread it)", () => {
+    // The cash line's label misread ("CARH"): the amount above the change is the cash tendered; an
+    // item line's "CARD" above the totals is not it.
+    const misread = [
+      "PRIVILEGE CARD/GD",
+      "88688 1 10.00 10.00",
+      "TOTAL AMT RM 40.31",
+      "ROUNDING ADJ -0.0t",
+      "RM 60,30",
+      "CARH RM 70.30",
+      "CHANGE RM 10.00",
+    ].join("\n");
+    const [f] = extractCategoryFields(misread, category({ total: money }));
+    expect(f).toMatchObject({ value: "60.30", confidence: RULE_PRECISION["total.paid_printed"] });
+    // 101.00 - 70.00 = 31.00, the item's amount: "39.00" is a misread total.
+    expect(total("Plastic 2 15.50 31.00\nTotal Amount: 39.00\nCash Received 101.00\nChange : 70.00")).toBe(
+      "31.00",
+    );
+    // Cash minus change printed nowhere else: the total line stands.
+    expect(total("Item 1 39.00\nTotal Amount: 39.00\nCash Received 101.00\nChange : 70.00")).toBe("39.00");
+  });
+
+  it("takes no total under half the subtotal (a tax line whose label OCR misread)", () => {
+    expect(total("SUB-TOTAL 144.68\nTOTAL TA { Vs 8.68\nCASH +0 153.35\nCHANGE : 0.00")).toBe("153.35");
+  });
+
+  it("rounds the total to 5 sen under a rounding line whose adjustment OCR could not read", () => {
+    expect(total("Total Sales (Incl GST 6%) RM 64 13\nRounding Adjustment RM OQ 02\nCASH RM 100.00")).toBe(
+      "64.15",
+    );
+    // Without a rounding line the total is as printed.
+    expect(total("Total Sales (Incl GST 6%) RM 64.13\nCASH RM 100.00")).toBe("64.13");
+  });
+
   it("applies a rounding adjustment printed under the total when the rounded amount is printed", () => {
     expect(total("TOTAL AMT RM 60.31\nROUNDING ADJ -0.01\nRM 60.30\nCASH 70.30\nCHANGE 10.00")).toBe("60.30");
   });
@@ -150,11 +184,19 @@ describe("extractCategoryFields: receipts", () => {
       "SUB-TOTAL (EX) : 26.00\nTOTAL TAX 1.56\nROUNDING -0.01\nBERL Be 7 2 Re JH 27.55\nCASH 50";
     const [g] = extractCategoryFields(garbled, category({ total: money }));
     expect(g).toMatchObject({ value: "27.55", confidence: RULE_PRECISION["total.sum_only"] });
-    // Cash with no change is not the total when subtotal plus tax says otherwise; when it is a digit
-    // off their sum rounded to 5 sen, that sum is what was paid.
-    expect(
-      total("Sub Total 144.68\nTotal Tax 8.68\nTOTA: io, H63.35\nCASH 500.00\nCHANGE 0.00"),
-    ).toBeUndefined();
+    // Cash with no change is not the total when subtotal plus tax says otherwise: with no total line
+    // read, their sum (the tax 6 % of the subtotal) is, at the weaker rule's confidence; when cash is
+    // a digit off their sum rounded to 5 sen, that sum is what was paid.
+    const [unprinted] = extractCategoryFields(
+      "Sub Total 144.68\nTotal Tax 8.68\nTOTA: io, H63.35\nCASH 500.00\nCHANGE 0.00",
+      category({ total: money }),
+    );
+    expect(unprinted).toMatchObject({ value: "153.36", confidence: RULE_PRECISION["total.sum_unprinted"] });
+    expect(total("Sub Total 144.68\nTotal Tax 8.68\nROUNDING 0.01\nTOT 2 I 5 3.35\nCASH ¥53.35")).toBe(
+      "153.35",
+    );
+    // A tax that is no usual rate of the subtotal bears nothing out: no answer.
+    expect(total("Sub Total 144.68\nTotal Tax 2.68\nTOTA: io, H63.35")).toBeUndefined();
     const [paid] = extractCategoryFields(
       "Sub Total 144.68\nTotal Tax 8.68\nTOTA: io, H63.35\nCASH /953.35\nCHANGE 0.00",
       category({ total: money }),
@@ -215,6 +257,22 @@ describe("extractCategoryFields: receipts", () => {
     expect(company("Owner by Castle Blue S/F\n{1035683-T)")).toBe("Owner by Castle Blue S/B");
     expect(company("SIN DU RESTAURAMT\nK3-113, JL IBRAHIM SULTAN")).toBe("SIN DU RESTAURANT");
     expect(company("GOLDEN ARCHES RESTAURANTS SDN BHD\nLevel 6")).toBe("GOLDEN ARCHES RESTAURANTS SDN BHD");
+    expect(company("Owner by Castle Blue §/F\n{1035683-T)")).toBe("Owner by Castle Blue S/B");
+    // A singular is no misreading of the vocabulary's plural.
+    expect(company("PAGOH REST AND SERVICE AREA\nLOT R1, KWS REHAT")).toBe("PAGOH REST AND SERVICE AREA");
+  });
+
+  it("takes no logo, thank-you line or region under the address for the company", () => {
+    const company = (text: string) => one(text, "company", str);
+    expect(
+      company("ROO RERAAARRIII——w»»»mmmmmmmmmm mem ee — 47/77\n(001451637-M)\nNO. 53, JALAN BESAR\nSELANGOR"),
+    ).toBeUndefined();
+    expect(company("= e— Br = a\nTEO HENG STATIONERY & BOOKS\n(001451637-M)")).toBe(
+      "TEO HENG STATIONERY & BOOKS",
+    );
+    expect(company("TQ FOR SHOPPING WITH MYNEWS.COM\nPAGOH REST AND SERVICE AREA\nLOT R1")).toBe(
+      "PAGOH REST AND SERVICE AREA",
+    );
   });
 
   it("reads the address past the registration number and what letterheads print under the name", () => {
@@ -235,6 +293,13 @@ describe("extractCategoryFields: receipts", () => {
 
   it("puts back address words, states and postcodes OCR misread by a letter", () => {
     const address = (text: string) => one(text, "address", str);
+    expect(address("ABC\nNO.53 JALAN SAGU 18,\n£1100 JOHOR BAHRU")).toBe(
+      "NO.53 JALAN SAGU 18, 81100 JOHOR BAHRU",
+    );
+    // Margin marks read as a lone digit before the house number or a letter after the state.
+    expect(address("ABC SDN BHD\n1 12, Jalan Tampoi 7/4,\nTampoi,81200 Johor Bahru, Johor i")).toBe(
+      "12, Jalan Tampoi 7/4, Tampoi,81200 Johor Bahru, Johor",
+    );
     expect(
       address(
         "UNIHAKKA INTERNATIONAL SDN BHD\n12, Jalan Tampoi 7/4, K awasan Perindustiian\nTampoi.&1200 Johor Bahru, Johar .",
@@ -259,6 +324,15 @@ describe("extractCategoryFields: receipts", () => {
     );
     expect(company("PERNIAGAAN ZHENG HUI 2\nNO.59 JALAN PERMAS")).toBe("PERNIAGAAN ZHENG HUI");
     expect(company("MR D.I.Y. (M) SDN BHD\nLOT 1851-A")).toBe("MR D.I.Y. (M) SDN BHD");
+  });
+
+  it("puts back a 0 OCR misread in an impossible month or year, and says so", () => {
+    const date = { type: "string", format: "date" } as const;
+    const [d] = extractCategoryFields("Date : 30/03/2618 8:13 PM", category({ date }));
+    expect(d).toMatchObject({ value: "2018-03-30", confidence: RULE_PRECISION["date.repaired"] });
+    expect(one("PRINTED 30/63/2018 11:18", "date", date)).toBe("2018-03-30");
+    // A day past the month's end is left alone (39 could be 29 or 30).
+    expect(one("Date 39/03/2018", "date", date)).toBeUndefined();
   });
 
   it("reads dates with look-alike letters for digits", () => {

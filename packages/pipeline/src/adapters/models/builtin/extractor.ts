@@ -297,7 +297,13 @@ class Doc {
     const labelled = own.find((d) => DOC_DATE_LABEL.test(d.label));
     const best = labelled ?? own[0] ?? all[0];
     if (!best) return [];
-    const rule: Rule = best.ambiguous ? "date.ambiguous" : labelled ? "date.labelled" : "date.first";
+    const rule: Rule = best.repaired
+      ? "date.repaired"
+      : best.ambiguous
+        ? "date.ambiguous"
+        : labelled
+          ? "date.labelled"
+          : "date.first";
     return [
       { ...best, rule },
       ...all.filter((d) => d !== best).map((d) => ({ ...d, rule: "date.first" as Rule })),
@@ -360,8 +366,14 @@ class Doc {
       const lines = this.lines;
       const cands: { a: Amount; strength: number; i: number; score: number; rule: Rule }[] = [];
       let cash: Amount | undefined;
+      // Read above every total and subtotal: an item line's "CARD" or a "CASH SALE" heading, which a
+      // tendered line further down replaces.
+      let cashEarly = false;
       let change: Amount | undefined;
+      // The last amount on a line no label claimed: the cash handed over when its label is misread.
+      let unlabelled: { i: number; a: Amount } | undefined;
       const rounding: { i: number; a: Amount }[] = [];
+      const roundingLines: number[] = [];
       let roundingLine = -1;
       let summary = false;
       // Parts of the sum: subtotal, then tax and service charge printed under it.
@@ -377,17 +389,36 @@ class Doc {
           SUMMARY_LABEL.test(t);
         if (summary) return;
         if (CHANGE_LABEL.test(t)) {
-          change ??= this.amounts(line).at(-1);
+          if (change === undefined) {
+            change = this.amounts(line).at(-1);
+            // Receipts print the cash tendered right above the change: with its label misread
+            // ("CARH 70.30"), the amount on the line above, when larger than the change, is it.
+            if (
+              (!cash || cashEarly) &&
+              change &&
+              unlabelled &&
+              unlabelled.i >= i - 2 &&
+              Number(unlabelled.a.value) > Number(change.value)
+            )
+              cash = unlabelled.a;
+          }
           return;
         }
         if (ROUNDING_LABEL.test(t) && !/\btotal\b/i.test(t)) {
           const a = this.amounts(line).at(-1);
           if (a) rounding.push({ i, a });
           roundingLine = i;
+          roundingLines.push(i);
           return;
         }
         if (TENDERED_LABEL.test(t) && !TOTAL_LABEL.test(t)) {
-          cash ??= this.amountAfter(i, t.search(TENDERED_LABEL));
+          if (!cash || cashEarly) {
+            const a = this.amountAfter(i, t.search(TENDERED_LABEL));
+            if (a) {
+              cash = a;
+              cashEarly = cands.length === 0 && subtotal === undefined;
+            }
+          }
           return;
         }
         if (SUBTOTAL_LABEL.test(t) && !INCLUSIVE.test(t)) {
@@ -408,7 +439,11 @@ class Doc {
         if (excluded) return;
         const strong = STRONG_TOTAL_LABEL.exec(t);
         const plain = strong ?? TOTAL_LABEL.exec(t);
-        if (!plain) return;
+        if (!plain) {
+          const a = this.amounts(line).at(-1);
+          if (a && !SUBTOTAL_LABEL.test(t) && !ADDEND_LABEL.test(t)) unlabelled = { i, a };
+          return;
+        }
         const labelEnd = plain.index + plain[0].length;
         // A lone "AMOUNT" is a column header: only an amount on its own line counts.
         const header = !strong && /^amount$/i.test(plain[0]);
@@ -492,7 +527,10 @@ class Doc {
         const givesChange = change !== undefined && Number(change.value) > 0;
         const isCash = givesChange && cash !== undefined && c.a.value === cash.value;
         const isChange = givesChange && c.a.value === change!.value;
-        const contradicted = !matchesPaid && !matchesSum && (isCash || isChange);
+        // Under half the subtotal is a tax or a discount line whose label OCR misread ("TOTAL TA 8.68").
+        const underSubtotal =
+          subtotal !== undefined && c.i > subtotal.i && Number(c.a.value) < Number(subtotal.a.value) / 2;
+        const contradicted = !matchesPaid && !matchesSum && (isCash || isChange || underSubtotal);
         c.score =
           c.strength +
           (matchesPaid ? 3 : 0) +
@@ -509,7 +547,32 @@ class Doc {
       if (paid !== undefined && cands.length > 0 && cands.every((c) => c.score < -1)) cands.length = 0;
       const best = cands[0];
       const confirmed = best && (best.rule === "total.cash_check" || best.rule === "total.sum_check");
+      // Cash minus change printed as an amount of its own (the rounded total, an item's line) outweighs
+      // a total line that disagrees with both: OCR misread the total's digits.
+      const paidPrinted =
+        paid !== undefined && best && !confirmed
+          ? lines
+              .flatMap((line) => this.amounts(line))
+              .find(
+                (x) =>
+                  x.value === paid &&
+                  x.start !== cash?.start &&
+                  x.start !== change?.start &&
+                  x.start !== best.a.start,
+              )
+          : undefined;
+      if (paidPrinted && Math.abs(Number(best!.a.value) - Number(paid)) > 0.05)
+        out.push(
+          this.found(
+            paidPrinted.start,
+            paidPrinted.end,
+            "total.paid_printed",
+            paid!,
+            paidPrinted.currency ?? currency,
+          ),
+        );
       if (
+        out.length === 0 &&
         paid !== undefined &&
         best &&
         !confirmed &&
@@ -557,6 +620,24 @@ class Doc {
             );
           }
         }
+        // A rounding line under the total whose adjustment OCR could not read, and no total after
+        // it: the total rounded to the 5 sen the adjustment is for.
+        const unread = roundingLines.find(
+          (l) => l > best.i && l <= best.i + 3 && !rounding.some((x) => x.i === l),
+        );
+        const cents = Math.round(Number(best.a.value) * 100);
+        if (
+          out.length === 0 &&
+          !r &&
+          unread !== undefined &&
+          !cands.some((c) => c.i > unread) &&
+          cents % 5 !== 0
+        ) {
+          const value = (Math.round(cents / 5) * 0.05).toFixed(2);
+          out.push(
+            this.found(best.a.start, best.a.end, "total.adjusted", value, best.a.currency ?? currency),
+          );
+        }
       }
       for (const c of cands)
         out.push(this.found(c.a.start, c.a.end, c.rule, c.a.value, c.a.currency ?? currency));
@@ -596,6 +677,21 @@ class Doc {
         out.push(
           this.found(cash.start, cash.end, "total.paid_corrected", nearSum, cash.currency ?? currency),
         );
+      // Nothing printed reads as the total, but subtotal and tax bear each other out: their sum (to
+      // the 5 sen cash is rounded to, when a rounding line is printed) is what was paid.
+      if (out.length === 0 && subtotal && taxAgrees) {
+        const sum = addends.reduce((acc, x) => acc + Number(x.value), Number(subtotal.a.value));
+        const rounded = roundingLines.some((l) => l > subtotal!.i) ? Math.round(sum * 20) / 20 : sum;
+        out.push(
+          this.found(
+            subtotal.a.start,
+            subtotal.a.end,
+            "total.sum_unprinted",
+            rounded.toFixed(2),
+            subtotal.a.currency ?? currency,
+          ),
+        );
+      }
       return out;
     });
   }
@@ -753,7 +849,18 @@ const DOC_DATE_LABEL = /\b(date|dated|dt|datum|fecha|tarikh|issued|date of issue
 const OTHER_DATE_LABEL =
   /\b(due|payable|expir\w*|valid\w*|deliver\w*|ship\w*|order\w*|birth|dob|until|period|start|end|print\w*|pay\s*by|zahlbar|f[aä]llig)\b/i;
 
-type DateFound = Omit<Found, "rule"> & { label: string; ambiguous: boolean };
+type DateFound = Omit<Found, "rule"> & { label: string; ambiguous: boolean; repaired: boolean };
+
+/**
+ * An impossible date whose month or year OCR read a 0 of as 6, 8 or 9 ("30/63/2018", "30/03/2618"):
+ * that digit put back, when only that makes it a date. Days are left alone (39 could be 29 or 30).
+ */
+function repairDate(p: { y: number; mo: number; d: number }): { y: number; mo: number; d: number } | null {
+  let { y, mo } = p;
+  if (y > 2100 && y < 3000 && /^2[5-9]/.test(String(y))) y = 2000 + (y % 100);
+  if (mo > 12 && /^[689]\d$/.test(String(mo))) mo %= 10;
+  return y === p.y && mo === p.mo ? null : { y, mo, d: p.d };
+}
 
 function findDates(printed: string, lines: readonly Line[]): DateFound[] {
   const found: DateFound[] = [];
@@ -764,8 +871,14 @@ function findDates(printed: string, lines: readonly Line[]): DateFound[] {
       const start = m.index;
       const end = start + m[0].length;
       if (taken.some(([s, e]) => start < e && end > s)) continue;
-      const p = parse(m as RegExpExecArray);
-      if (!p || !validDate(p.y, p.mo, p.d)) continue;
+      let p = parse(m as RegExpExecArray);
+      let repaired = false;
+      if (p && !validDate(p.y, p.mo, p.d)) {
+        const fixed = repairDate(p);
+        p = fixed && validDate(fixed.y, fixed.mo, fixed.d) ? fixed : null;
+        repaired = p !== null;
+      }
+      if (!p) continue;
       taken.push([start, end]);
       found.push({
         raw: printed.slice(start, end),
@@ -774,6 +887,7 @@ function findDates(printed: string, lines: readonly Line[]): DateFound[] {
         end,
         label: dateLabel(text, lines, start),
         ambiguous: p.ambiguous === true,
+        repaired,
       });
     }
   }

@@ -61,7 +61,8 @@ function oneEdit(a: string, b: string): boolean {
 /** The vocabulary word a misread word stands for, when exactly one is a letter away. */
 function nearest(word: string, v: Vocabulary, min: number): string | undefined {
   const upper = word.toUpperCase();
-  if (upper.length < min || v.words.has(upper)) return undefined;
+  // "SERVICE" is the singular of "SERVICES", not a misreading of it.
+  if (upper.length < min || v.words.has(upper) || v.words.has(`${upper}S`)) return undefined;
   const near = [upper.length - 1, upper.length, upper.length + 1]
     .flatMap((n) => v.byLength.get(n) ?? [])
     .filter((w) => oneEdit(upper, w));
@@ -94,10 +95,10 @@ export function repairAddressWords(text: string): string {
     ADDRESS.words.has(`${a}${b}`.toUpperCase()) ? `${a}${b}` : all,
   );
   out = repairWords(out, ADDRESS, 5);
-  // "&1200 Johor Bahru": a postcode's 8 read as "&" (or B), its 5 as S or $.
+  // "&1200 Johor Bahru": a postcode's 8 read as "&" (or B, £, §), its 5 as S or $.
   if (!/(?<![\d])\d{5}(?!\d)/.test(out)) {
-    out = out.replace(/(?<=^|[\s,.])([&B$S])(\d{4})(?=[\s,.]|$)/, (_, c: string, d: string) =>
-      c === "&" || c === "B" ? `8${d}` : `5${d}`,
+    out = out.replace(/(?<=^|[\s,.])([&B$S£§])(\d{4})(?=[\s,.]|$)/, (_, c: string, d: string) =>
+      c === "$" || c === "S" ? `5${d}` : `8${d}`,
     );
   }
   return out;
