@@ -24,12 +24,19 @@
  * one index build is much cheaper than 100K incremental HNSW inserts. The upsert rate printed is then
  * not the production one.
  *
+ * SEARCH_SHARED_BUFFERS_MB / SEARCH_BASELINE_SHARED_BUFFERS_MB (env): PGlite shared_buffers of the
+ * current side (default: the adapter's, DOCFLEET_PGLITE_SHARED_BUFFERS_MB's default) and of the baseline
+ * (default 128, PGlite's own: what the embedded database ran with before the setting existed).
+ *
  * EXPLAIN_MS=<ms> (env): a current-side search slower than that has each of its statements run again
  * under EXPLAIN (ANALYZE, BUFFERS), and the plans are printed (at most EXPLAIN_MAX=5 searches per mode).
  *
  * RECALL=1 (env): for each VECTOR query, the exact answer (the current adapter's statements with index
  * scans off, so the vectors are compared by brute force) and each side's recall@10 of its documents
  * against it: the HNSW walk is approximate, so "answers differ" alone cannot say which side is better.
+ * The hash embedder's query vectors are sparse and many chunks tie at one distance, so it also prints
+ * recall counting a document tied with the exact page's 10th as found, and how many pages differ in
+ * their hit scores (not just ids) from the baseline's.
  *
  * --analyze runs ANALYZE after loading. PGlite has no autovacuum, so without it the planner has no
  * statistics (that is what the embedded mode gets today). A variant whose query takes longer than
@@ -193,7 +200,13 @@ async function makeBatch(start: number, count: number, embed = true): Promise<In
 }
 
 const dir = DATA ?? mkdtempSync(join(tmpdir(), "docfleet-search-latency-"));
-const db = await openPgliteDatabase(join(dir, "data"));
+// SEARCH_SHARED_BUFFERS_MB (env): the current side's PGlite shared_buffers (default: the adapter's);
+// the baseline's is SEARCH_BASELINE_SHARED_BUFFERS_MB, default 128 (PGlite's own, what the embedded
+// database ran with before it was configurable), so a baseline run measures the code that was.
+const sharedMb = (v: string | undefined) => (v ? Number(v) : undefined);
+const db = await openPgliteDatabase(join(dir, "data"), {
+  sharedBuffersMb: sharedMb(process.env.SEARCH_SHARED_BUFFERS_MB),
+});
 // The statements of the current side's last search (EXPLAIN_MS), recorded by a wrapper around the database.
 const EXPLAIN_MS = process.env.EXPLAIN_MS ? Number(process.env.EXPLAIN_MS) : undefined;
 const statements: { sql: string; params?: unknown[] }[] = [];
@@ -318,7 +331,9 @@ try {
   let baseDb: Awaited<ReturnType<typeof openPgliteDatabase>> | undefined;
   if (BASELINE) {
     const mod = (await import(process.env.SEARCH_BASELINE_ADAPTER!)) as AdapterModule;
-    baseDb = await openPgliteDatabase(join(BASELINE, "data"));
+    baseDb = await openPgliteDatabase(join(BASELINE, "data"), {
+      sharedBuffersMb: sharedMb(process.env.SEARCH_BASELINE_SHARED_BUFFERS_MB) ?? 128,
+    });
     const base = new mod.PostgresSearchIndex(baseDb, { dimensions: models.embeddingDimensions });
     await base.setup();
     sides.push({ name: "baseline", search: base });
@@ -336,6 +351,9 @@ try {
     let differ = 0;
     let explained = 0;
     const recall = sides.map(() => [] as number[]);
+    const recallTies = sides.map(() => [] as number[]);
+    const pageScores: number[][] = [];
+    let scoresDiffer = 0;
     const slowest = sides.map(() => ({ ms: 0, what: "" }));
     const gaveUp = new Set<string>();
     for (const [qi, { q, variant }] of queries.entries()) {
@@ -378,17 +396,28 @@ try {
         if (ms > GIVE_UP_MS) gaveUp.add(variant);
         if (i === 0) hits += res.hits.length;
         answers[i] = summary(res);
+        pageScores[i] = res.hits.map((h) => h.score);
       }
       if (process.env.RECALL && mode === "VECTOR") {
         await db.exec("SET enable_indexscan = off");
         const exact = await search.search({ ...q, mode });
         await db.exec("RESET enable_indexscan");
         const want = new Set(exact.hits.map((h) => h.documentId));
+        // the hash embedder's query vectors are sparse, so many chunks tie at one distance: a
+        // document tied with the exact page's last one is as near, whichever of them a walk met
+        const last = Math.min(...exact.hits.map((h) => h.score)) - 1e-6;
         answers.forEach((a, i) => {
           const got = (JSON.parse(a) as [[string, number][]])[0].map(([d]) => d);
           recall[i]!.push(want.size ? got.filter((d) => want.has(d)).length / want.size : 1);
+          const near = pageScores[i]!.filter((x) => x >= last).length;
+          recallTies[i]!.push(want.size ? Math.min(near, want.size) / want.size : 1);
         });
       }
+      if (
+        answers.length > 1 &&
+        pageScores[1]!.map((x) => x.toFixed(5)).join() !== pageScores[0]!.map((x) => x.toFixed(5)).join()
+      )
+        scoresDiffer++;
       if (answers.length > 1 && answers[1] !== answers[0]) {
         differ++;
         if (process.env.SHOW_DIFF)
@@ -421,11 +450,13 @@ try {
       console.log(`         slowest ${slowest[i]!.ms.toFixed(0)} ms: ${slowest[i]!.what}`);
       if (recall[i]!.length)
         console.log(
-          `         recall@10 against exact: ${(recall[i]!.reduce((a, b) => a + b, 0) / recall[i]!.length).toFixed(3)} (${recall[i]!.filter((r) => r === 1).length} of ${recall[i]!.length} pages exact)`,
+          `         recall@10 against exact: ${(recall[i]!.reduce((a, b) => a + b, 0) / recall[i]!.length).toFixed(3)} (${recall[i]!.filter((r) => r === 1).length} of ${recall[i]!.length} pages exact); counting documents tied with the exact 10th: ${(recallTies[i]!.reduce((a, b) => a + b, 0) / recallTies[i]!.length).toFixed(3)}`,
         );
     });
     if (sides.length > 1)
-      console.log(`         answers differing from the baseline: ${differ} of ${times[0]!.length}`);
+      console.log(
+        `         answers differing from the baseline: ${differ} of ${times[0]!.length} (pages whose hit scores differ: ${scoresDiffer})`,
+      );
   }
   if (sides.length > 1) {
     console.log("\ncurrent / baseline (p50 p95 p99 of latency, then of CPU ms per search):");

@@ -45,6 +45,11 @@ export const baseEnvSchema = z.object({
   DATABASE_URL: z.string().url().optional(),
   DATABASE_POOL_SIZE: int(10, 1),
   /**
+   * Embedded database (PGlite): PostgreSQL's shared_buffers in MiB. Search at 100,000 documents wants
+   * its HNSW index and chunk rows cached (~0.8 GB there); the whole amount is resident from the start.
+   */
+  DOCFLEET_PGLITE_SHARED_BUFFERS_MB: z.coerce.number().int().min(16).max(2048).default(256),
+  /**
    * PostgreSQL server: `statement_timeout` of every connection (ms; 0: none), so no statement of a
    * request, transaction or worker runs on without bound (migrations lift it).
    */
@@ -238,7 +243,7 @@ export interface GatewayConfig {
 export interface AdapterConfig {
   dataDir: string;
   database:
-    | { kind: "pglite"; dir: string }
+    | { kind: "pglite"; dir: string; sharedBuffersMb?: number }
     | { kind: "postgres"; url: string; poolSize: number; statementTimeoutMs?: number };
   objectStore:
     | {
@@ -352,7 +357,11 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
             poolSize: env.DATABASE_POOL_SIZE,
             statementTimeoutMs: env.DOCFLEET_STATEMENT_TIMEOUT_MS,
           }
-        : { kind: "pglite", dir: resolve(dataDir, "db") },
+        : {
+            kind: "pglite",
+            dir: resolve(dataDir, "db"),
+            sharedBuffersMb: env.DOCFLEET_PGLITE_SHARED_BUFFERS_MB,
+          },
     objectStore:
       storeKind === "s3"
         ? {

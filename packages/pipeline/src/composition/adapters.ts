@@ -28,7 +28,7 @@ function unknownKind(port: string, cfg: { kind: string }): never {
 export async function createDatabase(cfg: AdapterConfig["database"]): Promise<Database> {
   switch (cfg.kind) {
     case "pglite":
-      return openPgliteDatabase(cfg.dir);
+      return openPgliteDatabase(cfg.dir, { sharedBuffersMb: cfg.sharedBuffersMb });
     case "postgres": {
       const { openPostgresDatabase } = await import("../adapters/database/postgres.ts");
       return openPostgresDatabase({

@@ -7,14 +7,36 @@ import { PrismaPGlite } from "pglite-prisma-adapter";
 import type { Database, QueryOptions } from "../../ports/database.ts";
 import { closeTree } from "../owner-only.ts";
 
+export interface PgliteOptions {
+  /**
+   * PostgreSQL's `shared_buffers` in MiB (DOCFLEET_PGLITE_SHARED_BUFFERS_MB; unset: PGlite's own 128).
+   * A page outside it is read again through the WebAssembly file system on each access: most of a
+   * vector search's time once the HNSW index and the chunk rows outgrow it (issue 17: ~0.8 GB at
+   * 100,000 documents). The whole amount is resident from the start (measured: 256 takes ~125 MiB
+   * more RSS than 128 on opening).
+   */
+  sharedBuffersMb?: number;
+}
+
 /**
  * Opens (creating if needed) an embedded PGlite database in `dataDir`, or in memory when dataDir is
  * undefined. A new data folder is initialised under a temporary name and renamed into place: a process
  * killed during initialisation must not leave a half-made folder (seen to hang on reopen).
  */
-export async function openPgliteDatabase(dataDir: string | undefined): Promise<Database> {
+export async function openPgliteDatabase(
+  dataDir: string | undefined,
+  opts: PgliteOptions = {},
+): Promise<Database> {
   if (dataDir !== undefined) await ensureInitialised(dataDir);
-  const pg = await PGlite.create(dataDir ?? "memory://", { extensions: { vector } });
+  const mb = opts.sharedBuffersMb;
+  if (mb !== undefined && (!Number.isInteger(mb) || mb < 16 || mb > 2048))
+    throw new Error(`PGlite shared_buffers must be 16..2048 MiB, got ${mb}`);
+  const pg = await PGlite.create(dataDir ?? "memory://", {
+    extensions: { vector },
+    ...(mb === undefined
+      ? {}
+      : { startParams: [...PGlite.defaultStartParams, "-c", `shared_buffers=${mb}MB`] }),
+  });
   if (dataDir === undefined) return wrapPglite(pg);
   // PGlite makes its files 0666 whatever the umask: its owner's only, after each step that creates files.
   await closeTree(dataDir);

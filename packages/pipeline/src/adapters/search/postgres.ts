@@ -68,6 +68,9 @@ interface PackedRow {
 const CANDIDATES = 200;
 /** Chunks fetched from the HNSW index per wanted document, so grouping by document still fills the list. */
 const CHUNKS_PER_DOC = 4;
+/** pgvector's default and largest hnsw.ef_search. */
+const EF_SEARCH_DEFAULT = 40;
+const EF_SEARCH_MAX = 1000;
 /** Upsert statement size: whole documents, about this many chunks (bounds parameter size, not round trips). */
 const UPSERT_CHUNKS = 1000;
 const FACET_SIZE = 10;
@@ -99,6 +102,8 @@ export class PostgresSearchIndex implements SearchIndex {
   /** Rows written since the last ANALYZE, and the tables' size then (see keepStatistics). */
   private writtenSinceAnalyze = 0;
   private rowsAtAnalyze = 0;
+  /** hnsw.ef_search last set on the embedded database's session (see efSearch). */
+  private ef: number | undefined;
 
   constructor(
     private readonly db: Database,
@@ -588,7 +593,7 @@ export class PostgresSearchIndex implements SearchIndex {
       `WITH best AS MATERIALIZED (
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[]) AS b(document_id, category, batch_id)
        )
-       ${facets.map((f, i) => `${i ? "UNION ALL " : ""}${facetSql(i, f, "best", tenantId, params)}`).join(" ")}`,
+       ${facets.map((f, i) => `${i ? "UNION ALL " : ""}${facetSql(i, f, "best", tenantId, params, "$1::uuid[]")}`).join(" ")}`,
       params,
       o,
     );
@@ -615,11 +620,20 @@ export class PostgresSearchIndex implements SearchIndex {
     const v = `$${params.length}`;
     params.push(n);
     const limit = `$${params.length}`;
-    let sql: string;
+    type Row = {
+      document_id: string;
+      chunk: number;
+      category: string | null;
+      batch_id: string;
+      distance: number;
+    };
+    let rows: Row[];
     if (this.pgvector) {
       // HNSW gives chunks in (about) distance order; take a few per wanted document, then group.
-      params.push(n * CHUNKS_PER_DOC);
-      sql = `WITH near AS MATERIALIZED (
+      const chunks = n * CHUNKS_PER_DOC;
+      params.push(chunks);
+      await this.efSearch(Math.min(EF_SEARCH_MAX, Math.max(EF_SEARCH_DEFAULT, chunks)));
+      const sql = `WITH near AS MATERIALIZED (
                SELECT c.document_id, c.chunk, c.category, c.batch_id, c.embedding <=> ${v}::vector AS distance
                FROM search_chunk c WHERE ${where} ORDER BY distance LIMIT $${params.length}
              )
@@ -627,23 +641,18 @@ export class PostgresSearchIndex implements SearchIndex {
                SELECT DISTINCT ON (document_id) document_id, chunk, category, batch_id, distance FROM near
                ORDER BY document_id, distance, chunk
              ) best ORDER BY distance, document_id LIMIT ${limit}`;
+      rows = await this.db.query<Row>(sql, params, o);
     } else {
       // Vectors are unit length, so 1 - dot product is the cosine distance. Exact: every chunk of
       // the tenant that passes the filters is scored.
-      sql = `SELECT document_id, chunk, category, batch_id, distance FROM (
+      const sql = `SELECT document_id, chunk, category, batch_id, distance FROM (
                SELECT DISTINCT ON (c.document_id) c.document_id, c.chunk, c.category, c.batch_id,
                       1 - (SELECT sum(a * b) FROM unnest(c.embedding, ${v}::real[]) AS t(a, b)) AS distance
                FROM search_chunk c WHERE ${where}
                ORDER BY c.document_id, distance, c.chunk
              ) best ORDER BY distance, document_id LIMIT ${limit}`;
+      rows = await this.db.query<Row>(sql, params, o);
     }
-    const rows = await this.db.query<{
-      document_id: string;
-      chunk: number;
-      category: string | null;
-      batch_id: string;
-      distance: number;
-    }>(sql, params, o);
     return rows.map((r) => ({
       documentId: r.document_id,
       chunk: r.chunk,
@@ -651,6 +660,19 @@ export class PostgresSearchIndex implements SearchIndex {
       category: r.category,
       batchId: r.batch_id,
     }));
+  }
+
+  /**
+   * Embedded: the HNSW walk's candidate list as long as the chunks the statement asks for, so one walk
+   * finds them. With pgvector's default (40) the iterative scan restarts the walk from its discarded
+   * candidates until the LIMIT is met: the same neighbours (recall@10 against brute force alike on the
+   * search-latency bench) for ~25 % more CPU (issue 17). PGlite has one session, so a session setting
+   * holds until changed; a pooled server keeps its own configuration.
+   */
+  private async efSearch(ef: number): Promise<void> {
+    if (this.db.kind !== "pglite" || this.ef === ef) return;
+    await this.db.exec(`SET hnsw.ef_search = ${Math.floor(ef)}`);
+    this.ef = ef;
   }
 
   /** Hits for a page: the chunk's text, and highlights for documents that matched by keyword. */
@@ -711,7 +733,14 @@ function parseFacet(req: FacetRequest): FacetSpec {
  * facet `i`. Field values come from search_field, the tenant's only; a document with several values of
  * one field counts once per value.
  */
-function facetSql(i: number, f: FacetSpec, from: string, tenantId: string, params: unknown[]): string {
+function facetSql(
+  i: number,
+  f: FacetSpec,
+  from: string,
+  tenantId: string,
+  params: unknown[],
+  ids?: string,
+): string {
   const p = (v: unknown) => {
     params.push(v);
     return `$${params.length}`;
@@ -721,9 +750,16 @@ function facetSql(i: number, f: FacetSpec, from: string, tenantId: string, param
   let count: string;
   let source: string;
   if (f.kind === "field") {
-    value = "f.value_text";
-    count = "count(DISTINCT f.document_id)";
-    source = `search_field f WHERE f.tenant_id = ${p(tenantId)}::uuid AND f.name = ${p(f.name)} AND f.document_id IN (SELECT document_id FROM ${from})`;
+    // (value, document) pairs made distinct by hashing, then counted per value: count(DISTINCT) sorted
+    // every matching document's value by collation first (issue 17: a third of a frequent word's
+    // KEYWORD search with a field facet).
+    value = "value_text";
+    count = "count(*)";
+    // `ids` (the few hundred candidates of a VECTOR or HYBRID search, as an array): an index lookup
+    // each; as a semi-join the planner read every document's value of the field (100,000 rows at
+    // 100,000 documents) to hash-join them with 200 candidates.
+    const docs = ids ? `= ANY(${ids})` : `IN (SELECT document_id FROM ${from})`;
+    source = `(SELECT f.value_text FROM search_field f WHERE f.tenant_id = ${p(tenantId)}::uuid AND f.name = ${p(f.name)} AND f.document_id ${docs} GROUP BY f.value_text, f.document_id) fv`;
   } else {
     value = f.kind === "category" ? "category" : "batch_id::text";
     count = "count(*)";
