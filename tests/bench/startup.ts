@@ -3,7 +3,7 @@
  * bin ran before the compiled build) against the compiled bundle the bin runs now, side by side in one
  * run, alternating, N times each.
  *
- *   npm run bench -- tests/bench/startup.ts [runs=10] [help|serve|all]
+ *   npm run bench -- tests/bench/startup.ts [runs=10] [help|serve|all] [--against DIR]
  *
  * - `--help`: wall time from spawn to exit of `docfleet --help`.
  * - `serve`: wall time from spawn until GET /health answers 200 (polled every 25 ms), on a warm data
@@ -11,23 +11,40 @@
  *   applied, admin key written), then reused by every run; each run is stopped with SIGTERM and waited
  *   for before the next starts.
  *
+ * `--against DIR`: instead of tsx, an earlier compiled build saved at DIR (a copy of apps/cli's bin/,
+ * dist/ and package.json, kept inside apps/cli so that its packages resolve, e.g. apps/cli/.tmp/base):
+ * the before/after of a start-up change, side by side, as `baseline` and `compiled`.
+ *
  * Prints median, p90 and min per variant and the compiled/tsx ratio of the medians, and the median CPU
  * seconds (user + system, all threads) the process used until it exited (--help, through GNU time) or
  * answered (serve, from /proc/<pid>/stat), which depends less on other processes than wall time. Wall
  * times depend on the machine's load: compare the two variants of one run, not figures across runs.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { freePort, ROOT } from "../helpers/cli.ts";
 import { pollUntil } from "../helpers/wait.ts";
 
-const runs = Number(process.argv[2] ?? 10);
-const which = process.argv[3] ?? "all";
-if (!Number.isInteger(runs) || runs < 1 || !["help", "serve", "all"].includes(which)) {
-  console.error("usage: tests/bench/startup.ts [runs=10] [help|serve|all]");
+const againstAt = process.argv.indexOf("--against");
+const against = againstAt >= 0 ? resolve(process.argv[againstAt + 1] ?? "") : undefined;
+const positional = process.argv
+  .slice(2)
+  .filter((_, i) => againstAt < 0 || (i + 2 !== againstAt && i + 1 !== againstAt));
+const runs = Number(positional[0] ?? 10);
+const which = positional[1] ?? "all";
+if (
+  !Number.isInteger(runs) ||
+  runs < 1 ||
+  !["help", "serve", "all"].includes(which) ||
+  (against !== undefined && !existsSync(join(against, "bin/docfleet.mjs")))
+) {
+  console.error(
+    "usage: tests/bench/startup.ts [runs=10] [help|serve|all] [--against DIR (holds bin/docfleet.mjs)]",
+  );
   process.exit(2);
 }
 
@@ -42,8 +59,12 @@ const VARIANTS = {
     `const { main } = await import(${JSON.stringify(MAIN_TS)}); process.exitCode = await main(["node", "docfleet", ...${JSON.stringify(args)}]);`,
   ],
   compiled: (args: string[]) => [join(ROOT, "apps/cli/bin/docfleet.mjs"), ...args],
+  // an earlier build (--against)
+  baseline: (args: string[]) => [join(against ?? "", "bin/docfleet.mjs"), ...args],
 } as const;
 type Variant = keyof typeof VARIANTS;
+/** The two variants compared: the first is the reference of the ratios. */
+const COMPARED: [Variant, Variant] = against ? ["baseline", "compiled"] : ["tsx", "compiled"];
 
 const env = { ...process.env, DOCFLEET_LOG_LEVEL: "warn", METRICS_PORT: "0" };
 
@@ -138,10 +159,11 @@ function stats(xs: number[]) {
 }
 
 async function measure(name: string, once: (v: Variant) => Promise<Sample>) {
-  const samples: Record<Variant, Sample[]> = { tsx: [], compiled: [] };
+  const samples: Record<Variant, Sample[]> = { tsx: [], compiled: [], baseline: [] };
+  const [ref, cur] = COMPARED;
   for (let i = 0; i < runs; i++) {
     // alternate which goes first, so that a load spike does not fall on one variant only
-    const order: Variant[] = i % 2 === 0 ? ["tsx", "compiled"] : ["compiled", "tsx"];
+    const order: Variant[] = i % 2 === 0 ? [ref, cur] : [cur, ref];
     for (const v of order) samples[v].push(await once(v));
   }
   const wall = (v: Variant) => stats(samples[v].map((x) => x.ms));
@@ -149,13 +171,13 @@ async function measure(name: string, once: (v: Variant) => Promise<Sample>) {
   const f = (ms: number) => `${(ms / 1000).toFixed(2)} s`.padStart(8);
   console.log(`\n${name} (${runs} runs each)`);
   console.log("  variant   wall: median      p90      min   CPU: median");
-  for (const v of ["tsx", "compiled"] as const)
+  for (const v of COMPARED)
     console.log(
       `  ${v.padEnd(9)}    ${f(wall(v).median)} ${f(wall(v).p90)} ${f(wall(v).min)}      ${f(cpu(v).median)}`,
     );
   console.log(
-    `  compiled / tsx (medians): wall ${(wall("compiled").median / wall("tsx").median).toFixed(2)}, ` +
-      `CPU ${(cpu("compiled").median / cpu("tsx").median).toFixed(2)}`,
+    `  ${cur} / ${ref} (medians): wall ${(wall(cur).median / wall(ref).median).toFixed(2)}, ` +
+      `CPU ${(cpu(cur).median / cpu(ref).median).toFixed(2)}`,
   );
 }
 

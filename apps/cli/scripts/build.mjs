@@ -1,7 +1,9 @@
 // Compiles the docfleet CLI to JavaScript: one esbuild bundle of apps/cli and the workspace packages it
 // runs (gateway, worker, pipeline, schema: their TypeScript sources, the generated Prisma client
-// included), with every third-party package left external and declared in apps/cli/package.json, so
-// that `npm pack` of the CLI installs and runs anywhere. This is what the `docfleet` bin, `serve` and
+// included), and of the pure-JavaScript packages every start loads (INLINE: the GraphQL stack, zod,
+// OpenTelemetry...; loading them as ~2,000 files of node_modules was most of `serve`'s module-loading
+// time, issue 17 goal 2), with every other third-party package left external and declared in
+// apps/cli/package.json, so that `npm pack` of the CLI installs and runs anywhere. This is what the `docfleet` bin, `serve` and
 // the Docker images run: no TypeScript loader at run time. Tests and typecheck keep using the sources.
 //
 //   node apps/cli/scripts/build.mjs           build (npm run build runs it through turbo)
@@ -62,6 +64,50 @@ const RUNTIME_PATHS = {
   "apps/gateway/src/console.ts": { rebase: "src/console.ts" },
 };
 
+// Third-party packages bundled into the chunks instead of loaded from node_modules, with every package
+// they import in turn (but KEEP_EXTERNAL): the ones `serve` and `--help` load at every start, pure
+// JavaScript that finds nothing by path at run time (the build fails on an inlined file that uses
+// import.meta, __dirname or __filename). A package is inlined or external everywhere, never both
+// (two copies of graphql break its instanceof checks): the build fails when one is reached both ways,
+// or when an external package depends on an inlined one.
+// Packages an inlined one loads only when installed (require in try/catch): external, not declared.
+const OPTIONAL_PEERS = { bufferutil: "ws", "utf-8-validate": "ws" };
+const INLINE = [
+  /^graphql$/,
+  /^graphql-(yoga|ws|query-complexity)$/,
+  /^@graphql-yoga\/(?!render-graphiql$)/,
+  /^@graphql-tools\//,
+  /^@envelop\//,
+  /^@whatwg-node\//,
+  /^@pothos\//,
+  /^@escape\.tech\//,
+  /^@opentelemetry\//,
+  /^(zod|ws|prom-client|rate-limiter-flexible|busboy|picomatch|picocolors|p-limit)$/,
+];
+// Never inlined, even when an inlined package imports them: native code, files found by path at run
+// time (WebAssembly, workers, data), or large and loaded on first use.
+const KEEP_EXTERNAL = [
+  /^@prisma\//,
+  /^@electric-sql\//,
+  /^pglite-prisma-adapter$/,
+  /^(pino|pino-pretty|thread-stream|sonic-boom)$/,
+  /^@graphql-yoga\/render-graphiql$/,
+  /^(sharp|pdfjs-dist|tesseract\.js|@napi-rs\/canvas|pg|pg-native)$/,
+  /^ms$/, // also loaded by external packages (debug): one copy
+  ...Object.keys(OPTIONAL_PEERS).map((n) => new RegExp(`^${n}$`)),
+];
+/**
+ * Whether package `name`, imported by the file `importer`, is bundled (inlined) rather than external;
+ * `bundled`: the packages inlined so far.
+ */
+function inlinedImport(name, importer, bundled) {
+  if (KEEP_EXTERNAL.some((r) => r.test(name))) return false;
+  if (INLINE.some((r) => r.test(name))) return true;
+  // what an inlined package imports is inlined with it
+  const at = importer.lastIndexOf(`${sep}node_modules${sep}`);
+  return at >= 0 && bundled.has(packageName(posix(importer.slice(at + 14))));
+}
+
 // Packages loaded by name at run time rather than imported (createRequire), so esbuild cannot see them.
 const REQUIRED_BY_NAME = {
   "@tesseract.js-data/eng": "packages/pipeline/src/parse/ocr.ts",
@@ -85,8 +131,19 @@ function runtimePaths(problems) {
   return {
     name: "docfleet-runtime-paths",
     setup(b) {
-      b.onLoad({ filter: /\.(ts|mts|mjs|js)$/ }, (args) => {
-        if (args.path.includes(`${sep}node_modules${sep}`)) return undefined;
+      b.onLoad({ filter: /\.(ts|mts|mjs|js|cjs)$/ }, (args) => {
+        if (args.path.includes(`${sep}node_modules${sep}`)) {
+          // an inlined package's file: it must find nothing relative to itself at run time
+          const code = readFileSync(args.path, "utf8") // comments left out (crudely)
+            .replace(/\/\*[\s\S]*?\*\//g, "")
+            .replace(/(^|[^:"'`\\])\/\/.*$/gm, "$1");
+          if (/\bimport\.meta\b|\b__dirname\b|\b__filename\b/.test(code))
+            problems.push(
+              `${posix(relative(ROOT, args.path))} (inlined) uses import.meta, __dirname or __filename: ` +
+                "add its package to KEEP_EXTERNAL in apps/cli/scripts/build.mjs (and to apps/cli/package.json)",
+            );
+          return undefined;
+        }
         const text = readFileSync(args.path, "utf8");
         if (!text.includes("import.meta")) return undefined;
         const rel = posix(relative(ROOT, args.path));
@@ -108,8 +165,11 @@ function runtimePaths(problems) {
   };
 }
 
-/** Workspace packages are bundled from source; everything else stays external and must be declared. */
-function externals(found) {
+/**
+ * Workspace packages and INLINE ones are bundled from source; everything else stays external and must
+ * be declared. `bundled` collects the inlined packages' names.
+ */
+function externals(found, bundled) {
   const builtins = new Set(builtinModules);
   return {
     name: "docfleet-externals",
@@ -119,15 +179,50 @@ function externals(found) {
         if (args.path.startsWith("@docfleet/")) return undefined;
         const name = packageName(args.path);
         const from = posix(relative(ROOT, args.importer));
-        if (!found.has(name)) found.set(name, from);
+        if (inlinedImport(name, args.importer, bundled)) {
+          if (!bundled.has(name)) bundled.set(name, from);
+          return undefined;
+        }
+        if (!found.has(name) && !OPTIONAL_PEERS[name]) found.set(name, from);
         return { external: true };
       });
     },
   };
 }
 
+/** The package.json of `name` as Node finds it from `dir` (undefined when not installed). */
+function packageJson(name, dir) {
+  for (let d = dir; ; d = dirname(d)) {
+    const p = join(d, "node_modules", name, "package.json");
+    if (existsSync(p)) return { path: p, json: JSON.parse(readFileSync(p, "utf8")) };
+    if (dirname(d) === d) return undefined;
+  }
+}
+
+/**
+ * An external package that depends on an inlined one would load a second copy of it from node_modules
+ * (graphql's instanceof checks fail across copies): every package reachable from an external one
+ * through `dependencies` must be external too.
+ */
+function checkSeparation(found, bundled) {
+  const problems = [];
+  const seen = new Set();
+  const walk = (name, dir, via) => {
+    const pkg = packageJson(name, dir);
+    if (!pkg || seen.has(pkg.path)) return;
+    seen.add(pkg.path);
+    for (const dep of Object.keys(pkg.json.dependencies ?? {})) {
+      if (bundled.has(dep))
+        problems.push(`${dep} is inlined, but ${via} (external) loads its own copy through ${name}`);
+      else walk(dep, dirname(pkg.path), via);
+    }
+  };
+  for (const name of found.keys()) walk(name, CLI, name);
+  return problems;
+}
+
 /** Each external must be a dependency of the CLI, with a range some workspace that uses it declares. */
-function checkDependencies(found, log) {
+function checkDependencies(found, bundled, log) {
   const cli = JSON.parse(readFileSync(join(CLI, "package.json"), "utf8"));
   const declared = { ...cli.optionalDependencies, ...cli.dependencies };
   const workspaces = ["apps/gateway", "apps/worker", "packages/pipeline", "packages/schema"].map(
@@ -145,7 +240,9 @@ function checkDependencies(found, log) {
         `${name}: apps/cli/package.json says ${declared[name]}, the workspaces ${ranges.join(", ")}`,
       );
   }
-  const unused = Object.keys(cli.dependencies ?? {}).filter((n) => !found.has(n) && !n.startsWith("@types/"));
+  const unused = Object.keys(cli.dependencies ?? {}).filter(
+    (n) => !found.has(n) && !bundled.has(n) && !n.startsWith("@types/"),
+  );
   if (unused.length > 0) log(`docfleet build: dependencies the bundle never imports: ${unused.join(", ")}`);
   return problems;
 }
@@ -187,6 +284,7 @@ export async function buildCli({ ifStale = false, clean = false, strict = false,
   if (ifStale && !isStale()) return { built: false };
   const t0 = performance.now();
   const found = new Map(Object.entries(REQUIRED_BY_NAME));
+  const bundled = new Map();
   const problems = [];
   const result = await build({
     absWorkingDir: CLI,
@@ -208,12 +306,20 @@ export async function buildCli({ ifStale = false, clean = false, strict = false,
     write: false,
     logLevel: "warning",
     // dist/ or dist/chunks/: the folder that RUNTIME_PATHS' `rebase` paths are relative to
+    // `require`: what inlined CommonJS packages call for node: modules and external packages
     banner: {
-      js: 'const __docfleetDist = new URL(/\\/chunks\\/[^/]*$/.test(import.meta.url) ? "../" : "./", import.meta.url);',
+      js:
+        'import { createRequire as __docfleetCreateRequire } from "node:module"; ' +
+        "const require = __docfleetCreateRequire(import.meta.url); " +
+        'const __docfleetDist = new URL(/\\/chunks\\/[^/]*$/.test(import.meta.url) ? "../" : "./", import.meta.url);',
     },
-    plugins: [externals(found), runtimePaths(problems)],
+    plugins: [externals(found, bundled), runtimePaths(problems)],
   });
-  problems.push(...checkDependencies(found, log));
+  problems.push(...checkDependencies(found, bundled, log));
+  for (const name of found.keys())
+    if (bundled.has(name))
+      problems.push(`${name} is both inlined and external: list it in INLINE or KEEP_EXTERNAL (build.mjs)`);
+  problems.push(...checkSeparation(found, bundled));
   if (problems.length > 0) {
     const text = `docfleet build: packaging problems (the packed CLI would not run):\n  ${problems.join("\n  ")}`;
     if (strict) throw new Error(text);
@@ -243,11 +349,15 @@ export async function buildCli({ ifStale = false, clean = false, strict = false,
     .filter((p) => !p.includes("node_modules/"));
   writeAtomic(
     INFO,
-    JSON.stringify({ problems, inputs, outputs, externals: [...found.keys()].sort() }, null, 1),
+    JSON.stringify(
+      { problems, inputs, outputs, externals: [...found.keys()].sort(), inlined: [...bundled.keys()].sort() },
+      null,
+      1,
+    ),
   );
   log(
     `docfleet build: ${outputs.length} files in apps/cli/dist from ${inputs.length} sources, ` +
-      `${found.size} external packages, ${Math.round(performance.now() - t0)} ms`,
+      `${found.size} external packages, ${bundled.size} inlined, ${Math.round(performance.now() - t0)} ms`,
   );
   return { built: true };
 }
