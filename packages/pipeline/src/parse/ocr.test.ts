@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { createCanvas } from "@napi-rs/canvas";
 import sharp from "sharp";
 import { afterAll, describe, expect, it } from "vitest";
-import { createOcrPool, enlargement, mergeReads } from "./ocr.ts";
+import { createOcrPool, enlargement, letterheadBand, mergeReads, spliceLetterhead } from "./ocr.ts";
 import type { PageWord } from "./types.ts";
 
 /** A white PNG with black lines of text, 28 px sans-serif, left-aligned. */
@@ -134,6 +134,43 @@ describe("createOcrPool", () => {
     }
   });
 
+  it("with letterhead, reads a receipt's top band again and keeps the rest of the page as read", async () => {
+    const receipt = textImage(
+      [
+        "TEO HENG STATIONERY",
+        "NO 12 JALAN DEDAP 13",
+        "45600 KLANG SELANGOR",
+        "RICE 2 12.00",
+        "TOTAL 12.00",
+        "CASH 20.00",
+        "CHANGE 8.00",
+        "THANK YOU",
+      ],
+      520,
+    );
+    const plain = await pool.recognize(receipt, 1);
+    const head = createOcrPool({ letterhead: true });
+    try {
+      const { text, words } = await head.recognize(receipt, 1);
+      expect(text).toContain("TEO HENG STATIONERY");
+      expect(text).toContain("45600 KLANG SELANGOR");
+      expect(words.map((w) => w.text)).toEqual(text.split(/\s+/));
+      // below the letterhead: the first read, unchanged
+      expect(text.slice(text.indexOf("RICE"))).toBe(plain.text.slice(plain.text.indexOf("RICE")));
+      const teo = words.find((w) => w.text === "TEO");
+      const [, y0, , y1] = teo?.bbox ?? [0, 0, 0, 0];
+      // the first line starts at y = 20, 28 px type: boxes in the image's pixels, not the enlarged crop's
+      expect(y0).toBeGreaterThan(10);
+      expect(y1).toBeLessThan(60);
+      // the band's own thresholding is put back: the next page reads as the pool without the option
+      expect((await head.recognize(textImage(["Invoice number 4711"]), 1)).text).toBe(
+        (await pool.recognize(textImage(["Invoice number 4711"]), 1)).text,
+      );
+    } finally {
+      await head.close();
+    }
+  });
+
   it("fails requests after close", async () => {
     const closed = createOcrPool();
     await closed.close();
@@ -231,5 +268,80 @@ describe("mergeReads", () => {
     const a = read([[word("INDAH", 0, 0, 0.7)]]);
     const b = read([[word("INOAH", 0, 0, 0.7)]]);
     expect(mergeReads(a, b).text).toBe("INDAH");
+  });
+});
+
+describe("letterhead re-read", () => {
+  const word = (text: string, x: number, y: number, confidence: number): PageWord => ({
+    text,
+    page: 1,
+    bbox: [x, y, x + 10 * text.length, y + 20],
+    confidence,
+  });
+  const read = (lines: PageWord[][], text?: string) => ({
+    text: text ?? lines.map((l) => l.map((w) => w.text).join(" ")).join("\n"),
+    words: lines.flat(),
+    lines: lines.map((words) => ({ words })),
+    confidence: 0.5,
+  });
+  const page = read(
+    [
+      [word("TED", 0, 0, 0.5), word("HENG", 40, 0, 0.5), word("SDN", 90, 0, 0.9)],
+      [word("JALAN", 0, 40, 0.6), word("DEDAF", 70, 40, 0.4)],
+      [word("45500", 0, 80, 0.5), word("KLANG", 70, 80, 0.8)],
+      [word("RICE", 0, 120, 0.9), word("12.00", 200, 120, 0.9)],
+      [word("TOTAL", 0, 160, 0.9), word("12.00", 200, 160, 0.9)],
+    ],
+    "TED HENG SDN\nJALAN DEDAF\n\n45500 KLANG\n\nRICE 12.00\nTOTAL 12.00",
+  );
+
+  it("ends the band above the first price line, or at the share of the page it may cover", () => {
+    expect(letterheadBand(page.lines, 400)).toEqual({ lines: 3, bottom: 120 });
+    // a long page: the price line lies below the top 40 %, so the band stops at the line reaching past it
+    expect(letterheadBand(page.lines, 200)).toEqual({ lines: 2, bottom: 80 });
+    // fewer than two lines above the first price: no band
+    expect(letterheadBand(page.lines.slice(2), 400)).toBeUndefined();
+    // a house number with a comma or a date is not a price
+    const head = [
+      [word("NO", 0, 0, 1), word("55,57", 30, 0, 1)],
+      [word("12.03.2018", 0, 40, 1)],
+      [word("9.90", 0, 80, 1)],
+    ];
+    expect(
+      letterheadBand(
+        head.map((words) => ({ words })),
+        1000,
+      ),
+    ).toEqual({ lines: 2, bottom: 80 });
+  });
+
+  it("takes the surer read of each letterhead line and keeps the rest of the page as first read", () => {
+    const again = read([
+      [word("TEO", 0, 1, 0.9), word("HENG", 40, 1, 0.9), word("SDN", 90, 1, 0.9)],
+      [word("JALAN", 0, 41, 0.5), word("DEDAP", 70, 41, 0.3)],
+      [word("-----", 0, 60, 0.2)],
+      [word("45600", 0, 81, 0.9), word("KLANG", 70, 81, 0.9)],
+      // cut by the crop's edge
+      [word("RICF", 0, 101, 0.9)],
+    ]);
+    const spliced = spliceLetterhead(page, 3, again, 120);
+    // line 2: the first read was surer; the rule line the first read left out stays out
+    expect(spliced.text).toBe("TEO HENG SDN\nJALAN DEDAF\n45600 KLANG\n\nRICE 12.00\nTOTAL 12.00");
+    expect(spliced.words.map((w) => w.text)).toEqual(spliced.text.split(/\s+/));
+    expect(spliced.lines).toHaveLength(5);
+  });
+
+  it("keeps a line only the re-read found when it is sure of it", () => {
+    const again = read([
+      [word("TEO", 0, 1, 0.4), word("HENG", 40, 1, 0.4), word("SDN", 90, 1, 0.4)],
+      [word("(12345-A)", 0, 20, 0.9)],
+    ]);
+    const spliced = spliceLetterhead(page, 3, again, 120);
+    expect(spliced.text.split("\n").slice(0, 4)).toEqual([
+      "TED HENG SDN",
+      "(12345-A)",
+      "JALAN DEDAF",
+      "45500 KLANG",
+    ]);
   });
 });

@@ -47,6 +47,21 @@ const TARGET_GLYPH_HEIGHT = 20;
  * print blurs it (SROIE tuning receipts: dates 35/41 at 1 degree, 34/41 at 0.3).
  */
 const MIN_DESKEW = 1;
+/**
+ * The letterhead band re-read (option `letterhead`): glyph height (px) it is enlarged to, and the share
+ * of the page it covers at most (the SROIE receipts' addresses end within the top 10-35 %). SROIE
+ * (sroie.ts --ocr '{"letterhead":true}', company/date/address/total right): tuning receipts 26/36/8/36
+ * -> 28/36/8/36 of 41/41/41/40 (band in PSM 4: 28/36/8/36 too); held-out 9/15/7/16 -> 8/17/8/16 of 19;
+ * OCR time 1.72 times one read (8 receipts read alternately with and without). So off by default.
+ */
+const LETTERHEAD_GLYPH = 32;
+const LETTERHEAD_MAX_SHARE = 0.4;
+/** Tesseract's thresholding_method for the band: 2, Sauvola (adaptive); the page keeps 0 (Otsu). */
+const LETTERHEAD_THRESHOLDING = 2;
+/** A re-read line with no first-read line beside it is kept only when read this surely. */
+const LETTERHEAD_NEW_LINE_CONFIDENCE = 0.7;
+/** An amount with two decimals standing alone: an item or total line, below the letterhead. */
+const PRICE = /(?<![\d.,])\d{1,6}\.\d{2}(?![\d.])/;
 
 export interface OcrPoolOptions {
   /** Worker threads, each reading one image at a time (200-300 MB each on 8 MP pages). Default 1. */
@@ -76,6 +91,15 @@ export interface OcrPoolOptions {
    * 16 -> 16, company 9 -> 8, address 7 -> 5, at 2.2 times the OCR time per receipt.
    */
   secondRead?: boolean;
+  /**
+   * Narrow pages read as one block (receipts) are read once more in their top band, the letterhead
+   * (name, registration number, address): the page above its first price line (at most the top
+   * LETTERHEAD_MAX_SHARE), cropped, enlarged to `glyph` px glyphs (default LETTERHEAD_GLYPH) and read
+   * in `psm` (default 6) with tesseract's `thresholding` method (default 2, Sauvola); each band of
+   * its lines is taken from the read with the higher mean confidence (mergeReads), the rest of the
+   * page as first read. Default off (see LETTERHEAD_GLYPH for the figures).
+   */
+  letterhead?: boolean | { psm?: number; glyph?: number; thresholding?: number };
   /** Further tesseract parameters set on each worker (e.g. { user_defined_dpi: "300" }). */
   parameters?: Record<string, string>;
 }
@@ -174,6 +198,8 @@ export function createOcrPool(options: OcrPoolOptions = {}): OcrEngine {
               options.psm,
               options.enlarge,
               options.secondRead,
+              options.letterhead,
+              options.parameters,
             );
       reading.catch(() => undefined);
       job.resolve(await Promise.race([reading, stopped]));
@@ -275,6 +301,8 @@ async function recognizeLooked(
   psm?: number,
   enlarge = { below: MIN_GLYPH_HEIGHT, to: TARGET_GLYPH_HEIGHT },
   secondRead = false,
+  letterhead: OcrPoolOptions["letterhead"] = false,
+  parameters?: Record<string, string>,
 ): Promise<Result> {
   const grey = await prepare(image);
   const { width, height } = grey;
@@ -295,12 +323,12 @@ async function recognizeLooked(
   const mode = String(
     psm ?? (seen.columns && seen.glyphs >= DENSE_TEXT_GLYPHS ? PSM_AUTO : PSM_SINGLE_BLOCK),
   );
-  const readIn = async (psmOf: string, input: Buffer): Promise<Read> => {
+  const readIn = async (psmOf: string, input: Buffer, scale = 1 / factor): Promise<Read> => {
     const worker = await pending;
     halted.throwIfAborted();
     await worker.setParameters({ tessedit_pageseg_mode: psmOf as never });
     halted.throwIfAborted();
-    return read1(worker, input, page, 1 / factor);
+    return read1(worker, input, page, scale);
   };
   // On a narrow column (a receipt, a slide), one block (6) keeps a label and its amount on one line and
   // single column (4) reads letterheads' lines of mixed sizes better: both are read and each band of
@@ -315,34 +343,178 @@ async function recognizeLooked(
     if (!twice || first.lines.length === 0) return first;
     return mergeReads(first, await readIn(String(PSM_SINGLE_COLUMN), input));
   };
-  let input = grey.data;
-  let outW = width;
-  let outH = height;
-  if (factor > 1 || angle !== 0) {
-    let pipeline = sharp(grey.data);
-    if (factor > 1) {
-      outW = Math.round(width * factor);
-      outH = Math.round(height * factor);
-      pipeline = sharp(
-        await pipeline.resize(outW, outH, { kernel: "lanczos3" }).png({ compressionLevel: 1 }).toBuffer(),
-      );
-    }
-    if (angle !== 0) {
-      // sharp turns clockwise for positive angles: the text rose by `angle`, so it turns back by it.
-      const { data, info } = await pipeline
-        .rotate(angle, { background: "#ffffff" })
+  /** The region as given, enlarged by `by` and straightened, read in `psmOf`; boxes mapped back. */
+  const readRegion = async (region: Buffer, w: number, h: number, by: number, psmOf: string) => {
+    // The whole page in its own mode is read as readPage reads it (twice with secondRead).
+    const whole = region === grey.data && psmOf === mode;
+    let input = region;
+    const outW = Math.round(w * by);
+    const outH = Math.round(h * by);
+    if (by > 1)
+      input = await sharp(input)
+        .resize(outW, outH, { kernel: "lanczos3" })
         .png({ compressionLevel: 1 })
-        .toBuffer({ resolveWithObject: true });
-      input = data;
-      const back = unrotate(angle, info.width, info.height, outW, outH);
-      halted.throwIfAborted();
-      const { lines: _lines, ...read } = await readPage(input);
-      return { ...read, words: read.words.map((w) => ({ ...w, bbox: back(w.bbox, factor) })) };
+        .toBuffer();
+    if (angle === 0) {
+      if (whole) return readPage(input);
+      return readIn(psmOf, input, 1 / by);
     }
-    input = await pipeline.png({ compressionLevel: 1 }).toBuffer();
+    // sharp turns clockwise for positive angles: the text rose by `angle`, so it turns back by it.
+    const { data, info } = await sharp(input)
+      .rotate(angle, { background: "#ffffff" })
+      .png({ compressionLevel: 1 })
+      .toBuffer({ resolveWithObject: true });
+    const back = unrotate(angle, info.width, info.height, outW, outH);
+    halted.throwIfAborted();
+    const read = whole ? await readPage(data) : await readIn(psmOf, data, 1 / by);
+    const lines = read.lines.map((l) => ({ words: l.words.map((w) => ({ ...w, bbox: back(w.bbox, by) })) }));
+    return { ...read, lines, words: lines.flatMap((l) => l.words) };
+  };
+  const first = await readRegion(grey.data, width, height, factor, mode);
+  const band =
+    letterhead &&
+    psm === undefined &&
+    mode === String(PSM_SINGLE_BLOCK) &&
+    seen.lineGlyphs < NARROW_LINE_GLYPHS
+      ? letterheadBand(first.lines, height)
+      : undefined;
+  if (band === undefined) {
+    const { lines: _lines, ...read } = first;
+    return read;
   }
-  const { lines: _lines, ...read } = await readPage(input);
+  const {
+    glyph = LETTERHEAD_GLYPH,
+    psm: bandPsm = PSM_SINGLE_BLOCK,
+    thresholding = LETTERHEAD_THRESHOLDING,
+  } = letterhead === true ? {} : letterhead || {};
+  // The band's glyphs measured on the looked-at copy (the body's median can be smaller or larger).
+  const rows = Math.max(1, Math.min(small.info.height, Math.round(band.bottom * look)));
+  const bandLook = lookAtScan({
+    data: small.data.subarray(0, rows * small.info.width),
+    width: small.info.width,
+    height: rows,
+  });
+  const bandGlyph = bandLook.glyphHeight / look;
+  const by =
+    bandGlyph > 0
+      ? Math.max(
+          1,
+          Math.min(MAX_UPSCALE, glyph / bandGlyph, Math.sqrt(MAX_UPSCALED_PIXELS / (width * band.bottom))),
+        )
+      : factor;
+  const crop = await sharp(grey.data)
+    .extract({ left: 0, top: 0, width, height: band.bottom })
+    .png({ compressionLevel: 1 })
+    .toBuffer();
+  halted.throwIfAborted();
+  // Binarised by tesseract's adaptive (Sauvola) threshold for this read only: the crop alone, under the
+  // global Otsu threshold, splits a bold black name from the paper and drops the faint thermal print
+  // beside it (SROIE 001: only a handwritten name was read).
+  const worker = await pending;
+  halted.throwIfAborted();
+  await worker.setParameters({ thresholding_method: String(thresholding) as never });
+  let again: Read;
+  try {
+    again = await readRegion(crop, width, band.bottom, by, String(bandPsm));
+  } finally {
+    if (!halted.aborted)
+      await worker.setParameters({
+        thresholding_method: (parameters?.thresholding_method ?? "0") as never,
+      });
+  }
+  const { lines: _lines, ...read } = spliceLetterhead(first, band.lines, again, band.bottom);
   return read;
+}
+
+/**
+ * The letterhead band of a page read as one block: its leading lines down to (not including) the
+ * first line with a price (an item or total) or the first reaching below LETTERHEAD_MAX_SHARE of the
+ * page; `bottom` is that line's top (px). None when fewer than 2 lines would be in it.
+ */
+export function letterheadBand(
+  lines: ReadLine[],
+  pageHeight: number,
+): { lines: number; bottom: number } | undefined {
+  const limit = LETTERHEAD_MAX_SHARE * pageHeight;
+  let end = lines.length;
+  for (const [i, line] of lines.entries()) {
+    const y1 = Math.max(...line.words.map((w) => w.bbox[3]));
+    if (y1 > limit || PRICE.test(line.words.map((w) => w.text).join(" "))) {
+      end = i;
+      break;
+    }
+  }
+  if (end < 2) return undefined;
+  const next = lines[end];
+  const bottom = Math.round(
+    next
+      ? Math.min(...next.words.map((w) => w.bbox[1]))
+      : Math.min(limit, Math.max(...lines[end - 1]!.words.map((w) => w.bbox[3])) + 4),
+  );
+  const lastBottom = Math.max(...lines[end - 1]!.words.map((w) => w.bbox[3]));
+  return bottom > lastBottom - 2 && bottom > 0
+    ? { lines: end, bottom: Math.min(Math.round(pageHeight), bottom) }
+    : undefined;
+}
+
+/**
+ * The page as first read with its first `bandLines` lines (the letterhead) merged with a re-read of
+ * the band above `bottom` (mergeReads: per band of lines, the surer read). The re-read's lines that
+ * reach the crop's edge (cut glyphs) are dropped; the rest of the text is the first read's, as read.
+ */
+export function spliceLetterhead<R extends Result & { lines: ReadLine[] }>(
+  first: R,
+  bandLines: number,
+  again: R,
+  bottom: number,
+): R {
+  const head = first.lines.slice(0, bandLines);
+  const span = (l: ReadLine) => [
+    Math.min(...l.words.map((w) => w.bbox[1])),
+    Math.max(...l.words.map((w) => w.bbox[3])),
+  ];
+  const sure = (l: ReadLine) => {
+    const chars = l.words.reduce((n, w) => n + w.text.length, 0);
+    return l.words.reduce((n, w) => n + w.confidence * w.text.length, 0) / Math.max(1, chars);
+  };
+  // Lines of the re-read that the first read has nothing beside are rule lines and specks read as
+  // text, unless read with some confidence (a faint line the first read missed).
+  const whole = again.lines.filter((l) => {
+    const [y0, y1] = span(l) as [number, number];
+    if (y1 >= bottom - 1) return false;
+    const beside = head.some((h) => {
+      const [h0, h1] = span(h) as [number, number];
+      return Math.min(y1, h1) - Math.max(y0, h0) > 0;
+    });
+    return beside || sure(l) >= LETTERHEAD_NEW_LINE_CONFIDENCE;
+  });
+  const wordsOf = (lines: ReadLine[]) => lines.flatMap((l) => l.words);
+  const merged = mergeReads(
+    { ...first, lines: head, words: wordsOf(head) },
+    { ...again, lines: whole, words: wordsOf(whole) },
+  );
+  const tail = first.lines.slice(bandLines);
+  // The first read's text past its first `bandLines` non-empty lines, blank lines and all.
+  const textLines = first.text.split("\n");
+  let seen = 0;
+  let cut = textLines.length;
+  for (const [i, line] of textLines.entries()) {
+    if (seen === bandLines) {
+      cut = i;
+      break;
+    }
+    if (line.trim() !== "") seen++;
+  }
+  const rest = textLines.slice(cut).join("\n");
+  const lines = [...merged.lines, ...tail];
+  const words = wordsOf(lines);
+  return {
+    ...first,
+    text: tidy([merged.text, rest].filter((t) => t !== "").join("\n")),
+    words,
+    lines,
+    confidence: words.length ? words.reduce((n, w) => n + w.confidence, 0) / words.length : 0,
+  };
 }
 
 /**
