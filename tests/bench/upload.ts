@@ -3,10 +3,12 @@
  * server and to the distributed stack, files/s and peak memory, each against a baseline of bare
  * parallel HTTP PUTs of the same files, at the same concurrency, in the same run.
  *
- *   npm run bench -- tests/bench/upload.ts [files=100000] [concurrency=16] [all|embedded|distributed|gateway|radosgw]
+ *   npm run bench -- tests/bench/upload.ts [files=100000] [concurrency=16] [all|embedded|distributed|gateway|gateway-embedded|gateway-distributed|radosgw]
  *
  * - gateway: the upload into the gateway alone (issue 17 goal 4): the embedded baseline and the embedded
  *   gateway without workers, then the distributed pair (whose gateway has no workers either); no `serve` row.
+ *   gateway-embedded and gateway-distributed: one of those two pairs alone (to repeat a pair, or to run
+ *   two builds' pairs one after the other in one command).
  *
  * - Files: 1–4 KB of distinct text each, 1,000 per folder, two folder levels; generated into a
  *   temporary folder before anything is measured (the generation is timed, not counted).
@@ -63,11 +65,19 @@ if (
   N < 1 ||
   !Number.isInteger(C) ||
   C < 1 ||
-  !["all", "embedded", "distributed", "gateway", "radosgw"].includes(TARGETS) ||
+  ![
+    "all",
+    "embedded",
+    "distributed",
+    "gateway",
+    "gateway-embedded",
+    "gateway-distributed",
+    "radosgw",
+  ].includes(TARGETS) ||
   (TARGETS === "radosgw" && !RGW)
 ) {
   console.error(
-    "usage: npm run bench -- tests/bench/upload.ts [files=100000] [concurrency=16] [all|embedded|distributed|gateway|radosgw]\n" +
+    "usage: npm run bench -- tests/bench/upload.ts [files=100000] [concurrency=16] [all|embedded|distributed|gateway|gateway-embedded|gateway-distributed|radosgw]\n" +
       "radosgw needs RGW_URL (and RGW_ACCESS_KEY, RGW_SECRET_KEY): .ci/rgw-start.sh DIR prints it",
   );
   process.exit(2);
@@ -304,7 +314,7 @@ try {
   hasStateDir = await cliHasStateDir();
 
   // Embedded: baseline to the sink, then the CLI to `docfleet serve` (not for "gateway").
-  if (TARGETS === "all" || TARGETS === "embedded" || TARGETS === "gateway") {
+  if (["all", "embedded", "gateway", "gateway-embedded"].includes(TARGETS)) {
     const sinkDir = join(tmp, "sink");
     const sink = await startSink(sinkDir);
     cleanup.push(() => stopWithin(sink, 10_000));
@@ -354,7 +364,7 @@ try {
   }
 
   // Embedded gateway alone (no workers), against the same baseline: the upload path by itself.
-  if (TARGETS === "all" || TARGETS === "embedded" || TARGETS === "gateway") {
+  if (["all", "embedded", "gateway", "gateway-embedded"].includes(TARGETS)) {
     const gw = await startGatewayOnly(join(tmp, "embedded-gateway"));
     cleanup.push(() => stopWithin(gw, 30_000));
     const gBefore = await sample(gw.child);
@@ -375,7 +385,7 @@ try {
   }
 
   // Distributed: baseline PUTs to an s3rver bucket, then the CLI to a gateway over the same s3rver.
-  if (TARGETS === "all" || TARGETS === "distributed" || TARGETS === "gateway") {
+  if (["all", "distributed", "gateway", "gateway-distributed"].includes(TARGETS)) {
     const deployment: DistributedEnv = await distributedEnv("upbench");
     cleanup.push(() => deployment.close());
     const s3 = deployment.env.S3_ENDPOINT!;
@@ -552,5 +562,16 @@ console.log(
 for (const n of notes) console.log(n);
 const failed = rows.filter((r) => r.problem);
 for (const r of failed) console.error(`\n${r.target}: ${r.problem}`);
-const expectedRows = { all: 5, embedded: 3, distributed: 2, gateway: 4, radosgw: 2 }[TARGETS] ?? 5;
+const expectedRows =
+  (
+    {
+      all: 5,
+      embedded: 3,
+      distributed: 2,
+      gateway: 4,
+      "gateway-embedded": 2,
+      "gateway-distributed": 2,
+      radosgw: 2,
+    } as Record<string, number>
+  )[TARGETS] ?? 5;
 if (failed.length > 0 || rows.length < expectedRows) process.exitCode = 1;

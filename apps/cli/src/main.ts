@@ -243,7 +243,7 @@ export async function main(argv: string[]): Promise<number> {
         .argParser(int("concurrency", 1)),
     )
     .addOption(
-      new Option("--chunk-size <n>", "files per requestUploads/completeUploads call (at most 1000)")
+      new Option("--chunk-size <n>", "files per requestUploads/completeUploads call (at most 1000; a run starts at 32 and doubles up to it)")
         .default(UPLOAD_DEFAULTS.chunkSize)
         .argParser(int("chunk-size", 1)),
     )
