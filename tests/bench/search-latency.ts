@@ -25,7 +25,8 @@
  * not the production one.
  *
  * SEARCH_SHARED_BUFFERS_MB / SEARCH_BASELINE_SHARED_BUFFERS_MB (env): PGlite shared_buffers of the
- * current side (default: the adapter's, DOCFLEET_PGLITE_SHARED_BUFFERS_MB's default) and of the baseline
+ * current side (default: what `serve` picks when DOCFLEET_PGLITE_SHARED_BUFFERS_MB is unset, from the
+ * folder's size) and of the baseline
  * (default 128, PGlite's own: what the embedded database ran with before the setting existed).
  *
  * EXPLAIN_MS=<ms> (env): a current-side search slower than that has each of its statements run again
@@ -53,7 +54,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openPgliteDatabase } from "@docfleet/pipeline/adapters/database/pglite";
+import { autoSharedBuffersMb, openPgliteDatabase } from "@docfleet/pipeline/adapters/database/pglite";
 import { createBuiltinModels } from "@docfleet/pipeline/adapters/models/builtin/index";
 import type { IndexDocument, SearchMode, SearchQuery } from "@docfleet/pipeline/ports/search";
 import { mulberry32 as prng } from "../helpers/random.ts";
@@ -200,12 +201,12 @@ async function makeBatch(start: number, count: number, embed = true): Promise<In
 }
 
 const dir = DATA ?? mkdtempSync(join(tmpdir(), "docfleet-search-latency-"));
-// SEARCH_SHARED_BUFFERS_MB (env): the current side's PGlite shared_buffers (default: the adapter's);
+// SEARCH_SHARED_BUFFERS_MB (env): the current side's PGlite shared_buffers (default: serve's);
 // the baseline's is SEARCH_BASELINE_SHARED_BUFFERS_MB, default 128 (PGlite's own, what the embedded
 // database ran with before it was configurable), so a baseline run measures the code that was.
 const sharedMb = (v: string | undefined) => (v ? Number(v) : undefined);
 const db = await openPgliteDatabase(join(dir, "data"), {
-  sharedBuffersMb: sharedMb(process.env.SEARCH_SHARED_BUFFERS_MB),
+  sharedBuffersMb: sharedMb(process.env.SEARCH_SHARED_BUFFERS_MB) ?? autoSharedBuffersMb(join(dir, "data")),
 });
 // The statements of the current side's last search (EXPLAIN_MS), recorded by a wrapper around the database.
 const EXPLAIN_MS = process.env.EXPLAIN_MS ? Number(process.env.EXPLAIN_MS) : undefined;

@@ -45,10 +45,11 @@ export const baseEnvSchema = z.object({
   DATABASE_URL: z.string().url().optional(),
   DATABASE_POOL_SIZE: int(10, 1),
   /**
-   * Embedded database (PGlite): PostgreSQL's shared_buffers in MiB. Search at 100,000 documents wants
-   * its HNSW index and chunk rows cached (~0.8 GB there); the whole amount is resident from the start.
+   * Embedded database (PGlite): PostgreSQL's shared_buffers in MiB; unset: the data folder's size
+   * within 128..1024 (autoSharedBuffersMb). Search over a large archive wants its HNSW index and chunk
+   * rows cached; the whole amount is resident from the start.
    */
-  DOCFLEET_PGLITE_SHARED_BUFFERS_MB: z.coerce.number().int().min(16).max(2048).default(256),
+  DOCFLEET_PGLITE_SHARED_BUFFERS_MB: z.coerce.number().int().min(16).max(2048).optional(),
   /**
    * PostgreSQL server: `statement_timeout` of every connection (ms; 0: none), so no statement of a
    * request, transaction or worker runs on without bound (migrations lift it).

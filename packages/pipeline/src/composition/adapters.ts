@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from "pino";
-import { openPgliteDatabase } from "../adapters/database/pglite.ts";
+import { autoSharedBuffersMb, openPgliteDatabase } from "../adapters/database/pglite.ts";
 import { createBuiltinModels } from "../adapters/models/builtin/index.ts";
 import { LocalObjectStore } from "../adapters/objectstore/local.ts";
 import { MemoryQueue } from "../adapters/queue/memory.ts";
@@ -28,7 +28,9 @@ function unknownKind(port: string, cfg: { kind: string }): never {
 export async function createDatabase(cfg: AdapterConfig["database"]): Promise<Database> {
   switch (cfg.kind) {
     case "pglite":
-      return openPgliteDatabase(cfg.dir, { sharedBuffersMb: cfg.sharedBuffersMb });
+      return openPgliteDatabase(cfg.dir, {
+        sharedBuffersMb: cfg.sharedBuffersMb ?? autoSharedBuffersMb(cfg.dir),
+      });
     case "postgres": {
       const { openPostgresDatabase } = await import("../adapters/database/postgres.ts");
       return openPostgresDatabase({

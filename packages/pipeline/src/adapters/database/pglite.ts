@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { migrate, PrismaClient } from "@docfleet/schema";
 import { PGlite } from "@electric-sql/pglite";
@@ -9,13 +9,37 @@ import { closeTree } from "../owner-only.ts";
 
 export interface PgliteOptions {
   /**
-   * PostgreSQL's `shared_buffers` in MiB (DOCFLEET_PGLITE_SHARED_BUFFERS_MB; unset: PGlite's own 128).
+   * PostgreSQL's `shared_buffers` in MiB (DOCFLEET_PGLITE_SHARED_BUFFERS_MB, else autoSharedBuffersMb
+   * for serve's folder; unset here: PGlite's own 128).
    * A page outside it is read again through the WebAssembly file system on each access: most of a
    * vector search's time once the HNSW index and the chunk rows outgrow it (issue 17: ~0.8 GB at
    * 100,000 documents). The whole amount is resident from the start (measured: 256 takes ~125 MiB
    * more RSS than 128 on opening).
    */
   sharedBuffersMb?: number;
+}
+
+/**
+ * shared_buffers for a data folder when DOCFLEET_PGLITE_SHARED_BUFFERS_MB is unset: the size of its
+ * tables and indexes (`base/`), in 64 MiB steps, within PGlite's own 128 MiB and 1 GiB. A search walks
+ * the HNSW index and reads chunk rows all over the folder; with them cached, VECTOR and HYBRID searches
+ * took 0.40x the CPU at 50,000 documents (1 GiB against 128 MiB, issue 17). A small archive stays at 128.
+ */
+export function autoSharedBuffersMb(dataDir: string | undefined): number {
+  if (dataDir === undefined) return 128;
+  const mb = folderBytes(join(dataDir, "base")) / 2 ** 20;
+  return Math.min(1024, Math.max(128, Math.ceil(mb / 64) * 64));
+}
+
+function folderBytes(dir: string): number {
+  if (!existsSync(dir)) return 0;
+  let n = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) n += folderBytes(p);
+    else if (e.isFile()) n += statSync(p).size;
+  }
+  return n;
 }
 
 /**

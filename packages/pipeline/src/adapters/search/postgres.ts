@@ -68,9 +68,6 @@ interface PackedRow {
 const CANDIDATES = 200;
 /** Chunks fetched from the HNSW index per wanted document, so grouping by document still fills the list. */
 const CHUNKS_PER_DOC = 4;
-/** pgvector's default and largest hnsw.ef_search. */
-const EF_SEARCH_DEFAULT = 40;
-const EF_SEARCH_MAX = 1000;
 /** Upsert statement size: whole documents, about this many chunks (bounds parameter size, not round trips). */
 const UPSERT_CHUNKS = 1000;
 const FACET_SIZE = 10;
@@ -102,8 +99,6 @@ export class PostgresSearchIndex implements SearchIndex {
   /** Rows written since the last ANALYZE, and the tables' size then (see keepStatistics). */
   private writtenSinceAnalyze = 0;
   private rowsAtAnalyze = 0;
-  /** hnsw.ef_search last set on the embedded database's session (see efSearch). */
-  private ef: number | undefined;
 
   constructor(
     private readonly db: Database,
@@ -630,9 +625,10 @@ export class PostgresSearchIndex implements SearchIndex {
     let rows: Row[];
     if (this.pgvector) {
       // HNSW gives chunks in (about) distance order; take a few per wanted document, then group.
-      const chunks = n * CHUNKS_PER_DOC;
-      params.push(chunks);
-      await this.efSearch(Math.min(EF_SEARCH_MAX, Math.max(EF_SEARCH_DEFAULT, chunks)));
+      // hnsw.ef_search stays pgvector's 40 (the iterative scan walks on to the LIMIT): set as long
+      // as the chunks asked for, one wider walk took 1.24x the CPU per VECTOR search at 50,000
+      // documents for about the same recall (issue 17, search-latency bench).
+      params.push(n * CHUNKS_PER_DOC);
       const sql = `WITH near AS MATERIALIZED (
                SELECT c.document_id, c.chunk, c.category, c.batch_id, c.embedding <=> ${v}::vector AS distance
                FROM search_chunk c WHERE ${where} ORDER BY distance LIMIT $${params.length}
@@ -660,19 +656,6 @@ export class PostgresSearchIndex implements SearchIndex {
       category: r.category,
       batchId: r.batch_id,
     }));
-  }
-
-  /**
-   * Embedded: the HNSW walk's candidate list as long as the chunks the statement asks for, so one walk
-   * finds them. With pgvector's default (40) the iterative scan restarts the walk from its discarded
-   * candidates until the LIMIT is met: the same neighbours (recall@10 against brute force alike on the
-   * search-latency bench) for ~25 % more CPU (issue 17). PGlite has one session, so a session setting
-   * holds until changed; a pooled server keeps its own configuration.
-   */
-  private async efSearch(ef: number): Promise<void> {
-    if (this.db.kind !== "pglite" || this.ef === ef) return;
-    await this.db.exec(`SET hnsw.ef_search = ${Math.floor(ef)}`);
-    this.ef = ef;
   }
 
   /** Hits for a page: the chunk's text, and highlights for documents that matched by keyword. */
