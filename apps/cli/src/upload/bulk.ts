@@ -395,6 +395,15 @@ class BulkRun {
     return requestUploads;
   }
 
+  /** Whether `url` is on the gateway's own origin (the embedded local store's targets). */
+  private sameOrigin(url: string): boolean {
+    try {
+      return new URL(url).origin === new URL(this.opts.endpoint).origin;
+    } catch {
+      return false;
+    }
+  }
+
   /** Sends one file's bytes; answers its document id, or null when the file failed (recorded). */
   private async send(file: PendingFile, target: FormTarget): Promise<string | null> {
     const signal = this.controller.signal;
@@ -432,7 +441,7 @@ class BulkRun {
       try {
         await this.limiter.run(() =>
           withRetry(
-            () => postFile(t, file.path, file.name, signal, file.size),
+            () => postFile(t, file.path, file.name, signal, file.size, this.sameOrigin(t.url)),
             this.opts.retry,
             signal,
             (e, n, w) => this.retrying(e, n, w),
