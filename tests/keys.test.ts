@@ -1,9 +1,15 @@
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { ApiKeys, type Database, effectiveScopes, parseScopes, RequestError } from "@docfleet/pipeline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type TestDatabase, testDatabases } from "./helpers/db.ts";
 
-describe.each(testDatabases.map((make) => ({ make, name: make().name })))("API keys on $name", ({ make }) => {
+// `path`: Prisma's client, or the raw statements the services use (`ApiKeys` given the Database: verify,
+// touch and ensureTenant without Prisma, what `serve` runs before it answers).
+describe.each(
+  testDatabases.flatMap((make) =>
+    (["prisma", "raw"] as const).map((path) => ({ make, name: make().name, path })),
+  ),
+)("API keys on $name ($path)", ({ make, path }) => {
   let tdb: TestDatabase;
   let db: Database;
   let now = new Date("2026-01-01T00:00:00Z");
@@ -15,7 +21,7 @@ describe.each(testDatabases.map((make) => ({ make, name: make().name })))("API k
     tdb = make();
     db = await tdb.open();
     await db.migrate();
-    keys = new ApiKeys(db.prisma, () => now);
+    keys = new ApiKeys(db.prisma, () => now, path === "raw" ? db : undefined);
     tenantId = (await keys.tenantByName("acme", { create: true }))!.id;
     otherTenantId = (await keys.tenantByName("globex", { create: true }))!.id;
   });
@@ -135,6 +141,15 @@ describe.each(testDatabases.map((make) => ({ make, name: make().name })))("API k
     } finally {
       now = t0;
     }
+  });
+
+  it("ensures a tenant by id: created once, an existing one left as it is", async () => {
+    const id = randomUUID();
+    await keys.ensureTenant(id, "first");
+    await keys.ensureTenant(id, "second");
+    expect(await db.prisma.tenant.findMany({ where: { id }, select: { name: true } })).toEqual([
+      { name: "first" },
+    ]);
   });
 
   it("finds a tenant by name, creating it once", async () => {

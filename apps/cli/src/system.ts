@@ -77,7 +77,7 @@ export async function startSystem(deps: PipelineDeps, opts: ServeOptions): Promi
   // Bound before consuming: a taken METRICS_PORT stops the start before any message is taken.
   const metrics =
     !opts.gateway && opts.metrics
-      ? metricsServer(deps, opts.metrics.port, opts.metrics.host, app.services.outages)
+      ? metricsServer(deps, opts.metrics.port, opts.metrics.host, app.services.outages, () => app.ready())
       : undefined;
   const worker =
     opts.worker &&

@@ -31,7 +31,7 @@ export interface GatewayRoleOptions {
 
 /** The gateway as a role: its rate limiters from the composition root's factory, then listening. */
 export function gatewayRole(
-  app: { deps: PipelineDeps; services: Services },
+  app: { deps: PipelineDeps; services: Services; ready?: () => Promise<void> },
   o: GatewayRoleOptions,
 ): Role & { url: string; readonly gateway?: Gateway } {
   const allowAnonymous = o.allowAnonymous;
@@ -64,6 +64,8 @@ export function gatewayRole(
         rateLimiters: limiters,
         browser,
         console: o.console,
+        // `/ready` waits on what the application warms up after listening (Prisma's client).
+        ready: app.ready && (() => app.ready!()),
       });
       const listening = await gateway.listen(o.port, o.host);
       server = listening.server;

@@ -42,6 +42,13 @@ export interface Application {
   readonly webhooks?: WebhookDispatcher;
   /** Publishes what the outbox holds, re-queues after a restart of the in-memory queue, then starts `roles` in order. */
   start(roles?: readonly (Role | undefined)[]): Promise<void>;
+  /**
+   * Readiness of what `start` left warming up after the roles started: Prisma's client (its first
+   * query initialises its query compiler, ~0.8 s of CPU, so start-up runs only raw SQL and leaves
+   * it to after listening). Resolves once a Prisma query has answered; rejects while it fails (each
+   * call after a failure tries again). The gateway's `/ready` waits on it; `/health` is liveness only.
+   */
+  ready(): Promise<void>;
   /** Stops the roles (last started first), the relay, then closes every port. Idempotent. */
   stop(): Promise<void>;
 }
@@ -87,6 +94,19 @@ export async function createApplication(deps: PipelineDeps, opts: ApplicationOpt
 
   const started: Role[] = [];
   let stopping: Promise<void> | undefined;
+  // Prisma's first query, run after the roles started (not awaited by start): see `ready`.
+  let warm: Promise<void> | undefined;
+  let warmTimer: NodeJS.Timeout | undefined;
+  const warmUp = () => {
+    const w: Promise<void> = db.prisma.tenant.findFirst({ select: { id: true } }).then(
+      () => {},
+      (err: unknown) => {
+        if (warm === w) warm = undefined; // the next `ready` tries again
+        throw err;
+      },
+    );
+    return w;
+  };
   return {
     deps,
     services,
@@ -107,10 +127,26 @@ export async function createApplication(deps: PipelineDeps, opts: ApplicationOpt
         await role.start();
         started.push(role);
       }
+      // Shortly after listening, not at once: the client's initialisation holds the event loop for
+      // a few hundred ms at a time (wasm compile, schema), and the first probes are answered first.
+      warmTimer = setTimeout(() => {
+        warm ??= warmUp();
+        warm.catch((err: unknown) =>
+          log.error({ err }, "database client (Prisma) failed to initialise: /ready answers 503"),
+        );
+      }, WARM_UP_AFTER_MS);
+      warmTimer.unref();
+    },
+    ready() {
+      if (stopping) return Promise.reject(new Error("stopping"));
+      warm ??= warmUp();
+      return warm;
     },
     stop: () =>
       (stopping ??= (async () => {
+        clearTimeout(warmTimer);
         for (const role of started.splice(0).reverse()) await role.stop();
+        await warm?.catch(() => {}); // settled before the database closes under it
         services.outages.close(); // waiters for a dependency give up: nothing more will run
         await reconciler?.stop();
         await webhooks?.stop();
@@ -123,6 +159,9 @@ export async function createApplication(deps: PipelineDeps, opts: ApplicationOpt
       })()),
   };
 }
+
+/** How long after the roles started the application warms Prisma's client up (`Application.ready`). */
+const WARM_UP_AFTER_MS = 100;
 
 /** Closes every port of `deps` that holds a connection, a thread or a timer; a failure is logged, never thrown. */
 async function releaseDeps(deps: PipelineDeps): Promise<void> {

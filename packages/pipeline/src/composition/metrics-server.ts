@@ -19,6 +19,8 @@ export function metricsServer(
   port: number,
   host: string,
   outages?: Outages,
+  /** Also awaited by `/ready`: what the application warms up after starting (`Application.ready`). */
+  ready?: () => Promise<void>,
 ): MetricsServer {
   let server: Server | undefined;
   let url = "";
@@ -34,17 +36,19 @@ export function metricsServer(
         if (path === "/health") {
           send(200, { status: "ok", ...(outages ? { dependencies: outages.report() } : {}) });
         } else if (path === "/ready") {
-          if (!outages) return send(200, { status: "ready" });
-          outages.check().then(
-            (dependencies) => {
-              const down = Object.values(dependencies).some((d) => d?.status === "down");
-              send(down ? 503 : 200, { status: down ? "unavailable" : "ready", dependencies });
-            },
-            (err) => {
-              deps.log.warn({ err }, "readiness check failed");
-              send(503, { status: "unavailable" });
-            },
-          );
+          (ready?.() ?? Promise.resolve())
+            .then(() => outages?.check())
+            .then(
+              (dependencies) => {
+                if (!dependencies) return send(200, { status: "ready" });
+                const down = Object.values(dependencies).some((d) => d?.status === "down");
+                send(down ? 503 : 200, { status: down ? "unavailable" : "ready", dependencies });
+              },
+              (err) => {
+                deps.log.warn({ err }, "readiness check failed");
+                send(503, { status: "unavailable" });
+              },
+            );
         } else if (path === "/metrics" && deps.metrics) {
           deps.metrics.expose().then(
             ({ contentType, body }) => res.writeHead(200, { "content-type": contentType }).end(body),

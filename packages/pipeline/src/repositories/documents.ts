@@ -219,15 +219,22 @@ export function expiredLeases(db: Db, now: Date, limit: number) {
   });
 }
 
-/** One page (by id, after `cursor`) of every tenant's unfinished documents. */
-export function unfinishedPage(db: Db, cursor: string | undefined, take: number) {
-  return db.document.findMany({
-    where: { status: { in: ["QUEUED", "PROCESSING"] } },
-    select: { id: true, tenantId: true, stage: true },
-    orderBy: { id: "asc" },
-    take,
-    ...(cursor ? { cursor: { id: cursor }, skip: 1 } : {}),
-  });
+/**
+ * One page (by id, after `cursor`) of every tenant's unfinished documents. Raw SQL: `serve` runs it at
+ * start (re-queueing after a restart of the in-memory queue) before it answers, without initialising
+ * Prisma's client.
+ */
+export function unfinishedPage(
+  db: SqlQuery,
+  cursor: string | undefined,
+  take: number,
+): Promise<{ id: string; tenantId: string; stage: StageName | null }[]> {
+  return db.query(
+    `SELECT id, tenant_id AS "tenantId", stage::text AS stage FROM document
+     WHERE status IN ('QUEUED', 'PROCESSING') AND ($1::uuid IS NULL OR id > $1::uuid)
+     ORDER BY id LIMIT $2::int`,
+    [cursor ?? null, take],
+  );
 }
 
 /** Hits of a search, hydrated in one query and answered in the order of `ids` (missing ones skipped). */

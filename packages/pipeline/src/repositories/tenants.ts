@@ -1,8 +1,20 @@
 import type { Db } from "./db.ts";
+import type { SqlQuery } from "./transition.ts";
 
 /** The tenant with this id, created with `name` when missing. */
 export function ensure(db: Db, id: string, name: string) {
   return db.tenant.upsert({ where: { id }, create: { id, name }, update: {} });
+}
+
+/**
+ * {@link ensure} in raw SQL (`Database.query`): what `serve`'s start-up runs for the local tenant,
+ * without initialising Prisma's client. An existing tenant is left as it is (its name included).
+ */
+export async function ensureRaw(db: SqlQuery, id: string, name: string): Promise<void> {
+  await db.query("INSERT INTO tenant (id, name) VALUES ($1::uuid, $2::text) ON CONFLICT (id) DO NOTHING", [
+    id,
+    name,
+  ]);
 }
 
 export function findById(db: Db, id: string) {

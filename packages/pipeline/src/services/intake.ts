@@ -60,8 +60,12 @@ export class IntakeService {
   constructor(private readonly r: Resources) {}
 
   /** The tenant with this id, created with `name` when missing (the embedded mode's local tenant). */
-  ensureTenant(id: string, name: string) {
-    return tenants.ensure(this.r.prisma, id, name);
+  /**
+   * The tenant with this id, created with `name` when missing (an existing one is left as it is). Raw
+   * SQL: `serve` runs it for the local tenant before it answers, without initialising Prisma's client.
+   */
+  ensureTenant(id: string, name: string): Promise<void> {
+    return tenants.ensureRaw(this.r.deps.db, id, name);
   }
 
   async createBatch(tenantId: string, input: { name: string; categories?: string[] | null }): Promise<Batch> {

@@ -4,6 +4,7 @@ import { RequestError } from "../domain/errors.ts";
 import { isUuid } from "../domain/ids.ts";
 import * as keys from "../repositories/keys.ts";
 import * as tenants from "../repositories/tenants.ts";
+import type { SqlQuery } from "../repositories/transition.ts";
 
 /**
  * API keys: `dfk_` + 32 random bytes in base64url. Only the sha256 of a key is stored (with its first
@@ -86,12 +87,15 @@ export function bearerSecret(authorization: string | null | undefined): string |
 
 /**
  * Creates, lists, revokes and verifies API keys. Works on the unscoped client: a key is looked up
- * before anyone knows its tenant.
+ * before anyone knows its tenant. With `sql` (the application's `Database`), `verify` and
+ * `ensureTenant` run raw statements instead of Prisma's: every request checks a key, and `serve`
+ * checks its admin key before it answers, where Prisma's first query would initialise its client.
  */
 export class ApiKeys {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly now: () => Date = () => new Date(),
+    private readonly sql?: SqlQuery,
   ) {}
 
   /**
@@ -168,14 +172,18 @@ export class ApiKeys {
   async verify(authorization: string | null | undefined): Promise<Verification> {
     const secret = bearerSecret(authorization);
     if (typeof secret !== "string") return { ok: false, reason: secret.reason };
-    const row = await keys.findByHash(this.prisma, hashKey(secret));
+    const hash = hashKey(secret);
+    const row = this.sql
+      ? await keys.findByHashRaw(this.sql, hash)
+      : await keys.findByHash(this.prisma, hash);
     if (!row) return { ok: false, reason: "unknown" };
     const now = this.now();
     const failure = refusal(row, now);
     if (failure) return { ok: false, reason: failure };
     if (!row.lastUsedAt || now.getTime() - row.lastUsedAt.getTime() >= TOUCH_EVERY_MS) {
       // Guarded: of concurrent requests, one writes.
-      await keys.touch(this.prisma, row.id, now, TOUCH_EVERY_MS);
+      if (this.sql) await keys.touchRaw(this.sql, row.id, now, TOUCH_EVERY_MS);
+      else await keys.touch(this.prisma, row.id, now, TOUCH_EVERY_MS);
     }
     return {
       ok: true,
@@ -201,7 +209,8 @@ export class ApiKeys {
 
   /** The tenant with this id, created with `name` when missing. */
   async ensureTenant(id: string, name: string): Promise<void> {
-    await tenants.ensure(this.prisma, id, name);
+    if (this.sql) await tenants.ensureRaw(this.sql, id, name);
+    else await tenants.ensure(this.prisma, id, name);
   }
 
   /**

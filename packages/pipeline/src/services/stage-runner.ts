@@ -606,7 +606,7 @@ export class StageRunner {
     let count = 0;
     let cursor: string | undefined;
     for (;;) {
-      const page = await documents.unfinishedPage(this.r.prisma, cursor, 1000);
+      const page = await documents.unfinishedPage(this.r.deps.db, cursor, 1000);
       if (page.length === 0) return count;
       for (const d of page) {
         if (d.stage)
