@@ -1,8 +1,8 @@
 /**
  * Peak memory of `docfleet upload` against the number of files (issue 17 goal 4: "peak RSS flat at
  * 500K files"), with a stub gateway so that only the CLI's own state grows: the stub answers
- * createBatch, batch, requestUploads (every file UPLOAD, its target the stub's /objects/upload) and
- * completeUploads (QUEUED), and drops the bytes it is sent. No database, no store: what the run costs is
+ * createBatch, batch, requestUploads (every file UPLOAD, its target the stub's /objects/upload),
+ * completeUploads (QUEUED) and the closing batch counts, and drops the bytes it is sent. No database, no store: what the run costs is
  * the CLI's walk, hashing, manifest, requests and bookkeeping.
  *
  *   node --import tsx tests/bench/upload-rss.ts <counts, e.g. 10000,100000,500000> [concurrency=16] [--dir D]
@@ -53,7 +53,11 @@ function stubGateway() {
       let data: unknown;
       if (op === "CreateBatch") data = { createBatch: { id: randomUUID() } };
       else if (op === "CheckBatch") data = { batch: { id: variables.id } };
-      else if (op === "RequestUploads") {
+      else if (op === "BatchCounts") {
+        // The CLI's closing summary: every file it sent, queued.
+        const counts = { total: uploads, pendingUpload: 0, queued: uploads, processing: 0 };
+        data = { batch: { counts: { ...counts, completed: 0, failed: 0, needsReview: 0, done: 0 } } };
+      } else if (op === "RequestUploads") {
         const files = variables.files as { name: string }[];
         data = {
           requestUploads: files.map((f) => ({
