@@ -242,6 +242,29 @@ describe("docfleet upload: errors people meet", () => {
     expect(uploadExitCode(s)).toBe(4);
   });
 
+  it("the same bytes under several names, registered in different chunks: one document, the rest duplicates", async () => {
+    // One file per chunk and three chunks in flight: a later chunk registers the content while the first
+    // document is still PENDING_UPLOAD, which the gateway answers with that document's target (a rerun's
+    // resume); the CLI must count it a duplicate, not send and count the one document twice.
+    const src = join(dir, "twins");
+    await mkdir(src, { recursive: true });
+    for (let i = 0; i < 8; i++) await writeFile(join(src, `twin-${i}.txt`), "the very same bytes\n");
+    await writeFile(join(src, "other.txt"), "different bytes\n");
+    const s = await upload(new GatewayClient(gateway.url), {
+      ...UPLOAD_DEFAULTS,
+      sources: await resolveSources([src]),
+      endpoint: gateway.url,
+      stateDir: join(dir, "state-twins"),
+      chunkSize: 1,
+      wait: false,
+      progress: null,
+    });
+    expect([s.files, s.uploaded, s.duplicates, s.uploadFailed.length]).toEqual([9, 2, 7, 0]);
+    expect(s.totals.queued).toBe(2);
+    const docs = await batchDocuments(gateway.url, s.batchId);
+    expect(docs.map((d) => d.size).sort()).toEqual([16, 20]);
+  });
+
   it("globs, include and exclude pick the files; --dry-run lists them and contacts nobody", async () => {
     const src = join(dir, "mixed");
     await mkdir(join(src, "keep"), { recursive: true });

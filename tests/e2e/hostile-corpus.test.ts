@@ -221,10 +221,12 @@ describe("hostile corpus", () => {
       .filter((e) => e.isFile())
       .map((e) => join(e.parentPath, e.name).slice(join(dir, "data", "objects").length + 1));
     const strays = stored.filter((path) => {
-      // The local store's own bookkeeping mirrors the same keys: content types (.types/) and sealed
-      // upload keys (.sealed/); they follow the same rule.
+      // The local store's own bookkeeping mirrors the same keys: content types (.types/), sealed
+      // upload keys (.<artifact>.sealed beside the artifact; .sealed/ in earlier versions); they
+      // follow the same rule.
       const p = path.replace(/^\.(types|sealed)\//, "");
-      const [, id, artifact, ...rest] = p.split("/");
+      const [, id, stored, ...rest] = p.split("/");
+      const artifact = stored!.replace(/^\.(.+)\.sealed$/, "$1");
       return !(
         ids.has(id!) &&
         rest.length === 0 &&

@@ -353,7 +353,17 @@ class BulkRun {
         m: file.mtimeMs,
         h: file.sha256,
       };
-      if (a.status === "UPLOAD" && a.documentId && a.target) {
+      // The gateway answers a content it holds PENDING_UPLOAD with that document's target again (a rerun
+      // resuming it). When that document is another file of this run still in flight (the same bytes
+      // under another name, registered by an earlier chunk), this file is a duplicate of it, as it is
+      // when both are in one request: sending it would count one document twice and lose this name.
+      const twin =
+        a.status === "UPLOAD" && a.documentId ? this.manifest.state.pending.get(a.documentId) : undefined;
+      if (twin && twin.path !== file.path) {
+        this.manifest.write({ ...line, o: "DUPLICATE", d: a.documentId ?? undefined });
+        this.result.duplicates++;
+        this.progress(file.size);
+      } else if (a.status === "UPLOAD" && a.documentId && a.target) {
         this.manifest.write({ ...line, o: "UPLOAD", d: a.documentId });
         const pending = this.manifest.state.pending.get(a.documentId)!;
         sends.push(this.send(pending, a.target));
