@@ -18,7 +18,6 @@ export interface BufferedResponse {
   headers: { get(name: string): string | null };
   body: Buffer;
   text(): Promise<string>;
-  arrayBuffer(): Promise<ArrayBuffer>;
 }
 
 export interface BufferedRequest {
@@ -109,8 +108,6 @@ export function requestBuffered(url: string, init: BufferedRequest): Promise<Buf
               headers: headerGetter(res.headers),
               body: buf,
               text: async () => buf.toString("utf8"),
-              arrayBuffer: async () =>
-                buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer,
             }),
           );
         });

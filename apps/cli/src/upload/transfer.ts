@@ -91,34 +91,33 @@ export async function postFile(
   keepAlive = false,
 ): Promise<void> {
   const fileName = name.split("/").pop() ?? "file";
+  const what = `upload of ${name}`;
+  let init: RequestInit;
   if (size !== undefined && size <= BUFFERED_FORM_BYTES) {
     // A small file is read with blocking calls: four system calls on the main thread cost less than
     // readFile's four round trips through the thread pool, which a bulk upload pays for every file.
     const bytes = size <= SYNC_READ_BYTES ? readFileSync(path) : await readFile(path);
     if (bytes.length !== size)
       throw new RefusedError(
-        `upload of ${name}: the file changed since it was read (${size} bytes, now ${bytes.length})`,
+        `${what}: the file changed since it was read (${size} bytes, now ${bytes.length})`,
         0,
       );
     const { body, contentType } = formBody(target.fields, fileName, bytes);
     const headers = { "content-type": contentType };
     if (keepAlive) {
-      await sendBuffered(target.url, { method: "POST", body, headers, signal }, `upload of ${name}`);
+      await sendBuffered(target.url, { method: "POST", body, headers, signal }, what);
       return;
     }
     // The same bytes as a plain Uint8Array view (what fetch's types take), not a copy.
     const view = new Uint8Array(body.buffer as ArrayBuffer, body.byteOffset, body.byteLength);
-    await send(target.url, { method: "POST", body: view, headers, signal }, `upload of ${name}`, (res) =>
-      res.arrayBuffer(),
-    );
-    return;
+    init = { method: "POST", body: view, headers, signal };
+  } else {
+    const form = new FormData();
+    for (const f of target.fields) form.append(f.name, f.value);
+    form.append("file", await openAsBlob(path), fileName);
+    init = { method: "POST", body: form, signal };
   }
-  const form = new FormData();
-  for (const f of target.fields) form.append(f.name, f.value);
-  form.append("file", await openAsBlob(path), fileName);
-  await send(target.url, { method: "POST", body: form, signal }, `upload of ${name}`, (res) =>
-    res.arrayBuffer(),
-  );
+  await send(target.url, init, what, (res) => res.arrayBuffer());
 }
 
 /**
