@@ -265,6 +265,38 @@ describe("docfleet upload: errors people meet", () => {
     expect(docs.map((d) => d.size).sort()).toEqual([16, 20]);
   });
 
+  it("files queued by a run killed before it recorded so are done on the rerun, not left pending", async () => {
+    // A SIGKILL within the manifest's flush interval loses the last `u` and `q` lines: the documents are queued at
+    // the gateway, the manifest still holds them pending. The rerun registers them again, the gateway
+    // answers "already in this batch", and they must leave the pending set (pendingLeft 0, manifest done).
+    const src = join(dir, "lost-q");
+    await writeFiles(src, 6);
+    const opts: UploadOptions = {
+      ...UPLOAD_DEFAULTS,
+      sources: await resolveSources([src]),
+      endpoint: gateway.url,
+      stateDir: join(dir, "state-lost-q"),
+      wait: false,
+      progress: null,
+    };
+    const first = await upload(new GatewayClient(gateway.url), opts);
+    expect([first.uploaded, first.pendingLeft]).toEqual([6, 0]);
+    const done = first.manifest;
+    const kept = (await readFile(done, "utf8")).split("\n").filter((l) => !/^\{"t":"[quw]"/.test(l));
+    await writeFile(done.replace(/\.done\.jsonl$/, ".jsonl"), kept.join("\n"));
+    await unlink(done);
+    const again = await upload(new GatewayClient(gateway.url), opts);
+    expect([again.batchId, again.resumed, again.uploaded, again.inBatch]).toEqual([
+      first.batchId,
+      true,
+      0,
+      6,
+    ]);
+    expect(again.pendingLeft).toBe(0);
+    expect(again.manifest).toMatch(/\.done\.jsonl$/);
+    expect(await batchDocuments(gateway.url, first.batchId)).toHaveLength(6);
+  });
+
   it("globs, include and exclude pick the files; --dry-run lists them and contacts nobody", async () => {
     const src = join(dir, "mixed");
     await mkdir(join(src, "keep"), { recursive: true });

@@ -162,6 +162,23 @@ describe("Manifest", () => {
     await m.close();
   });
 
+  it("drops a pending file the gateway reports already in the batch (its `q` line lost to a crash)", async () => {
+    const m = await createWith([
+      reg("lost.pdf", "UPLOAD", { d: "d7" }),
+      { t: "u", d: "d7" },
+      reg("twin.pdf", "UPLOAD", { d: "d8" }),
+      // the next run: lost.pdf's document was queued, twin.pdf's content is another file's
+      reg("lost.pdf", "IN_BATCH", { d: "d7" }),
+      reg("twin.pdf", "DUPLICATE", { d: "d0" }),
+    ]);
+    expect(m.state.pending.size).toBe(0);
+    expect(m.state.pendingByFp.size).toBe(0);
+    expect(m.state.done.has(fpOf("lost.pdf"))).toBe(true);
+    expect(m.state.totals).toMatchObject({ inBatch: 1, duplicates: 1, queued: 0 });
+    await m.close();
+    expect(plain(await Manifest.read(m.path))).toEqual(plain(m.state));
+  });
+
   it("reads back the state it wrote", async () => {
     const m = await createWith(LINES);
     await m.close();

@@ -137,6 +137,14 @@ export function apply(state: ManifestState, line: Line): void {
         return;
       }
       state.done.add(fp);
+      // A file an earlier run registered (pending) whose document the gateway now reports held: the run
+      // that queued it was killed before its `q` line reached the file. It is done, not pending.
+      const key = fpKey(fp);
+      const pendingId = state.pendingByFp.get(key);
+      if (pendingId !== undefined) {
+        state.pendingByFp.delete(key);
+        if (state.pending.get(pendingId)?.path === line.p) state.pending.delete(pendingId);
+      }
       if (line.o === "DUPLICATE") state.totals.duplicates++;
       else if (line.o === "IN_BATCH") state.totals.inBatch++;
       else {
