@@ -149,6 +149,17 @@ export interface ObjectStore {
    * ObjectNotFoundError when nothing is at `from`.
    */
   promoteUpload(from: string, to: string): Promise<void>;
+  /**
+   * True where reading an upload's size costs a request to the store (S3: a HEAD per object) and the
+   * store holds every upload to its announced size itself: a single upload through the target's policy
+   * (`content-length-range` of exactly that size: S3 and radosgw refuse any other), a multipart one
+   * through `completeMultipartUpload`'s check of the joined size. completeUploads then promotes without
+   * reading the size first (one request per file less). Bytes of another size that got there all the
+   * same (a store that ignores POST policies, such as the s3rver test double) fail the document in
+   * parse: its sha256 check (CHECKSUM_MISMATCH, "upload the file again"). Absent (the local store,
+   * where a stat is one system call): completeUploads reads the size and answers SIZE_MISMATCH.
+   */
+  readonly uploadSizesHeld?: boolean;
   /** Size of the object, or null when it does not exist. */
   stat(key: string): Promise<ObjectInfo | null>;
   /** The whole object. Throws ObjectNotFoundError when absent. */

@@ -1,8 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, vi } from "vitest";
+import { objectKeys } from "../domain/context.ts";
 import { RequestError } from "../domain/errors.ts";
 import { EventType, stageMessage } from "../domain/messages.ts";
 import type { PipelineEvent } from "../ports/event-bus.ts";
+import type { ObjectStore } from "../ports/object-store.ts";
+import { createServices } from "./index.ts";
 import type { FileRequest } from "./intake.ts";
 import { counters, createTenant, outboxFor, sha256, serviceTest as test } from "./test-resources.ts";
 
@@ -247,6 +250,40 @@ describe("IntakeService.completeUploads", () => {
     } finally {
       unsubscribe();
     }
+  });
+
+  test("a store that holds upload sizes itself (S3) is not asked an upload's size: promoted unread, an absent upload NOT_UPLOADED", async ({
+    env,
+    tenantId,
+  }) => {
+    // The service env's local store, as S3 declares itself (ObjectStore.uploadSizesHeld), with its stats counted.
+    const statted: string[] = [];
+    const store = env.deps.store;
+    const held: ObjectStore = new Proxy(store, {
+      get(target, prop) {
+        if (prop === "uploadSizesHeld") return true;
+        if (prop === "stat")
+          return (key: string) => {
+            statted.push(key);
+            return target.stat(key);
+          };
+        const value = Reflect.get(target, prop, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const { intake } = createServices({ ...env.deps, store: held });
+    const batch = await intake.createBatch(tenantId, { name: "held" });
+    const out = await intake.requestUploads(tenantId, batch.id, [file("one"), file("two")]);
+    const [sent, missing] = out.map((o) => (o.status === "UPLOAD" ? o.document : null));
+    await store.put(objectKeys.upload(tenantId, sent!.id), "one");
+    expect(await intake.completeUploads(tenantId, [sent!.id, missing!.id])).toMatchObject([
+      { documentId: sent!.id, status: "QUEUED" },
+      { documentId: missing!.id, status: "NOT_UPLOADED" },
+    ]);
+    // No upload key was statted: only the absent one's original, after its promotion found nothing.
+    expect(statted).toEqual([missing!.objectKey]);
+    expect((await store.get(sent!.objectKey)).toString()).toBe("one");
+    expect(await store.stat(objectKeys.upload(tenantId, sent!.id))).toBeNull();
   });
 
   test("never completes another tenant's document", async ({ env, tenantId }) => {

@@ -208,9 +208,9 @@ export class IntakeService {
   }
 
   /**
-   * Checks that each document's upload exists with the announced size and moves it to the document's
-   * original (`promoteUpload`: from then on no upload target reaches the bytes the pipeline verifies
-   * and serves), then queues all good ones in one transaction (documents QUEUED + outbox rows). An
+   * Checks that each document's upload exists with the announced size (where the store does not hold
+   * sizes itself: ObjectStore.uploadSizesHeld) and moves it to the document's original (`promoteUpload`:
+   * from then on no upload target reaches the bytes the pipeline verifies and serves), then queues all good ones in one transaction (documents QUEUED + outbox rows). An
    * upload of another size is deleted (SIZE_MISMATCH: upload again). Bytes docfleet put at the original
    * itself count as uploaded. Idempotent.
    */
@@ -228,7 +228,9 @@ export class IntakeService {
         if (!doc) return { documentId, status: "NOT_FOUND" };
         if (doc.status !== "PENDING_UPLOAD") return { documentId, status: "ALREADY_QUEUED" };
         const { store } = this.r.deps;
-        const upload = await store.stat(uploadKey(doc));
+        // Where the store holds upload sizes itself and a stat is a request (S3), promoted unread: an
+        // absent upload still reads as ObjectNotFoundError below (ObjectStore.uploadSizesHeld).
+        const upload = store.uploadSizesHeld ? { size: doc.size } : await store.stat(uploadKey(doc));
         if (upload && upload.size !== doc.size) {
           await store.delete(uploadKey(doc));
           return {

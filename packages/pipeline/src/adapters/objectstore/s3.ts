@@ -85,6 +85,8 @@ export class S3ObjectStore implements ObjectStore {
   private readonly region: string;
   private readonly corsOrigins: readonly string[];
   private readonly maxUploadBytes: number | undefined;
+  /** The POST policy holds each upload's size (ObjectStore.uploadSizesHeld): no HEAD before a promotion. */
+  readonly uploadSizesHeld = true;
 
   constructor(opts: S3ObjectStoreOptions) {
     this.bucket = opts.bucket;
