@@ -168,17 +168,8 @@ export async function main(argv: string[]): Promise<number> {
     )
     .addOption(understandConcurrencyOption())
     .option("--no-relay", "leave the outbox to other processes (e.g. `docfleet relay`)")
-    .addOption(
-      new Option("--metrics-port <n>", "port of /metrics and /health (0: any free port; default 9464)")
-        .env("METRICS_PORT")
-        .argParser(int("metrics-port", 0)),
-    )
-    .addOption(
-      new Option(
-        "--metrics-host <address>",
-        "address /metrics and /health listen on (default 127.0.0.1; 0.0.0.0 for a scraper on another host)",
-      ).env("METRICS_HOST"),
-    )
+    .addOption(metricsPortOption())
+    .addOption(metricsHostOption())
     .action(async (o) => {
       const server = await import("./commands/server.ts");
       const { system, roles } = await server.worker(o);
@@ -197,17 +188,8 @@ export async function main(argv: string[]): Promise<number> {
         .default(100)
         .argParser(int("poll-ms", 10)),
     )
-    .addOption(
-      new Option("--metrics-port <n>", "port of /metrics and /health (0: any free port; default 9464)")
-        .env("METRICS_PORT")
-        .argParser(int("metrics-port", 0)),
-    )
-    .addOption(
-      new Option(
-        "--metrics-host <address>",
-        "address /metrics and /health listen on (default 127.0.0.1; 0.0.0.0 for a scraper on another host)",
-      ).env("METRICS_HOST"),
-    )
+    .addOption(metricsPortOption())
+    .addOption(metricsHostOption())
     .action(async (o) => {
       const server = await import("./commands/server.ts");
       const system = await server.relay(o);
@@ -243,7 +225,10 @@ export async function main(argv: string[]): Promise<number> {
         .argParser(int("concurrency", 1)),
     )
     .addOption(
-      new Option("--chunk-size <n>", "files per requestUploads/completeUploads call (at most 1000; a run starts at 32 and doubles up to it)")
+      new Option(
+        "--chunk-size <n>",
+        "files per requestUploads/completeUploads call (at most 1000; a run starts at 32 and doubles up to it)",
+      )
         .default(UPLOAD_DEFAULTS.chunkSize)
         .argParser(int("chunk-size", 1)),
     )
@@ -811,6 +796,19 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`docfleet: unexpected error: ${(err as Error)?.stack ?? err}\n`);
     return ExitCode.INTERNAL;
   }
+}
+
+function metricsPortOption(): Option {
+  return new Option("--metrics-port <n>", "port of /metrics and /health (0: any free port; default 9464)")
+    .env("METRICS_PORT")
+    .argParser(int("metrics-port", 0));
+}
+
+function metricsHostOption(): Option {
+  return new Option(
+    "--metrics-host <address>",
+    "address /metrics and /health listen on (default 127.0.0.1; 0.0.0.0 for a scraper on another host)",
+  ).env("METRICS_HOST");
 }
 
 function understandConcurrencyOption(): Option {
