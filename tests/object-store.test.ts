@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -99,6 +99,38 @@ describe("local object store seals", () => {
         served.closeAllConnections();
         await new Promise((r) => served.close(r));
       }
+    } finally {
+      await fx.close();
+    }
+  });
+
+  it("makes each seal a hard link to the seal file it made last (no new file per seal); that one deleted, another starts", async () => {
+    const fx = await localFixture();
+    try {
+      await fx.store.setup();
+      const body = Buffer.from("sealed bytes");
+      const seal = (doc: string) => join(fx.root, "t", doc, ".upload.sealed");
+      const targets = [];
+      for (const doc of ["a", "b", "c", "d"]) {
+        const t = await fx.store.createUploadTarget(`t/${doc}/upload`, { maxSize: 100, ttlSeconds: 60 });
+        expect((await postUpload(t, body)).status).toBeLessThan(300);
+        targets.push(t);
+      }
+      await fx.store.promoteUpload("t/a/upload", "t/a/original");
+      await fx.store.promoteUpload("t/b/upload", "t/b/original");
+      const [a, b] = [await stat(seal("a")), await stat(seal("b"))];
+      expect(b.ino).toBe(a.ino);
+      expect(b.nlink).toBe(2);
+      // The document whose seal the others link to is deleted: the next seal is a file of its own, and holds.
+      await fx.store.deletePrefix("t/a/");
+      await fx.store.promoteUpload("t/c/upload", "t/c/original");
+      await fx.store.promoteUpload("t/d/upload", "t/d/original");
+      expect((await stat(seal("b"))).nlink).toBe(1);
+      const [c, d] = [await stat(seal("c")), await stat(seal("d"))];
+      expect(d.ino).toBe(c.ino);
+      expect(c.nlink).toBe(2);
+      for (const t of targets.slice(1)) expect((await postUpload(t, body)).status).toBe(409);
+      expect(await fx.store.list("t/")).toEqual(["t/b/original", "t/c/original", "t/d/original"]);
     } finally {
       await fx.close();
     }
