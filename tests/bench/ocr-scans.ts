@@ -16,7 +16,8 @@
  * skipped, deskew, small text enlarged before the one read, PSM 3 for columns else 6); psm3 / psm4 /
  * psm6 (looked at first, that PSM on every page); enlarge-B-T (the default with glyphs under B px
  * enlarged to T px); twice (narrow PSM 6 pages read again as PSM 4 and merged, glyphs under 18 px
- * enlarged to 26 px: createOcrPool's secondRead).
+ * enlarged to 26 px: createOcrPool's secondRead); unfiltered (the default without the blur of narrow
+ * one-block pages, NARROW_BLUR: createOcrPool's filter {}).
  * Prints per set and config: pages, token recall (mean), precision (share of read tokens that are
  * the page's), OCR seconds per page; with --files one line per page.
  */
@@ -75,13 +76,15 @@ for (const name of configNames) {
       ? createOcrPool({ preprocess: false })
       : name === "auto"
         ? createOcrPool()
-        : name === "twice"
-          ? createOcrPool({ secondRead: true, enlarge: { below: 18, to: 26 } })
-          : name.startsWith("enlarge")
-            ? createOcrPool({
-                enlarge: { below: Number(name.split("-")[1]), to: Number(name.split("-")[2]) },
-              })
-            : createOcrPool({ psm: Number(name.replace("psm", "")) }),
+        : name === "unfiltered"
+          ? createOcrPool({ filter: {} })
+          : name === "twice"
+            ? createOcrPool({ secondRead: true, enlarge: { below: 18, to: 26 } })
+            : name.startsWith("enlarge")
+              ? createOcrPool({
+                  enlarge: { below: Number(name.split("-")[1]), to: Number(name.split("-")[2]) },
+                })
+              : createOcrPool({ psm: Number(name.replace("psm", "")) }),
   );
 }
 

@@ -171,6 +171,27 @@ describe("createOcrPool", () => {
     }
   });
 
+  it("reads a narrow column (a receipt) with the default softening and without it (filter {}); filters reach tesseract", async () => {
+    const receipt = textImage(["KEDAI RUNCIT MAJU", "RICE 2 12.00", "TOTAL 12.00", "CASH 20.00"], 420);
+    const given = createOcrPool({ filter: {} });
+    const smeared = createOcrPool({ filter: { blur: 9 } });
+    try {
+      const [soft, asGiven, blurred] = await Promise.all([
+        pool.recognize(receipt, 1),
+        given.recognize(receipt, 1),
+        smeared.recognize(receipt, 1),
+      ]);
+      for (const read of [soft, asGiven]) {
+        expect(read.text).toContain("KEDAI RUNCIT MAJU");
+        expect(read.text).toContain("TOTAL 12.00");
+      }
+      // the filter reaches tesseract: a blur of 9 px leaves nothing readable of the same page
+      expect(blurred.text).not.toContain("TOTAL 12.00");
+    } finally {
+      await Promise.all([given.close(), smeared.close()]);
+    }
+  });
+
   it("fails requests after close", async () => {
     const closed = createOcrPool();
     await closed.close();

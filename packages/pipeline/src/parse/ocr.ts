@@ -1,5 +1,5 @@
 import { createRequire } from "node:module";
-import sharp from "sharp";
+import sharp, { type Sharp } from "sharp";
 import { createWorker, type Page, type Worker } from "tesseract.js";
 import { DocumentError, FailureCode } from "../domain/errors.ts";
 import { lookAtScan, MIN_GLYPHS } from "./scan-prep.ts";
@@ -31,6 +31,16 @@ const DENSE_TEXT_GLYPHS = 300;
  * no recall (ocr-scans.ts tune: bookmark_sample 2.6 -> 9.7 s a page, recall 0.989 both).
  */
 const NARROW_LINE_GLYPHS = 50;
+/**
+ * Gaussian blur (sigma, px of the page as read, after enlarging) on a narrow column read as one block
+ * (a receipt): it joins the dots of dot-matrix and thermal print and smooths JPEG edges, which tesseract
+ * misreads letter by letter in big letterheads. SROIE tuning receipts (sroie.ts --ocr
+ * '{"filter":{"blur":S}}', company/date/address/total right of 41/41/41/40; in brackets how many the OCR
+ * text holds at all): none 26/36/8/36 (24/36/3/33); 0.6 30/36/10/34 (27/36/5/34); 0.7 30/37/7/33;
+ * 0.8 29/35/9/33; 0.9 27/32/10/33; 1.0 30/32/8/34; 1.5 29/34/7/30 (sigma 0.5 leaves the pixels as
+ * they are). Stronger blur merges small digits (dates). No measurable OCR time.
+ */
+const NARROW_BLUR = 0.6;
 /** The page is looked at (blank? skewed? small text?) at most this many pixels on its long side. */
 const LOOK_SIDE = 1600;
 /**
@@ -53,6 +63,7 @@ const MIN_DESKEW = 1;
  * (sroie.ts --ocr '{"letterhead":true}', company/date/address/total right): tuning receipts 26/36/8/36
  * -> 28/36/8/36 of 41/41/41/40 (band in PSM 4: 28/36/8/36 too); held-out 9/15/7/16 -> 8/17/8/16 of 19;
  * OCR time 1.72 times one read (8 receipts read alternately with and without). So off by default.
+ * Measured before NARROW_BLUR; the band is read with the page's filter unless `letterhead.filter` says.
  */
 const LETTERHEAD_GLYPH = 32;
 const LETTERHEAD_MAX_SHARE = 0.4;
@@ -99,9 +110,42 @@ export interface OcrPoolOptions {
    * its lines is taken from the read with the higher mean confidence (mergeReads), the rest of the
    * page as first read. Default off (see LETTERHEAD_GLYPH for the figures).
    */
-  letterhead?: boolean | { psm?: number; glyph?: number; thresholding?: number };
+  letterhead?:
+    | boolean
+    | { psm?: number; glyph?: number; thresholding?: number; filter?: OcrFilter; below?: number };
   /** Further tesseract parameters set on each worker (e.g. { user_defined_dpi: "300" }). */
   parameters?: Record<string, string>;
+  /**
+   * Tesseract parameters that only take effect when a worker starts (e.g. { load_system_dawg: "0",
+   * load_freq_dawg: "0" }: no word lists; the LSTM reads characters as it sees them).
+   */
+  initParameters?: Record<string, string>;
+  /**
+   * Filters applied to a looked-at page after enlarging, before tesseract reads it. Default: a blur of
+   * NARROW_BLUR on narrow columns read as one block (receipts), nothing on other pages; {} for none.
+   */
+  filter?: OcrFilter;
+  /**
+   * The page read once more with these filters instead of `filter`, each band of lines taken from the
+   * surer read (mergeReads). Default none (one read).
+   */
+  alsoFiltered?: OcrFilter;
+}
+
+/** sharp operations on the greyscale page tesseract reads (see OcrPoolOptions.filter). */
+export interface OcrFilter {
+  /** Gaussian blur sigma (px of the enlarged page): joins the dots of dot-matrix print. */
+  blur?: number;
+  /** Unsharp mask sigma. */
+  sharpen?: number;
+  /** Contrast-limited adaptive histogram equalisation: tile size (px) and slope limit. */
+  clahe?: { size: number; slope?: number };
+  /** Grey levels from this one (0-255) up stretched over 0-255: faint print darker, paper as white. */
+  levels?: number;
+  /** Median filter window (odd px): removes specks and JPEG noise. */
+  median?: number;
+  /** Binarised by sharp at this grey level (0-255) before tesseract thresholds it again. */
+  threshold?: number;
 }
 
 type Result = Awaited<ReturnType<OcrEngine["recognize"]>>;
@@ -138,13 +182,15 @@ export function createOcrPool(options: OcrPoolOptions = {}): OcrEngine {
   // Tesseract's own diagnostics ("Warning: Invalid resolution 25 dpi...") go to its debug file, not
   // to the terminal of `serve`: they say nothing an operator can act on.
   const start = () =>
-    createWorker(lang, 1, { langPath, gzip: true, cacheMethod: "none" }).then(async (w) => {
-      await w.setParameters({
-        ...options.parameters,
-        debug_file: process.platform === "win32" ? "NUL" : "/dev/null",
-      });
-      return w;
-    });
+    createWorker(lang, 1, { langPath, gzip: true, cacheMethod: "none" }, options.initParameters ?? {}).then(
+      async (w) => {
+        await w.setParameters({
+          ...options.parameters,
+          debug_file: process.platform === "win32" ? "NUL" : "/dev/null",
+        });
+        return w;
+      },
+    );
 
   function pump(): void {
     for (const slot of slots) {
@@ -200,6 +246,8 @@ export function createOcrPool(options: OcrPoolOptions = {}): OcrEngine {
               options.secondRead,
               options.letterhead,
               options.parameters,
+              options.filter,
+              options.alsoFiltered,
             );
       reading.catch(() => undefined);
       job.resolve(await Promise.race([reading, stopped]));
@@ -303,6 +351,8 @@ async function recognizeLooked(
   secondRead = false,
   letterhead: OcrPoolOptions["letterhead"] = false,
   parameters?: Record<string, string>,
+  pageFilter?: OcrFilter,
+  alsoFiltered?: OcrFilter,
 ): Promise<Result> {
   const grey = await prepare(image);
   const { width, height } = grey;
@@ -333,26 +383,35 @@ async function recognizeLooked(
   // On a narrow column (a receipt, a slide), one block (6) keeps a label and its amount on one line and
   // single column (4) reads letterheads' lines of mixed sizes better: both are read and each band of
   // lines taken from the surer read. Pages of running text gain nothing from it (ocr-scans.ts).
-  const twice =
-    secondRead &&
-    psm === undefined &&
-    mode === String(PSM_SINGLE_BLOCK) &&
-    seen.lineGlyphs < NARROW_LINE_GLYPHS;
+  const narrowBlock =
+    psm === undefined && mode === String(PSM_SINGLE_BLOCK) && seen.lineGlyphs < NARROW_LINE_GLYPHS;
+  const twice = secondRead && narrowBlock;
+  // A narrow column read as one block (a receipt) is softened a little by default (NARROW_BLUR).
+  const filter = pageFilter ?? (narrowBlock ? { blur: NARROW_BLUR } : undefined);
   const readPage = async (input: Buffer): Promise<Read> => {
     const first = await readIn(mode, input);
     if (!twice || first.lines.length === 0) return first;
     return mergeReads(first, await readIn(String(PSM_SINGLE_COLUMN), input));
   };
   /** The region as given, enlarged by `by` and straightened, read in `psmOf`; boxes mapped back. */
-  const readRegion = async (region: Buffer, w: number, h: number, by: number, psmOf: string) => {
+  const readRegion = async (
+    region: Buffer,
+    w: number,
+    h: number,
+    by: number,
+    psmOf: string,
+    filterOf: OcrFilter | undefined = filter,
+  ) => {
     // The whole page in its own mode is read as readPage reads it (twice with secondRead).
     const whole = region === grey.data && psmOf === mode;
     let input = region;
     const outW = Math.round(w * by);
     const outH = Math.round(h * by);
-    if (by > 1)
-      input = await sharp(input)
-        .resize(outW, outH, { kernel: "lanczos3" })
+    if (by > 1 || filterOf)
+      input = await applyFilter(
+        by > 1 ? sharp(input).resize(outW, outH, { kernel: "lanczos3" }) : sharp(input),
+        filterOf,
+      )
         .png({ compressionLevel: 1 })
         .toBuffer();
     if (angle === 0) {
@@ -370,7 +429,9 @@ async function recognizeLooked(
     const lines = read.lines.map((l) => ({ words: l.words.map((w) => ({ ...w, bbox: back(w.bbox, by) })) }));
     return { ...read, lines, words: lines.flatMap((l) => l.words) };
   };
-  const first = await readRegion(grey.data, width, height, factor, mode);
+  let first = await readRegion(grey.data, width, height, factor, mode);
+  if (alsoFiltered && first.lines.length > 0)
+    first = mergeReads(first, await readRegion(grey.data, width, height, factor, mode, alsoFiltered));
   const band =
     letterhead &&
     psm === undefined &&
@@ -378,15 +439,18 @@ async function recognizeLooked(
     seen.lineGlyphs < NARROW_LINE_GLYPHS
       ? letterheadBand(first.lines, height)
       : undefined;
-  if (band === undefined) {
-    const { lines: _lines, ...read } = first;
-    return read;
-  }
   const {
     glyph = LETTERHEAD_GLYPH,
     psm: bandPsm = PSM_SINGLE_BLOCK,
     thresholding = LETTERHEAD_THRESHOLDING,
+    filter: bandFilter = filter,
+    below = 1.01,
   } = letterhead === true ? {} : letterhead || {};
+  // A letterhead read surely enough (mean confidence per character) is not read again.
+  if (band === undefined || meanConfidence(first.lines.slice(0, band.lines)) >= below) {
+    const { lines: _lines, ...read } = first;
+    return read;
+  }
   // The band's glyphs measured on the looked-at copy (the body's median can be smaller or larger).
   const rows = Math.max(1, Math.min(small.info.height, Math.round(band.bottom * look)));
   const bandLook = lookAtScan({
@@ -415,7 +479,7 @@ async function recognizeLooked(
   await worker.setParameters({ thresholding_method: String(thresholding) as never });
   let again: Read;
   try {
-    again = await readRegion(crop, width, band.bottom, by, String(bandPsm));
+    again = await readRegion(crop, width, band.bottom, by, String(bandPsm), bandFilter);
   } finally {
     if (!halted.aborted)
       await worker.setParameters({
@@ -424,6 +488,27 @@ async function recognizeLooked(
   }
   const { lines: _lines, ...read } = spliceLetterhead(first, band.lines, again, band.bottom);
   return read;
+}
+
+/** `image` with the filters of `filter` applied, in a fixed order (see OcrFilter). */
+function applyFilter(image: Sharp, filter: OcrFilter | undefined): Sharp {
+  if (!filter) return image;
+  let out = image;
+  if (filter.median) out = out.median(filter.median);
+  if (filter.clahe)
+    out = out.clahe({
+      width: filter.clahe.size,
+      height: filter.clahe.size,
+      maxSlope: filter.clahe.slope ?? 3,
+    });
+  if (filter.blur) out = out.blur(filter.blur);
+  if (filter.sharpen) out = out.sharpen({ sigma: filter.sharpen });
+  if (filter.levels) {
+    const a = 255 / (255 - filter.levels);
+    out = out.linear(a, -filter.levels * a);
+  }
+  if (filter.threshold) out = out.threshold(filter.threshold);
+  return out;
 }
 
 /**
@@ -699,6 +784,18 @@ export function mergeReads<R extends Result & { lines: ReadLine[] }>(a: R, b: R)
     lines: chosen.map(({ words }) => ({ words })),
     confidence: words.length ? words.reduce((n, w) => n + w.confidence, 0) / words.length : 0,
   };
+}
+
+/** Mean word confidence per character over `lines` (0 without characters). */
+function meanConfidence(lines: ReadLine[]): number {
+  let conf = 0;
+  let chars = 0;
+  for (const l of lines)
+    for (const w of l.words) {
+      conf += w.confidence * w.text.length;
+      chars += w.text.length;
+    }
+  return chars > 0 ? conf / chars : 0;
 }
 
 /** Median height of the words read with some confidence (noise boxes are often tiny or huge). */
