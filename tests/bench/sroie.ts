@@ -543,7 +543,16 @@ if (receiptOutcomes.length > 0) {
     `reliability on the held-back folds (m = ${best.m}), ECE ${best.ece.toFixed(3)}:\n${table(best.rows)}`,
   );
   console.log(
-    `the table in calibration.ts, judged on the same receipts it was read from (in-sample), ECE ${current.ece.toFixed(3)}:\n${table(current.rows)}`,
+    `the table in calibration.ts, judged on every receipt (in-sample where it was fitted on them), ECE ${current.ece.toFixed(3)}:\n${table(current.rows)}`,
+  );
+  // calibration.ts is fitted on the tuning receipts alone: the held-out ones judge it.
+  const currentHeld = reliability(
+    receiptOutcomes
+      .filter((o) => heldOut(o.source))
+      .map((o) => ({ confidence: o.confidence ?? 0, right: o.right })),
+  );
+  console.log(
+    `the table in calibration.ts, judged on the held-out receipts alone, ECE ${currentHeld.ece.toFixed(3)}, Brier ${currentHeld.brier.toFixed(3)}:\n${table(currentHeld.rows)}`,
   );
   // The same method fitted on the tuning receipts alone (m chosen by 5-fold CV among them), judged
   // on the held-out receipts, whose answers come from rules never tuned on them either.
@@ -558,6 +567,15 @@ if (receiptOutcomes.length > 0) {
   console.log(
     `fitted on the tuning receipts (m = ${tuneM}), judged on the held-out receipts, ECE ${held.ece.toFixed(3)}, Brier ${held.brier.toFixed(3)}:\n${table(held.rows)}`,
   );
+  console.log(
+    `table fitted on the tuning receipts alone with m = ${tuneM} (the held-out ones never fitted on):`,
+  );
+  for (const rule of [...new Set(tuneOutcomes.map((o) => o.rule!))].sort()) {
+    const of = tuneOutcomes.filter((o) => o.rule === rule);
+    console.log(
+      `  "${rule}": ${onHeld(rule).toFixed(2)}, // ${of.filter((o) => o.right).length}/${of.length}`,
+    );
+  }
   const all = fit(receiptOutcomes, best.m);
   console.log(`table fitted on all receipts with m = ${best.m} (for calibration.ts):`);
   for (const rule of [...new Set(receiptOutcomes.map((o) => o.rule!))].sort()) {

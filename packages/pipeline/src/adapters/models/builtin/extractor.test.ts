@@ -210,6 +210,15 @@ describe("extractCategoryFields: receipts", () => {
     );
     expect(sum).toMatchObject({ value: "54.50", confidence: RULE_PRECISION["total.sum_corrected"] });
     expect(total("Sub Total 51.42\nGST 4.08\nTotal 65.50")).toBe("65.50");
+    // The total line and cash minus change disagree, each a digit off the sum the tax rate bears out:
+    // the sum. Cash minus change agreeing with the total line, or far from the sum, leaves the line.
+    const [both] = extractCategoryFields(
+      "SUB-TOTAL (EX) : 52.00\nTOTAL TAX : 3.12\nROUNDING : -0.02\nTOTAL 65.10\nCASH 85.10\nCHANGE 0.00",
+      category({ total: money }),
+    );
+    expect(both).toMatchObject({ value: "55.10", confidence: RULE_PRECISION["total.sum_corrected"] });
+    expect(total("SUB-TOTAL : 52.00\nTOTAL TAX : 3.12\nTOTAL 65.10\nCASH 65.10\nCHANGE 0.00")).toBe("65.10");
+    expect(total("SUB-TOTAL : 52.00\nTOTAL TAX : 3.12\nTOTAL 65.10\nCASH 90.00\nCHANGE 1.00")).toBe("65.10");
     // A digit off cash minus change is corrected only when subtotal plus tax agrees with the latter.
     expect(total("Total Amount: $2.20\nNett Total: $8.20\nCASH $3.20\nChange $0.00")).toBe("8.20");
     expect(

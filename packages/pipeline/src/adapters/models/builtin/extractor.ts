@@ -585,9 +585,14 @@ class Doc {
           this.found(best.a.start, best.a.end, "total.paid_corrected", paid, best.a.currency ?? currency),
         );
       }
-      if (paid === undefined && best && !confirmed && taxAgrees && out.length === 0) {
+      if (best && !confirmed && taxAgrees && out.length === 0) {
         const sum = [...sums].find((x) => x !== best.a.value && nearMiss(best.a.value, x));
-        if (sum && Math.abs(Number(sum) - Number(best.a.value)) > 0.05)
+        // With change given, cash minus change must disagree with the total line and be a misread
+        // digit off the sum too ("TOTAL 6510", "CASH 85.10", change 0.00, subtotal and tax making
+        // 55.10): two misreadings that disagree, each a digit from the sum the tax rate bears out.
+        const paidAgrees =
+          paid === undefined || (sum !== undefined && paid !== best.a.value && nearMiss(paid, sum));
+        if (sum && paidAgrees && Math.abs(Number(sum) - Number(best.a.value)) > 0.05)
           out.push(
             this.found(best.a.start, best.a.end, "total.sum_corrected", sum, best.a.currency ?? currency),
           );
