@@ -37,7 +37,8 @@
  * against it: the HNSW walk is approximate, so "answers differ" alone cannot say which side is better.
  * The hash embedder's query vectors are sparse and many chunks tie at one distance, so it also prints
  * recall counting a document tied with the exact page's 10th as found, and how many pages differ in
- * their hit scores (not just ids) from the baseline's.
+ * their hit scores (not just ids) from the baseline's. HYBRID too: its exact answer fuses the same
+ * keyword list with the exact vector list.
  *
  * --analyze runs ANALYZE after loading. PGlite has no autovacuum, so without it the planner has no
  * statistics (that is what the embedded mode gets today). A variant whose query takes longer than
@@ -399,7 +400,7 @@ try {
         answers[i] = summary(res);
         pageScores[i] = res.hits.map((h) => h.score);
       }
-      if (process.env.RECALL && mode === "VECTOR") {
+      if (process.env.RECALL && mode !== "KEYWORD") {
         await db.exec("SET enable_indexscan = off");
         const exact = await search.search({ ...q, mode });
         await db.exec("RESET enable_indexscan");

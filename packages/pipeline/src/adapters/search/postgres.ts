@@ -64,8 +64,18 @@ interface PackedRow {
   batch_id: string | null;
 }
 
-/** Documents taken from each list before fusion; also what VECTOR and HYBRID report as `total`. */
+/** Documents taken from each list before fusion; also what VECTOR and HYBRID report as `total` (at most). */
 const CANDIDATES = 200;
+/**
+ * Chunks HYBRID takes from the HNSW index for its vector list (more when the page needs it: want x
+ * CHUNKS_PER_DOC), grouped by document, as the OpenSearch adapter's hybrid query does (its knn
+ * `depth`). The walk's cost grows with the chunks it yields: 800 were most of a HYBRID search's
+ * time (issue 17, 100,000 documents: CPU p50 0.51x, p95 0.70x with 200; 0.72x/0.90x with 400).
+ * It costs recall: HYBRID recall@10 against the exact vector list 0.895 counting ties (0.912 with
+ * 400, 0.948 with 800), as the hash embedder's sparse query vectors leave HNSW walks far from
+ * exact. VECTOR keeps CANDIDATES x CHUNKS_PER_DOC (800): 200 took its recall@10 from 0.255 to 0.150.
+ */
+const HYBRID_VECTOR_CHUNKS = 200;
 /** Chunks fetched from the HNSW index per wanted document, so grouping by document still fills the list. */
 const CHUNKS_PER_DOC = 4;
 /** Upsert statement size: whole documents, about this many chunks (bounds parameter size, not round trips). */
@@ -385,13 +395,15 @@ export class PostgresSearchIndex implements SearchIndex {
     if (q.mode === "VECTOR") {
       ranked = await this.nearest(q.tenantId, embedding, q.filter, depth, o);
     } else {
-      // Equal depth for both lists: RRF then favours documents both agree on, and a list that is
-      // empty (no keyword match) leaves the other's order untouched.
+      const chunks = Math.max(HYBRID_VECTOR_CHUNKS, want * CHUNKS_PER_DOC);
+      // Both lists about as deep (the keyword list's documents, the vector list's chunks): RRF then
+      // favours documents both agree on, and a list that is empty (no keyword match) leaves the
+      // other's order untouched.
       const [k, v] = await this.all([
-        () => this.keyword(q, depth, o, []),
-        () => this.nearest(q.tenantId, embedding, q.filter, depth, o),
+        () => this.keywordList(q, depth, o),
+        () => this.nearest(q.tenantId, embedding, q.filter, depth, o, chunks),
       ] as const);
-      ranked = fuse([k.ranked, v]);
+      ranked = fuse([k, v]);
     }
     const page = ranked.slice(offset, want);
     const [hits, facetResults] = await this.all([
@@ -567,6 +579,45 @@ export class PostgresSearchIndex implements SearchIndex {
   }
 
   /**
+   * HYBRID's keyword list: the best `n` documents by their best chunk, as `keyword` ranks them, with
+   * neither total nor facets (fusion counts its own). Without the materialised set, its count and
+   * the page's window, one statement fewer passes over the matches: 0.84x the CPU of `keyword`'s
+   * statement for a word in 18,000 of 100,000 documents (issue 17).
+   */
+  private async keywordList(q: SearchQuery, n: number, o: QueryOptions): Promise<Ranked[]> {
+    if (!q.text.trim() || n <= 0) return [];
+    const params: unknown[] = [];
+    const where = this.where(q.tenantId, q.filter, params, "probe"); // the tenant is $1
+    params.push(q.text);
+    const tq = this.tsquery(`$${params.length}`);
+    params.push(n);
+    const rows = await this.db.query<{
+      document_id: string;
+      chunk: number;
+      score: number;
+      category: string | null;
+      batch_id: string;
+    }>(
+      `SELECT document_id::text AS document_id, chunk, score, category, batch_id::text AS batch_id FROM (
+         SELECT DISTINCT ON (c.document_id) c.document_id, c.chunk, c.category, c.batch_id,
+                ts_rank_cd(c.tsv, ${tq}, 32) AS score
+         FROM search_chunk c WHERE ${where} AND c.tsv @@ ${tq}
+         ORDER BY c.document_id, score DESC, c.chunk
+       ) best ORDER BY best.score DESC, best.document_id LIMIT $${params.length}`,
+      params,
+      o,
+    );
+    return rows.map((r) => ({
+      documentId: r.document_id,
+      chunk: Number(r.chunk),
+      score: Number(r.score),
+      keyword: true,
+      category: r.category,
+      batchId: r.batch_id,
+    }));
+  }
+
+  /**
    * Facets over the candidates of a VECTOR or HYBRID search (every document ranked, not just the
    * page): category and batch come with the candidates, field values are read for them; one
    * statement for all facets, none without.
@@ -595,13 +646,17 @@ export class PostgresSearchIndex implements SearchIndex {
     return unpackFacets(facets, rows);
   }
 
-  /** Nearest documents by cosine similarity of their best chunk. */
+  /**
+   * Nearest documents by cosine similarity of their best chunk: at most `n`, from the `chunks`
+   * nearest chunks (HNSW; brute force ranks every chunk and takes `n` documents).
+   */
   private async nearest(
     tenantId: string,
     embedding: readonly number[],
     filter: SearchFilter | undefined,
     n: number,
     o: QueryOptions,
+    chunks = n * CHUNKS_PER_DOC,
   ): Promise<Ranked[]> {
     if (n <= 0) return [];
     const params: unknown[] = [];
@@ -624,11 +679,11 @@ export class PostgresSearchIndex implements SearchIndex {
     };
     let rows: Row[];
     if (this.pgvector) {
-      // HNSW gives chunks in (about) distance order; take a few per wanted document, then group.
+      // HNSW gives chunks in (about) distance order; take `chunks` of them, then group by document.
       // hnsw.ef_search stays pgvector's 40 (the iterative scan walks on to the LIMIT): set as long
       // as the chunks asked for, one wider walk took 1.24x the CPU per VECTOR search at 50,000
       // documents for about the same recall (issue 17, search-latency bench).
-      params.push(n * CHUNKS_PER_DOC);
+      params.push(chunks);
       const sql = `WITH near AS MATERIALIZED (
                SELECT c.document_id, c.chunk, c.category, c.batch_id, c.embedding <=> ${v}::vector AS distance
                FROM search_chunk c WHERE ${where} ORDER BY distance LIMIT $${params.length}
