@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { adapterConfig, baseEnvSchema, ConfigError, parseEnv } from "./config.ts";
+import {
+  adapterConfig,
+  baseEnvSchema,
+  ConfigError,
+  PGLITE_MAX_SHARED_BUFFERS_MB,
+  parseEnv,
+} from "./config.ts";
 
 const cfg = (env: Record<string, string>) => adapterConfig(parseEnv(baseEnvSchema, env));
 
@@ -67,6 +73,15 @@ describe("configuration", () => {
     expect(err).toBeInstanceOf(ConfigError);
     for (const v of ["DOCFLEET_QUEUE", "AMQP_URL", "S3_BUCKET", "DOCFLEET_DELIVERY_LIMIT"])
       expect(err!.message).toContain(v);
+  });
+
+  it("takes PGlite shared_buffers up to the most PGlite starts with, and refuses more", () => {
+    const c = cfg({ DOCFLEET_PGLITE_SHARED_BUFFERS_MB: String(PGLITE_MAX_SHARED_BUFFERS_MB) });
+    expect(c.database).toMatchObject({ kind: "pglite", sharedBuffersMb: PGLITE_MAX_SHARED_BUFFERS_MB });
+    // 2048 passed here before and then failed inside PGlite's start ("failed to initialize properly")
+    expect(() => cfg({ DOCFLEET_PGLITE_SHARED_BUFFERS_MB: "2048" })).toThrow(
+      /DOCFLEET_PGLITE_SHARED_BUFFERS_MB/,
+    );
   });
 
   it("refuses a chosen adapter without its connection settings, naming each", () => {

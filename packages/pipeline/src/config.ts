@@ -3,6 +3,12 @@ import { resolve } from "node:path";
 import { z } from "zod";
 import { DEFAULT_SETTINGS, type PipelineSettings } from "./domain/context.ts";
 
+/**
+ * The most shared_buffers the embedded PGlite starts with: its WebAssembly memory holds them and
+ * everything else (2047 MiB fails to initialise, 1792 starts; 1536 leaves 512 MiB for the rest).
+ */
+export const PGLITE_MAX_SHARED_BUFFERS_MB = 1536;
+
 /** Booleans only from "true"/"1" (and "false"/"0"), never from any non-empty string. */
 export const envBool = z.enum(["true", "1", "false", "0"]).transform((v) => v === "true" || v === "1");
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
@@ -49,7 +55,12 @@ export const baseEnvSchema = z.object({
    * within 128..1024 (autoSharedBuffersMb). Search over a large archive wants its HNSW index and chunk
    * rows cached; the whole amount is resident from the start.
    */
-  DOCFLEET_PGLITE_SHARED_BUFFERS_MB: z.coerce.number().int().min(16).max(2048).optional(),
+  DOCFLEET_PGLITE_SHARED_BUFFERS_MB: z.coerce
+    .number()
+    .int()
+    .min(16)
+    .max(PGLITE_MAX_SHARED_BUFFERS_MB)
+    .optional(),
   /**
    * PostgreSQL server: `statement_timeout` of every connection (ms; 0: none), so no statement of a
    * request, transaction or worker runs on without bound (migrations lift it).

@@ -4,6 +4,7 @@ import { migrate, PrismaClient } from "@docfleet/schema";
 import { PGlite } from "@electric-sql/pglite";
 import { vector } from "@electric-sql/pglite-pgvector";
 import { PrismaPGlite } from "pglite-prisma-adapter";
+import { PGLITE_MAX_SHARED_BUFFERS_MB } from "../../config.ts";
 import type { Database, QueryOptions } from "../../ports/database.ts";
 import { closeTree } from "../owner-only.ts";
 
@@ -53,8 +54,8 @@ export async function openPgliteDatabase(
 ): Promise<Database> {
   if (dataDir !== undefined) await ensureInitialised(dataDir);
   const mb = opts.sharedBuffersMb;
-  if (mb !== undefined && (!Number.isInteger(mb) || mb < 16 || mb > 2048))
-    throw new Error(`PGlite shared_buffers must be 16..2048 MiB, got ${mb}`);
+  if (mb !== undefined && (!Number.isInteger(mb) || mb < 16 || mb > PGLITE_MAX_SHARED_BUFFERS_MB))
+    throw new Error(`PGlite shared_buffers must be 16..${PGLITE_MAX_SHARED_BUFFERS_MB} MiB, got ${mb}`);
   const pg = await PGlite.create(dataDir ?? "memory://", {
     extensions: { vector },
     ...(mb === undefined
