@@ -63,7 +63,9 @@ const MIN_DESKEW = 1;
  * (sroie.ts --ocr '{"letterhead":true}', company/date/address/total right): tuning receipts 26/36/8/36
  * -> 28/36/8/36 of 41/41/41/40 (band in PSM 4: 28/36/8/36 too); held-out 9/15/7/16 -> 8/17/8/16 of 19;
  * OCR time 1.72 times one read (8 receipts read alternately with and without). So off by default.
- * Measured before NARROW_BLUR; the band is read with the page's filter unless `letterhead.filter` says.
+ * With NARROW_BLUR on the page (the band read with the page's filter unless `letterhead.filter` says):
+ * tuning receipts 29/36/10/35 -> 28/36/7/35 at ~1.5 times the OCR time (separate runs; re-read only
+ * below 0.8 mean confidence: 28/36/8/35), so still off.
  */
 const LETTERHEAD_GLYPH = 32;
 const LETTERHEAD_MAX_SHARE = 0.4;
