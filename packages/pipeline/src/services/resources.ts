@@ -71,7 +71,7 @@ export function createResources(deps: PipelineDeps, opts: ResourceOptions = {}):
         continue;
       }
       if (!done) {
-        const { documentId, batchId, readRow: _r, ...rest } = spec;
+        const { documentId, batchId, readRow: _r, also: _a, ...rest } = spec;
         if (!batchId) throw new Error("moveOne: a transition only `transition` can say needs its batchId");
         await move({ ...rest, batchId, documentIds: [documentId] }, attempts);
         return undefined;

@@ -4,6 +4,7 @@ import { FailureCode } from "../domain/errors.ts";
 import { STAGES, type StageName, stageMessage } from "../domain/messages.ts";
 import type { StageHandler } from "../stages/index.ts";
 import { createServices } from "./index.ts";
+import { lazyChild } from "./stage-runner.ts";
 import { insertBatch, insertDocument, serviceTest } from "./test-resources.ts";
 
 // Issue 22: after a store outage every line read "stage failed; will retry", the attempt that gave up
@@ -89,5 +90,27 @@ describe("stage runner logs", () => {
     expect(run.about(doc.id).filter((l) => l.msg === "document failed")).toEqual([
       expect.objectContaining({ level: WARN, code: FailureCode.WORKER_CRASHED, crashes: max }),
     ]);
+  });
+
+  test("a stage's logger makes its child at the first line at an enabled level, with the ids", async () => {
+    const lines: Line[] = [];
+    const parent = createLogger("info", "service-test", {
+      write: (s: string) => {
+        lines.push(JSON.parse(s) as Line);
+      },
+    });
+    const child = vi.spyOn(parent, "child");
+    const log = lazyChild(parent, { documentId: "d1", stage: "PARSE" });
+    log.debug({ ms: 1 }, "stage completed");
+    expect(child).not.toHaveBeenCalled();
+    expect(lines).toEqual([]);
+    log.warn({ code: "X" }, "document failed");
+    log.info("again");
+    expect(child).toHaveBeenCalledTimes(1);
+    expect(lines).toEqual([
+      expect.objectContaining({ msg: "document failed", documentId: "d1", stage: "PARSE", code: "X" }),
+      expect.objectContaining({ msg: "again", documentId: "d1", stage: "PARSE" }),
+    ]);
+    expect(log.bindings()).toMatchObject({ documentId: "d1", stage: "PARSE" });
   });
 });

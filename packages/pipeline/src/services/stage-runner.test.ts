@@ -3,6 +3,7 @@ import { describe, expect, vi } from "vitest";
 import { documentOptions } from "../domain/codecs.ts";
 import { DocumentError, FailureCode } from "../domain/errors.ts";
 import { EventType, STAGES, type StageName, stageMessage } from "../domain/messages.ts";
+import { understandInputs } from "../repositories/understand-inputs.ts";
 import type { StageHandler, StageInput, StageOutput } from "../stages/index.ts";
 import {
   counters,
@@ -173,6 +174,43 @@ describe("StageRunner.processStage", () => {
       processing: 0,
       atIndex: 0,
     });
+  });
+
+  test("the understand stage's claim reads its inputs in the same statement, as understandInputs does", async ({
+    env,
+    run,
+    tenantId,
+  }) => {
+    await env.services().categories.define(tenantId, {
+      name: "purchase_order",
+      description: "An order to buy.",
+      keywords: ["po"],
+      fields: {
+        type: "object" as const,
+        properties: { po_number: { type: "string" as const, description: "its number" } },
+      },
+    });
+    await env.prisma.batch.update({
+      where: { id: run.batch.id },
+      data: { options: { categories: ["invoice"] } },
+    });
+    const doc = await run.queuedAt("UNDERSTAND");
+    await env.prisma.label.create({
+      data: { tenantId, documentId: doc.id, category: "invoice", tokens: ["total"] },
+    });
+    const parse = await run.queuedAt("PARSE");
+    await run.runner.processStage(stageMessage(doc, "UNDERSTAND"), 1);
+    await run.runner.processStage(stageMessage(parse, "PARSE"), 1);
+    const [understand, parsed] = run.calls;
+    const expected = await understandInputs(env.deps.db, {
+      tenantId,
+      batchId: run.batch.id,
+      documentId: doc.id,
+    });
+    expect(expected).toMatchObject({ options: { categories: ["invoice"] }, labelled: "invoice" });
+    expect(expected.categories.map((c) => c.name)).toContain("purchase_order");
+    expect(understand!.understandInputs?.()).toEqual(expected);
+    expect(parsed!.understandInputs).toBeUndefined();
   });
 
   test("follows the document's plan (a reprocess) and clears it once the run is spent", async ({

@@ -2,6 +2,7 @@ import type { Document, Prisma } from "@docfleet/schema";
 import type { BatchOptions } from "../domain/codecs.ts";
 import type { PipelineDeps } from "../domain/context.ts";
 import type { StoredCategory } from "../repositories/categories.ts";
+import type { UnderstandInputs } from "../repositories/understand-inputs.ts";
 
 /** The categories a batch allows (the tenant's, versioned); given to stages by the runner. */
 export interface CategoryCatalog {
@@ -20,6 +21,12 @@ export interface StageInput {
    * progresses; a stage that stalls still times out after one budget.
    */
   progress: () => void;
+  /**
+   * The understand stage's reads, made by the runner's claim in the same statement (one round trip
+   * fewer per document); absent when the claim took another path, and the stage then reads them itself.
+   * Throws as `understandInputs` would (a stored value that does not fit its schema).
+   */
+  understandInputs?: () => UnderstandInputs;
 }
 
 export interface StageOutput {

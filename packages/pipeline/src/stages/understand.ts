@@ -14,14 +14,22 @@ export type { StoredField };
  * categories (the tenant's, versioned). OCR words and page images from parse go along; the tenant's
  * confirmed labels teach the models that learn. A person's corrections survive a re-run.
  */
-export const understandStage: StageHandler = async ({ doc, deps, categories: catalog, signal }) => {
+export const understandStage: StageHandler = async ({
+  doc,
+  deps,
+  categories: catalog,
+  signal,
+  understandInputs: claimed,
+}) => {
   const { store, db } = deps;
   const parse = documentProvenance.read(doc.provenance)?.PARSE;
   const [text, { options, learned, labelled, categories: rows }, words, images] = await Promise.all([
     readArtifact(deps.artifacts, doc.textKey!, parse?.textSha256, (k) => store.get(k)).then((b) =>
       b.toString("utf8"),
     ),
-    understandInputs(db, { tenantId: doc.tenantId, batchId: doc.batchId, documentId: doc.id }),
+    claimed
+      ? Promise.resolve().then(claimed)
+      : understandInputs(db, { tenantId: doc.tenantId, batchId: doc.batchId, documentId: doc.id }),
     parse?.words
       ? store
           .get(objectKeys.words(doc.tenantId, doc.id))
