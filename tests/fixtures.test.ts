@@ -49,7 +49,7 @@ describe("test fixtures", () => {
   });
 
   async function ownMigrated(db: Database) {
-    const keys = new ApiKeys(db.prisma);
+    const keys = new ApiKeys(db);
     expect(await db.prisma.tenant.count()).toBe(0);
     const tenant = await keys.tenantByName("t", { create: true });
     expect(await db.prisma.tenant.findMany({ select: { id: true } })).toEqual([{ id: tenant!.id }]);

@@ -3,13 +3,7 @@ import { ApiKeys, type Database, effectiveScopes, parseScopes, RequestError } fr
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type TestDatabase, testDatabases } from "./helpers/db.ts";
 
-// `path`: Prisma's client, or the raw statements the services use (`ApiKeys` given the Database: verify,
-// touch and ensureTenant without Prisma, what `serve` runs before it answers).
-describe.each(
-  testDatabases.flatMap((make) =>
-    (["prisma", "raw"] as const).map((path) => ({ make, name: make().name, path })),
-  ),
-)("API keys on $name ($path)", ({ make, path }) => {
+describe.each(testDatabases.map((make) => ({ make, name: make().name })))("API keys on $name", ({ make }) => {
   let tdb: TestDatabase;
   let db: Database;
   let now = new Date("2026-01-01T00:00:00Z");
@@ -21,7 +15,7 @@ describe.each(
     tdb = make();
     db = await tdb.open();
     await db.migrate();
-    keys = new ApiKeys(db.prisma, () => now, path === "raw" ? db : undefined);
+    keys = new ApiKeys(db, () => now);
     tenantId = (await keys.tenantByName("acme", { create: true }))!.id;
     otherTenantId = (await keys.tenantByName("globex", { create: true }))!.id;
   });

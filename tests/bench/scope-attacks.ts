@@ -29,7 +29,7 @@ let failed = false;
 const mb = (n: number) => `${Math.round(n / 1048576)} MB`;
 const line = (s: string) => process.stdout.write(`${s}\n`);
 try {
-  const keys = new ApiKeys(system.deps.db.prisma);
+  const keys = new ApiKeys(system.deps.db);
   const tenantId = (await keys.tenantByName("attacked", { create: true }))!.id;
   const bearer = async (scopes: ("read" | "upload" | "admin")[]) =>
     `Bearer ${(await keys.create({ tenantId, name: scopes.join("+"), scopes })).secret}`;

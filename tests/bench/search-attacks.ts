@@ -55,7 +55,7 @@ const g = createGateway({
 });
 const other = await system.deps.db.prisma.tenant.create({ data: { name: "the other tenant" } });
 const otherKey = (
-  await new ApiKeys(system.deps.db.prisma).create({ tenantId: other.id, name: "b", scopes: ["read"] })
+  await new ApiKeys(system.deps.db).create({ tenantId: other.id, name: "b", scopes: ["read"] })
 ).secret;
 
 // Both tenants' documents in the index: chunks, and five fields each (two of them numbers).

@@ -187,7 +187,7 @@ describe("API keys and scopes on every operation", () => {
     system = started;
     url = started.url;
     const { deps } = started;
-    keys = new ApiKeys(deps.db.prisma);
+    keys = new ApiKeys(deps.db);
     tenantId = (await keys.tenantByName(`acme-${randomUUID()}`, { create: true }))!.id;
     key.read = (await newKey(["read"])).bearer;
     key.upload = (await newKey(["upload"])).bearer;
@@ -671,7 +671,7 @@ describe("what a mutation's answer lets each key read", () => {
       gateway: { hardening: { limits: { maxTokens: 100_000, maxCost: 1e12, maxDepth: 50 } } },
     });
     url = system.url;
-    const keys = new ApiKeys(system.deps.db.prisma);
+    const keys = new ApiKeys(system.deps.db);
     tenantId = (await keys.tenantByName(`reach-${randomUUID()}`, { create: true }))!.id;
     for (const scopes of COMBOS) {
       const { secret } = await keys.create({ tenantId, name: scopes.join("+"), scopes });

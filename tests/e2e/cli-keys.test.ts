@@ -102,7 +102,7 @@ describe("the embedded mode's admin key", () => {
       expect(first.system.adminKey).toEqual({ path: file, state: "created" });
       expect((await stat(file)).mode & 0o777).toBe(0o600);
       const secret = (await readFile(file, "utf8")).trim();
-      const v = await new ApiKeys(first.deps.db.prisma).verify(`Bearer ${secret}`);
+      const v = await new ApiKeys(first.deps.db).verify(`Bearer ${secret}`);
       expect(v.ok && v.principal.scopes).toEqual(["read", "upload", "admin"]);
       await first.system.stop();
 

@@ -65,7 +65,7 @@ describe("hardened GraphQL surface", () => {
       requeueOnStart: false,
       relay: false,
     });
-    const keys = new ApiKeys(system.app.deps.db.prisma);
+    const keys = new ApiKeys(system.app.deps.db);
     keyA = (await keys.create({ tenantId: LOCAL_TENANT_ID, name: "a", scopes: ["read", "upload"] })).secret;
     keyB = (await keys.create({ tenantId: LOCAL_TENANT_ID, name: "b", scopes: ["read", "upload"] })).secret;
   }, 120_000);

@@ -98,7 +98,7 @@ describe("observability: /metrics, traces and correlated logs during an end-to-e
     url = started.url;
     const { deps } = started;
     events = recordEvents(deps.events);
-    const keys = new ApiKeys(deps.db.prisma);
+    const keys = new ApiKeys(deps.db);
     tenantId = (await keys.tenantByName(`obs-${randomUUID()}`, { create: true }))!.id;
     admin.bearer = `Bearer ${(await keys.create({ tenantId, name: "admin", scopes: ["admin"] })).secret}`;
     reader.bearer = `Bearer ${(await keys.create({ tenantId, name: "read", scopes: ["read"] })).secret}`;

@@ -247,7 +247,7 @@ describe("tenant isolation: two tenants, randomized access through every field",
     const id = randomUUID();
     const tag = randomBytes(4).toString("hex");
     await system.app.services.intake.ensureTenant(id, `tenant ${label} ${tag}`);
-    const { secret: key, key: info } = await new ApiKeys(system.app.deps.db.prisma).create({
+    const { secret: key, key: info } = await new ApiKeys(system.app.deps.db).create({
       tenantId: id,
       name: `${label} ${tag}`,
       scopes: ["read", "upload", "admin"],
@@ -849,7 +849,7 @@ describe("tenant isolation: two tenants, randomized access through every field",
       revokeApiKey: async (t) => {
         if (chance(0.4)) {
           // A key made for this (never the walk's own), revoked by its id, prefix or itself.
-          const { secret, key } = await new ApiKeys(prisma).create({
+          const { secret, key } = await new ApiKeys(system.app.deps.db).create({
             tenantId: t.id,
             name: `${t.label} revoked ${t.tag} ${round}`,
             scopes: ["read"],

@@ -117,7 +117,7 @@ async function withKeys<T>(
     try {
       await db.migrate();
       // So that `--tenant local` before the first `serve` names the tenant serve will use.
-      const keys = new p.ApiKeys(db.prisma);
+      const keys = new p.ApiKeys(db);
       await keys.ensureTenant(p.LOCAL_TENANT_ID, LOCAL_TENANT);
       return await fn(keys);
     } catch (err) {

@@ -45,42 +45,32 @@ export function getById(db: Db, id: string): Promise<ApiKey> {
   return db.apiKey.findUniqueOrThrow({ where: { id } });
 }
 
-/** The key with this hash (a unique index), or null. */
-export function findByHash(db: Db, hash: string): Promise<ApiKey | null> {
-  return db.apiKey.findUnique({ where: { hash } });
-}
-
-// Raw twins of findByHash and touch (`Database.query`, prepared): what every request's key check and
-// `serve`'s start-up (ensureAdminKey) run, without Prisma's client (its first query initialises its
-// query compiler, ~0.8 s of CPU: issue 17, serve ready <= 5 s). Same rows and conditions as above.
+// findByHash and touch in raw SQL (`Database.query`, prepared): every request's key check and `serve`'s
+// start-up (ensureAdminKey) run them, and Prisma's first query initialises its query compiler (~0.8 s of
+// CPU: issue 17, serve ready <= 5 s).
 
 const KEY_COLUMNS = `id, tenant_id AS "tenantId", name, hash, prefix, scopes, expires_at AS "expiresAt",
   revoked_at AS "revokedAt", last_used_at AS "lastUsedAt", created_at AS "createdAt"`;
 
-/** {@link findByHash} in raw SQL. */
-export async function findByHashRaw(db: SqlQuery, hash: string): Promise<ApiKey | null> {
+/** The key with this hash (a unique index), or null. */
+export async function findByHash(db: SqlQuery, hash: string): Promise<ApiKey | null> {
   const rows = await db.query<ApiKey>(`SELECT ${KEY_COLUMNS} FROM api_key WHERE hash = $1::text`, [hash], {
     prepared: true,
   });
   return rows[0] ?? null;
 }
 
-/** {@link touch} in raw SQL: `now` and the threshold are the caller's clock, as there. */
-export async function touchRaw(db: SqlQuery, id: string, now: Date, everyMs: number): Promise<void> {
+/**
+ * Writes lastUsedAt unless another request wrote it within `everyMs` (of concurrent requests, one
+ * writes); `now` and the threshold are the caller's clock.
+ */
+export async function touch(db: SqlQuery, id: string, now: Date, everyMs: number): Promise<void> {
   await db.query(
     `UPDATE api_key SET last_used_at = $2::timestamptz
      WHERE id = $1::uuid AND (last_used_at IS NULL OR last_used_at <= $3::timestamptz)`,
     [id, now.toISOString(), new Date(now.getTime() - everyMs).toISOString()],
     { prepared: true },
   );
-}
-
-/** Writes lastUsedAt unless another request wrote it within `everyMs` (of concurrent requests, one writes). */
-export async function touch(db: Db, id: string, now: Date, everyMs: number): Promise<void> {
-  await db.apiKey.updateMany({
-    where: { id, OR: [{ lastUsedAt: null }, { lastUsedAt: { lte: new Date(now.getTime() - everyMs) } }] },
-    data: { lastUsedAt: now },
-  });
 }
 
 /** Expiry and revocation of these keys (what live connections re-check), in one query. */

@@ -1,16 +1,12 @@
 import type { Db } from "./db.ts";
 import type { SqlQuery } from "./transition.ts";
 
-/** The tenant with this id, created with `name` when missing. */
-export function ensure(db: Db, id: string, name: string) {
-  return db.tenant.upsert({ where: { id }, create: { id, name }, update: {} });
-}
-
 /**
- * {@link ensure} in raw SQL (`Database.query`): what `serve`'s start-up runs for the local tenant,
- * without initialising Prisma's client. An existing tenant is left as it is (its name included).
+ * The tenant with this id, created with `name` when missing; an existing one is left as it is (its name
+ * included). Raw SQL (`Database.query`): `serve`'s start-up runs it for the local tenant without
+ * initialising Prisma's client.
  */
-export async function ensureRaw(db: SqlQuery, id: string, name: string): Promise<void> {
+export async function ensure(db: SqlQuery, id: string, name: string): Promise<void> {
   await db.query("INSERT INTO tenant (id, name) VALUES ($1::uuid, $2::text) ON CONFLICT (id) DO NOTHING", [
     id,
     name,

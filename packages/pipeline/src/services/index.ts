@@ -60,7 +60,7 @@ export function createServices(
     documents: new DocumentFilesService(resources),
     categories: resources.categories,
     deletion: new DeletionService(resources),
-    keys: new ApiKeys(deps.db.prisma, undefined, deps.db),
+    keys: new ApiKeys(deps.db),
     outages,
     webhooks: new WebhooksService(
       deps.db,

@@ -59,13 +59,12 @@ export interface MultipartTarget extends MultipartUpload {
 export class IntakeService {
   constructor(private readonly r: Resources) {}
 
-  /** The tenant with this id, created with `name` when missing (the embedded mode's local tenant). */
   /**
    * The tenant with this id, created with `name` when missing (an existing one is left as it is). Raw
    * SQL: `serve` runs it for the local tenant before it answers, without initialising Prisma's client.
    */
   ensureTenant(id: string, name: string): Promise<void> {
-    return tenants.ensureRaw(this.r.deps.db, id, name);
+    return tenants.ensure(this.r.deps.db, id, name);
   }
 
   async createBatch(tenantId: string, input: { name: string; categories?: string[] | null }): Promise<Batch> {

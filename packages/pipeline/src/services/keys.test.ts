@@ -7,7 +7,7 @@ import { serviceTest } from "./test-resources.ts";
 /** API keys on a clock the test moves. */
 const test = serviceTest.extend("keys", async ({ env }) => {
   const clock = { now: new Date("2030-01-01T00:00:00Z") };
-  const keys = new ApiKeys(env.prisma, () => clock.now);
+  const keys = new ApiKeys(env.deps.db, () => clock.now);
   const advance = (ms: number) => {
     clock.now = new Date(clock.now.getTime() + ms);
   };

@@ -87,16 +87,19 @@ export function bearerSecret(authorization: string | null | undefined): string |
 
 /**
  * Creates, lists, revokes and verifies API keys. Works on the unscoped client: a key is looked up
- * before anyone knows its tenant. With `sql` (the application's `Database`), `verify` and
- * `ensureTenant` run raw statements instead of Prisma's: every request checks a key, and `serve`
- * checks its admin key before it answers, where Prisma's first query would initialise its client.
+ * before anyone knows its tenant. `verify` and `ensureTenant` run raw statements (`db.query`), not
+ * Prisma's: every request checks a key, and `serve` checks its admin key before it answers, where
+ * Prisma's first query would initialise its client.
  */
 export class ApiKeys {
+  private readonly prisma: PrismaClient;
+
   constructor(
-    private readonly prisma: PrismaClient,
+    private readonly db: SqlQuery & { readonly prisma: PrismaClient },
     private readonly now: () => Date = () => new Date(),
-    private readonly sql?: SqlQuery,
-  ) {}
+  ) {
+    this.prisma = db.prisma;
+  }
 
   /**
    * A new key for an existing tenant; answers its secret (shown once, never stored) and its listing.
@@ -172,18 +175,14 @@ export class ApiKeys {
   async verify(authorization: string | null | undefined): Promise<Verification> {
     const secret = bearerSecret(authorization);
     if (typeof secret !== "string") return { ok: false, reason: secret.reason };
-    const hash = hashKey(secret);
-    const row = this.sql
-      ? await keys.findByHashRaw(this.sql, hash)
-      : await keys.findByHash(this.prisma, hash);
+    const row = await keys.findByHash(this.db, hashKey(secret));
     if (!row) return { ok: false, reason: "unknown" };
     const now = this.now();
     const failure = refusal(row, now);
     if (failure) return { ok: false, reason: failure };
     if (!row.lastUsedAt || now.getTime() - row.lastUsedAt.getTime() >= TOUCH_EVERY_MS) {
       // Guarded: of concurrent requests, one writes.
-      if (this.sql) await keys.touchRaw(this.sql, row.id, now, TOUCH_EVERY_MS);
-      else await keys.touch(this.prisma, row.id, now, TOUCH_EVERY_MS);
+      await keys.touch(this.db, row.id, now, TOUCH_EVERY_MS);
     }
     return {
       ok: true,
@@ -209,8 +208,7 @@ export class ApiKeys {
 
   /** The tenant with this id, created with `name` when missing. */
   async ensureTenant(id: string, name: string): Promise<void> {
-    if (this.sql) await tenants.ensureRaw(this.sql, id, name);
-    else await tenants.ensure(this.prisma, id, name);
+    await tenants.ensure(this.db, id, name);
   }
 
   /**
