@@ -3,6 +3,7 @@ import type { EventPayload } from "../domain/events.ts";
 import {
   COUNTER_FIELDS,
   counterDelta,
+  type DocState,
   type OutboxRow,
   StaleStateError,
   type TransitionSpec,
@@ -120,6 +121,14 @@ export type OneTransition = Omit<TransitionSpec, "documentIds" | "batchId" | "ba
    * read back). Not called when the transition takes `transition`'s path (the caller reads them itself).
    */
   also?: { select: string; read(row: Record<string, unknown>): void };
+  /**
+   * A state the document passes through on its way from `from` to `to` in this same statement (stage
+   * chaining: PROCESSING at a stage -> QUEUED at the next -> PROCESSING at the next): its event
+   * (`eventType`, `eventPayload`) is written first, with the batch counters as they stood between the
+   * two moves, then `to`'s; both get their webhook rows as any event does. The batch counters move by
+   * the net of the two moves. Answers both events, in that order.
+   */
+  via?: { state: DocState; eventType: string; eventPayload?: EventPayload };
 };
 
 /** The raw-SQL side of the database (`Database.query`): one statement, its own transaction. */
@@ -269,7 +278,20 @@ export async function transitionOne(
     ? [p(outbox.topic, "text"), p(outbox.key, "text"), p(JSON.stringify(outbox.payload), "jsonb")]
     : null;
   const also = spec.also?.select;
-  const shape = `${sets.join(",")}|${guard.join(",")}|${counterSets.join(",")}|${outbox ? 1 : 0}|${readRow ? 1 : 0}|${also ?? ""}`;
+  // A state passed through: its event's counters are the final ones less the second move's delta.
+  const via = spec.via;
+  const viaDelta = via ? counterDelta(via.state, spec.to, 1) : undefined;
+  const viaPayload: EventPayload | undefined = via ? (via.eventPayload ?? {}) : undefined;
+  const viaParams = via
+    ? {
+        type: p(via.eventType, "text"),
+        payload: p(JSON.stringify(viaPayload), "jsonb"),
+        status: p(via.state.status, "text"),
+        stage: via.state.stage === null ? "NULL::text" : p(via.state.stage, "text"),
+        less: viaDelta!,
+      }
+    : undefined;
+  const shape = `${sets.join(",")}|${guard.join(",")}|${counterSets.join(",")}|${outbox ? 1 : 0}|${readRow ? 1 : 0}|${also ?? ""}|${viaParams ? `${viaParams.stage}:${JSON.stringify(viaDelta)}` : ""}`;
   let sql = ONE_SQL.get(shape);
   if (sql === undefined) {
     sql = oneSql(
@@ -283,6 +305,7 @@ export async function transitionOne(
       createdParam,
       outboxParams,
       also,
+      viaParams,
     );
     if (ONE_SQL.size < ONE_SQL_MAX) ONE_SQL.set(shape, sql);
   }
@@ -306,7 +329,26 @@ export async function transitionOne(
     payload: { status: spec.to.status, stage: spec.to.stage, batch: counters, ...payload } as EventPayload,
     createdAt: now.toISOString(),
   };
-  return { events: [event], document };
+  if (!via) return { events: [event], document };
+  const before: Record<string, number> = { ...counters };
+  for (const [k, v] of Object.entries(viaDelta!)) before[k] = (before[k] ?? 0) - Number(v);
+  const passed: PipelineEvent = {
+    ...event,
+    seq: event.seq - 1,
+    type: via.eventType,
+    payload: {
+      status: via.state.status,
+      stage: via.state.stage,
+      batch: before,
+      ...viaPayload,
+    } as EventPayload,
+  };
+  return { events: [passed, event], document };
+}
+
+/** `COUNTERS_JSON` less `delta` (the batch's counters before a move of that delta). */
+function countersJsonLess(delta: Record<string, unknown>): string {
+  return `jsonb_build_object(${COUNTERS.map((k) => `'${k}', b.${snake(k)}${delta[k] ? ` - ${Number(delta[k])}` : ""}`).join(", ")})`;
 }
 
 /** `transitionOne`'s statement for one shape; the parameters are named by their placeholders. */
@@ -321,6 +363,7 @@ function oneSql(
   createdAt: string,
   outbox: readonly string[] | null,
   also: string | undefined,
+  via?: { type: string; payload: string; status: string; stage: string; less: Record<string, unknown> },
 ): string {
   // The batch is the document's own (a foreign key): it is updated exactly when the document was.
   // The webhook row is `enqueueEvents`' (repositories/webhooks.ts), said in SQL: only when an enabled
@@ -328,25 +371,34 @@ function oneSql(
   return `WITH d AS (
   UPDATE document SET ${sets.join(", ")} WHERE ${guard.join(" AND ")} RETURNING ${readRow ? DOCUMENT_ROW : DOCUMENT_IDS}
 ), b AS (
-  UPDATE batch SET event_seq = event_seq + 1, ${[...counterSets, `updated_at = $3::timestamptz`].join(", ")}
+  UPDATE batch SET event_seq = event_seq + ${via ? 2 : 1}, ${[...counterSets, `updated_at = $3::timestamptz`].join(", ")}
   WHERE id = (SELECT "batchId" FROM d) RETURNING *
-), x AS (
-  SELECT b.tenant_id, b.id AS batch_id, b.event_seq, d.id AS document_id,
+), x AS (${
+    via
+      ? `
+  SELECT b.tenant_id, b.id AS batch_id, b.event_seq - 1 AS event_seq, d.id AS document_id, ${via.type} AS type,
+    jsonb_build_object('status', ${via.status}, 'stage', ${via.stage}, 'batch', ${countersJsonLess(via.less)})
+      || ${via.payload} AS payload
+  FROM b, d
+  UNION ALL`
+      : ""
+  }
+  SELECT b.tenant_id, b.id AS batch_id, b.event_seq, d.id AS document_id, ${type} AS type,
     jsonb_build_object('status', d.status::text, 'stage', d.stage::text, 'batch', ${COUNTERS_JSON})
       || ${payload} AS payload
   FROM b, d
 ), e AS (
   INSERT INTO event (tenant_id, batch_id, seq, document_id, type, payload, created_at)
-  SELECT tenant_id, batch_id, event_seq, document_id, ${type}, payload, $3::timestamptz FROM x
+  SELECT tenant_id, batch_id, event_seq, document_id, x.type, payload, $3::timestamptz FROM x
 ), w AS (
   INSERT INTO outbox (topic, key, payload)
   SELECT ${topic}, x.batch_id::text, jsonb_build_object('v', 1, 'tenantId', x.tenant_id, 'events',
-    jsonb_build_array(jsonb_build_object('id', x.batch_id || '.' || x.event_seq, 'type', ${type}, 'body',
-      json_build_object('id', x.batch_id || '.' || x.event_seq, 'type', ${type},
+    jsonb_build_array(jsonb_build_object('id', x.batch_id || '.' || x.event_seq, 'type', x.type, 'body',
+      json_build_object('id', x.batch_id || '.' || x.event_seq, 'type', x.type,
         'createdAt', ${createdAt}, 'batchId', x.batch_id, 'documentId', x.document_id,
         'seq', x.event_seq, 'data', x.payload)::text)))
   FROM x
-  WHERE EXISTS (SELECT 1 FROM webhook_endpoint WHERE tenant_id = x.tenant_id AND enabled AND ${type} = ANY(events))
+  WHERE EXISTS (SELECT 1 FROM webhook_endpoint WHERE tenant_id = x.tenant_id AND enabled AND x.type = ANY(events))
 )${
     outbox
       ? `, o AS (
