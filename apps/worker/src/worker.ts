@@ -5,6 +5,7 @@ import {
   type Services,
   STAGE_HANDLERS,
   STAGES,
+  type StageChain,
   type StageName,
   stageQueue,
   WorkerRegistry,
@@ -71,9 +72,17 @@ export function createWorker(opts: WorkerOptions): Worker {
     async start() {
       checkStageHandlers(STAGE_HANDLERS);
       await registry.register();
+      // Per-tenant fairness of each stage's slots (DOCFLEET_TENANT_FAIR_SHARE).
+      const sharesOf: StageChain["shares"] = Object.fromEntries(
+        opts.roles.map((stage) => [
+          stage,
+          services.stages.tenantShares(stage, opts.concurrency[stage], opts.fairness),
+        ]),
+      );
+      // Stage chaining between the stages this process serves (DOCFLEET_STAGE_CHAINING).
+      const chain: StageChain | undefined = deps.settings.stageChaining ? { shares: sharesOf } : undefined;
       for (const stage of opts.roles) {
-        // Per-tenant fairness of this stage's slots (DOCFLEET_TENANT_FAIR_SHARE).
-        const shares = services.stages.tenantShares(stage, opts.concurrency[stage], opts.fairness);
+        const shares = sharesOf[stage]!;
         consumers.push(
           queue.consume(
             stageQueue(stage),
@@ -84,7 +93,7 @@ export function createWorker(opts: WorkerOptions): Worker {
                 // taken wait here (prefetch bounds them), the rest stay in the queue.
                 if (!(await services.outages.whenUp(undefined, stopping.signal)))
                   return { action: "defer", delayMs: 1000, reason: "worker stopping during an outage" };
-                return await services.stages.processStage(d.body, d.attempt, stopping.signal, shares);
+                return await services.stages.processStage(d.body, d.attempt, stopping.signal, shares, chain);
               } finally {
                 inFlight--;
               }

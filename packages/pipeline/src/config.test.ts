@@ -10,6 +10,14 @@ import {
 const cfg = (env: Record<string, string>) => adapterConfig(parseEnv(baseEnvSchema, env));
 
 describe("configuration", () => {
+  it("stage chaining is on unless DOCFLEET_STAGE_CHAINING is false or 0; anything else is refused", () => {
+    expect(cfg({}).settings.stageChaining).toBe(true);
+    expect(cfg({ DOCFLEET_STAGE_CHAINING: "false" }).settings.stageChaining).toBe(false);
+    expect(cfg({ DOCFLEET_STAGE_CHAINING: "0" }).settings.stageChaining).toBe(false);
+    expect(cfg({ DOCFLEET_STAGE_CHAINING: "true" }).settings.stageChaining).toBe(true);
+    expect(() => cfg({ DOCFLEET_STAGE_CHAINING: "off" })).toThrow(/DOCFLEET_STAGE_CHAINING/);
+  });
+
   it("runs everything embedded when nothing is set", () => {
     const c = cfg({});
     expect([c.database.kind, c.objectStore.kind, c.queue.kind, c.search.kind, c.models.kind]).toEqual([

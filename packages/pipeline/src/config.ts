@@ -194,6 +194,8 @@ export const baseEnvSchema = z.object({
   DOCFLEET_RECONCILE_QUIET_MS: int(DEFAULT_SETTINGS.reconcileQuietMs, 1000),
   /** Fraction of a stage's slots one tenant holds while another tenant waits (0: fairness off). */
   DOCFLEET_TENANT_FAIR_SHARE: z.coerce.number().min(0).max(1).default(DEFAULT_SETTINGS.tenantFairShare),
+  /** A worker runs a document's next stage at once when it serves it (no queue hop); false: never. */
+  DOCFLEET_STAGE_CHAINING: envBool.optional(),
   /** Sandboxed parse threads per process (each also runs one OCR thread); default: cores, at most 4. */
   DOCFLEET_PARSE_THREADS: z.coerce.number().int().min(1).max(64).optional(),
   /** V8 heap limit of each parse thread; a document needing more fails TOO_LARGE. */
@@ -480,6 +482,7 @@ export function adapterConfig(env: BaseEnv): AdapterConfig {
       reconcileEveryMs: env.DOCFLEET_RECONCILE_EVERY_MS,
       reconcileQuietMs: env.DOCFLEET_RECONCILE_QUIET_MS,
       tenantFairShare: env.DOCFLEET_TENANT_FAIR_SHARE,
+      stageChaining: env.DOCFLEET_STAGE_CHAINING ?? DEFAULT_SETTINGS.stageChaining,
       reviewThreshold: env.DOCFLEET_REVIEW_THRESHOLD,
       maxOcrPages: env.DOCFLEET_MAX_OCR_PAGES,
       maxPixels: env.DOCFLEET_MAX_PIXELS,

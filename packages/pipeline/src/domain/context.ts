@@ -60,6 +60,12 @@ export interface PipelineSettings {
    * stage waits: ceil(slots × fraction), at least 1; 0 turns per-tenant fairness off (`TenantShares`).
    */
   tenantFairShare: number;
+  /**
+   * Stage chaining (issue 17 goal 1): a worker that finished a document's stage and also serves the
+   * next one takes it on at once (advance and claim in one statement, no queue message for that hop)
+   * while no other tenant's work waits at either stage. False: every hop goes through the queue.
+   */
+  stageChaining: boolean;
   /** Webhook deliveries: attempts, backoff, timeouts and concurrency (DOCFLEET_WEBHOOK_*). */
   webhooks: WebhookSettings;
 }
@@ -82,6 +88,7 @@ export const DEFAULT_SETTINGS: PipelineSettings = {
   maxOcrPages: 50,
   authRecheckMs: 5000,
   tenantFairShare: 0.5,
+  stageChaining: true,
   webhooks: DEFAULT_WEBHOOK_SETTINGS,
 };
 

@@ -124,7 +124,7 @@ export {
   type SearchService,
   toFilter,
 } from "./search.ts";
-export type { StageRunner } from "./stage-runner.ts";
+export type { StageChain, StageRunner } from "./stage-runner.ts";
 export type { Holding, TenantShares, TenantSharesOptions } from "./tenant-shares.ts";
 export {
   type WebhookAttempt,

@@ -11,6 +11,7 @@ import { nextStage } from "../domain/plan.ts";
 import type { Disposition } from "../ports/queue.ts";
 import * as deletion from "../repositories/deletion.ts";
 import * as documents from "../repositories/documents.ts";
+import { transitionOne } from "../repositories/transition.ts";
 import { readUnderstandInputsAlso, UNDERSTAND_INPUTS_ALSO } from "../repositories/understand-inputs.ts";
 import { backoffMs } from "../retry.ts";
 import { STAGE_HANDLERS, type StageHandler, type StageOutput } from "../stages/index.ts";
@@ -59,6 +60,42 @@ interface Claimed {
 class YieldedToTenant extends Error {}
 
 /**
+ * Stage chaining (issue 17 goal 1): what a worker lets the runner chain into. When a run finishes its
+ * stage and this process also serves the document's next stage, the runner advances the document and
+ * claims the next stage in one statement (PROCESSING -> PROCESSING at the next stage with a fresh
+ * lease, the STAGE_COMPLETED and STAGE_STARTED events both written, no outbox row: no queue message for
+ * that hop), then runs it at once in the same slot. Only while no other tenant's work waits at the next
+ * stage nor at the stage whose slot the run holds (fairness: a chain never jumps another tenant's
+ * queued work). A crash mid-chain leaves the document PROCESSING under its lease: the reconciler takes
+ * it back when the lease expires (the message that started the chain, redelivered, is stale).
+ */
+export interface StageChain {
+  /** The per-tenant shares of each stage this process consumes; a stage absent here is never chained into. */
+  readonly shares: Partial<Record<StageName, TenantShares>>;
+}
+
+/** A chained run's next stage, claimed: the runner goes on with it in the same slot. */
+interface Chained {
+  msg: StageMessage;
+  doc: Document;
+  row?: Record<string, unknown>;
+}
+
+/** Waits `ms` (a chained run's retry backoff), or less when `signal` aborts. */
+function abortableDelay(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
  * A stage that reports progress (parse, page by page) may run this many budgets in all: a scan that is
  * slow because the machine is busy finishes, while a stalled one still times out after one budget.
  */
@@ -89,6 +126,8 @@ export class StageRunner {
     signal?: AbortSignal,
     /** This process's per-tenant shares of the stage's slots (the worker's, one per stage consumer). */
     shares?: TenantShares,
+    /** The stages this process also serves, to chain into (`StageChain`); none: every hop is queued. */
+    chain?: StageChain,
   ): Promise<Disposition> {
     const parsed = StageMessage.safeParse(body);
     if (!parsed.success)
@@ -104,7 +143,13 @@ export class StageRunner {
       };
     }
     try {
-      return await this.traced(msg, attempt, signal, shares && holding ? { shares, holding } : undefined);
+      return await this.traced(
+        msg,
+        attempt,
+        signal,
+        shares && holding ? { shares, holding } : undefined,
+        chain,
+      );
     } finally {
       if (holding) shares!.release(holding);
     }
@@ -132,10 +177,11 @@ export class StageRunner {
     attempt: number,
     signal: AbortSignal | undefined,
     fair: { shares: TenantShares; holding: Holding } | undefined,
+    chain: StageChain | undefined,
   ): Promise<Disposition> {
     const { tracing } = this.r.deps;
     const run = () =>
-      this.runStage(msg, attempt, signal, fair).catch(async (err) => {
+      this.runStage(msg, attempt, signal, fair, chain).catch(async (err) => {
         // Thrown past the runner's own handling (a failure write during an outage): still not the
         // document's attempt when a probe confirms the outage.
         const dependency = await this.outages?.confirm(err);
@@ -185,12 +231,49 @@ export class StageRunner {
     attempt: number,
     signal?: AbortSignal,
     fair?: { shares: TenantShares; holding: Holding },
+    chain?: StageChain,
   ): Promise<Disposition> {
-    const { settings, metrics } = this.r.deps;
     const claimed: Claimed = {};
     const doc = await this.claim(msg, claimed);
     if (!doc) return { action: "ack" };
-    const row = claimed.row;
+    let run = await this.runClaimed(msg, doc, claimed.row, attempt, signal, fair, chain, false);
+    while ("msg" in run) {
+      const next = run;
+      const { tracing } = this.r.deps;
+      const go = () => this.runClaimed(next.msg, next.doc, next.row, 1, signal, fair, chain, true);
+      // A chained stage's span, inside the span of the run that started the chain.
+      run = tracing
+        ? await tracing.span(
+            `docfleet.stage.${next.msg.stage.toLowerCase()}`,
+            {
+              "docfleet.document_id": next.doc.id,
+              "docfleet.tenant_id": next.doc.tenantId,
+              "docfleet.chained": true,
+            },
+            go,
+          )
+        : await go();
+    }
+    return run;
+  }
+
+  /**
+   * Runs a claimed stage and settles it. `chained`: the claim came from the previous stage's run in this
+   * slot (`StageChain`), not from a message of this stage: an outcome that would hand the message back to
+   * the queue (a yield, an outage, a retry) writes an outbox row of this stage instead and acks the
+   * message that started the chain (its redelivery would be stale).
+   */
+  private async runClaimed(
+    msg: StageMessage,
+    doc: Document,
+    row: Record<string, unknown> | undefined,
+    attempt: number,
+    signal: AbortSignal | undefined,
+    fair: { shares: TenantShares; holding: Holding } | undefined,
+    chain: StageChain | undefined,
+    chained: boolean,
+  ): Promise<Disposition | Chained> {
+    const { settings, metrics } = this.r.deps;
     const log = this.logFor(doc, msg.stage);
     const deps = { ...this.r.deps, log };
     const endTimer = metrics?.stageDuration.startTimer({ stage: msg.stage });
@@ -268,10 +351,12 @@ export class StageRunner {
       settled = true;
       clearTimeout(yieldTimer);
       const ms = Math.round(performance.now() - started);
-      const finished = await this.advance(doc, msg.stage, out, ms);
-      if (finished) metrics?.documentsCompleted.inc();
+      const chainable = (next: StageName) => this.mayChain(doc, msg, next, signal, fair, chain);
+      const finished = await this.advance(doc, msg.stage, out, ms, chainable);
+      if (finished === true) metrics?.documentsCompleted.inc();
       // debug: four lines a document would flood `serve`'s terminal; failures are warnings.
-      log.debug({ ms }, finished ? "document completed" : "stage completed");
+      log.debug({ ms }, finished === true ? "document completed" : "stage completed");
+      if (typeof finished === "object") return { msg: { ...msg, stage: finished.doc.stage! }, ...finished };
       return { action: "ack" };
     } catch (err) {
       // Deleted while this worker held it: what the stage wrote meanwhile must not outlive it.
@@ -288,10 +373,11 @@ export class StageRunner {
         // other tenants' waiting work has had its slots.
         outcome = "yielded";
         log.info({ share: fair?.shares.share }, "stage yielded its slot to another tenant");
-        await this.requeueAtStage(doc, msg.stage, { reason: err.message }, false, {
+        await this.requeueAtStage(doc, msg.stage, { reason: err.message }, chained, {
           data: { attempts: { decrement: 1 } },
           where: { leaseExpiresAt: doc.leaseExpiresAt },
         });
+        if (chained) return { action: "ack" };
         return { action: "defer", delayMs: FAIR_SHARE_DEFER_MS, reason: err.message };
       }
       const dependency = await this.outages?.confirm(err);
@@ -301,8 +387,8 @@ export class StageRunner {
           { dependency, reason: (err as Error)?.message },
           "stage met an outage; deferred, not counted",
         );
-        await this.releaseClaim(doc, msg.stage, dependency, signal);
-        return this.deferred(dependency, err);
+        await this.releaseClaim(doc, msg.stage, dependency, signal, chained);
+        return chained ? { action: "ack" } : this.deferred(dependency, err);
       }
       if (err instanceof DocumentError) {
         outcome = "failed";
@@ -346,6 +432,12 @@ export class StageRunner {
       const delayMs = backoffMs(failures);
       log.warn({ err, attempt: failures, delivery: attempt, delayMs }, "stage failed; will retry");
       metrics?.stageRetries.inc({ stage: msg.stage });
+      if (chained) {
+        // No message of this stage to redeliver: the backoff here, then an outbox row of this stage.
+        await abortableDelay(delayMs, signal);
+        await this.requeueAtStage(doc, msg.stage, { attempt: failures, reason }, true);
+        return { action: "ack" };
+      }
       // The queue redelivers after the backoff: no outbox row.
       await this.requeueAtStage(doc, msg.stage, { attempt: failures, reason }, false);
       return { action: "retry", delayMs, reason };
@@ -369,10 +461,12 @@ export class StageRunner {
     stage: StageName,
     dependency: Dependency,
     signal?: AbortSignal,
+    /** A chained run's claim: an outbox row of the stage goes with it (no message comes back by itself). */
+    outbox = false,
   ): Promise<void> {
     for (;;) {
       try {
-        await this.requeueAtStage(doc, stage, { reason: `${dependency} unavailable` }, false, {
+        await this.requeueAtStage(doc, stage, { reason: `${dependency} unavailable` }, outbox, {
           data: { attempts: { decrement: 1 } },
           where: { leaseExpiresAt: doc.leaseExpiresAt },
         });
@@ -469,7 +563,39 @@ export class StageRunner {
     return { ...doc, status: "PROCESSING", leaseExpiresAt, attempts: doc.attempts + 1 };
   }
 
-  private async advance(doc: Document, stage: StageName, out: StageOutput, ms: number): Promise<boolean> {
+  /**
+   * Whether a run that finished `msg`'s stage goes on with `next` in this slot (`StageChain`): this
+   * process serves `next`, it is not stopping, and no other tenant's work waits at `next` nor at the
+   * stage whose slot the run holds (answers cached by the shares, `TenantSharesOptions.cacheMs`).
+   */
+  private async mayChain(
+    doc: Document,
+    msg: StageMessage,
+    next: StageName,
+    signal: AbortSignal | undefined,
+    fair: { shares: TenantShares } | undefined,
+    chain: StageChain | undefined,
+  ): Promise<boolean> {
+    const nextShares = chain?.shares[next];
+    if (!nextShares || !this.r.deps.settings.stageChaining || signal?.aborted) return false;
+    const slot = fair?.shares ?? chain!.shares[msg.stage];
+    if (await nextShares.othersWait(doc.tenantId)) return false;
+    return !(slot && slot !== nextShares && (await slot.othersWait(doc.tenantId)));
+  }
+
+  /**
+   * Saves a finished stage: the document goes QUEUED at its next stage (with the stage message's outbox
+   * row) or COMPLETED; true when completed. When `chainable(next)` allows, the document goes PROCESSING
+   * at the next stage instead, claimed with a fresh lease in the same statement, and the claimed
+   * document is answered (the caller runs that stage now).
+   */
+  private async advance(
+    doc: Document,
+    stage: StageName,
+    out: StageOutput,
+    ms: number,
+    chainable?: (next: StageName) => Promise<boolean>,
+  ): Promise<boolean | { doc: Document; row?: Record<string, unknown> }> {
     const options = documentOptions.read(doc.options);
     const next = nextStage(stage, options);
     const timings = { ...documentTimings.read(doc.timings), [stage]: ms };
@@ -484,6 +610,43 @@ export class StageRunner {
     const spent = !next && options && (options.stages || options.models);
     const flag = out.needsReview;
     const needsReviewDelta = flag === undefined || flag === doc.needsReview ? 0 : flag ? 1 : -1;
+    const completedPayload = () => ({ ...out.payload, stage, nextStage: next, completedStage: stage, ms });
+    if (next && chainable && (await chainable(next))) {
+      const claimed: Claimed = {};
+      const done = await transitionOne(this.r.deps.db, {
+        tenantId: doc.tenantId,
+        batchId: doc.batchId,
+        documentId: doc.id,
+        from: { status: "PROCESSING", stage },
+        via: {
+          state: { status: "QUEUED", stage: next },
+          eventType: EventType.STAGE_COMPLETED,
+          eventPayload: completedPayload(),
+        },
+        to: { status: "PROCESSING", stage: next },
+        data: {
+          ...out.data,
+          ...(flag === undefined ? {} : { needsReview: flag }),
+          timings: documentTimings.write(timings),
+          ...(provenance ? { provenance: documentProvenance.write(provenance) } : {}),
+          // The next stage's claim, as `claim` takes it: a fresh lease, its first attempt.
+          attempts: 1,
+          crashes: 0,
+          leaseExpiresAt: new Date(Date.now() + this.r.deps.settings.leaseMs),
+        },
+        needsReviewDelta,
+        eventType: EventType.STAGE_STARTED,
+        also:
+          next === "UNDERSTAND"
+            ? { select: UNDERSTAND_INPUTS_ALSO, read: (row) => (claimed.row = row) }
+            : undefined,
+      });
+      // null: a column only `transition` can write; the hop goes through the queue as usual.
+      if (done?.document) {
+        await this.r.committed(done.events);
+        return { doc: done.document, row: claimed.row };
+      }
+    }
     await this.r.move(
       {
         tenantId: doc.tenantId,
@@ -507,7 +670,7 @@ export class StageRunner {
         needsReviewDelta,
         eventType: next ? EventType.STAGE_COMPLETED : EventType.DOCUMENT_COMPLETED,
         // `stage` says what finished; the transition's default would be where the document goes next.
-        eventPayload: () => ({ ...out.payload, stage, nextStage: next, completedStage: stage, ms }),
+        eventPayload: completedPayload,
         outbox: next ? () => stageOutbox(doc, next, this.r.traceparent()) : undefined,
       },
       1,

@@ -83,6 +83,14 @@ export class TenantShares {
     return true;
   }
 
+  /**
+   * Whether another tenant's work of this stage waits (the answer cached `cacheMs`), whatever the share:
+   * the stage runner chains a document into this stage only while none does (`StageChain`).
+   */
+  othersWait(tenantId: string): Promise<boolean> {
+    return this.othersWaiting(tenantId);
+  }
+
   private async othersWaiting(tenantId: string): Promise<boolean> {
     const cacheMs = this.opts.cacheMs ?? 250;
     const hit = this.cache.get(tenantId);
