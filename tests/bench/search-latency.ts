@@ -65,8 +65,10 @@ const N = Number(args[0] ?? 100_000);
 const QUERIES = Number(args[1] ?? 200);
 const ANALYZE = process.argv.includes("--analyze");
 type AdapterModule = typeof import("@docfleet/pipeline/adapters/search/postgres");
+// SEARCH_ADAPTER=<module> (env): another build of the adapter on the current side (as for the
+// baseline below), e.g. to EXPLAIN an older build's statements on an old-layout folder.
 const { PostgresSearchIndex } = (await import(
-  "@docfleet/pipeline/adapters/search/postgres"
+  process.env.SEARCH_ADAPTER ?? "@docfleet/pipeline/adapters/search/postgres"
 )) as AdapterModule;
 // --baseline=DIR with SEARCH_BASELINE_ADAPTER=<module>: another build of the adapter (`git show
 // REV:<path>` saved with its relative imports made package imports) over a copy of the data folder,

@@ -585,11 +585,10 @@ export class PostgresSearchIndex implements SearchIndex {
     );
     const rows = await this.db.query<PackedRow>(
       `WITH best AS MATERIALIZED (${best})
-       SELECT -1 AS facet, pos, value, NULL::int AS count, chunk, score, category, batch_id FROM (
-         SELECT row_number() OVER (ORDER BY score DESC, document_id)::int AS pos, document_id::text AS value,
-                chunk, score, category, batch_id::text AS batch_id
-         FROM best ORDER BY score DESC, document_id LIMIT ${limit}
-       ) page
+       SELECT -1 AS facet, row_number() OVER (ORDER BY score DESC, document_id)::int AS pos,
+              document_id::text AS value, NULL::int AS count, chunk, score, category, batch_id::text
+       -- the page first (a top-N sort), then numbered: numbering every match sorted them all
+       FROM (SELECT * FROM best ORDER BY score DESC, document_id LIMIT ${limit}) page
        UNION ALL SELECT -2, 0, NULL, count(*)::int, NULL, NULL, NULL, NULL FROM best
        ${facets.map((f, i) => `UNION ALL ${facetSql(i, f, "best", BEST_FIELDS, params)}`).join(" ")}`,
       params,
