@@ -8,7 +8,8 @@ export interface ChoiceLine {
 /**
  * Words a letterhead is made of (legal forms, trading words, the words of postal addresses, Malaysia's
  * states and larger towns: the SROIE receipts' letterheads): a read that spells them is likelier right
- * than one that does not. Upper case, with plurals added.
+ * than one that does not. Upper case, with plurals added. Much of it is also in the extractor's
+ * adapters/models/builtin/vocabulary.ts, which parse/ may not import (layer rule pipeline-logic-no-adapters).
  */
 const KNOWN = new Set(
   `sdn bhd berhad enterprise trading traders restaurant restoran kedai perniagaan hardware mart market
