@@ -17,8 +17,7 @@
  * psm6 (looked at first, that PSM on every page); enlarge-B-T (the default with glyphs under B px
  * enlarged to T px); twice (narrow PSM 6 pages read again as PSM 4 and merged, glyphs under 18 px
  * enlarged to 26 px: createOcrPool's secondRead); unfiltered (the default without the blur of narrow
- * one-block pages, NARROW_BLUR: createOcrPool's filter {}); noheader (the default without the
- * letterhead re-reads of narrow one-block pages, HEADER_READS: createOcrPool's headerReads []).
+ * one-block pages, NARROW_BLUR: createOcrPool's filter {}).
  * Prints per set and config: pages, token recall (mean), precision (share of read tokens that are
  * the page's), OCR seconds per page; with --files one line per page.
  */
@@ -79,15 +78,13 @@ for (const name of configNames) {
         ? createOcrPool()
         : name === "unfiltered"
           ? createOcrPool({ filter: {} })
-          : name === "noheader"
-            ? createOcrPool({ headerReads: [] })
-            : name === "twice"
-              ? createOcrPool({ secondRead: true, enlarge: { below: 18, to: 26 } })
-              : name.startsWith("enlarge")
-                ? createOcrPool({
-                    enlarge: { below: Number(name.split("-")[1]), to: Number(name.split("-")[2]) },
-                  })
-                : createOcrPool({ psm: Number(name.replace("psm", "")) }),
+          : name === "twice"
+            ? createOcrPool({ secondRead: true, enlarge: { below: 18, to: 26 } })
+            : name.startsWith("enlarge")
+              ? createOcrPool({
+                  enlarge: { below: Number(name.split("-")[1]), to: Number(name.split("-")[2]) },
+                })
+              : createOcrPool({ psm: Number(name.replace("psm", "")) }),
   );
 }
 

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,8 +9,6 @@ import sharp from "sharp";
 import { afterAll, describe, expect, it } from "vitest";
 import { createOcrPool, enlargement, letterheadBand, mergeReads, spliceLetterhead } from "./ocr.ts";
 import type { PageWord } from "./types.ts";
-
-const corpus = new URL("../../../../../shared/corpus/", import.meta.url);
 
 /** A white PNG with black lines of text, 28 px sans-serif, left-aligned. */
 function textImage(lines: string[], width = 900): Buffer {
@@ -170,25 +168,6 @@ describe("createOcrPool", () => {
       );
     } finally {
       await head.close();
-    }
-  });
-
-  it("reads a receipt's letterhead band again by default and chooses its lines among the reads (HEADER_READS)", async () => {
-    // SROIE 013, a tuning receipt: the page read once misses the shop's name in its big letterhead; the
-    // single-column re-read of the band has it, word-like, where the first read has nothing.
-    const image = readFileSync(new URL("sroie/img/013.jpg", corpus));
-    const once = createOcrPool({ headerReads: [] });
-    try {
-      const plain = await once.recognize(image, 1);
-      expect(plain.text).not.toContain("RESTORAN HASSANBISTRO");
-      const { text, words } = await pool.recognize(image, 1);
-      expect(text.split("\n")[0]).toBe("RESTORAN HASSANBISTRO");
-      expect(words.map((w) => w.text)).toEqual(text.split(/\s+/));
-      // below the letterhead (from the first price line on): the first read, unchanged
-      const from = (t: string) => t.slice(t.indexOf("Total Items"));
-      expect(from(text)).toBe(from(plain.text));
-    } finally {
-      await once.close();
     }
   });
 

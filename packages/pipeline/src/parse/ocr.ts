@@ -2,7 +2,6 @@ import { createRequire } from "node:module";
 import sharp, { type Sharp } from "sharp";
 import { createWorker, type Page, type Worker } from "tesseract.js";
 import { DocumentError, FailureCode } from "../domain/errors.ts";
-import { chooseLines } from "./line-choice.ts";
 import { lookAtScan, MIN_GLYPHS } from "./scan-prep.ts";
 import type { OcrEngine, PageWord } from "./types.ts";
 
@@ -74,16 +73,6 @@ const LETTERHEAD_MAX_SHARE = 0.4;
 const LETTERHEAD_THRESHOLDING = 2;
 /** A re-read line with no first-read line beside it is kept only when read this surely. */
 const LETTERHEAD_NEW_LINE_CONFIDENCE = 0.7;
-/**
- * The letterhead band of a narrow page read as one block (a receipt) is read again once per entry,
- * and each band of its lines chosen among the reads by chooseLines (word-likeness and agreement).
- * SROIE (sroie.ts, company/date/address/total right; tuning receipts of 41/41/41/40): none
- * 29/36/10/35; PSM 4 30/36/9/35 (a name only PSM 4 reads, 013; PAGOH/PAGCH-like misreads either way);
- * PSM 4 + Sauvola 30/36/9/35; PSM 4 + enlarged to 28 px glyphs 30/36/9/35; so PSM 4 alone. Held-out,
- * judged once: 8/18/6/18 -> 8/18/7/18 of 19. OCR 1.03 -> 1.35 and 1.79 -> 2.34 s per receipt (two sets
- * of 12 tuning receipts, alternated receipt by receipt): 1.3 times.
- */
-export const HEADER_READS: HeaderRead[] = [{ psm: PSM_SINGLE_COLUMN }];
 /** An amount with two decimals standing alone: an item or total line, below the letterhead. */
 const PRICE = /(?<![\d.,])\d{1,6}\.\d{2}(?![\d.])/;
 
@@ -126,15 +115,6 @@ export interface OcrPoolOptions {
   letterhead?:
     | boolean
     | { psm?: number; glyph?: number; thresholding?: number; filter?: OcrFilter; below?: number };
-  /**
-   * Narrow pages read as one block (receipts): the letterhead band (letterheadBand: above the first
-   * price line, at most the top LETTERHEAD_MAX_SHARE) cropped and read again once per entry, at the
-   * page's enlargement, in that entry's PSM (default 6) with its filter (default the page's); each
-   * band of lines is chosen among the first read and these by chooseLines (how word-like each read of
-   * it is, and how far the reads agree), the rest of the page as first read. Default HEADER_READS;
-   * [] for one read. Ignored with `letterhead`.
-   */
-  headerReads?: HeaderRead[];
   /** Further tesseract parameters set on each worker (e.g. { user_defined_dpi: "300" }). */
   parameters?: Record<string, string>;
   /**
@@ -152,16 +132,6 @@ export interface OcrPoolOptions {
    * surer read (mergeReads). Default none (one read).
    */
   alsoFiltered?: OcrFilter;
-}
-
-/** One more read of a receipt's letterhead band (OcrPoolOptions.headerReads). */
-export interface HeaderRead {
-  psm?: number;
-  filter?: OcrFilter;
-  /** Tesseract's thresholding_method for this read (0 Otsu, 2 Sauvola); default the page's. */
-  thresholding?: number;
-  /** Glyphs under `below` px enlarged to `to` px for this read (see enlargement); default the page's. */
-  enlarge?: { below: number; to: number };
 }
 
 /** sharp operations on the greyscale page tesseract reads (see OcrPoolOptions.filter). */
@@ -280,7 +250,6 @@ export function createOcrPool(options: OcrPoolOptions = {}): OcrEngine {
               options.parameters,
               options.filter,
               options.alsoFiltered,
-              options.headerReads ?? HEADER_READS,
             );
       reading.catch(() => undefined);
       job.resolve(await Promise.race([reading, stopped]));
@@ -386,7 +355,6 @@ async function recognizeLooked(
   parameters?: Record<string, string>,
   pageFilter?: OcrFilter,
   alsoFiltered?: OcrFilter,
-  headerReads: HeaderRead[] = [],
 ): Promise<Result> {
   const grey = await prepare(image);
   const { width, height } = grey;
@@ -466,40 +434,6 @@ async function recognizeLooked(
   let first = await readRegion(grey.data, width, height, factor, mode);
   if (alsoFiltered && first.lines.length > 0)
     first = mergeReads(first, await readRegion(grey.data, width, height, factor, mode, alsoFiltered));
-  const header =
-    !letterhead && narrowBlock && headerReads.length > 0 ? letterheadBand(first.lines, height) : undefined;
-  if (header) {
-    const crop = await sharp(grey.data)
-      .extract({ left: 0, top: 0, width, height: header.bottom })
-      .png({ compressionLevel: 1 })
-      .toBuffer();
-    const again: Read[] = [];
-    for (const r of headerReads) {
-      halted.throwIfAborted();
-      const worker = await pending;
-      if (r.thresholding !== undefined)
-        await worker.setParameters({ thresholding_method: String(r.thresholding) as never });
-      try {
-        again.push(
-          await readRegion(
-            crop,
-            width,
-            header.bottom,
-            r.enlarge ? enlargement(seen.glyphHeight / look, width, height, r.enlarge) : factor,
-            String(r.psm ?? PSM_SINGLE_BLOCK),
-            r.filter ?? filter,
-          ),
-        );
-      } finally {
-        if (r.thresholding !== undefined && !halted.aborted)
-          await worker.setParameters({
-            thresholding_method: (parameters?.thresholding_method ?? "0") as never,
-          });
-      }
-    }
-    const { lines: _lines, ...read } = spliceChosen(first, header.lines, again, header.bottom);
-    return read;
-  }
   const band =
     letterhead &&
     psm === undefined &&
@@ -647,7 +581,18 @@ export function spliceLetterhead<R extends Result & { lines: ReadLine[] }>(
     { ...again, lines: whole, words: wordsOf(whole) },
   );
   const tail = first.lines.slice(bandLines);
-  const rest = textAfter(first.text, bandLines);
+  // The first read's text past its first `bandLines` non-empty lines, blank lines and all.
+  const textLines = first.text.split("\n");
+  let seen = 0;
+  let cut = textLines.length;
+  for (const [i, line] of textLines.entries()) {
+    if (seen === bandLines) {
+      cut = i;
+      break;
+    }
+    if (line.trim() !== "") seen++;
+  }
+  const rest = textLines.slice(cut).join("\n");
   const lines = [...merged.lines, ...tail];
   const words = wordsOf(lines);
   return {
@@ -657,51 +602,6 @@ export function spliceLetterhead<R extends Result & { lines: ReadLine[] }>(
     lines,
     confidence: words.length ? words.reduce((n, w) => n + w.confidence, 0) / words.length : 0,
   };
-}
-
-/**
- * The page as first read with its first `bandLines` lines (the letterhead) chosen line by line among
- * them and the re-reads of the band above `bottom` (chooseLines); the re-reads' lines that reach the
- * crop's edge (cut glyphs) are dropped; the rest of the text is the first read's, as read.
- */
-export function spliceChosen<R extends Result & { lines: ReadLine[] }>(
-  first: R,
-  bandLines: number,
-  again: R[],
-  bottom: number,
-): R {
-  const inside = (l: ReadLine) => Math.max(...l.words.map((w) => w.bbox[3])) < bottom - 1;
-  const head = chooseLines([first.lines.slice(0, bandLines), ...again.map((r) => r.lines.filter(inside))]);
-  const lines = [...head, ...first.lines.slice(bandLines)];
-  const words = lines.flatMap((l) => l.words);
-  return {
-    ...first,
-    text: tidy(
-      [head.map(lineText).join("\n"), textAfter(first.text, bandLines)].filter((t) => t !== "").join("\n"),
-    ),
-    words,
-    lines,
-    confidence: words.length ? words.reduce((n, w) => n + w.confidence, 0) / words.length : 0,
-  };
-}
-
-function lineText(l: ReadLine): string {
-  return l.words.map((w) => w.text).join(" ");
-}
-
-/** `text` past its first `lines` non-empty lines, blank lines and all. */
-function textAfter(text: string, lines: number): string {
-  const textLines = text.split("\n");
-  let seen = 0;
-  let cut = textLines.length;
-  for (const [i, line] of textLines.entries()) {
-    if (seen === lines) {
-      cut = i;
-      break;
-    }
-    if (line.trim() !== "") seen++;
-  }
-  return textLines.slice(cut).join("\n");
 }
 
 /**
