@@ -5,7 +5,7 @@ import {
   type Services,
   STAGE_HANDLERS,
   STAGES,
-  type StageChain,
+  StageChain,
   type StageName,
   stageQueue,
   WorkerRegistry,
@@ -60,10 +60,12 @@ export function createWorker(opts: WorkerOptions): Worker {
   let inFlight = 0;
   // Aborted at stop: a message waiting for a dependency to come back is handed back instead.
   const stopping = new AbortController();
+  // Stage chaining between the stages this process serves (DOCFLEET_STAGE_CHAINING), made at start.
+  let chain: StageChain | undefined;
   const registry = new WorkerRegistry(
     deps.db,
     { roles: opts.roles, concurrency: opts.concurrency },
-    () => inFlight,
+    () => inFlight + (chain?.detached ?? 0),
     opts.heartbeatMs,
   );
 
@@ -79,8 +81,8 @@ export function createWorker(opts: WorkerOptions): Worker {
           services.stages.tenantShares(stage, opts.concurrency[stage], opts.fairness),
         ]),
       );
-      // Stage chaining between the stages this process serves (DOCFLEET_STAGE_CHAINING).
-      const chain: StageChain | undefined = deps.settings.stageChaining ? { shares: sharesOf } : undefined;
+      // A stage's slots bound its consumer's runs and the runs chained into it alike.
+      chain = deps.settings.stageChaining ? new StageChain(sharesOf, opts.concurrency) : undefined;
       for (const stage of opts.roles) {
         const shares = sharesOf[stage]!;
         consumers.push(
@@ -88,6 +90,7 @@ export function createWorker(opts: WorkerOptions): Worker {
             stageQueue(stage),
             async (d) => {
               inFlight++;
+              chain?.enter(stage);
               try {
                 // While a dependency is down (an open breaker) no message is started: the ones already
                 // taken wait here (prefetch bounds them), the rest stay in the queue.
@@ -96,6 +99,7 @@ export function createWorker(opts: WorkerOptions): Worker {
                 return await services.stages.processStage(d.body, d.attempt, stopping.signal, shares, chain);
               } finally {
                 inFlight--;
+                chain?.leave(stage);
               }
             },
             { concurrency: opts.concurrency[stage] },
@@ -117,6 +121,8 @@ export function createWorker(opts: WorkerOptions): Worker {
       stopping.abort();
       clearInterval(reconciler);
       await Promise.all(consumers.splice(0).map((c) => c.close()));
+      // Chained runs go on after their message was acked: let them finish (each stops at its stage).
+      await chain?.drain();
       await reconciling;
       await registry.unregister();
       log.info("worker drained");

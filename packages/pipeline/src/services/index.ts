@@ -124,7 +124,8 @@ export {
   type SearchService,
   toFilter,
 } from "./search.ts";
-export type { StageChain, StageRunner } from "./stage-runner.ts";
+export { StageChain } from "./stage-chain.ts";
+export type { StageRunner } from "./stage-runner.ts";
 export type { Holding, TenantShares, TenantSharesOptions } from "./tenant-shares.ts";
 export {
   type WebhookAttempt,

@@ -3,7 +3,7 @@ import { EventType, STAGES, type StageName, stageMessage } from "../domain/messa
 import { WEBHOOK_TOPIC } from "../domain/webhooks.ts";
 import type { StageHandler, StageInput } from "../stages/index.ts";
 import { createServices } from "./index.ts";
-import type { StageChain } from "./stage-runner.ts";
+import { StageChain } from "./stage-chain.ts";
 import {
   counters,
   createTenant,
@@ -15,10 +15,12 @@ import {
   TEST_SETTINGS,
 } from "./test-resources.ts";
 
-// Stage chaining (issue 17 goal 1): a run that finished its stage goes on with the next one in the same
-// slot when the process serves it, claimed in the advance's own statement, with no queue message for the
-// hop. Driven as the worker drives it: processStage with the stage's shares and the chain of the shares
-// of every stage served. Nothing is timed: the fairness answers are not cached (cacheMs 0).
+// Stage chaining (issue 17 goal 1): a run that finished its stage goes on with the next one, in a free
+// slot of that stage, when the process serves it: claimed in the advance's own statement, with no queue
+// message for the hop; the message that started the chain is acked and the chain goes on detached.
+// Driven as the worker drives it: processStage with the stage's shares and the StageChain of every stage
+// served, the consumer's run counted in its stage's slots. Nothing is timed: the fairness answers are
+// not cached (cacheMs 0); a test waits for the detached runs (`drain`).
 
 function deferred<T = void>() {
   let resolve!: (v: T) => void;
@@ -50,6 +52,7 @@ function setup(
     override?: Partial<Record<StageName, StageHandler>>;
     chaining?: boolean;
     serves?: StageName[];
+    slots?: number;
   } = {},
 ) {
   const { handlers, calls } = recordingHandlers(opts.override);
@@ -59,15 +62,36 @@ function setup(
       ? { ...env.deps, settings: { ...TEST_SETTINGS, stageChaining: false } }
       : env.deps;
   const runner = createServices(deps, { handlers }).stages;
-  const chain: StageChain = {
-    shares: Object.fromEntries(
-      (opts.serves ?? STAGES).map((s) => [s, runner.tenantShares(s, 2, { cacheMs: 0, checkEveryMs: 20 })]),
+  const served = opts.serves ?? STAGES;
+  const slots = opts.slots ?? 2;
+  const chain = new StageChain(
+    Object.fromEntries(
+      served.map((s) => [s, runner.tenantShares(s, slots, { cacheMs: 0, checkEveryMs: 20 })]),
     ),
+    Object.fromEntries(served.map((s) => [s, slots])),
+  );
+  /** One stage message handled as the worker's consumer of its stage handles it (the chain left going). */
+  const start = async (doc: { id: string; tenantId: string }, stage: StageName, attempt = 1) => {
+    chain.enter(stage);
+    try {
+      return await runner.processStage(
+        stageMessage(doc, stage),
+        attempt,
+        undefined,
+        chain.shares[stage],
+        chain,
+      );
+    } finally {
+      chain.leave(stage);
+    }
   };
-  /** One stage message handled as the worker's consumer of its stage handles it. */
-  const handle = (doc: { id: string; tenantId: string }, stage: StageName, attempt = 1) =>
-    runner.processStage(stageMessage(doc, stage), attempt, undefined, chain.shares[stage], chain);
-  return { handlers, calls, runner, chain, handle };
+  /** `start`, then waits for the chain it started to end. */
+  const handle = async (doc: { id: string; tenantId: string }, stage: StageName, attempt = 1) => {
+    const d = await start(doc, stage, attempt);
+    await chain.drain();
+    return d;
+  };
+  return { handlers, calls, runner, chain, handle, start };
 }
 
 /**
@@ -209,13 +233,17 @@ describe("stage chaining", { timeout: 300_000 }, () => {
           },
         },
       });
-      const abandoned = dying.handle(doc, "PARSE");
+      // The PARSE message is acked once the chain has claimed UNDERSTAND; the chain goes on detached.
+      expect(await dying.start(doc, "PARSE")).toEqual({ action: "ack" });
       await entered.promise;
+      expect(dying.chain.detached).toBe(1);
+      expect(dying.chain.inUse("UNDERSTAND")).toBe(1);
+      expect(dying.chain.inUse("PARSE")).toBe(0);
       const held = await read(env, doc.id);
       expect(held).toMatchObject({ status: "PROCESSING", stage: "UNDERSTAND", attempts: 1, crashes: 0 });
       expect(held.leaseExpiresAt!.getTime()).toBeGreaterThan(Date.now());
 
-      // The PARSE message comes back (the dead worker never acked it): stale, nothing runs.
+      // A PARSE message that comes again (a duplicate) is stale: nothing runs.
       const other = setup(env, tenantId);
       expect(await other.handle(doc, "PARSE", 2)).toEqual({ action: "ack" });
       for (const s of STAGES) expect(other.handlers[s]).not.toHaveBeenCalled();
@@ -240,7 +268,8 @@ describe("stage chaining", { timeout: 300_000 }, () => {
       // The dead run, if it ever went on, finds the document moved on: stale, nothing written.
       const seq = await env.prisma.event.count({ where: { documentId: doc.id } });
       hang.resolve();
-      expect(await abandoned).toEqual({ action: "ack" });
+      await dying.chain.drain();
+      expect(dying.chain.inUse("UNDERSTAND")).toBe(0);
       expect(dying.handlers.EMBED).not.toHaveBeenCalled();
       expect(await env.prisma.event.count({ where: { documentId: doc.id } })).toBe(seq);
     },
@@ -281,7 +310,7 @@ describe("stage chaining", { timeout: 300_000 }, () => {
   );
 
   serviceTest(
-    "no chain while another tenant's work waits at the next stage or at the slot's stage; a chain when only the tenant's own does",
+    "no chain while another tenant's work waits at the next stage, nor into a stage with no free slot",
     async ({ env, tenantId }) => {
       const batch = await insertBatch(env.prisma, tenantId);
       const queued = (stage: StageName, t = tenantId, b = batch.id) =>
@@ -300,22 +329,26 @@ describe("stage chaining", { timeout: 300_000 }, () => {
       ]);
       expect(run.handlers.UNDERSTAND).not.toHaveBeenCalled();
 
-      // Another tenant's document waits for a PARSE slot: the slot goes back to the queue after PARSE.
-      await env.prisma.document.update({ where: { id: waiting.id }, data: { stage: "PARSE" } });
-      const second = await queued("PARSE");
-      expect(await run.handle(second, "PARSE")).toEqual({ action: "ack" });
-      expect(await read(env, second.id)).toMatchObject({ status: "QUEUED", stage: "UNDERSTAND" });
-      expect(run.handlers.UNDERSTAND).not.toHaveBeenCalled();
-
-      // Only this tenant's own work waits (the two above): the next run chains to completion.
+      // Every UNDERSTAND slot of the process busy (its consumer's runs): no chain either.
       await env.prisma.document.update({
         where: { id: waiting.id },
         data: { status: "COMPLETED", stage: null },
       });
+      run.chain.enter("UNDERSTAND");
+      run.chain.enter("UNDERSTAND");
+      const second = await queued("PARSE");
+      expect(await run.handle(second, "PARSE")).toEqual({ action: "ack" });
+      expect(await read(env, second.id)).toMatchObject({ status: "QUEUED", stage: "UNDERSTAND" });
+      expect(run.handlers.UNDERSTAND).not.toHaveBeenCalled();
+      expect(run.chain.inUse("UNDERSTAND")).toBe(2);
+
+      // A slot free and only this tenant's own work waiting (the two above): the next run chains to the end.
+      run.chain.leave("UNDERSTAND");
       const third = await queued("PARSE");
       expect(await run.handle(third, "PARSE")).toEqual({ action: "ack" });
       expect(await read(env, third.id)).toMatchObject({ status: "COMPLETED" });
       expect(await stageRows(env, third.id)).toHaveLength(0);
+      expect(run.chain.inUse("UNDERSTAND")).toBe(1);
     },
   );
 

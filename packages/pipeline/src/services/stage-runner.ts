@@ -19,6 +19,7 @@ import { storable } from "../storable.ts";
 import { purgeDocumentTraces } from "./deletion.ts";
 import type { Outages } from "./outages.ts";
 import { type Resources, stageOutbox } from "./resources.ts";
+import type { StageChain } from "./stage-chain.ts";
 import { type Holding, TenantShares, type TenantSharesOptions } from "./tenant-shares.ts";
 
 /** How long a message waits when its tenant holds its share of the stage while another tenant waits. */
@@ -59,26 +60,20 @@ interface Claimed {
 /** Settles a run that gave its slot back to another tenant's waiting work (see `TenantShares`). */
 class YieldedToTenant extends Error {}
 
-/**
- * Stage chaining (issue 17 goal 1): what a worker lets the runner chain into. When a run finishes its
- * stage and this process also serves the document's next stage, the runner advances the document and
- * claims the next stage in one statement (PROCESSING -> PROCESSING at the next stage with a fresh
- * lease, the STAGE_COMPLETED and STAGE_STARTED events both written, no outbox row: no queue message for
- * that hop), then runs it at once in the same slot. Only while no other tenant's work waits at the next
- * stage nor at the stage whose slot the run holds (fairness: a chain never jumps another tenant's
- * queued work). A crash mid-chain leaves the document PROCESSING under its lease: the reconciler takes
- * it back when the lease expires (the message that started the chain, redelivered, is stale).
- */
-export interface StageChain {
-  /** The per-tenant shares of each stage this process consumes; a stage absent here is never chained into. */
-  readonly shares: Partial<Record<StageName, TenantShares>>;
+/** A chained run's slot of its stage and its tenant's holding there, taken before its claim. */
+interface ChainSlot {
+  shares: TenantShares;
+  holding: Holding;
+  /** Gives the slot and the holding back (once). */
+  release(): void;
 }
 
-/** A chained run's next stage, claimed: the runner goes on with it in the same slot. */
+/** A chained run's next stage, claimed: the runner goes on with it in the slot it took (`StageChain`). */
 interface Chained {
   msg: StageMessage;
   doc: Document;
   row?: Record<string, unknown>;
+  slot: ChainSlot;
 }
 
 /** Waits `ms` (a chained run's retry backoff), or less when `signal` aborts. */
@@ -236,25 +231,51 @@ export class StageRunner {
     const claimed: Claimed = {};
     const doc = await this.claim(msg, claimed);
     if (!doc) return { action: "ack" };
-    let run = await this.runClaimed(msg, doc, claimed.row, attempt, signal, fair, chain, false);
-    while ("msg" in run) {
-      const next = run;
-      const { tracing } = this.r.deps;
-      const go = () => this.runClaimed(next.msg, next.doc, next.row, 1, signal, fair, chain, true);
-      // A chained stage's span, inside the span of the run that started the chain.
-      run = tracing
-        ? await tracing.span(
-            `docfleet.stage.${next.msg.stage.toLowerCase()}`,
-            {
-              "docfleet.document_id": next.doc.id,
-              "docfleet.tenant_id": next.doc.tenantId,
-              "docfleet.chained": true,
-            },
-            go,
-          )
-        : await go();
+    const run = await this.runClaimed(msg, doc, claimed.row, attempt, signal, fair, chain, false);
+    if (!("msg" in run)) return run;
+    // Chained: this message is done (its consumer's slot goes to the next message); the next stage
+    // goes on detached in the slot it took.
+    chain!.detach(this.runChained(run, signal, chain!));
+    return { action: "ack" };
+  }
+
+  /** Runs a chain from its first chained stage on, each stage in the slot it took, until it stops. */
+  private async runChained(
+    first: Chained,
+    signal: AbortSignal | undefined,
+    chain: StageChain,
+  ): Promise<void> {
+    const { tracing, log } = this.r.deps;
+    for (let next: Chained | undefined = first; next; ) {
+      const c: Chained = next;
+      next = undefined;
+      try {
+        const fair = { shares: c.slot.shares, holding: c.slot.holding };
+        const go = () => this.runClaimed(c.msg, c.doc, c.row, 1, signal, fair, chain, true);
+        // A chained stage's span, a child of the span that was current when the chain started.
+        const run = tracing
+          ? await tracing.span(
+              `docfleet.stage.${c.msg.stage.toLowerCase()}`,
+              {
+                "docfleet.document_id": c.doc.id,
+                "docfleet.tenant_id": c.doc.tenantId,
+                "docfleet.chained": true,
+              },
+              go,
+            )
+          : await go();
+        if ("msg" in run) next = run;
+      } catch (err) {
+        // Thrown past the runner's own handling (a failure write while the database is away): the
+        // document stays PROCESSING under its lease, and the reconciler brings it back.
+        log.warn(
+          { err, documentId: c.doc.id, stage: c.msg.stage },
+          "chained stage run failed; the document comes back when its lease expires",
+        );
+      } finally {
+        c.slot.release();
+      }
     }
-    return run;
   }
 
   /**
@@ -351,12 +372,12 @@ export class StageRunner {
       settled = true;
       clearTimeout(yieldTimer);
       const ms = Math.round(performance.now() - started);
-      const chainable = (next: StageName) => this.mayChain(doc, msg, next, signal, fair, chain);
+      const chainable = (next: StageName) => this.mayChain(doc, next, signal, chain);
       const finished = await this.advance(doc, msg.stage, out, ms, chainable);
       if (finished === true) metrics?.documentsCompleted.inc();
       // debug: four lines a document would flood `serve`'s terminal; failures are warnings.
       log.debug({ ms }, finished === true ? "document completed" : "stage completed");
-      if (typeof finished === "object") return { msg: { ...msg, stage: finished.doc.stage! }, ...finished };
+      if (typeof finished === "object") return { ...finished, msg: { ...msg, stage: finished.doc.stage! } };
       return { action: "ack" };
     } catch (err) {
       // Deleted while this worker held it: what the stage wrote meanwhile must not outlive it.
@@ -564,23 +585,37 @@ export class StageRunner {
   }
 
   /**
-   * Whether a run that finished `msg`'s stage goes on with `next` in this slot (`StageChain`): this
-   * process serves `next`, it is not stopping, and no other tenant's work waits at `next` nor at the
-   * stage whose slot the run holds (answers cached by the shares, `TenantSharesOptions.cacheMs`).
+   * A slot of `next` (and the tenant's holding there) for a run that finished its stage to go on with
+   * `next` (`StageChain`), or undefined: this process does not serve `next`, chaining is off, the worker
+   * is stopping, another tenant's work waits at `next` (a chain never jumps it; the answer cached by the
+   * shares, `TenantSharesOptions.cacheMs`), or no slot of `next` is free.
    */
   private async mayChain(
     doc: Document,
-    msg: StageMessage,
     next: StageName,
     signal: AbortSignal | undefined,
-    fair: { shares: TenantShares } | undefined,
     chain: StageChain | undefined,
-  ): Promise<boolean> {
-    const nextShares = chain?.shares[next];
-    if (!nextShares || !this.r.deps.settings.stageChaining || signal?.aborted) return false;
-    const slot = fair?.shares ?? chain!.shares[msg.stage];
-    if (await nextShares.othersWait(doc.tenantId)) return false;
-    return !(slot && slot !== nextShares && (await slot.othersWait(doc.tenantId)));
+  ): Promise<ChainSlot | undefined> {
+    if (!chain?.serves(next) || !this.r.deps.settings.stageChaining || signal?.aborted) return undefined;
+    const shares = chain.shares[next]!;
+    if (await shares.othersWait(doc.tenantId)) return undefined;
+    if (!chain.take(next)) return undefined;
+    const holding = await shares.admit(doc.tenantId).catch(() => null);
+    if (!holding) {
+      chain.leave(next);
+      return undefined;
+    }
+    let released = false;
+    return {
+      shares,
+      holding,
+      release: () => {
+        if (released) return;
+        released = true;
+        shares.release(holding);
+        chain.leave(next);
+      },
+    };
   }
 
   /**
@@ -594,8 +629,8 @@ export class StageRunner {
     stage: StageName,
     out: StageOutput,
     ms: number,
-    chainable?: (next: StageName) => Promise<boolean>,
-  ): Promise<boolean | { doc: Document; row?: Record<string, unknown> }> {
+    chainable?: (next: StageName) => Promise<ChainSlot | undefined>,
+  ): Promise<boolean | { doc: Document; row?: Record<string, unknown>; slot: ChainSlot }> {
     const options = documentOptions.read(doc.options);
     const next = nextStage(stage, options);
     const timings = { ...documentTimings.read(doc.timings), [stage]: ms };
@@ -611,7 +646,8 @@ export class StageRunner {
     const flag = out.needsReview;
     const needsReviewDelta = flag === undefined || flag === doc.needsReview ? 0 : flag ? 1 : -1;
     const completedPayload = () => ({ ...out.payload, stage, nextStage: next, completedStage: stage, ms });
-    if (next && chainable && (await chainable(next))) {
+    const slot = next && chainable ? await chainable(next) : undefined;
+    if (next && slot) {
       const claimed: Claimed = {};
       const done = await transitionOne(this.r.deps.db, {
         tenantId: doc.tenantId,
@@ -640,12 +676,19 @@ export class StageRunner {
           next === "UNDERSTAND"
             ? { select: UNDERSTAND_INPUTS_ALSO, read: (row) => (claimed.row = row) }
             : undefined,
+      }).catch((err) => {
+        slot.release();
+        throw err;
       });
       // null: a column only `transition` can write; the hop goes through the queue as usual.
       if (done?.document) {
-        await this.r.committed(done.events);
-        return { doc: done.document, row: claimed.row };
+        await this.r.committed(done.events).catch((err) => {
+          slot.release();
+          throw err;
+        });
+        return { doc: done.document, row: claimed.row, slot };
       }
+      slot.release();
     }
     await this.r.move(
       {
