@@ -10,8 +10,9 @@ import {
 const cfg = (env: Record<string, string>) => adapterConfig(parseEnv(baseEnvSchema, env));
 
 describe("configuration", () => {
-  it("stage chaining is on unless DOCFLEET_STAGE_CHAINING is false or 0; anything else is refused", () => {
-    expect(cfg({}).settings.stageChaining).toBe(true);
+  it("stage chaining is off unless DOCFLEET_STAGE_CHAINING is true or 1; anything else is refused", () => {
+    expect(cfg({}).settings.stageChaining).toBe(false);
+    expect(cfg({ DOCFLEET_STAGE_CHAINING: "1" }).settings.stageChaining).toBe(true);
     expect(cfg({ DOCFLEET_STAGE_CHAINING: "false" }).settings.stageChaining).toBe(false);
     expect(cfg({ DOCFLEET_STAGE_CHAINING: "0" }).settings.stageChaining).toBe(false);
     expect(cfg({ DOCFLEET_STAGE_CHAINING: "true" }).settings.stageChaining).toBe(true);

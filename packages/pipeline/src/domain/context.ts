@@ -63,7 +63,10 @@ export interface PipelineSettings {
   /**
    * Stage chaining (issue 17 goal 1): a worker that finished a document's stage and also serves the
    * next one takes it on at once (advance and claim in one statement, no queue message for that hop)
-   * while no other tenant's work waits at either stage. False: every hop goes through the queue.
+   * while no other tenant's work waits at either stage. False (the default): every hop goes through
+   * the queue. Off by default because a worker that dies mid-chain leaves its chained documents until
+   * their lease expires (`leaseMs`, 10 min), where a queued hop's redelivery is taken over at once;
+   * measured gain on the distributed bench: about 0.88x worker CPU per document, docs/s unchanged.
    */
   stageChaining: boolean;
   /** Webhook deliveries: attempts, backoff, timeouts and concurrency (DOCFLEET_WEBHOOK_*). */
@@ -88,7 +91,7 @@ export const DEFAULT_SETTINGS: PipelineSettings = {
   maxOcrPages: 50,
   authRecheckMs: 5000,
   tenantFairShare: 0.5,
-  stageChaining: true,
+  stageChaining: false,
   webhooks: DEFAULT_WEBHOOK_SETTINGS,
 };
 

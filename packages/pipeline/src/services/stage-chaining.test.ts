@@ -12,7 +12,6 @@ import {
   outboxFor,
   type ServiceEnv,
   serviceTest,
-  TEST_SETTINGS,
 } from "./test-resources.ts";
 
 // Stage chaining (issue 17 goal 1): a run that finished its stage goes on with the next one, in a free
@@ -57,10 +56,8 @@ function setup(
 ) {
   const { handlers, calls } = recordingHandlers(opts.override);
   leaveNothingQueued(env, tenantId);
-  const deps =
-    opts.chaining === false
-      ? { ...env.deps, settings: { ...TEST_SETTINGS, stageChaining: false } }
-      : env.deps;
+  // Chaining is off by default (DOCFLEET_STAGE_CHAINING): on here unless a test turns it off.
+  const deps = { ...env.deps, settings: { ...env.deps.settings, stageChaining: opts.chaining !== false } };
   const runner = createServices(deps, { handlers }).stages;
   const served = opts.serves ?? STAGES;
   const slots = opts.slots ?? 2;
