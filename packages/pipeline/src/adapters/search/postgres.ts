@@ -42,9 +42,6 @@ export interface Ranked {
   /** The document's category and batch (copied onto each of its chunks): what facets over candidates count. */
   category?: string | null;
   batchId?: string;
-  /** The document's field names and values as text (read only when a field facet is asked for). */
-  fieldNames?: string[];
-  fieldTexts?: string[];
 }
 
 /** A facet request checked by parseFacet. */
@@ -66,22 +63,6 @@ interface PackedRow {
   category: string | null;
   batch_id: string | null;
 }
-
-/**
- * A document's extracted fields, copied onto each of its chunk rows as parallel arrays (name, value
- * as text, as number, as date: a number is null unless the field is a number or money, a date null
- * unless a date). Filters and facets read them from the row they already hold (issue 17: probing a
- * side table per matching document was most of a frequent word's filtered or faceted search).
- */
-const FIELD_COLUMNS_SQL = `ALTER TABLE search_chunk
-        ADD COLUMN IF NOT EXISTS field_names text[] NOT NULL DEFAULT '{}',
-        ADD COLUMN IF NOT EXISTS field_texts text[] NOT NULL DEFAULT '{}',
-        ADD COLUMN IF NOT EXISTS field_nums numeric[] NOT NULL DEFAULT '{}',
-        ADD COLUMN IF NOT EXISTS field_dates date[] NOT NULL DEFAULT '{}';`;
-
-/** A chunk row's fields as a set, `f(name, value_text, value_num, value_date)` (what fieldCondition reads). */
-const ROW_FIELDS =
-  "unnest(c.field_names, c.field_texts, c.field_nums, c.field_dates) AS f(name, value_text, value_num, value_date)";
 
 /** Documents taken from each list before fusion; also what VECTOR and HYBRID report as `total` (at most). */
 const CANDIDATES = 200;
@@ -116,12 +97,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  *
  * Storage: document attributes that every query filters on (tenant, batch, category, created_at,
  * doc_date) are copied onto each chunk row, so the GIN and HNSW scans filter on the row they read
- * without a join. So are extracted fields, as parallel typed arrays (field_names, field_texts,
- * field_nums, field_dates; see FIELD_COLUMNS_SQL): a condition is a comparison over a few array
- * elements of the row at hand and a field facet a GROUP BY over them, where jsonb would need a
- * per-kind cast of each value. They lived in a side table `search_field` probed per matching
- * document, an index lookup each, most of a frequent word's filtered or faceted search (issue 17);
- * setup() moves an older folder's fields over (migrateFields).
+ * without a join. Extracted fields live in a normalised side table `search_field` with one typed
+ * column per kind (value_num, value_date, value_text): range conditions become plain btree-indexable
+ * comparisons and field facets a GROUP BY, which jsonb would need per-kind casts (and no range
+ * index) for; a document has few fields, so the EXISTS probe per candidate is an index lookup.
  */
 export class PostgresSearchIndex implements SearchIndex {
   private readonly cfg: string;
@@ -153,7 +132,6 @@ export class PostgresSearchIndex implements SearchIndex {
     const [tsv] = await this.db.query<{ storage: string }>(
       "SELECT attstorage AS storage FROM pg_attribute WHERE attrelid = to_regclass('search_chunk') AND attname = 'tsv'",
     );
-    await this.migrateFields();
     // One implicit transaction under the schema lock (migrate.ts): processes starting together on a
     // fresh database would otherwise create the extension's types and these tables at once.
     await this.db.exec(`
@@ -174,7 +152,6 @@ export class PostgresSearchIndex implements SearchIndex {
       -- data folders indexed before documents had dates (re-indexing fills them)
       ALTER TABLE search_chunk ADD COLUMN IF NOT EXISTS created_at timestamptz;
       ALTER TABLE search_chunk ADD COLUMN IF NOT EXISTS doc_date date;
-      ${FIELD_COLUMNS_SQL}
       -- Keep each chunk's tsvector in its row, uncompressed (issue 17): a row with text, tsvector and
       -- vector is over the 2 kB TOAST threshold, and the tsvector went out of line, so matching and
       -- ranking a frequent word fetched ~3 TOAST pages per chunk (and the planner, blind to that,
@@ -187,6 +164,19 @@ export class PostgresSearchIndex implements SearchIndex {
       CREATE INDEX IF NOT EXISTS search_chunk_created_idx ON search_chunk(tenant_id, created_at);
       CREATE INDEX IF NOT EXISTS search_chunk_tsv_idx ON search_chunk USING gin(tsv);
       ${this.pgvector ? "CREATE INDEX IF NOT EXISTS search_chunk_embedding_idx ON search_chunk USING hnsw (embedding vector_cosine_ops);" : ""}
+      CREATE TABLE IF NOT EXISTS search_field (
+        tenant_id    uuid NOT NULL,
+        document_id  uuid NOT NULL,
+        name         text NOT NULL,
+        kind         text NOT NULL,
+        value_text   text NOT NULL,
+        value_num    numeric,
+        value_date   date
+      );
+      CREATE INDEX IF NOT EXISTS search_field_doc_idx ON search_field(tenant_id, document_id, name);
+      CREATE INDEX IF NOT EXISTS search_field_text_idx ON search_field(tenant_id, name, lower(value_text));
+      CREATE INDEX IF NOT EXISTS search_field_num_idx ON search_field(tenant_id, name, value_num) WHERE value_num IS NOT NULL;
+      CREATE INDEX IF NOT EXISTS search_field_date_idx ON search_field(tenant_id, name, value_date) WHERE value_date IS NOT NULL;
     `);
     if (tsv && tsv.storage !== "m" && this.db.kind === "pglite") {
       // A data folder indexed before: rewrite the rows once so their tsvectors move back in. Embedded
@@ -215,44 +205,9 @@ export class PostgresSearchIndex implements SearchIndex {
     }
   }
 
-  /**
-   * Data folders (and databases) indexed while extracted fields lived in a side table, search_field
-   * (one row per field, probed per matching document by filters and facets): copy each document's
-   * fields onto its chunk rows and drop the table, once, under the schema lock (a second process
-   * finds the table gone and does nothing). Every chunk row is rewritten, so the GIN and HNSW
-   * indexes are dropped first and setup() builds each again in one pass (updating them row by row
-   * would cost as much as indexing the archive anew); embedded, VACUUM FULL then drops the old row
-   * versions (PGlite has no autovacuum). Searches that run meanwhile on a server are correct, only
-   * slower.
-   */
-  private async migrateFields(): Promise<void> {
-    const [old] = await this.db.query<{ n: number }>(
-      "SELECT count(*)::int AS n FROM pg_class WHERE oid = to_regclass('search_field')",
-    );
-    if (!old?.n) return;
-    await this.db.exec(`
-      ${SCHEMA_LOCK_SQL}
-      DO $$ BEGIN
-        IF to_regclass('search_field') IS NOT NULL THEN
-          ${FIELD_COLUMNS_SQL}
-          DROP INDEX IF EXISTS search_chunk_embedding_idx;
-          DROP INDEX IF EXISTS search_chunk_tsv_idx;
-          UPDATE search_chunk c SET field_names = f.names, field_texts = f.texts, field_nums = f.nums, field_dates = f.dates
-          FROM (SELECT tenant_id, document_id, array_agg(name ORDER BY ctid) AS names,
-                       array_agg(value_text ORDER BY ctid) AS texts, array_agg(value_num ORDER BY ctid) AS nums,
-                       array_agg(value_date ORDER BY ctid) AS dates
-                FROM search_field GROUP BY tenant_id, document_id) f
-          WHERE c.tenant_id = f.tenant_id AND c.document_id = f.document_id;
-          DROP TABLE search_field;
-        END IF;
-      END $$;
-    `);
-    if (this.db.kind === "pglite") await this.db.exec("VACUUM FULL search_chunk");
-  }
-
   async upsert(docs: readonly IndexDocument[]): Promise<void> {
     await this.upsertAll(docs);
-    await this.keepStatistics(docs.reduce((n, d) => n + d.chunks.length, 0));
+    await this.keepStatistics(docs.reduce((n, d) => n + d.chunks.length + d.fields.length, 0));
   }
 
   /**
@@ -266,8 +221,10 @@ export class PostgresSearchIndex implements SearchIndex {
     this.writtenSinceAnalyze += written;
     if (this.writtenSinceAnalyze < Math.max(1000, this.rowsAtAnalyze / 5)) return;
     this.writtenSinceAnalyze = 0;
-    await this.db.exec("ANALYZE search_chunk");
-    const [row] = await this.db.query<{ n: number }>("SELECT count(*) AS n FROM search_chunk");
+    await this.db.exec("ANALYZE search_chunk; ANALYZE search_field;");
+    const [row] = await this.db.query<{ n: number }>(
+      "SELECT (SELECT count(*) FROM search_chunk) + (SELECT count(*) FROM search_field) AS n",
+    );
     this.rowsAtAnalyze = Number(row?.n ?? 0);
   }
 
@@ -310,6 +267,7 @@ export class PostgresSearchIndex implements SearchIndex {
       tenant: [] as string[],
       doc: [] as string[],
       name: [] as string[],
+      kind: [] as string[],
       text: [] as string[],
       num: [] as (string | null)[],
       date: [] as (string | null)[],
@@ -336,6 +294,7 @@ export class PostgresSearchIndex implements SearchIndex {
         f.tenant.push(d.tenantId);
         f.doc.push(d.documentId);
         f.name.push(field.name);
+        f.kind.push(field.kind);
         f.text.push(field.value);
         f.num.push(field.kind === "number" || field.kind === "money" ? decimal(field.value) : null);
         f.date.push(field.kind === "date" ? isoDate(field.value) : null);
@@ -346,24 +305,22 @@ export class PostgresSearchIndex implements SearchIndex {
     const nameText = "regexp_replace(c.name, '[-_./\\\\]+', ' ', 'g')";
     await this.db.query(
       `WITH d AS (
-         SELECT * FROM unnest($18::uuid[], $19::uuid[]) AS d(tenant_id, document_id)
+         SELECT * FROM unnest($19::uuid[], $20::uuid[]) AS d(tenant_id, document_id)
        ),
        gone AS (
          DELETE FROM search_chunk s USING d
          WHERE s.tenant_id = d.tenant_id AND s.document_id = d.document_id
            AND s.id NOT IN (SELECT unnest($3::text[]))
        ),
-       f AS (
-         SELECT tenant_id, document_id, array_agg(name ORDER BY ord) AS names, array_agg(value_text ORDER BY ord) AS texts,
-                array_agg(value_num ORDER BY ord) AS nums, array_agg(value_date ORDER BY ord) AS dates
-         FROM unnest($12::uuid[], $13::uuid[], $14::text[], $15::text[], $16::numeric[], $17::date[])
-              WITH ORDINALITY AS f(tenant_id, document_id, name, value_text, value_num, value_date, ord)
-         GROUP BY tenant_id, document_id
+       fields_gone AS (
+         DELETE FROM search_field s USING d WHERE s.tenant_id = d.tenant_id AND s.document_id = d.document_id
+       ),
+       fields_new AS (
+         INSERT INTO search_field (tenant_id, document_id, name, kind, value_text, value_num, value_date)
+         SELECT * FROM unnest($12::uuid[], $13::uuid[], $14::text[], $15::text[], $16::text[], $17::numeric[], $18::date[])
        )
-       INSERT INTO search_chunk (id, tenant_id, batch_id, document_id, chunk, category, name, text, created_at, doc_date,
-                                 field_names, field_texts, field_nums, field_dates, tsv, embedding)
+       INSERT INTO search_chunk (id, tenant_id, batch_id, document_id, chunk, category, name, text, created_at, doc_date, tsv, embedding)
        SELECT c.id, c.tenant_id, c.batch_id, c.document_id, c.chunk, c.category, c.name, c.text, c.created_at, c.doc_date,
-              coalesce(f.names, '{}'), coalesce(f.texts, '{}'), coalesce(f.nums, '{}'), coalesce(f.dates, '{}'),
               setweight(to_tsvector('${this.cfg}', ${nameText}), 'A')
                 || setweight(to_tsvector('${this.cfg}', coalesce(c.category, '')), 'C')
                 || setweight(to_tsvector('${this.cfg}', c.text), 'B'),
@@ -371,12 +328,9 @@ export class PostgresSearchIndex implements SearchIndex {
        FROM unnest($3::text[], $1::uuid[], $4::uuid[], $2::uuid[], $5::int[], $6::text[], $7::text[], $8::text[],
                    $9::timestamptz[], $10::date[], $11::text[])
             AS c(id, tenant_id, batch_id, document_id, chunk, category, name, text, created_at, doc_date, embedding)
-            LEFT JOIN f ON f.tenant_id = c.tenant_id AND f.document_id = c.document_id
        ON CONFLICT (id) DO UPDATE SET batch_id = EXCLUDED.batch_id, chunk = EXCLUDED.chunk,
          category = EXCLUDED.category, name = EXCLUDED.name, text = EXCLUDED.text, created_at = EXCLUDED.created_at,
-         doc_date = EXCLUDED.doc_date, field_names = EXCLUDED.field_names, field_texts = EXCLUDED.field_texts,
-         field_nums = EXCLUDED.field_nums, field_dates = EXCLUDED.field_dates, tsv = EXCLUDED.tsv,
-         embedding = EXCLUDED.embedding
+         doc_date = EXCLUDED.doc_date, tsv = EXCLUDED.tsv, embedding = EXCLUDED.embedding
        -- ids carry no tenant: never let one tenant's upsert overwrite another's row
        WHERE search_chunk.tenant_id = EXCLUDED.tenant_id`,
       [
@@ -394,6 +348,7 @@ export class PostgresSearchIndex implements SearchIndex {
         f.tenant,
         f.doc,
         f.name,
+        f.kind,
         f.text,
         f.num,
         f.date,
@@ -406,10 +361,11 @@ export class PostgresSearchIndex implements SearchIndex {
   async delete(tenantId: string, documentIds: readonly string[]): Promise<void> {
     const ids = documentIds.filter((d) => UUID.test(d));
     if (ids.length === 0) return;
-    await this.db.query(`DELETE FROM search_chunk WHERE tenant_id = $1 AND document_id = ANY($2::uuid[])`, [
-      tenantId,
-      ids,
-    ]);
+    await this.db.query(
+      `WITH fields_gone AS (DELETE FROM search_field WHERE tenant_id = $1 AND document_id = ANY($2::uuid[]))
+       DELETE FROM search_chunk WHERE tenant_id = $1 AND document_id = ANY($2::uuid[])`,
+      [tenantId, ids],
+    );
   }
 
   async stats(tenantId: string) {
@@ -435,26 +391,24 @@ export class PostgresSearchIndex implements SearchIndex {
     }
     if (!q.embedding) throw new Error(`${q.mode} search needs the query's embedding`);
     const embedding = q.embedding;
-    // field facets count the candidates' field values, read with them
-    const fields = facets.some((f) => f.kind === "field");
     let ranked: Ranked[];
     if (q.mode === "VECTOR") {
-      ranked = await this.nearest(q.tenantId, embedding, q.filter, depth, o, undefined, fields);
+      ranked = await this.nearest(q.tenantId, embedding, q.filter, depth, o);
     } else {
       const chunks = Math.max(HYBRID_VECTOR_CHUNKS, want * CHUNKS_PER_DOC);
       // Both lists about as deep (the keyword list's documents, the vector list's chunks): RRF then
       // favours documents both agree on, and a list that is empty (no keyword match) leaves the
       // other's order untouched.
       const [k, v] = await this.all([
-        () => this.keywordList(q, depth, o, fields),
-        () => this.nearest(q.tenantId, embedding, q.filter, depth, o, chunks, fields),
+        () => this.keywordList(q, depth, o),
+        () => this.nearest(q.tenantId, embedding, q.filter, depth, o, chunks),
       ] as const);
       ranked = fuse([k, v]);
     }
     const page = ranked.slice(offset, want);
     const [hits, facetResults] = await this.all([
       () => this.hits(q.tenantId, page, q.text, o),
-      () => this.candidateFacets(facets, ranked, o),
+      () => this.candidateFacets(q.tenantId, facets, ranked, o),
     ] as const);
     return { hits, total: ranked.length, facets: facetResults };
   }
@@ -520,7 +474,12 @@ export class PostgresSearchIndex implements SearchIndex {
    * Filters shared by every ranked query and facet, on search_chunk aliased `c`; the tenant comes
    * first, always. Values go in as parameters; malformed dates throw.
    */
-  private where(tenantId: string, filter: SearchFilter | undefined, params: unknown[]): string {
+  private where(
+    tenantId: string,
+    filter: SearchFilter | undefined,
+    params: unknown[],
+    fieldsAs: "probe" | "set" = "set",
+  ): string {
     const p = (v: unknown) => {
       params.push(v);
       return `$${params.length}`;
@@ -543,16 +502,21 @@ export class PostgresSearchIndex implements SearchIndex {
     }
     const conds = filter?.fields ?? [];
     if (conds.length) {
-      // One sub-query for all conditions, whatever their number: whether the chunk's document's
-      // fields satisfy each condition at least once. An EXISTS per condition became a semi-join
-      // each, and planning N of them grew far faster than N (issue 15: 100 conditions took 36 s on
-      // 200 documents, 1,000 froze the embedded server); here the plan is the same for 1 or 20 and
-      // the work is linear. It reads the fields copied onto the row the text matched or the walk
-      // yielded (a few array elements, no lookup: issue 17).
+      // One sub-query for all conditions, whatever their number: the documents whose fields satisfy
+      // each condition at least once. An EXISTS per condition became a semi-join each, and planning
+      // N of them grew far faster than N (issue 15: 100 conditions took 36 s on 200 documents, 1,000
+      // froze the embedded server); here the plan is the same for 1 or 20 and the work is linear.
+      // "probe" (keyword matches, HNSW walks): correlated, so it reads the fields of the chunks the
+      // text matched or the walk yielded (an index lookup each); as a set it aggregated every
+      // document's fields per statement, whatever matched (issue 17: most of a filtered search's
+      // time). The aggregates keep it one sub-plan. "set": brute-force vector scans, which read
+      // every chunk of the tenant anyway.
       const names = [...new Set(conds.map((cond) => cond.name))];
       const each = conds.map((cond) => `bool_or(f.name = ${p(cond.name)}${fieldCondition(cond, p)})`);
       and.push(
-        `EXISTS (SELECT 1 FROM ${ROW_FIELDS} WHERE f.name = ANY(${p(names)}::text[]) HAVING ${each.join(" AND ")})`,
+        fieldsAs === "probe"
+          ? `EXISTS (SELECT 1 FROM search_field f WHERE f.tenant_id = ${tenant} AND f.document_id = c.document_id AND f.name = ANY(${p(names)}::text[]) HAVING ${each.join(" AND ")})`
+          : `c.document_id IN (SELECT f.document_id FROM search_field f WHERE f.tenant_id = ${tenant} AND f.name = ANY(${p(names)}::text[]) GROUP BY f.document_id HAVING ${each.join(" AND ")})`,
       );
     }
     const exclude = filter?.excludeDocumentIds?.filter((d) => UUID.test(d)) ?? [];
@@ -577,12 +541,7 @@ export class PostgresSearchIndex implements SearchIndex {
   ): Promise<{ ranked: Ranked[]; total: number; facets: Facet[] }> {
     if (!q.text.trim() || n <= 0) return { ranked: [], total: 0, facets: facets.map(emptyFacet) };
     const params: unknown[] = [];
-    const { best, limit } = this.bestPerDocument(
-      q,
-      n,
-      params,
-      facets.some((f) => f.kind === "field"),
-    );
+    const { best, limit } = this.bestPerDocument(q, n, params);
     const rows = await this.db.query<PackedRow>(
       `WITH best AS MATERIALIZED (${best})
        SELECT -1 AS facet, row_number() OVER (ORDER BY score DESC, document_id)::int AS pos,
@@ -590,7 +549,7 @@ export class PostgresSearchIndex implements SearchIndex {
        -- the page first (a top-N sort), then numbered: numbering every match sorted them all
        FROM (SELECT * FROM best ORDER BY score DESC, document_id LIMIT ${limit}) page
        UNION ALL SELECT -2, 0, NULL, count(*)::int, NULL, NULL, NULL, NULL FROM best
-       ${facets.map((f, i) => `UNION ALL ${facetSql(i, f, "best", BEST_FIELDS, params)}`).join(" ")}`,
+       ${facets.map((f, i) => `UNION ALL ${facetSql(i, f, "best", q.tenantId, params)}`).join(" ")}`,
       params,
       o,
     );
@@ -614,19 +573,14 @@ export class PostgresSearchIndex implements SearchIndex {
    * `params` (the tenant is $1, then the filter's, the query text and `n`, which `limit` names): what
    * `keyword` and `keywordList` rank.
    */
-  private bestPerDocument(
-    q: SearchQuery,
-    n: number,
-    params: unknown[],
-    fields = false,
-  ): { best: string; limit: string } {
-    const where = this.where(q.tenantId, q.filter, params);
+  private bestPerDocument(q: SearchQuery, n: number, params: unknown[]): { best: string; limit: string } {
+    const where = this.where(q.tenantId, q.filter, params, "probe");
     params.push(q.text);
     const tq = this.tsquery(`$${params.length}`);
     params.push(n);
     return {
       best: `SELECT DISTINCT ON (c.document_id) c.document_id, c.chunk, c.category, c.batch_id,
-                ${fields ? "c.field_names, c.field_texts," : ""} ts_rank_cd(c.tsv, ${tq}, 32) AS score
+                ts_rank_cd(c.tsv, ${tq}, 32) AS score
              FROM search_chunk c WHERE ${where} AND c.tsv @@ ${tq}
              ORDER BY c.document_id, score DESC, c.chunk`,
       limit: `$${params.length}`,
@@ -639,21 +593,18 @@ export class PostgresSearchIndex implements SearchIndex {
    * the page's window, one statement fewer passes over the matches: 0.84x the CPU of `keyword`'s
    * statement for a word in 18,000 of 100,000 documents (issue 17).
    */
-  private async keywordList(q: SearchQuery, n: number, o: QueryOptions, fields = false): Promise<Ranked[]> {
+  private async keywordList(q: SearchQuery, n: number, o: QueryOptions): Promise<Ranked[]> {
     if (!q.text.trim() || n <= 0) return [];
     const params: unknown[] = [];
-    const { best, limit } = this.bestPerDocument(q, n, params, fields);
+    const { best, limit } = this.bestPerDocument(q, n, params);
     const rows = await this.db.query<{
       document_id: string;
       chunk: number;
       score: number;
       category: string | null;
       batch_id: string;
-      field_names?: string[];
-      field_texts?: string[];
     }>(
       `SELECT document_id::text AS document_id, chunk, score, category, batch_id::text AS batch_id
-              ${fields ? ", field_names, field_texts" : ""}
        FROM (${best}) best ORDER BY best.score DESC, best.document_id LIMIT ${limit}`,
       params,
       o,
@@ -665,8 +616,6 @@ export class PostgresSearchIndex implements SearchIndex {
       keyword: true,
       category: r.category,
       batchId: r.batch_id,
-      fieldNames: r.field_names,
-      fieldTexts: r.field_texts,
     }));
   }
 
@@ -676,35 +625,23 @@ export class PostgresSearchIndex implements SearchIndex {
    * statement for all facets, none without.
    */
   private async candidateFacets(
+    tenantId: string,
     facets: readonly FacetSpec[],
     ranked: readonly Ranked[],
     o: QueryOptions,
   ): Promise<Facet[]> {
     if (facets.length === 0) return [];
     if (ranked.length === 0) return facets.map(emptyFacet);
-    const field = { doc: [] as string[], name: [] as string[], text: [] as string[] };
-    for (const r of ranked)
-      (r.fieldNames ?? []).forEach((name, k) => {
-        field.doc.push(r.documentId);
-        field.name.push(name);
-        field.text.push(r.fieldTexts?.[k] ?? "");
-      });
     const params: unknown[] = [
       ranked.map((r) => r.documentId),
       ranked.map((r) => r.category ?? null),
       ranked.map((r) => r.batchId ?? null),
-      field.doc,
-      field.name,
-      field.text,
     ];
-    // the candidates and their field values come from the ranked lists: no lookup per candidate
     const rows = await this.db.query<PackedRow>(
       `WITH best AS MATERIALIZED (
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[]) AS b(document_id, category, batch_id)
-       ), fields AS MATERIALIZED (
-         SELECT * FROM unnest($4::uuid[], $5::text[], $6::text[]) AS f(document_id, name, value_text)
        )
-       ${facets.map((f, i) => `${i ? "UNION ALL " : ""}${facetSql(i, f, "best", "fields f", params)}`).join(" ")}`,
+       ${facets.map((f, i) => `${i ? "UNION ALL " : ""}${facetSql(i, f, "best", tenantId, params, "$1::uuid[]")}`).join(" ")}`,
       params,
       o,
     );
@@ -722,16 +659,15 @@ export class PostgresSearchIndex implements SearchIndex {
     n: number,
     o: QueryOptions,
     chunks = n * CHUNKS_PER_DOC,
-    fields = false,
   ): Promise<Ranked[]> {
     if (n <= 0) return [];
-    const fieldCols = fields ? ", field_names, field_texts" : "";
     const params: unknown[] = [];
-    // Field conditions are read from each chunk the walk yields (as for keyword matches). As a set
-    // over every document's fields the planner, counting on few documents, sorted every chunk that
-    // passed by distance instead of walking the index: exact, but most of a filtered VECTOR or
-    // HYBRID search's time (issue 17).
-    const where = this.where(tenantId, filter, params);
+    // HNSW: field conditions probed per chunk the walk yields (as for keyword matches). As a set
+    // they were aggregated over every document's fields per statement, and the planner, counting
+    // on few documents, sorted every chunk that passed by distance instead of walking the index:
+    // exact, but most of a filtered VECTOR or HYBRID search's time (issue 17). Brute force (real[])
+    // reads every chunk anyway, so there the set, aggregated once, is cheaper.
+    const where = this.where(tenantId, filter, params, this.pgvector ? "probe" : "set");
     params.push(this.vector(embedding));
     const v = `$${params.length}`;
     params.push(n);
@@ -742,8 +678,6 @@ export class PostgresSearchIndex implements SearchIndex {
       category: string | null;
       batch_id: string;
       distance: number;
-      field_names?: string[];
-      field_texts?: string[];
     };
     let rows: Row[];
     if (this.pgvector) {
@@ -753,19 +687,19 @@ export class PostgresSearchIndex implements SearchIndex {
       // documents for about the same recall (issue 17, search-latency bench).
       params.push(chunks);
       const sql = `WITH near AS MATERIALIZED (
-               SELECT c.document_id, c.chunk, c.category, c.batch_id${fieldCols}, c.embedding <=> ${v}::vector AS distance
+               SELECT c.document_id, c.chunk, c.category, c.batch_id, c.embedding <=> ${v}::vector AS distance
                FROM search_chunk c WHERE ${where} ORDER BY distance LIMIT $${params.length}
              )
-             SELECT document_id, chunk, category, batch_id, distance${fieldCols} FROM (
-               SELECT DISTINCT ON (document_id) document_id, chunk, category, batch_id, distance${fieldCols} FROM near
+             SELECT document_id, chunk, category, batch_id, distance FROM (
+               SELECT DISTINCT ON (document_id) document_id, chunk, category, batch_id, distance FROM near
                ORDER BY document_id, distance, chunk
              ) best ORDER BY distance, document_id LIMIT ${limit}`;
       rows = await this.db.query<Row>(sql, params, o);
     } else {
       // Vectors are unit length, so 1 - dot product is the cosine distance. Exact: every chunk of
       // the tenant that passes the filters is scored.
-      const sql = `SELECT document_id, chunk, category, batch_id, distance${fieldCols} FROM (
-               SELECT DISTINCT ON (c.document_id) c.document_id, c.chunk, c.category, c.batch_id${fieldCols},
+      const sql = `SELECT document_id, chunk, category, batch_id, distance FROM (
+               SELECT DISTINCT ON (c.document_id) c.document_id, c.chunk, c.category, c.batch_id,
                       1 - (SELECT sum(a * b) FROM unnest(c.embedding, ${v}::real[]) AS t(a, b)) AS distance
                FROM search_chunk c WHERE ${where}
                ORDER BY c.document_id, distance, c.chunk
@@ -778,8 +712,6 @@ export class PostgresSearchIndex implements SearchIndex {
       score: 1 - Number(r.distance),
       category: r.category,
       batchId: r.batch_id,
-      fieldNames: r.field_names,
-      fieldTexts: r.field_texts,
     }));
   }
 
@@ -835,17 +767,20 @@ function parseFacet(req: FacetRequest): FacetSpec {
   throw new Error(`unknown facet ${JSON.stringify(req.field)}: use category, batch or field:<name>`);
 }
 
-/** The field values of `best`'s documents (keyword matches), as `fields` for facetSql. */
-const BEST_FIELDS =
-  "(SELECT b.document_id, u.name, u.value_text FROM best b, unnest(b.field_names, b.field_texts) AS u(name, value_text)) f";
-
 /**
  * One facet as a branch of a UNION ALL over `from` (document_id, category, batch_id: one row per
  * matching document): its top `size` values by documents counted, ties by value, as PackedRows of
- * facet `i`. Field values come from `fields` (a FROM item `f(document_id, name, value_text)`: the
- * same documents' fields); a document with several values of one field counts once per value.
+ * facet `i`. Field values come from search_field, the tenant's only; a document with several values of
+ * one field counts once per value.
  */
-function facetSql(i: number, f: FacetSpec, from: string, fields: string, params: unknown[]): string {
+function facetSql(
+  i: number,
+  f: FacetSpec,
+  from: string,
+  tenantId: string,
+  params: unknown[],
+  ids?: string,
+): string {
   const p = (v: unknown) => {
     params.push(v);
     return `$${params.length}`;
@@ -860,7 +795,11 @@ function facetSql(i: number, f: FacetSpec, from: string, fields: string, params:
     // KEYWORD search with a field facet).
     value = "value_text";
     count = "count(*)";
-    source = `(SELECT f.value_text FROM ${fields} WHERE f.name = ${p(f.name)} GROUP BY f.value_text, f.document_id) fv`;
+    // `ids` (the few hundred candidates of a VECTOR or HYBRID search, as an array): an index lookup
+    // each; as a semi-join the planner read every document's value of the field (100,000 rows at
+    // 100,000 documents) to hash-join them with 200 candidates.
+    const docs = ids ? `= ANY(${ids})` : `IN (SELECT document_id FROM ${from})`;
+    source = `(SELECT f.value_text FROM search_field f WHERE f.tenant_id = ${p(tenantId)}::uuid AND f.name = ${p(f.name)} AND f.document_id ${docs} GROUP BY f.value_text, f.document_id) fv`;
   } else {
     value = f.kind === "category" ? "category" : "batch_id::text";
     count = "count(*)";
