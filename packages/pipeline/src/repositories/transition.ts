@@ -201,15 +201,22 @@ const ONE_SQL_MAX = 512;
 /** A counter field's column (`completedCount` -> `completed_count`). */
 export const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 const COUNTERS = Object.keys(COUNTER_FIELDS);
+/**
+ * The batch's counters as one JSON object, read from the batch row aliased `b`, less `delta` where
+ * given (the counters before a move of that delta: `transitionOne`'s `via` event).
+ */
+function countersJson(delta: Record<string, unknown> = {}, build = "jsonb_build_object"): string {
+  return `${build}(${COUNTERS.map((k) => `'${k}', b.${snake(k)}${delta[k] ? ` - ${Number(delta[k])}` : ""}`).join(", ")})`;
+}
 /** The batch's counters as one JSON object, read from the batch row aliased `b`. */
-export const COUNTERS_JSON = `jsonb_build_object(${COUNTERS.map((k) => `'${k}', b.${snake(k)}`).join(", ")})`;
+export const COUNTERS_JSON = countersJson();
 
 /**
  * The batch's counters as one json column of `transitionOne`'s answer: node-postgres describes and
  * parses each column of each answer, and eleven int columns cost more than one JSON.parse (issue 17
  * goal 1: `addFields` and `parseRow` were 3.7 % of the worker's profile, eight statements a document).
  */
-const COUNTERS_ONE_JSON = `json_build_object(${COUNTERS.map((k) => `'${k}', b.${snake(k)}`).join(", ")})`;
+const COUNTERS_ONE_JSON = countersJson({}, "json_build_object");
 
 /**
  * `transition` for one document in ONE statement (its own transaction): the guarded update, the batch's
@@ -346,11 +353,6 @@ export async function transitionOne(
   return { events: [passed, event], document };
 }
 
-/** `COUNTERS_JSON` less `delta` (the batch's counters before a move of that delta). */
-function countersJsonLess(delta: Record<string, unknown>): string {
-  return `jsonb_build_object(${COUNTERS.map((k) => `'${k}', b.${snake(k)}${delta[k] ? ` - ${Number(delta[k])}` : ""}`).join(", ")})`;
-}
-
 /** `transitionOne`'s statement for one shape; the parameters are named by their placeholders. */
 function oneSql(
   sets: readonly string[],
@@ -377,7 +379,7 @@ function oneSql(
     via
       ? `
   SELECT b.tenant_id, b.id AS batch_id, b.event_seq - 1 AS event_seq, d.id AS document_id, ${via.type} AS type,
-    jsonb_build_object('status', ${via.status}, 'stage', ${via.stage}, 'batch', ${countersJsonLess(via.less)})
+    jsonb_build_object('status', ${via.status}, 'stage', ${via.stage}, 'batch', ${countersJson(via.less)})
       || ${via.payload} AS payload
   FROM b, d
   UNION ALL`

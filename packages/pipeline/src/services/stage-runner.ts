@@ -1,3 +1,4 @@
+import { setTimeout as delay } from "node:timers/promises";
 import { type Document, Prisma } from "@docfleet/schema";
 import type { Logger } from "pino";
 import { documentOptions, documentProvenance, documentTimings } from "../domain/codecs.ts";
@@ -74,20 +75,6 @@ interface Chained {
   doc: Document;
   row?: Record<string, unknown>;
   slot: ChainSlot;
-}
-
-/** Waits `ms` (a chained run's retry backoff), or less when `signal` aborts. */
-function abortableDelay(ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(t);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
 
 /**
@@ -455,7 +442,8 @@ export class StageRunner {
       metrics?.stageRetries.inc({ stage: msg.stage });
       if (chained) {
         // No message of this stage to redeliver: the backoff here, then an outbox row of this stage.
-        await abortableDelay(delayMs, signal);
+        // Cut short when the worker stops: the outbox row is written either way.
+        await delay(delayMs, undefined, { signal }).catch(() => {});
         await this.requeueAtStage(doc, msg.stage, { attempt: failures, reason }, true);
         return { action: "ack" };
       }
@@ -649,45 +637,43 @@ export class StageRunner {
     const slot = next && chainable ? await chainable(next) : undefined;
     if (next && slot) {
       const claimed: Claimed = {};
-      const done = await transitionOne(this.r.deps.db, {
-        tenantId: doc.tenantId,
-        batchId: doc.batchId,
-        documentId: doc.id,
-        from: { status: "PROCESSING", stage },
-        via: {
-          state: { status: "QUEUED", stage: next },
-          eventType: EventType.STAGE_COMPLETED,
-          eventPayload: completedPayload(),
-        },
-        to: { status: "PROCESSING", stage: next },
-        data: {
-          ...out.data,
-          ...(flag === undefined ? {} : { needsReview: flag }),
-          timings: documentTimings.write(timings),
-          ...(provenance ? { provenance: documentProvenance.write(provenance) } : {}),
-          // The next stage's claim, as `claim` takes it: a fresh lease, its first attempt.
-          attempts: 1,
-          crashes: 0,
-          leaseExpiresAt: new Date(Date.now() + this.r.deps.settings.leaseMs),
-        },
-        needsReviewDelta,
-        eventType: EventType.STAGE_STARTED,
-        also:
-          next === "UNDERSTAND"
-            ? { select: UNDERSTAND_INPUTS_ALSO, read: (row) => (claimed.row = row) }
-            : undefined,
-      }).catch((err) => {
+      let done: Awaited<ReturnType<typeof transitionOne>>;
+      try {
+        done = await transitionOne(this.r.deps.db, {
+          tenantId: doc.tenantId,
+          batchId: doc.batchId,
+          documentId: doc.id,
+          from: { status: "PROCESSING", stage },
+          via: {
+            state: { status: "QUEUED", stage: next },
+            eventType: EventType.STAGE_COMPLETED,
+            eventPayload: completedPayload(),
+          },
+          to: { status: "PROCESSING", stage: next },
+          data: {
+            ...out.data,
+            ...(flag === undefined ? {} : { needsReview: flag }),
+            timings: documentTimings.write(timings),
+            ...(provenance ? { provenance: documentProvenance.write(provenance) } : {}),
+            // The next stage's claim, as `claim` takes it: a fresh lease, its first attempt.
+            attempts: 1,
+            crashes: 0,
+            leaseExpiresAt: new Date(Date.now() + this.r.deps.settings.leaseMs),
+          },
+          needsReviewDelta,
+          eventType: EventType.STAGE_STARTED,
+          also:
+            next === "UNDERSTAND"
+              ? { select: UNDERSTAND_INPUTS_ALSO, read: (row) => (claimed.row = row) }
+              : undefined,
+        });
+        // null: a column only `transition` can write; the hop goes through the queue as usual.
+        if (done?.document) await this.r.committed(done.events);
+      } catch (err) {
         slot.release();
         throw err;
-      });
-      // null: a column only `transition` can write; the hop goes through the queue as usual.
-      if (done?.document) {
-        await this.r.committed(done.events).catch((err) => {
-          slot.release();
-          throw err;
-        });
-        return { doc: done.document, row: claimed.row, slot };
       }
+      if (done?.document) return { doc: done.document, row: claimed.row, slot };
       slot.release();
     }
     await this.r.move(
