@@ -44,6 +44,11 @@ function recordingHandlers(override: Partial<Record<StageName, StageHandler>> = 
   return { handlers, calls };
 }
 
+/** A document of `batchId` QUEUED at `stage`, as the intake leaves it. */
+function queuedAt(env: ServiceEnv, tenantId: string, batchId: string, stage: StageName = "PARSE") {
+  return insertDocument(env.prisma, { tenantId, batchId, status: "QUEUED", stage });
+}
+
 function setup(
   env: ServiceEnv,
   tenantId: string,
@@ -133,18 +138,8 @@ describe("stage chaining", { timeout: 300_000 }, () => {
       await subscribeWebhooks(env, tenantId);
       const viaQueue = await insertBatch(env.prisma, tenantId, "queued hops");
       const chained = await insertBatch(env.prisma, tenantId, "chained hops");
-      const a = await insertDocument(env.prisma, {
-        tenantId,
-        batchId: viaQueue.id,
-        status: "QUEUED",
-        stage: "PARSE",
-      });
-      const b = await insertDocument(env.prisma, {
-        tenantId,
-        batchId: chained.id,
-        status: "QUEUED",
-        stage: "PARSE",
-      });
+      const a = await queuedAt(env, tenantId, viaQueue.id);
+      const b = await queuedAt(env, tenantId, chained.id);
 
       // Through the queue: each stage's message, as its outbox row says, with the switch off.
       const off = setup(env, tenantId, { chaining: false });
@@ -213,12 +208,7 @@ describe("stage chaining", { timeout: 300_000 }, () => {
     "a worker that dies mid-chain leaves the document to its lease: the reconciler requeues it, the chain's message is stale",
     async ({ env, tenantId }) => {
       const batch = await insertBatch(env.prisma, tenantId);
-      const doc = await insertDocument(env.prisma, {
-        tenantId,
-        batchId: batch.id,
-        status: "QUEUED",
-        stage: "PARSE",
-      });
+      const doc = await queuedAt(env, tenantId, batch.id);
       const entered = deferred();
       const hang = deferred();
       const dying = setup(env, tenantId, {
@@ -276,12 +266,7 @@ describe("stage chaining", { timeout: 300_000 }, () => {
     "a chained stage that fails transiently goes back to QUEUED with its own message (no message of its stage to redeliver)",
     async ({ env, tenantId }) => {
       const batch = await insertBatch(env.prisma, tenantId);
-      const doc = await insertDocument(env.prisma, {
-        tenantId,
-        batchId: batch.id,
-        status: "QUEUED",
-        stage: "PARSE",
-      });
+      const doc = await queuedAt(env, tenantId, batch.id);
       let failing = true;
       const run = setup(env, tenantId, {
         override: {
@@ -310,8 +295,7 @@ describe("stage chaining", { timeout: 300_000 }, () => {
     "no chain while another tenant's work waits at the next stage, nor into a stage with no free slot",
     async ({ env, tenantId }) => {
       const batch = await insertBatch(env.prisma, tenantId);
-      const queued = (stage: StageName, t = tenantId, b = batch.id) =>
-        insertDocument(env.prisma, { tenantId: t, batchId: b, status: "QUEUED", stage });
+      const queued = (stage: StageName, t = tenantId, b = batch.id) => queuedAt(env, t, b, stage);
       const other = await createTenant(env.prisma, "other");
       const otherBatch = await insertBatch(env.prisma, other);
       const run = setup(env, tenantId);
@@ -353,8 +337,7 @@ describe("stage chaining", { timeout: 300_000 }, () => {
     "no chain into a stage the process does not serve, nor with the switch off (DOCFLEET_STAGE_CHAINING=false)",
     async ({ env, tenantId }) => {
       const batch = await insertBatch(env.prisma, tenantId);
-      const queued = (stage: StageName) =>
-        insertDocument(env.prisma, { tenantId, batchId: batch.id, status: "QUEUED", stage });
+      const queued = (stage: StageName) => queuedAt(env, tenantId, batch.id, stage);
 
       // A CPU pool (parse, index): PARSE's next stage is another pool's.
       const cpu = setup(env, tenantId, { serves: ["PARSE", "INDEX"] });
