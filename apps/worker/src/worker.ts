@@ -60,7 +60,8 @@ export function createWorker(opts: WorkerOptions): Worker {
   let inFlight = 0;
   // Aborted at stop: a message waiting for a dependency to come back is handed back instead.
   const stopping = new AbortController();
-  // Stage chaining between the stages this process serves (DOCFLEET_STAGE_CHAINING), made at start.
+  // The slots of the stages this process serves, for stage chaining, made at start; whether a run chains
+  // is the stage runner's call (DOCFLEET_STAGE_CHAINING, read there only).
   let chain: StageChain | undefined;
   const registry = new WorkerRegistry(
     deps.db,
@@ -82,7 +83,7 @@ export function createWorker(opts: WorkerOptions): Worker {
         ]),
       );
       // A stage's slots bound its consumer's runs and the runs chained into it alike.
-      chain = deps.settings.stageChaining ? new StageChain(sharesOf, opts.concurrency) : undefined;
+      chain = new StageChain(sharesOf, opts.concurrency);
       for (const stage of opts.roles) {
         const shares = sharesOf[stage]!;
         consumers.push(
